@@ -1,0 +1,141 @@
+/*
+ * codec.c - pack, unpack and validate control messages.
+ *
+ * protobuf-c checks the wire syntax; it does not know which fields a Verbus
+ * message needs.  validate() adds that, so a Hello without a ring, a ring
+ * whose size is not a power of two or a name longer than VBI_NAME_MAX is a
+ * protocol error here, at the edge, and never reaches the state machines.
+ */
+#include "codec.h"
+
+#include <verbus/verbus.h>
+
+#include <arpa/inet.h>
+#include <string.h>
+
+void vbi_cm_hdr_encode(void *buf)
+{
+	uint32_t magic = htonl(VBI_CM_MAGIC);
+	uint16_t version = htons((uint16_t)VBI_PROTO_VERSION);
+	uint16_t flags = 0;
+	unsigned char *p = buf;
+
+	memcpy(p, &magic, 4);
+	memcpy(p + 4, &version, 2);
+	memcpy(p + 6, &flags, 2);
+}
+
+int vbi_cm_hdr_decode(const void *buf, size_t len, struct vbi_cm_hdr *hdr)
+{
+	const unsigned char *p = buf;
+	uint32_t magic;
+	uint16_t version, flags;
+
+	/* rdma_cm pads private data with zeros: longer is fine, shorter not. */
+	if (buf == NULL || len < VBI_CM_HDR_LEN)
+		return VB_EPROTO;
+	memcpy(&magic, p, 4);
+	memcpy(&version, p + 4, 2);
+	memcpy(&flags, p + 6, 2);
+	if (ntohl(magic) != VBI_CM_MAGIC)
+		return VB_EPROTO;
+	hdr->magic = ntohl(magic);
+	hdr->version = ntohs(version);
+	hdr->flags = ntohs(flags);
+	if (hdr->version != VBI_PROTO_VERSION)
+		return VB_EVERSION;
+	return VB_OK;
+}
+
+int vbi_codec_encode(const Verbus__Control *msg, void *buf, size_t cap,
+		     size_t *len)
+{
+	size_t need;
+
+	if (msg == NULL || msg->body_case == VERBUS__CONTROL__BODY__NOT_SET)
+		return VB_EINVAL;
+	need = verbus__control__get_packed_size(msg);
+	if (need > cap || need > VBI_CTRL_MAX)
+		return VB_EMSGSIZE;
+	*len = verbus__control__pack(msg, buf);
+	return VB_OK;
+}
+
+static int ring_valid(const Verbus__RingInfo *ring)
+{
+	if (ring == NULL || ring->addr == 0 || ring->size == 0)
+		return 0;
+	return (ring->size & (ring->size - 1)) == 0;
+}
+
+static int str_valid(const char *s, size_t max)
+{
+	/* protobuf-c NUL-terminates strings; a NUL inside one cuts it short,
+	 * which strnlen sees as a shorter string: harmless. */
+	return s != NULL && strnlen(s, max + 1) <= max;
+}
+
+static int validate(const Verbus__Control *m)
+{
+	switch (m->body_case) {
+	case VERBUS__CONTROL__BODY_HELLO:
+		if (m->hello == NULL || !ring_valid(m->hello->ring) ||
+		    !str_valid(m->hello->name, VBI_NAME_MAX) ||
+		    m->hello->credentials.len > VBI_CRED_MAX ||
+		    m->hello->max_msg_size == 0)
+			return VB_EPROTO;
+		return VB_OK;
+	case VERBUS__CONTROL__BODY_WELCOME:
+		if (m->welcome == NULL || !ring_valid(m->welcome->ring) ||
+		    m->welcome->credits == 0 || m->welcome->max_msg_size == 0)
+			return VB_EPROTO;
+		return VB_OK;
+	case VERBUS__CONTROL__BODY_ERROR:
+		if (m->error == NULL ||
+		    !str_valid(m->error->reason, VBI_REASON_MAX))
+			return VB_EPROTO;
+		return VB_OK;
+	default:
+		/* NOT_SET, or a kind from a newer peer we cannot act on. */
+		return VB_EPROTO;
+	}
+}
+
+int vbi_codec_decode(const void *buf, size_t len, Verbus__Control **out)
+{
+	Verbus__Control *m;
+	int rc;
+
+	if (buf == NULL || len == 0 || len > VBI_CTRL_MAX)
+		return VB_EMSGSIZE;
+	m = verbus__control__unpack(NULL, len, buf);
+	if (m == NULL)
+		return VB_EPROTO;
+	rc = validate(m);
+	if (rc != VB_OK) {
+		verbus__control__free_unpacked(m, NULL);
+		return rc;
+	}
+	*out = m;
+	return VB_OK;
+}
+
+void vbi_codec_free(Verbus__Control *msg)
+{
+	if (msg != NULL)
+		verbus__control__free_unpacked(msg, NULL);
+}
+
+const char *vbi_codec_kind_name(const Verbus__Control *msg)
+{
+	switch (msg ? msg->body_case : VERBUS__CONTROL__BODY__NOT_SET) {
+	case VERBUS__CONTROL__BODY_HELLO:
+		return "hello";
+	case VERBUS__CONTROL__BODY_WELCOME:
+		return "welcome";
+	case VERBUS__CONTROL__BODY_ERROR:
+		return "error";
+	default:
+		return "unknown";
+	}
+}

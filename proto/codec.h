@@ -1,0 +1,81 @@
+/*
+ * codec.h - the only door between Verbus and protobuf-c.
+ *
+ * Control messages (proto/verbus.proto) are packed into, and unpacked from,
+ * caller-owned buffers.  Decoding is defensive: the length is checked before
+ * protobuf-c sees the bytes, and the decoded message is checked for the
+ * fields each kind requires, so that callers only ever see well-formed
+ * messages.  The rdma_cm private-data record (magic and version) lives here
+ * too: it is the other thing a peer sends before it is trusted.
+ *
+ * Threading: every function is reentrant; none blocks.
+ */
+#ifndef VERBUS_PROTO_CODEC_H
+#define VERBUS_PROTO_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "verbus.pb-c.h"
+
+/* Protocol version spoken by this build; a peer must speak the same one. */
+#define VBI_PROTO_VERSION 1u
+
+/* Largest packed control message, and so the size of each control buffer. */
+#define VBI_CTRL_MAX 1024u
+
+/* Longest client name and credentials accepted in a Hello. */
+#define VBI_NAME_MAX 64u
+#define VBI_CRED_MAX 256u
+/* Longest reason accepted in an Error. */
+#define VBI_REASON_MAX 256u
+
+/* "VBUS" in ASCII: the first four bytes of the rdma_cm private data. */
+#define VBI_CM_MAGIC 0x56425553u
+/* Bytes of the encoded private-data record (fits rdma_cm's 56 on connect). */
+#define VBI_CM_HDR_LEN 8u
+
+/* The rdma_cm private-data record, decoded. */
+struct vbi_cm_hdr {
+	uint32_t magic;   /* VBI_CM_MAGIC */
+	uint16_t version; /* VBI_PROTO_VERSION of the sender */
+	uint16_t flags;   /* reserved, zero */
+};
+
+/*
+ * vbi_cm_hdr_encode() - write the record for this build into @buf (at least
+ * VBI_CM_HDR_LEN bytes), in network byte order.
+ */
+void vbi_cm_hdr_encode(void *buf);
+
+/*
+ * vbi_cm_hdr_decode() - check a peer's private data.  Returns VB_OK, VB_EPROTO
+ * (too short, or not Verbus) or VB_EVERSION (Verbus, another version: *hdr is
+ * still filled so that the caller can report the peer's version).
+ */
+int vbi_cm_hdr_decode(const void *buf, size_t len, struct vbi_cm_hdr *hdr);
+
+/*
+ * vbi_codec_encode() - pack @msg into @buf of @cap bytes, setting *@len.
+ * Returns VB_OK, VB_EINVAL (no body set) or VB_EMSGSIZE (larger than @cap or
+ * VBI_CTRL_MAX): the size is checked before anything is written.
+ */
+int vbi_codec_encode(const Verbus__Control *msg, void *buf, size_t cap,
+		     size_t *len);
+
+/*
+ * vbi_codec_decode() - unpack and validate @len bytes received from a peer.
+ * On VB_OK, *@out is a message the caller owns and frees with
+ * vbi_codec_free().  Returns VB_EMSGSIZE (empty or over VBI_CTRL_MAX),
+ * VB_EPROTO (not a valid Control, or missing or oversized fields) or
+ * VB_ENOMEM; *@out is untouched on error.
+ */
+int vbi_codec_decode(const void *buf, size_t len, Verbus__Control **out);
+
+/* vbi_codec_free() - release a decoded message; NULL is accepted. */
+void vbi_codec_free(Verbus__Control *msg);
+
+/* vbi_codec_kind_name() - "hello", "welcome", "error", or "unknown". */
+const char *vbi_codec_kind_name(const Verbus__Control *msg);
+
+#endif /* VERBUS_PROTO_CODEC_H */

@@ -1,0 +1,226 @@
+/* Unit tests for the control-message codec (proto/codec.c). */
+#include "proto/codec.h"
+
+#include <verbus/verbus.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+static size_t pack_hello(uint8_t *buf, size_t cap, const char *name,
+			 uint32_t ring_size)
+{
+	Verbus__Control c = VERBUS__CONTROL__INIT;
+	Verbus__Hello h = VERBUS__HELLO__INIT;
+	Verbus__RingInfo r = VERBUS__RING_INFO__INIT;
+	size_t len = 0;
+
+	r.addr = 0x7f0000001000ull;
+	r.rkey = 0xabcd;
+	r.size = ring_size;
+	h.version = VBI_PROTO_VERSION;
+	h.name = (char *)name;
+	h.ring = &r;
+	h.max_msg_size = 65536;
+	c.body_case = VERBUS__CONTROL__BODY_HELLO;
+	c.hello = &h;
+	assert_int_equal(vbi_codec_encode(&c, buf, cap, &len), VB_OK);
+	return len;
+}
+
+static void test_codec_hello_round_trip(void **state)
+{
+	uint8_t buf[VBI_CTRL_MAX];
+	Verbus__Control *m = NULL;
+	size_t len;
+
+	(void)state;
+	len = pack_hello(buf, sizeof(buf), "client-1", 1u << 20);
+	assert_int_equal(vbi_codec_decode(buf, len, &m), VB_OK);
+	assert_int_equal(m->body_case, VERBUS__CONTROL__BODY_HELLO);
+	assert_string_equal(m->hello->name, "client-1");
+	assert_int_equal(m->hello->ring->rkey, 0xabcd);
+	assert_int_equal(m->hello->ring->size, 1u << 20);
+	assert_true(m->hello->ring->addr == 0x7f0000001000ull);
+	assert_string_equal(vbi_codec_kind_name(m), "hello");
+	vbi_codec_free(m);
+}
+
+static void test_codec_welcome_and_error_round_trip(void **state)
+{
+	Verbus__Control c = VERBUS__CONTROL__INIT, *m = NULL;
+	Verbus__Welcome w = VERBUS__WELCOME__INIT;
+	Verbus__Error e = VERBUS__ERROR__INIT;
+	Verbus__RingInfo r = VERBUS__RING_INFO__INIT;
+	uint8_t buf[VBI_CTRL_MAX];
+	size_t len;
+
+	(void)state;
+	r.addr = 4096;
+	r.rkey = 7;
+	r.size = 4096;
+	w.version = VBI_PROTO_VERSION;
+	w.session_id = 42;
+	w.ring = &r;
+	w.credits = 16;
+	w.max_msg_size = 1024;
+	c.body_case = VERBUS__CONTROL__BODY_WELCOME;
+	c.welcome = &w;
+	assert_int_equal(vbi_codec_encode(&c, buf, sizeof(buf), &len), VB_OK);
+	assert_int_equal(vbi_codec_decode(buf, len, &m), VB_OK);
+	assert_true(m->welcome->session_id == 42);
+	assert_int_equal(m->welcome->credits, 16);
+	vbi_codec_free(m);
+
+	e.code = (uint32_t)-VB_EVERSION;
+	e.reason = (char *)"protocol version mismatch";
+	c.body_case = VERBUS__CONTROL__BODY_ERROR;
+	c.error = &e;
+	assert_int_equal(vbi_codec_encode(&c, buf, sizeof(buf), &len), VB_OK);
+	assert_int_equal(vbi_codec_decode(buf, len, &m), VB_OK);
+	assert_int_equal(-(int)m->error->code, VB_EVERSION);
+	assert_string_equal(vbi_codec_kind_name(m), "error");
+	vbi_codec_free(m);
+}
+
+static void test_codec_rejects_bad_lengths(void **state)
+{
+	uint8_t buf[VBI_CTRL_MAX + 1] = { 0 };
+	Verbus__Control *m = (Verbus__Control *)0x1;
+
+	(void)state;
+	assert_int_equal(vbi_codec_decode(buf, 0, &m), VB_EMSGSIZE);
+	assert_int_equal(vbi_codec_decode(NULL, 4, &m), VB_EMSGSIZE);
+	assert_int_equal(vbi_codec_decode(buf, sizeof(buf), &m), VB_EMSGSIZE);
+	/* Output untouched on error. */
+	assert_ptr_equal(m, (Verbus__Control *)0x1);
+}
+
+static void test_codec_rejects_truncated(void **state)
+{
+	uint8_t buf[VBI_CTRL_MAX];
+	Verbus__Control *m = NULL;
+	size_t len, cut;
+
+	(void)state;
+	len = pack_hello(buf, sizeof(buf), "a-client-with-a-name", 4096);
+	/* Every strict prefix is either garbage or lacks required fields. */
+	for (cut = 1; cut < len; cut++) {
+		int rc = vbi_codec_decode(buf, cut, &m);
+
+		assert_int_equal(rc, VB_EPROTO);
+	}
+}
+
+static void test_codec_rejects_garbage(void **state)
+{
+	uint8_t buf[256];
+	Verbus__Control *m = NULL;
+	uint32_t x = 12345;
+	size_t i, n, rejected = 0;
+
+	(void)state;
+	/* Deterministic pseudo-random bytes: nothing may crash, and none of it
+	 * can look like a complete, valid Hello/Welcome/Error. */
+	for (n = 0; n < 2000; n++) {
+		for (i = 0; i < sizeof(buf); i++) {
+			x = x * 1103515245u + 12345u;
+			buf[i] = (uint8_t)(x >> 16);
+		}
+		if (vbi_codec_decode(buf, 1 + n % sizeof(buf), &m) != VB_OK)
+			rejected++;
+		else
+			vbi_codec_free(m);
+	}
+	assert_int_equal(rejected, 2000);
+}
+
+static void test_codec_rejects_missing_fields(void **state)
+{
+	Verbus__Control c = VERBUS__CONTROL__INIT, *m = NULL;
+	Verbus__Hello h = VERBUS__HELLO__INIT;
+	Verbus__RingInfo r = VERBUS__RING_INFO__INIT;
+	uint8_t buf[VBI_CTRL_MAX];
+	size_t len;
+
+	(void)state;
+	c.body_case = VERBUS__CONTROL__BODY_HELLO;
+	c.hello = &h;
+	h.version = 1;
+	h.name = (char *)"x";
+	h.max_msg_size = 100;
+	/* No ring at all. */
+	assert_int_equal(vbi_codec_encode(&c, buf, sizeof(buf), &len), VB_OK);
+	assert_int_equal(vbi_codec_decode(buf, len, &m), VB_EPROTO);
+	/* A ring whose size is not a power of two. */
+	r.addr = 4096;
+	r.size = 3000;
+	h.ring = &r;
+	assert_int_equal(vbi_codec_encode(&c, buf, sizeof(buf), &len), VB_OK);
+	assert_int_equal(vbi_codec_decode(buf, len, &m), VB_EPROTO);
+	/* A name over VBI_NAME_MAX. */
+	r.size = 4096;
+	h.name = (char *)"0123456789012345678901234567890123456789"
+		 "0123456789012345678901234567890123456789";
+	assert_int_equal(vbi_codec_encode(&c, buf, sizeof(buf), &len), VB_OK);
+	assert_int_equal(vbi_codec_decode(buf, len, &m), VB_EPROTO);
+	/* An empty Control. */
+	buf[0] = 0;
+	assert_int_equal(vbi_codec_decode(buf, 1, &m), VB_EPROTO);
+}
+
+static void test_codec_encode_checks_size(void **state)
+{
+	Verbus__Control c = VERBUS__CONTROL__INIT;
+	Verbus__Error e = VERBUS__ERROR__INIT;
+	uint8_t buf[8];
+	size_t len = 99;
+
+	(void)state;
+	assert_int_equal(vbi_codec_encode(&c, buf, sizeof(buf), &len),
+			 VB_EINVAL);
+	e.code = 2;
+	e.reason = (char *)"this reason does not fit in eight bytes";
+	c.body_case = VERBUS__CONTROL__BODY_ERROR;
+	c.error = &e;
+	assert_int_equal(vbi_codec_encode(&c, buf, sizeof(buf), &len),
+			 VB_EMSGSIZE);
+	assert_int_equal(len, 99);
+}
+
+static void test_codec_cm_hdr(void **state)
+{
+	uint8_t pd[56] = { 0 };
+	struct vbi_cm_hdr h;
+
+	(void)state;
+	vbi_cm_hdr_encode(pd);
+	assert_int_equal(vbi_cm_hdr_decode(pd, sizeof(pd), &h), VB_OK);
+	assert_int_equal(h.magic, VBI_CM_MAGIC);
+	assert_int_equal(h.version, VBI_PROTO_VERSION);
+	assert_int_equal(vbi_cm_hdr_decode(pd, 7, &h), VB_EPROTO);
+	assert_int_equal(vbi_cm_hdr_decode(NULL, 0, &h), VB_EPROTO);
+	pd[5] = 99; /* version 99 */
+	assert_int_equal(vbi_cm_hdr_decode(pd, sizeof(pd), &h), VB_EVERSION);
+	assert_int_equal(h.version, 99);
+	pd[0] ^= 0xff;
+	assert_int_equal(vbi_cm_hdr_decode(pd, sizeof(pd), &h), VB_EPROTO);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_codec_hello_round_trip),
+		cmocka_unit_test(test_codec_welcome_and_error_round_trip),
+		cmocka_unit_test(test_codec_rejects_bad_lengths),
+		cmocka_unit_test(test_codec_rejects_truncated),
+		cmocka_unit_test(test_codec_rejects_garbage),
+		cmocka_unit_test(test_codec_rejects_missing_fields),
+		cmocka_unit_test(test_codec_encode_checks_size),
+		cmocka_unit_test(test_codec_cm_hdr),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
