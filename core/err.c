@@ -9,11 +9,11 @@
 
 #include <stddef.h>
 
-#define ERR_MSG_CASE(name, value, msg)                                         \
-	case name:                                                             \
+#define ERR_MSG_CASE(name, value, msg) \
+	case name:                     \
 		return msg;
-#define ERR_NAME_CASE(name, value, msg)                                        \
-	case name:                                                             \
+#define ERR_NAME_CASE(name, value, msg) \
+	case name:                      \
 		return #name;
 
 const char *vb_strerror(int err)

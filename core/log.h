@@ -50,10 +50,10 @@ void vbi_log_stderr(void *arg, enum vbi_log_level level, const char *line);
 #define vbi_err(...) vbi_log(VBI_LOG_ERR, __VA_ARGS__)
 #define vbi_warn(...) vbi_log(VBI_LOG_WARN, __VA_ARGS__)
 #define vbi_info(...) vbi_log(VBI_LOG_INFO, __VA_ARGS__)
-#define vbi_debug(...)                                                         \
-	do {                                                                   \
-		if (vbi_log_enabled(VBI_LOG_DEBUG))                            \
-			vbi_log(VBI_LOG_DEBUG, __VA_ARGS__);                   \
+#define vbi_debug(...)                                       \
+	do {                                                 \
+		if (vbi_log_enabled(VBI_LOG_DEBUG))          \
+			vbi_log(VBI_LOG_DEBUG, __VA_ARGS__); \
 	} while (0)
 
 #endif /* VERBUS_CORE_LOG_H */

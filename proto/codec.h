@@ -37,9 +37,9 @@
 
 /* The rdma_cm private-data record, decoded. */
 struct vbi_cm_hdr {
-	uint32_t magic;   /* VBI_CM_MAGIC */
+	uint32_t magic; /* VBI_CM_MAGIC */
 	uint16_t version; /* VBI_PROTO_VERSION of the sender */
-	uint16_t flags;   /* reserved, zero */
+	uint16_t flags; /* reserved, zero */
 };
 
 /*

@@ -4,7 +4,7 @@
 #   scripts/test.sh
 #
 # 1. scripts/setup.sh: packages, guest kernel, build (warnings are errors);
-# 2. unit tests on this machine (ctest -L unit);
+# 2. the formatting check and the unit tests on this machine (ctest -L unit);
 # 3. one boot of the test guest with 3 RDMA hosts running every rxe test
 #    (ctest -L rxe), so they exercise real verbs on Soft-RoCE;
 # 4. the harness's --native path, exercised inside a guest that has rxe but
@@ -25,6 +25,11 @@ cd "$ROOT" || exit 1
 
 step() { echo; echo "===== $*"; }
 
+# pass_if CMD...: one more passed or failed test.
+pass_if() {
+	if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+}
+
 # count_ctest: add the counts of ctest's summary line in $LOG.
 count_ctest() {
 	local line total bad
@@ -42,6 +47,9 @@ count_ctest() {
 step "setup and build"
 "$ROOT/scripts/setup.sh" || { echo "0 passed, 1 failed"; exit 1; }
 
+step "formatting (.clang-format)"
+pass_if "$ROOT/scripts/format.sh" --check
+
 step "unit tests (this machine)"
 (cd "$BUILD" && ctest -L unit --output-on-failure) 2>&1 | tee "$LOG"
 count_ctest
@@ -52,11 +60,6 @@ native=()
 "$ROOT/tests/vm/rxe-run" "${native[@]}" --hosts 3 -w "$BUILD" -- \
 	sh -c "cd '$BUILD' && ctest -L rxe --output-on-failure" 2>&1 | tee "$LOG"
 count_ctest
-
-# pass_if CMD...: one more passed or failed test.
-pass_if() {
-	if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
-}
 
 if [ "${VERBUS_RXE_MODE:-vm}" != native ]; then
 	step "rxe-run --native, inside a guest that has rxe but no hosts yet"

@@ -30,23 +30,23 @@ extern "C" {
  * The error list: one X-macro yields the enum, the names and the messages,
  * so that the three can never disagree.  X(name, value, message).
  */
-#define VB_ERRORS(X)                                                          \
-	X(VB_OK, 0, "success")                                                \
-	X(VB_EAGAIN, -1, "resource temporarily unavailable, try again")       \
-	X(VB_EINVAL, -2, "invalid argument")                                  \
-	X(VB_ENOMEM, -3, "out of memory")                                     \
-	X(VB_EPROTO, -4, "protocol error: malformed or unexpected message")   \
-	X(VB_EVERSION, -5, "protocol version mismatch")                       \
-	X(VB_EMSGSIZE, -6, "message too large")                               \
-	X(VB_ECLOSED, -7, "connection closed")                                \
-	X(VB_ETIMEDOUT, -8, "timed out")                                      \
-	X(VB_ECONNREFUSED, -9, "connection refused by peer")                  \
-	X(VB_EUNREACH, -10, "address or route could not be resolved")         \
-	X(VB_EACCES, -11, "access denied")                                    \
-	X(VB_ENODEV, -12, "no usable RDMA device")                            \
-	X(VB_EIO, -13, "RDMA operation failed")                               \
-	X(VB_ESTATE, -14, "operation not valid in the current state")         \
-	X(VB_ENOSPC, -15, "no space left in a ring or pool")                  \
+#define VB_ERRORS(X)                                                        \
+	X(VB_OK, 0, "success")                                              \
+	X(VB_EAGAIN, -1, "resource temporarily unavailable, try again")     \
+	X(VB_EINVAL, -2, "invalid argument")                                \
+	X(VB_ENOMEM, -3, "out of memory")                                   \
+	X(VB_EPROTO, -4, "protocol error: malformed or unexpected message") \
+	X(VB_EVERSION, -5, "protocol version mismatch")                     \
+	X(VB_EMSGSIZE, -6, "message too large")                             \
+	X(VB_ECLOSED, -7, "connection closed")                              \
+	X(VB_ETIMEDOUT, -8, "timed out")                                    \
+	X(VB_ECONNREFUSED, -9, "connection refused by peer")                \
+	X(VB_EUNREACH, -10, "address or route could not be resolved")       \
+	X(VB_EACCES, -11, "access denied")                                  \
+	X(VB_ENODEV, -12, "no usable RDMA device")                          \
+	X(VB_EIO, -13, "RDMA operation failed")                             \
+	X(VB_ESTATE, -14, "operation not valid in the current state")       \
+	X(VB_ENOSPC, -15, "no space left in a ring or pool")                \
 	X(VB_ESYS, -16, "system call failed")
 
 #define VB_ERR_ENUM_(name, value, msg) name = (value),

@@ -35,39 +35,39 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SLOTS 16   /* ring slots on the server, one round each */
-#define RECVS 8    /* RECVs kept posted on each side */
+#define SLOTS 16 /* ring slots on the server, one round each */
+#define RECVS 8 /* RECVs kept posted on each side */
 #define EXIT_REFUSED 3
 
 /* Command-line options. */
 struct opts {
-	int server;          /* 1: listen; 0: connect */
-	const char *addr;    /* server: bind address; client: server address */
-	const char *source;  /* client: local address to bind (host K) */
-	const char *port;    /* rdma_cm port, as a string */
-	unsigned count;      /* ping-pong rounds */
-	size_t size;         /* bytes per message, both directions */
-	int timeout_s;       /* give up after this long */
-	int bad_version;     /* client: send a wrong protocol version */
+	int server; /* 1: listen; 0: connect */
+	const char *addr; /* server: bind address; client: server address */
+	const char *source; /* client: local address to bind (host K) */
+	const char *port; /* rdma_cm port, as a string */
+	unsigned count; /* ping-pong rounds */
+	size_t size; /* bytes per message, both directions */
+	int timeout_s; /* give up after this long */
+	int bad_version; /* client: send a wrong protocol version */
 };
 
 /* One side's verbs objects, in the order they are created. */
 struct ctx {
 	struct rdma_event_channel *ec; /* rdma_cm events */
-	struct rdma_cm_id *listen_id;  /* server only */
-	struct rdma_cm_id *id;         /* the connection */
+	struct rdma_cm_id *listen_id; /* server only */
+	struct rdma_cm_id *id; /* the connection */
 	struct ibv_pd *pd;
-	struct ibv_comp_channel *cc;   /* wakes us when the CQ has entries */
+	struct ibv_comp_channel *cc; /* wakes us when the CQ has entries */
 	struct ibv_cq *cq;
-	uint8_t *buf;                  /* the one registered buffer */
+	uint8_t *buf; /* the one registered buffer */
 	size_t buf_len;
-	struct ibv_mr *mr;             /* registration of buf, made once */
-	size_t slot;                   /* bytes per ring slot (>= size) */
-	uint8_t *ring;                 /* SLOTS * slot: RDMA-written by peer */
-	uint8_t *sendbuf;              /* what we SEND or RDMA-WRITE from */
-	uint8_t *recvbufs;             /* RECVS buffers of recv_len bytes */
+	struct ibv_mr *mr; /* registration of buf, made once */
+	size_t slot; /* bytes per ring slot (>= size) */
+	uint8_t *ring; /* SLOTS * slot: RDMA-written by peer */
+	uint8_t *sendbuf; /* what we SEND or RDMA-WRITE from */
+	uint8_t *recvbufs; /* RECVS buffers of recv_len bytes */
 	size_t recv_len;
-	uint64_t peer_addr;            /* the peer's ring */
+	uint64_t peer_addr; /* the peer's ring */
 	uint32_t peer_rkey;
 	uint32_t peer_size;
 	struct timespec deadline;
@@ -351,12 +351,14 @@ static int recv_ctrl(struct ctx *c, Verbus__Control **m)
 	if (wait_wc(c, &wc))
 		return -1;
 	if (wc.opcode != IBV_WC_RECV) {
-		fprintf(stderr, "smoke: expected a control RECV, got opcode "
-				"%d\n", wc.opcode);
+		fprintf(stderr,
+			"smoke: expected a control RECV, got opcode "
+			"%d\n",
+			wc.opcode);
 		return -1;
 	}
-	rc = vbi_codec_decode(c->recvbufs + wc.wr_id * c->recv_len,
-			      wc.byte_len, m);
+	rc = vbi_codec_decode(c->recvbufs + wc.wr_id * c->recv_len, wc.byte_len,
+			      m);
 	if (post_recv(c, (unsigned)wc.wr_id))
 		return -1;
 	if (rc) {
@@ -472,8 +474,10 @@ static int run_server(struct ctx *c)
 		if (wait_wc(c, &wc))
 			return 1;
 		if (wc.opcode != IBV_WC_RECV_RDMA_WITH_IMM) {
-			fprintf(stderr, "smoke: round %u: opcode %d, expected "
-					"RECV_RDMA_WITH_IMM\n", round, wc.opcode);
+			fprintf(stderr,
+				"smoke: round %u: opcode %d, expected "
+				"RECV_RDMA_WITH_IMM\n",
+				round, wc.opcode);
 			return 1;
 		}
 		imm = ntohl(wc.imm_data);
@@ -518,8 +522,8 @@ static int client_connect(struct ctx *c)
 		goto out_perror;
 	for (;;) {
 		if (rdma_create_id(c->ec, &c->id, NULL, RDMA_PS_TCP) ||
-		    rdma_resolve_addr(c->id, src->ai_src_addr,
-				      dst->ai_dst_addr, 2000) ||
+		    rdma_resolve_addr(c->id, src->ai_src_addr, dst->ai_dst_addr,
+				      2000) ||
 		    expect_event(c, RDMA_CM_EVENT_ADDR_RESOLVED, NULL) ||
 		    rdma_resolve_route(c->id, 2000) ||
 		    expect_event(c, RDMA_CM_EVENT_ROUTE_RESOLVED, NULL))
@@ -547,8 +551,10 @@ static int client_connect(struct ctx *c)
 				      ev.param.conn.private_data_len,
 				      &hdr) == VB_OK) {
 			/* A Verbus server said no: final. */
-			fprintf(stderr, "smoke: refused by the server "
-					"(it speaks version %u)\n", hdr.version);
+			fprintf(stderr,
+				"smoke: refused by the server "
+				"(it speaks version %u)\n",
+				hdr.version);
 			rc = EXIT_REFUSED;
 			goto out;
 		}
@@ -631,9 +637,10 @@ static int run_client(struct ctx *c)
 			}
 			if (wc.opcode != IBV_WC_RECV ||
 			    wc.byte_len != c->o->size) {
-				fprintf(stderr, "smoke: round %u: opcode %d "
-						"len %u\n", round, wc.opcode,
-					wc.byte_len);
+				fprintf(stderr,
+					"smoke: round %u: opcode %d "
+					"len %u\n",
+					round, wc.opcode, wc.byte_len);
 				return 1;
 			}
 			got_send = 1;
@@ -668,23 +675,46 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct opts o = { .server = -1, .port = "7471", .count = 1000,
-			  .size = 4096, .timeout_s = 60 };
+	struct opts o = { .server = -1,
+			  .port = "7471",
+			  .count = 1000,
+			  .size = 4096,
+			  .timeout_s = 60 };
 	struct ctx c = { .o = &o };
 	int ch, rc;
 
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (ch) {
-		case 'S': o.server = 1; break;
-		case 'C': o.server = 0; break;
-		case 'b': case 'c': o.addr = optarg; break;
-		case 'I': o.source = optarg; break;
-		case 'p': o.port = optarg; break;
-		case 'n': o.count = (unsigned)strtoul(optarg, NULL, 0); break;
-		case 's': o.size = strtoul(optarg, NULL, 0); break;
-		case 't': o.timeout_s = atoi(optarg); break;
-		case 'V': o.bad_version = 1; break;
-		default: die_usage();
+		case 'S':
+			o.server = 1;
+			break;
+		case 'C':
+			o.server = 0;
+			break;
+		case 'b':
+		case 'c':
+			o.addr = optarg;
+			break;
+		case 'I':
+			o.source = optarg;
+			break;
+		case 'p':
+			o.port = optarg;
+			break;
+		case 'n':
+			o.count = (unsigned)strtoul(optarg, NULL, 0);
+			break;
+		case 's':
+			o.size = strtoul(optarg, NULL, 0);
+			break;
+		case 't':
+			o.timeout_s = atoi(optarg);
+			break;
+		case 'V':
+			o.bad_version = 1;
+			break;
+		default:
+			die_usage();
 		}
 	}
 	if (o.server < 0 || !o.addr || (!o.server && !o.source) ||

@@ -164,7 +164,7 @@ static void test_codec_rejects_missing_fields(void **state)
 	/* A name over VBI_NAME_MAX. */
 	r.size = 4096;
 	h.name = (char *)"0123456789012345678901234567890123456789"
-		 "0123456789012345678901234567890123456789";
+			 "0123456789012345678901234567890123456789";
 	assert_int_equal(vbi_codec_encode(&c, buf, sizeof(buf), &len), VB_OK);
 	assert_int_equal(vbi_codec_decode(buf, len, &m), VB_EPROTO);
 	/* An empty Control. */
