@@ -82,7 +82,7 @@ static int validate(const Verbus__Control *m)
 		if (m->hello == NULL || !ring_valid(m->hello->ring) ||
 		    !str_valid(m->hello->name, VBI_NAME_MAX) ||
 		    m->hello->credentials.len > VBI_CRED_MAX ||
-		    m->hello->max_msg_size == 0)
+		    m->hello->max_msg_size == 0 || m->hello->credits == 0)
 			return VB_EPROTO;
 		return VB_OK;
 	case VERBUS__CONTROL__BODY_WELCOME:
@@ -90,6 +90,8 @@ static int validate(const Verbus__Control *m)
 		    m->welcome->credits == 0 || m->welcome->max_msg_size == 0)
 			return VB_EPROTO;
 		return VB_OK;
+	case VERBUS__CONTROL__BODY_CREDIT:
+		return m->credit != NULL ? VB_OK : VB_EPROTO;
 	case VERBUS__CONTROL__BODY_ERROR:
 		if (m->error == NULL ||
 		    !str_valid(m->error->reason, VBI_REASON_MAX))
@@ -135,6 +137,8 @@ const char *vbi_codec_kind_name(const Verbus__Control *msg)
 		return "welcome";
 	case VERBUS__CONTROL__BODY_ERROR:
 		return "error";
+	case VERBUS__CONTROL__BODY_CREDIT:
+		return "credit";
 	default:
 		return "unknown";
 	}

@@ -75,7 +75,7 @@ int vbi_codec_decode(const void *buf, size_t len, Verbus__Control **out);
 /* vbi_codec_free() - release a decoded message; NULL is accepted. */
 void vbi_codec_free(Verbus__Control *msg);
 
-/* vbi_codec_kind_name() - "hello", "welcome", "error", or "unknown". */
+/* vbi_codec_kind_name() - "hello", "welcome", "error", "credit" or "unknown". */
 const char *vbi_codec_kind_name(const Verbus__Control *msg);
 
 #endif /* VERBUS_PROTO_CODEC_H */

@@ -602,6 +602,7 @@ static int run_client(struct ctx *c)
 	h.name = (char *)"vb_rdma_smoke";
 	h.ring = &r;
 	h.max_msg_size = (uint32_t)c->o->size;
+	h.credits = RECVS;
 	out.body_case = VERBUS__CONTROL__BODY_HELLO;
 	out.hello = &h;
 	if (send_ctrl(c, &out) || recv_ctrl(c, &m))

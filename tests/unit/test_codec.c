@@ -25,6 +25,7 @@ static size_t pack_hello(uint8_t *buf, size_t cap, const char *name,
 	h.name = (char *)name;
 	h.ring = &r;
 	h.max_msg_size = 65536;
+	h.credits = 16;
 	c.body_case = VERBUS__CONTROL__BODY_HELLO;
 	c.hello = &h;
 	assert_int_equal(vbi_codec_encode(&c, buf, cap, &len), VB_OK);
@@ -83,6 +84,26 @@ static void test_codec_welcome_and_error_round_trip(void **state)
 	assert_int_equal(vbi_codec_decode(buf, len, &m), VB_OK);
 	assert_int_equal(-(int)m->error->code, VB_EVERSION);
 	assert_string_equal(vbi_codec_kind_name(m), "error");
+	vbi_codec_free(m);
+}
+
+static void test_codec_credit_round_trip(void **state)
+{
+	Verbus__Control c = VERBUS__CONTROL__INIT, *m = NULL;
+	Verbus__Credit cr = VERBUS__CREDIT__INIT;
+	uint8_t buf[VBI_CTRL_MAX];
+	size_t len;
+
+	(void)state;
+	cr.recvs = 0xfffffff0u;
+	cr.freed = 7;
+	c.body_case = VERBUS__CONTROL__BODY_CREDIT;
+	c.credit = &cr;
+	assert_int_equal(vbi_codec_encode(&c, buf, sizeof(buf), &len), VB_OK);
+	assert_int_equal(vbi_codec_decode(buf, len, &m), VB_OK);
+	assert_int_equal(m->credit->recvs, 0xfffffff0u);
+	assert_int_equal(m->credit->freed, 7);
+	assert_string_equal(vbi_codec_kind_name(m), "credit");
 	vbi_codec_free(m);
 }
 
@@ -152,6 +173,7 @@ static void test_codec_rejects_missing_fields(void **state)
 	h.version = 1;
 	h.name = (char *)"x";
 	h.max_msg_size = 100;
+	h.credits = 4;
 	/* No ring at all. */
 	assert_int_equal(vbi_codec_encode(&c, buf, sizeof(buf), &len), VB_OK);
 	assert_int_equal(vbi_codec_decode(buf, len, &m), VB_EPROTO);
@@ -167,6 +189,17 @@ static void test_codec_rejects_missing_fields(void **state)
 			 "0123456789012345678901234567890123456789";
 	assert_int_equal(vbi_codec_encode(&c, buf, sizeof(buf), &len), VB_OK);
 	assert_int_equal(vbi_codec_decode(buf, len, &m), VB_EPROTO);
+	/* No credits. */
+	h.name = (char *)"x";
+	h.credits = 0;
+	assert_int_equal(vbi_codec_encode(&c, buf, sizeof(buf), &len), VB_OK);
+	assert_int_equal(vbi_codec_decode(buf, len, &m), VB_EPROTO);
+	/* And with them, the same Hello is valid: the cases above failed for
+	 * the reason they name. */
+	h.credits = 4;
+	assert_int_equal(vbi_codec_encode(&c, buf, sizeof(buf), &len), VB_OK);
+	assert_int_equal(vbi_codec_decode(buf, len, &m), VB_OK);
+	vbi_codec_free(m);
 	/* An empty Control. */
 	buf[0] = 0;
 	assert_int_equal(vbi_codec_decode(buf, 1, &m), VB_EPROTO);
@@ -215,6 +248,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_codec_hello_round_trip),
 		cmocka_unit_test(test_codec_welcome_and_error_round_trip),
+		cmocka_unit_test(test_codec_credit_round_trip),
 		cmocka_unit_test(test_codec_rejects_bad_lengths),
 		cmocka_unit_test(test_codec_rejects_truncated),
 		cmocka_unit_test(test_codec_rejects_garbage),

@@ -1,0 +1,358 @@
+/*
+ * dp_stream.c - the data path under load, through transport/ on real verbs.
+ *
+ * Two processes, one connection, messages in both directions at once.
+ * Message k in direction d has a topic and a payload whose lengths and
+ * bytes are functions of (d, k), so the receiver verifies every byte, every
+ * length and the sequence (no loss, no duplicate, no reordering) without
+ * any other channel.  The memory registration count is read when the
+ * connection opens and at the end: it must not have moved.
+ *
+ * --hold N --hold-ms M makes the receiver slow: it keeps up to N messages
+ * unreleased and sleeps M ms before releasing them, so the sender runs out
+ * of credits and must see backpressure (VB_EAGAIN), never loss.
+ *
+ * Exit: 0 verified, 1 failure, 2 usage, 4 the peer vanished (clean error).
+ */
+#include "core/log.h"
+#include "transport/transport.h"
+
+#include <verbus/verbus.h>
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXIT_VANISHED 4
+#define HOLD_MAX 4096
+
+/* Options and the state of the one connection. */
+struct st {
+	bool server;
+	const char *addr, *source, *port;
+	uint64_t count; /* messages each way */
+	uint32_t max_payload; /* payload sizes are 0..max_payload */
+	bool sweep; /* every size 0..max in turn, not random */
+	int hold, hold_ms; /* slow receiver */
+	uint32_t ring;
+	struct vbi_conn *c;
+	bool open, done, failed, vanished;
+	uint64_t sent, received, eagain;
+	uint64_t mr_at_open;
+	struct vbi_frame_view held[HOLD_MAX];
+	int nheld;
+};
+
+static uint32_t mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	return (uint32_t)x;
+}
+
+static uint32_t payload_len(const struct st *s, int dir, uint64_t k)
+{
+	if (s->sweep)
+		return (uint32_t)(k % ((uint64_t)s->max_payload + 1));
+	return mix(k * 2 + (uint64_t)dir) % (s->max_payload + 1);
+}
+
+static uint8_t byte_at(int dir, uint64_t k, size_t i)
+{
+	return (uint8_t)mix((k << 20) ^ ((uint64_t)dir << 60) ^ i);
+}
+
+static int topic_of(int dir, uint64_t k, char *buf)
+{
+	return sprintf(buf, "stream.%d.%" PRIu64, dir, k % 1000);
+}
+
+static void fail(struct st *s, const char *what, uint64_t k)
+{
+	fprintf(stderr, "dp_stream: message %" PRIu64 ": %s\n", k, what);
+	s->failed = true;
+}
+
+static void on_open(struct vbi_conn *c, void *arg)
+{
+	struct st *s = arg;
+	struct vbi_tp_stats ts;
+
+	vbi_tp_stats("rdma", &ts);
+	s->c = c;
+	s->open = true;
+	s->mr_at_open = ts.mr_registered;
+	printf("dp_stream: %s open, %" PRIu64 " memory registrations\n",
+	       s->server ? "server" : "client", ts.mr_registered);
+}
+
+static void release_held(struct st *s)
+{
+	for (int i = 0; i < s->nheld; i++)
+		if (vbi_conn_release(s->c, &s->held[i]))
+			fail(s, "release refused", s->held[i].seq);
+	s->nheld = 0;
+}
+
+static void on_message(struct vbi_conn *c, const struct vbi_frame_view *v,
+		       void *arg)
+{
+	struct st *s = arg;
+	int dir = s->server ? 0 : 1; /* the peer's direction */
+	uint64_t k = s->received;
+	uint32_t plen = payload_len(s, dir, k);
+	const uint8_t *p = v->payload;
+	char topic[64];
+	int tlen = topic_of(dir, k, topic);
+
+	if (v->seq != k + 1)
+		fail(s, "out of sequence", k);
+	else if (v->topic_len != tlen || memcmp(v->topic, topic, tlen))
+		fail(s, "wrong topic", k);
+	else if (v->payload_len != plen)
+		fail(s, "wrong payload length", k);
+	for (uint32_t i = 0; i < plen && !s->failed; i++)
+		if (p[i] != byte_at(dir, k, i))
+			fail(s, "payload byte differs", k);
+	s->received++;
+	if (s->hold > 0) {
+		s->held[s->nheld++] = *v;
+		if (s->nheld >= s->hold) {
+			usleep((useconds_t)s->hold_ms * 1000);
+			release_held(s);
+		}
+		return;
+	}
+	if (vbi_conn_release(c, v))
+		fail(s, "release refused", k);
+}
+
+static void on_closed(struct vbi_conn *c, const struct vbi_close_info *why,
+		      void *arg)
+{
+	struct st *s = arg;
+
+	(void)c;
+	printf("dp_stream: connection closed: %s (%s)\n", why->reason,
+	       vb_strerror(why->err));
+	s->c = NULL;
+	s->nheld = 0;
+	if (s->received < s->count || s->sent < s->count) {
+		s->vanished = true;
+		fprintf(stderr,
+			"dp_stream: closed after %" PRIu64 " of %" PRIu64
+			" received, %" PRIu64 " sent\n",
+			s->received, s->count, s->sent);
+	}
+	s->done = true;
+}
+
+/* Send until the ring or the credits run out. */
+static void pump(struct st *s)
+{
+	int dir = s->server ? 1 : 0;
+	char topic[64];
+
+	while (s->c && s->open && s->sent < s->count) {
+		uint64_t k = s->sent;
+		uint32_t plen = payload_len(s, dir, k);
+		int tlen = topic_of(dir, k, topic);
+		void *t, *p;
+		int rc = vbi_conn_reserve(s->c, (uint16_t)tlen, plen, &t, &p);
+
+		if (rc == VB_EAGAIN) {
+			s->eagain++;
+			return;
+		}
+		if (rc) {
+			fprintf(stderr, "dp_stream: reserve: %s\n",
+				vb_strerror(rc));
+			s->failed = true;
+			return;
+		}
+		memcpy(t, topic, (size_t)tlen);
+		for (uint32_t i = 0; i < plen; i++)
+			((uint8_t *)p)[i] = byte_at(dir, k, i);
+		vbi_conn_commit(s->c);
+		s->sent++;
+	}
+}
+
+static void on_writable(struct vbi_conn *c, void *arg)
+{
+	(void)c;
+	pump(arg);
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: vb_dp_stream --server --bind ADDR | --client --connect "
+		"ADDR --source ADDR\n"
+		"  [--port P] [--count N] [--max-payload B] [--sweep]\n"
+		"  [--hold N --hold-ms MS] [--ring BYTES] [--verbose]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "server", no_argument, NULL, 'S' },
+		{ "client", no_argument, NULL, 'C' },
+		{ "bind", required_argument, NULL, 'b' },
+		{ "connect", required_argument, NULL, 'c' },
+		{ "source", required_argument, NULL, 'I' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "max-payload", required_argument, NULL, 'm' },
+		{ "sweep", no_argument, NULL, 'w' },
+		{ "hold", required_argument, NULL, 'H' },
+		{ "hold-ms", required_argument, NULL, 'M' },
+		{ "ring", required_argument, NULL, 'r' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ 0 },
+	};
+	static struct st s = { .port = "7480",
+			       .count = 100000,
+			       .max_payload = 256,
+			       .ring = 1u << 20 };
+	struct vbi_conn_cbs cbs = { .open = on_open,
+				    .message = on_message,
+				    .writable = on_writable,
+				    .closed = on_closed };
+	struct vbi_conn_opts o = { .name = "dp_stream" };
+	struct vbi_tp *tp = NULL;
+	struct vbi_listener *l = NULL;
+	struct vbi_conn_stats cs = { 0 };
+	struct vbi_tp_stats ts;
+	struct timespec t0, t1;
+	int ch, rc, server = -1;
+	double sec;
+
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'S':
+			server = 1;
+			break;
+		case 'C':
+			server = 0;
+			break;
+		case 'b':
+		case 'c':
+			s.addr = optarg;
+			break;
+		case 'I':
+			s.source = optarg;
+			break;
+		case 'p':
+			s.port = optarg;
+			break;
+		case 'n':
+			s.count = strtoull(optarg, NULL, 0);
+			break;
+		case 'm':
+			s.max_payload = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'w':
+			s.sweep = true;
+			break;
+		case 'H':
+			s.hold = atoi(optarg);
+			break;
+		case 'M':
+			s.hold_ms = atoi(optarg);
+			break;
+		case 'r':
+			s.ring = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'v':
+			vbi_log_set(vbi_log_stderr, NULL, VBI_LOG_DEBUG);
+			break;
+		default:
+			usage();
+		}
+	}
+	if (server < 0 || !s.addr || (!server && !s.source) || s.hold < 0 ||
+	    s.hold > HOLD_MAX)
+		usage();
+	s.server = server;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!vbi_log_enabled(VBI_LOG_WARN))
+		vbi_log_set(vbi_log_stderr, NULL, VBI_LOG_WARN);
+	o.ring_size = s.ring;
+	o.max_msg = s.max_payload + 64 > 4096 ? s.max_payload + 64 : 4096;
+	o.source = s.source;
+	rc = vbi_tp_create("rdma", &tp);
+	if (rc) {
+		fprintf(stderr, "dp_stream: transport: %s\n", vb_strerror(rc));
+		return 1;
+	}
+	if (server)
+		rc = vbi_tp_listen(tp, s.addr, s.port, &o, &cbs, &s, &l);
+	else
+		rc = vbi_tp_connect(tp, s.addr, s.port, &o, &cbs, &s, &s.c);
+	if (rc) {
+		fprintf(stderr, "dp_stream: %s: %s\n",
+			server ? "listen" : "connect", vb_strerror(rc));
+		vbi_tp_destroy(tp);
+		return 1;
+	}
+	/* The server learns its connection in the open callback. */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!s.done && !s.failed) {
+		rc = vbi_tp_progress(tp, 100);
+		if (rc < 0) {
+			fprintf(stderr, "dp_stream: progress: %s\n",
+				vb_strerror(rc));
+			s.failed = true;
+			break;
+		}
+		if (s.c) {
+			pump(&s);
+			vbi_conn_stats(s.c, &cs);
+		}
+		if (s.received >= s.count && s.sent >= s.count && s.c &&
+		    !server && s.nheld == 0) {
+			vbi_conn_flush(s.c);
+			/* Let the last acks and writes drain, then close. */
+			for (int i = 0; i < 20 && s.c; i++)
+				vbi_tp_progress(tp, 10);
+			break;
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	sec = (double)(t1.tv_sec - t0.tv_sec) +
+	      (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	vbi_tp_stats("rdma", &ts);
+	printf("dp_stream: %s: sent %" PRIu64 ", received %" PRIu64
+	       " verified, %" PRIu64 " writes, %" PRIu64
+	       " credit returns, %" PRIu64 " backpressure waits, %.2f s"
+	       " (%.0f msg/s each way)\n",
+	       server ? "server" : "client", s.sent, s.received, cs.writes,
+	       cs.credit_returns, cs.credit_waits, sec,
+	       sec > 0 ? (double)s.received / sec : 0.0);
+	printf("dp_stream: memory registrations: %" PRIu64 " at open, %" PRIu64
+	       " at the end\n",
+	       s.mr_at_open, ts.mr_registered);
+	if (ts.mr_registered != s.mr_at_open) {
+		fprintf(stderr, "dp_stream: memory was registered while "
+				"messages flowed\n");
+		s.failed = true;
+	}
+	if (s.c)
+		vbi_conn_close(s.c);
+	vbi_listener_close(l);
+	vbi_tp_destroy(tp);
+	if (s.failed)
+		return 1;
+	if (s.vanished)
+		return EXIT_VANISHED;
+	printf("dp_stream: PASS\n");
+	return 0;
+}

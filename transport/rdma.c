@@ -1,0 +1,1351 @@
+/*
+ * rdma.c - the RDMA transport: rdma_cm connections, RC QPs, frames written
+ * with RDMA WRITE_WITH_IMM into the peer's ring, control over SEND/RECV.
+ *
+ * Decisions a reader must know:
+ *  - Memory is registered at connection set-up and never again: the receive
+ *    ring (its own MR, the only one with remote-write rights, covering
+ *    exactly the ring), the control buffers (RECVs and control SENDs), and,
+ *    once the peer's ring size is known from Hello/Welcome, the staging
+ *    area: a local mirror of the peer's ring.  Frames are built in staging
+ *    at the offsets they will have remotely, so that everything queued
+ *    together leaves as one WRITE of one contiguous range (coalescing).
+ *  - Every WRITE_WITH_IMM and SEND consumes one RECV at the peer; the
+ *    credits in core/credit.c make sure one is always posted, so an RNR can
+ *    only mean a bug (rnr_retry is a backstop, set to 7).  Acks ride in the
+ *    last frame of each batch, or in a Credit control message when no data
+ *    flows back.  Hello and Welcome sit outside the accounting: each side
+ *    reposts their RECV before it starts counting.
+ *  - One rdma_cm event channel per vbi_tp and one completion channel per
+ *    connection, all in one epoll set, whose fd the caller waits on.
+ *  - Connections die in one place (conn_fail), and are freed only from
+ *    progress() after their closed callback ran, never under a callback.
+ *  - errno, ibv_wc_status and rdma_cm statuses become vb_err here and
+ *    nowhere else.
+ */
+#include "transport.h"
+
+#include "core/credit.h"
+#include "core/frame.h"
+#include "core/log.h"
+#include "core/ring.h"
+#include "proto/codec.h"
+
+#include <verbus/verbus.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <infiniband/verbs.h>
+#include <rdma/rdma_cma.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#define DEF_RING (1u << 20)
+#define DEF_MAX_MSG (64u << 10)
+#define DEF_RECV_DEPTH 128u
+#define DEF_TIMEOUT_MS 10000
+#define CTRL_SENDS 8u /* control SEND buffers per connection */
+#define SEND_DEPTH 64u /* send queue depth */
+#define SIGNAL_EVERY 16u /* selective signalling: 1 in N data writes */
+#define MAX_BATCH (256u << 10) /* bytes per WRITE at most */
+#define INLINE_WANT 256u /* inline size asked for; rxe may give less */
+#define POLL_BATCH 32
+
+static uint64_t mr_registered, mr_deregistered, conns_alive;
+
+enum conn_state {
+	ST_RESOLVING, /* client: address and route resolution */
+	ST_CONNECTING, /* rdma_connect/rdma_accept issued */
+	ST_HANDSHAKE, /* ESTABLISHED; waiting for Hello or Welcome */
+	ST_OPEN, /* data may flow */
+	ST_CLOSED, /* failed or closed; freed by progress() */
+};
+
+struct vbi_tp {
+	const struct vbi_transport_ops *ops; /* first: transport.c dispatch */
+	struct rdma_event_channel *ec; /* rdma_cm events, non-blocking */
+	int epfd; /* ec + every completion channel */
+	struct vbi_conn *conns; /* all connections, linked */
+	struct vbi_listener *listeners; /* all listeners, linked */
+	bool busy_poll; /* some connection busy-polls */
+};
+
+struct vbi_listener {
+	const struct vbi_transport_ops *ops;
+	struct vbi_tp *tp;
+	struct rdma_cm_id *id;
+	struct vbi_conn_opts opts; /* for the accepted connections */
+	struct vbi_conn_cbs cbs;
+	void *arg;
+	struct vbi_listener *next;
+};
+
+struct vbi_conn {
+	const struct vbi_transport_ops *ops;
+	struct vbi_tp *tp;
+	struct vbi_conn *next, *prev; /* tp->conns */
+	enum conn_state state;
+	bool server;
+	struct rdma_cm_id *id;
+	struct ibv_pd *pd;
+	struct ibv_comp_channel *cc;
+	struct ibv_cq *cq;
+	uint8_t *ring_mem; /* our receive ring */
+	struct ibv_mr *ring_mr; /* remote-write, exactly the ring */
+	uint8_t *ctrl_mem; /* recv_depth RECV + CTRL_SENDS buffers */
+	struct ibv_mr *ctrl_mr;
+	uint8_t *stage_mem; /* mirror of the peer's ring */
+	struct ibv_mr *stage_mr;
+	struct vbi_ring_rx rx;
+	struct vbi_ring_tx tx;
+	struct vbi_credit cr;
+	uint64_t peer_addr; /* the peer's ring */
+	uint32_t peer_rkey;
+	uint32_t peer_ring;
+	uint32_t peer_max_msg;
+	uint32_t max_inline; /* what the QP really supports */
+	uint32_t sq_used; /* send WRs not yet known complete */
+	uint32_t unsignaled; /* data writes since the last signal */
+	uint32_t ctrl_busy; /* bitmap of control buffers in flight */
+	uint64_t seq; /* last MSG sequence number used */
+	bool reserved; /* between reserve and commit */
+	size_t res_off, res_span; /* the reservation */
+	bool want_writable; /* a send hit VB_EAGAIN */
+	bool in_epoll;
+	struct vbi_conn_opts opts;
+	char name[VBI_NAME_MAX + 1];
+	struct vbi_conn_cbs cbs;
+	void *arg;
+	struct vbi_conn_stats st;
+	struct vbi_close_info why;
+	bool closed_reported;
+};
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static void opts_defaults(struct vbi_conn_opts *o)
+{
+	if (!o->name)
+		o->name = "verbus";
+	if (!o->ring_size)
+		o->ring_size = DEF_RING;
+	if (!o->max_msg)
+		o->max_msg = DEF_MAX_MSG;
+	if (!o->recv_depth)
+		o->recv_depth = DEF_RECV_DEPTH;
+	if (!o->timeout_ms)
+		o->timeout_ms = DEF_TIMEOUT_MS;
+}
+
+static int opts_check(const struct vbi_conn_opts *o)
+{
+	if (o->ring_size < 4096 || o->ring_size > VBI_RING_MAX ||
+	    (o->ring_size & (o->ring_size - 1)))
+		return VB_EINVAL;
+	/* A frame may take at most half the peer's ring (core/ring.h). */
+	if (vbi_frame_span(VBI_FRAME_HDR_LEN + (size_t)o->max_msg) >
+	    o->ring_size / 2)
+		return VB_EINVAL;
+	if (o->recv_depth < VBI_CREDIT_MIN_POSTED || o->recv_depth > 4096)
+		return VB_EINVAL;
+	return VB_OK;
+}
+
+static int errno_to_vb(int e)
+{
+	switch (e) {
+	case ENOMEM:
+		return VB_ENOMEM;
+	case ENODEV:
+	case ENOSYS:
+		return VB_ENODEV;
+	case ETIMEDOUT:
+		return VB_ETIMEDOUT;
+	case ECONNREFUSED:
+		return VB_ECONNREFUSED;
+	case EADDRNOTAVAIL:
+	case ENETUNREACH:
+	case EHOSTUNREACH:
+		return VB_EUNREACH;
+	case EINVAL:
+		return VB_EINVAL;
+	case EACCES:
+	case EPERM:
+		return VB_EACCES;
+	default:
+		return VB_ESYS;
+	}
+}
+
+static int wc_to_vb(enum ibv_wc_status s)
+{
+	switch (s) {
+	case IBV_WC_SUCCESS:
+		return VB_OK;
+	case IBV_WC_REM_ACCESS_ERR:
+	case IBV_WC_LOC_PROT_ERR:
+	case IBV_WC_LOC_ACCESS_ERR:
+		return VB_EACCES;
+	case IBV_WC_RETRY_EXC_ERR:
+	case IBV_WC_RNR_RETRY_EXC_ERR:
+		return VB_ETIMEDOUT;
+	case IBV_WC_WR_FLUSH_ERR:
+		return VB_ECLOSED;
+	default:
+		return VB_EIO;
+	}
+}
+
+static void conn_unlink(struct vbi_conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (c->tp->conns == c)
+		c->tp->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->next = c->prev = NULL;
+}
+
+static void dereg(struct ibv_mr **mr)
+{
+	if (*mr) {
+		ibv_dereg_mr(*mr);
+		mr_deregistered++;
+		*mr = NULL;
+	}
+}
+
+static struct ibv_mr *reg(struct ibv_pd *pd, void *p, size_t len, int access)
+{
+	struct ibv_mr *mr = ibv_reg_mr(pd, p, len, access);
+
+	if (mr)
+		mr_registered++;
+	return mr;
+}
+
+/* Free every verbs object of @c, in reverse order of creation.  Accepts a
+ * half-built connection. */
+static void conn_free(struct vbi_conn *c)
+{
+	if (!c)
+		return;
+	if (c->in_epoll && c->cc)
+		epoll_ctl(c->tp->epfd, EPOLL_CTL_DEL, c->cc->fd, NULL);
+	if (c->id && c->id->qp)
+		rdma_destroy_qp(c->id);
+	dereg(&c->stage_mr);
+	dereg(&c->ctrl_mr);
+	dereg(&c->ring_mr);
+	if (c->cq)
+		ibv_destroy_cq(c->cq);
+	if (c->cc)
+		ibv_destroy_comp_channel(c->cc);
+	if (c->pd)
+		ibv_dealloc_pd(c->pd);
+	if (c->id)
+		rdma_destroy_id(c->id);
+	free(c->stage_mem);
+	free(c->ctrl_mem);
+	free(c->ring_mem);
+	conn_unlink(c);
+	conns_alive--;
+	free(c);
+}
+
+/* The one way a connection dies: record why, disconnect, and leave the
+ * closed callback and the freeing to progress(). */
+static void conn_fail(struct vbi_conn *c, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void conn_fail(struct vbi_conn *c, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->state == ST_CLOSED)
+		return;
+	c->why.err = err;
+	va_start(ap, fmt);
+	vsnprintf(c->why.reason, sizeof(c->why.reason), fmt, ap);
+	va_end(ap);
+	if (err != VB_ECLOSED)
+		vbi_warn("conn %s qp 0x%x: %s (%s)", c->name,
+			 c->id && c->id->qp ? c->id->qp->qp_num : 0,
+			 c->why.reason, vb_strerror(err));
+	if (c->state >= ST_CONNECTING && c->id)
+		rdma_disconnect(c->id);
+	c->state = ST_CLOSED;
+}
+
+static struct vbi_conn *conn_new(struct vbi_tp *tp,
+				 const struct vbi_conn_opts *o,
+				 const struct vbi_conn_cbs *cbs, void *arg)
+{
+	struct vbi_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->ops = tp->ops;
+	c->tp = tp;
+	c->opts = *o;
+	snprintf(c->name, sizeof(c->name), "%s", o->name);
+	c->opts.name = c->name;
+	c->opts.source = NULL; /* not kept: the caller owns the string */
+	c->cbs = *cbs;
+	c->arg = arg;
+	c->next = tp->conns;
+	if (tp->conns)
+		tp->conns->prev = c;
+	tp->conns = c;
+	conns_alive++;
+	if (o->busy_poll)
+		tp->busy_poll = true;
+	return c;
+}
+
+static uint8_t *recv_buf(struct vbi_conn *c, uint64_t i)
+{
+	return c->ctrl_mem + i * VBI_CTRL_MAX;
+}
+
+static int post_recv(struct vbi_conn *c, uint64_t i)
+{
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)recv_buf(c, i),
+		.length = VBI_CTRL_MAX,
+		.lkey = c->ctrl_mr->lkey,
+	};
+	struct ibv_recv_wr wr = { .wr_id = i, .sg_list = &sge, .num_sge = 1 };
+	struct ibv_recv_wr *bad;
+
+	return ibv_post_recv(c->id->qp, &wr, &bad) ? VB_EIO : VB_OK;
+}
+
+/* Create PD, completion channel, CQ, QP, ring and control buffers, and post
+ * the RECVs: everything a connection needs before connect/accept. */
+static int conn_setup_verbs(struct vbi_conn *c)
+{
+	struct ibv_qp_init_attr qa = { 0 };
+	struct ibv_qp_attr attr;
+	struct ibv_qp_init_attr got;
+	struct epoll_event ev = { .events = EPOLLIN };
+	uint32_t depth = c->opts.recv_depth;
+	size_t ctrl_len = (size_t)(depth + CTRL_SENDS) * VBI_CTRL_MAX;
+
+	c->pd = ibv_alloc_pd(c->id->verbs);
+	if (!c->pd)
+		return VB_ENOMEM;
+	c->cc = ibv_create_comp_channel(c->id->verbs);
+	if (!c->cc)
+		return VB_ESYS;
+	if (fcntl(c->cc->fd, F_SETFL, fcntl(c->cc->fd, F_GETFL) | O_NONBLOCK))
+		return VB_ESYS;
+	c->cq = ibv_create_cq(c->id->verbs, (int)(depth + SEND_DEPTH + 8), c,
+			      c->cc, 0);
+	if (!c->cq)
+		return VB_ENOMEM;
+	if (ibv_req_notify_cq(c->cq, 0))
+		return VB_EIO;
+	ev.data.ptr = c;
+	if (epoll_ctl(c->tp->epfd, EPOLL_CTL_ADD, c->cc->fd, &ev))
+		return VB_ESYS;
+	c->in_epoll = true;
+
+	if (posix_memalign((void **)&c->ring_mem, 4096, c->opts.ring_size))
+		return VB_ENOMEM;
+	memset(c->ring_mem, 0, c->opts.ring_size);
+	c->ring_mr = reg(c->pd, c->ring_mem, c->opts.ring_size,
+			 IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	if (!c->ring_mr)
+		return errno_to_vb(errno);
+	if (vbi_ring_rx_init(&c->rx, c->ring_mem, c->opts.ring_size))
+		return VB_EINVAL;
+	if (posix_memalign((void **)&c->ctrl_mem, 4096, ctrl_len))
+		return VB_ENOMEM;
+	c->ctrl_mr = reg(c->pd, c->ctrl_mem, ctrl_len, IBV_ACCESS_LOCAL_WRITE);
+	if (!c->ctrl_mr)
+		return errno_to_vb(errno);
+
+	qa.send_cq = c->cq;
+	qa.recv_cq = c->cq;
+	qa.qp_type = IBV_QPT_RC;
+	qa.sq_sig_all = 0;
+	qa.cap.max_send_wr = SEND_DEPTH;
+	qa.cap.max_recv_wr = depth;
+	qa.cap.max_send_sge = 1;
+	qa.cap.max_recv_sge = 1;
+	qa.cap.max_inline_data = INLINE_WANT;
+	if (rdma_create_qp(c->id, c->pd, &qa)) {
+		/* The device may not do that much inline: ask for none. */
+		qa.cap.max_inline_data = 0;
+		if (rdma_create_qp(c->id, c->pd, &qa))
+			return errno_to_vb(errno);
+	}
+	c->max_inline = qa.cap.max_inline_data;
+	if (ibv_query_qp(c->id->qp, &attr, IBV_QP_CAP, &got) == 0)
+		c->max_inline = got.cap.max_inline_data;
+	for (uint32_t i = 0; i < depth; i++)
+		if (post_recv(c, i))
+			return VB_EIO;
+	return VB_OK;
+}
+
+/* The staging mirror of the peer's ring, once its size is known. */
+static int conn_setup_stage(struct vbi_conn *c, const Verbus__RingInfo *r,
+			    uint32_t peer_max_msg, uint32_t peer_credits)
+{
+	int rc;
+
+	if (r->size < 4096 || r->size > VBI_RING_MAX)
+		return VB_EPROTO;
+	if (posix_memalign((void **)&c->stage_mem, 4096, r->size))
+		return VB_ENOMEM;
+	memset(c->stage_mem, 0, r->size);
+	c->stage_mr = reg(c->pd, c->stage_mem, r->size, IBV_ACCESS_LOCAL_WRITE);
+	if (!c->stage_mr)
+		return errno_to_vb(errno);
+	rc = vbi_ring_tx_init(&c->tx, c->stage_mem, r->size);
+	if (rc)
+		return VB_EPROTO;
+	rc = vbi_credit_init(&c->cr, peer_credits, c->opts.recv_depth);
+	if (rc)
+		return VB_EPROTO;
+	c->peer_addr = r->addr;
+	c->peer_rkey = r->rkey;
+	c->peer_ring = r->size;
+	/* Never more than fits half the peer's ring (core/ring.h). */
+	c->peer_max_msg = peer_max_msg;
+	if (vbi_frame_span(VBI_FRAME_HDR_LEN + (size_t)peer_max_msg) >
+	    r->size / 2)
+		c->peer_max_msg = r->size / 2 - VBI_FRAME_HDR_LEN;
+	return VB_OK;
+}
+
+/* ---- sending --------------------------------------------------------- */
+
+static void ring_info(struct vbi_conn *c, Verbus__RingInfo *r)
+{
+	r->addr = (uintptr_t)c->ring_mem;
+	r->rkey = c->ring_mr->rkey;
+	r->size = c->opts.ring_size;
+}
+
+/* SEND one control message (always signalled: its buffer is reused only
+ * after the completion).  @credit_return may use the reserved credits. */
+static int send_ctrl(struct vbi_conn *c, const Verbus__Control *m, bool counted,
+		     bool credit_return)
+{
+	struct ibv_sge sge;
+	struct ibv_send_wr wr = { 0 }, *bad;
+	unsigned slot;
+	size_t len;
+	uint8_t *buf;
+	int rc;
+
+	for (slot = 0; slot < CTRL_SENDS; slot++)
+		if (!(c->ctrl_busy & (1u << slot)))
+			break;
+	if (slot == CTRL_SENDS || c->sq_used >= SEND_DEPTH)
+		return VB_EAGAIN;
+	if (counted && vbi_credit_take(&c->cr, credit_return))
+		return VB_EAGAIN;
+	buf = recv_buf(c, c->opts.recv_depth + slot);
+	rc = vbi_codec_encode(m, buf, VBI_CTRL_MAX, &len);
+	if (rc)
+		return rc;
+	sge.addr = (uintptr_t)buf;
+	sge.length = (uint32_t)len;
+	sge.lkey = c->ctrl_mr->lkey;
+	wr.wr_id = 1ull << 32 | slot;
+	wr.sg_list = &sge;
+	wr.num_sge = 1;
+	wr.opcode = IBV_WR_SEND;
+	wr.send_flags = IBV_SEND_SIGNALED;
+	if (len <= c->max_inline)
+		wr.send_flags |= IBV_SEND_INLINE;
+	if (ibv_post_send(c->id->qp, &wr, &bad))
+		return VB_EIO;
+	c->ctrl_busy |= 1u << slot;
+	c->sq_used++;
+	return VB_OK;
+}
+
+static int send_credit(struct vbi_conn *c)
+{
+	Verbus__Control m = VERBUS__CONTROL__INIT;
+	Verbus__Credit cr = VERBUS__CREDIT__INIT;
+	struct vbi_credit_ack ack;
+	int rc;
+
+	vbi_credit_snapshot(&c->cr, &ack);
+	cr.recvs = ack.ack_recvs;
+	cr.freed = ack.ack_freed;
+	m.body_case = VERBUS__CONTROL__BODY_CREDIT;
+	m.credit = &cr;
+	rc = send_ctrl(c, &m, true, true);
+	if (rc == VB_OK) {
+		vbi_credit_sent(&c->cr, &ack);
+		c->st.credit_returns++;
+	}
+	return rc;
+}
+
+/* Post the staged frames, as few WRITE_WITH_IMMs as the ring's end and the
+ * batch limit allow.  Stops quietly when out of RECV credits or send queue:
+ * what remains is posted when credits or completions come back. */
+static int conn_flush(struct vbi_conn *c)
+{
+	struct vbi_ring_batch b;
+	struct vbi_credit_ack ack;
+	struct ibv_sge sge;
+	struct ibv_send_wr wr, *bad;
+	int rc;
+
+	if (c->state != ST_OPEN)
+		return c->state == ST_CLOSED ? VB_ECLOSED : VB_ESTATE;
+	for (;;) {
+		rc = vbi_ring_tx_next_batch(&c->tx, MAX_BATCH, &b);
+		if (rc || b.len == 0)
+			return rc;
+		if (c->sq_used + 1 >= SEND_DEPTH)
+			return VB_OK;
+		if (vbi_credit_take(&c->cr, false))
+			return VB_OK;
+		vbi_credit_snapshot(&c->cr, &ack);
+		if (b.has_last)
+			vbi_frame_set_acks(c->stage_mem + b.last_off,
+					   ack.ack_recvs, ack.ack_freed);
+		memset(&wr, 0, sizeof(wr));
+		sge.addr = (uintptr_t)(c->stage_mem + b.off);
+		sge.length = (uint32_t)b.xfer;
+		sge.lkey = c->stage_mr->lkey;
+		wr.wr_id = 0;
+		wr.sg_list = &sge;
+		wr.num_sge = 1;
+		wr.opcode = IBV_WR_RDMA_WRITE_WITH_IMM;
+		wr.imm_data = htonl((uint32_t)b.len);
+		wr.wr.rdma.remote_addr = c->peer_addr + b.off;
+		wr.wr.rdma.rkey = c->peer_rkey;
+		/* Signal one write in SIGNAL_EVERY, and always when the send
+		 * queue is half full, so completions free it in time. */
+		if (++c->unsignaled >= SIGNAL_EVERY ||
+		    c->sq_used + 1 >= SEND_DEPTH / 2) {
+			wr.send_flags |= IBV_SEND_SIGNALED;
+			wr.wr_id = c->unsignaled;
+			c->unsignaled = 0;
+		}
+		if (b.xfer <= c->max_inline)
+			wr.send_flags |= IBV_SEND_INLINE;
+		if (ibv_post_send(c->id->qp, &wr, &bad)) {
+			conn_fail(c, VB_EIO, "ibv_post_send failed: %s",
+				  strerror(errno));
+			return VB_EIO;
+		}
+		c->sq_used++;
+		c->st.writes++;
+		if (b.has_last)
+			vbi_credit_sent(&c->cr, &ack);
+		vbi_ring_tx_flushed(&c->tx, b.len);
+	}
+}
+
+static int conn_reserve(struct vbi_conn *c, uint16_t topic_len,
+			uint32_t payload_len, void **topic, void **payload)
+{
+	struct vbi_frame_msg m = { 0 };
+	size_t span, off;
+	uint64_t len = vbi_frame_msg_len(topic_len, payload_len);
+	uint8_t *f;
+	int rc;
+
+	if (c->state != ST_OPEN)
+		return c->state == ST_CLOSED ? VB_ECLOSED : VB_ESTATE;
+	if (c->reserved)
+		return VB_ESTATE;
+	if ((uint64_t)topic_len + payload_len > c->peer_max_msg)
+		return VB_EMSGSIZE;
+	span = vbi_frame_span((size_t)len);
+	rc = vbi_ring_tx_reserve(&c->tx, span, &off, NULL);
+	if (rc == VB_EAGAIN) {
+		/* Staged but unflushed frames hold space too: push them. */
+		conn_flush(c);
+		c->want_writable = true;
+		c->st.credit_waits++;
+		return VB_EAGAIN;
+	}
+	if (rc)
+		return rc;
+	f = c->stage_mem + off;
+	m.topic_len = topic_len;
+	m.payload_len = payload_len;
+	m.seq = c->seq + 1;
+	vbi_frame_put_hdr(f, span, &m);
+	c->reserved = true;
+	c->res_off = off;
+	c->res_span = span;
+	*topic = f + VBI_FRAME_HDR_LEN;
+	*payload = f + VBI_FRAME_HDR_LEN + topic_len;
+	return VB_OK;
+}
+
+static int conn_commit(struct vbi_conn *c)
+{
+	uint8_t *f;
+	uint32_t len;
+
+	if (!c->reserved)
+		return VB_ESTATE;
+	c->reserved = false;
+	c->seq++;
+	f = c->stage_mem + c->res_off;
+	len = vbi_frame_get_len(f);
+	/* Zero the padding: nothing stale goes on the wire. */
+	memset(f + len, 0, c->res_span - len);
+	c->st.msgs_out++;
+	c->st.bytes_out += len - VBI_FRAME_HDR_LEN;
+	return VB_OK;
+}
+
+static int conn_send(struct vbi_conn *c, const void *topic, uint16_t tlen,
+		     const void *payload, uint32_t plen)
+{
+	void *t, *p;
+	int rc = conn_reserve(c, tlen, plen, &t, &p);
+
+	if (rc)
+		return rc;
+	if (tlen)
+		memcpy(t, topic, tlen);
+	if (plen)
+		memcpy(p, payload, plen);
+	return conn_commit(c);
+}
+
+/* ---- receiving --------------------------------------------------------- */
+
+static void apply_acks(struct vbi_conn *c, uint32_t recvs, uint32_t freed)
+{
+	uint64_t before = c->tx.peer_freed;
+	uint32_t credits = c->cr.recv_credits;
+
+	if (vbi_credit_grant(&c->cr, recvs) ||
+	    vbi_ring_tx_credit(&c->tx, freed)) {
+		conn_fail(c, VB_EPROTO, "peer returned credits it never had");
+		return;
+	}
+	if (c->want_writable &&
+	    (c->tx.peer_freed != before || c->cr.recv_credits != credits)) {
+		c->want_writable = false;
+		if (c->cbs.writable)
+			c->cbs.writable(c, c->arg);
+	}
+}
+
+static void conn_open(struct vbi_conn *c)
+{
+	c->state = ST_OPEN;
+	vbi_info("conn %s qp 0x%x open: ring %u, peer ring %u, inline %u",
+		 c->name, c->id->qp->qp_num, c->opts.ring_size, c->peer_ring,
+		 c->max_inline);
+	if (c->cbs.open)
+		c->cbs.open(c, c->arg);
+}
+
+static void on_hello(struct vbi_conn *c, const Verbus__Hello *h)
+{
+	Verbus__Control m = VERBUS__CONTROL__INIT;
+	Verbus__Welcome w = VERBUS__WELCOME__INIT;
+	Verbus__RingInfo r = VERBUS__RING_INFO__INIT;
+	int rc;
+
+	if (h->version != VBI_PROTO_VERSION) {
+		conn_fail(c, VB_EVERSION, "client speaks version %u",
+			  h->version);
+		return;
+	}
+	snprintf(c->name, sizeof(c->name), "%s", h->name);
+	rc = conn_setup_stage(c, h->ring, h->max_msg_size, h->credits);
+	if (rc) {
+		conn_fail(c, rc, "unusable hello");
+		return;
+	}
+	ring_info(c, &r);
+	w.version = VBI_PROTO_VERSION;
+	w.session_id = ((uint64_t)c->id->qp->qp_num << 32) | (uint32_t)rand();
+	w.ring = &r;
+	w.credits = c->opts.recv_depth;
+	w.max_msg_size = c->opts.max_msg;
+	m.body_case = VERBUS__CONTROL__BODY_WELCOME;
+	m.welcome = &w;
+	rc = send_ctrl(c, &m, false, false);
+	if (rc) {
+		conn_fail(c, rc, "cannot send welcome");
+		return;
+	}
+	conn_open(c);
+}
+
+/* One control message received on @c. */
+static void on_ctrl(struct vbi_conn *c, const uint8_t *buf, uint32_t len)
+{
+	Verbus__Control *m = NULL;
+	int rc = vbi_codec_decode(buf, len, &m);
+
+	if (rc) {
+		conn_fail(c, rc, "malformed control message (%u bytes)", len);
+		return;
+	}
+	switch (m->body_case) {
+	case VERBUS__CONTROL__BODY_HELLO:
+		/* The RECV may complete before rdma_cm says ESTABLISHED. */
+		if (!c->server ||
+		    (c->state != ST_HANDSHAKE && c->state != ST_CONNECTING))
+			goto unexpected;
+		on_hello(c, m->hello);
+		break;
+	case VERBUS__CONTROL__BODY_WELCOME:
+		if (c->server || c->state != ST_HANDSHAKE)
+			goto unexpected;
+		if (m->welcome->version != VBI_PROTO_VERSION) {
+			conn_fail(c, VB_EVERSION, "server speaks version %u",
+				  m->welcome->version);
+			break;
+		}
+		rc = conn_setup_stage(c, m->welcome->ring,
+				      m->welcome->max_msg_size,
+				      m->welcome->credits);
+		if (rc) {
+			conn_fail(c, rc, "unusable welcome");
+			break;
+		}
+		conn_open(c);
+		break;
+	case VERBUS__CONTROL__BODY_CREDIT:
+		if (c->state != ST_OPEN)
+			goto unexpected;
+		apply_acks(c, m->credit->recvs, m->credit->freed);
+		break;
+	case VERBUS__CONTROL__BODY_ERROR:
+		conn_fail(c,
+			  -(int)m->error->code < 0 ? -(int)m->error->code :
+						     VB_EPROTO,
+			  "peer: %s", m->error->reason);
+		break;
+	default:
+unexpected:
+		conn_fail(c, VB_EPROTO, "unexpected %s in state %d",
+			  vbi_codec_kind_name(m), c->state);
+	}
+	vbi_codec_free(m);
+}
+
+/* Hand every complete frame to the message callback. */
+static void deliver(struct vbi_conn *c)
+{
+	struct vbi_frame_view v;
+	int rc;
+
+	while (c->state == ST_OPEN) {
+		rc = vbi_ring_rx_next(&c->rx, c->opts.max_msg, &v);
+		if (rc == VB_EAGAIN)
+			return;
+		if (rc) {
+			conn_fail(c, VB_EPROTO, "corrupt frame in ring at %llu",
+				  (unsigned long long)c->rx.head);
+			return;
+		}
+		apply_acks(c, v.ack_recvs, v.ack_freed);
+		if (c->state != ST_OPEN)
+			return;
+		c->st.msgs_in++;
+		c->st.bytes_in += v.topic_len + v.payload_len;
+		if (c->cbs.message)
+			c->cbs.message(c, &v, c->arg);
+		else
+			vbi_ring_rx_release(&c->rx, &v);
+	}
+}
+
+static void on_wc(struct vbi_conn *c, const struct ibv_wc *wc)
+{
+	bool was_open;
+
+	if (wc->status != IBV_WC_SUCCESS) {
+		if (c->state != ST_CLOSED)
+			conn_fail(c, wc_to_vb(wc->status),
+				  "work completion: %s",
+				  ibv_wc_status_str(wc->status));
+		return;
+	}
+	switch (wc->opcode) {
+	case IBV_WC_RECV_RDMA_WITH_IMM:
+		if (c->state != ST_OPEN) {
+			conn_fail(c, VB_EPROTO, "data before the handshake");
+			return;
+		}
+		if (vbi_ring_rx_arrived(&c->rx, ntohl(wc->imm_data))) {
+			conn_fail(c, VB_EPROTO,
+				  "peer wrote %u bytes it had no room for",
+				  ntohl(wc->imm_data));
+			return;
+		}
+		if (post_recv(c, wc->wr_id)) {
+			conn_fail(c, VB_EIO, "cannot repost a recv");
+			return;
+		}
+		vbi_credit_reposted(&c->cr, 1);
+		break;
+	case IBV_WC_RECV:
+		was_open = c->state == ST_OPEN;
+		on_ctrl(c, recv_buf(c, wc->wr_id), wc->byte_len);
+		if (c->state == ST_CLOSED)
+			return;
+		if (post_recv(c, wc->wr_id)) {
+			conn_fail(c, VB_EIO, "cannot repost a recv");
+			return;
+		}
+		/* Handshake RECVs are outside the accounting (see top). */
+		if (was_open)
+			vbi_credit_reposted(&c->cr, 1);
+		break;
+	case IBV_WC_SEND:
+		c->ctrl_busy &= ~(1u << (wc->wr_id & 31));
+		c->sq_used--;
+		break;
+	case IBV_WC_RDMA_WRITE:
+		/* A signalled write completes it and the unsignalled ones
+		 * before it (wr_id says how many it covers). */
+		c->sq_used -= (uint32_t)wc->wr_id > c->sq_used ?
+				      c->sq_used :
+				      (uint32_t)wc->wr_id;
+		break;
+	default:
+		break;
+	}
+}
+
+/* Drain @c's CQ, deliver what arrived, re-arm.  Returns events handled. */
+static int conn_poll(struct vbi_conn *c)
+{
+	struct ibv_wc wc[POLL_BATCH];
+	int n, i, total = 0;
+
+	do {
+		n = ibv_poll_cq(c->cq, POLL_BATCH, wc);
+		if (n < 0) {
+			conn_fail(c, VB_EIO, "ibv_poll_cq failed");
+			return total;
+		}
+		for (i = 0; i < n; i++)
+			on_wc(c, &wc[i]);
+		total += n;
+		deliver(c);
+	} while (n == POLL_BATCH && c->state != ST_CLOSED);
+	return total;
+}
+
+/* After callbacks ran: push staged frames, return credits if owed. */
+static void conn_after(struct vbi_conn *c)
+{
+	if (c->state != ST_OPEN)
+		return;
+	vbi_credit_note_freed(&c->cr, c->rx.freed);
+	conn_flush(c);
+	if (c->state == ST_OPEN &&
+	    vbi_credit_should_return(&c->cr, c->opts.ring_size))
+		send_credit(c);
+}
+
+/* Completion channel readable: consume the event, re-arm, poll. */
+static int conn_event(struct vbi_conn *c)
+{
+	struct ibv_cq *cq;
+	void *ctx;
+	int n = 0;
+
+	while (ibv_get_cq_event(c->cc, &cq, &ctx) == 0) {
+		ibv_ack_cq_events(cq, 1);
+		n++;
+	}
+	if (n && ibv_req_notify_cq(c->cq, 0))
+		conn_fail(c, VB_EIO, "cannot re-arm the cq");
+	return conn_poll(c);
+}
+
+/* ---- rdma_cm events ---------------------------------------------------- */
+
+static void on_connect_request(struct vbi_listener *l, struct rdma_cm_event *ev)
+{
+	struct rdma_conn_param cp = { 0 };
+	struct vbi_cm_hdr hdr;
+	uint8_t pd[VBI_CM_HDR_LEN];
+	struct vbi_conn *c;
+	int rc;
+
+	vbi_cm_hdr_encode(pd);
+	rc = vbi_cm_hdr_decode(ev->param.conn.private_data,
+			       ev->param.conn.private_data_len, &hdr);
+	if (rc) {
+		vbi_warn("refusing a connection: %s%s", vb_strerror(rc),
+			 rc == VB_EVERSION ? " (peer speaks another version)" :
+					     "");
+		rdma_reject(ev->id, pd, sizeof(pd));
+		rdma_destroy_id(ev->id);
+		return;
+	}
+	c = conn_new(l->tp, &l->opts, &l->cbs, l->arg);
+	if (!c) {
+		rdma_reject(ev->id, pd, sizeof(pd));
+		rdma_destroy_id(ev->id);
+		return;
+	}
+	c->server = true;
+	c->id = ev->id;
+	c->id->context = c;
+	c->state = ST_CONNECTING;
+	rc = conn_setup_verbs(c);
+	if (rc == VB_OK) {
+		cp.private_data = pd;
+		cp.private_data_len = sizeof(pd);
+		cp.responder_resources = 1;
+		cp.initiator_depth = 1;
+		cp.rnr_retry_count = 7;
+		if (rdma_accept(c->id, &cp))
+			rc = errno_to_vb(errno);
+	}
+	if (rc) {
+		vbi_warn("cannot accept a connection: %s", vb_strerror(rc));
+		rdma_reject(ev->id, pd, sizeof(pd));
+		c->state = ST_CLOSED;
+		c->closed_reported = true; /* nobody knew it: no callback */
+	}
+}
+
+static void client_step(struct vbi_conn *c, struct rdma_cm_event *ev)
+{
+	struct rdma_conn_param cp = { 0 };
+	uint8_t pd[VBI_CM_HDR_LEN];
+	int rc;
+
+	switch (ev->event) {
+	case RDMA_CM_EVENT_ADDR_RESOLVED:
+		if (rdma_resolve_route(c->id, c->opts.timeout_ms))
+			conn_fail(c, errno_to_vb(errno), "resolve route");
+		break;
+	case RDMA_CM_EVENT_ROUTE_RESOLVED:
+		rc = conn_setup_verbs(c);
+		if (rc) {
+			conn_fail(c, rc, "cannot set up verbs resources");
+			break;
+		}
+		vbi_cm_hdr_encode(pd);
+		cp.private_data = pd;
+		cp.private_data_len = sizeof(pd);
+		cp.responder_resources = 1;
+		cp.initiator_depth = 1;
+		cp.retry_count = 7;
+		cp.rnr_retry_count = 7;
+		c->state = ST_CONNECTING;
+		if (rdma_connect(c->id, &cp))
+			conn_fail(c, errno_to_vb(errno), "rdma_connect");
+		break;
+	default:
+		break;
+	}
+}
+
+static void on_established(struct vbi_conn *c)
+{
+	Verbus__Control m = VERBUS__CONTROL__INIT;
+	Verbus__Hello h = VERBUS__HELLO__INIT;
+	Verbus__RingInfo r = VERBUS__RING_INFO__INIT;
+	int rc;
+
+	c->state = ST_HANDSHAKE;
+	if (c->server)
+		return; /* the client speaks first */
+	ring_info(c, &r);
+	h.version = VBI_PROTO_VERSION;
+	h.name = c->name;
+	h.ring = &r;
+	h.max_msg_size = c->opts.max_msg;
+	h.credits = c->opts.recv_depth;
+	m.body_case = VERBUS__CONTROL__BODY_HELLO;
+	m.hello = &h;
+	rc = send_ctrl(c, &m, false, false);
+	if (rc)
+		conn_fail(c, rc, "cannot send hello");
+}
+
+static bool is_listener(const struct vbi_tp *tp, const struct rdma_cm_id *id)
+{
+	const struct vbi_listener *l;
+
+	for (l = tp->listeners; l; l = l->next)
+		if (l->id == id)
+			return true;
+	return false;
+}
+
+static int cm_event(struct vbi_tp *tp)
+{
+	struct rdma_cm_event *ev;
+	struct vbi_conn *c;
+	struct vbi_cm_hdr hdr;
+	int n = 0;
+
+	while (rdma_get_cm_event(tp->ec, &ev) == 0) {
+		n++;
+		if (ev->event == RDMA_CM_EVENT_CONNECT_REQUEST) {
+			on_connect_request(ev->listen_id->context, ev);
+			rdma_ack_cm_event(ev);
+			continue;
+		}
+		if (is_listener(tp, ev->id)) { /* e.g. device removal */
+			rdma_ack_cm_event(ev);
+			continue;
+		}
+		c = ev->id->context;
+		switch (ev->event) {
+		case RDMA_CM_EVENT_ADDR_RESOLVED:
+		case RDMA_CM_EVENT_ROUTE_RESOLVED:
+			if (c->state == ST_RESOLVING)
+				client_step(c, ev);
+			break;
+		case RDMA_CM_EVENT_ESTABLISHED:
+			/* A server may see the client's Hello complete before
+			 * this event: it is then already past CONNECTING. */
+			if (c->server && c->state != ST_CONNECTING)
+				break;
+			if (c->state == ST_CONNECTING &&
+			    (c->server ||
+			     vbi_cm_hdr_decode(ev->param.conn.private_data,
+					       ev->param.conn.private_data_len,
+					       &hdr) == VB_OK))
+				on_established(c);
+			else
+				conn_fail(c, VB_EPROTO,
+					  "peer is not a verbus v%u server",
+					  VBI_PROTO_VERSION);
+			break;
+		case RDMA_CM_EVENT_REJECTED:
+			if (vbi_cm_hdr_decode(ev->param.conn.private_data,
+					      ev->param.conn.private_data_len,
+					      &hdr) == VB_EVERSION)
+				conn_fail(c, VB_EVERSION,
+					  "refused: the server speaks version "
+					  "%u",
+					  hdr.version);
+			else
+				conn_fail(c, VB_ECONNREFUSED,
+					  "connection refused (status %d)",
+					  ev->status);
+			break;
+		case RDMA_CM_EVENT_ADDR_ERROR:
+		case RDMA_CM_EVENT_ROUTE_ERROR:
+		case RDMA_CM_EVENT_UNREACHABLE:
+			conn_fail(c, VB_EUNREACH, "%s (status %d)",
+				  rdma_event_str(ev->event), ev->status);
+			break;
+		case RDMA_CM_EVENT_CONNECT_ERROR:
+			conn_fail(c, VB_EIO, "connect error (status %d)",
+				  ev->status);
+			break;
+		case RDMA_CM_EVENT_DISCONNECTED:
+		case RDMA_CM_EVENT_TIMEWAIT_EXIT:
+			conn_fail(c, VB_ECLOSED, "peer disconnected");
+			break;
+		case RDMA_CM_EVENT_DEVICE_REMOVAL:
+			conn_fail(c, VB_ENODEV, "rdma device removed");
+			break;
+		default:
+			break;
+		}
+		rdma_ack_cm_event(ev);
+	}
+	return n;
+}
+
+/* Report and free closed connections: the only place they are freed. */
+static void reap(struct vbi_tp *tp)
+{
+	struct vbi_conn *c = tp->conns, *next;
+
+	for (; c; c = next) {
+		next = c->next;
+		if (c->state != ST_CLOSED)
+			continue;
+		/* Drain what the QP flushed so nothing references it. */
+		if (c->cq) {
+			struct ibv_wc wc[POLL_BATCH];
+
+			while (ibv_poll_cq(c->cq, POLL_BATCH, wc) > 0)
+				;
+		}
+		if (!c->closed_reported) {
+			c->closed_reported = true;
+			if (c->cbs.closed)
+				c->cbs.closed(c, &c->why, c->arg);
+		}
+		next = c->next; /* the callback may have closed others */
+		conn_free(c);
+	}
+}
+
+static int tp_progress(struct vbi_tp *tp, int timeout_ms)
+{
+	struct epoll_event evs[64];
+	struct vbi_conn *c;
+	int n, i, total = 0;
+
+	/* What the caller queued since the last call leaves before we sleep. */
+	for (c = tp->conns; c; c = c->next)
+		conn_after(c);
+	n = epoll_wait(tp->epfd, evs, 64, tp->busy_poll ? 0 : timeout_ms);
+	if (n < 0 && errno != EINTR)
+		return VB_ESYS;
+	for (i = 0; i < n; i++) {
+		if (evs[i].data.ptr == NULL)
+			total += cm_event(tp);
+		else
+			total += conn_event(evs[i].data.ptr);
+	}
+	for (c = tp->conns; c; c = c->next) {
+		if (tp->busy_poll && c->cq && c->state != ST_CLOSED)
+			total += conn_poll(c);
+		conn_after(c);
+	}
+	reap(tp);
+	return total;
+}
+
+/* ---- the ops ------------------------------------------------------------ */
+
+static int tp_create(struct vbi_tp **out)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	struct vbi_tp *tp = calloc(1, sizeof(*tp));
+	int rc = VB_ESYS;
+
+	if (!tp)
+		return VB_ENOMEM;
+	tp->ops = &vbi_rdma_ops;
+	tp->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (tp->epfd < 0)
+		goto out_free;
+	tp->ec = rdma_create_event_channel();
+	if (!tp->ec) {
+		rc = errno == ENODEV ? VB_ENODEV : errno_to_vb(errno);
+		goto out_close_ep;
+	}
+	if (fcntl(tp->ec->fd, F_SETFL,
+		  fcntl(tp->ec->fd, F_GETFL) | O_NONBLOCK) ||
+	    epoll_ctl(tp->epfd, EPOLL_CTL_ADD, tp->ec->fd, &ev))
+		goto out_destroy_ec;
+	*out = tp;
+	return VB_OK;
+out_destroy_ec:
+	rdma_destroy_event_channel(tp->ec);
+out_close_ep:
+	close(tp->epfd);
+out_free:
+	free(tp);
+	return rc;
+}
+
+static void listener_close(struct vbi_listener *l)
+{
+	struct vbi_listener **p;
+
+	if (!l)
+		return;
+	for (p = &l->tp->listeners; *p; p = &(*p)->next) {
+		if (*p == l) {
+			*p = l->next;
+			break;
+		}
+	}
+	if (l->id)
+		rdma_destroy_id(l->id);
+	free(l);
+}
+
+static void tp_destroy(struct vbi_tp *tp)
+{
+	struct vbi_conn *c;
+
+	if (!tp)
+		return;
+	while (tp->listeners)
+		listener_close(tp->listeners);
+	for (c = tp->conns; c; c = c->next)
+		conn_fail(c, VB_ECLOSED, "transport destroyed");
+	reap(tp);
+	if (tp->ec)
+		rdma_destroy_event_channel(tp->ec);
+	if (tp->epfd >= 0)
+		close(tp->epfd);
+	free(tp);
+}
+
+static int tp_fd(struct vbi_tp *tp)
+{
+	return tp->epfd;
+}
+
+static int resolve(const char *addr, const char *port, bool passive,
+		   struct rdma_addrinfo **ai)
+{
+	struct rdma_addrinfo hints = { .ai_port_space = RDMA_PS_TCP };
+
+	hints.ai_flags = passive ? RAI_PASSIVE : 0;
+	if (rdma_getaddrinfo(addr, port, &hints, ai))
+		return VB_EUNREACH;
+	return VB_OK;
+}
+
+static int tp_listen(struct vbi_tp *tp, const char *addr, const char *port,
+		     const struct vbi_conn_opts *o,
+		     const struct vbi_conn_cbs *cbs, void *arg,
+		     struct vbi_listener **out)
+{
+	struct vbi_listener *l;
+	struct rdma_addrinfo *ai = NULL;
+	int rc;
+
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return VB_ENOMEM;
+	l->ops = tp->ops;
+	l->tp = tp;
+	l->opts = *o;
+	opts_defaults(&l->opts);
+	l->opts.source = NULL;
+	l->cbs = *cbs;
+	l->arg = arg;
+	rc = opts_check(&l->opts);
+	if (rc)
+		goto out_free;
+	rc = resolve(addr, port, true, &ai);
+	if (rc)
+		goto out_free;
+	if (rdma_create_id(tp->ec, &l->id, l, RDMA_PS_TCP) ||
+	    rdma_bind_addr(l->id, ai->ai_src_addr) || rdma_listen(l->id, 64)) {
+		rc = errno_to_vb(errno);
+		goto out_free_ai;
+	}
+	rdma_freeaddrinfo(ai);
+	l->next = tp->listeners;
+	tp->listeners = l;
+	*out = l;
+	return VB_OK;
+out_free_ai:
+	rdma_freeaddrinfo(ai);
+out_free:
+	if (l->id)
+		rdma_destroy_id(l->id);
+	free(l);
+	return rc;
+}
+
+static int tp_connect(struct vbi_tp *tp, const char *addr, const char *port,
+		      const struct vbi_conn_opts *o,
+		      const struct vbi_conn_cbs *cbs, void *arg,
+		      struct vbi_conn **out)
+{
+	struct vbi_conn_opts opts = *o;
+	struct rdma_addrinfo *src = NULL, *dst = NULL;
+	struct vbi_conn *c;
+	int rc;
+
+	opts_defaults(&opts);
+	rc = opts_check(&opts);
+	if (rc)
+		return rc;
+	rc = resolve(addr, port, false, &dst);
+	if (rc)
+		return rc;
+	if (opts.source) {
+		rc = resolve(opts.source, NULL, true, &src);
+		if (rc)
+			goto out_free_dst;
+	}
+	c = conn_new(tp, &opts, cbs, arg);
+	if (!c) {
+		rc = VB_ENOMEM;
+		goto out_free_src;
+	}
+	c->state = ST_RESOLVING;
+	if (rdma_create_id(tp->ec, &c->id, c, RDMA_PS_TCP) ||
+	    rdma_resolve_addr(c->id, src ? src->ai_src_addr : NULL,
+			      dst->ai_dst_addr, opts.timeout_ms)) {
+		rc = errno_to_vb(errno);
+		conn_free(c);
+		goto out_free_src;
+	}
+	*out = c;
+out_free_src:
+	if (src)
+		rdma_freeaddrinfo(src);
+out_free_dst:
+	rdma_freeaddrinfo(dst);
+	return rc;
+}
+
+static int conn_release(struct vbi_conn *c, const struct vbi_frame_view *v)
+{
+	int rc = vbi_ring_rx_release(&c->rx, v);
+
+	if (rc == VB_EPROTO)
+		conn_fail(c, VB_EPROTO, "peer overwrote a held frame");
+	return rc;
+}
+
+static void conn_close(struct vbi_conn *c)
+{
+	if (c)
+		conn_fail(c, VB_ECLOSED, "closed locally");
+}
+
+static void conn_stats(const struct vbi_conn *c, struct vbi_conn_stats *s)
+{
+	*s = c->st;
+}
+
+static void conn_set_arg(struct vbi_conn *c, void *arg)
+{
+	c->arg = arg;
+}
+
+static void tp_stats(struct vbi_tp_stats *s)
+{
+	s->mr_registered = mr_registered;
+	s->mr_deregistered = mr_deregistered;
+	s->conns_open = conns_alive;
+}
+
+const struct vbi_transport_ops vbi_rdma_ops = {
+	.scheme = "rdma",
+	.tp_create = tp_create,
+	.tp_destroy = tp_destroy,
+	.tp_fd = tp_fd,
+	.tp_progress = tp_progress,
+	.listen = tp_listen,
+	.listener_close = listener_close,
+	.connect = tp_connect,
+	.send = conn_send,
+	.reserve = conn_reserve,
+	.commit = conn_commit,
+	.flush = conn_flush,
+	.release = conn_release,
+	.close = conn_close,
+	.stats = conn_stats,
+	.set_arg = conn_set_arg,
+	.tp_stats = tp_stats,
+};

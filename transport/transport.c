@@ -1,0 +1,126 @@
+/*
+ * transport.c - dispatch from the vbi_ functions to a transport's ops.
+ *
+ * Every transport object (tp, listener, connection) starts with a pointer
+ * to its ops table, so that this file needs to know nothing else about it.
+ */
+#include "transport.h"
+
+#include <verbus/verbus.h>
+
+#include <string.h>
+
+/* The common first member of every transport object. */
+struct tp_head {
+	const struct vbi_transport_ops *ops;
+};
+
+#define OPS(obj) (((const struct tp_head *)(const void *)(obj))->ops)
+
+static const struct vbi_transport_ops *const transports[] = {
+	&vbi_rdma_ops,
+};
+
+static const struct vbi_transport_ops *find(const char *scheme)
+{
+	for (size_t i = 0; i < sizeof(transports) / sizeof(transports[0]); i++)
+		if (scheme && strcmp(transports[i]->scheme, scheme) == 0)
+			return transports[i];
+	return NULL;
+}
+
+int vbi_tp_create(const char *scheme, struct vbi_tp **out)
+{
+	const struct vbi_transport_ops *ops = find(scheme);
+
+	return ops ? ops->tp_create(out) : VB_EINVAL;
+}
+
+void vbi_tp_destroy(struct vbi_tp *tp)
+{
+	if (tp)
+		OPS(tp)->tp_destroy(tp);
+}
+
+int vbi_tp_fd(struct vbi_tp *tp)
+{
+	return OPS(tp)->tp_fd(tp);
+}
+
+int vbi_tp_progress(struct vbi_tp *tp, int timeout_ms)
+{
+	return OPS(tp)->tp_progress(tp, timeout_ms);
+}
+
+int vbi_tp_listen(struct vbi_tp *tp, const char *addr, const char *port,
+		  const struct vbi_conn_opts *o, const struct vbi_conn_cbs *cbs,
+		  void *arg, struct vbi_listener **out)
+{
+	return OPS(tp)->listen(tp, addr, port, o, cbs, arg, out);
+}
+
+void vbi_listener_close(struct vbi_listener *l)
+{
+	if (l)
+		OPS(l)->listener_close(l);
+}
+
+int vbi_tp_connect(struct vbi_tp *tp, const char *addr, const char *port,
+		   const struct vbi_conn_opts *o,
+		   const struct vbi_conn_cbs *cbs, void *arg,
+		   struct vbi_conn **out)
+{
+	return OPS(tp)->connect(tp, addr, port, o, cbs, arg, out);
+}
+
+int vbi_conn_send(struct vbi_conn *c, const void *topic, uint16_t topic_len,
+		  const void *payload, uint32_t payload_len)
+{
+	return OPS(c)->send(c, topic, topic_len, payload, payload_len);
+}
+
+int vbi_conn_reserve(struct vbi_conn *c, uint16_t topic_len,
+		     uint32_t payload_len, void **topic, void **payload)
+{
+	return OPS(c)->reserve(c, topic_len, payload_len, topic, payload);
+}
+
+int vbi_conn_commit(struct vbi_conn *c)
+{
+	return OPS(c)->commit(c);
+}
+
+int vbi_conn_flush(struct vbi_conn *c)
+{
+	return OPS(c)->flush(c);
+}
+
+int vbi_conn_release(struct vbi_conn *c, const struct vbi_frame_view *v)
+{
+	return OPS(c)->release(c, v);
+}
+
+void vbi_conn_close(struct vbi_conn *c)
+{
+	if (c)
+		OPS(c)->close(c);
+}
+
+void vbi_conn_stats(const struct vbi_conn *c, struct vbi_conn_stats *s)
+{
+	OPS(c)->stats(c, s);
+}
+
+void vbi_conn_set_arg(struct vbi_conn *c, void *arg)
+{
+	OPS(c)->set_arg(c, arg);
+}
+
+void vbi_tp_stats(const char *scheme, struct vbi_tp_stats *s)
+{
+	const struct vbi_transport_ops *ops = find(scheme);
+
+	memset(s, 0, sizeof(*s));
+	if (ops)
+		ops->tp_stats(s);
+}

@@ -1,0 +1,211 @@
+/*
+ * transport.h - connections that move frames between two processes.
+ *
+ * The broker and the client library see only this header.  A transport is a
+ * `static const struct vbi_transport_ops` (today one: "rdma", verbs and
+ * rdma_cm, in transport/rdma.c); the functions below dispatch through it, so
+ * a second transport can be added without touching core/, the daemon or the
+ * library.
+ *
+ * Model.  A struct vbi_tp owns one event loop's worth of connections: one
+ * file descriptor (vbi_tp_fd) becomes readable when any of them needs
+ * attention, and vbi_tp_progress() does the pending work without blocking
+ * (or waits up to a timeout).  Every callback runs inside vbi_tp_progress(),
+ * on the calling thread.  A vbi_tp and everything created from it must be
+ * used from one thread at a time; the caller serialises.
+ *
+ * Data.  Each side owns a receive ring registered once at connection
+ * set-up; the peer RDMA-WRITEs frames into it (core/frame.h, core/ring.h)
+ * and the immediate says how many bytes landed.  vbi_conn_send() copies a
+ * message into a registered staging area; vbi_conn_reserve()/commit() let
+ * the caller build it there in place.  Messages queued together leave as
+ * one RDMA WRITE when vbi_conn_flush() runs (explicitly, or at the end of
+ * every vbi_tp_progress()).  Received messages are handed to the message
+ * callback as zero-copy views into the ring, valid until vbi_conn_release().
+ *
+ * Flow control.  A sender never writes more than the receiver has freed:
+ * when ring space or RECV credits run out, send/reserve return VB_EAGAIN
+ * and the writable callback fires once credits come back.  Nothing is
+ * dropped.
+ */
+#ifndef VERBUS_TRANSPORT_TRANSPORT_H
+#define VERBUS_TRANSPORT_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/frame.h"
+
+struct vbi_tp;
+struct vbi_conn;
+struct vbi_listener;
+
+/* Connection parameters; zero fields take the defaults in brackets. */
+struct vbi_conn_opts {
+	const char *name; /* for logs and the Hello ["verbus"] */
+	uint32_t ring_size; /* our receive ring, a power of two [1 MiB] */
+	uint32_t max_msg; /* largest topic + payload we accept [64 KiB] */
+	uint32_t recv_depth; /* RECVs kept posted [128] */
+	int busy_poll; /* 1: progress() never sleeps on the fd */
+	const char *source; /* connect: local address to bind (host K) */
+	int timeout_ms; /* connect: give up after [10000] */
+};
+
+/* Why a connection closed: an enum vb_err, and a human-readable reason. */
+struct vbi_close_info {
+	int err; /* VB_ECLOSED: orderly; anything else: failure */
+	char reason[160]; /* lowercase, for logs */
+};
+
+/*
+ * Callbacks.  All run inside vbi_tp_progress() on its thread, and may call
+ * any vbi_conn_* function of the same tp, except vbi_tp_destroy().
+ */
+struct vbi_conn_cbs {
+	/* The handshake completed: the connection can send. */
+	void (*open)(struct vbi_conn *c, void *arg);
+	/*
+	 * A message arrived.  @v points into the receive ring and stays valid
+	 * until vbi_conn_release(c, v) (which may be called later, in any
+	 * order); until then its space is not given back to the sender.
+	 */
+	void (*message)(struct vbi_conn *c, const struct vbi_frame_view *v,
+			void *arg);
+	/* Credits came back after a send returned VB_EAGAIN. */
+	void (*writable)(struct vbi_conn *c, void *arg);
+	/*
+	 * The connection is gone (peer closed, peer died, protocol error,
+	 * timeout, or vbi_conn_close()).  Called exactly once, after which the
+	 * transport frees @c when the callback returns: do not use it again.
+	 * Views not yet released die with it.
+	 */
+	void (*closed)(struct vbi_conn *c, const struct vbi_close_info *why,
+		       void *arg);
+};
+
+/* Counters: monotonic, per connection, readable at any time. */
+struct vbi_conn_stats {
+	uint64_t msgs_out, bytes_out; /* messages queued, their payload */
+	uint64_t msgs_in, bytes_in; /* messages delivered, their payload */
+	uint64_t writes; /* RDMA WRITE_WITH_IMMs posted */
+	uint64_t credit_returns; /* credit-only messages sent */
+	uint64_t credit_waits; /* sends refused with VB_EAGAIN */
+};
+
+/* Process-wide counters of the transport. */
+struct vbi_tp_stats {
+	uint64_t mr_registered; /* ibv_reg_mr calls so far */
+	uint64_t mr_deregistered; /* ibv_dereg_mr calls so far */
+	uint64_t conns_open; /* connections alive now */
+};
+
+/* The operations a transport provides; see the vbi_ functions below. */
+struct vbi_transport_ops {
+	const char *scheme; /* URL scheme: "rdma" */
+	int (*tp_create)(struct vbi_tp **out);
+	void (*tp_destroy)(struct vbi_tp *tp);
+	int (*tp_fd)(struct vbi_tp *tp);
+	int (*tp_progress)(struct vbi_tp *tp, int timeout_ms);
+	int (*listen)(struct vbi_tp *tp, const char *addr, const char *port,
+		      const struct vbi_conn_opts *o,
+		      const struct vbi_conn_cbs *cbs, void *arg,
+		      struct vbi_listener **out);
+	void (*listener_close)(struct vbi_listener *l);
+	int (*connect)(struct vbi_tp *tp, const char *addr, const char *port,
+		       const struct vbi_conn_opts *o,
+		       const struct vbi_conn_cbs *cbs, void *arg,
+		       struct vbi_conn **out);
+	int (*send)(struct vbi_conn *c, const void *topic, uint16_t topic_len,
+		    const void *payload, uint32_t payload_len);
+	int (*reserve)(struct vbi_conn *c, uint16_t topic_len,
+		       uint32_t payload_len, void **topic, void **payload);
+	int (*commit)(struct vbi_conn *c);
+	int (*flush)(struct vbi_conn *c);
+	int (*release)(struct vbi_conn *c, const struct vbi_frame_view *v);
+	void (*close)(struct vbi_conn *c);
+	void (*stats)(const struct vbi_conn *c, struct vbi_conn_stats *s);
+	void (*set_arg)(struct vbi_conn *c, void *arg);
+	void (*tp_stats)(struct vbi_tp_stats *s);
+};
+
+/* The RDMA transport (transport/rdma.c). */
+extern const struct vbi_transport_ops vbi_rdma_ops;
+
+/*
+ * vbi_tp_create() - a transport context for @scheme ("rdma").  Returns
+ * VB_OK, VB_EINVAL (unknown scheme), VB_ENOMEM or VB_ESYS.
+ */
+int vbi_tp_create(const char *scheme, struct vbi_tp **out);
+
+/* vbi_tp_destroy() - close every connection and listener, free all. */
+void vbi_tp_destroy(struct vbi_tp *tp);
+
+/* vbi_tp_fd() - readable when vbi_tp_progress() has work. */
+int vbi_tp_fd(struct vbi_tp *tp);
+
+/*
+ * vbi_tp_progress() - handle connection events, completions and arrived
+ * messages, then flush what callbacks queued.  Waits up to @timeout_ms for
+ * something to happen (0: never waits; -1: forever).  Returns the number of
+ * events handled (>= 0) or a negative vb_err.
+ */
+int vbi_tp_progress(struct vbi_tp *tp, int timeout_ms);
+
+/*
+ * vbi_tp_listen() - accept connections on @addr:@port.  Each accepted
+ * connection gets @cbs and @arg (vbi_conn_set_arg() changes the arg, e.g.
+ * from the open callback).
+ */
+int vbi_tp_listen(struct vbi_tp *tp, const char *addr, const char *port,
+		  const struct vbi_conn_opts *o, const struct vbi_conn_cbs *cbs,
+		  void *arg, struct vbi_listener **out);
+
+/* vbi_listener_close() - stop accepting; open connections stay. */
+void vbi_listener_close(struct vbi_listener *l);
+
+/*
+ * vbi_tp_connect() - start connecting to @addr:@port (from o->source if
+ * set).  Returns at once; open or closed is called later.
+ */
+int vbi_tp_connect(struct vbi_tp *tp, const char *addr, const char *port,
+		   const struct vbi_conn_opts *o,
+		   const struct vbi_conn_cbs *cbs, void *arg,
+		   struct vbi_conn **out);
+
+/*
+ * vbi_conn_send() - queue one message, copying topic and payload into
+ * registered memory.  Returns VB_OK, VB_EAGAIN (no credit: wait for the
+ * writable callback), VB_EMSGSIZE (larger than the peer accepts), or
+ * VB_ESTATE (not open).  The caller keeps its buffers.
+ */
+int vbi_conn_send(struct vbi_conn *c, const void *topic, uint16_t topic_len,
+		  const void *payload, uint32_t payload_len);
+
+/*
+ * vbi_conn_reserve() - room for one message in registered memory: the
+ * caller writes topic_len bytes at *topic and payload_len at *payload, then
+ * calls vbi_conn_commit() before any other call on @c.  Errors as send.
+ */
+int vbi_conn_reserve(struct vbi_conn *c, uint16_t topic_len,
+		     uint32_t payload_len, void **topic, void **payload);
+int vbi_conn_commit(struct vbi_conn *c);
+
+/* vbi_conn_flush() - post everything queued now (as few writes as can). */
+int vbi_conn_flush(struct vbi_conn *c);
+
+/* vbi_conn_release() - give a delivered message's space back. */
+int vbi_conn_release(struct vbi_conn *c, const struct vbi_frame_view *v);
+
+/* vbi_conn_close() - disconnect; closed runs later, from progress(). */
+void vbi_conn_close(struct vbi_conn *c);
+
+/* vbi_conn_stats() - this connection's counters. */
+void vbi_conn_stats(const struct vbi_conn *c, struct vbi_conn_stats *s);
+
+/* vbi_conn_set_arg() - the pointer handed to @c's callbacks. */
+void vbi_conn_set_arg(struct vbi_conn *c, void *arg);
+
+/* vbi_tp_stats() - process-wide counters (memory registrations). */
+void vbi_tp_stats(const char *scheme, struct vbi_tp_stats *s);
+
+#endif /* VERBUS_TRANSPORT_TRANSPORT_H */
