@@ -7,12 +7,13 @@
 # 2. the formatting check and the unit tests on this machine (ctest -L unit);
 # 3. one boot of the test guest with 3 RDMA hosts running every rxe test
 #    (ctest -L rxe), so they exercise real verbs on Soft-RoCE;
-# 4. the harness's --native path, exercised inside a guest that has rxe but
+# 4. the same unit and rxe tests again from an ASan+UBSan build;
+# 5. the harness's --native path, exercised inside a guest that has rxe but
 #    no hosts (it must create them, pass the smoke test and remove them);
-# 5. the end-to-end smoke across two guests on a QEMU socket network
+# 6. the end-to-end smoke across two guests on a QEMU socket network
 #    (rxe-run --vms 2).
 # With VERBUS_RXE_MODE=native, step 3 runs on this machine's own rxe
-# or RNICs instead and steps 4-5 are left out (they need
+# or RNICs instead and steps 5-6 are left out (they need
 # the VM) (docs/TESTING.md).  Exit status: 0 only if every step
 # passed.  The last line counts the tests: "N passed, N failed".
 set -uo pipefail
@@ -60,6 +61,23 @@ native=()
 "$ROOT/tests/vm/rxe-run" "${native[@]}" --hosts 3 -w "$BUILD" -- \
 	sh -c "cd '$BUILD' && ctest -L rxe --output-on-failure" 2>&1 | tee "$LOG"
 count_ctest
+
+step "ASan+UBSan build: unit tests here, rxe tests in the guest"
+ASAN_BUILD=${BUILD}-asan
+if cmake -S "$ROOT" -B "$ASAN_BUILD" -DVERBUS_WERROR=ON \
+	-DVERBUS_SANITIZE=address,undefined >/dev/null &&
+	cmake --build "$ASAN_BUILD" -j"$(nproc)" >/dev/null; then
+	(cd "$ASAN_BUILD" && ctest -L unit --output-on-failure) 2>&1 | tee "$LOG"
+	count_ctest
+	# Fewer messages: the sanitizers slow the data path several times.
+	VERBUS_DP_COUNT=100000 "$ROOT/tests/vm/rxe-run" "${native[@]}" \
+		--hosts 3 -w "$ASAN_BUILD" -- sh -c "cd '$ASAN_BUILD' && \
+		ctest -L rxe --output-on-failure" 2>&1 | tee "$LOG"
+	count_ctest
+else
+	echo "sanitizer build failed"
+	failed=$((failed + 1))
+fi
 
 if [ "${VERBUS_RXE_MODE:-vm}" != native ]; then
 	step "rxe-run --native, inside a guest that has rxe but no hosts yet"

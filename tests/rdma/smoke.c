@@ -127,10 +127,20 @@ static int verify(const uint8_t *p, size_t n, unsigned round, unsigned dir)
 	return 0;
 }
 
+/* What we keep of an rdma_cm event after acking it: the event's own
+ * private data is freed by rdma_ack_cm_event(). */
+struct cm_info {
+	enum rdma_cm_event_type event;
+	int status;
+	struct rdma_cm_id *id;
+	uint8_t pd[64];  /* a copy of the private data */
+	uint8_t pd_len;
+};
+
 /* Wait for one rdma_cm event of type @want; anything else is a failure
  * (reported, with the event's status). */
 static int expect_event(struct ctx *c, enum rdma_cm_event_type want,
-			struct rdma_cm_event *copy)
+			struct cm_info *copy)
 {
 	struct rdma_cm_event *ev;
 	struct pollfd pfd = { .fd = c->ec->fd, .events = POLLIN };
@@ -148,8 +158,19 @@ static int expect_event(struct ctx *c, enum rdma_cm_event_type want,
 		return -1;
 	}
 	ok = ev->event == want;
-	if (copy)
-		*copy = *ev;
+	if (copy) {
+		copy->event = ev->event;
+		copy->status = ev->status;
+		copy->id = ev->id;
+		copy->pd_len = 0;
+		if (ev->param.conn.private_data) {
+			copy->pd_len = ev->param.conn.private_data_len;
+			if (copy->pd_len > sizeof(copy->pd))
+				copy->pd_len = sizeof(copy->pd);
+			memcpy(copy->pd, ev->param.conn.private_data,
+			       copy->pd_len);
+		}
+	}
 	if (!ok)
 		fprintf(stderr, "smoke: got %s (status %d), wanted %s\n",
 			rdma_event_str(ev->event), ev->status,
@@ -385,7 +406,7 @@ static int run_server(struct ctx *c)
 	struct rdma_addrinfo hints = { .ai_flags = RAI_PASSIVE,
 				       .ai_port_space = RDMA_PS_TCP };
 	struct rdma_addrinfo *ai;
-	struct rdma_cm_event ev;
+	struct cm_info ev;
 	struct rdma_conn_param cp = { 0 };
 	struct vbi_cm_hdr hdr;
 	uint8_t pd[VBI_CM_HDR_LEN];
@@ -416,8 +437,8 @@ static int run_server(struct ctx *c)
 	for (;;) {
 		if (expect_event(c, RDMA_CM_EVENT_CONNECT_REQUEST, &ev))
 			return 1;
-		rc = vbi_cm_hdr_decode(ev.param.conn.private_data,
-				       ev.param.conn.private_data_len, &hdr);
+		rc = vbi_cm_hdr_decode(ev.pd,
+				       ev.pd_len, &hdr);
 		if (rc == VB_OK)
 			break;
 		/* Refuse, with our own record so the client can tell why. */
@@ -509,7 +530,7 @@ static int client_connect(struct ctx *c)
 	struct rdma_addrinfo hints = { .ai_port_space = RDMA_PS_TCP };
 	struct rdma_addrinfo *src = NULL, *dst = NULL;
 	struct rdma_conn_param cp = { 0 };
-	struct rdma_cm_event ev;
+	struct cm_info ev;
 	struct vbi_cm_hdr hdr;
 	uint8_t pd[VBI_CM_HDR_LEN];
 	int rc = -1;
@@ -547,8 +568,8 @@ static int client_connect(struct ctx *c)
 		    ev.event != RDMA_CM_EVENT_UNREACHABLE)
 			goto out;
 		if (ev.event == RDMA_CM_EVENT_REJECTED &&
-		    vbi_cm_hdr_decode(ev.param.conn.private_data,
-				      ev.param.conn.private_data_len,
+		    vbi_cm_hdr_decode(ev.pd,
+				      ev.pd_len,
 				      &hdr) == VB_OK) {
 			/* A Verbus server said no: final. */
 			fprintf(stderr,
@@ -567,8 +588,8 @@ static int client_connect(struct ctx *c)
 		if (!c->ec)
 			goto out_perror;
 	}
-	rc = vbi_cm_hdr_decode(ev.param.conn.private_data,
-			       ev.param.conn.private_data_len, &hdr);
+	rc = vbi_cm_hdr_decode(ev.pd,
+			       ev.pd_len, &hdr);
 	if (rc) {
 		fprintf(stderr, "smoke: server's record: %s\n",
 			vb_strerror(rc));
