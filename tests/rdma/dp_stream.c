@@ -12,6 +12,10 @@
  * unreleased and sleeps M ms before releasing them, so the sender runs out
  * of credits and must see backpressure (VB_EAGAIN), never loss.
  *
+ * --size B sends every payload at exactly B bytes, and --no-verify skips
+ * filling and checking payload bytes (lengths and sequence are still
+ * checked): together they make a throughput benchmark.
+ *
  * Exit: 0 verified, 1 failure, 2 usage, 4 the peer vanished (clean error).
  */
 #include "core/log.h"
@@ -58,6 +62,8 @@ static uint32_t mix(uint64_t x)
 
 static uint32_t payload_len(const struct st *s, int dir, uint64_t k)
 {
+	if (s->fixed)
+		return s->max_payload;
 	if (s->sweep)
 		return (uint32_t)(k % ((uint64_t)s->max_payload + 1));
 	return mix(k * 2 + (uint64_t)dir) % (s->max_payload + 1);
@@ -117,7 +123,7 @@ static void on_message(struct vbi_conn *c, const struct vbi_frame_view *v,
 		fail(s, "wrong topic", k);
 	else if (v->payload_len != plen)
 		fail(s, "wrong payload length", k);
-	for (uint32_t i = 0; i < plen && !s->failed; i++)
+	for (uint32_t i = 0; i < plen && !s->failed && !s->no_verify; i++)
 		if (p[i] != byte_at(dir, k, i))
 			fail(s, "payload byte differs", k);
 	s->received++;
@@ -177,7 +183,7 @@ static void pump(struct st *s)
 			return;
 		}
 		memcpy(t, topic, (size_t)tlen);
-		for (uint32_t i = 0; i < plen; i++)
+		for (uint32_t i = 0; i < plen && !s->no_verify; i++)
 			((uint8_t *)p)[i] = byte_at(dir, k, i);
 		vbi_conn_commit(s->c);
 		s->sent++;
@@ -195,7 +201,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: vb_dp_stream --server --bind ADDR | --client --connect "
 		"ADDR --source ADDR\n"
-		"  [--port P] [--count N] [--max-payload B] [--sweep]\n"
+		"  [--port P] [--count N] [--max-payload B | --size B] [--sweep]\n"
+		"  [--no-verify]\n"
 		"  [--hold N --hold-ms MS] [--ring BYTES] [--verbose]\n");
 	exit(2);
 }
@@ -212,6 +219,8 @@ int main(int argc, char **argv)
 		{ "count", required_argument, NULL, 'n' },
 		{ "max-payload", required_argument, NULL, 'm' },
 		{ "sweep", no_argument, NULL, 'w' },
+		{ "size", required_argument, NULL, 'z' },
+		{ "no-verify", no_argument, NULL, 'N' },
 		{ "hold", required_argument, NULL, 'H' },
 		{ "hold-ms", required_argument, NULL, 'M' },
 		{ "ring", required_argument, NULL, 'r' },
@@ -261,6 +270,13 @@ int main(int argc, char **argv)
 			break;
 		case 'w':
 			s.sweep = true;
+			break;
+		case 'N':
+			s.no_verify = true;
+			break;
+		case 'z':
+			s.fixed = true;
+			s.max_payload = (uint32_t)strtoul(optarg, NULL, 0);
 			break;
 		case 'H':
 			s.hold = atoi(optarg);
