@@ -42,6 +42,8 @@ struct st {
 	uint64_t count; /* messages each way */
 	uint32_t max_payload; /* payload sizes are 0..max_payload */
 	bool sweep; /* every size 0..max in turn, not random */
+	bool fixed; /* every payload exactly max_payload bytes */
+	bool no_verify; /* benchmark: lengths and seq only, no bytes */
 	int hold, hold_ms; /* slow receiver */
 	uint32_t ring;
 	struct vbi_conn *c;
