@@ -133,7 +133,7 @@ struct cm_info {
 	enum rdma_cm_event_type event;
 	int status;
 	struct rdma_cm_id *id;
-	uint8_t pd[64];  /* a copy of the private data */
+	uint8_t pd[64]; /* a copy of the private data */
 	uint8_t pd_len;
 };
 
@@ -437,8 +437,7 @@ static int run_server(struct ctx *c)
 	for (;;) {
 		if (expect_event(c, RDMA_CM_EVENT_CONNECT_REQUEST, &ev))
 			return 1;
-		rc = vbi_cm_hdr_decode(ev.pd,
-				       ev.pd_len, &hdr);
+		rc = vbi_cm_hdr_decode(ev.pd, ev.pd_len, &hdr);
 		if (rc == VB_OK)
 			break;
 		/* Refuse, with our own record so the client can tell why. */
@@ -568,9 +567,7 @@ static int client_connect(struct ctx *c)
 		    ev.event != RDMA_CM_EVENT_UNREACHABLE)
 			goto out;
 		if (ev.event == RDMA_CM_EVENT_REJECTED &&
-		    vbi_cm_hdr_decode(ev.pd,
-				      ev.pd_len,
-				      &hdr) == VB_OK) {
+		    vbi_cm_hdr_decode(ev.pd, ev.pd_len, &hdr) == VB_OK) {
 			/* A Verbus server said no: final. */
 			fprintf(stderr,
 				"smoke: refused by the server "
@@ -588,8 +585,7 @@ static int client_connect(struct ctx *c)
 		if (!c->ec)
 			goto out_perror;
 	}
-	rc = vbi_cm_hdr_decode(ev.pd,
-			       ev.pd_len, &hdr);
+	rc = vbi_cm_hdr_decode(ev.pd, ev.pd_len, &hdr);
 	if (rc) {
 		fprintf(stderr, "smoke: server's record: %s\n",
 			vb_strerror(rc));
