@@ -51,29 +51,30 @@ step "setup and build"
 step "formatting (.clang-format)"
 pass_if "$ROOT/scripts/format.sh" --check
 
-step "unit tests (this machine)"
-(cd "$BUILD" && ctest -L unit --output-on-failure) 2>&1 | tee "$LOG"
-count_ctest
-
-step "rxe tests (3 RDMA hosts)"
 native=()
 [ "${VERBUS_RXE_MODE:-vm}" = native ] && native=(--native)
-"$ROOT/tests/vm/rxe-run" "${native[@]}" --hosts 3 -w "$BUILD" -- \
-	sh -c "cd '$BUILD' && ctest -L rxe --output-on-failure" 2>&1 | tee "$LOG"
-count_ctest
+
+# run_suite DIR: the unit tests here and every rxe test on 3 RDMA hosts,
+# from the build in DIR.
+run_suite() {
+	(cd "$1" && ctest -L unit --output-on-failure) 2>&1 | tee "$LOG"
+	count_ctest
+	"$ROOT/tests/vm/rxe-run" "${native[@]}" --hosts 3 -w "$1" -- \
+		sh -c "cd '$1' && ctest -L rxe --output-on-failure" 2>&1 |
+		tee "$LOG"
+	count_ctest
+}
+
+step "unit tests (this machine) and rxe tests (3 RDMA hosts)"
+run_suite "$BUILD"
 
 step "ASan+UBSan build: unit tests here, rxe tests in the guest"
 ASAN_BUILD=${BUILD}-asan
 if cmake -S "$ROOT" -B "$ASAN_BUILD" -DVERBUS_WERROR=ON \
 	-DVERBUS_SANITIZE=address,undefined >/dev/null &&
 	cmake --build "$ASAN_BUILD" -j"$(nproc)" >/dev/null; then
-	(cd "$ASAN_BUILD" && ctest -L unit --output-on-failure) 2>&1 | tee "$LOG"
-	count_ctest
 	# Fewer messages: the sanitizers slow the data path several times.
-	VERBUS_DP_COUNT=100000 "$ROOT/tests/vm/rxe-run" "${native[@]}" \
-		--hosts 3 -w "$ASAN_BUILD" -- sh -c "cd '$ASAN_BUILD' && \
-		ctest -L rxe --output-on-failure" 2>&1 | tee "$LOG"
-	count_ctest
+	VERBUS_DP_COUNT=100000 run_suite "$ASAN_BUILD"
 else
 	echo "sanitizer build failed"
 	failed=$((failed + 1))

@@ -56,6 +56,7 @@
 #define MAX_BATCH (256u << 10) /* bytes per WRITE at most */
 #define INLINE_WANT 256u /* inline size asked for; rxe may give less */
 #define POLL_BATCH 32
+#define RING_MIN 4096u /* smallest ring, ours or the peer's (one page) */
 
 static uint64_t mr_registered, mr_deregistered, conns_alive;
 
@@ -143,10 +144,16 @@ static void opts_defaults(struct vbi_conn_opts *o)
 		o->timeout_ms = DEF_TIMEOUT_MS;
 }
 
+/* A ring we allocate, or accept from a peer: a power of two in range. */
+static bool ring_size_ok(uint32_t size)
+{
+	return size >= RING_MIN && size <= VBI_RING_MAX &&
+	       (size & (size - 1)) == 0;
+}
+
 static int opts_check(const struct vbi_conn_opts *o)
 {
-	if (o->ring_size < 4096 || o->ring_size > VBI_RING_MAX ||
-	    (o->ring_size & (o->ring_size - 1)))
+	if (!ring_size_ok(o->ring_size))
 		return VB_EINVAL;
 	/* A frame may take at most half the peer's ring (core/ring.h). */
 	if (vbi_frame_span(VBI_FRAME_HDR_LEN + (size_t)o->max_msg) >
@@ -402,7 +409,7 @@ static int conn_setup_stage(struct vbi_conn *c, const Verbus__RingInfo *r,
 {
 	int rc;
 
-	if (r->size < 4096 || r->size > VBI_RING_MAX)
+	if (!ring_size_ok(r->size))
 		return VB_EPROTO;
 	if (posix_memalign((void **)&c->stage_mem, 4096, r->size))
 		return VB_ENOMEM;
