@@ -72,6 +72,8 @@ struct ctx {
 	uint32_t peer_size;
 	struct timespec deadline;
 	const struct opts *o;
+	struct ibv_wc early; /* a receive that completed before our send */
+	int has_early;
 };
 
 static void die_usage(void)
@@ -187,6 +189,11 @@ static int wait_wc(struct ctx *c, struct ibv_wc *wc)
 	void *ev_ctx;
 	int n;
 
+	if (c->has_early) {
+		*wc = c->early;
+		c->has_early = 0;
+		return 0;
+	}
 	for (;;) {
 		n = ibv_poll_cq(c->cq, 1, wc);
 		if (n < 0)
@@ -219,6 +226,31 @@ static int wait_wc(struct ctx *c, struct ibv_wc *wc)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Wait for the completion of the send we just posted. The peer may answer
+ * it, and its answer complete here, before our send's own completion (the
+ * ACK that completes a send can trail the peer's reply), so one receive is
+ * kept aside for the next wait_wc().
+ */
+static int wait_send(struct ctx *c)
+{
+	struct ibv_wc wc;
+
+	for (;;) {
+		if (wait_wc(c, &wc))
+			return -1;
+		if (!(wc.opcode & IBV_WC_RECV))
+			return 0;
+		if (c->has_early) {
+			fprintf(stderr, "smoke: two receives before our send "
+					"completed\n");
+			return -1;
+		}
+		c->early = wc;
+		c->has_early = 1;
+	}
 }
 
 static int post_recv(struct ctx *c, unsigned idx)
@@ -350,7 +382,6 @@ static void teardown(struct ctx *c)
 /* SEND one control message from sendbuf. */
 static int send_ctrl(struct ctx *c, const Verbus__Control *m)
 {
-	struct ibv_wc wc;
 	size_t len;
 	int rc = vbi_codec_encode(m, c->sendbuf, c->slot, &len);
 
@@ -358,7 +389,7 @@ static int send_ctrl(struct ctx *c, const Verbus__Control *m)
 		fprintf(stderr, "smoke: encode: %s\n", vb_strerror(rc));
 		return -1;
 	}
-	if (post_send(c, len, 0, 0, 0) || wait_wc(c, &wc))
+	if (post_send(c, len, 0, 0, 0) || wait_send(c))
 		return -1;
 	return 0;
 }
@@ -511,7 +542,7 @@ static int run_server(struct ctx *c)
 		if (verify(c->ring + slot_off, c->o->size, round, 0))
 			return 1;
 		fill(c->sendbuf, c->o->size, round, 1);
-		if (post_send(c, c->o->size, 0, 0, 0) || wait_wc(c, &wc))
+		if (post_send(c, c->o->size, 0, 0, 0) || wait_send(c))
 			return 1;
 	}
 	if (expect_event(c, RDMA_CM_EVENT_DISCONNECTED, NULL))
