@@ -21,20 +21,28 @@ pt() { # TOOL SIZE ITERS: perftest server on host 1, client on host 2
 		grep -E '^ +[0-9]+ +[0-9]+' | tail -1
 	wait
 }
-dp() { # SIZE COUNT: both directions at once, payload bytes not touched
-	local port
+dp() { # SIZE COUNT [ARGS...]: payload bytes not touched
+	local port size=$1 count=$2
+	shift 2
 	port=$(free_port)
 	"$VERBUS_BIN/vb_dp_stream" --server --bind "$S" --port "$port" \
-		--size "$1" --count "$2" --no-verify >/dev/null 2>&1 &
+		--size "$size" --count "$count" --no-verify "$@" >"$W/srv" 2>&1 &
 	sleep 0.5
 	"$VERBUS_BIN/vb_dp_stream" --client --connect "$S" --source "$C" \
-		--port "$port" --size "$1" --count "$2" --no-verify 2>&1 |
-		grep "client:"
+		--port "$port" --size "$size" --count "$count" --no-verify \
+		"$@" 2>&1 | grep -E "client:|latency"
 	wait
+	grep "server:" "$W/srv"
 }
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
 echo "date $(date -u +%FT%TZ), $sdev -> $cdev, mode ${VERBUS_RXE_MODE:-?}"
 echo "ib_write_lat 64 B (bytes iters t_min t_max t_typical ...):"; pt ib_write_lat 64 5000
 echo "ib_write_bw 64 B (bytes iters peak avg MB/s Mpps):"; pt ib_write_bw 64 50000
 echo "ib_write_bw 64 KiB:"; pt ib_write_bw 65536 2000
+echo "vb_dp_stream 64 B ping-pong, busy-poll:"; dp 64 5000 --pingpong --busy-poll
+echo "vb_dp_stream 64 B ping-pong, event-driven:"; dp 64 5000 --pingpong
+echo "vb_dp_stream 64 B, one way (the server's line is the receiver's rate):"; dp 64 500000 --one-way
+echo "vb_dp_stream 64 KiB, one way:"; dp 65536 2000 --one-way
 echo "vb_dp_stream 64 B, both ways at once:"; dp 64 500000
 echo "vb_dp_stream 64 KiB, both ways at once:"; dp 65536 2000

@@ -20,6 +20,8 @@ PACKAGES=(
 	perftest iproute2
 	libprotobuf-c-dev protobuf-c-compiler
 	libcmocka-dev
+	uthash-dev libconfig-dev libmicrohttpd-dev libjson-c-dev
+	valgrind
 	qemu-system-x86 busybox-static kmod xz-utils file
 )
 

@@ -2,7 +2,9 @@
 # The data path through transport/ between two RDMA hosts: messages both
 # ways with every byte, length and sequence number verified; a sweep of
 # sizes up to the maximum with the ring wrapping; a slow receiver (the
-# sender must see backpressure, nothing lost); a receiver killed with
+# sender must see backpressure, nothing lost); one direction only;
+# ping-pong (one message in flight) event-driven and busy-polling; a
+# receiver killed with
 # SIGKILL (the sender must get a clean error, not hang); the registration
 # count constant throughout; traffic verified to cross the link.
 set -u
@@ -52,6 +54,16 @@ run "slow receiver" --count 20000 --hold 64 --hold-ms 20 -- --count 20000
 grep -qE 'backpressure waits, ' "$work/cli" || fail "no stats"
 waits=$(sed -nE 's/.* ([0-9]+) backpressure waits.*/\1/p' "$work/cli")
 [ "${waits:-0}" -gt 0 ] || fail "the sender never saw backpressure"
+
+run "one direction only" --one-way --count 200000 -- --one-way \
+	--count 200000
+
+run "ping-pong, busy-poll" --pingpong --busy-poll --count 2000 -- \
+	--pingpong --busy-poll --count 2000
+grep -q "one-way latency" "$work/cli" || fail "no latency reported"
+
+run "ping-pong, event-driven" --pingpong --count 2000 -- --pingpong \
+	--count 2000
 
 # A receiver killed mid-stream: the sender must stop with a clean error.
 port=$(free_port)

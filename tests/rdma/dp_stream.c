@@ -14,7 +14,11 @@
  *
  * --size B sends every payload at exactly B bytes, and --no-verify skips
  * filling and checking payload bytes (lengths and sequence are still
- * checked): together they make a throughput benchmark.
+ * checked): together they make a throughput benchmark.  --one-way sends
+ * from the client only.  --pingpong sends one message at a time each way
+ * (the server answers each message with the next of its own) and the
+ * client reports the round-trip latency's distribution: half of it is the
+ * one-way latency.  --busy-poll never sleeps on the file descriptor.
  *
  * Exit: 0 verified, 1 failure, 2 usage, 4 the peer vanished (clean error).
  */
@@ -44,6 +48,12 @@ struct st {
 	bool sweep; /* every size 0..max in turn, not random */
 	bool fixed; /* every payload exactly max_payload bytes */
 	bool no_verify; /* benchmark: lengths and seq only, no bytes */
+	bool one_way; /* only the client sends */
+	bool pingpong; /* one message in flight: latency */
+	bool busy_poll; /* progress() never sleeps */
+	uint64_t to_send, to_recv; /* this side's share of count */
+	uint64_t *rtt_ns; /* pingpong client: one round trip per message */
+	uint64_t t_start, t_open, t_last; /* ns: start, open, last message */
 	int hold, hold_ms; /* slow receiver */
 	uint32_t ring;
 	struct vbi_conn *c;
@@ -81,6 +91,14 @@ static int topic_of(int dir, uint64_t k, char *buf)
 	return sprintf(buf, "stream.%d.%" PRIu64, dir, k % 1000);
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
 static void fail(struct st *s, const char *what, uint64_t k)
 {
 	fprintf(stderr, "dp_stream: message %" PRIu64 ": %s\n", k, what);
@@ -96,6 +114,7 @@ static void on_open(struct vbi_conn *c, void *arg)
 	s->c = c;
 	s->open = true;
 	s->mr_at_open = ts.mr_registered;
+	s->t_open = now_ns();
 	printf("dp_stream: %s open, %" PRIu64 " memory registrations\n",
 	       s->server ? "server" : "client", ts.mr_registered);
 }
@@ -107,6 +126,8 @@ static void release_held(struct st *s)
 			fail(s, "release refused", s->held[i].seq);
 	s->nheld = 0;
 }
+
+static void pump(struct st *s);
 
 static void on_message(struct vbi_conn *c, const struct vbi_frame_view *v,
 		       void *arg)
@@ -129,6 +150,9 @@ static void on_message(struct vbi_conn *c, const struct vbi_frame_view *v,
 		if (p[i] != byte_at(dir, k, i))
 			fail(s, "payload byte differs", k);
 	s->received++;
+	s->t_last = now_ns();
+	if (s->rtt_ns)
+		s->rtt_ns[k] = now_ns() - s->rtt_ns[k];
 	if (s->hold > 0) {
 		s->held[s->nheld++] = *v;
 		if (s->nheld >= s->hold) {
@@ -139,6 +163,8 @@ static void on_message(struct vbi_conn *c, const struct vbi_frame_view *v,
 	}
 	if (vbi_conn_release(c, v))
 		fail(s, "release refused", k);
+	if (s->pingpong)
+		pump(s); /* answer (server) or send the next (client) now */
 }
 
 static void on_closed(struct vbi_conn *c, const struct vbi_close_info *why,
@@ -151,24 +177,30 @@ static void on_closed(struct vbi_conn *c, const struct vbi_close_info *why,
 	       vb_strerror(why->err));
 	s->c = NULL;
 	s->nheld = 0;
-	if (s->received < s->count || s->sent < s->count) {
+	if (s->received < s->to_recv || s->sent < s->to_send) {
 		s->vanished = true;
 		fprintf(stderr,
 			"dp_stream: closed after %" PRIu64 " of %" PRIu64
 			" received, %" PRIu64 " sent\n",
-			s->received, s->count, s->sent);
+			s->received, s->to_recv, s->sent);
 	}
 	s->done = true;
 }
 
-/* Send until the ring or the credits run out. */
+/*
+ * Send until the ring or the credits run out; in pingpong mode, only when
+ * the peer's answer to our last message has come (the client leads).
+ */
 static void pump(struct st *s)
 {
 	int dir = s->server ? 1 : 0;
 	char topic[64];
 
-	while (s->c && s->open && s->sent < s->count) {
+	while (s->c && s->open && s->sent < s->to_send) {
 		uint64_t k = s->sent;
+
+		if (s->pingpong && s->sent + (s->server ? 1 : 0) != s->received)
+			return;
 		uint32_t plen = payload_len(s, dir, k);
 		int tlen = topic_of(dir, k, topic);
 		void *t, *p;
@@ -188,8 +220,35 @@ static void pump(struct st *s)
 		for (uint32_t i = 0; i < plen && !s->no_verify; i++)
 			((uint8_t *)p)[i] = byte_at(dir, k, i);
 		vbi_conn_commit(s->c);
+		if (s->rtt_ns) {
+			s->rtt_ns[k] = now_ns();
+			vbi_conn_flush(s->c);
+		}
 		s->sent++;
+		if (s->sent == s->to_send && s->t_last < now_ns())
+			s->t_last = now_ns();
 	}
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The pingpong client's round trips, halved: one-way latency. */
+static void report_latency(const struct st *s, uint64_t n)
+{
+	if (n == 0 || !s->rtt_ns)
+		return;
+	qsort(s->rtt_ns, n, sizeof(*s->rtt_ns), cmp_u64);
+	printf("dp_stream: one-way latency (rtt/2) over %" PRIu64
+	       " messages: min %.2f us, median %.2f us, p99 %.2f us, "
+	       "p99.9 %.2f us, max %.2f us\n",
+	       n, s->rtt_ns[0] / 2e3, s->rtt_ns[n / 2] / 2e3,
+	       s->rtt_ns[n * 99 / 100] / 2e3, s->rtt_ns[n * 999 / 1000] / 2e3,
+	       s->rtt_ns[n - 1] / 2e3);
 }
 
 static void on_writable(struct vbi_conn *c, void *arg)
@@ -204,7 +263,7 @@ static void usage(void)
 		"usage: vb_dp_stream --server --bind ADDR | --client --connect "
 		"ADDR --source ADDR\n"
 		"  [--port P] [--count N] [--max-payload B | --size B] [--sweep]\n"
-		"  [--no-verify]\n"
+		"  [--no-verify] [--one-way | --pingpong] [--busy-poll]\n"
 		"  [--hold N --hold-ms MS] [--ring BYTES] [--verbose]\n");
 	exit(2);
 }
@@ -223,6 +282,9 @@ int main(int argc, char **argv)
 		{ "sweep", no_argument, NULL, 'w' },
 		{ "size", required_argument, NULL, 'z' },
 		{ "no-verify", no_argument, NULL, 'N' },
+		{ "one-way", no_argument, NULL, 'o' },
+		{ "pingpong", no_argument, NULL, 'P' },
+		{ "busy-poll", no_argument, NULL, 'B' },
 		{ "hold", required_argument, NULL, 'H' },
 		{ "hold-ms", required_argument, NULL, 'M' },
 		{ "ring", required_argument, NULL, 'r' },
@@ -242,7 +304,6 @@ int main(int argc, char **argv)
 	struct vbi_listener *l = NULL;
 	struct vbi_conn_stats cs = { 0 };
 	struct vbi_tp_stats ts;
-	struct timespec t0, t1;
 	int ch, rc, server = -1;
 	double sec;
 
@@ -276,6 +337,15 @@ int main(int argc, char **argv)
 		case 'N':
 			s.no_verify = true;
 			break;
+		case 'o':
+			s.one_way = true;
+			break;
+		case 'P':
+			s.pingpong = true;
+			break;
+		case 'B':
+			s.busy_poll = true;
+			break;
 		case 'z':
 			s.fixed = true;
 			s.max_payload = (uint32_t)strtoul(optarg, NULL, 0);
@@ -297,9 +367,17 @@ int main(int argc, char **argv)
 		}
 	}
 	if (server < 0 || !s.addr || (!server && !s.source) || s.hold < 0 ||
-	    s.hold > HOLD_MAX)
+	    s.hold > HOLD_MAX || (s.one_way && s.pingpong))
 		usage();
 	s.server = server;
+	s.to_send = s.one_way && server ? 0 : s.count;
+	s.to_recv = s.one_way && !server ? 0 : s.count;
+	if (s.pingpong && !server) {
+		s.rtt_ns = calloc(s.count ? s.count : 1, sizeof(*s.rtt_ns));
+		if (!s.rtt_ns)
+			return 1;
+	}
+	o.busy_poll = s.busy_poll;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!vbi_log_enabled(VBI_LOG_WARN))
 		vbi_log_set(vbi_log_stderr, NULL, VBI_LOG_WARN);
@@ -322,9 +400,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* The server learns its connection in the open callback. */
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	s.t_start = now_ns();
 	while (!s.done && !s.failed) {
-		rc = vbi_tp_progress(tp, 100);
+		rc = vbi_tp_progress(tp, s.busy_poll ? 0 : 100);
 		if (rc < 0) {
 			fprintf(stderr, "dp_stream: progress: %s\n",
 				vb_strerror(rc));
@@ -335,7 +413,7 @@ int main(int argc, char **argv)
 			pump(&s);
 			vbi_conn_stats(s.c, &cs);
 		}
-		if (s.received >= s.count && s.sent >= s.count && s.c &&
+		if (s.received >= s.to_recv && s.sent >= s.to_send && s.c &&
 		    !server && s.nheld == 0) {
 			vbi_conn_flush(s.c);
 			/* Let the last acks and writes drain, then close. */
@@ -344,17 +422,21 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	sec = (double)(t1.tv_sec - t0.tv_sec) +
-	      (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	/* Rates count from the open to the last message in or out. */
+	sec = s.t_last > s.t_open ? (double)(s.t_last - s.t_open) / 1e9 : 0;
+	if (s.t_open)
+		printf("dp_stream: connected in %.3f s\n",
+		       (double)(s.t_open - s.t_start) / 1e9);
 	vbi_tp_stats("rdma", &ts);
 	printf("dp_stream: %s: sent %" PRIu64 ", received %" PRIu64
 	       " verified, %" PRIu64 " writes, %" PRIu64
 	       " credit returns, %" PRIu64 " backpressure waits, %.2f s"
-	       " (%.0f msg/s each way)\n",
+	       " (%.0f msg/s per direction)\n",
 	       server ? "server" : "client", s.sent, s.received, cs.writes,
 	       cs.credit_returns, cs.credit_waits, sec,
-	       sec > 0 ? (double)s.received / sec : 0.0);
+	       sec > 0 ? (double)(s.one_way ? s.count : s.received) / sec :
+			 0.0);
+	report_latency(&s, s.received);
 	printf("dp_stream: memory registrations: %" PRIu64 " at open, %" PRIu64
 	       " at the end\n",
 	       s.mr_at_open, ts.mr_registered);
@@ -367,6 +449,7 @@ int main(int argc, char **argv)
 		vbi_conn_close(s.c);
 	vbi_listener_close(l);
 	vbi_tp_destroy(tp);
+	free(s.rtt_ns);
 	if (s.failed)
 		return 1;
 	if (s.vanished)

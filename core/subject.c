@@ -1,0 +1,604 @@
+/*
+ * subject.c - subject validation, and the token trie that finds the
+ * subscriptions a published subject matches.
+ *
+ * Decisions a reader must know:
+ *
+ * - One trie node per distinct pattern prefix.  A node keeps its literal
+ *   children in a hash table keyed by token, and its "*" and ">" children
+ *   in two dedicated pointers, so that matching a subject of T tokens costs
+ *   one hash lookup per token on each branch that still matches (a literal
+ *   and a "*" branch per level at most), plus the results: never a walk
+ *   over unrelated subscriptions.  Each node a match reaches corresponds to
+ *   a different pattern, so no sub can be reached twice.
+ *
+ * - Nodes are freed as soon as nothing uses them (no sub ends there and no
+ *   child hangs below), walking up from the node a removal emptied, so that
+ *   memory follows the live subscriptions however much they churn.
+ *
+ * - Queue groups are sublist-wide, keyed by name: members of "w" under
+ *   "orders.*" and under "orders.>" share one rotation.  A match collects
+ *   every matching queue sub as a candidate, then picks, for each group,
+ *   candidate number (turn % candidates) in trie order and advances the
+ *   group's turn by one.  While the same members match, each gets exactly
+ *   every k-th message.  The per-match counting lives in the group itself
+ *   and the candidates in the caller's vbi_match, so steady-state matching
+ *   allocates nothing.
+ *
+ * - The hash tables are uthash, built with HASH_NONFATAL_OOM: a failed
+ *   allocation inside uthash marks the element (->oom) and leaves the table
+ *   as it was, instead of calling exit().  Every insert either completes or
+ *   undoes what it added; removal only frees.
+ *
+ * - Wildcard characters are rejected anywhere in a literal token, in
+ *   subjects as in patterns (NATS accepts "a*b" as a literal subject).  A
+ *   subject must be one a literal subscription can name.
+ */
+#include "subject.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HASH_NONFATAL_OOM 1
+#define uthash_nonfatal_oom(elt) ((elt)->oom = true)
+#include <uthash.h>
+
+#include <verbus/verbus.h>
+
+/* Which of its parent's slots holds a node. */
+enum subnode_kind {
+	SUBNODE_ROOT, /* no parent */
+	SUBNODE_LIT, /* in the parent's literal table */
+	SUBNODE_STAR, /* the parent's "*" child */
+	SUBNODE_FULL, /* the parent's ">" child */
+};
+
+/* One pattern prefix: a token below its parent's prefix. */
+struct vbi_subnode {
+	UT_hash_handle hh; /* in the parent's @lits, keyed by @tok */
+	struct vbi_subnode *parent; /* NULL for the root */
+	struct vbi_subnode *lits; /* literal children: a uthash head */
+	struct vbi_subnode *star; /* the "*" child, or NULL */
+	struct vbi_subnode *full; /* the ">" child, or NULL */
+	struct vbi_sub *plain; /* plain subs whose pattern ends here */
+	struct vbi_sub *queued; /* queue subs whose pattern ends here */
+	enum subnode_kind kind; /* which slot of @parent holds this node */
+	bool oom; /* set by uthash: adding this node failed */
+	size_t tok_len; /* bytes in @tok; 0 unless SUBNODE_LIT */
+	char tok[]; /* the literal token, a copy (no NUL) */
+};
+
+/* One queue group, by name, across all patterns. */
+struct vbi_subgroup {
+	UT_hash_handle hh; /* in the sublist's @groups, keyed by @name */
+	size_t refs; /* queue subs in the group: freed at 0 */
+	uint64_t turn; /* matches this group has served: the rotation */
+	size_t hits; /* during one match: candidates from this group */
+	size_t seen; /* during one match: candidates already considered */
+	size_t pick; /* during one match: which candidate gets the message */
+	bool oom; /* set by uthash: adding this group failed */
+	size_t name_len; /* bytes in @name */
+	char name[]; /* the name, a copy (no NUL) */
+};
+
+struct vbi_sublist {
+	struct vbi_subnode *root; /* the empty prefix; always there */
+	struct vbi_subgroup *groups; /* queue groups in use: a uthash head */
+	size_t count; /* subs inserted */
+	size_t nodes; /* trie nodes allocated, the root included */
+};
+
+/* Bytes a token may not contain: separators, wildcards, controls, space. */
+static bool subject_bad_byte(unsigned char c)
+{
+	return c < 0x21 || c == 0x7f;
+}
+
+/*
+ * One pass over a subject or (with @pattern) a pattern: non-empty tokens
+ * of allowed bytes, "*" only as a whole token, ">" only as a whole last
+ * token.
+ */
+static int subject_scan(const char *s, size_t len, bool pattern)
+{
+	size_t i, start = 0;
+	unsigned char c;
+
+	if (s == NULL || len == 0 || len > VBI_SUBJECT_MAX)
+		return VB_EINVAL;
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)s[i];
+		if (c == '.') {
+			if (i == start)
+				return VB_EINVAL;
+			start = i + 1;
+		} else if (subject_bad_byte(c)) {
+			return VB_EINVAL;
+		} else if (c == '*' || c == '>') {
+			if (!pattern || i != start)
+				return VB_EINVAL;
+			if (i + 1 < len && (c == '>' || s[i + 1] != '.'))
+				return VB_EINVAL;
+		}
+	}
+	/* A last dot leaves an empty last token. */
+	return start == len ? VB_EINVAL : VB_OK;
+}
+
+int vbi_subject_check(const char *s, size_t len)
+{
+	return subject_scan(s, len, false);
+}
+
+int vbi_pattern_check(const char *s, size_t len)
+{
+	return subject_scan(s, len, true);
+}
+
+int vbi_queue_check(const char *s, size_t len)
+{
+	size_t i;
+
+	if (s == NULL || len == 0 || len > VBI_QUEUE_MAX)
+		return VB_EINVAL;
+	for (i = 0; i < len; i++)
+		if (subject_bad_byte((unsigned char)s[i]))
+			return VB_EINVAL;
+	return VB_OK;
+}
+
+/* Bytes in the token at @s, @left bytes before the end of the subject. */
+static size_t subject_token_len(const char *s, size_t left)
+{
+	const char *dot = memchr(s, '.', left);
+
+	return dot ? (size_t)(dot - s) : left;
+}
+
+void vbi_sub_init(struct vbi_sub *sub, const char *pattern, size_t pattern_len,
+		  const char *queue, size_t queue_len, void *owner)
+{
+	memset(sub, 0, sizeof(*sub));
+	sub->pattern = pattern;
+	sub->pattern_len = pattern_len;
+	sub->queue = queue;
+	sub->queue_len = queue_len;
+	sub->owner = owner;
+}
+
+static struct vbi_subnode *subnode_new(struct vbi_sublist *sl,
+				       struct vbi_subnode *parent,
+				       enum subnode_kind kind, const char *tok,
+				       size_t tok_len)
+{
+	struct vbi_subnode *n = calloc(1, sizeof(*n) + tok_len);
+
+	if (n == NULL)
+		return NULL;
+	n->parent = parent;
+	n->kind = kind;
+	n->tok_len = tok_len;
+	if (tok_len)
+		memcpy(n->tok, tok, tok_len);
+	sl->nodes++;
+	return n;
+}
+
+static bool subnode_empty(const struct vbi_subnode *n)
+{
+	return n->plain == NULL && n->queued == NULL && n->lits == NULL &&
+	       n->star == NULL && n->full == NULL;
+}
+
+/* Unlink @n, which has no children, from its parent and free it. */
+static void subnode_drop(struct vbi_sublist *sl, struct vbi_subnode *n)
+{
+	struct vbi_subnode *parent = n->parent;
+
+	switch (n->kind) {
+	case SUBNODE_LIT:
+		HASH_DELETE(hh, parent->lits, n);
+		break;
+	case SUBNODE_STAR:
+		parent->star = NULL;
+		break;
+	case SUBNODE_FULL:
+		parent->full = NULL;
+		break;
+	case SUBNODE_ROOT:
+		break;
+	}
+	free(n);
+	sl->nodes--;
+}
+
+/* Free @n and its ancestors, bottom up, as long as nothing uses them. */
+static void subnode_prune(struct vbi_sublist *sl, struct vbi_subnode *n)
+{
+	struct vbi_subnode *parent;
+
+	while (n->kind != SUBNODE_ROOT && subnode_empty(n)) {
+		parent = n->parent;
+		subnode_drop(sl, n);
+		n = parent;
+	}
+}
+
+/* The child of @n for token @tok (@len bytes), created if need be. */
+static struct vbi_subnode *subnode_child(struct vbi_sublist *sl,
+					 struct vbi_subnode *n, const char *tok,
+					 size_t len)
+{
+	struct vbi_subnode *child;
+
+	if (len == 1 && tok[0] == '*') {
+		if (n->star == NULL)
+			n->star = subnode_new(sl, n, SUBNODE_STAR, NULL, 0);
+		return n->star;
+	}
+	if (len == 1 && tok[0] == '>') {
+		if (n->full == NULL)
+			n->full = subnode_new(sl, n, SUBNODE_FULL, NULL, 0);
+		return n->full;
+	}
+	HASH_FIND(hh, n->lits, tok, len, child);
+	if (child)
+		return child;
+	child = subnode_new(sl, n, SUBNODE_LIT, tok, len);
+	if (child == NULL)
+		return NULL;
+	HASH_ADD_KEYPTR(hh, n->lits, child->tok, child->tok_len, child);
+	if (child->oom) {
+		free(child);
+		sl->nodes--;
+		return NULL;
+	}
+	return child;
+}
+
+/*
+ * The node where pattern @p (@len bytes, valid) ends, creating the missing
+ * ones.  On VB_ENOMEM the nodes created so far are pruned again.
+ */
+static int sublist_path(struct vbi_sublist *sl, const char *p, size_t len,
+			struct vbi_subnode **out)
+{
+	struct vbi_subnode *n = sl->root, *child;
+	size_t pos = 0, tlen;
+
+	while (pos < len) {
+		tlen = subject_token_len(p + pos, len - pos);
+		child = subnode_child(sl, n, p + pos, tlen);
+		if (child == NULL) {
+			subnode_prune(sl, n);
+			return VB_ENOMEM;
+		}
+		n = child;
+		pos += tlen + 1;
+	}
+	*out = n;
+	return VB_OK;
+}
+
+/* Take a reference on the group named @name, created if need be. */
+static int subgroup_get(struct vbi_sublist *sl, const char *name, size_t len,
+			struct vbi_subgroup **out)
+{
+	struct vbi_subgroup *g;
+
+	HASH_FIND(hh, sl->groups, name, len, g);
+	if (g == NULL) {
+		g = calloc(1, sizeof(*g) + len);
+		if (g == NULL)
+			return VB_ENOMEM;
+		memcpy(g->name, name, len);
+		g->name_len = len;
+		HASH_ADD_KEYPTR(hh, sl->groups, g->name, g->name_len, g);
+		if (g->oom) {
+			free(g);
+			return VB_ENOMEM;
+		}
+	}
+	g->refs++;
+	*out = g;
+	return VB_OK;
+}
+
+static void subgroup_put(struct vbi_sublist *sl, struct vbi_subgroup *g)
+{
+	if (--g->refs)
+		return;
+	HASH_DELETE(hh, sl->groups, g);
+	free(g);
+}
+
+static void sub_list_push(struct vbi_sub **head, struct vbi_sub *sub)
+{
+	sub->link.prev = NULL;
+	sub->link.next = *head;
+	if (*head)
+		(*head)->link.prev = sub;
+	*head = sub;
+}
+
+static void sub_list_unlink(struct vbi_sub **head, struct vbi_sub *sub)
+{
+	if (sub->link.prev)
+		sub->link.prev->link.next = sub->link.next;
+	else
+		*head = sub->link.next;
+	if (sub->link.next)
+		sub->link.next->link.prev = sub->link.prev;
+}
+
+/* Zero the linkage of every sub in the list at @head. */
+static void sub_list_release(struct vbi_sub *head)
+{
+	struct vbi_sub *next;
+
+	for (; head; head = next) {
+		next = head->link.next;
+		memset(&head->link, 0, sizeof(head->link));
+	}
+}
+
+int vbi_sublist_create(struct vbi_sublist **out)
+{
+	struct vbi_sublist *sl;
+
+	if (out == NULL)
+		return VB_EINVAL;
+	sl = calloc(1, sizeof(*sl));
+	if (sl == NULL)
+		return VB_ENOMEM;
+	sl->root = subnode_new(sl, NULL, SUBNODE_ROOT, NULL, 0);
+	if (sl->root == NULL)
+		goto out_free_sl;
+	*out = sl;
+	return VB_OK;
+
+out_free_sl:
+	free(sl);
+	return VB_ENOMEM;
+}
+
+void vbi_sublist_destroy(struct vbi_sublist *sl)
+{
+	struct vbi_subnode *n, *next;
+	struct vbi_subgroup *g;
+
+	if (sl == NULL)
+		return;
+	/* Post-order without recursion: descend to a leaf, free it, go up. */
+	n = sl->root;
+	while (n) {
+		next = n->lits ? n->lits : n->star ? n->star : n->full;
+		if (next) {
+			n = next;
+			continue;
+		}
+		sub_list_release(n->plain);
+		sub_list_release(n->queued);
+		next = n->parent;
+		subnode_drop(sl, n);
+		n = next;
+	}
+	while (sl->groups) {
+		g = sl->groups;
+		HASH_DELETE(hh, sl->groups, g);
+		free(g);
+	}
+	free(sl);
+}
+
+int vbi_sublist_insert(struct vbi_sublist *sl, struct vbi_sub *sub)
+{
+	struct vbi_subgroup *group = NULL;
+	struct vbi_subnode *n;
+	int rc;
+
+	if (sl == NULL || sub == NULL || sub->link.sl != NULL)
+		return VB_EINVAL;
+	if (vbi_pattern_check(sub->pattern, sub->pattern_len) != VB_OK)
+		return VB_EINVAL;
+	if (sub->queue == NULL && sub->queue_len != 0)
+		return VB_EINVAL;
+	if (sub->queue && vbi_queue_check(sub->queue, sub->queue_len) != VB_OK)
+		return VB_EINVAL;
+	if (sub->queue) {
+		rc = subgroup_get(sl, sub->queue, sub->queue_len, &group);
+		if (rc != VB_OK)
+			return rc;
+	}
+	rc = sublist_path(sl, sub->pattern, sub->pattern_len, &n);
+	if (rc != VB_OK)
+		goto out_put_group;
+	sub->link.sl = sl;
+	sub->link.node = n;
+	sub->link.group = group;
+	sub_list_push(group ? &n->queued : &n->plain, sub);
+	sl->count++;
+	return VB_OK;
+
+out_put_group:
+	if (group)
+		subgroup_put(sl, group);
+	return rc;
+}
+
+int vbi_sublist_remove(struct vbi_sublist *sl, struct vbi_sub *sub)
+{
+	struct vbi_subnode *n;
+
+	if (sl == NULL || sub == NULL || sub->link.sl != sl)
+		return VB_EINVAL;
+	n = sub->link.node;
+	if (sub->link.group) {
+		sub_list_unlink(&n->queued, sub);
+		subgroup_put(sl, sub->link.group);
+	} else {
+		sub_list_unlink(&n->plain, sub);
+	}
+	memset(&sub->link, 0, sizeof(sub->link));
+	sl->count--;
+	subnode_prune(sl, n);
+	return VB_OK;
+}
+
+size_t vbi_sublist_count(const struct vbi_sublist *sl)
+{
+	return sl ? sl->count : 0;
+}
+
+size_t vbi_sublist_nodes(const struct vbi_sublist *sl)
+{
+	return sl ? sl->nodes : 0;
+}
+
+size_t vbi_sublist_groups(const struct vbi_sublist *sl)
+{
+	return sl ? HASH_COUNT(sl->groups) : 0;
+}
+
+void vbi_match_init(struct vbi_match *m)
+{
+	memset(m, 0, sizeof(*m));
+}
+
+void vbi_match_fini(struct vbi_match *m)
+{
+	if (m == NULL)
+		return;
+	free(m->subs);
+	free(m->cands);
+	vbi_match_init(m);
+}
+
+/* Make room for @need entries in *@arr, doubling its capacity *@cap. */
+static int match_grow(struct vbi_sub ***arr, size_t *cap, size_t need)
+{
+	size_t ncap = *cap ? *cap : 16;
+	struct vbi_sub **p;
+
+	if (need <= *cap)
+		return VB_OK;
+	while (ncap < need) {
+		if (ncap > SIZE_MAX / 2 / sizeof(*p))
+			return VB_ENOMEM;
+		ncap *= 2;
+	}
+	p = realloc(*arr, ncap * sizeof(*p));
+	if (p == NULL)
+		return VB_ENOMEM;
+	*arr = p;
+	*cap = ncap;
+	return VB_OK;
+}
+
+static int match_push(struct vbi_sub ***arr, size_t *n, size_t *cap,
+		      struct vbi_sub *sub)
+{
+	if (match_grow(arr, cap, *n + 1) != VB_OK)
+		return VB_ENOMEM;
+	(*arr)[(*n)++] = sub;
+	return VB_OK;
+}
+
+/* Every sub whose pattern ends at @n: plain ones now, queue ones later. */
+static int match_collect(struct vbi_match *m, const struct vbi_subnode *n)
+{
+	struct vbi_sub *sub;
+
+	for (sub = n->plain; sub; sub = sub->link.next)
+		if (match_push(&m->subs, &m->n, &m->cap, sub) != VB_OK)
+			return VB_ENOMEM;
+	for (sub = n->queued; sub; sub = sub->link.next)
+		if (match_push(&m->cands, &m->ncands, &m->cands_cap, sub) !=
+		    VB_OK)
+			return VB_ENOMEM;
+	return VB_OK;
+}
+
+/*
+ * Match the subject's tokens from offset @pos (past the end: all matched)
+ * below @n.  Recurses once per token, on the literal and "*" branches.
+ */
+static int match_node(struct vbi_match *m, const struct vbi_subnode *n,
+		      const char *s, size_t len, size_t pos)
+{
+	struct vbi_subnode *lit;
+	size_t tlen;
+	int rc;
+
+	if (pos > len)
+		return match_collect(m, n);
+	tlen = subject_token_len(s + pos, len - pos);
+	HASH_FIND(hh, n->lits, s + pos, tlen, lit);
+	if (lit) {
+		rc = match_node(m, lit, s, len, pos + tlen + 1);
+		if (rc != VB_OK)
+			return rc;
+	}
+	if (n->star) {
+		rc = match_node(m, n->star, s, len, pos + tlen + 1);
+		if (rc != VB_OK)
+			return rc;
+	}
+	/* ">" takes this token and all the rest: at least one. */
+	if (n->full)
+		return match_collect(m, n->full);
+	return VB_OK;
+}
+
+/*
+ * Deliver to one candidate per queue group: number (turn % candidates), in
+ * trie order.  Room for every candidate is made first, so that a failure
+ * leaves every rotation where it was.
+ */
+static int match_pick(struct vbi_match *m)
+{
+	struct vbi_subgroup *g;
+	size_t i;
+
+	if (m->ncands == 0)
+		return VB_OK;
+	if (match_grow(&m->subs, &m->cap, m->n + m->ncands) != VB_OK)
+		return VB_ENOMEM;
+	for (i = 0; i < m->ncands; i++) {
+		g = m->cands[i]->link.group;
+		g->hits = 0;
+		g->seen = 0;
+	}
+	for (i = 0; i < m->ncands; i++)
+		m->cands[i]->link.group->hits++;
+	for (i = 0; i < m->ncands; i++) {
+		g = m->cands[i]->link.group;
+		if (g->seen == 0) {
+			g->pick = (size_t)(g->turn % g->hits);
+			g->turn++;
+		}
+		if (g->seen++ == g->pick)
+			m->subs[m->n++] = m->cands[i];
+	}
+	return VB_OK;
+}
+
+int vbi_sublist_match(struct vbi_sublist *sl, const char *subject, size_t len,
+		      struct vbi_match *m)
+{
+	int rc;
+
+	if (sl == NULL || m == NULL || vbi_subject_check(subject, len) != VB_OK)
+		return VB_EINVAL;
+	m->n = 0;
+	m->ncands = 0;
+	rc = match_node(m, sl->root, subject, len, 0);
+	if (rc == VB_OK)
+		rc = match_pick(m);
+	if (rc != VB_OK)
+		m->n = 0;
+	m->ncands = 0;
+	return rc;
+}
