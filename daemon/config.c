@@ -1,0 +1,881 @@
+/*
+ * config.c - verbusd's configuration: one table of keys, two front ends.
+ *
+ * Every key is described once, in keys[]: its dotted name, the kind of value
+ * it takes and its range.  The file (parsed by libconfig) and the command
+ * line both end in the same apply_*() functions, so that "1M", a range or an
+ * enum name means the same in both and the messages name keys the same way.
+ * A file's setting is type-checked against the key's kind first (a string
+ * where an integer belongs is an error, not a conversion), then a string
+ * value goes through the same text parser as the command line.
+ *
+ * Both front ends work on a copy of the caller's struct and write it back
+ * only when every setting was accepted, so a failed load leaves the previous
+ * configuration intact.
+ */
+#include "config.h"
+
+#include "core/frame.h"
+#include "core/credit.h"
+#include "core/log.h"
+#include "core/ring.h"
+
+#include <verbus/verbus.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* How a key's value is written and checked. */
+enum kind {
+	K_NAME, /* an identifier string: [A-Za-z0-9._-]{1,63} */
+	K_LISTEN, /* "addr", "addr:port" or "[v6addr]:port" */
+	K_PORT, /* an integer port */
+	K_UINT, /* an integer in [min, max] */
+	K_SIZE, /* an integer or a string with a K/M/G suffix */
+	K_POLICY, /* block, drop or disconnect */
+	K_FALLBACK, /* drop or disconnect */
+	K_LEVEL, /* err, warn, info, debug, or 0-3 */
+	K_BOOL, /* true or false */
+};
+
+/* Every key; the order is the order of keys[] and of the printed file. */
+enum key_id {
+	KEY_SERVER_NAME,
+	KEY_LISTEN,
+	KEY_PORT,
+	KEY_MAX_CONNS,
+	KEY_MAX_SUBS,
+	KEY_RING_SIZE,
+	KEY_MAX_MSG,
+	KEY_RECV_DEPTH,
+	KEY_POLICY,
+	KEY_BLOCK_TIMEOUT,
+	KEY_FALLBACK,
+	KEY_PENDING_MAX,
+	KEY_LOG_LEVEL,
+	KEY_MONITOR_LISTEN,
+	KEY_MONITOR_PORT,
+	KEY_BUSY_POLL,
+	KEY_COUNT,
+};
+
+/* One configuration key. */
+struct key {
+	const char *name; /* dotted: "group.key" or "key" */
+	enum kind kind; /* how its value is written */
+	uint64_t min; /* smallest number (or port) allowed */
+	uint64_t max; /* largest number (or port) allowed */
+};
+
+/*
+ * The smallest ring is one page, as in the transport; the largest is the
+ * protocol's.  recv_depth's bounds are the transport's too, so that a value
+ * accepted here never fails at the first connection.
+ */
+#define RING_MIN 4096u
+#define RECV_DEPTH_MAX 4096u
+
+static const struct key keys[KEY_COUNT] = {
+	[KEY_SERVER_NAME] = { "server_name", K_NAME, 0, 0 },
+	[KEY_LISTEN] = { "listen", K_LISTEN, 1, 65535 },
+	[KEY_PORT] = { "port", K_PORT, 1, 65535 },
+	[KEY_MAX_CONNS] = { "limits.max_conns", K_UINT, 1, 1u << 20 },
+	[KEY_MAX_SUBS] = { "limits.max_subs", K_UINT, 1, 1u << 24 },
+	[KEY_RING_SIZE] = { "limits.ring_size", K_SIZE, RING_MIN,
+			    VBI_RING_MAX },
+	[KEY_MAX_MSG] = { "limits.max_msg", K_SIZE, 1,
+			  VBI_RING_MAX / 2 - VBI_FRAME_HDR_LEN },
+	[KEY_RECV_DEPTH] = { "limits.recv_depth", K_UINT, VBI_CREDIT_MIN_POSTED,
+			     RECV_DEPTH_MAX },
+	[KEY_POLICY] = { "slow_consumer.policy", K_POLICY, 0, 0 },
+	[KEY_BLOCK_TIMEOUT] = { "slow_consumer.block_timeout_ms", K_UINT, 1,
+				3600000 },
+	[KEY_FALLBACK] = { "slow_consumer.fallback", K_FALLBACK, 0, 0 },
+	[KEY_PENDING_MAX] = { "slow_consumer.pending_max", K_UINT, 1,
+			      1u << 24 },
+	[KEY_LOG_LEVEL] = { "log.level", K_LEVEL, VBI_LOG_ERR, VBI_LOG_DEBUG },
+	[KEY_MONITOR_LISTEN] = { "monitor.listen", K_LISTEN, 0, 65535 },
+	[KEY_MONITOR_PORT] = { "monitor.port", K_PORT, 0, 65535 },
+	[KEY_BUSY_POLL] = { "busy_poll", K_BOOL, 0, 1 },
+};
+
+static const char *const policy_names[] = {
+	[VBD_SLOW_BLOCK] = "block",
+	[VBD_SLOW_DROP] = "drop",
+	[VBD_SLOW_DISCONNECT] = "disconnect",
+};
+
+/* Where an error goes, and the "file:line: " it starts with, if any. */
+struct ectx {
+	char *buf; /* the caller's err, or NULL */
+	size_t len; /* its size */
+	const char *file; /* the file being read, or NULL */
+	int line; /* the setting's line in @file, or 0 */
+};
+
+static int fail(struct ectx *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Format "file:line: message" into the caller's buffer; VB_EINVAL. */
+static int fail(struct ectx *e, const char *fmt, ...)
+{
+	va_list ap;
+	int n = 0;
+
+	if (e->buf == NULL || e->len == 0)
+		return VB_EINVAL;
+	if (e->file != NULL && e->line > 0)
+		n = snprintf(e->buf, e->len, "%s:%d: ", e->file, e->line);
+	else if (e->file != NULL)
+		n = snprintf(e->buf, e->len, "%s: ", e->file);
+	if (n < 0 || (size_t)n >= e->len)
+		return VB_EINVAL;
+	va_start(ap, fmt);
+	vsnprintf(e->buf + n, e->len - (size_t)n, fmt, ap);
+	va_end(ap);
+	return VB_EINVAL;
+}
+
+static const struct key *find_key(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < KEY_COUNT; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+/* True if @name is a group: some key is "name.something". */
+static bool is_group(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	for (i = 0; i < KEY_COUNT; i++)
+		if (strncmp(keys[i].name, name, n) == 0 &&
+		    keys[i].name[n] == '.')
+			return true;
+	return false;
+}
+
+/*
+ * The keys allowed under @group (NULL: at the top of the file, where groups
+ * count as keys; "": every dotted key, for the command line), as a comma
+ * separated list in @buf.
+ */
+static const char *allowed_keys(const char *group, char *buf, size_t len)
+{
+	size_t i, j, n = group ? strlen(group) : 0, used = 0;
+	const char *name, *dot;
+	int w;
+
+	buf[0] = '\0';
+	for (i = 0; i < KEY_COUNT; i++) {
+		name = keys[i].name;
+		dot = strchr(name, '.');
+		if (group != NULL && n > 0) {
+			if (strncmp(name, group, n) != 0 || name[n] != '.')
+				continue;
+			name += n + 1;
+			w = snprintf(buf + used, len - used, "%s%s",
+				     used ? ", " : "", name);
+		} else if (group == NULL && dot != NULL) {
+			/* A group: list it once, at its first key. */
+			for (j = 0; j < i; j++)
+				if (strncmp(keys[j].name, name,
+					    (size_t)(dot - name) + 1) == 0)
+					break;
+			if (j < i)
+				continue;
+			w = snprintf(buf + used, len - used, "%s%.*s",
+				     used ? ", " : "", (int)(dot - name), name);
+		} else {
+			w = snprintf(buf + used, len - used, "%s%s",
+				     used ? ", " : "", name);
+		}
+		if (w < 0 || (size_t)w >= len - used)
+			break;
+		used += (size_t)w;
+	}
+	return buf;
+}
+
+/* "64K", "1M", "2G" when exact, else the plain number. */
+static const char *fmt_size(uint64_t v, char *buf, size_t len)
+{
+	static const char suffix[] = "GMK";
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		uint64_t unit = 1ull << (10 * (3 - i));
+
+		if (v != 0 && v % unit == 0) {
+			snprintf(buf, len, "%llu%c",
+				 (unsigned long long)(v / unit), suffix[i]);
+			return buf;
+		}
+	}
+	snprintf(buf, len, "%llu", (unsigned long long)v);
+	return buf;
+}
+
+static const char *fmt_num(const struct key *k, uint64_t v, char *buf,
+			   size_t len)
+{
+	if (k->kind == K_SIZE)
+		return fmt_size(v, buf, len);
+	snprintf(buf, len, "%llu", (unsigned long long)v);
+	return buf;
+}
+
+/* A plain decimal number: digits only, no sign, no space, no overflow. */
+static bool parse_uint(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (s[0] < '0' || s[0] > '9')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return false;
+	*out = v;
+	return true;
+}
+
+/* A size: decimal digits and an optional K, M or G (powers of 1024). */
+static bool parse_size(const char *s, uint64_t *out)
+{
+	char digits[32];
+	size_t n = strlen(s);
+	unsigned shift = 0;
+	uint64_t v;
+
+	if (n == 0 || n >= sizeof(digits))
+		return false;
+	memcpy(digits, s, n + 1);
+	switch (digits[n - 1]) {
+	case 'k':
+	case 'K':
+		shift = 10;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		break;
+	default:
+		break;
+	}
+	if (shift != 0)
+		digits[n - 1] = '\0';
+	if (!parse_uint(digits, &v) || v > (UINT64_MAX >> shift))
+		return false;
+	*out = v << shift;
+	return true;
+}
+
+static bool name_ok(const char *s, size_t max)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		char ch = s[i];
+
+		if (i + 1 >= max)
+			return false;
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+		      ch == '-'))
+			return false;
+	}
+	return i > 0;
+}
+
+/*
+ * A broker address may be a host name (rdma_cm resolves it); the monitor's
+ * must be numeric, since it is bound as given, and only there does the
+ * default of "loopback only" mean anything.
+ */
+static bool addr_ok(const char *s, bool numeric)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+	size_t i;
+
+	if (numeric)
+		return inet_pton(AF_INET, s, &a4) == 1 ||
+		       inet_pton(AF_INET6, s, &a6) == 1;
+	for (i = 0; s[i] != '\0'; i++) {
+		char ch = s[i];
+
+		if (i + 1 >= sizeof(((struct vbd_config *)0)->listen_addr))
+			return false;
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
+		      ch == ':' || ch == '%' || ch == '_'))
+			return false;
+	}
+	return i > 0;
+}
+
+static int check_range(struct ectx *e, const struct key *k, uint64_t v)
+{
+	char a[32], b[32], c[32];
+
+	if (v >= k->min && v <= k->max)
+		return VB_OK;
+	return fail(e, "%s: %s is out of range [%s, %s]", k->name,
+		    fmt_num(k, v, a, sizeof(a)),
+		    fmt_num(k, k->min, b, sizeof(b)),
+		    fmt_num(k, k->max, c, sizeof(c)));
+}
+
+/* Store an already parsed number, after the key's own checks. */
+static int apply_num(struct vbd_config *c, const struct key *k, uint64_t v,
+		     struct ectx *e)
+{
+	int rc = check_range(e, k, v);
+
+	if (rc)
+		return rc;
+	switch ((enum key_id)(k - keys)) {
+	case KEY_PORT:
+		snprintf(c->port, sizeof(c->port), "%u", (unsigned)v);
+		break;
+	case KEY_MONITOR_PORT:
+		c->monitor_port = (uint16_t)v;
+		break;
+	case KEY_MAX_CONNS:
+		c->max_conns = (uint32_t)v;
+		break;
+	case KEY_MAX_SUBS:
+		c->max_subs = (uint32_t)v;
+		break;
+	case KEY_RING_SIZE:
+		if (v & (v - 1))
+			return fail(e, "%s: %llu is not a power of two",
+				    k->name, (unsigned long long)v);
+		c->ring_size = (uint32_t)v;
+		break;
+	case KEY_MAX_MSG:
+		c->max_msg = (uint32_t)v;
+		break;
+	case KEY_RECV_DEPTH:
+		c->recv_depth = (uint32_t)v;
+		break;
+	case KEY_BLOCK_TIMEOUT:
+		c->block_timeout_ms = (uint32_t)v;
+		break;
+	case KEY_PENDING_MAX:
+		c->pending_max = (uint32_t)v;
+		break;
+	case KEY_LOG_LEVEL:
+		c->log_level = (int)v;
+		break;
+	case KEY_BUSY_POLL:
+		c->busy_poll = (int)v;
+		break;
+	default:
+		/* Not a numeric key: a bug in keys[]. */
+		return fail(e, "%s: not a number", k->name);
+	}
+	return VB_OK;
+}
+
+/* "addr", "addr:port", "[v6addr]" or "[v6addr]:port". */
+static int apply_listen(struct vbd_config *c, const struct key *k,
+			const char *s, struct ectx *e)
+{
+	bool monitor = (k - keys) == KEY_MONITOR_LISTEN;
+	const char *colon = strrchr(s, ':'), *port = NULL;
+	char addr[64];
+	size_t n = strlen(s);
+	uint64_t p;
+	int rc;
+
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (close == NULL || (close[1] != '\0' && close[1] != ':'))
+			return fail(e, "%s: '%s' is not addr:port", k->name, s);
+		n = (size_t)(close - s - 1);
+		s++;
+		port = close[1] == ':' ? close + 2 : NULL;
+	} else if (colon != NULL && strchr(s, ':') == colon) {
+		/* One colon: addr:port.  More, unbracketed: a bare IPv6. */
+		n = (size_t)(colon - s);
+		port = colon + 1;
+	}
+	if (n >= sizeof(addr))
+		return fail(e, "%s: address '%.*s' is too long", k->name,
+			    (int)n, s);
+	memcpy(addr, s, n);
+	addr[n] = '\0';
+	if (!addr_ok(addr, monitor))
+		return fail(e, "%s: '%s' is not a valid %saddress", k->name,
+			    addr, monitor ? "numeric IPv4 or IPv6 " : "");
+	if (port != NULL) {
+		if (!parse_uint(port, &p))
+			return fail(e, "%s: port '%s' is not a number", k->name,
+				    port);
+		rc = check_range(e, k, p);
+		if (rc)
+			return rc;
+		apply_num(c, &keys[monitor ? KEY_MONITOR_PORT : KEY_PORT], p,
+			  e);
+	}
+	if (monitor)
+		snprintf(c->monitor_addr, sizeof(c->monitor_addr), "%s", addr);
+	else
+		snprintf(c->listen_addr, sizeof(c->listen_addr), "%s", addr);
+	return VB_OK;
+}
+
+static int parse_policy(const struct key *k, const char *s, uint64_t *v,
+			struct ectx *e)
+{
+	bool fallback = k->kind == K_FALLBACK;
+	size_t i;
+
+	for (i = 0; i < sizeof(policy_names) / sizeof(policy_names[0]); i++)
+		if (strcmp(s, policy_names[i]) == 0)
+			break;
+	if (fallback && i == VBD_SLOW_BLOCK)
+		return fail(e,
+			    "%s: block cannot be the fallback of block "
+			    "(allowed: drop, disconnect)",
+			    k->name);
+	if (i == sizeof(policy_names) / sizeof(policy_names[0]))
+		return fail(e, "%s: '%s' is not one of %s", k->name, s,
+			    fallback ? "drop, disconnect" :
+				       "block, drop, disconnect");
+	*v = i;
+	return VB_OK;
+}
+
+static int parse_level(const struct key *k, const char *s, uint64_t *v,
+		       struct ectx *e)
+{
+	int l;
+
+	for (l = VBI_LOG_ERR; l <= VBI_LOG_DEBUG; l++)
+		if (strcmp(s, vbi_log_level_name((enum vbi_log_level)l)) == 0) {
+			*v = (uint64_t)l;
+			return VB_OK;
+		}
+	if (parse_uint(s, v) && *v <= VBI_LOG_DEBUG)
+		return VB_OK;
+	return fail(e, "%s: '%s' is not one of err, warn, info, debug (or 0-3)",
+		    k->name, s);
+}
+
+static int parse_bool(const struct key *k, const char *s, uint64_t *v,
+		      struct ectx *e)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1" };
+	static const char *const no[] = { "false", "no", "off", "0" };
+	size_t i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*v = 1;
+			return VB_OK;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*v = 0;
+			return VB_OK;
+		}
+	}
+	return fail(e, "%s: '%s' is not a boolean (true or false)", k->name, s);
+}
+
+/* Apply @s, the text of @k's value (a file's string or the command line). */
+static int apply_text(struct vbd_config *c, const struct key *k, const char *s,
+		      struct ectx *e)
+{
+	uint64_t v = 0;
+	int rc = VB_OK;
+
+	switch (k->kind) {
+	case K_NAME:
+		if (!name_ok(s, sizeof(c->server_name)))
+			return fail(e,
+				    "%s: '%s' must be 1-63 characters from "
+				    "A-Z a-z 0-9 . _ -",
+				    k->name, s);
+		snprintf(c->server_name, sizeof(c->server_name), "%s", s);
+		return VB_OK;
+	case K_LISTEN:
+		return apply_listen(c, k, s, e);
+	case K_PORT:
+	case K_UINT:
+		if (!parse_uint(s, &v))
+			return fail(e, "%s: '%s' is not a decimal integer",
+				    k->name, s);
+		break;
+	case K_SIZE:
+		if (!parse_size(s, &v))
+			return fail(e,
+				    "%s: '%s' is not a size (an integer, "
+				    "optionally with K, M or G)",
+				    k->name, s);
+		break;
+	case K_POLICY:
+	case K_FALLBACK:
+		rc = parse_policy(k, s, &v, e);
+		if (rc)
+			return rc;
+		if (k->kind == K_POLICY)
+			c->slow_policy = (enum vbd_slow_policy)v;
+		else
+			c->block_fallback = (enum vbd_slow_policy)v;
+		return VB_OK;
+	case K_LEVEL:
+		rc = parse_level(k, s, &v, e);
+		break;
+	case K_BOOL:
+		rc = parse_bool(k, s, &v, e);
+		break;
+	}
+	return rc ? rc : apply_num(c, k, v, e);
+}
+
+static const char *type_name(int type)
+{
+	switch (type) {
+	case CONFIG_TYPE_GROUP:
+		return "a group";
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		return "an integer";
+	case CONFIG_TYPE_FLOAT:
+		return "a floating-point number";
+	case CONFIG_TYPE_STRING:
+		return "a string";
+	case CONFIG_TYPE_BOOL:
+		return "a boolean";
+	case CONFIG_TYPE_ARRAY:
+		return "an array";
+	case CONFIG_TYPE_LIST:
+		return "a list";
+	default:
+		return "nothing";
+	}
+}
+
+static const char *kind_wants(enum kind kind)
+{
+	switch (kind) {
+	case K_PORT:
+	case K_UINT:
+		return "an integer";
+	case K_SIZE:
+		return "an integer or a size string such as \"1M\"";
+	case K_LEVEL:
+		return "a level name (\"err\", \"warn\", \"info\", \"debug\") "
+		       "or 0-3";
+	case K_BOOL:
+		return "true or false";
+	default:
+		return "a string";
+	}
+}
+
+/* Apply one setting of the file to @k, after checking its type. */
+static int apply_setting(struct vbd_config *c, const struct key *k,
+			 const config_setting_t *s, struct ectx *e)
+{
+	int type = config_setting_type(s);
+	bool num_ok, str_ok;
+	long long v;
+
+	num_ok = k->kind == K_PORT || k->kind == K_UINT || k->kind == K_SIZE ||
+		 k->kind == K_LEVEL;
+	str_ok = k->kind != K_PORT && k->kind != K_UINT && k->kind != K_BOOL;
+	if (type == CONFIG_TYPE_BOOL && k->kind == K_BOOL)
+		return apply_num(c, k, config_setting_get_bool(s) ? 1 : 0, e);
+	if ((type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) && num_ok) {
+		v = config_setting_get_int64(s);
+		if (v < 0)
+			return fail(e, "%s: %lld is out of range", k->name, v);
+		return apply_num(c, k, (uint64_t)v, e);
+	}
+	if (type == CONFIG_TYPE_STRING && str_ok)
+		return apply_text(c, k, config_setting_get_string(s), e);
+	return fail(e, "%s: expected %s, got %s", k->name, kind_wants(k->kind),
+		    type_name(type));
+}
+
+/* Apply every setting in @grp, which is the root (@prefix NULL) or a group. */
+static int apply_group(struct vbd_config *c, const config_setting_t *grp,
+		       const char *prefix, const char *path, struct ectx *e)
+{
+	char full[128], allowed[512];
+	const config_setting_t *s;
+	const struct key *k;
+	const char *name;
+	int i, rc;
+
+	for (i = 0; i < config_setting_length(grp); i++) {
+		s = config_setting_get_elem(grp, (unsigned)i);
+		name = config_setting_name(s);
+		e->file = config_setting_source_file(s) ?
+				  config_setting_source_file(s) :
+				  path;
+		e->line = (int)config_setting_source_line(s);
+		if (name == NULL)
+			return fail(e, "unnamed setting");
+		snprintf(full, sizeof(full), "%s%s%s", prefix ? prefix : "",
+			 prefix ? "." : "", name);
+		k = find_key(full);
+		if (k != NULL) {
+			rc = apply_setting(c, k, s, e);
+		} else if (prefix == NULL && is_group(name)) {
+			if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+				return fail(e,
+					    "%s: expected a group "
+					    "{ key = value; ... }, got %s",
+					    name,
+					    type_name(config_setting_type(s)));
+			rc = apply_group(c, s, name, path, e);
+		} else {
+			return fail(
+				e, "unknown key '%s' (allowed%s%s: %s)", full,
+				prefix ? " in " : "", prefix ? prefix : "",
+				allowed_keys(prefix, allowed, sizeof(allowed)));
+		}
+		if (rc)
+			return rc;
+	}
+	return VB_OK;
+}
+
+void vbd_config_defaults(struct vbd_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->server_name, sizeof(c->server_name), "verbusd");
+	snprintf(c->listen_addr, sizeof(c->listen_addr), "0.0.0.0");
+	snprintf(c->port, sizeof(c->port), "7470");
+	c->max_conns = 1024;
+	c->max_subs = 65536;
+	c->ring_size = 1u << 20;
+	c->max_msg = 64u << 10;
+	c->recv_depth = 128;
+	c->slow_policy = VBD_SLOW_BLOCK;
+	c->block_timeout_ms = 2000;
+	c->block_fallback = VBD_SLOW_DISCONNECT;
+	c->pending_max = 4096;
+	c->log_level = VBI_LOG_INFO;
+	snprintf(c->monitor_addr, sizeof(c->monitor_addr), "127.0.0.1");
+	c->monitor_port = 8222;
+	c->busy_poll = 0;
+}
+
+int vbd_config_load(struct vbd_config *c, const char *path, char *err,
+		    size_t errlen)
+{
+	struct ectx e = { err, errlen, path, 0 };
+	struct vbd_config tmp = *c;
+	config_t cfg;
+	int rc;
+
+	if (path == NULL)
+		return fail(&e, "no configuration file given");
+	config_init(&cfg);
+	if (config_read_file(&cfg, path) != CONFIG_TRUE) {
+		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO) {
+			int saved = errno;
+
+			fail(&e, "cannot read the file: %s",
+			     saved ? strerror(saved) : "i/o error");
+			rc = VB_ESYS;
+		} else {
+			e.file = config_error_file(&cfg) ?
+					 config_error_file(&cfg) :
+					 path;
+			e.line = config_error_line(&cfg);
+			rc = fail(&e, "syntax error: %s",
+				  config_error_text(&cfg));
+		}
+		goto out_destroy;
+	}
+	rc = apply_group(&tmp, config_root_setting(&cfg), NULL, path, &e);
+	if (rc == VB_OK)
+		*c = tmp;
+out_destroy:
+	config_destroy(&cfg);
+	return rc;
+}
+
+int vbd_config_set(struct vbd_config *c, const char *key, const char *value,
+		   char *err, size_t errlen)
+{
+	struct ectx e = { err, errlen, NULL, 0 };
+	struct vbd_config tmp = *c;
+	const struct key *k = key ? find_key(key) : NULL;
+	char allowed[768];
+	int rc;
+
+	if (k == NULL)
+		return fail(&e, "unknown key '%s' (allowed: %s)",
+			    key ? key : "(null)",
+			    allowed_keys("", allowed, sizeof(allowed)));
+	if (value == NULL)
+		return fail(&e, "%s: missing value", k->name);
+	rc = apply_text(&tmp, k, value, &e);
+	if (rc == VB_OK)
+		*c = tmp;
+	return rc;
+}
+
+/* A field of a hand-filled struct may lack its terminator. */
+static bool terminated(const char *s, size_t size)
+{
+	return memchr(s, '\0', size) != NULL;
+}
+
+static int check_strings(const struct vbd_config *c, struct ectx *e)
+{
+	uint64_t port;
+
+	if (!terminated(c->server_name, sizeof(c->server_name)) ||
+	    !name_ok(c->server_name, sizeof(c->server_name)))
+		return fail(e, "server_name: must be 1-63 characters from "
+			       "A-Z a-z 0-9 . _ -");
+	if (!terminated(c->listen_addr, sizeof(c->listen_addr)) ||
+	    !addr_ok(c->listen_addr, false))
+		return fail(e, "listen: the address is empty or not valid");
+	if (!terminated(c->port, sizeof(c->port)) ||
+	    !parse_uint(c->port, &port))
+		return fail(e, "port: not a decimal integer");
+	if (check_range(e, &keys[KEY_PORT], port))
+		return VB_EINVAL;
+	if (c->monitor_port != 0 &&
+	    (!terminated(c->monitor_addr, sizeof(c->monitor_addr)) ||
+	     !addr_ok(c->monitor_addr, true)))
+		return fail(e, "monitor.listen: the address is not a numeric "
+			       "IPv4 or IPv6 address");
+	return VB_OK;
+}
+
+int vbd_config_check(const struct vbd_config *c, char *err, size_t errlen)
+{
+	struct ectx e = { err, errlen, NULL, 0 };
+	const struct {
+		enum key_id id;
+		uint64_t v;
+	} nums[] = {
+		{ KEY_MAX_CONNS, c->max_conns },
+		{ KEY_MAX_SUBS, c->max_subs },
+		{ KEY_RING_SIZE, c->ring_size },
+		{ KEY_MAX_MSG, c->max_msg },
+		{ KEY_RECV_DEPTH, c->recv_depth },
+		{ KEY_BLOCK_TIMEOUT, c->block_timeout_ms },
+		{ KEY_PENDING_MAX, c->pending_max },
+	};
+	char a[32], b[32];
+	size_t i;
+	int rc;
+
+	rc = check_strings(c, &e);
+	if (rc)
+		return rc;
+	for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
+		if (check_range(&e, &keys[nums[i].id], nums[i].v))
+			return VB_EINVAL;
+	if (c->ring_size & (c->ring_size - 1))
+		return fail(&e, "limits.ring_size: %u is not a power of two",
+			    c->ring_size);
+	/* A frame may take at most half the ring (core/ring.h). */
+	if (vbi_frame_span(VBI_FRAME_HDR_LEN + (size_t)c->max_msg) >
+	    c->ring_size / 2)
+		return fail(&e,
+			    "limits.max_msg: %s does not fit half of "
+			    "limits.ring_size (%s) after the %u-byte header: "
+			    "at most %u",
+			    fmt_size(c->max_msg, a, sizeof(a)),
+			    fmt_size(c->ring_size, b, sizeof(b)),
+			    VBI_FRAME_HDR_LEN,
+			    c->ring_size / 2 - VBI_FRAME_HDR_LEN);
+	if ((unsigned)c->slow_policy > VBD_SLOW_DISCONNECT)
+		return fail(&e,
+			    "slow_consumer.policy: %d is not one of block, "
+			    "drop, disconnect",
+			    (int)c->slow_policy);
+	if (c->block_fallback != VBD_SLOW_DROP &&
+	    c->block_fallback != VBD_SLOW_DISCONNECT)
+		return fail(&e,
+			    "slow_consumer.fallback: must be drop or "
+			    "disconnect, got %s",
+			    vbd_slow_policy_name(c->block_fallback));
+	if (c->log_level < VBI_LOG_ERR || c->log_level > VBI_LOG_DEBUG)
+		return fail(&e, "log.level: %d is out of range [0, 3]",
+			    c->log_level);
+	if (c->busy_poll != 0 && c->busy_poll != 1)
+		return fail(&e, "busy_poll: %d is not 0 or 1", c->busy_poll);
+	return VB_OK;
+}
+
+/* "addr:port", with brackets around an IPv6 address. */
+static void print_listen(FILE *f, const char *key, const char *addr,
+			 unsigned port)
+{
+	bool v6 = strchr(addr, ':') != NULL;
+
+	fprintf(f, "%s = \"%s%s%s:%u\";\n", key, v6 ? "[" : "", addr,
+		v6 ? "]" : "", port);
+}
+
+void vbd_config_print(const struct vbd_config *c, FILE *f)
+{
+	int level = c->log_level;
+	char a[32], b[32];
+
+	if (level < VBI_LOG_ERR || level > VBI_LOG_DEBUG)
+		level = VBI_LOG_INFO;
+	fprintf(f, "# verbusd: the effective configuration\n");
+	fprintf(f, "server_name = \"%s\";\n", c->server_name);
+	print_listen(f, "listen", c->listen_addr, (unsigned)atoi(c->port));
+	fprintf(f,
+		"limits = {\n"
+		"\tmax_conns = %u;\n"
+		"\tmax_subs = %u;\n"
+		"\tring_size = \"%s\";\n"
+		"\tmax_msg = \"%s\";\n"
+		"\trecv_depth = %u;\n"
+		"};\n",
+		c->max_conns, c->max_subs, fmt_size(c->ring_size, a, sizeof(a)),
+		fmt_size(c->max_msg, b, sizeof(b)), c->recv_depth);
+	fprintf(f,
+		"slow_consumer = {\n"
+		"\tpolicy = \"%s\";\n"
+		"\tblock_timeout_ms = %u;\n"
+		"\tfallback = \"%s\";\n"
+		"\tpending_max = %u;\n"
+		"};\n",
+		vbd_slow_policy_name(c->slow_policy), c->block_timeout_ms,
+		vbd_slow_policy_name(c->block_fallback), c->pending_max);
+	fprintf(f, "log = {\n\tlevel = \"%s\";\n};\n",
+		vbi_log_level_name((enum vbi_log_level)level));
+	fprintf(f, "monitor = {\n\t");
+	print_listen(f, "listen", c->monitor_addr, c->monitor_port);
+	fprintf(f, "};\n");
+	fprintf(f, "busy_poll = %s;\n", c->busy_poll ? "true" : "false");
+}
+
+const char *vbd_slow_policy_name(enum vbd_slow_policy p)
+{
+	if ((unsigned)p < sizeof(policy_names) / sizeof(policy_names[0]))
+		return policy_names[p];
+	return "?";
+}

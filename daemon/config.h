@@ -1,0 +1,110 @@
+/*
+ * config.h - verbusd's configuration: defaults, the file, the command line.
+ *
+ * A configuration is built in three steps, each overriding the one before:
+ * vbd_config_defaults(), vbd_config_load() (the file, usually
+ * /etc/verbus/verbusd.conf, in libconfig syntax; see daemon/verbusd.conf),
+ * and vbd_config_set() once per "key=value" given on the command line.
+ * vbd_config_check() then validates what depends on more than one key (the
+ * largest message against the ring size), so that the order of the steps
+ * never matters; the daemon must call it before using the result.
+ *
+ * Keys are dotted paths into the file's groups: "limits.max_conns" on the
+ * command line is "limits = { max_conns = ...; };" in the file.  Unknown keys
+ * and out-of-range values are errors, never ignored: a mistyped setting must
+ * stop the daemon rather than silently run it with a default.  Sizes are
+ * integers or strings with a K, M or G suffix (powers of 1024: "1M");
+ * durations are integer milliseconds.
+ *
+ * Errors are reported through @err (at most @errlen bytes, always
+ * terminated; may be NULL), one lowercase line naming the file and line (for
+ * vbd_config_load()), the key and the allowed values or range.
+ *
+ * Threading: none of these functions keeps state; a struct vbd_config
+ * belongs to its caller.  None blocks, except vbd_config_load() reading its
+ * file and vbd_config_print() writing to @f.
+ */
+#ifndef VERBUS_DAEMON_CONFIG_H
+#define VERBUS_DAEMON_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* What the broker does when a subscriber's ring and queue are full. */
+enum vbd_slow_policy {
+	VBD_SLOW_BLOCK, /* stop the publisher for up to block_timeout_ms */
+	VBD_SLOW_DROP, /* drop the delivery to that subscriber, count it */
+	VBD_SLOW_DISCONNECT, /* close the subscriber's connection */
+};
+
+/* The effective configuration; every field has a default. */
+struct vbd_config {
+	char server_name[64]; /* [A-Za-z0-9._-], for monitoring ["verbusd"] */
+	char listen_addr[64]; /* address the broker listens on ["0.0.0.0"] */
+	char port[8]; /* its port, decimal, 1-65535 ["7470"] */
+	uint32_t max_conns; /* client connections at once [1024] */
+	uint32_t max_subs; /* subscriptions per connection [65536] */
+	uint32_t ring_size; /* each client's receive ring on the broker,
+			     * a power of two [1 MiB] */
+	uint32_t max_msg; /* largest topic + payload; a frame (32-byte
+			   * header + max_msg) must fit half the ring
+			   * [64 KiB] */
+	uint32_t recv_depth; /* RECVs posted per connection [128] */
+	enum vbd_slow_policy slow_policy; /* on a full subscriber [block] */
+	uint32_t block_timeout_ms; /* how long block waits [2000] */
+	enum vbd_slow_policy block_fallback; /* after the wait: drop or
+					      * disconnect [disconnect] */
+	uint32_t pending_max; /* deliveries queued per subscriber before
+			       * the policy applies [4096] */
+	int log_level; /* enum vbi_log_level: 0 err .. 3 debug [2 info] */
+	char monitor_addr[64]; /* HTTP monitor, numeric ["127.0.0.1"] */
+	uint16_t monitor_port; /* its port; 0 disables it [8222] */
+	int busy_poll; /* 1: the event loop spins instead of sleeping [0] */
+};
+
+/* vbd_config_defaults() - fill @c with the defaults in brackets above. */
+void vbd_config_defaults(struct vbd_config *c);
+
+/*
+ * vbd_config_load() - apply the settings in the file at @path over what @c
+ * holds (call vbd_config_defaults() first); keys the file omits keep their
+ * value.  Cross-field rules are left to vbd_config_check().
+ *
+ * Returns VB_OK; VB_EINVAL (a syntax error, an unknown key, a value of the
+ * wrong type or out of range: @err says "file:line: key: why"); or VB_ESYS
+ * (the file cannot be read).  On error @c is unchanged.
+ */
+int vbd_config_load(struct vbd_config *c, const char *path, char *err,
+		    size_t errlen);
+
+/*
+ * vbd_config_set() - apply one setting from the command line: @key is a
+ * dotted key ("limits.max_conns", "listen", ...) and @value its text, checked
+ * exactly as in the file ("1M" for sizes; true/false, yes/no, on/off or 1/0
+ * for booleans; names or 0-3 for log.level).
+ *
+ * Returns VB_OK, or VB_EINVAL (unknown key, bad value: @err says which and
+ * lists the allowed keys or values).  On error @c is unchanged.
+ */
+int vbd_config_set(struct vbd_config *c, const char *key, const char *value,
+		   char *err, size_t errlen);
+
+/*
+ * vbd_config_check() - validate @c as a whole: every field in range (the
+ * struct may have been filled by hand), ring_size a power of two, a largest
+ * frame within half the ring, block_fallback not block, a numeric monitor
+ * address.  Returns VB_OK, or VB_EINVAL with the first problem in @err.
+ */
+int vbd_config_check(const struct vbd_config *c, char *err, size_t errlen);
+
+/*
+ * vbd_config_print() - write @c to @f in the file's syntax, every key, so
+ * that loading the output yields @c again (verbusd --print-config).
+ */
+void vbd_config_print(const struct vbd_config *c, FILE *f);
+
+/* vbd_slow_policy_name() - "block", "drop", "disconnect" or "?". */
+const char *vbd_slow_policy_name(enum vbd_slow_policy p);
+
+#endif /* VERBUS_DAEMON_CONFIG_H */

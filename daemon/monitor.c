@@ -1,0 +1,885 @@
+/*
+ * monitor.c - the HTTP monitoring endpoint: /metrics, /varz, /connz, /healthz.
+ *
+ * libmicrohttpd runs in "external polling" mode with epoll and no threads:
+ * its epoll descriptor joins the daemon's epoll set and MHD_run() does the
+ * work on the event-loop thread.  That is what lets the stats callbacks read
+ * the broker without locks; the price is that a slow render delays the
+ * broker, so every answer is built in one pass from one snapshot and
+ * scrapers are limited in number and time.
+ *
+ * Every body is built in malloc()ed memory and handed to libmicrohttpd with
+ * MHD_RESPMEM_MUST_FREE, which frees it when the response is done.  Strings
+ * that come from clients (a connection's name) are made valid UTF-8 before
+ * they reach JSON or a Prometheus label, since one bad byte would make a
+ * scraper reject the whole page.
+ */
+#include "monitor.h"
+
+#include "core/log.h"
+
+#include <verbus/verbus.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <json-c/json.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+/* Scrapers served at once, and seconds an idle one may keep its socket. */
+#define MONITOR_CONN_LIMIT 64u
+#define MONITOR_TIMEOUT_S 10u
+/* Per-connection buffer for the request headers (libmicrohttpd's pool). */
+#define MONITOR_CONN_MEMORY 32768u
+/* /connz paging. */
+#define CONNZ_LIMIT_DEFAULT 1024u
+#define CONNZ_LIMIT_MAX 10000u
+/*
+ * MHD_run() rounds per vbd_monitor_run() while libmicrohttpd reports work
+ * already pending (data read but not processed): enough to finish a short
+ * request, few enough that the broker is not starved.
+ */
+#define RUN_ROUNDS 8
+
+#define TYPE_JSON "application/json"
+#define TYPE_PROM "text/plain; version=0.0.4; charset=utf-8"
+
+struct vbd_monitor {
+	struct MHD_Daemon *mhd; /* the HTTP server, driven by MHD_run() */
+	struct vbd_stats_source src; /* where the numbers come from */
+	int epfd; /* libmicrohttpd's epoll descriptor */
+	uint16_t port; /* the port bound */
+};
+
+/* One answer, before it becomes an MHD_Response. */
+struct reply {
+	unsigned status; /* HTTP status */
+	const char *type; /* Content-Type */
+	char *body; /* malloc()ed; NULL: out of memory */
+	size_t len; /* bytes in @body */
+};
+
+/* ---- text helpers ------------------------------------------------------ */
+
+/* Length of the valid UTF-8 sequence at @s (@n bytes left), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t len, i;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2;
+		cp = s[0] & 0x1fu;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		cp = s[0] & 0x0fu;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		cp = s[0] & 0x07u;
+	} else {
+		return 0;
+	}
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0u) != 0x80u)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3fu);
+	}
+	/* Overlong forms, surrogates and beyond U+10FFFF. */
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/*
+ * Copy @src (a field of @size bytes, terminated or not) to @dst (at least
+ * @size bytes), replacing every byte that is not part of valid UTF-8 by '?'.
+ * The copy is never longer than the original.
+ */
+static void clean_text(char *dst, const char *src, size_t size)
+{
+	size_t n = src ? strnlen(src, size) : 0, i = 0, k;
+
+	if (n == size)
+		n--;
+	while (i < n) {
+		k = utf8_seq((const unsigned char *)src + i, n - i);
+		if (k == 0) {
+			dst[i++] = '?';
+			continue;
+		}
+		memcpy(dst + i, src + i, k);
+		i += k;
+	}
+	dst[n] = '\0';
+}
+
+/* ISO-8601 UTC, as NATS writes "start". */
+static void fmt_time(char *buf, size_t len, int64_t unix_s)
+{
+	time_t t = (time_t)unix_s;
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "1970-01-01T00:00:00Z");
+}
+
+/* "3d4h5m6s", "5m0s", "7s": as NATS writes "uptime". */
+static void fmt_uptime(char *buf, size_t len, uint64_t s)
+{
+	unsigned long long d = s / 86400, h = s / 3600 % 24, m = s / 60 % 60;
+	unsigned long long sec = s % 60;
+
+	if (d)
+		snprintf(buf, len, "%llud%lluh%llum%llus", d, h, m, sec);
+	else if (h)
+		snprintf(buf, len, "%lluh%llum%llus", h, m, sec);
+	else if (m)
+		snprintf(buf, len, "%llum%llus", m, sec);
+	else
+		snprintf(buf, len, "%llus", sec);
+}
+
+/* A query argument as a decimal u64: digits only.  NULL: absent. */
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (s[0] < '0' || s[0] > '9')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return false;
+	*out = v;
+	return true;
+}
+
+/* ---- snapshots --------------------------------------------------------- */
+
+/* Every connection, copied out of the broker in one pass. */
+struct conn_list {
+	struct vbd_stats_conn *v; /* the copies */
+	size_t n; /* used */
+	size_t cap; /* allocated */
+	bool oom; /* a copy did not fit: the list is incomplete */
+};
+
+static void collect_conn(void *ctx, const struct vbd_stats_conn *c)
+{
+	struct conn_list *l = ctx;
+	struct vbd_stats_conn *v;
+	size_t cap;
+
+	if (l->oom)
+		return;
+	if (l->n == l->cap) {
+		cap = l->cap ? 2 * l->cap : 64;
+		v = realloc(l->v, cap * sizeof(*v));
+		if (v == NULL) {
+			l->oom = true;
+			return;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *c;
+}
+
+static void snap_server(struct vbd_monitor *m, struct vbd_stats_server *s)
+{
+	memset(s, 0, sizeof(*s));
+	m->src.server(m->src.arg, s);
+	if (s->version == NULL)
+		s->version = "";
+	if (s->server_name == NULL)
+		s->server_name = "";
+	if (s->listen == NULL)
+		s->listen = "";
+}
+
+/* ---- /metrics ---------------------------------------------------------- */
+
+/* A label value, escaped as the exposition format asks. */
+static void put_label(FILE *f, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\')
+			fputs("\\\\", f);
+		else if (*v == '"')
+			fputs("\\\"", f);
+		else if (*v == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*v, f);
+	}
+}
+
+static void put_family(FILE *f, const char *name, const char *type,
+		       const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A server-wide metric. */
+struct server_metric {
+	const char *name; /* verbus_..., _total for counters */
+	const char *type; /* "counter" or "gauge" */
+	const char *help; /* one sentence */
+	uint64_t v; /* the value */
+};
+
+/* A per-connection metric: a field of struct vbd_stats_conn. */
+struct conn_metric {
+	const char *name; /* verbus_connection_... */
+	const char *type; /* "counter" or "gauge" */
+	const char *help; /* one sentence */
+	size_t off; /* offset of the field */
+	size_t size; /* 4 or 8: a uint32_t or uint64_t field */
+};
+
+#define CONN_METRIC(n, t, h, field)                                 \
+	{                                                           \
+		n, t, h, offsetof(struct vbd_stats_conn, field),    \
+			sizeof(((struct vbd_stats_conn *)0)->field) \
+	}
+
+static const struct conn_metric conn_metrics[] = {
+	CONN_METRIC("verbus_connection_subscriptions", "gauge",
+		    "Subscriptions of the connection now.", subs),
+	CONN_METRIC("verbus_connection_messages_in_total", "counter",
+		    "Messages the client published.", msgs_in),
+	CONN_METRIC("verbus_connection_bytes_in_total", "counter",
+		    "Bytes the client published.", bytes_in),
+	CONN_METRIC("verbus_connection_messages_out_total", "counter",
+		    "Messages delivered to the client.", msgs_out),
+	CONN_METRIC("verbus_connection_bytes_out_total", "counter",
+		    "Bytes delivered to the client.", bytes_out),
+	CONN_METRIC("verbus_connection_drops_total", "counter",
+		    "Deliveries to the client dropped by the slow-consumer "
+		    "policy.",
+		    drops),
+	CONN_METRIC("verbus_connection_credit_waits_total", "counter",
+		    "Times the client had no room for a delivery.",
+		    credit_waits),
+	CONN_METRIC("verbus_connection_pending", "gauge",
+		    "Deliveries queued for the client now.", pending),
+	CONN_METRIC("verbus_connection_ring_size_bytes", "gauge",
+		    "The client's receive ring on the broker.", ring_size),
+};
+
+static uint64_t conn_field(const struct vbd_stats_conn *c,
+			   const struct conn_metric *cm)
+{
+	const char *p = (const char *)c + cm->off;
+	uint32_t v32;
+	uint64_t v64;
+
+	if (cm->size == sizeof(v32)) {
+		memcpy(&v32, p, sizeof(v32));
+		return v32;
+	}
+	memcpy(&v64, p, sizeof(v64));
+	return v64;
+}
+
+static void put_server_metrics(FILE *f, const struct vbd_stats_server *s)
+{
+	const struct server_metric ms[] = {
+		{ "verbus_start_time_seconds", "gauge",
+		  "Start time of the broker since the epoch.",
+		  (uint64_t)(s->start_time < 0 ? 0 : s->start_time) },
+		{ "verbus_connections", "gauge", "Client connections open now.",
+		  s->conns },
+		{ "verbus_connections_total", "counter",
+		  "Client connections accepted.", s->conns_total },
+		{ "verbus_connections_rejected_total", "counter",
+		  "Client connections refused (limits, bad handshake).",
+		  s->conns_rejected },
+		{ "verbus_subscriptions", "gauge", "Subscriptions now.",
+		  s->subs },
+		{ "verbus_messages_in_total", "counter",
+		  "Messages published to the broker.", s->msgs_in },
+		{ "verbus_bytes_in_total", "counter",
+		  "Bytes published to the broker.", s->bytes_in },
+		{ "verbus_messages_out_total", "counter",
+		  "Messages delivered to subscribers.", s->msgs_out },
+		{ "verbus_bytes_out_total", "counter",
+		  "Bytes delivered to subscribers.", s->bytes_out },
+		{ "verbus_drops_total", "counter",
+		  "Deliveries dropped by the slow-consumer policy.", s->drops },
+		{ "verbus_slow_consumers_total", "counter",
+		  "Subscribers that hit a full ring.", s->slow_consumers },
+		{ "verbus_slow_disconnects_total", "counter",
+		  "Connections closed for slowness.", s->slow_disconnects },
+		{ "verbus_credit_waits_total", "counter",
+		  "Sends that waited for credit.", s->credit_waits },
+		{ "verbus_no_interest_total", "counter",
+		  "Published messages no subscription matched.",
+		  s->no_interest },
+		{ "verbus_payload_copy_bytes_total", "counter",
+		  "Payload bytes the broker's CPU copied.", s->payload_copies },
+		{ "verbus_mr_registered_total", "counter",
+		  "Memory regions registered (ibv_reg_mr).", s->mr_registered },
+		{ "verbus_mr_deregistered_total", "counter",
+		  "Memory regions deregistered (ibv_dereg_mr).",
+		  s->mr_deregistered },
+		{ "verbus_registered_memory_bytes", "gauge",
+		  "Bytes of memory registered with the RDMA device now.",
+		  s->mem_registered },
+		{ "verbus_max_connections", "gauge",
+		  "Configured limit of client connections.", s->max_conns },
+		{ "verbus_max_subscriptions", "gauge",
+		  "Configured limit of subscriptions per connection.",
+		  s->max_subs },
+		{ "verbus_max_message_bytes", "gauge",
+		  "Configured largest topic plus payload.", s->max_msg },
+		{ "verbus_ring_size_bytes", "gauge",
+		  "Configured receive ring per client on the broker.",
+		  s->ring_size },
+	};
+	size_t i;
+
+	put_family(f, "verbus_info", "gauge",
+		   "Version and name of the broker, as labels.");
+	fputs("verbus_info{version=\"", f);
+	put_label(f, s->version);
+	fputs("\",server_name=\"", f);
+	put_label(f, s->server_name);
+	fputs("\",listen=\"", f);
+	put_label(f, s->listen);
+	fputs("\"} 1\n", f);
+	put_family(f, "verbus_uptime_seconds", "gauge",
+		   "Seconds since the broker started.");
+	fprintf(f, "verbus_uptime_seconds %llu.%03u\n",
+		(unsigned long long)(s->uptime_ms / 1000),
+		(unsigned)(s->uptime_ms % 1000));
+	for (i = 0; i < sizeof(ms) / sizeof(ms[0]); i++) {
+		put_family(f, ms[i].name, ms[i].type, ms[i].help);
+		fprintf(f, "%s %llu\n", ms[i].name,
+			(unsigned long long)ms[i].v);
+	}
+}
+
+static void put_conn_metrics(FILE *f, const struct conn_list *l)
+{
+	char name[sizeof(l->v[0].name)];
+	size_t i, j;
+
+	for (i = 0; i < sizeof(conn_metrics) / sizeof(conn_metrics[0]); i++) {
+		const struct conn_metric *cm = &conn_metrics[i];
+
+		put_family(f, cm->name, cm->type, cm->help);
+		for (j = 0; j < l->n; j++) {
+			clean_text(name, l->v[j].name, sizeof(name));
+			fprintf(f, "%s{cid=\"%llu\",name=\"", cm->name,
+				(unsigned long long)l->v[j].cid);
+			put_label(f, name);
+			fprintf(f, "\"} %llu\n",
+				(unsigned long long)conn_field(&l->v[j], cm));
+		}
+	}
+}
+
+static void render_metrics(struct vbd_monitor *m, struct MHD_Connection *conn,
+			   struct reply *r)
+{
+	struct conn_list l = { 0 };
+	struct vbd_stats_server s;
+	FILE *f;
+
+	(void)conn;
+	snap_server(m, &s);
+	m->src.conns(m->src.arg, collect_conn, &l);
+	if (l.oom)
+		goto out_free;
+	f = open_memstream(&r->body, &r->len);
+	if (f == NULL)
+		goto out_free;
+	put_server_metrics(f, &s);
+	put_conn_metrics(f, &l);
+	if (ferror(f) || fclose(f) != 0) {
+		free(r->body);
+		r->body = NULL;
+	}
+	r->status = MHD_HTTP_OK;
+	r->type = TYPE_PROM;
+out_free:
+	free(l.v);
+}
+
+/* ---- JSON: /varz, /connz, /healthz, errors ----------------------------- */
+
+static void jadd_u64(json_object *o, const char *key, uint64_t v)
+{
+	json_object_object_add(o, key, json_object_new_uint64(v));
+}
+
+static void jadd_str(json_object *o, const char *key, const char *v)
+{
+	json_object_object_add(o, key, json_object_new_string(v));
+}
+
+/* Serialize @o into r->body and drop it; NULL @o: out of memory. */
+static void json_reply(struct reply *r, unsigned status, json_object *o)
+{
+	const char *s;
+
+	r->status = status;
+	r->type = TYPE_JSON;
+	if (o == NULL)
+		return;
+	s = json_object_to_json_string_ext(
+		o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+			   JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (s != NULL) {
+		/* With a final newline, for people reading it with curl. */
+		r->len = strlen(s) + 1;
+		r->body = malloc(r->len + 1);
+		if (r->body != NULL)
+			snprintf(r->body, r->len + 1, "%s\n", s);
+	}
+	json_object_put(o);
+}
+
+static void error_reply(struct reply *r, unsigned status, const char *msg)
+{
+	json_object *o = json_object_new_object();
+
+	if (o != NULL) {
+		jadd_str(o, "error", msg);
+		jadd_u64(o, "status", status);
+	}
+	json_reply(r, status, o);
+}
+
+static void render_varz(struct vbd_monitor *m, struct MHD_Connection *conn,
+			struct reply *r)
+{
+	json_object *o = json_object_new_object();
+	struct vbd_stats_server s;
+	char start[32], now[32], up[48];
+
+	(void)conn;
+	if (o == NULL) {
+		json_reply(r, MHD_HTTP_OK, NULL);
+		return;
+	}
+	snap_server(m, &s);
+	fmt_time(start, sizeof(start), s.start_time);
+	fmt_time(now, sizeof(now), (int64_t)time(NULL));
+	fmt_uptime(up, sizeof(up), s.uptime_ms / 1000);
+	jadd_str(o, "server_name", s.server_name);
+	jadd_str(o, "version", s.version);
+	jadd_str(o, "listen", s.listen);
+	jadd_str(o, "start", start);
+	jadd_str(o, "now", now);
+	jadd_str(o, "uptime", up);
+	jadd_u64(o, "uptime_ms", s.uptime_ms);
+	jadd_u64(o, "connections", s.conns);
+	jadd_u64(o, "total_connections", s.conns_total);
+	jadd_u64(o, "rejected_connections", s.conns_rejected);
+	jadd_u64(o, "subscriptions", s.subs);
+	jadd_u64(o, "in_msgs", s.msgs_in);
+	jadd_u64(o, "out_msgs", s.msgs_out);
+	jadd_u64(o, "in_bytes", s.bytes_in);
+	jadd_u64(o, "out_bytes", s.bytes_out);
+	jadd_u64(o, "slow_consumers", s.slow_consumers);
+	jadd_u64(o, "slow_disconnects", s.slow_disconnects);
+	jadd_u64(o, "drops", s.drops);
+	jadd_u64(o, "credit_waits", s.credit_waits);
+	jadd_u64(o, "no_interest", s.no_interest);
+	jadd_u64(o, "payload_copy_bytes", s.payload_copies);
+	jadd_u64(o, "mr_registered", s.mr_registered);
+	jadd_u64(o, "mr_deregistered", s.mr_deregistered);
+	jadd_u64(o, "mem_registered", s.mem_registered);
+	jadd_u64(o, "max_connections", s.max_conns);
+	jadd_u64(o, "max_subscriptions", s.max_subs);
+	jadd_u64(o, "max_payload", s.max_msg);
+	jadd_u64(o, "ring_size", s.ring_size);
+	json_reply(r, MHD_HTTP_OK, o);
+}
+
+static json_object *conn_json(const struct vbd_stats_conn *c, time_t now)
+{
+	json_object *o = json_object_new_object();
+	char text[64], start[32], up[48];
+
+	if (o == NULL)
+		return NULL;
+	fmt_time(start, sizeof(start), c->start_time);
+	fmt_uptime(up, sizeof(up),
+		   now > c->start_time ? (uint64_t)(now - c->start_time) : 0);
+	jadd_u64(o, "cid", c->cid);
+	clean_text(text, c->name, sizeof(c->name));
+	jadd_str(o, "name", text);
+	clean_text(text, c->peer, sizeof(c->peer));
+	jadd_str(o, "peer", text);
+	jadd_str(o, "start", start);
+	jadd_str(o, "uptime", up);
+	jadd_u64(o, "subscriptions", c->subs);
+	jadd_u64(o, "in_msgs", c->msgs_in);
+	jadd_u64(o, "in_bytes", c->bytes_in);
+	jadd_u64(o, "out_msgs", c->msgs_out);
+	jadd_u64(o, "out_bytes", c->bytes_out);
+	jadd_u64(o, "drops", c->drops);
+	jadd_u64(o, "credit_waits", c->credit_waits);
+	jadd_u64(o, "pending", c->pending);
+	jadd_u64(o, "ring_size", c->ring_size);
+	jadd_u64(o, "peer_ring_size", c->peer_ring);
+	return o;
+}
+
+/* The page of /connz being built, one connection at a time. */
+struct connz_page {
+	uint64_t offset; /* first index to include */
+	uint64_t limit; /* most to include */
+	uint64_t seen; /* connections seen so far: the total, at the end */
+	json_object *arr; /* the page */
+	time_t now; /* for each connection's uptime */
+	bool oom; /* an object could not be built */
+};
+
+static void connz_add(void *ctx, const struct vbd_stats_conn *c)
+{
+	struct connz_page *p = ctx;
+	json_object *o;
+
+	if (p->seen >= p->offset && p->seen - p->offset < p->limit && !p->oom) {
+		o = conn_json(c, p->now);
+		if (o == NULL || json_object_array_add(p->arr, o) != 0) {
+			json_object_put(o);
+			p->oom = true;
+		}
+	}
+	p->seen++;
+}
+
+/* ?name=N: true and *@v if absent (@v keeps its default) or valid. */
+static bool query_u64(struct MHD_Connection *conn, const char *name,
+		      uint64_t *v, bool *present)
+{
+	const char *s =
+		MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+
+	if (present != NULL)
+		*present = s != NULL;
+	return s == NULL || parse_u64(s, v);
+}
+
+static void render_one_conn(struct vbd_monitor *m, uint64_t cid,
+			    struct reply *r)
+{
+	struct vbd_stats_conn c;
+	char msg[64];
+
+	memset(&c, 0, sizeof(c));
+	if (m->src.conn(m->src.arg, cid, &c) != 0) {
+		snprintf(msg, sizeof(msg), "no connection with cid %llu",
+			 (unsigned long long)cid);
+		error_reply(r, MHD_HTTP_NOT_FOUND, msg);
+		return;
+	}
+	json_reply(r, MHD_HTTP_OK, conn_json(&c, time(NULL)));
+}
+
+static void render_connz(struct vbd_monitor *m, struct MHD_Connection *conn,
+			 struct reply *r)
+{
+	struct connz_page p = { .limit = CONNZ_LIMIT_DEFAULT };
+	char now[32];
+	uint64_t cid;
+	bool has_cid;
+	json_object *o;
+
+	if (!query_u64(conn, "cid", &cid, &has_cid)) {
+		error_reply(r, MHD_HTTP_BAD_REQUEST,
+			    "cid must be a decimal integer");
+		return;
+	}
+	if (has_cid) {
+		render_one_conn(m, cid, r);
+		return;
+	}
+	if (!query_u64(conn, "offset", &p.offset, NULL)) {
+		error_reply(r, MHD_HTTP_BAD_REQUEST,
+			    "offset must be a decimal integer");
+		return;
+	}
+	if (!query_u64(conn, "limit", &p.limit, NULL) || p.limit == 0 ||
+	    p.limit > CONNZ_LIMIT_MAX) {
+		error_reply(r, MHD_HTTP_BAD_REQUEST,
+			    "limit must be an integer from 1 to 10000");
+		return;
+	}
+	p.now = time(NULL);
+	o = json_object_new_object();
+	p.arr = json_object_new_array();
+	if (o == NULL || p.arr == NULL)
+		goto out_oom;
+	m->src.conns(m->src.arg, connz_add, &p);
+	if (p.oom)
+		goto out_oom;
+	fmt_time(now, sizeof(now), (int64_t)p.now);
+	jadd_str(o, "now", now);
+	jadd_u64(o, "num_connections", json_object_array_length(p.arr));
+	jadd_u64(o, "total", p.seen);
+	jadd_u64(o, "offset", p.offset);
+	jadd_u64(o, "limit", p.limit);
+	json_object_object_add(o, "connections", p.arr);
+	json_reply(r, MHD_HTTP_OK, o);
+	return;
+out_oom:
+	json_object_put(p.arr);
+	json_object_put(o);
+	json_reply(r, MHD_HTTP_OK, NULL);
+}
+
+static void render_healthz(struct vbd_monitor *m, struct MHD_Connection *conn,
+			   struct reply *r)
+{
+	json_object *o = json_object_new_object();
+
+	(void)m;
+	(void)conn;
+	if (o != NULL)
+		jadd_str(o, "status", "ok");
+	json_reply(r, MHD_HTTP_OK, o);
+}
+
+/* ---- libmicrohttpd glue ------------------------------------------------ */
+
+/* A path and the function that answers it. */
+struct route {
+	const char *path; /* exact, without the query */
+	void (*render)(struct vbd_monitor *m, struct MHD_Connection *conn,
+		       struct reply *r); /* fills *r */
+};
+
+static const struct route routes[] = {
+	{ "/metrics", render_metrics },
+	{ "/varz", render_varz },
+	{ "/connz", render_connz },
+	{ "/healthz", render_healthz },
+};
+
+/* Hand @r to libmicrohttpd; frees r->body whatever happens. */
+static enum MHD_Result send_reply(struct MHD_Connection *conn, struct reply *r,
+				  bool allow_hdr)
+{
+	static char oom[] = "{ \"error\": \"out of memory\", \"status\": 500 }";
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	if (r->body != NULL) {
+		resp = MHD_create_response_from_buffer(r->len, r->body,
+						       MHD_RESPMEM_MUST_FREE);
+		if (resp == NULL)
+			free(r->body);
+	} else {
+		r->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		r->type = TYPE_JSON;
+		resp = MHD_create_response_from_buffer(strlen(oom), oom,
+						       MHD_RESPMEM_PERSISTENT);
+	}
+	if (resp == NULL)
+		return MHD_NO;
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				    r->type) != MHD_YES ||
+	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+				    "no-store") != MHD_YES ||
+	    (allow_hdr && MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+						  "GET, HEAD") != MHD_YES)) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	ret = MHD_queue_response(conn, r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn,
+				      const char *url, const char *method,
+				      const char *version,
+				      const char *upload_data,
+				      size_t *upload_data_size, void **con_cls)
+{
+	struct vbd_monitor *m = cls;
+	struct reply r = { 0 };
+	size_t i;
+
+	(void)version;
+	(void)upload_data;
+	(void)upload_data_size;
+	(void)con_cls;
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (strcmp(url, routes[i].path) == 0)
+			break;
+	if (i == sizeof(routes) / sizeof(routes[0])) {
+		error_reply(&r, MHD_HTTP_NOT_FOUND, "not found");
+		return send_reply(conn, &r, false);
+	}
+	/*
+	 * Answered at the first call, before any body: a GET has none, and
+	 * anything else is refused without reading what it sends.
+	 */
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+		error_reply(&r, MHD_HTTP_METHOD_NOT_ALLOWED,
+			    "method not allowed");
+		return send_reply(conn, &r, true);
+	}
+	routes[i].render(m, conn, &r);
+	return send_reply(conn, &r, false);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+/* libmicrohttpd's messages, one log line each. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[256];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	vbi_warn("monitor: %s", line);
+}
+
+int vbd_monitor_create(const char *addr, uint16_t port,
+		       const struct vbd_stats_source *src,
+		       struct vbd_monitor **out)
+{
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+		struct sockaddr_storage ss;
+	} sa;
+	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	const union MHD_DaemonInfo *info;
+	socklen_t salen = sizeof(sa);
+	struct vbd_monitor *m;
+	int rc;
+
+	if (addr == NULL || src == NULL || out == NULL || src->server == NULL ||
+	    src->conns == NULL || src->conn == NULL)
+		return VB_EINVAL;
+	memset(&sa, 0, sizeof(sa));
+	if (inet_pton(AF_INET, addr, &sa.in.sin_addr) == 1) {
+		sa.in.sin_family = AF_INET;
+		sa.in.sin_port = htons(port);
+	} else if (inet_pton(AF_INET6, addr, &sa.in6.sin6_addr) == 1) {
+		sa.in6.sin6_family = AF_INET6;
+		sa.in6.sin6_port = htons(port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		return VB_EINVAL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return VB_ENOMEM;
+	m->src = *src;
+	/* The logger comes first, to catch what the other options say. */
+	m->mhd = MHD_start_daemon(
+		flags, port, NULL, NULL, handle_request, m,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+		&sa.sa, MHD_OPTION_CONNECTION_LIMIT, MONITOR_CONN_LIMIT,
+		MHD_OPTION_CONNECTION_TIMEOUT, MONITOR_TIMEOUT_S,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MONITOR_CONN_MEMORY,
+		MHD_OPTION_END);
+	if (m->mhd == NULL) {
+		vbi_err("monitor: cannot listen on %s port %u", addr,
+			(unsigned)port);
+		rc = VB_ESYS;
+		goto out_free;
+	}
+	info = MHD_get_daemon_info(m->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	if (info == NULL || info->epoll_fd < 0) {
+		rc = VB_ESYS;
+		goto out_stop;
+	}
+	m->epfd = info->epoll_fd;
+	/* The real port, for port 0. */
+	info = MHD_get_daemon_info(m->mhd, MHD_DAEMON_INFO_LISTEN_FD);
+	if (info == NULL || getsockname(info->listen_fd, &sa.sa, &salen) != 0) {
+		rc = VB_ESYS;
+		goto out_stop;
+	}
+	m->port = ntohs(sa.sa.sa_family == AF_INET6 ? sa.in6.sin6_port :
+						      sa.in.sin_port);
+	vbi_info("monitor: listening on http://%s%s%s:%u/",
+		 sa.sa.sa_family == AF_INET6 ? "[" : "", addr,
+		 sa.sa.sa_family == AF_INET6 ? "]" : "", (unsigned)m->port);
+	*out = m;
+	return VB_OK;
+
+out_stop:
+	MHD_stop_daemon(m->mhd);
+out_free:
+	free(m);
+	return rc;
+}
+
+int vbd_monitor_fd(struct vbd_monitor *m)
+{
+	return m->epfd;
+}
+
+int vbd_monitor_timeout(struct vbd_monitor *m)
+{
+	MHD_UNSIGNED_LONG_LONG t;
+
+	if (MHD_get_timeout(m->mhd, &t) != MHD_YES)
+		return -1;
+	return t > INT_MAX ? INT_MAX : (int)t;
+}
+
+int vbd_monitor_run(struct vbd_monitor *m)
+{
+	MHD_UNSIGNED_LONG_LONG t;
+	int i;
+
+	for (i = 0; i < RUN_ROUNDS; i++) {
+		if (MHD_run(m->mhd) != MHD_YES) {
+			vbi_err("monitor: MHD_run failed");
+			return VB_ESYS;
+		}
+		if (MHD_get_timeout(m->mhd, &t) != MHD_YES || t != 0)
+			break;
+	}
+	return VB_OK;
+}
+
+uint16_t vbd_monitor_port(const struct vbd_monitor *m)
+{
+	return m->port;
+}
+
+void vbd_monitor_destroy(struct vbd_monitor *m)
+{
+	if (m == NULL)
+		return;
+	if (m->mhd != NULL)
+		MHD_stop_daemon(m->mhd);
+	free(m);
+}

@@ -1,0 +1,86 @@
+/*
+ * monitor.h - verbusd's HTTP monitoring endpoint.
+ *
+ * A small HTTP/1.1 server (libmicrohttpd) that answers, from a fresh
+ * snapshot of the broker's counters (stats.h) on every request:
+ *
+ *   GET /metrics   Prometheus text format 0.0.4, metric names "verbus_*"
+ *   GET /varz      the server's numbers as one JSON object
+ *   GET /connz     the connections as JSON; ?offset=N&limit=N (default 0
+ *                  and 1024, limit at most 10000), or ?cid=N for one
+ *   GET /healthz   {"status":"ok"}
+ *
+ * HEAD is answered as GET without a body; any other method gets 405, an
+ * unknown path 404, a malformed query argument 400 with a JSON error.
+ *
+ * It runs on the daemon's event-loop thread and never starts a thread of
+ * its own: vbd_monitor_fd() is an epoll descriptor for the daemon's epoll
+ * set, and vbd_monitor_run() serves whatever is ready without blocking.  At
+ * most 64 scrapers are served at once and an idle one is dropped after 10
+ * seconds, so a stuck client costs the broker one descriptor for a while
+ * and nothing more.
+ *
+ * Threading: every function here, and every stats source callback, runs on
+ * the thread that created the monitor.
+ */
+#ifndef VERBUS_DAEMON_MONITOR_H
+#define VERBUS_DAEMON_MONITOR_H
+
+#include <stdint.h>
+
+#include "stats.h"
+
+struct vbd_monitor;
+
+/*
+ * vbd_monitor_create() - listen on @addr (a numeric IPv4 or IPv6 address;
+ * the daemon's default is 127.0.0.1, never a wildcard) and @port.  Port 0
+ * binds an ephemeral port, which vbd_monitor_port() then returns: the
+ * configuration's "port 0 disables the monitor" is the daemon's business
+ * (it does not call this), and tests use port 0.
+ *
+ * @src is copied; its callbacks (all three required) and src->arg must stay
+ * valid until vbd_monitor_destroy().  Does not block.
+ *
+ * Returns VB_OK and sets *@out; VB_EINVAL (@addr not a numeric address, a
+ * NULL argument or callback); VB_ENOMEM; or VB_ESYS (the socket cannot be
+ * created or bound, e.g. the port is in use: the reason is logged).
+ */
+int vbd_monitor_create(const char *addr, uint16_t port,
+		       const struct vbd_stats_source *src,
+		       struct vbd_monitor **out);
+
+/*
+ * vbd_monitor_fd() - a descriptor that becomes readable when
+ * vbd_monitor_run() has work: add it (EPOLLIN) to the daemon's epoll set.
+ * It is owned by the monitor: do not close it.
+ */
+int vbd_monitor_fd(struct vbd_monitor *m);
+
+/*
+ * vbd_monitor_timeout() - the longest the daemon may wait (in ms) before
+ * calling vbd_monitor_run() even if the descriptor stays quiet, so that
+ * idle scrapers time out and buffered work is not stranded; -1: no limit.
+ * Call after every vbd_monitor_run() and bound the epoll_wait() with it.
+ */
+int vbd_monitor_timeout(struct vbd_monitor *m);
+
+/*
+ * vbd_monitor_run() - accept, read, answer and time out whatever is ready,
+ * without blocking (the stats callbacks run inside).  Returns VB_OK, or
+ * VB_ESYS if libmicrohttpd failed (logged; the monitor may be destroyed and
+ * the broker carry on without it).
+ */
+int vbd_monitor_run(struct vbd_monitor *m);
+
+/* vbd_monitor_port() - the port actually bound (the ephemeral one for 0). */
+uint16_t vbd_monitor_port(const struct vbd_monitor *m);
+
+/*
+ * vbd_monitor_destroy() - close every HTTP connection and the listening
+ * socket, and free @m.  NULL is ignored.  Remove vbd_monitor_fd() from the
+ * daemon's epoll set first.
+ */
+void vbd_monitor_destroy(struct vbd_monitor *m);
+
+#endif /* VERBUS_DAEMON_MONITOR_H */

@@ -1,0 +1,77 @@
+/*
+ * stats.h - the broker's counters, as the monitoring endpoint sees them.
+ *
+ * The broker (daemon/broker.c) fills these structs on demand; the monitor
+ * (daemon/monitor.c) renders them as Prometheus text and JSON.  Neither
+ * keeps a pointer into the other: a snapshot is copied out on every request.
+ * Every counter is monotonic since start-up unless it says "now".
+ *
+ * Threading: the source callbacks run on the daemon's event-loop thread
+ * (the monitor is driven from that loop), so they read the broker unlocked.
+ */
+#ifndef VERBUS_DAEMON_STATS_H
+#define VERBUS_DAEMON_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The whole server. */
+struct vbd_stats_server {
+	const char *version; /* vb_version() */
+	const char *server_name; /* from the configuration */
+	const char *listen; /* "addr:port" the broker accepts on */
+	int64_t start_time; /* unix seconds */
+	uint64_t uptime_ms;
+	uint64_t conns; /* connections open now */
+	uint64_t conns_total; /* connections accepted since start */
+	uint64_t conns_rejected; /* refused: limits, bad handshake */
+	uint64_t subs; /* subscriptions now */
+	uint64_t msgs_in, bytes_in; /* published to the broker */
+	uint64_t msgs_out, bytes_out; /* delivered to subscribers */
+	uint64_t drops; /* deliveries dropped (policy drop) */
+	uint64_t slow_consumers; /* subscribers that hit a full ring */
+	uint64_t slow_disconnects; /* connections closed for slowness */
+	uint64_t credit_waits; /* sends that waited for credit */
+	uint64_t no_interest; /* published messages nobody matched */
+	uint64_t payload_copies; /* payload bytes the broker's CPU copied */
+	uint64_t mr_registered; /* ibv_reg_mr calls */
+	uint64_t mr_deregistered; /* ibv_dereg_mr calls */
+	uint64_t mem_registered; /* bytes registered now */
+	uint32_t max_conns; /* configured limits */
+	uint32_t max_subs; /* per connection */
+	uint32_t max_msg;
+	uint32_t ring_size;
+};
+
+/* One client connection. */
+struct vbd_stats_conn {
+	uint64_t cid; /* connection id, unique for the broker's life */
+	char name[64]; /* the client's name from its Hello */
+	char peer[64]; /* "addr:port" of the client */
+	int64_t start_time; /* unix seconds */
+	uint32_t subs; /* subscriptions now */
+	uint64_t msgs_in, bytes_in; /* published by this client */
+	uint64_t msgs_out, bytes_out; /* delivered to this client */
+	uint64_t drops; /* deliveries to it dropped */
+	uint64_t credit_waits; /* times it had no room for a delivery */
+	uint64_t pending; /* deliveries queued for it now */
+	uint32_t ring_size; /* its receive ring on the broker */
+	uint32_t peer_ring; /* its own receive ring */
+};
+
+/*
+ * Where the monitor gets its numbers.  @server fills *s.  @conns calls @fn
+ * once per open connection, in increasing cid order, with @ctx; the
+ * pointer is valid only during that call.  @conn fills *c for @cid and
+ * returns 0, or -1 if there is no such connection.
+ */
+struct vbd_stats_source {
+	void (*server)(void *arg, struct vbd_stats_server *s);
+	void (*conns)(void *arg,
+		      void (*fn)(void *ctx, const struct vbd_stats_conn *c),
+		      void *ctx);
+	int (*conn)(void *arg, uint64_t cid, struct vbd_stats_conn *c);
+	void *arg;
+};
+
+#endif /* VERBUS_DAEMON_STATS_H */

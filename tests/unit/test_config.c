@@ -1,0 +1,665 @@
+/* Unit tests for verbusd's configuration (daemon/config.c). */
+#include "daemon/config.h"
+
+#include <verbus/verbus.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+/* Write @text to a fresh temporary file; its name goes to @path. */
+static void write_conf(char *path, size_t len, const char *text)
+{
+	size_t n = strlen(text);
+	int fd;
+
+	snprintf(path, len, "/tmp/verbus-test-config-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, n), (ssize_t)n);
+	assert_int_equal(close(fd), 0);
+}
+
+/* Load @text over the defaults into *@c; returns load()'s code. */
+static int load_text(struct vbd_config *c, const char *text, char *path,
+		     size_t pathlen, char *err, size_t errlen)
+{
+	int rc;
+
+	write_conf(path, pathlen, text);
+	rc = vbd_config_load(c, path, err, errlen);
+	assert_int_equal(unlink(path), 0);
+	return rc;
+}
+
+/* Field by field: bytes after a string's terminator do not count. */
+static void assert_config_equal(const struct vbd_config *a,
+				const struct vbd_config *b)
+{
+	assert_string_equal(a->server_name, b->server_name);
+	assert_string_equal(a->listen_addr, b->listen_addr);
+	assert_string_equal(a->port, b->port);
+	assert_int_equal(a->max_conns, b->max_conns);
+	assert_int_equal(a->max_subs, b->max_subs);
+	assert_int_equal(a->ring_size, b->ring_size);
+	assert_int_equal(a->max_msg, b->max_msg);
+	assert_int_equal(a->recv_depth, b->recv_depth);
+	assert_int_equal(a->slow_policy, b->slow_policy);
+	assert_int_equal(a->block_timeout_ms, b->block_timeout_ms);
+	assert_int_equal(a->block_fallback, b->block_fallback);
+	assert_int_equal(a->pending_max, b->pending_max);
+	assert_int_equal(a->log_level, b->log_level);
+	assert_string_equal(a->monitor_addr, b->monitor_addr);
+	assert_int_equal(a->monitor_port, b->monitor_port);
+	assert_int_equal(a->busy_poll, b->busy_poll);
+}
+
+static void test_config_defaults(void **state)
+{
+	struct vbd_config c;
+	char err[256];
+
+	(void)state;
+	memset(&c, 0xa5, sizeof(c));
+	vbd_config_defaults(&c);
+	assert_string_equal(c.server_name, "verbusd");
+	assert_string_equal(c.listen_addr, "0.0.0.0");
+	assert_string_equal(c.port, "7470");
+	assert_int_equal(c.max_conns, 1024);
+	assert_int_equal(c.max_subs, 65536);
+	assert_int_equal(c.ring_size, 1u << 20);
+	assert_int_equal(c.max_msg, 64u << 10);
+	assert_int_equal(c.recv_depth, 128);
+	assert_int_equal(c.slow_policy, VBD_SLOW_BLOCK);
+	assert_int_equal(c.block_timeout_ms, 2000);
+	assert_int_equal(c.block_fallback, VBD_SLOW_DISCONNECT);
+	assert_int_equal(c.pending_max, 4096);
+	assert_int_equal(c.log_level, 2);
+	assert_string_equal(c.monitor_addr, "127.0.0.1");
+	assert_int_equal(c.monitor_port, 8222);
+	assert_int_equal(c.busy_poll, 0);
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_OK);
+	assert_string_equal(vbd_slow_policy_name(VBD_SLOW_DROP), "drop");
+	assert_string_equal(vbd_slow_policy_name((enum vbd_slow_policy)9), "?");
+}
+
+static void test_config_full_file(void **state)
+{
+	static const char text[] =
+		"# every key\n"
+		"server_name = \"broker-a\";\n"
+		"listen = \"10.0.0.1:7471\";\n"
+		"limits = { max_conns = 1000; max_subs = 10000;\n"
+		"  ring_size = \"4M\"; max_msg = \"1M\"; recv_depth = 256; };\n"
+		"slow_consumer = { policy = \"drop\"; block_timeout_ms = 500;\n"
+		"  fallback = \"drop\"; pending_max = 100; };\n"
+		"log = { level = \"debug\"; };\n"
+		"monitor = { listen = \"[::1]:9000\"; };\n"
+		"busy_poll = true;\n";
+	struct vbd_config c;
+	char path[64], err[256];
+
+	(void)state;
+	vbd_config_defaults(&c);
+	assert_int_equal(
+		load_text(&c, text, path, sizeof(path), err, sizeof(err)),
+		VB_OK);
+	assert_string_equal(c.server_name, "broker-a");
+	assert_string_equal(c.listen_addr, "10.0.0.1");
+	assert_string_equal(c.port, "7471");
+	assert_int_equal(c.max_conns, 1000);
+	assert_int_equal(c.max_subs, 10000);
+	assert_int_equal(c.ring_size, 4u << 20);
+	assert_int_equal(c.max_msg, 1u << 20);
+	assert_int_equal(c.recv_depth, 256);
+	assert_int_equal(c.slow_policy, VBD_SLOW_DROP);
+	assert_int_equal(c.block_timeout_ms, 500);
+	assert_int_equal(c.block_fallback, VBD_SLOW_DROP);
+	assert_int_equal(c.pending_max, 100);
+	assert_int_equal(c.log_level, 3);
+	assert_string_equal(c.monitor_addr, "::1");
+	assert_int_equal(c.monitor_port, 9000);
+	assert_int_equal(c.busy_poll, 1);
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_OK);
+}
+
+/* A partial file keeps the other values; "port" alone; integer sizes. */
+static void test_config_partial_file(void **state)
+{
+	static const char text[] = "port = 9999;\n"
+				   "listen = \"192.168.1.2\";\n"
+				   "limits = { ring_size = 65536; };\n"
+				   "log = { level = 0; };\n"
+				   "monitor = { port = 0; };\n";
+	struct vbd_config c, d;
+	char path[64], err[256];
+
+	(void)state;
+	vbd_config_defaults(&c);
+	vbd_config_defaults(&d);
+	assert_int_equal(
+		load_text(&c, text, path, sizeof(path), err, sizeof(err)),
+		VB_OK);
+	assert_string_equal(c.listen_addr, "192.168.1.2");
+	assert_string_equal(c.port, "9999");
+	assert_int_equal(c.ring_size, 65536);
+	assert_int_equal(c.log_level, 0);
+	assert_int_equal(c.monitor_port, 0);
+	assert_string_equal(c.monitor_addr, "127.0.0.1");
+	d.ring_size = c.ring_size;
+	d.log_level = 0;
+	d.monitor_port = 0;
+	snprintf(d.port, sizeof(d.port), "9999");
+	snprintf(d.listen_addr, sizeof(d.listen_addr), "192.168.1.2");
+	assert_config_equal(&c, &d);
+}
+
+/* One bad setting per file: its line, its key and the reason. */
+static void test_config_bad_values(void **state)
+{
+	static const struct {
+		const char *text; /* the file */
+		int line; /* where the error is */
+		const char *key; /* the key the message names */
+		const char *why; /* and part of the reason */
+	} cases[] = {
+		{ "limits = { max_conns = 0; };", 1, "limits.max_conns",
+		  "0 is out of range [1, 1048576]" },
+		{ "\nlimits = {\n max_conns = 2000000; };", 3,
+		  "limits.max_conns", "out of range" },
+		{ "limits = { max_conns = -5; };", 1, "limits.max_conns",
+		  "-5 is out of range" },
+		{ "limits = { max_conns = \"100\"; };", 1, "limits.max_conns",
+		  "expected an integer, got a string" },
+		{ "limits = { max_subs = 1.5; };", 1, "limits.max_subs",
+		  "got a floating-point number" },
+		{ "limits = { ring_size = \"3000\"; };", 1, "limits.ring_size",
+		  "out of range [4K, 2G]" },
+		{ "limits = { ring_size = \"12K\"; };", 1, "limits.ring_size",
+		  "not a power of two" },
+		{ "limits = { ring_size = \"4G\"; };", 1, "limits.ring_size",
+		  "4G is out of range" },
+		{ "limits = { ring_size = \"1.5M\"; };", 1, "limits.ring_size",
+		  "is not a size" },
+		{ "limits = { max_msg = 0; };", 1, "limits.max_msg",
+		  "out of range" },
+		{ "limits = { recv_depth = 2; };", 1, "limits.recv_depth",
+		  "2 is out of range [4, 4096]" },
+		{ "limits = { recv_depth = 5000000000; };", 1,
+		  "limits.recv_depth", "out of range" },
+		{ "slow_consumer = { policy = \"wait\"; };", 1,
+		  "slow_consumer.policy", "'wait' is not one of block, drop" },
+		{ "slow_consumer = { fallback = \"block\"; };", 1,
+		  "slow_consumer.fallback", "drop, disconnect" },
+		{ "slow_consumer = { block_timeout_ms = 0; };", 1,
+		  "slow_consumer.block_timeout_ms", "out of range" },
+		{ "slow_consumer = { pending_max = 0; };", 1,
+		  "slow_consumer.pending_max", "out of range" },
+		{ "log = { level = \"verbose\"; };", 1, "log.level",
+		  "err, warn, info, debug" },
+		{ "log = { level = 4; };", 1, "log.level",
+		  "4 is out of range [0, 3]" },
+		{ "server_name = \"a b\";", 1, "server_name", "A-Z a-z 0-9" },
+		{ "server_name = \"\";", 1, "server_name", "1-63 characters" },
+		{ "server_name = 7;", 1, "server_name", "expected a string" },
+		{ "listen = \"10.0.0.1:0\";", 1, "listen",
+		  "0 is out of range [1, 65535]" },
+		{ "listen = \"10.0.0.1:http\";", 1, "listen",
+		  "port 'http' is not a number" },
+		{ "listen = \"[::1\";", 1, "listen", "not addr:port" },
+		{ "listen = \"a b:1\";", 1, "listen", "not a valid address" },
+		{ "port = 70000;", 1, "port", "out of range" },
+		{ "monitor = { listen = \"localhost:8222\"; };", 1,
+		  "monitor.listen", "numeric IPv4 or IPv6" },
+		{ "monitor = { listen = \"127.0.0.1:65536\"; };", 1,
+		  "monitor.listen", "out of range [0, 65535]" },
+		{ "busy_poll = 1;", 1, "busy_poll",
+		  "expected true or false, got an integer" },
+		{ "limits = 5;", 1, "limits", "expected a group" },
+		{ "busy_poll = { x = 1; };", 1, "busy_poll", "got a group" },
+	};
+	struct vbd_config c, d;
+	char path[64], err[512], want[128];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		vbd_config_defaults(&c);
+		d = c;
+		err[0] = '\0';
+		assert_int_equal(load_text(&c, cases[i].text, path,
+					   sizeof(path), err, sizeof(err)),
+				 VB_EINVAL);
+		snprintf(want, sizeof(want), "%s:%d: %s: ", path, cases[i].line,
+			 cases[i].key);
+		if (strncmp(err, want, strlen(want)) != 0 ||
+		    strstr(err, cases[i].why) == NULL)
+			fail_msg("case %zu: got \"%s\", want \"%s...%s\"", i,
+				 err, want, cases[i].why);
+		/* A failed load changes nothing. */
+		assert_config_equal(&c, &d);
+	}
+}
+
+/* A later bad line undoes the good ones before it. */
+static void test_config_failed_load_is_atomic(void **state)
+{
+	struct vbd_config c, d;
+	char path[64], err[256];
+
+	(void)state;
+	vbd_config_defaults(&c);
+	d = c;
+	assert_int_equal(
+		load_text(&c,
+			  "server_name = \"x\";\n"
+			  "limits = { max_conns = 7; max_subs = 0; };\n",
+			  path, sizeof(path), err, sizeof(err)),
+		VB_EINVAL);
+	assert_config_equal(&c, &d);
+	assert_non_null(strstr(err, "limits.max_subs"));
+}
+
+static void test_config_unknown_key(void **state)
+{
+	struct vbd_config c;
+	char path[64], err[512], want[128];
+
+	(void)state;
+	vbd_config_defaults(&c);
+	assert_int_equal(load_text(&c, "server_name = \"a\";\nlimtis = {};\n",
+				   path, sizeof(path), err, sizeof(err)),
+			 VB_EINVAL);
+	snprintf(want, sizeof(want), "%s:2: unknown key 'limtis'", path);
+	assert_memory_equal(err, want, strlen(want));
+	assert_non_null(strstr(err, "allowed: server_name, listen, port, "
+				    "limits, slow_consumer, log, monitor, "
+				    "busy_poll)"));
+
+	assert_int_equal(load_text(&c,
+				   "limits = {\n  max_conns = 5;\n"
+				   "  max_con = 5;\n};\n",
+				   path, sizeof(path), err, sizeof(err)),
+			 VB_EINVAL);
+	snprintf(want, sizeof(want), "%s:3: unknown key 'limits.max_con'",
+		 path);
+	assert_memory_equal(err, want, strlen(want));
+	assert_non_null(strstr(err, "allowed in limits: max_conns, max_subs, "
+				    "ring_size, max_msg, recv_depth)"));
+
+	/* A dotted key is a command-line spelling, not a file key. */
+	assert_int_equal(load_text(&c, "monitor = { listen = { }; };\n", path,
+				   sizeof(path), err, sizeof(err)),
+			 VB_EINVAL);
+	assert_non_null(strstr(err, "monitor.listen: expected a string"));
+	assert_int_equal(c.max_conns, 1024);
+}
+
+static void test_config_syntax_error(void **state)
+{
+	struct vbd_config c;
+	char path[64], err[512], want[128];
+
+	(void)state;
+	vbd_config_defaults(&c);
+	assert_int_equal(load_text(&c,
+				   "server_name = \"a\";\n"
+				   "# a comment\n"
+				   "limits = { max_conns = = 5; };\n"
+				   "busy_poll = true;\n",
+				   path, sizeof(path), err, sizeof(err)),
+			 VB_EINVAL);
+	snprintf(want, sizeof(want), "%s:3: syntax error", path);
+	if (strncmp(err, want, strlen(want)) != 0)
+		fail_msg("got \"%s\", want \"%s...\"", err, want);
+
+	/* Duplicate settings are libconfig's error, also with a line. */
+	assert_int_equal(load_text(&c, "port = 1;\nport = 2;\n", path,
+				   sizeof(path), err, sizeof(err)),
+			 VB_EINVAL);
+	snprintf(want, sizeof(want), "%s:2: syntax error", path);
+	if (strncmp(err, want, strlen(want)) != 0)
+		fail_msg("got \"%s\", want \"%s...\"", err, want);
+	assert_string_equal(c.port, "7470");
+}
+
+static void test_config_missing_file(void **state)
+{
+	struct vbd_config c;
+	char err[256];
+
+	(void)state;
+	vbd_config_defaults(&c);
+	assert_int_equal(vbd_config_load(&c, "/nonexistent/verbusd.conf", err,
+					 sizeof(err)),
+			 VB_ESYS);
+	assert_non_null(strstr(err, "/nonexistent/verbusd.conf: cannot read"));
+	assert_non_null(strstr(err, "No such file"));
+	/* No error buffer at all is fine too. */
+	assert_int_equal(vbd_config_load(&c, "/nonexistent/x", NULL, 0),
+			 VB_ESYS);
+}
+
+static void test_config_size_suffixes(void **state)
+{
+	static const struct {
+		const char *text; /* ring_size's value */
+		uint32_t want; /* bytes; 0: rejected */
+	} cases[] = {
+		{ "4096", 4096 },
+		{ "8K", 8192 },
+		{ "8k", 8192 },
+		{ "2M", 2u << 20 },
+		{ "1G", 1u << 30 },
+		{ "2g", 2u << 30 },
+		{ "64", 0 }, /* below 4K */
+		{ "1.5M", 0 },
+		{ "M", 0 },
+		{ "-1M", 0 },
+		{ "+1M", 0 },
+		{ " 1M", 0 },
+		{ "1M ", 0 },
+		{ "1T", 0 },
+		{ "1MB", 0 },
+		{ "0x1000", 0 },
+		{ "99999999999999999999", 0 },
+		{ "17179869184G", 0 }, /* overflows 64 bits */
+		{ "", 0 },
+	};
+	struct vbd_config c;
+	char err[256];
+	size_t i;
+	int rc;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		vbd_config_defaults(&c);
+		rc = vbd_config_set(&c, "limits.ring_size", cases[i].text, err,
+				    sizeof(err));
+		if (cases[i].want == 0) {
+			if (rc != VB_EINVAL)
+				fail_msg("'%s' accepted", cases[i].text);
+			assert_int_equal(c.ring_size, 1u << 20);
+			assert_non_null(strstr(err, "limits.ring_size: "));
+		} else {
+			if (rc != VB_OK)
+				fail_msg("'%s': %s", cases[i].text, err);
+			assert_int_equal(c.ring_size, cases[i].want);
+		}
+	}
+	/* max_msg takes sizes too; counts do not. */
+	assert_int_equal(
+		vbd_config_set(&c, "limits.max_msg", "16K", err, sizeof(err)),
+		VB_OK);
+	assert_int_equal(c.max_msg, 16384);
+	assert_int_equal(
+		vbd_config_set(&c, "limits.max_conns", "1K", err, sizeof(err)),
+		VB_EINVAL);
+	assert_non_null(strstr(err, "not a decimal integer"));
+}
+
+static void test_config_set_overrides(void **state)
+{
+	struct vbd_config c, d;
+	char err[1024];
+
+	(void)state;
+	vbd_config_defaults(&c);
+	assert_int_equal(
+		vbd_config_set(&c, "server_name", "b-2", err, sizeof(err)),
+		VB_OK);
+	assert_int_equal(vbd_config_set(&c, "listen", "[fe80::1%eth0]:7000",
+					err, sizeof(err)),
+			 VB_OK);
+	assert_string_equal(c.listen_addr, "fe80::1%eth0");
+	assert_string_equal(c.port, "7000");
+	assert_int_equal(vbd_config_set(&c, "port", "7001", err, sizeof(err)),
+			 VB_OK);
+	assert_string_equal(c.port, "7001");
+	assert_int_equal(vbd_config_set(&c, "limits.max_conns", "4096", err,
+					sizeof(err)),
+			 VB_OK);
+	assert_int_equal(vbd_config_set(&c, "slow_consumer.policy",
+					"disconnect", err, sizeof(err)),
+			 VB_OK);
+	assert_int_equal(vbd_config_set(&c, "slow_consumer.fallback", "drop",
+					err, sizeof(err)),
+			 VB_OK);
+	assert_int_equal(
+		vbd_config_set(&c, "log.level", "warn", err, sizeof(err)),
+		VB_OK);
+	assert_int_equal(vbd_config_set(&c, "monitor.listen", "0.0.0.0:1", err,
+					sizeof(err)),
+			 VB_OK);
+	assert_int_equal(
+		vbd_config_set(&c, "monitor.port", "0", err, sizeof(err)),
+		VB_OK);
+	assert_int_equal(
+		vbd_config_set(&c, "busy_poll", "yes", err, sizeof(err)),
+		VB_OK);
+	assert_string_equal(c.server_name, "b-2");
+	assert_int_equal(c.max_conns, 4096);
+	assert_int_equal(c.slow_policy, VBD_SLOW_DISCONNECT);
+	assert_int_equal(c.block_fallback, VBD_SLOW_DROP);
+	assert_int_equal(c.log_level, 1);
+	assert_string_equal(c.monitor_addr, "0.0.0.0");
+	assert_int_equal(c.monitor_port, 0);
+	assert_int_equal(c.busy_poll, 1);
+	assert_int_equal(
+		vbd_config_set(&c, "busy_poll", "Off", err, sizeof(err)),
+		VB_OK);
+	assert_int_equal(c.busy_poll, 0);
+
+	/* Errors change nothing, and name the key or list the keys. */
+	d = c;
+	assert_int_equal(
+		vbd_config_set(&c, "limits.max_con", "5", err, sizeof(err)),
+		VB_EINVAL);
+	assert_non_null(strstr(err, "unknown key 'limits.max_con' (allowed: "
+				    "server_name, listen, port, "
+				    "limits.max_conns,"));
+	assert_non_null(strstr(err, "monitor.port, busy_poll)"));
+	assert_int_equal(vbd_config_set(&c, "limits", "5", err, sizeof(err)),
+			 VB_EINVAL);
+	assert_int_equal(
+		vbd_config_set(&c, "busy_poll", "maybe", err, sizeof(err)),
+		VB_EINVAL);
+	assert_string_equal(err, "busy_poll: 'maybe' is not a boolean (true "
+				 "or false)");
+	assert_int_equal(vbd_config_set(&c, "limits.max_conns", "0x10", err,
+					sizeof(err)),
+			 VB_EINVAL);
+	assert_int_equal(
+		vbd_config_set(&c, "limits.max_conns", "", err, sizeof(err)),
+		VB_EINVAL);
+	assert_int_equal(vbd_config_set(&c, "log.level", "9", err, sizeof(err)),
+			 VB_EINVAL);
+	assert_int_equal(
+		vbd_config_set(&c, "listen", "1.2.3.4:", err, sizeof(err)),
+		VB_EINVAL);
+	assert_int_equal(vbd_config_set(&c, "port", NULL, err, sizeof(err)),
+			 VB_EINVAL);
+	assert_int_equal(vbd_config_set(&c, NULL, "1", err, sizeof(err)),
+			 VB_EINVAL);
+	assert_int_equal(vbd_config_set(&c, "server_name",
+					"a-name-that-is-far-too-long-for-the-"
+					"sixty-four-byte-field-of-the-struct",
+					err, sizeof(err)),
+			 VB_EINVAL);
+	assert_config_equal(&c, &d);
+	/* A tiny error buffer is cut, not overrun. */
+	memset(err, 'x', sizeof(err));
+	assert_int_equal(vbd_config_set(&c, "nope", "1", err, 8), VB_EINVAL);
+	assert_string_equal(err, "unknown");
+	assert_int_equal(err[8], 'x');
+}
+
+static void test_config_check_cross_field(void **state)
+{
+	struct vbd_config c;
+	char err[256];
+
+	(void)state;
+	/* The largest frame must fit half the ring, header included. */
+	vbd_config_defaults(&c);
+	assert_int_equal(
+		vbd_config_set(&c, "limits.ring_size", "64K", err, sizeof(err)),
+		VB_OK);
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
+	assert_string_equal(err, "limits.max_msg: 64K does not fit half of "
+				 "limits.ring_size (64K) after the 32-byte "
+				 "header: at most 32736");
+	c.max_msg = 32736;
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_OK);
+	c.max_msg = 32737;
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
+
+	/* Either order of set() works, since check() comes last. */
+	vbd_config_defaults(&c);
+	assert_int_equal(
+		vbd_config_set(&c, "limits.max_msg", "1M", err, sizeof(err)),
+		VB_OK);
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
+	assert_int_equal(
+		vbd_config_set(&c, "limits.ring_size", "4M", err, sizeof(err)),
+		VB_OK);
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_OK);
+
+	/* A hand-filled struct: ring_size not a power of two. */
+	vbd_config_defaults(&c);
+	c.ring_size = 3u << 20;
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
+	assert_string_equal(err,
+			    "limits.ring_size: 3145728 is not a power of two");
+
+	vbd_config_defaults(&c);
+	c.block_fallback = VBD_SLOW_BLOCK;
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
+	assert_string_equal(err, "slow_consumer.fallback: must be drop or "
+				 "disconnect, got block");
+
+	vbd_config_defaults(&c);
+	c.slow_policy = (enum vbd_slow_policy)7;
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
+	assert_non_null(strstr(err, "slow_consumer.policy"));
+
+	vbd_config_defaults(&c);
+	c.recv_depth = 1;
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
+	assert_non_null(strstr(err, "limits.recv_depth: 1 is out of range"));
+
+	vbd_config_defaults(&c);
+	c.log_level = 4;
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
+
+	/* The monitor's address matters only when it is enabled. */
+	vbd_config_defaults(&c);
+	snprintf(c.monitor_addr, sizeof(c.monitor_addr), "localhost");
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
+	assert_non_null(strstr(err, "monitor.listen"));
+	c.monitor_port = 0;
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_OK);
+
+	vbd_config_defaults(&c);
+	memset(c.server_name, 'a', sizeof(c.server_name));
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
+	vbd_config_defaults(&c);
+	snprintf(c.port, sizeof(c.port), "0");
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
+	assert_non_null(strstr(err, "port: 0 is out of range"));
+}
+
+/* What print() writes, load() reads back to the same configuration. */
+static void test_config_print_round_trip(void **state)
+{
+	struct vbd_config c, d;
+	char path[64], err[256], *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	vbd_config_defaults(&c);
+	assert_int_equal(
+		vbd_config_set(&c, "server_name", "rt.1", err, sizeof(err)),
+		VB_OK);
+	assert_int_equal(
+		vbd_config_set(&c, "listen", "[::]:7000", err, sizeof(err)),
+		VB_OK);
+	assert_int_equal(vbd_config_set(&c, "limits.ring_size", "256K", err,
+					sizeof(err)),
+			 VB_OK);
+	assert_int_equal(
+		vbd_config_set(&c, "limits.max_msg", "1000", err, sizeof(err)),
+		VB_OK);
+	assert_int_equal(vbd_config_set(&c, "slow_consumer.policy", "drop", err,
+					sizeof(err)),
+			 VB_OK);
+	assert_int_equal(
+		vbd_config_set(&c, "log.level", "debug", err, sizeof(err)),
+		VB_OK);
+	assert_int_equal(
+		vbd_config_set(&c, "monitor.port", "0", err, sizeof(err)),
+		VB_OK);
+	assert_int_equal(
+		vbd_config_set(&c, "busy_poll", "true", err, sizeof(err)),
+		VB_OK);
+	f = open_memstream(&text, &len);
+	assert_non_null(f);
+	vbd_config_print(&c, f);
+	assert_int_equal(fclose(f), 0);
+	assert_non_null(strstr(text, "listen = \"[::]:7000\";\n"));
+	assert_non_null(strstr(text, "\tring_size = \"256K\";\n"));
+	assert_non_null(strstr(text, "\tmax_msg = \"1000\";\n"));
+	assert_non_null(strstr(text, "\tlisten = \"127.0.0.1:0\";\n"));
+	vbd_config_defaults(&d);
+	assert_int_equal(
+		load_text(&d, text, path, sizeof(path), err, sizeof(err)),
+		VB_OK);
+	assert_config_equal(&c, &d);
+	free(text);
+}
+
+/* The sample that gets installed loads, and documents the defaults. */
+static void test_config_sample_file(void **state)
+{
+	struct vbd_config c, d;
+	char err[256];
+
+	(void)state;
+	vbd_config_defaults(&c);
+	vbd_config_defaults(&d);
+	/* Start from something else, so that every key must be in the file. */
+	c.max_conns = 1;
+	c.busy_poll = 1;
+	c.log_level = 0;
+	c.monitor_port = 1;
+	if (vbd_config_load(&c, VERBUS_SAMPLE_CONF, err, sizeof(err)) != VB_OK)
+		fail_msg("%s", err);
+	assert_config_equal(&c, &d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config_defaults),
+		cmocka_unit_test(test_config_full_file),
+		cmocka_unit_test(test_config_partial_file),
+		cmocka_unit_test(test_config_bad_values),
+		cmocka_unit_test(test_config_failed_load_is_atomic),
+		cmocka_unit_test(test_config_unknown_key),
+		cmocka_unit_test(test_config_syntax_error),
+		cmocka_unit_test(test_config_missing_file),
+		cmocka_unit_test(test_config_size_suffixes),
+		cmocka_unit_test(test_config_set_overrides),
+		cmocka_unit_test(test_config_check_cross_field),
+		cmocka_unit_test(test_config_print_round_trip),
+		cmocka_unit_test(test_config_sample_file),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
