@@ -25,7 +25,7 @@
 #define HDR_OFF_ACK_RECVS offsetof(struct vbi_frame_hdr, ack_recvs)
 #define HDR_OFF_SEQ offsetof(struct vbi_frame_hdr, seq)
 #define HDR_OFF_ACK_FREED offsetof(struct vbi_frame_hdr, ack_freed)
-#define HDR_OFF_RESERVED offsetof(struct vbi_frame_hdr, reserved)
+#define HDR_OFF_SID offsetof(struct vbi_frame_hdr, sid)
 
 static uint16_t frame_ld16(const uint8_t *p)
 {
@@ -106,7 +106,7 @@ static void frame_write_hdr(uint8_t *p, uint32_t len, size_t span,
 	frame_st32(p + HDR_OFF_ACK_RECVS, m->ack_recvs);
 	frame_st64(p + HDR_OFF_SEQ, m->seq);
 	frame_st32(p + HDR_OFF_ACK_FREED, m->ack_freed);
-	frame_st32(p + HDR_OFF_RESERVED, 0);
+	frame_st32(p + HDR_OFF_SID, m->sid);
 	/* Padding is zeroed so that no stale staging bytes reach the wire. */
 	memset(p + len, 0, span - len);
 }
@@ -221,13 +221,14 @@ static int frame_parse_msg(const uint8_t *p, uint32_t len, uint16_t topic_len,
 		return VB_EPROTO;
 	payload_len = frame_ld32(p + HDR_OFF_PAYLOAD_LEN);
 	if (vbi_frame_msg_len(topic_len, payload_len) != len ||
-	    payload_len > max_msg || frame_ld32(p + HDR_OFF_RESERVED) != 0)
+	    payload_len > max_msg)
 		return VB_EPROTO;
 	v->kind = VBI_FRAME_MSG;
 	v->span = span;
 	v->seq = frame_ld64(p + HDR_OFF_SEQ);
 	v->ack_recvs = frame_ld32(p + HDR_OFF_ACK_RECVS);
 	v->ack_freed = frame_ld32(p + HDR_OFF_ACK_FREED);
+	v->sid = frame_ld32(p + HDR_OFF_SID);
 	v->topic = (const char *)p + VBI_FRAME_HDR_LEN;
 	v->topic_len = topic_len;
 	v->payload = p + VBI_FRAME_HDR_LEN + topic_len;

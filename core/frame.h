@@ -56,7 +56,7 @@ struct vbi_frame_hdr {
 	uint32_t ack_recvs; /* sender's reposted RECVs, cumulative mod 2^32 */
 	uint64_t seq; /* sender's MSG sequence number, from 1 */
 	uint32_t ack_freed; /* sender's ring freed bytes / 8, mod 2^32 */
-	uint32_t reserved; /* zero */
+	uint32_t sid; /* subscription the message is delivered for; 0: none */
 };
 
 _Static_assert(sizeof(struct vbi_frame_hdr) == VBI_FRAME_HDR_LEN,
@@ -68,7 +68,7 @@ _Static_assert(offsetof(struct vbi_frame_hdr, payload_len) == 8, "pay at 8");
 _Static_assert(offsetof(struct vbi_frame_hdr, ack_recvs) == 12, "ack at 12");
 _Static_assert(offsetof(struct vbi_frame_hdr, seq) == 16, "seq at 16");
 _Static_assert(offsetof(struct vbi_frame_hdr, ack_freed) == 24, "ack at 24");
-_Static_assert(offsetof(struct vbi_frame_hdr, reserved) == 28, "rsv at 28");
+_Static_assert(offsetof(struct vbi_frame_hdr, sid) == 28, "sid at 28");
 _Static_assert(VBI_FRAME_HDR_LEN % VBI_FRAME_ALIGN == 0, "header 8-aligned");
 
 /* What a sender puts in a MSG frame (input of the encoders). */
@@ -80,6 +80,7 @@ struct vbi_frame_msg {
 	uint64_t seq; /* this frame's sequence number */
 	uint32_t ack_recvs; /* piggybacked RECV credit (see credit.h) */
 	uint32_t ack_freed; /* piggybacked ring credit, in 8-byte units */
+	uint32_t sid; /* subscription id (broker to subscriber); else 0 */
 };
 
 /*
@@ -98,6 +99,7 @@ struct vbi_frame_view {
 	uint32_t payload_len; /* bytes at @payload */
 	uint32_t ack_recvs; /* piggybacked RECV credit; 0 for a PAD */
 	uint32_t ack_freed; /* piggybacked ring credit; 0 for a PAD */
+	uint32_t sid; /* the header's subscription id; 0 for a PAD */
 };
 
 /*
@@ -171,7 +173,7 @@ void vbi_frame_set_flags(void *frame, uint8_t flags);
  *   a PAD with a topic or whose len is not exactly @ring_size - @off; a MSG
  *   whose len is below 32, differs from 32 + topic_len + payload_len, or
  *   exceeds @avail, whose span crosses the end of the ring, whose payload
- *   exceeds @max_msg, or whose reserved word is nonzero.  A frame longer than
+ *   exceeds @max_msg.  A frame longer than
  *   @avail is malformed, not "wait for more": the immediates that make bytes
  *   available only ever cover whole frames, so a short frame means the
  *   sender lied.

@@ -7,6 +7,7 @@
  * protocol error here, at the edge, and never reaches the state machines.
  */
 #include "codec.h"
+#include "core/subject.h"
 
 #include <verbus/verbus.h>
 
@@ -97,6 +98,28 @@ static int validate(const Verbus__Control *m)
 		    !str_valid(m->error->reason, VBI_REASON_MAX))
 			return VB_EPROTO;
 		return VB_OK;
+	case VERBUS__CONTROL__BODY_SUBSCRIBE:
+		/* Lengths only: the broker checks the syntax and says why. */
+		if (m->subscribe == NULL || m->subscribe->sid == 0 ||
+		    !str_valid(m->subscribe->subject, VBI_SUBJECT_MAX) ||
+		    !str_valid(m->subscribe->queue, VBI_QUEUE_MAX))
+			return VB_EPROTO;
+		return VB_OK;
+	case VERBUS__CONTROL__BODY_UNSUBSCRIBE:
+		return m->unsubscribe != NULL && m->unsubscribe->sid != 0 ?
+			       VB_OK :
+			       VB_EPROTO;
+	case VERBUS__CONTROL__BODY_NOTICE:
+		if (m->notice == NULL ||
+		    !str_valid(m->notice->reason, VBI_REASON_MAX))
+			return VB_EPROTO;
+		return VB_OK;
+	case VERBUS__CONTROL__BODY_DROPPED:
+		return m->dropped != NULL ? VB_OK : VB_EPROTO;
+	case VERBUS__CONTROL__BODY_PING:
+		return m->ping != NULL ? VB_OK : VB_EPROTO;
+	case VERBUS__CONTROL__BODY_PONG:
+		return m->pong != NULL ? VB_OK : VB_EPROTO;
 	default:
 		/* NOT_SET, or a kind from a newer peer we cannot act on. */
 		return VB_EPROTO;
@@ -139,6 +162,18 @@ const char *vbi_codec_kind_name(const Verbus__Control *msg)
 		return "error";
 	case VERBUS__CONTROL__BODY_CREDIT:
 		return "credit";
+	case VERBUS__CONTROL__BODY_SUBSCRIBE:
+		return "subscribe";
+	case VERBUS__CONTROL__BODY_UNSUBSCRIBE:
+		return "unsubscribe";
+	case VERBUS__CONTROL__BODY_NOTICE:
+		return "notice";
+	case VERBUS__CONTROL__BODY_DROPPED:
+		return "dropped";
+	case VERBUS__CONTROL__BODY_PING:
+		return "ping";
+	case VERBUS__CONTROL__BODY_PONG:
+		return "pong";
 	default:
 		return "unknown";
 	}

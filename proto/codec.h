@@ -21,8 +21,12 @@
 /* Protocol version spoken by this build; a peer must speak the same one. */
 #define VBI_PROTO_VERSION 1u
 
-/* Largest packed control message, and so the size of each control buffer. */
-#define VBI_CTRL_MAX 1024u
+/*
+ * Largest packed control message, and so the size of each control buffer:
+ * room for a Subscribe with the longest subject (VBI_SUBJECT_MAX) and queue
+ * name (VBI_QUEUE_MAX) and their framing.
+ */
+#define VBI_CTRL_MAX 2048u
 
 /* Longest client name and credentials accepted in a Hello. */
 #define VBI_NAME_MAX 64u

@@ -22,6 +22,15 @@
  *    progress() after their closed callback ran, never under a callback.
  *  - errno, ibv_wc_status and rdma_cm statuses become vb_err here and
  *    nowhere else.
+ *  - Forwarding (the broker's fan-out) never copies a payload: the WRITE to
+ *    a subscriber gathers the header from its staging and the topic and
+ *    payload from the publisher's receive ring.  So every connection on a
+ *    device shares one protection domain (per vbi_tp), and a delivered
+ *    frame carries a reference count in its ack_recvs word (consumed at
+ *    delivery, in our own ring): the space goes back to the publisher when
+ *    the last reference (the delivery's, holds, writes in flight) is gone.
+ *    refs_out counts them too, in trusted memory: a closed connection is
+ *    freed only once it reaches zero, so no write ever reads freed memory.
  */
 #include "transport.h"
 
@@ -59,6 +68,9 @@
 #define INLINE_WANT 256u /* inline size asked for; rxe may give less */
 #define POLL_BATCH 32
 #define RING_MIN 4096u /* smallest ring, ours or the peer's (one page) */
+#define FWD_MAX 1024u /* forwards queued or in flight per connection */
+#define SGE_WANT 32u /* gather entries per WRITE asked for */
+#define FRAME_REFS_OFF 12u /* ack_recvs: our reference count once delivered */
 /*
  * Address resolution is retried in steps this long.  Linux (6.1) re-checks
  * an unresolved neighbour only at the resolution's deadline unless a
@@ -77,8 +89,27 @@ enum conn_state {
 	ST_CLOSED, /* failed or closed; freed by progress() */
 };
 
+/* A protection domain shared by every connection on one device. */
+struct tp_pd {
+	struct ibv_context *verbs; /* the device */
+	struct ibv_pd *pd;
+	unsigned refs; /* connections using it */
+	struct tp_pd *next;
+};
+
+/* One message queued for forwarding to this connection's peer. */
+struct fwd {
+	struct vbi_conn *src; /* whose ring holds the topic and payload */
+	uint64_t start; /* our tx stream position of the frame */
+	uint64_t pos; /* the frame's stream position in src's ring */
+	uint64_t seq; /* and its seq there */
+	uint32_t off; /* its offset in src's ring */
+	uint32_t span; /* bytes it occupies (both rings) */
+};
+
 struct vbi_tp {
 	const struct vbi_transport_ops *ops; /* first: transport.c dispatch */
+	struct tp_pd *pds; /* one per device in use */
 	struct rdma_event_channel *ec; /* rdma_cm events, non-blocking */
 	int epfd; /* ec + every completion channel */
 	struct vbi_conn *conns; /* all connections, linked */
@@ -120,6 +151,12 @@ struct vbi_conn {
 	uint32_t peer_ring;
 	uint32_t peer_max_msg;
 	uint32_t max_inline; /* what the QP really supports */
+	uint32_t max_sge; /* gather entries per WRITE the QP supports */
+	struct fwd *fwd; /* FWD_MAX entries, a ring of forwards */
+	uint64_t fwd_head; /* completed: fwd_head <= fwd_post <= fwd_tail */
+	uint64_t fwd_post; /* handed to the device */
+	uint64_t fwd_tail; /* queued */
+	uint64_t refs_out; /* references to frames of our ring */
 	uint32_t sq_used; /* send WRs not yet known complete */
 	uint32_t unsignaled; /* data writes since the last signal */
 	uint32_t ctrl_busy; /* bitmap of control buffers in flight */
@@ -258,6 +295,156 @@ static struct ibv_mr *reg(struct ibv_pd *pd, void *p, size_t len, int access)
 	return mr;
 }
 
+static struct ibv_pd *pd_get(struct vbi_tp *tp, struct ibv_context *verbs)
+{
+	struct tp_pd *p;
+
+	for (p = tp->pds; p; p = p->next) {
+		if (p->verbs == verbs) {
+			p->refs++;
+			return p->pd;
+		}
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->pd = ibv_alloc_pd(verbs);
+	if (!p->pd) {
+		free(p);
+		return NULL;
+	}
+	p->verbs = verbs;
+	p->refs = 1;
+	p->next = tp->pds;
+	tp->pds = p;
+	return p->pd;
+}
+
+static void pd_put(struct vbi_tp *tp, struct ibv_pd *pd)
+{
+	struct tp_pd **pp, *p;
+
+	for (pp = &tp->pds; (p = *pp); pp = &p->next) {
+		if (p->pd != pd)
+			continue;
+		if (--p->refs == 0) {
+			*pp = p->next;
+			ibv_dealloc_pd(p->pd);
+			free(p);
+		}
+		return;
+	}
+}
+
+/* The header of the frame @v refers to in @c's ring, if @v is one of ours
+ * still delivered (not released to the sender); else NULL. */
+static uint8_t *view_frame(const struct vbi_conn *c,
+			   const struct vbi_frame_view *v)
+{
+	uint8_t *f;
+
+	if (!c->ring_mem || !v || v->kind != VBI_FRAME_MSG ||
+	    v->off >= c->rx.size || v->span > c->rx.size - v->off ||
+	    v->pos < c->rx.freed || v->pos >= c->rx.head ||
+	    v->off != (size_t)(v->pos & (c->rx.size - 1)))
+		return NULL;
+	f = c->ring_mem + v->off;
+	if (vbi_frame_get_seq(f) != v->seq ||
+	    (vbi_frame_get_flags(f) & VBI_FRAME_F_RELEASED))
+		return NULL;
+	return f;
+}
+
+static uint32_t frame_refs(const uint8_t *f)
+{
+	uint32_t r;
+
+	memcpy(&r, f + FRAME_REFS_OFF, sizeof(r));
+	return r;
+}
+
+static void frame_set_refs(uint8_t *f, uint32_t r)
+{
+	memcpy(f + FRAME_REFS_OFF, &r, sizeof(r));
+}
+
+static void conn_fail(struct vbi_conn *c, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Drop one reference to the frame @v of @c; the last one releases it to the
+ * ring (and so, later, to the sender).  The count lives in the peer-writable
+ * ring, so a peer can corrupt it: that can only stall or hurry the release
+ * of its own frames (refs_out, in our memory, decides when @c is freed), and
+ * an impossible count is a protocol error.
+ */
+static int frame_unref(struct vbi_conn *c, const struct vbi_frame_view *v)
+{
+	uint8_t *f = view_frame(c, v);
+	uint32_t r;
+	int rc;
+
+	if (!f)
+		return VB_EINVAL;
+	if (c->refs_out)
+		c->refs_out--;
+	r = frame_refs(f);
+	if (r == 0) {
+		conn_fail(c, VB_EPROTO, "peer overwrote a held frame");
+		return VB_EPROTO;
+	}
+	frame_set_refs(f, r - 1);
+	if (r > 1)
+		return VB_OK;
+	rc = vbi_ring_rx_release(&c->rx, v);
+	if (rc == VB_EPROTO)
+		conn_fail(c, VB_EPROTO, "peer overwrote a held frame");
+	return rc;
+}
+
+/* The view of the frame a forward entry refers to, rebuilt. */
+static void fwd_view(const struct fwd *f, struct vbi_frame_view *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->kind = VBI_FRAME_MSG;
+	v->off = f->off;
+	v->span = f->span;
+	v->pos = f->pos;
+	v->seq = f->seq;
+	v->topic = (const char *)f->src->ring_mem + f->off + VBI_FRAME_HDR_LEN;
+}
+
+/* Forwards up to @upto are done (written, or dropped with the QP): their
+ * references go back to their sources. */
+static void fwd_complete(struct vbi_conn *c, uint64_t upto)
+{
+	struct vbi_frame_view v;
+
+	if (upto > c->fwd_tail)
+		upto = c->fwd_tail;
+	while (c->fwd_head < upto) {
+		struct fwd *f = &c->fwd[c->fwd_head % FWD_MAX];
+
+		fwd_view(f, &v);
+		frame_unref(f->src, &v);
+		c->fwd_head++;
+	}
+	if (c->fwd_post < c->fwd_head)
+		c->fwd_post = c->fwd_head;
+}
+
+/*
+ * Stop all I/O of a closed connection: destroy its QP (no write reads our
+ * staging or another ring after that) and return what its forwards hold.
+ */
+static void conn_quiesce(struct vbi_conn *c)
+{
+	if (c->id && c->id->qp)
+		rdma_destroy_qp(c->id);
+	if (c->fwd)
+		fwd_complete(c, c->fwd_tail);
+}
+
 /* Free every verbs object of @c, in reverse order of creation.  Accepts a
  * half-built connection. */
 static void conn_free(struct vbi_conn *c)
@@ -266,8 +453,7 @@ static void conn_free(struct vbi_conn *c)
 		return;
 	if (c->in_epoll && c->cc)
 		epoll_ctl(c->tp->epfd, EPOLL_CTL_DEL, c->cc->fd, NULL);
-	if (c->id && c->id->qp)
-		rdma_destroy_qp(c->id);
+	conn_quiesce(c);
 	dereg(&c->stage_mr);
 	dereg(&c->ctrl_mr);
 	dereg(&c->ring_mr);
@@ -276,9 +462,10 @@ static void conn_free(struct vbi_conn *c)
 	if (c->cc)
 		ibv_destroy_comp_channel(c->cc);
 	if (c->pd)
-		ibv_dealloc_pd(c->pd);
+		pd_put(c->tp, c->pd);
 	if (c->id)
 		rdma_destroy_id(c->id);
+	free(c->fwd);
 	free(c->stage_mem);
 	free(c->ctrl_mem);
 	free(c->ring_mem);
@@ -289,8 +476,6 @@ static void conn_free(struct vbi_conn *c)
 
 /* The one way a connection dies: record why, disconnect, and leave the
  * closed callback and the freeing to progress(). */
-static void conn_fail(struct vbi_conn *c, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 static void conn_fail(struct vbi_conn *c, int err, const char *fmt, ...)
 {
 	va_list ap;
@@ -365,8 +550,11 @@ static int conn_setup_verbs(struct vbi_conn *c)
 	uint32_t depth = c->opts.recv_depth;
 	size_t ctrl_len = (size_t)(depth + CTRL_SENDS) * VBI_CTRL_MAX;
 
-	c->pd = ibv_alloc_pd(c->id->verbs);
+	c->pd = pd_get(c->tp, c->id->verbs);
 	if (!c->pd)
+		return VB_ENOMEM;
+	c->fwd = calloc(FWD_MAX, sizeof(*c->fwd));
+	if (!c->fwd)
 		return VB_ENOMEM;
 	c->cc = ibv_create_comp_channel(c->id->verbs);
 	if (!c->cc)
@@ -405,18 +593,25 @@ static int conn_setup_verbs(struct vbi_conn *c)
 	qa.sq_sig_all = 0;
 	qa.cap.max_send_wr = SEND_DEPTH;
 	qa.cap.max_recv_wr = depth;
-	qa.cap.max_send_sge = 1;
+	qa.cap.max_send_sge = SGE_WANT;
 	qa.cap.max_recv_sge = 1;
 	qa.cap.max_inline_data = INLINE_WANT;
 	if (rdma_create_qp(c->id, c->pd, &qa)) {
-		/* The device may not do that much inline: ask for none. */
+		/* The device may not do that much: ask for the minimum (no
+		 * forwarding, which needs 3 gather entries, and no inline). */
 		qa.cap.max_inline_data = 0;
+		qa.cap.max_send_sge = 1;
 		if (rdma_create_qp(c->id, c->pd, &qa))
 			return errno_to_vb(errno);
 	}
 	c->max_inline = qa.cap.max_inline_data;
-	if (ibv_query_qp(c->id->qp, &attr, IBV_QP_CAP, &got) == 0)
+	c->max_sge = qa.cap.max_send_sge;
+	if (ibv_query_qp(c->id->qp, &attr, IBV_QP_CAP, &got) == 0) {
 		c->max_inline = got.cap.max_inline_data;
+		c->max_sge = got.cap.max_send_sge;
+	}
+	if (c->max_sge > SGE_WANT)
+		c->max_sge = SGE_WANT;
 	for (uint32_t i = 0; i < depth; i++)
 		if (post_recv(c, i))
 			return VB_EIO;
@@ -523,6 +718,57 @@ static int send_credit(struct vbi_conn *c)
 	return rc;
 }
 
+/*
+ * The gather list of batch @b: staging, except that each forwarded frame's
+ * topic and payload come from its source's ring.  Cuts @b after a forwarded
+ * frame when the QP's gather entries run out.  Returns the entry count and
+ * sets *@nfwd to the forwards the batch carries.
+ */
+static int batch_sges(struct vbi_conn *c, struct vbi_ring_batch *b,
+		      struct ibv_sge *sg, uint32_t *nfwd)
+{
+	uint64_t start = c->tx.flushed;
+	size_t cur = b->off, end = b->off + b->xfer, last = 0;
+	uint32_t n = 0, k = 0;
+	uint64_t i;
+
+	for (i = c->fwd_post; i < c->fwd_tail; i++) {
+		const struct fwd *f = &c->fwd[i % FWD_MAX];
+		size_t hoff;
+
+		if (f->start >= start + b->len)
+			break;
+		if (k > 0 && n + 3 > c->max_sge) {
+			/* Cut after the previous forward: its header is the
+			 * last MSG, and nothing follows it in this WRITE. */
+			b->len = b->xfer = cur - b->off;
+			b->last_off = last;
+			end = cur;
+			break;
+		}
+		hoff = b->off + (size_t)(f->start - start);
+		sg[n].addr = (uintptr_t)(c->stage_mem + cur);
+		sg[n].length = (uint32_t)(hoff + VBI_FRAME_HDR_LEN - cur);
+		sg[n++].lkey = c->stage_mr->lkey;
+		if (f->span > VBI_FRAME_HDR_LEN) {
+			sg[n].addr = (uintptr_t)(f->src->ring_mem + f->off +
+						 VBI_FRAME_HDR_LEN);
+			sg[n].length = f->span - VBI_FRAME_HDR_LEN;
+			sg[n++].lkey = f->src->ring_mr->lkey;
+		}
+		cur = hoff + f->span;
+		last = hoff;
+		k++;
+	}
+	if (cur < end) {
+		sg[n].addr = (uintptr_t)(c->stage_mem + cur);
+		sg[n].length = (uint32_t)(end - cur);
+		sg[n++].lkey = c->stage_mr->lkey;
+	}
+	*nfwd = k;
+	return (int)n;
+}
+
 /* Post the staged frames, as few WRITE_WITH_IMMs as the ring's end and the
  * batch limit allow.  Stops quietly when out of RECV credits or send queue:
  * what remains is posted when credits or completions come back. */
@@ -530,9 +776,10 @@ static int conn_flush(struct vbi_conn *c)
 {
 	struct vbi_ring_batch b;
 	struct vbi_credit_ack ack;
-	struct ibv_sge sge;
+	struct ibv_sge sge[SGE_WANT];
 	struct ibv_send_wr wr, *bad;
-	int rc;
+	uint32_t nfwd;
+	int rc, nsge;
 
 	if (c->state != ST_OPEN)
 		return c->state == ST_CLOSED ? VB_ECLOSED : VB_ESTATE;
@@ -544,30 +791,33 @@ static int conn_flush(struct vbi_conn *c)
 			return VB_OK;
 		if (vbi_credit_take(&c->cr, false))
 			return VB_OK;
+		nsge = batch_sges(c, &b, sge, &nfwd);
 		vbi_credit_snapshot(&c->cr, &ack);
 		if (b.has_last)
 			vbi_frame_set_acks(c->stage_mem + b.last_off,
 					   ack.ack_recvs, ack.ack_freed);
 		memset(&wr, 0, sizeof(wr));
-		sge.addr = (uintptr_t)(c->stage_mem + b.off);
-		sge.length = (uint32_t)b.xfer;
-		sge.lkey = c->stage_mr->lkey;
 		wr.wr_id = 0;
-		wr.sg_list = &sge;
-		wr.num_sge = 1;
+		wr.sg_list = sge;
+		wr.num_sge = nsge;
 		wr.opcode = IBV_WR_RDMA_WRITE_WITH_IMM;
 		wr.imm_data = htonl((uint32_t)b.len);
 		wr.wr.rdma.remote_addr = c->peer_addr + b.off;
 		wr.wr.rdma.rkey = c->peer_rkey;
-		/* Signal one write in SIGNAL_EVERY, and always when the send
-		 * queue is half full, so completions free it in time. */
+		/* Signal one write in SIGNAL_EVERY, always when the send
+		 * queue is half full, so completions free it in time, and
+		 * always when it forwards, so the sources get their frames
+		 * back promptly.  wr_id: the forwards done when it completes,
+		 * and the writes it completes. */
+		c->fwd_post += nfwd;
 		if (++c->unsignaled >= SIGNAL_EVERY ||
-		    c->sq_used + 1 >= SEND_DEPTH / 2) {
+		    c->sq_used + 1 >= SEND_DEPTH / 2 || nfwd) {
 			wr.send_flags |= IBV_SEND_SIGNALED;
-			wr.wr_id = c->unsignaled;
+			wr.wr_id = c->fwd_post << 16 | c->unsignaled;
 			c->unsignaled = 0;
 		}
-		if (b.xfer <= c->max_inline)
+		/* Inline copies with the CPU: never for forwarded bytes. */
+		if (nfwd == 0 && b.xfer <= c->max_inline)
 			wr.send_flags |= IBV_SEND_INLINE;
 		if (ibv_post_send(c->id->qp, &wr, &bad)) {
 			conn_fail(c, VB_EIO, "ibv_post_send failed: %s",
@@ -639,6 +889,56 @@ static int conn_commit(struct vbi_conn *c)
 	return VB_OK;
 }
 
+static int conn_forward(struct vbi_conn *dst, struct vbi_conn *src,
+			const struct vbi_frame_view *v, uint32_t sid)
+{
+	struct vbi_frame_msg m = { 0 };
+	struct fwd *f;
+	uint8_t *frame;
+	size_t off;
+	int rc;
+
+	if (dst->state != ST_OPEN)
+		return dst->state == ST_CLOSED ? VB_ECLOSED : VB_ESTATE;
+	if (dst->reserved)
+		return VB_ESTATE;
+	frame = view_frame(src, v);
+	if (!frame || src->pd != dst->pd || dst->max_sge < 3)
+		return VB_EINVAL;
+	if ((uint64_t)v->topic_len + v->payload_len > dst->peer_max_msg)
+		return VB_EMSGSIZE;
+	if (dst->fwd_tail - dst->fwd_head >= FWD_MAX)
+		goto out_full;
+	rc = vbi_ring_tx_reserve(&dst->tx, v->span, &off, NULL);
+	if (rc == VB_EAGAIN)
+		goto out_full;
+	if (rc)
+		return rc;
+	m.topic_len = v->topic_len;
+	m.payload_len = v->payload_len;
+	m.seq = ++dst->seq;
+	m.sid = sid;
+	vbi_frame_put_hdr(dst->stage_mem + off, v->span, &m);
+	f = &dst->fwd[dst->fwd_tail++ % FWD_MAX];
+	f->src = src;
+	f->start = dst->tx.tail - v->span;
+	f->pos = v->pos;
+	f->seq = v->seq;
+	f->off = (uint32_t)v->off;
+	f->span = (uint32_t)v->span;
+	frame_set_refs(frame, frame_refs(frame) + 1);
+	src->refs_out++;
+	dst->st.msgs_out++;
+	dst->st.bytes_out += (uint64_t)v->topic_len + v->payload_len;
+	return VB_OK;
+out_full:
+	/* Staged but unflushed frames hold space too: push them. */
+	conn_flush(dst);
+	dst->want_writable = true;
+	dst->st.credit_waits++;
+	return VB_EAGAIN;
+}
+
 static int conn_send(struct vbi_conn *c, const void *topic, uint16_t tlen,
 		     const void *payload, uint32_t plen)
 {
@@ -655,6 +955,16 @@ static int conn_send(struct vbi_conn *c, const void *topic, uint16_t tlen,
 }
 
 /* ---- receiving --------------------------------------------------------- */
+
+/* Room came back (a buffer, a slot for forwards): tell a waiting user. */
+static void writable(struct vbi_conn *c)
+{
+	if (c->want_writable && c->state == ST_OPEN) {
+		c->want_writable = false;
+		if (c->cbs.writable)
+			c->cbs.writable(c, c->arg);
+	}
+}
 
 static void apply_acks(struct vbi_conn *c, uint32_t recvs, uint32_t freed)
 {
@@ -764,6 +1074,18 @@ static void on_ctrl(struct vbi_conn *c, const uint8_t *buf, uint32_t len)
 						     VB_EPROTO,
 			  "peer: %s", m->error->reason);
 		break;
+	case VERBUS__CONTROL__BODY_SUBSCRIBE:
+	case VERBUS__CONTROL__BODY_UNSUBSCRIBE:
+	case VERBUS__CONTROL__BODY_NOTICE:
+	case VERBUS__CONTROL__BODY_DROPPED:
+	case VERBUS__CONTROL__BODY_PING:
+	case VERBUS__CONTROL__BODY_PONG:
+		/* The layer above's business. */
+		if (c->state != ST_OPEN)
+			goto unexpected;
+		if (c->cbs.control)
+			c->cbs.control(c, m, c->arg);
+		break;
 	default:
 unexpected:
 		conn_fail(c, VB_EPROTO, "unexpected %s in state %d",
@@ -792,10 +1114,14 @@ static void deliver(struct vbi_conn *c)
 			return;
 		c->st.msgs_in++;
 		c->st.bytes_in += v.topic_len + v.payload_len;
-		if (c->cbs.message)
-			c->cbs.message(c, &v, c->arg);
-		else
+		if (!c->cbs.message) {
 			vbi_ring_rx_release(&c->rx, &v);
+			continue;
+		}
+		/* The delivery's reference (see the top of the file). */
+		frame_set_refs(c->ring_mem + v.off, 1);
+		c->refs_out++;
+		c->cbs.message(c, &v, c->arg);
 	}
 }
 
@@ -861,13 +1187,18 @@ static void on_wc(struct vbi_conn *c, const struct ibv_wc *wc)
 	case IBV_WC_SEND:
 		c->ctrl_busy &= ~(1u << (wc->wr_id & 31));
 		c->sq_used--;
+		writable(c);
 		break;
 	case IBV_WC_RDMA_WRITE:
 		/* A signalled write completes it and the unsignalled ones
-		 * before it (wr_id says how many it covers). */
-		c->sq_used -= (uint32_t)wc->wr_id > c->sq_used ?
+		 * before it, and the forwards they carried (see conn_flush). */
+		c->sq_used -= (uint32_t)(wc->wr_id & 0xffff) > c->sq_used ?
 				      c->sq_used :
-				      (uint32_t)wc->wr_id;
+				      (uint32_t)(wc->wr_id & 0xffff);
+		if (wc->wr_id >> 16 > c->fwd_head) {
+			fwd_complete(c, wc->wr_id >> 16);
+			writable(c);
+		}
 		break;
 	default:
 		break;
@@ -1142,8 +1473,13 @@ static int cm_event(struct vbi_tp *tp)
 	return n;
 }
 
-/* Report and free closed connections: the only place they are freed. */
-static void reap(struct vbi_tp *tp)
+/*
+ * Report and free closed connections: the only place they are freed.  One
+ * whose frames are still referenced (held, or being forwarded by another
+ * connection) is quiesced and kept until the last reference goes, unless
+ * @force (the transport is going away).
+ */
+static void reap(struct vbi_tp *tp, bool force)
 {
 	struct vbi_conn *c = tp->conns, *next;
 
@@ -1163,8 +1499,10 @@ static void reap(struct vbi_tp *tp)
 			if (c->cbs.closed)
 				c->cbs.closed(c, &c->why, c->arg);
 		}
+		conn_quiesce(c);
 		next = c->next; /* the callback may have closed others */
-		conn_free(c);
+		if (c->refs_out == 0 || force)
+			conn_free(c);
 	}
 }
 
@@ -1191,7 +1529,7 @@ static int tp_progress(struct vbi_tp *tp, int timeout_ms)
 			total += conn_poll(c);
 		conn_after(c);
 	}
-	reap(tp);
+	reap(tp, false);
 	return total;
 }
 
@@ -1256,7 +1594,10 @@ static void tp_destroy(struct vbi_tp *tp)
 		listener_close(tp->listeners);
 	for (c = tp->conns; c; c = c->next)
 		conn_fail(c, VB_ECLOSED, "transport destroyed");
-	reap(tp);
+	/* Quiesce every connection before freeing any: a forward may read
+	 * from a ring until its own QP is gone. */
+	reap(tp, false);
+	reap(tp, true);
 	if (tp->ec)
 		rdma_destroy_event_channel(tp->ec);
 	if (tp->epfd >= 0)
@@ -1380,11 +1721,52 @@ out_free_dst:
 
 static int conn_release(struct vbi_conn *c, const struct vbi_frame_view *v)
 {
-	int rc = vbi_ring_rx_release(&c->rx, v);
+	return frame_unref(c, v);
+}
 
-	if (rc == VB_EPROTO)
-		conn_fail(c, VB_EPROTO, "peer overwrote a held frame");
+static int conn_hold(struct vbi_conn *c, const struct vbi_frame_view *v)
+{
+	uint8_t *f = view_frame(c, v);
+
+	if (!f || frame_refs(f) == 0)
+		return VB_EINVAL;
+	frame_set_refs(f, frame_refs(f) + 1);
+	c->refs_out++;
+	return VB_OK;
+}
+
+static int conn_send_ctrl(struct vbi_conn *c, const Verbus__Control *m)
+{
+	int rc;
+
+	if (c->state != ST_OPEN)
+		return c->state == ST_CLOSED ? VB_ECLOSED : VB_ESTATE;
+	rc = send_ctrl(c, m, true, false);
+	if (rc == VB_EAGAIN) {
+		c->want_writable = true;
+		c->st.credit_waits++;
+	}
 	return rc;
+}
+
+static int conn_peer_name(const struct vbi_conn *c, char *buf, size_t len)
+{
+	struct sockaddr *sa = c->id ? rdma_get_peer_addr(c->id) : NULL;
+	char host[INET6_ADDRSTRLEN] = "?";
+	const void *a = NULL;
+
+	if (len == 0)
+		return VB_EINVAL;
+	if (sa && sa->sa_family == AF_INET)
+		a = &((struct sockaddr_in *)sa)->sin_addr;
+	else if (sa && sa->sa_family == AF_INET6)
+		a = &((struct sockaddr_in6 *)sa)->sin6_addr;
+	if (a)
+		inet_ntop(sa->sa_family, a, host, sizeof(host));
+	snprintf(buf, len,
+		 sa && sa->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host,
+		 c->id ? ntohs(rdma_get_dst_port(c->id)) : 0);
+	return VB_OK;
 }
 
 static void conn_close(struct vbi_conn *c)
@@ -1396,6 +1778,10 @@ static void conn_close(struct vbi_conn *c)
 static void conn_stats(const struct vbi_conn *c, struct vbi_conn_stats *s)
 {
 	*s = c->st;
+	s->fwd_pending = c->fwd_tail - c->fwd_head;
+	s->refs_out = c->refs_out;
+	s->ring_size = c->opts.ring_size;
+	s->peer_ring = c->peer_ring;
 }
 
 static void conn_set_arg(struct vbi_conn *c, void *arg)
@@ -1424,6 +1810,10 @@ const struct vbi_transport_ops vbi_rdma_ops = {
 	.commit = conn_commit,
 	.flush = conn_flush,
 	.release = conn_release,
+	.hold = conn_hold,
+	.forward = conn_forward,
+	.send_ctrl = conn_send_ctrl,
+	.peer_name = conn_peer_name,
 	.close = conn_close,
 	.stats = conn_stats,
 	.set_arg = conn_set_arg,

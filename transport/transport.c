@@ -100,6 +100,30 @@ int vbi_conn_release(struct vbi_conn *c, const struct vbi_frame_view *v)
 	return OPS(c)->release(c, v);
 }
 
+int vbi_conn_hold(struct vbi_conn *c, const struct vbi_frame_view *v)
+{
+	return OPS(c)->hold(c, v);
+}
+
+int vbi_conn_forward(struct vbi_conn *dst, struct vbi_conn *src,
+		     const struct vbi_frame_view *v, uint32_t sid)
+{
+	/* One transport per forward: both ends must be of the same kind. */
+	if (OPS(dst) != OPS(src))
+		return VB_EINVAL;
+	return OPS(dst)->forward(dst, src, v, sid);
+}
+
+int vbi_conn_send_ctrl(struct vbi_conn *c, const Verbus__Control *m)
+{
+	return OPS(c)->send_ctrl(c, m);
+}
+
+int vbi_conn_peer_name(const struct vbi_conn *c, char *buf, size_t len)
+{
+	return OPS(c)->peer_name(c, buf, len);
+}
+
 void vbi_conn_close(struct vbi_conn *c)
 {
 	if (c)

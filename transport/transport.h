@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "core/frame.h"
+#include "proto/codec.h"
 
 struct vbi_tp;
 struct vbi_conn;
@@ -74,10 +75,18 @@ struct vbi_conn_cbs {
 	/* Credits came back after a send returned VB_EAGAIN. */
 	void (*writable)(struct vbi_conn *c, void *arg);
 	/*
+	 * A control message the transport does not handle itself (anything
+	 * but the handshake and credit returns) arrived on an open
+	 * connection.  @m is valid during the call only.
+	 */
+	void (*control)(struct vbi_conn *c, const Verbus__Control *m,
+			void *arg);
+	/*
 	 * The connection is gone (peer closed, peer died, protocol error,
-	 * timeout, or vbi_conn_close()).  Called exactly once, after which the
-	 * transport frees @c when the callback returns: do not use it again.
-	 * Views not yet released die with it.
+	 * timeout, or vbi_conn_close()).  Called exactly once; afterwards
+	 * the only calls allowed on @c are vbi_conn_release() of views still
+	 * referenced (delivered, held or being forwarded): @c's memory stays
+	 * until the last of them is released, then the transport frees it.
 	 */
 	void (*closed)(struct vbi_conn *c, const struct vbi_close_info *why,
 		       void *arg);
@@ -90,6 +99,10 @@ struct vbi_conn_stats {
 	uint64_t writes; /* RDMA WRITE_WITH_IMMs posted */
 	uint64_t credit_returns; /* credit-only messages sent */
 	uint64_t credit_waits; /* sends refused with VB_EAGAIN */
+	uint64_t fwd_pending; /* now: forwards queued, not yet completed */
+	uint64_t refs_out; /* now: our frames held or being forwarded */
+	uint32_t ring_size; /* our receive ring */
+	uint32_t peer_ring; /* the peer's receive ring (0 before open) */
 };
 
 /* Process-wide counters of the transport. */
@@ -122,6 +135,11 @@ struct vbi_transport_ops {
 	int (*commit)(struct vbi_conn *c);
 	int (*flush)(struct vbi_conn *c);
 	int (*release)(struct vbi_conn *c, const struct vbi_frame_view *v);
+	int (*hold)(struct vbi_conn *c, const struct vbi_frame_view *v);
+	int (*forward)(struct vbi_conn *dst, struct vbi_conn *src,
+		       const struct vbi_frame_view *v, uint32_t sid);
+	int (*send_ctrl)(struct vbi_conn *c, const Verbus__Control *m);
+	int (*peer_name)(const struct vbi_conn *c, char *buf, size_t len);
 	void (*close)(struct vbi_conn *c);
 	void (*stats)(const struct vbi_conn *c, struct vbi_conn_stats *s);
 	void (*set_arg)(struct vbi_conn *c, void *arg);
@@ -193,8 +211,45 @@ int vbi_conn_commit(struct vbi_conn *c);
 /* vbi_conn_flush() - post everything queued now (as few writes as can). */
 int vbi_conn_flush(struct vbi_conn *c);
 
-/* vbi_conn_release() - give a delivered message's space back. */
+/*
+ * vbi_conn_release() - drop one reference to a delivered message: the one
+ * the delivery gave, or one from vbi_conn_hold().  The space goes back to
+ * the sender when no reference and no forward of it remains.  Valid on a
+ * closed connection for views it still references.
+ */
 int vbi_conn_release(struct vbi_conn *c, const struct vbi_frame_view *v);
+
+/*
+ * vbi_conn_hold() - one more reference to the delivered message @v (not yet
+ * released), dropped by another vbi_conn_release().  It keeps @v's bytes,
+ * and @c's memory, valid even after @c closes.  Returns VB_OK or VB_EINVAL.
+ */
+int vbi_conn_hold(struct vbi_conn *c, const struct vbi_frame_view *v);
+
+/*
+ * vbi_conn_forward() - queue the message @v, delivered on @src and still
+ * referenced, for delivery to @dst's peer with subscription id @sid, without
+ * copying it: the header is built in @dst's staging and the topic and
+ * payload are gathered by the device from @src's receive ring when the
+ * write goes out (@src and @dst must share a device).  The forward holds
+ * its own reference to @v until the write has completed, so the caller may
+ * release @v at once.  Forwards and sends to one @dst keep their order.
+ * Returns VB_OK, VB_EAGAIN (no room at @dst's peer or too many forwards in
+ * flight: the writable callback fires later), VB_EMSGSIZE, VB_EINVAL (@v is
+ * not @src's, or another device) or VB_ESTATE/VB_ECLOSED (@dst not open).
+ */
+int vbi_conn_forward(struct vbi_conn *dst, struct vbi_conn *src,
+		     const struct vbi_frame_view *v, uint32_t sid);
+
+/*
+ * vbi_conn_send_ctrl() - send control message @m (packed into a registered
+ * buffer; the caller keeps @m).  Returns VB_OK, VB_EAGAIN (no credit or
+ * buffer: retry after the writable callback), VB_EMSGSIZE, VB_ESTATE.
+ */
+int vbi_conn_send_ctrl(struct vbi_conn *c, const Verbus__Control *m);
+
+/* vbi_conn_peer_name() - "addr:port" of the peer into @buf (NUL-ended). */
+int vbi_conn_peer_name(const struct vbi_conn *c, char *buf, size_t len);
 
 /* vbi_conn_close() - disconnect; closed runs later, from progress(). */
 void vbi_conn_close(struct vbi_conn *c);

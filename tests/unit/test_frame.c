@@ -92,7 +92,7 @@ static void test_frame_wire_layout(void **state)
 		0x44, 0x33, 0x22, 0x11, /* ack_recvs */
 		8,    7,    6,	  5,	4,    3, 2, 1, /* seq */
 		0xdd, 0xcc, 0xbb, 0xaa, /* ack_freed */
-		0,    0,    0,	  0, /* reserved */
+		0,    0,    0,	  0, /* sid */
 		'a',  'b',  'c',  0xee, 0xff, 0, 0, 0, /* topic, payload, pad */
 	};
 	struct vbi_frame_msg m = {
@@ -363,10 +363,15 @@ static void test_frame_rejects_malformed_msg(void **state)
 	}
 	g.ring[off + 4] = VBI_FRAME_MSG;
 
-	/* Nonzero reserved word. */
-	g.ring[off + 31] = 1;
-	assert_int_equal(parse_end(&g, off), VB_EPROTO);
+	/* The subscription id is any value, and reaches the view. */
+	g.ring[off + 31] = 0x80;
+	g.ring[off + 28] = 7;
+	assert_int_equal(parse_end(&g, off), VB_OK);
+	assert_int_equal(vbi_frame_parse(g.ring, RING_SIZE, off, 48, 10, &v),
+			 VB_OK);
+	assert_int_equal(v.sid, 0x80000007u);
 	g.ring[off + 31] = 0;
+	g.ring[off + 28] = 0;
 
 	/* Payload over max_msg. */
 	assert_int_equal(vbi_frame_parse(g.ring, RING_SIZE, off, 48, 9, &v),
