@@ -1168,6 +1168,12 @@ static void on_wc(struct vbi_conn *c, const struct ibv_wc *wc)
 		vbi_credit_reposted(&c->cr, 1);
 		break;
 	case IBV_WC_RECV:
+		/* Frames that arrived before this SEND are handed up first:
+		 * a control message (a Ping, say) follows them, as on the
+		 * wire. */
+		deliver(c);
+		if (c->state == ST_CLOSED)
+			return;
 		VALGRIND_MAKE_MEM_DEFINED(recv_buf(c, wc->wr_id),
 					  wc->byte_len < VBI_CTRL_MAX ?
 						  wc->byte_len :

@@ -1,0 +1,844 @@
+/*
+ * broker.c - verbusd's engine: subscriptions, routing, slow consumers.
+ *
+ * Decisions a reader must know:
+ *  - A published frame is never copied.  It stays in the publisher's
+ *    receive ring on the broker; each matching subscription gets a
+ *    vbi_conn_forward() (the device gathers the payload from that ring) and
+ *    the broker drops its own reference at once.  The frame's space, and so
+ *    the publisher's credit, comes back when the last write reading it has
+ *    completed.
+ *  - A subscriber without room (its ring or forward queue full) gets the
+ *    slow-consumer policy.  block: the delivery waits in the subscriber's
+ *    pending queue holding a reference to the frame (so the publisher's
+ *    ring fills and it feels the backpressure), in order, at most
+ *    pending_max deep and block_timeout_ms long, then the fallback.  drop:
+ *    counted, and the subscriber is told with a Dropped message.
+ *    disconnect: the subscriber is closed.  Once a subscriber has pending
+ *    deliveries, new ones queue behind them so that per-publisher order
+ *    holds.
+ *  - Nothing is allocated per message: the match result and the pending
+ *    queues grow to their high-water mark and stay.
+ */
+#include "daemon/broker.h"
+
+#include "core/log.h"
+#include "core/subject.h"
+#include "transport/transport.h"
+
+#include <verbus/verbus.h>
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* uthash: out of memory is an error we report, never exit(). */
+#define HASH_NONFATAL_OOM 1
+#define uthash_nonfatal_oom(elt) ((elt)->oom = true)
+#include <uthash.h>
+
+#define TICK_MS 50 /* timers: block timeouts, notices owed */
+/* What a callback's arg points at: the broker (before open) or a bconn. */
+#define KIND_BROKER 0x42524b52u
+#define KIND_CONN 0x434f4e4eu
+#define PINGS_MAX 16 /* Pongs owed per connection at most */
+
+struct bconn;
+
+/* One subscription of one connection. */
+struct bsub {
+	struct vbi_sub s; /* in the broker's trie; s.owner is this */
+	struct bconn *bc;
+	uint32_t sid; /* the client's id for it */
+	char *subject; /* the pattern, NUL-terminated */
+	char *queue; /* queue group, or NULL */
+	uint64_t max_msgs; /* auto-unsubscribe after this many; 0: never */
+	uint64_t delivered; /* deliveries queued or made */
+	uint64_t dropped; /* dropped by the policy, in all */
+	bool dropped_owed; /* a Dropped notice must go out */
+	bool oom; /* uthash: an insert failed */
+	UT_hash_handle hh; /* bc->subs, by sid */
+};
+
+/* A delivery waiting for room at a subscriber. */
+struct pend {
+	struct vbi_conn *src; /* the publisher (may be closed) */
+	struct vbi_frame_view v; /* held: one reference */
+	uint32_t sid;
+};
+
+/* One client connection. */
+struct bconn {
+	uint32_t kind; /* KIND_CONN: first, see conn_of() */
+	struct vbd_broker *b;
+	struct vbi_conn *c;
+	uint64_t cid;
+	char name[64];
+	char peer[64];
+	int64_t start_time;
+	struct bsub *subs; /* by sid */
+	uint32_t nsubs;
+	struct pend *pend; /* a ring of pend_cap entries */
+	size_t pend_head, pend_n, pend_cap;
+	uint64_t blocked_since; /* ms; 0: nothing pending */
+	uint64_t pings[PINGS_MAX]; /* Pongs owed, oldest first */
+	unsigned npings;
+	bool drops_owed; /* some sub has dropped_owed */
+	bool closing;
+	uint64_t msgs_in, bytes_in, msgs_out, bytes_out, drops, waits;
+	struct bconn *prev, *next; /* the broker's list, by cid */
+	bool oom;
+	UT_hash_handle hh; /* b->by_cid */
+};
+
+struct vbd_broker {
+	uint32_t kind; /* KIND_BROKER: first, see conn_of() */
+	struct vbd_config cfg;
+	struct vbi_tp *tp;
+	struct vbi_listener *l;
+	struct vbi_sublist *sl;
+	struct vbi_match match; /* reused for every message */
+	struct bconn *by_cid; /* uthash */
+	struct bconn *head, *tail; /* every connection, by cid */
+	uint64_t nconns, next_cid;
+	uint64_t last_tick;
+	bool shutting_down;
+	int64_t start_time;
+	uint64_t start_ms;
+	char listen[80];
+	struct vbd_stats_server st; /* the monotonic counters */
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+/* ---- control messages to a client ------------------------------------ */
+
+static void send_notice(struct bconn *bc, int err, uint32_t sid, uint64_t seq,
+			const char *reason)
+{
+	Verbus__Control m = VERBUS__CONTROL__INIT;
+	Verbus__Notice n = VERBUS__NOTICE__INIT;
+
+	n.code = (uint32_t)-err;
+	n.reason = (char *)reason;
+	n.sid = sid;
+	n.seq = seq;
+	m.body_case = VERBUS__CONTROL__BODY_NOTICE;
+	m.notice = &n;
+	/* Best effort: a client out of credit loses a notice, not data. */
+	if (vbi_conn_send_ctrl(bc->c, &m) != VB_OK)
+		vbi_debug("conn %s: notice dropped: %s", bc->name, reason);
+}
+
+/* Send the Pongs and Dropped notices owed, as credit allows. */
+static void send_owed(struct bconn *bc)
+{
+	Verbus__Control m = VERBUS__CONTROL__INIT;
+	struct bsub *s, *tmp;
+
+	while (bc->npings) {
+		Verbus__Pong p = VERBUS__PONG__INIT;
+
+		p.id = bc->pings[0];
+		m.body_case = VERBUS__CONTROL__BODY_PONG;
+		m.pong = &p;
+		if (vbi_conn_send_ctrl(bc->c, &m) != VB_OK)
+			return;
+		memmove(bc->pings, bc->pings + 1,
+			--bc->npings * sizeof(bc->pings[0]));
+	}
+	if (!bc->drops_owed)
+		return;
+	HASH_ITER(hh, bc->subs, s, tmp)
+	{
+		Verbus__Dropped d = VERBUS__DROPPED__INIT;
+
+		if (!s->dropped_owed)
+			continue;
+		d.sid = s->sid;
+		d.count = s->dropped;
+		m.body_case = VERBUS__CONTROL__BODY_DROPPED;
+		m.dropped = &d;
+		if (vbi_conn_send_ctrl(bc->c, &m) != VB_OK)
+			return;
+		s->dropped_owed = false;
+	}
+	bc->drops_owed = false;
+}
+
+/* ---- subscriptions ----------------------------------------------------- */
+
+static void sub_free(struct vbd_broker *b, struct bsub *s)
+{
+	struct bconn *bc = s->bc;
+
+	vbi_sublist_remove(b->sl, &s->s);
+	HASH_DEL(bc->subs, s);
+	bc->nsubs--;
+	b->st.subs--;
+	free(s->subject);
+	free(s->queue);
+	free(s);
+}
+
+static struct bsub *sub_find(struct bconn *bc, uint32_t sid)
+{
+	struct bsub *s = NULL;
+
+	HASH_FIND(hh, bc->subs, &sid, sizeof(sid), s);
+	return s;
+}
+
+static void on_subscribe(struct bconn *bc, const Verbus__Subscribe *m)
+{
+	struct vbd_broker *b = bc->b;
+	size_t plen = strlen(m->subject), qlen = strlen(m->queue);
+	struct bsub *s;
+	int rc;
+
+	if (vbi_pattern_check(m->subject, plen) != VB_OK) {
+		send_notice(bc, VB_EINVAL, m->sid, 0, "invalid subject pattern");
+		return;
+	}
+	if (qlen && vbi_queue_check(m->queue, qlen) != VB_OK) {
+		send_notice(bc, VB_EINVAL, m->sid, 0, "invalid queue group");
+		return;
+	}
+	if (sub_find(bc, m->sid)) {
+		send_notice(bc, VB_EINVAL, m->sid, 0, "sid already in use");
+		return;
+	}
+	if (bc->nsubs >= b->cfg.max_subs) {
+		send_notice(bc, VB_ENOSPC, m->sid, 0,
+			    "too many subscriptions on this connection");
+		return;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		goto out_nomem;
+	s->bc = bc;
+	s->sid = m->sid;
+	s->max_msgs = m->max_msgs;
+	s->subject = strdup(m->subject);
+	s->queue = qlen ? strdup(m->queue) : NULL;
+	if (!s->subject || (qlen && !s->queue))
+		goto out_free;
+	vbi_sub_init(&s->s, s->subject, plen, s->queue, qlen, s);
+	rc = vbi_sublist_insert(b->sl, &s->s);
+	if (rc)
+		goto out_free;
+	HASH_ADD(hh, bc->subs, sid, sizeof(s->sid), s);
+	if (s->oom) {
+		vbi_sublist_remove(b->sl, &s->s);
+		goto out_free;
+	}
+	bc->nsubs++;
+	b->st.subs++;
+	vbi_debug("conn %s: sid %u subscribes to %s%s%s", bc->name, s->sid,
+		  s->subject, s->queue ? " in queue " : "",
+		  s->queue ? s->queue : "");
+	return;
+out_free:
+	free(s->subject);
+	free(s->queue);
+	free(s);
+out_nomem:
+	send_notice(bc, VB_ENOMEM, m->sid, 0, "broker out of memory");
+}
+
+static void on_unsubscribe(struct bconn *bc, const Verbus__Unsubscribe *m)
+{
+	struct bsub *s = sub_find(bc, m->sid);
+
+	if (!s) {
+		send_notice(bc, VB_EINVAL, m->sid, 0, "no such subscription");
+		return;
+	}
+	if (m->max_msgs == 0 || s->delivered >= m->max_msgs)
+		sub_free(bc->b, s);
+	else
+		s->max_msgs = m->max_msgs;
+}
+
+/* ---- delivery ---------------------------------------------------------- */
+
+static int pend_grow(struct bconn *bc)
+{
+	size_t cap = bc->pend_cap ? bc->pend_cap * 2 : 64, i;
+	struct pend *p;
+
+	if (cap > bc->b->cfg.pending_max)
+		cap = bc->b->cfg.pending_max;
+	if (cap <= bc->pend_cap)
+		return VB_ENOSPC;
+	p = malloc(cap * sizeof(*p));
+	if (!p)
+		return VB_ENOMEM;
+	for (i = 0; i < bc->pend_n; i++)
+		p[i] = bc->pend[(bc->pend_head + i) % bc->pend_cap];
+	free(bc->pend);
+	bc->pend = p;
+	bc->pend_cap = cap;
+	bc->pend_head = 0;
+	return VB_OK;
+}
+
+/* Queue a delivery behind the others (block policy); takes a reference. */
+static int pend_push(struct bconn *bc, struct vbi_conn *src,
+		     const struct vbi_frame_view *v, uint32_t sid)
+{
+	struct pend *p;
+	int rc;
+
+	if (bc->pend_n == bc->pend_cap) {
+		rc = pend_grow(bc);
+		if (rc)
+			return rc;
+	}
+	rc = vbi_conn_hold(src, v);
+	if (rc)
+		return rc;
+	p = &bc->pend[(bc->pend_head + bc->pend_n++) % bc->pend_cap];
+	p->src = src;
+	p->v = *v;
+	p->sid = sid;
+	if (!bc->blocked_since)
+		bc->blocked_since = now_ms();
+	return VB_OK;
+}
+
+static void pend_pop(struct bconn *bc)
+{
+	struct pend *p = &bc->pend[bc->pend_head];
+
+	vbi_conn_release(p->src, &p->v);
+	bc->pend_head = (bc->pend_head + 1) % bc->pend_cap;
+	if (--bc->pend_n == 0)
+		bc->blocked_since = 0;
+}
+
+static void count_drop(struct bconn *bc, uint32_t sid)
+{
+	struct bsub *s = sub_find(bc, sid);
+
+	bc->drops++;
+	bc->b->st.drops++;
+	if (s) {
+		s->dropped++;
+		s->dropped_owed = true;
+		bc->drops_owed = true;
+	}
+}
+
+/* Drop every pending delivery (the fallback, or the subscriber left). */
+static void pend_drop_all(struct bconn *bc, bool count)
+{
+	while (bc->pend_n) {
+		if (count)
+			count_drop(bc, bc->pend[bc->pend_head].sid);
+		pend_pop(bc);
+	}
+}
+
+static void slow_disconnect(struct bconn *bc, const char *why)
+{
+	if (bc->closing)
+		return;
+	vbi_warn("conn %s: slow consumer disconnected: %s", bc->name, why);
+	bc->b->st.slow_disconnects++;
+	bc->closing = true;
+	pend_drop_all(bc, true);
+	vbi_conn_close(bc->c);
+}
+
+/* Forward what waits, in order, while there is room. */
+static void pend_flush(struct bconn *bc)
+{
+	while (bc->pend_n && !bc->closing) {
+		struct pend *p = &bc->pend[bc->pend_head];
+		int rc = vbi_conn_forward(bc->c, p->src, &p->v, p->sid);
+
+		if (rc == VB_EAGAIN)
+			return;
+		if (rc == VB_OK) {
+			bc->msgs_out++;
+			bc->bytes_out += p->v.topic_len + p->v.payload_len;
+			bc->b->st.msgs_out++;
+			bc->b->st.bytes_out += p->v.topic_len + p->v.payload_len;
+		} else {
+			count_drop(bc, p->sid);
+		}
+		pend_pop(bc);
+	}
+}
+
+/* The subscriber had no room for a delivery: apply the policy. */
+static void slow(struct bconn *dst, struct vbi_conn *src,
+		 const struct vbi_frame_view *v, uint32_t sid, bool first)
+{
+	struct vbd_broker *b = dst->b;
+	enum vbd_slow_policy p = b->cfg.slow_policy;
+
+	if (first) {
+		dst->waits++;
+		b->st.slow_consumers++;
+	}
+	if (p == VBD_SLOW_BLOCK) {
+		if (pend_push(dst, src, v, sid) == VB_OK)
+			return;
+		p = b->cfg.block_fallback; /* the queue is full */
+	}
+	if (p == VBD_SLOW_DISCONNECT)
+		slow_disconnect(dst, "no room for a delivery");
+	else
+		count_drop(dst, sid);
+}
+
+/* One delivery of @v to subscription @s. */
+static void deliver(struct bsub *s, struct vbi_conn *src,
+		    const struct vbi_frame_view *v)
+{
+	struct bconn *dst = s->bc;
+	struct vbd_broker *b = dst->b;
+	int rc;
+
+	if (dst->closing)
+		return;
+	s->delivered++;
+	if (dst->pend_n) {
+		slow(dst, src, v, s->sid, false);
+	} else {
+		rc = vbi_conn_forward(dst->c, src, v, s->sid);
+		if (rc == VB_OK) {
+			dst->msgs_out++;
+			dst->bytes_out += v->topic_len + v->payload_len;
+			b->st.msgs_out++;
+			b->st.bytes_out += v->topic_len + v->payload_len;
+		} else if (rc == VB_EAGAIN) {
+			slow(dst, src, v, s->sid, true);
+		} else if (rc == VB_EMSGSIZE) {
+			count_drop(dst, s->sid);
+		}
+	}
+	if (s->max_msgs && s->delivered >= s->max_msgs)
+		sub_free(b, s);
+}
+
+/* A frame from a publisher: route it, then drop our reference. */
+static void on_message(struct vbi_conn *c, const struct vbi_frame_view *v,
+		       void *arg)
+{
+	struct bconn *bc = arg;
+	struct vbd_broker *b = bc->b;
+	const char *sp = memchr(v->topic, ' ', v->topic_len);
+	size_t slen = sp ? (size_t)(sp - v->topic) : v->topic_len;
+	size_t i;
+	int rc;
+
+	bc->msgs_in++;
+	bc->bytes_in += v->topic_len + v->payload_len;
+	b->st.msgs_in++;
+	b->st.bytes_in += v->topic_len + v->payload_len;
+	if (vbi_subject_check(v->topic, slen) != VB_OK ||
+	    (sp && vbi_subject_check(sp + 1, v->topic_len - slen - 1) !=
+			   VB_OK)) {
+		send_notice(bc, VB_EINVAL, 0, v->seq,
+			    "invalid subject or reply subject");
+		goto out_release;
+	}
+	rc = vbi_sublist_match(b->sl, v->topic, slen, &b->match);
+	if (rc) {
+		send_notice(bc, rc, 0, v->seq, "cannot route the message");
+		goto out_release;
+	}
+	if (b->match.n == 0)
+		b->st.no_interest++;
+	/* deliver() may free a sub (auto-unsubscribe), not the match. */
+	for (i = 0; i < b->match.n; i++)
+		deliver(b->match.subs[i]->owner, c, v);
+out_release:
+	vbi_conn_release(c, v);
+}
+
+/* ---- connections ------------------------------------------------------- */
+
+static void on_control(struct vbi_conn *c, const Verbus__Control *m, void *arg)
+{
+	struct bconn *bc = arg;
+
+	switch (m->body_case) {
+	case VERBUS__CONTROL__BODY_SUBSCRIBE:
+		on_subscribe(bc, m->subscribe);
+		break;
+	case VERBUS__CONTROL__BODY_UNSUBSCRIBE:
+		on_unsubscribe(bc, m->unsubscribe);
+		break;
+	case VERBUS__CONTROL__BODY_PING:
+		if (bc->npings == PINGS_MAX) {
+			vbi_warn("conn %s: too many pings in flight", bc->name);
+			vbi_conn_close(c);
+			break;
+		}
+		bc->pings[bc->npings++] = m->ping->id;
+		send_owed(bc);
+		break;
+	default:
+		break; /* Pong, Notice, Dropped: nothing to do */
+	}
+}
+
+static void on_writable(struct vbi_conn *c, void *arg)
+{
+	struct bconn *bc = arg;
+
+	(void)c;
+	pend_flush(bc);
+	send_owed(bc);
+}
+
+static void on_open(struct vbi_conn *c, void *arg)
+{
+	struct vbd_broker *b = arg;
+	struct vbi_conn_stats cs;
+	struct bconn *bc;
+
+	b->st.conns_total++;
+	if (b->shutting_down || b->nconns >= b->cfg.max_conns) {
+		vbi_warn("refusing a connection: %s",
+			 b->shutting_down ? "shutting down" :
+					    "too many connections");
+		b->st.conns_rejected++;
+		vbi_conn_set_arg(c, NULL);
+		vbi_conn_close(c);
+		return;
+	}
+	bc = calloc(1, sizeof(*bc));
+	if (!bc) {
+		b->st.conns_rejected++;
+		vbi_conn_set_arg(c, NULL);
+		vbi_conn_close(c);
+		return;
+	}
+	bc->kind = KIND_CONN;
+	bc->b = b;
+	bc->c = c;
+	bc->cid = ++b->next_cid;
+	bc->start_time = time(NULL);
+	vbi_conn_peer_name(c, bc->peer, sizeof(bc->peer));
+	vbi_conn_stats(c, &cs);
+	snprintf(bc->name, sizeof(bc->name), "cid%" PRIu64, bc->cid);
+	HASH_ADD(hh, b->by_cid, cid, sizeof(bc->cid), bc);
+	if (bc->oom) {
+		free(bc);
+		b->st.conns_rejected++;
+		vbi_conn_set_arg(c, NULL);
+		vbi_conn_close(c);
+		return;
+	}
+	bc->prev = b->tail;
+	if (b->tail)
+		b->tail->next = bc;
+	else
+		b->head = bc;
+	b->tail = bc;
+	b->nconns++;
+	b->st.conns++;
+	vbi_conn_set_arg(c, bc);
+	vbi_info("conn %s from %s open", bc->name, bc->peer);
+}
+
+static void on_closed(struct vbi_conn *c, const struct vbi_close_info *why,
+		      void *arg)
+{
+	struct bconn *bc = arg;
+	struct vbd_broker *b;
+	struct bsub *s, *tmp;
+
+	(void)c;
+	b = bc->b;
+	vbi_info("conn %s from %s closed: %s", bc->name, bc->peer,
+		 why->reason);
+	HASH_ITER(hh, bc->subs, s, tmp)
+	sub_free(b, s);
+	pend_drop_all(bc, false);
+	free(bc->pend);
+	HASH_DEL(b->by_cid, bc);
+	if (bc->prev)
+		bc->prev->next = bc->next;
+	else
+		b->head = bc->next;
+	if (bc->next)
+		bc->next->prev = bc->prev;
+	else
+		b->tail = bc->prev;
+	b->nconns--;
+	b->st.conns--;
+	free(bc);
+}
+
+/*
+ * A callback's arg is the broker until the connection opens (the listener's
+ * arg), then its bconn, or NULL if it was refused: only a bconn of this very
+ * connection gets the event.
+ */
+static struct bconn *conn_of(struct vbi_conn *c, void *arg)
+{
+	struct bconn *bc = arg;
+
+	if (!arg || *(const uint32_t *)arg != KIND_CONN || bc->c != c)
+		return NULL;
+	return bc;
+}
+
+static void cb_message(struct vbi_conn *c, const struct vbi_frame_view *v,
+		       void *arg)
+{
+	if (conn_of(c, arg))
+		on_message(c, v, arg);
+	else
+		vbi_conn_release(c, v);
+}
+
+static void cb_control(struct vbi_conn *c, const Verbus__Control *m, void *arg)
+{
+	if (conn_of(c, arg))
+		on_control(c, m, arg);
+}
+
+static void cb_writable(struct vbi_conn *c, void *arg)
+{
+	if (conn_of(c, arg))
+		on_writable(c, arg);
+}
+
+static void cb_closed(struct vbi_conn *c, const struct vbi_close_info *why,
+		      void *arg)
+{
+	if (conn_of(c, arg))
+		on_closed(c, why, arg);
+}
+
+static const struct vbi_conn_cbs broker_cbs = {
+	.open = on_open,
+	.message = cb_message,
+	.writable = cb_writable,
+	.control = cb_control,
+	.closed = cb_closed,
+};
+
+/* Timers: block timeouts, notices owed, and the end of a shutdown. */
+static void tick(struct vbd_broker *b)
+{
+	uint64_t now = now_ms();
+	struct bconn *bc, *next;
+
+	if (now - b->last_tick < TICK_MS)
+		return;
+	b->last_tick = now;
+	for (bc = b->head; bc; bc = next) {
+		next = bc->next;
+		if (bc->closing)
+			continue;
+		pend_flush(bc);
+		if (bc->blocked_since &&
+		    now - bc->blocked_since >= b->cfg.block_timeout_ms) {
+			if (b->cfg.block_fallback == VBD_SLOW_DISCONNECT) {
+				slow_disconnect(bc, "blocked too long");
+				continue;
+			}
+			vbi_warn("conn %s: blocked %u ms: dropping %zu "
+				 "deliveries",
+				 bc->name, b->cfg.block_timeout_ms, bc->pend_n);
+			pend_drop_all(bc, true);
+		}
+		send_owed(bc);
+		if (b->shutting_down && bc->pend_n == 0) {
+			bc->closing = true;
+			vbi_conn_close(bc->c);
+		}
+	}
+}
+
+/* ---- the monitor's view ----------------------------------------------- */
+
+static void fill_conn(const struct bconn *bc, struct vbd_stats_conn *o)
+{
+	struct vbi_conn_stats cs;
+
+	memset(o, 0, sizeof(*o));
+	vbi_conn_stats(bc->c, &cs);
+	o->cid = bc->cid;
+	snprintf(o->name, sizeof(o->name), "%s", bc->name);
+	snprintf(o->peer, sizeof(o->peer), "%s", bc->peer);
+	o->start_time = bc->start_time;
+	o->subs = bc->nsubs;
+	o->msgs_in = bc->msgs_in;
+	o->bytes_in = bc->bytes_in;
+	o->msgs_out = bc->msgs_out;
+	o->bytes_out = bc->bytes_out;
+	o->drops = bc->drops;
+	o->credit_waits = bc->waits;
+	o->pending = bc->pend_n + cs.fwd_pending;
+	o->ring_size = cs.ring_size;
+	o->peer_ring = cs.peer_ring;
+}
+
+static void src_server(void *arg, struct vbd_stats_server *s)
+{
+	struct vbd_broker *b = arg;
+	struct vbi_tp_stats ts;
+	const struct bconn *bc;
+	uint64_t mem = 0;
+
+	vbi_tp_stats("rdma", &ts);
+	*s = b->st;
+	s->version = vb_version();
+	s->server_name = b->cfg.server_name;
+	s->listen = b->listen;
+	s->start_time = b->start_time;
+	s->uptime_ms = now_ms() - b->start_ms;
+	s->conns = b->nconns;
+	s->payload_copies = 0; /* forwarding never copies: see the top */
+	s->mr_registered = ts.mr_registered;
+	s->mr_deregistered = ts.mr_deregistered;
+	for (bc = b->head; bc; bc = bc->next) {
+		struct vbi_conn_stats cs;
+
+		vbi_conn_stats(bc->c, &cs);
+		/* Ring, staging (the peer's ring) and control buffers. */
+		mem += cs.ring_size + cs.peer_ring +
+		       (uint64_t)(b->cfg.recv_depth + 8) * VBI_CTRL_MAX;
+	}
+	s->mem_registered = mem;
+	s->max_conns = b->cfg.max_conns;
+	s->max_subs = b->cfg.max_subs;
+	s->max_msg = b->cfg.max_msg;
+	s->ring_size = b->cfg.ring_size;
+}
+
+static void src_conns(void *arg,
+		      void (*fn)(void *ctx, const struct vbd_stats_conn *c),
+		      void *ctx)
+{
+	struct vbd_broker *b = arg;
+	struct vbd_stats_conn o;
+	const struct bconn *bc;
+
+	for (bc = b->head; bc; bc = bc->next) {
+		fill_conn(bc, &o);
+		fn(ctx, &o);
+	}
+}
+
+static int src_conn(void *arg, uint64_t cid, struct vbd_stats_conn *c)
+{
+	struct vbd_broker *b = arg;
+	struct bconn *bc = NULL;
+
+	HASH_FIND(hh, b->by_cid, &cid, sizeof(cid), bc);
+	if (!bc)
+		return -1;
+	fill_conn(bc, c);
+	return 0;
+}
+
+void vbd_broker_stats_source(struct vbd_broker *b, struct vbd_stats_source *src)
+{
+	src->server = src_server;
+	src->conns = src_conns;
+	src->conn = src_conn;
+	src->arg = b;
+}
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+int vbd_broker_create(const struct vbd_config *cfg, struct vbd_broker **out)
+{
+	struct vbi_conn_opts o = { 0 };
+	struct vbd_broker *b = calloc(1, sizeof(*b));
+	int rc;
+
+	if (!b)
+		return VB_ENOMEM;
+	b->kind = KIND_BROKER;
+	b->cfg = *cfg;
+	b->start_time = time(NULL);
+	b->start_ms = now_ms();
+	vbi_match_init(&b->match);
+	snprintf(b->listen, sizeof(b->listen), "%s:%s", cfg->listen_addr,
+		 cfg->port);
+	rc = vbi_sublist_create(&b->sl);
+	if (rc)
+		goto out_free;
+	rc = vbi_tp_create("rdma", &b->tp);
+	if (rc)
+		goto out_free;
+	o.name = cfg->server_name;
+	o.ring_size = cfg->ring_size;
+	o.max_msg = cfg->max_msg;
+	o.recv_depth = cfg->recv_depth;
+	o.busy_poll = cfg->busy_poll;
+	rc = vbi_tp_listen(b->tp, cfg->listen_addr, cfg->port, &o, &broker_cbs,
+			   b, &b->l);
+	if (rc)
+		goto out_free;
+	*out = b;
+	return VB_OK;
+out_free:
+	vbd_broker_destroy(b);
+	return rc;
+}
+
+int vbd_broker_fd(struct vbd_broker *b)
+{
+	return vbi_tp_fd(b->tp);
+}
+
+int vbd_broker_progress(struct vbd_broker *b, int timeout_ms)
+{
+	int rc;
+
+	if (timeout_ms < 0 || timeout_ms > TICK_MS)
+		timeout_ms = TICK_MS;
+	rc = vbi_tp_progress(b->tp, timeout_ms);
+	tick(b);
+	return rc;
+}
+
+void vbd_broker_shutdown(struct vbd_broker *b)
+{
+	if (b->shutting_down)
+		return;
+	b->shutting_down = true;
+	vbi_listener_close(b->l);
+	b->l = NULL;
+	b->last_tick = 0; /* start closing at the next tick */
+	vbi_info("shutting down: %" PRIu64 " connections to close",
+		 b->nconns);
+}
+
+bool vbd_broker_idle(const struct vbd_broker *b)
+{
+	return b->nconns == 0;
+}
+
+void vbd_broker_destroy(struct vbd_broker *b)
+{
+	if (!b)
+		return;
+	vbi_listener_close(b->l);
+	/* Closes every connection; on_closed frees their state. */
+	vbi_tp_destroy(b->tp);
+	vbi_sublist_destroy(b->sl);
+	vbi_match_fini(&b->match);
+	free(b);
+}

@@ -1,0 +1,59 @@
+/*
+ * broker.h - verbusd's engine: connections, subscriptions, routing.
+ *
+ * The broker owns one transport context (transport/transport.h) and the
+ * listener on it.  Clients subscribe with control messages (Subscribe,
+ * Unsubscribe, Ping); a published frame is matched against the subject trie
+ * (core/subject.h) and forwarded to every matching subscription, one member
+ * per queue group, without copying its payload (vbi_conn_forward).  A
+ * subscriber without room gets the configured slow-consumer policy.
+ *
+ * Ownership: the broker copies what it needs from the configuration.
+ * Threading: a broker and everything it owns belong to the thread that
+ * calls vbd_broker_progress(); nothing here locks.
+ */
+#ifndef VERBUS_DAEMON_BROKER_H
+#define VERBUS_DAEMON_BROKER_H
+
+#include <stdbool.h>
+
+#include "daemon/config.h"
+#include "daemon/stats.h"
+
+struct vbd_broker;
+
+/*
+ * vbd_broker_create() - start listening on cfg->listen_addr:cfg->port.
+ * Returns VB_OK, VB_ENOMEM, VB_ENODEV (no RDMA device), VB_EUNREACH (no
+ * device on that address) or another vb_err from the transport.
+ */
+int vbd_broker_create(const struct vbd_config *cfg, struct vbd_broker **out);
+
+/* vbd_broker_fd() - readable when vbd_broker_progress() has work. */
+int vbd_broker_fd(struct vbd_broker *b);
+
+/*
+ * vbd_broker_progress() - handle connections, messages and timers; waits
+ * up to @timeout_ms (0: never; capped so that timers run).  Returns the
+ * events handled or a negative vb_err.
+ */
+int vbd_broker_progress(struct vbd_broker *b, int timeout_ms);
+
+/*
+ * vbd_broker_shutdown() - stop accepting, let queued deliveries drain, then
+ * disconnect every client.  Progress must keep being called until
+ * vbd_broker_idle() is true (or the caller's deadline passes).
+ */
+void vbd_broker_shutdown(struct vbd_broker *b);
+
+/* vbd_broker_idle() - after shutdown: every connection is gone. */
+bool vbd_broker_idle(const struct vbd_broker *b);
+
+/* vbd_broker_stats_source() - where the monitor reads the counters. */
+void vbd_broker_stats_source(struct vbd_broker *b,
+			     struct vbd_stats_source *src);
+
+/* vbd_broker_destroy() - close everything and free; NULL is fine. */
+void vbd_broker_destroy(struct vbd_broker *b);
+
+#endif /* VERBUS_DAEMON_BROKER_H */

@@ -1,0 +1,299 @@
+/*
+ * main.c - verbusd: the command line, the event loop, signals.
+ *
+ * One thread runs everything: the broker's transport fd, the monitoring
+ * endpoint's fd and a signalfd share one epoll set, so no lock exists
+ * anywhere in the daemon.  SIGTERM/SIGINT start a graceful shutdown (stop
+ * accepting, drain what is queued, disconnect clients); a second signal, or
+ * the drain deadline, ends it at once.
+ */
+#include "core/log.h"
+#include "daemon/broker.h"
+#include "daemon/config.h"
+#include "daemon/monitor.h"
+
+#include <verbus/verbus.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DRAIN_MS 5000 /* graceful shutdown: longest wait for clients */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: verbusd [options]\n"
+		"\n"
+		"The Verbus broker: publish/subscribe over RDMA.\n"
+		"\n"
+		"  -c, --config FILE     read settings from FILE (libconfig syntax;\n"
+		"                        see /etc/verbus/verbusd.conf)\n"
+		"  -l, --listen ADDR[:PORT]  address to accept clients on\n"
+		"                        [0.0.0.0:7470]\n"
+		"  -p, --port PORT       port to accept clients on [7470]\n"
+		"  -m, --monitor ADDR:PORT   HTTP monitoring endpoint\n"
+		"                        [127.0.0.1:8222]; port 0 disables it\n"
+		"  -s, --set KEY=VALUE   any setting of the file, e.g.\n"
+		"                        --set limits.max_conns=200\n"
+		"                        --set slow_consumer.policy=drop\n"
+		"  -v, --log-level LEVEL err, warn, info or debug [info]\n"
+		"      --print-config    print the effective settings and exit\n"
+		"  -V, --version         print the version and exit\n"
+		"  -h, --help            this text\n"
+		"\n"
+		"Settings apply in order: defaults, the file, then the options.\n"
+		"Logs go to stderr, one line per event.  SIGTERM or SIGINT shut\n"
+		"down gracefully (a second one at once).\n");
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+/* Settings from the command line, applied after the file. */
+struct cli {
+	const char *config;
+	char *sets[64]; /* "key=value" */
+	int nsets;
+	int print_config;
+};
+
+static int parse_cli(int argc, char **argv, struct cli *o)
+{
+	static const struct option lo[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "monitor", required_argument, NULL, 'm' },
+		{ "set", required_argument, NULL, 's' },
+		{ "log-level", required_argument, NULL, 'v' },
+		{ "print-config", no_argument, NULL, 'P' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	static char buf[64][320];
+	const char *key;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "c:l:p:m:s:v:Vh", lo, NULL)) !=
+	       -1) {
+		key = NULL;
+		switch (ch) {
+		case 'c':
+			o->config = optarg;
+			continue;
+		case 'l':
+			key = "listen";
+			break;
+		case 'p':
+			key = "port";
+			break;
+		case 'm':
+			key = "monitor.listen";
+			break;
+		case 'v':
+			key = "log.level";
+			break;
+		case 's':
+			break;
+		case 'P':
+			o->print_config = 1;
+			continue;
+		case 'V':
+			printf("verbusd %s\n", vb_version());
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
+		}
+		if (o->nsets == 64) {
+			fprintf(stderr, "verbusd: too many settings\n");
+			return -1;
+		}
+		if (key)
+			snprintf(buf[o->nsets], sizeof(buf[0]), "%s=%s", key,
+				 optarg);
+		else
+			snprintf(buf[o->nsets], sizeof(buf[0]), "%s", optarg);
+		o->sets[o->nsets] = buf[o->nsets];
+		o->nsets++;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "verbusd: unexpected argument '%s'\n",
+			argv[optind]);
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+static int load_config(const struct cli *o, struct vbd_config *cfg)
+{
+	char err[512];
+	int i;
+
+	vbd_config_defaults(cfg);
+	if (o->config && vbd_config_load(cfg, o->config, err, sizeof(err))) {
+		fprintf(stderr, "verbusd: %s\n", err);
+		return -1;
+	}
+	for (i = 0; i < o->nsets; i++) {
+		char *eq = strchr(o->sets[i], '=');
+
+		if (!eq) {
+			fprintf(stderr, "verbusd: --set %s: expected KEY=VALUE\n",
+				o->sets[i]);
+			return -1;
+		}
+		*eq = '\0';
+		if (vbd_config_set(cfg, o->sets[i], eq + 1, err, sizeof(err))) {
+			fprintf(stderr, "verbusd: %s\n", err);
+			return -1;
+		}
+	}
+	if (vbd_config_check(cfg, err, sizeof(err))) {
+		fprintf(stderr, "verbusd: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int add_fd(int ep, int fd, uint32_t tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
+
+	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+enum { TAG_BROKER = 1, TAG_MONITOR, TAG_SIGNAL };
+
+int main(int argc, char **argv)
+{
+	struct cli o = { 0 };
+	struct vbd_config cfg;
+	struct vbd_broker *b = NULL;
+	struct vbd_monitor *mon = NULL;
+	struct vbd_stats_source src;
+	struct epoll_event evs[8];
+	uint64_t deadline = 0;
+	sigset_t sigs;
+	int ep = -1, sfd = -1, rc, n, i, status = 1;
+
+	if (parse_cli(argc, argv, &o) || load_config(&o, &cfg))
+		return 2;
+	if (o.print_config) {
+		vbd_config_print(&cfg, stdout);
+		return 0;
+	}
+	vbi_log_set(vbi_log_stderr, NULL, (enum vbi_log_level)cfg.log_level);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (sfd < 0 || ep < 0 || add_fd(ep, sfd, TAG_SIGNAL)) {
+		vbi_err("cannot set up the event loop: %s", strerror(errno));
+		goto out_close;
+	}
+	rc = vbd_broker_create(&cfg, &b);
+	if (rc) {
+		vbi_err("cannot listen on %s:%s: %s", cfg.listen_addr, cfg.port,
+			vb_strerror(rc));
+		goto out_close;
+	}
+	if (add_fd(ep, vbd_broker_fd(b), TAG_BROKER))
+		goto out_destroy;
+	if (cfg.monitor_port) {
+		vbd_broker_stats_source(b, &src);
+		rc = vbd_monitor_create(cfg.monitor_addr, cfg.monitor_port,
+					&src, &mon);
+		if (rc) {
+			vbi_err("cannot serve monitoring on %s:%u: %s",
+				cfg.monitor_addr, cfg.monitor_port,
+				vb_strerror(rc));
+			goto out_destroy;
+		}
+		if (add_fd(ep, vbd_monitor_fd(mon), TAG_MONITOR))
+			goto out_destroy;
+	}
+	vbi_info("verbusd %s listening on %s:%s (ring %u, max message %u, "
+		 "slow consumers: %s)",
+		 vb_version(), cfg.listen_addr, cfg.port, cfg.ring_size,
+		 cfg.max_msg, vbd_slow_policy_name(cfg.slow_policy));
+	if (mon)
+		vbi_info("monitoring on http://%s:%u/", cfg.monitor_addr,
+			 vbd_monitor_port(mon));
+
+	for (;;) {
+		int timeout = cfg.busy_poll ? 0 : 50;
+
+		if (mon && vbd_monitor_timeout(mon) >= 0 &&
+		    vbd_monitor_timeout(mon) < timeout)
+			timeout = vbd_monitor_timeout(mon);
+		n = epoll_wait(ep, evs, 8, timeout);
+		if (n < 0 && errno != EINTR) {
+			vbi_err("epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			struct signalfd_siginfo si;
+
+			if (evs[i].data.u32 != TAG_SIGNAL)
+				continue;
+			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (deadline) {
+					vbi_warn("second signal: stopping now");
+					deadline = 1;
+					break;
+				}
+				vbi_info("signal %u: shutting down",
+					 si.ssi_signo);
+				vbd_broker_shutdown(b);
+				deadline = now_ms() + DRAIN_MS;
+			}
+		}
+		rc = vbd_broker_progress(b, 0);
+		if (rc < 0) {
+			vbi_err("broker: %s", vb_strerror(rc));
+			break;
+		}
+		if (mon)
+			vbd_monitor_run(mon);
+		if (deadline && (vbd_broker_idle(b) || now_ms() >= deadline)) {
+			if (!vbd_broker_idle(b))
+				vbi_warn("drain deadline passed: closing the "
+					 "remaining connections");
+			status = 0;
+			break;
+		}
+	}
+out_destroy:
+	vbd_monitor_destroy(mon);
+	vbd_broker_destroy(b);
+out_close:
+	if (ep >= 0)
+		close(ep);
+	if (sfd >= 0)
+		close(sfd);
+	if (status == 0)
+		vbi_info("stopped");
+	return status;
+}
