@@ -45,6 +45,7 @@
 #define KIND_BROKER 0x42524b52u
 #define KIND_CONN 0x434f4e4eu
 #define PINGS_MAX 16 /* Pongs owed per connection at most */
+#define MAX_CLIENT_RING (64u << 20) /* largest client ring we mirror */
 
 struct bconn;
 
@@ -206,7 +207,8 @@ static void on_subscribe(struct bconn *bc, const Verbus__Subscribe *m)
 	int rc;
 
 	if (vbi_pattern_check(m->subject, plen) != VB_OK) {
-		send_notice(bc, VB_EINVAL, m->sid, 0, "invalid subject pattern");
+		send_notice(bc, VB_EINVAL, m->sid, 0,
+			    "invalid subject pattern");
 		return;
 	}
 	if (qlen && vbi_queue_check(m->queue, qlen) != VB_OK) {
@@ -373,7 +375,8 @@ static void pend_flush(struct bconn *bc)
 			bc->msgs_out++;
 			bc->bytes_out += p->v.topic_len + p->v.payload_len;
 			bc->b->st.msgs_out++;
-			bc->b->st.bytes_out += p->v.topic_len + p->v.payload_len;
+			bc->b->st.bytes_out +=
+				p->v.topic_len + p->v.payload_len;
 		} else {
 			count_drop(bc, p->sid);
 		}
@@ -449,8 +452,8 @@ static void on_message(struct vbi_conn *c, const struct vbi_frame_view *v,
 	b->st.msgs_in++;
 	b->st.bytes_in += v->topic_len + v->payload_len;
 	if (vbi_subject_check(v->topic, slen) != VB_OK ||
-	    (sp && vbi_subject_check(sp + 1, v->topic_len - slen - 1) !=
-			   VB_OK)) {
+	    (sp &&
+	     vbi_subject_check(sp + 1, v->topic_len - slen - 1) != VB_OK)) {
 		send_notice(bc, VB_EINVAL, 0, v->seq,
 			    "invalid subject or reply subject");
 		goto out_release;
@@ -561,12 +564,15 @@ static void on_closed(struct vbi_conn *c, const struct vbi_close_info *why,
 {
 	struct bconn *bc = arg;
 	struct vbd_broker *b;
+	struct vbi_conn_stats cs;
 	struct bsub *s, *tmp;
 
-	(void)c;
 	b = bc->b;
-	vbi_info("conn %s from %s closed: %s", bc->name, bc->peer,
-		 why->reason);
+	vbi_info("conn %s from %s closed: %s", bc->name, bc->peer, why->reason);
+	vbi_conn_stats(c, &cs);
+	b->st.payload_copies += cs.bytes_copied;
+	b->st.zero_copy_bytes += cs.bytes_forwarded;
+	b->st.credit_waits += bc->waits;
 	HASH_ITER(hh, bc->subs, s, tmp)
 	sub_free(b, s);
 	pend_drop_all(bc, false);
@@ -707,13 +713,15 @@ static void src_server(void *arg, struct vbd_stats_server *s)
 	s->start_time = b->start_time;
 	s->uptime_ms = now_ms() - b->start_ms;
 	s->conns = b->nconns;
-	s->payload_copies = 0; /* forwarding never copies: see the top */
 	s->mr_registered = ts.mr_registered;
 	s->mr_deregistered = ts.mr_deregistered;
 	for (bc = b->head; bc; bc = bc->next) {
 		struct vbi_conn_stats cs;
 
 		vbi_conn_stats(bc->c, &cs);
+		s->payload_copies += cs.bytes_copied;
+		s->zero_copy_bytes += cs.bytes_forwarded;
+		s->credit_waits += bc->waits;
 		/* Ring, staging (the peer's ring) and control buffers. */
 		mem += cs.ring_size + cs.peer_ring +
 		       (uint64_t)(b->cfg.recv_depth + 8) * VBI_CTRL_MAX;
@@ -787,6 +795,8 @@ int vbd_broker_create(const struct vbd_config *cfg, struct vbd_broker **out)
 	o.max_msg = cfg->max_msg;
 	o.recv_depth = cfg->recv_depth;
 	o.busy_poll = cfg->busy_poll;
+	/* A client's ring is mirrored here in registered memory: bound it. */
+	o.max_peer_ring = MAX_CLIENT_RING;
 	rc = vbi_tp_listen(b->tp, cfg->listen_addr, cfg->port, &o, &broker_cbs,
 			   b, &b->l);
 	if (rc)
@@ -822,8 +832,7 @@ void vbd_broker_shutdown(struct vbd_broker *b)
 	vbi_listener_close(b->l);
 	b->l = NULL;
 	b->last_tick = 0; /* start closing at the next tick */
-	vbi_info("shutting down: %" PRIu64 " connections to close",
-		 b->nconns);
+	vbi_info("shutting down: %" PRIu64 " connections to close", b->nconns);
 }
 
 bool vbd_broker_idle(const struct vbd_broker *b)

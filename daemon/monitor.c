@@ -334,6 +334,9 @@ static void put_server_metrics(FILE *f, const struct vbd_stats_server *s)
 		  s->no_interest },
 		{ "verbus_payload_copy_bytes_total", "counter",
 		  "Payload bytes the broker's CPU copied.", s->payload_copies },
+		{ "verbus_zero_copy_bytes_total", "counter",
+		  "Bytes delivered by gathering them from publishers' rings.",
+		  s->zero_copy_bytes },
 		{ "verbus_mr_registered_total", "counter",
 		  "Memory regions registered (ibv_reg_mr).", s->mr_registered },
 		{ "verbus_mr_deregistered_total", "counter",
@@ -505,6 +508,7 @@ static void render_varz(struct vbd_monitor *m, struct MHD_Connection *conn,
 	jadd_u64(o, "credit_waits", s.credit_waits);
 	jadd_u64(o, "no_interest", s.no_interest);
 	jadd_u64(o, "payload_copy_bytes", s.payload_copies);
+	jadd_u64(o, "zero_copy_bytes", s.zero_copy_bytes);
 	jadd_u64(o, "mr_registered", s.mr_registered);
 	jadd_u64(o, "mr_deregistered", s.mr_deregistered);
 	jadd_u64(o, "mem_registered", s.mem_registered);

@@ -34,6 +34,7 @@ struct vbd_stats_server {
 	uint64_t credit_waits; /* sends that waited for credit */
 	uint64_t no_interest; /* published messages nobody matched */
 	uint64_t payload_copies; /* payload bytes the broker's CPU copied */
+	uint64_t zero_copy_bytes; /* bytes the device gathered from rings */
 	uint64_t mr_registered; /* ibv_reg_mr calls */
 	uint64_t mr_deregistered; /* ibv_dereg_mr calls */
 	uint64_t mem_registered; /* bytes registered now */

@@ -624,7 +624,8 @@ static int conn_setup_stage(struct vbi_conn *c, const Verbus__RingInfo *r,
 {
 	int rc;
 
-	if (!ring_size_ok(r->size))
+	if (!ring_size_ok(r->size) ||
+	    (c->opts.max_peer_ring && r->size > c->opts.max_peer_ring))
 		return VB_EPROTO;
 	if (posix_memalign((void **)&c->stage_mem, 4096, r->size))
 		return VB_ENOMEM;
@@ -930,6 +931,7 @@ static int conn_forward(struct vbi_conn *dst, struct vbi_conn *src,
 	src->refs_out++;
 	dst->st.msgs_out++;
 	dst->st.bytes_out += (uint64_t)v->topic_len + v->payload_len;
+	dst->st.bytes_forwarded += (uint64_t)v->topic_len + v->payload_len;
 	return VB_OK;
 out_full:
 	/* Staged but unflushed frames hold space too: push them. */
@@ -951,6 +953,7 @@ static int conn_send(struct vbi_conn *c, const void *topic, uint16_t tlen,
 		memcpy(t, topic, tlen);
 	if (plen)
 		memcpy(p, payload, plen);
+	c->st.bytes_copied += (uint64_t)tlen + plen;
 	return conn_commit(c);
 }
 
@@ -1094,10 +1097,20 @@ unexpected:
 	vbi_codec_free(m);
 }
 
+/* Return ring credit now if enough is owed (within a long delivery run, a
+ * slow callback must not starve the sender until the run ends). */
+static void credit_maybe(struct vbi_conn *c)
+{
+	vbi_credit_note_freed(&c->cr, c->rx.freed);
+	if (vbi_credit_should_return(&c->cr, c->opts.ring_size))
+		send_credit(c);
+}
+
 /* Hand every complete frame to the message callback. */
 static void deliver(struct vbi_conn *c)
 {
 	struct vbi_frame_view v;
+	unsigned n = 0;
 	int rc;
 
 	while (c->state == ST_OPEN) {
@@ -1122,6 +1135,8 @@ static void deliver(struct vbi_conn *c)
 		frame_set_refs(c->ring_mem + v.off, 1);
 		c->refs_out++;
 		c->cbs.message(c, &v, c->arg);
+		if (++n % 64 == 0 && c->state == ST_OPEN)
+			credit_maybe(c);
 	}
 }
 
@@ -1236,11 +1251,11 @@ static void conn_after(struct vbi_conn *c)
 {
 	if (c->state != ST_OPEN)
 		return;
+	/* Frames first: they may carry the acks a Credit would. */
 	vbi_credit_note_freed(&c->cr, c->rx.freed);
 	conn_flush(c);
-	if (c->state == ST_OPEN &&
-	    vbi_credit_should_return(&c->cr, c->opts.ring_size))
-		send_credit(c);
+	if (c->state == ST_OPEN)
+		credit_maybe(c);
 }
 
 /* Completion channel readable: consume the event, re-arm, poll. */
@@ -1747,7 +1762,13 @@ static int conn_send_ctrl(struct vbi_conn *c, const Verbus__Control *m)
 
 	if (c->state != ST_OPEN)
 		return c->state == ST_CLOSED ? VB_ECLOSED : VB_ESTATE;
-	rc = send_ctrl(c, m, true, false);
+	/* A control message must not overtake frames queued before it (a
+	 * Ping is a barrier): they go first, or it waits for room. */
+	conn_flush(c);
+	if (c->tx.flushed != c->tx.tail)
+		rc = VB_EAGAIN;
+	else
+		rc = send_ctrl(c, m, true, false);
 	if (rc == VB_EAGAIN) {
 		c->want_writable = true;
 		c->st.credit_waits++;

@@ -48,6 +48,8 @@ struct vbi_conn_opts {
 	uint32_t max_msg; /* largest topic + payload we accept [64 KiB] */
 	uint32_t recv_depth; /* RECVs kept posted [128] */
 	int busy_poll; /* 1: progress() never sleeps on the fd */
+	uint32_t max_peer_ring; /* refuse a peer ring above this (we mirror
+				 * it in registered memory) [VBI_RING_MAX] */
 	const char *source; /* connect: local address to bind (host K) */
 	int timeout_ms; /* connect: give up after [10000] */
 };
@@ -99,6 +101,8 @@ struct vbi_conn_stats {
 	uint64_t writes; /* RDMA WRITE_WITH_IMMs posted */
 	uint64_t credit_returns; /* credit-only messages sent */
 	uint64_t credit_waits; /* sends refused with VB_EAGAIN */
+	uint64_t bytes_copied; /* topic + payload bytes send() copied */
+	uint64_t bytes_forwarded; /* topic + payload bytes forward() queued */
 	uint64_t fwd_pending; /* now: forwards queued, not yet completed */
 	uint64_t refs_out; /* now: our frames held or being forwarded */
 	uint32_t ring_size; /* our receive ring */
