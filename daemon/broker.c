@@ -511,7 +511,6 @@ static void on_writable(struct vbi_conn *c, void *arg)
 static void on_open(struct vbi_conn *c, void *arg)
 {
 	struct vbd_broker *b = arg;
-	struct vbi_conn_stats cs;
 	struct bconn *bc;
 
 	b->st.conns_total++;
@@ -537,8 +536,7 @@ static void on_open(struct vbi_conn *c, void *arg)
 	bc->cid = ++b->next_cid;
 	bc->start_time = time(NULL);
 	vbi_conn_peer_name(c, bc->peer, sizeof(bc->peer));
-	vbi_conn_stats(c, &cs);
-	snprintf(bc->name, sizeof(bc->name), "cid%" PRIu64, bc->cid);
+	snprintf(bc->name, sizeof(bc->name), "%s", vbi_conn_name(c));
 	HASH_ADD(hh, b->by_cid, cid, sizeof(bc->cid), bc);
 	if (bc->oom) {
 		free(bc);
@@ -556,7 +554,8 @@ static void on_open(struct vbi_conn *c, void *arg)
 	b->nconns++;
 	b->st.conns++;
 	vbi_conn_set_arg(c, bc);
-	vbi_info("conn %s from %s open", bc->name, bc->peer);
+	vbi_info("conn cid %" PRIu64 " %s from %s open", bc->cid, bc->name,
+		 bc->peer);
 }
 
 static void on_closed(struct vbi_conn *c, const struct vbi_close_info *why,
@@ -568,7 +567,8 @@ static void on_closed(struct vbi_conn *c, const struct vbi_close_info *why,
 	struct bsub *s, *tmp;
 
 	b = bc->b;
-	vbi_info("conn %s from %s closed: %s", bc->name, bc->peer, why->reason);
+	vbi_info("conn cid %" PRIu64 " %s from %s closed: %s", bc->cid,
+		 bc->name, bc->peer, why->reason);
 	vbi_conn_stats(c, &cs);
 	b->st.payload_copies += cs.bytes_copied;
 	b->st.zero_copy_bytes += cs.bytes_forwarded;

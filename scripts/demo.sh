@@ -1,7 +1,8 @@
 #!/bin/bash
 # demo.sh - the newcomer's first command: set up, build, bring up Soft-RoCE
-# (in the test guest when this kernel has no rxe) and run Verbus's own RDMA
-# smoke program between two hosts, printing what each side verified.
+# (in the test guest when this kernel has no rxe) and run the broker with a
+# publisher and two subscribers on three RDMA hosts (scripts/demo-broker.sh),
+# printing what the subscribers verified and the broker's counters.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${VERBUS_BUILD_DIR:-$ROOT/build}
@@ -9,4 +10,4 @@ BUILD=${VERBUS_BUILD_DIR:-$ROOT/build}
 native=()
 [ "${VERBUS_RXE_MODE:-vm}" = native ] && native=(--native)
 VERBUS_BIN=$BUILD/bin exec "$ROOT/tests/vm/rxe-run" "${native[@]}" \
-	--hosts 2 -w "$BUILD" -- "$ROOT/tests/rdma/smoke-two-hosts.sh"
+	--hosts 3 -w "$BUILD" -- "$ROOT/scripts/demo-broker.sh"

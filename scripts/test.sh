@@ -11,7 +11,8 @@
 # 5. the harness's --native path, exercised inside a guest that has rxe but
 #    no hosts (it must create them, pass the smoke test and remove them);
 # 6. the end-to-end smoke across two guests on a QEMU socket network
-#    (rxe-run --vms 2).
+#    (rxe-run --vms 2), and the broker with a publisher and a subscriber
+#    each in its own guest (rxe-run --vms 3).
 # With VERBUS_RXE_MODE=native, step 3 runs on this machine's own rxe
 # or RNICs instead and steps 5-6 are left out (they need
 # the VM) (docs/TESTING.md).  Exit status: 0 only if every step
@@ -91,6 +92,10 @@ if [ "${VERBUS_RXE_MODE:-vm}" != native ]; then
 	step "smoke across two guests (rxe-run --vms 2)"
 	pass_if env VERBUS_BIN="$BUILD/bin" "$ROOT/tests/vm/rxe-run" --vms 2 \
 		-w "$BUILD" -- "$ROOT/tests/rdma/smoke-vms.sh"
+
+	step "broker, publisher and subscriber in three guests (rxe-run --vms 3)"
+	pass_if env VERBUS_BIN="$BUILD/bin" "$ROOT/tests/vm/rxe-run" --vms 3 \
+		-w "$BUILD" -- "$ROOT/tests/rdma/broker-vms.sh"
 fi
 
 echo

@@ -1802,6 +1802,11 @@ static void conn_close(struct vbi_conn *c)
 		conn_fail(c, VB_ECLOSED, "closed locally");
 }
 
+static const char *conn_name(const struct vbi_conn *c)
+{
+	return c->name;
+}
+
 static void conn_stats(const struct vbi_conn *c, struct vbi_conn_stats *s)
 {
 	*s = c->st;
@@ -1841,6 +1846,7 @@ const struct vbi_transport_ops vbi_rdma_ops = {
 	.forward = conn_forward,
 	.send_ctrl = conn_send_ctrl,
 	.peer_name = conn_peer_name,
+	.name = conn_name,
 	.close = conn_close,
 	.stats = conn_stats,
 	.set_arg = conn_set_arg,

@@ -124,6 +124,11 @@ int vbi_conn_peer_name(const struct vbi_conn *c, char *buf, size_t len)
 	return OPS(c)->peer_name(c, buf, len);
 }
 
+const char *vbi_conn_name(const struct vbi_conn *c)
+{
+	return OPS(c)->name(c);
+}
+
 void vbi_conn_close(struct vbi_conn *c)
 {
 	if (c)

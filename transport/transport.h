@@ -144,6 +144,7 @@ struct vbi_transport_ops {
 		       const struct vbi_frame_view *v, uint32_t sid);
 	int (*send_ctrl)(struct vbi_conn *c, const Verbus__Control *m);
 	int (*peer_name)(const struct vbi_conn *c, char *buf, size_t len);
+	const char *(*name)(const struct vbi_conn *c);
 	void (*close)(struct vbi_conn *c);
 	void (*stats)(const struct vbi_conn *c, struct vbi_conn_stats *s);
 	void (*set_arg)(struct vbi_conn *c, void *arg);
@@ -254,6 +255,10 @@ int vbi_conn_send_ctrl(struct vbi_conn *c, const Verbus__Control *m);
 
 /* vbi_conn_peer_name() - "addr:port" of the peer into @buf (NUL-ended). */
 int vbi_conn_peer_name(const struct vbi_conn *c, char *buf, size_t len);
+
+/* vbi_conn_name() - the name the client gave in its Hello (on a server),
+ * or our own; valid as long as @c. */
+const char *vbi_conn_name(const struct vbi_conn *c);
 
 /* vbi_conn_close() - disconnect; closed runs later, from progress(). */
 void vbi_conn_close(struct vbi_conn *c);

@@ -22,10 +22,12 @@ for run in "500 1" "1000 4096" "200 65536"; do
 	set -- $run
 	count=$1 size=$2 port=$(free_port)
 	before=$(tx_bytes "$dev")
-	"$VERBUS_BIN/vb_rdma_smoke" --server --bind "$srv" --port "$port" \
+	# timeout: a hang becomes a failure with both logs, not a silent
+	# ctest timeout.
+	timeout 150 "$VERBUS_BIN/vb_rdma_smoke" --server --bind "$srv" --port "$port" \
 		--count "$count" --size "$size" >"$work/srv" 2>&1 &
 	spid=$!
-	"$VERBUS_BIN/vb_rdma_smoke" --client --connect "$srv" --source "$cli" \
+	timeout 150 "$VERBUS_BIN/vb_rdma_smoke" --client --connect "$srv" --source "$cli" \
 		--port "$port" --count "$count" --size "$size" >"$work/cli" 2>&1
 	crc=$?
 	wait "$spid"
