@@ -56,19 +56,37 @@ const char *vbi_log_level_name(enum vbi_log_level level)
 	return "?";
 }
 
-void vbi_log_stderr(void *arg, enum vbi_log_level level, const char *line)
+/* One line to stderr, "<prefix>level: line", in one write() so that
+ * concurrent writers do not interleave. */
+static void log_write(const char *prefix, enum vbi_log_level level,
+		      const char *line)
 {
 	char buf[600];
 	int n;
 
-	(void)arg;
-	n = snprintf(buf, sizeof(buf), "%s: %s\n", vbi_log_level_name(level),
-		     line);
+	n = snprintf(buf, sizeof(buf), "%s%s: %s\n", prefix,
+		     vbi_log_level_name(level), line);
 	if (n < 0)
 		return;
-	if ((size_t)n >= sizeof(buf))
+	if ((size_t)n >= sizeof(buf)) {
 		n = sizeof(buf) - 1;
-	/* One write per line so that concurrent writers do not interleave. */
+		buf[n - 1] = '\n';
+	}
 	if (write(STDERR_FILENO, buf, (size_t)n) < 0)
 		return;
+}
+
+void vbi_log_stderr(void *arg, enum vbi_log_level level, const char *line)
+{
+	(void)arg;
+	log_write("", level, line);
+}
+
+void vbi_log_journal(void *arg, enum vbi_log_level level, const char *line)
+{
+	static const char *const prio[] = { "<3>", "<4>", "<6>", "<7>" };
+
+	(void)arg;
+	log_write(prio[level <= VBI_LOG_DEBUG ? level : VBI_LOG_DEBUG], level,
+		  line);
 }

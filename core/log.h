@@ -47,6 +47,13 @@ const char *vbi_log_level_name(enum vbi_log_level level);
  */
 void vbi_log_stderr(void *arg, enum vbi_log_level level, const char *line);
 
+/*
+ * vbi_log_journal() - the same with the syslog priority first ("<3>" for
+ * err to "<7>" for debug), from which journald sets each entry's level: for
+ * a service under systemd (JOURNAL_STREAM set).
+ */
+void vbi_log_journal(void *arg, enum vbi_log_level level, const char *line);
+
 #define vbi_err(...) vbi_log(VBI_LOG_ERR, __VA_ARGS__)
 #define vbi_warn(...) vbi_log(VBI_LOG_WARN, __VA_ARGS__)
 #define vbi_info(...) vbi_log(VBI_LOG_INFO, __VA_ARGS__)

@@ -16,6 +16,7 @@
 #include "config.h"
 
 #include "core/frame.h"
+#include "core/parse.h"
 #include "core/credit.h"
 #include "core/log.h"
 #include "core/ring.h"
@@ -233,22 +234,6 @@ static const char *fmt_num(const struct key *k, uint64_t v, char *buf,
 	return buf;
 }
 
-/* A plain decimal number: digits only, no sign, no space, no overflow. */
-static bool parse_uint(const char *s, uint64_t *out)
-{
-	unsigned long long v;
-	char *end;
-
-	if (s[0] < '0' || s[0] > '9')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return false;
-	*out = v;
-	return true;
-}
-
 /* A size: decimal digits and an optional K, M or G (powers of 1024). */
 static bool parse_size(const char *s, uint64_t *out)
 {
@@ -278,7 +263,7 @@ static bool parse_size(const char *s, uint64_t *out)
 	}
 	if (shift != 0)
 		digits[n - 1] = '\0';
-	if (!parse_uint(digits, &v) || v > (UINT64_MAX >> shift))
+	if (!vbi_parse_u64(digits, &v) || v > (UINT64_MAX >> shift))
 		return false;
 	*out = v << shift;
 	return true;
@@ -425,7 +410,7 @@ static int apply_listen(struct vbd_config *c, const struct key *k,
 		return fail(e, "%s: '%s' is not a valid %saddress", k->name,
 			    addr, monitor ? "numeric IPv4 or IPv6 " : "");
 	if (port != NULL) {
-		if (!parse_uint(port, &p))
+		if (!vbi_parse_u64(port, &p))
 			return fail(e, "%s: port '%s' is not a number", k->name,
 				    port);
 		rc = check_range(e, k, p);
@@ -473,7 +458,7 @@ static int parse_level(const struct key *k, const char *s, uint64_t *v,
 			*v = (uint64_t)l;
 			return VB_OK;
 		}
-	if (parse_uint(s, v) && *v <= VBI_LOG_DEBUG)
+	if (vbi_parse_u64(s, v) && *v <= VBI_LOG_DEBUG)
 		return VB_OK;
 	return fail(e, "%s: '%s' is not one of err, warn, info, debug (or 0-3)",
 		    k->name, s);
@@ -519,7 +504,7 @@ static int apply_text(struct vbd_config *c, const struct key *k, const char *s,
 		return apply_listen(c, k, s, e);
 	case K_PORT:
 	case K_UINT:
-		if (!parse_uint(s, &v))
+		if (!vbi_parse_u64(s, &v))
 			return fail(e, "%s: '%s' is not a decimal integer",
 				    k->name, s);
 		break;
@@ -756,7 +741,7 @@ static int check_strings(const struct vbd_config *c, struct ectx *e)
 	    !addr_ok(c->listen_addr, false))
 		return fail(e, "listen: the address is empty or not valid");
 	if (!terminated(c->port, sizeof(c->port)) ||
-	    !parse_uint(c->port, &port))
+	    !vbi_parse_u64(c->port, &port))
 		return fail(e, "port: not a decimal integer");
 	if (check_range(e, &keys[KEY_PORT], port))
 		return VB_EINVAL;

@@ -54,28 +54,6 @@ static void usage(FILE *f)
 		"down gracefully (a second one at once).\n");
 }
 
-/*
- * Under systemd (JOURNAL_STREAM set) each line starts with its syslog
- * priority, "<3>" to "<7>", which journald turns into the entry's level.
- */
-static void log_journal(void *arg, enum vbi_log_level level, const char *line)
-{
-	static const int prio[] = { 3, 4, 6, 7 };
-	char buf[600];
-	int n;
-
-	(void)arg;
-	n = snprintf(buf, sizeof(buf), "<%d>%s: %s\n",
-		     prio[level <= VBI_LOG_DEBUG ? level : VBI_LOG_DEBUG],
-		     vbi_log_level_name(level), line);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(buf))
-		n = sizeof(buf) - 1;
-	if (write(STDERR_FILENO, buf, (size_t)n) < 0)
-		return;
-}
-
 static uint64_t now_ms(void)
 {
 	struct timespec t;
@@ -224,7 +202,8 @@ int main(int argc, char **argv)
 		vbd_config_print(&cfg, stdout);
 		return 0;
 	}
-	vbi_log_set(getenv("JOURNAL_STREAM") ? log_journal : vbi_log_stderr,
+	/* Under systemd, journald takes each line's level from its prefix. */
+	vbi_log_set(getenv("JOURNAL_STREAM") ? vbi_log_journal : vbi_log_stderr,
 		    NULL, (enum vbi_log_level)cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);

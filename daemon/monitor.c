@@ -17,6 +17,7 @@
 #include "monitor.h"
 
 #include "core/log.h"
+#include "core/parse.h"
 
 #include <verbus/verbus.h>
 
@@ -152,22 +153,6 @@ static void fmt_uptime(char *buf, size_t len, uint64_t s)
 		snprintf(buf, len, "%llum%llus", m, sec);
 	else
 		snprintf(buf, len, "%llus", sec);
-}
-
-/* A query argument as a decimal u64: digits only.  NULL: absent. */
-static bool parse_u64(const char *s, uint64_t *out)
-{
-	unsigned long long v;
-	char *end;
-
-	if (s[0] < '0' || s[0] > '9')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return false;
-	*out = v;
-	return true;
 }
 
 /* ---- snapshots --------------------------------------------------------- */
@@ -583,7 +568,7 @@ static bool query_u64(struct MHD_Connection *conn, const char *name,
 
 	if (present != NULL)
 		*present = s != NULL;
-	return s == NULL || parse_u64(s, v);
+	return s == NULL || vbi_parse_u64(s, v);
 }
 
 static void render_one_conn(struct vbd_monitor *m, uint64_t cid,

@@ -26,6 +26,12 @@
  * subscriber (--hold-ms) does its slow work there, between progress
  * rounds, not in the callback: see hold_pump().
  *
+ * For benchmarks, --latency makes a publisher write its send time
+ * (CLOCK_MONOTONIC) into payload bytes 16-23 and a subscriber compute each
+ * message's one-way latency from it: meaningful when both run under one
+ * clock (the hosts of one guest).  --interval-us paces the publisher, one
+ * message at a time, so that the figure is latency, not queueing.
+ *
  * Exit: 0 pass, 1 failure, 2 usage, 4 the broker closed the connection.
  */
 #include "core/log.h"
@@ -110,6 +116,11 @@ struct st {
 	bool size_set; /* --size given: a subscriber checks lengths too */
 	uint32_t pub_id; /* our id in the payload header */
 	bool no_verify; /* do not fill or check payload bytes */
+	bool latency; /* send times in payload bytes 16-23 */
+	uint32_t interval_us; /* --pub: one message every this long */
+	uint64_t next_send; /* ns: when the next paced message may go */
+	uint64_t *lat_ns; /* --sub --latency: one-way latency per message */
+	uint64_t nlat, lat_cap;
 	uint64_t expect; /* --sub: messages to wait for (per connection) */
 	int idle_ms; /* quiet this long after a message: stop */
 	uint64_t max_msgs; /* Subscribe.max_msgs */
@@ -127,6 +138,7 @@ struct st {
 	bool vanished; /* the broker closed a connection: exit 4 */
 	uint64_t ping_seq; /* ids of our Pings */
 	uint64_t t_start, t_run, t_end, t_last; /* ns */
+	uint64_t t_first; /* ns: the first message received */
 	uint64_t notices; /* Notices received */
 	char inbox[128]; /* --req: our reply subject */
 
@@ -140,6 +152,7 @@ struct st {
 	uint64_t pub_counts[PUB_MAX]; /* their messages */
 	int npubs; /* entries in pub_ids and pub_counts */
 	uint64_t total; /* messages received, all connections */
+	uint64_t payload_bytes; /* their payload */
 	uint64_t gaps, missing; /* seq gaps, messages they skip */
 	bool bad_notice; /* --bad-sub: the Notice for sid 1 came */
 
@@ -235,8 +248,11 @@ static uint64_t msg_hash(uint32_t id, uint64_t seq)
 	return mix64(seq * 0x9e3779b97f4a7c15ull ^ ((uint64_t)id << 32 | id));
 }
 
+/* With a send time, the pattern starts after it. */
+#define PS_STAMP_END (PS_HDR + 8u)
+
 static void fill(uint8_t *p, uint32_t len, uint32_t id, uint64_t seq,
-		 bool no_verify)
+		 bool no_verify, bool stamp)
 {
 	uint64_t h = msg_hash(id, seq);
 
@@ -245,15 +261,17 @@ static void fill(uint8_t *p, uint32_t len, uint32_t id, uint64_t seq,
 	put_le64(p + 8, seq);
 	for (uint32_t i = PS_HDR; i < len && !no_verify; i++)
 		p[i] = byte_at(h, i);
+	if (stamp && len >= PS_STAMP_END)
+		put_le64(p + PS_HDR, now_ns());
 }
 
 /* The offset of the first wrong pattern byte, or 0 if all are right. */
 static uint32_t check_bytes(const uint8_t *p, uint32_t len, uint32_t id,
-			    uint64_t seq)
+			    uint64_t seq, bool stamp)
 {
 	uint64_t h = msg_hash(id, seq);
 
-	for (uint32_t i = PS_HDR; i < len; i++)
+	for (uint32_t i = stamp ? PS_STAMP_END : PS_HDR; i < len; i++)
 		if (p[i] != byte_at(h, i))
 			return i;
 	return 0;
@@ -487,7 +505,7 @@ static int publish(struct st *s, struct pc *p, const char *topic, size_t tlen,
 		return rc;
 	s->blocked = false;
 	memcpy(t, topic, tlen);
-	fill(pl, s->size, s->pub_id, seq, s->no_verify);
+	fill(pl, s->size, s->pub_id, seq, s->no_verify, s->latency);
 	return vbi_conn_commit(p->c);
 }
 
@@ -497,10 +515,17 @@ static void pub_pump(struct st *s)
 	size_t tlen = strlen(s->subject);
 
 	while (s->phase == PH_RUN && p->c && s->sent < s->count) {
-		int rc = publish(s, p, s->subject, tlen, s->sent + 1);
+		int rc;
 
+		if (s->interval_us && now_ns() < s->next_send)
+			return;
+		rc = publish(s, p, s->subject, tlen, s->sent + 1);
 		if (rc == VB_EAGAIN)
 			return;
+		if (s->interval_us && rc == VB_OK) {
+			vbi_conn_flush(p->c);
+			s->next_send = now_ns() + s->interval_us * 1000ull;
+		}
 		if (rc) {
 			fprintf(stderr, "pubsub: pub: publish: %s\n",
 				vb_strerror(rc));
@@ -576,7 +601,7 @@ static const char *check_msg(const struct st *s, const struct vbi_frame_view *v,
 	}
 	if (s->no_verify)
 		return NULL;
-	bad = check_bytes(b, v->payload_len, *id, *seq);
+	bad = check_bytes(b, v->payload_len, *id, *seq, s->latency);
 	if (bad) {
 		snprintf(why, cap, "payload byte %" PRIu32 " differs", bad);
 		return why;
@@ -658,6 +683,11 @@ static void sub_message(struct pc *p, const struct vbi_frame_view *v)
 		s->missing += seq - *last - 1;
 	}
 	*last = seq;
+	if (s->latency && v->payload_len >= PS_STAMP_END &&
+	    s->nlat < s->lat_cap)
+		s->lat_ns[s->nlat++] =
+			now_ns() -
+			get_le64((const uint8_t *)v->payload + PS_HDR);
 	s->pub_counts[slot]++;
 	p->per_sid[v->sid]++;
 	if (s->max_msgs && p->per_sid[v->sid] > s->max_msgs) {
@@ -817,7 +847,9 @@ static void on_message(struct vbi_conn *c, const struct vbi_frame_view *v,
 	s->t_last = now_ns();
 	switch (s->mode) {
 	case M_SUB:
-		s->total++;
+		if (s->total++ == 0)
+			s->t_first = s->t_last;
+		s->payload_bytes += v->payload_len;
 		if (!s->failed)
 			sub_message(p, v);
 		if (s->hold_ms > 0 && !s->failed) {
@@ -1131,6 +1163,14 @@ static void report_sub(const struct st *s)
 		       s->pub_counts[order[i]]);
 	printf("), dropped %" PRIu64 " (notices), gaps %" PRIu64 "\n", dropped,
 	       s->gaps);
+	if (s->total > 1 && s->t_last > s->t_first) {
+		double sec = (double)(s->t_last - s->t_first) / 1e9;
+
+		printf("pubsub: sub: first to last message %.3f s: %.0f msg/s, "
+		       "%.2f MB/s of payload\n",
+		       sec, (double)(s->total - 1) / sec,
+		       (double)s->payload_bytes / sec / 1e6);
+	}
 	if (s->many > 1) {
 		for (uint32_t sid = 1; sid <= s->many; sid++) {
 			uint64_t n = s->pcs[0].per_sid[sid];
@@ -1158,6 +1198,16 @@ static void report_sub(const struct st *s)
 	if (s->gaps)
 		printf("pubsub: sub: the gaps skip %" PRIu64 " messages\n",
 		       s->missing);
+	if (s->nlat) {
+		uint64_t n = s->nlat, *l = s->lat_ns;
+
+		qsort(l, n, sizeof(*l), cmp_u64);
+		printf("pubsub: sub: one-way latency over %" PRIu64
+		       " messages: min %.1f us, median %.1f us, p99 %.1f us, "
+		       "p99.9 %.1f us, max %.1f us\n",
+		       n, l[0] / 1e3, l[n / 2] / 1e3, l[n * 99 / 100] / 1e3,
+		       l[n * 999 / 1000] / 1e3, l[n - 1] / 1e3);
+	}
 }
 
 /* The subscriber's verdict once it has stopped; false: failure printed. */
@@ -1230,11 +1280,12 @@ static void usage(void)
 		"modes:\n"
 		"  --pub SUBJECT --count N [--size B] [--pub-id K] "
 		"[--no-verify]\n"
+		"        [--latency] [--interval-us US]\n"
 		"  --sub PATTERN [--queue Q] [--expect N] [--idle-ms MS] "
 		"[--max-msgs N]\n"
 		"        [--hold-ms MS] [--ready-file PATH] [--many N | "
 		"--conns N]\n"
-		"        [--size B] [--no-verify]\n"
+		"        [--size B] [--no-verify] [--latency]\n"
 		"  --req SUBJECT --count N [--size B] [--pub-id K]\n"
 		"  --rep SUBJECT [--queue Q] [--count N] [--idle-ms MS] "
 		"[--ready-file PATH]\n"
@@ -1301,6 +1352,8 @@ static void parse(struct st *s, int argc, char **argv)
 		{ "size", required_argument, NULL, 'z' },
 		{ "pub-id", required_argument, NULL, 'i' },
 		{ "no-verify", no_argument, NULL, 'N' },
+		{ "latency", no_argument, NULL, 'L' },
+		{ "interval-us", required_argument, NULL, 'T' },
 		{ "queue", required_argument, NULL, 'q' },
 		{ "expect", required_argument, NULL, 'e' },
 		{ "idle-ms", required_argument, NULL, 'd' },
@@ -1372,6 +1425,13 @@ static void parse(struct st *s, int argc, char **argv)
 			break;
 		case 'N':
 			s->no_verify = true;
+			break;
+		case 'L':
+			s->latency = true;
+			break;
+		case 'T':
+			s->interval_us = (uint32_t)num("interval-us", optarg, 1,
+						       10000000);
 			break;
 		case 'q':
 			s->queue = optarg;
@@ -1504,6 +1564,13 @@ static int alloc_conns(struct st *s)
 		if (!s->rtt_ns)
 			return VB_ENOMEM;
 	}
+	if (s->mode == M_SUB && s->latency) {
+		s->lat_cap =
+			s->expect ? s->expect * (uint64_t)s->conns : 1000000;
+		s->lat_ns = calloc(s->lat_cap, sizeof(*s->lat_ns));
+		if (!s->lat_ns)
+			return VB_ENOMEM;
+	}
 	return VB_OK;
 }
 
@@ -1515,6 +1582,7 @@ static void free_conns(struct st *s)
 		free(s->pcs[i].dropped);
 	}
 	free(s->pcs);
+	free(s->lat_ns);
 	free(s->rtt_ns);
 	free(s->rq);
 }
@@ -1596,6 +1664,9 @@ static int run(struct st *s)
 			wait_ms = 100;
 		if (s->mode == M_SUB && s->rq_len)
 			wait_ms = 0; /* a slow subscriber has work */
+		if (s->interval_us && s->next_send > now &&
+		    (s->next_send - now) / 1000000u < (uint64_t)wait_ms)
+			wait_ms = (int)((s->next_send - now) / 1000000u);
 		rc = vbi_tp_progress(s->tp, wait_ms);
 		if (rc < 0) {
 			fprintf(stderr, "pubsub: progress: %s\n",
