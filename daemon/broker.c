@@ -10,9 +10,11 @@
  *    completed.
  *  - A subscriber without room (its ring or forward queue full) gets the
  *    slow-consumer policy.  block: the delivery waits in the subscriber's
- *    pending queue holding a reference to the frame (so the publisher's
- *    ring fills and it feels the backpressure), in order, at most
- *    pending_max deep and block_timeout_ms long, then the fallback.  drop:
+ *    pending queue holding a reference to the frame, in order.  Once that
+ *    queue is pending_max deep, the publisher is paused (its frames stay
+ *    in its ring, so it runs out of room and sees VB_EAGAIN) until the
+ *    queue drains to half: backpressure, nothing lost.  A subscriber that
+ *    makes no progress for block_timeout_ms gets the fallback.  drop:
  *    counted, and the subscriber is told with a Dropped message.
  *    disconnect: the subscriber is closed.  Once a subscriber has pending
  *    deliveries, new ones queue behind them so that per-publisher order
@@ -46,6 +48,9 @@
 #define KIND_CONN 0x434f4e4eu
 #define PINGS_MAX 16 /* Pongs owed per connection at most */
 #define MAX_CLIENT_RING (64u << 20) /* largest client ring we mirror */
+/* Deliveries a pending queue takes past pending_max: those of the frames
+ * already being routed when the publishers were paused. */
+#define PEND_SLACK 1024u
 
 struct bconn;
 
@@ -88,6 +93,7 @@ struct bconn {
 	uint64_t pings[PINGS_MAX]; /* Pongs owed, oldest first */
 	unsigned npings;
 	bool drops_owed; /* some sub has dropped_owed */
+	bool paused; /* as a publisher: paused for a full subscriber */
 	bool closing;
 	uint64_t msgs_in, bytes_in, msgs_out, bytes_out, drops, waits;
 	struct bconn *prev, *next; /* the broker's list, by cid */
@@ -105,6 +111,7 @@ struct vbd_broker {
 	struct bconn *by_cid; /* uthash */
 	struct bconn *head, *tail; /* every connection, by cid */
 	uint64_t nconns, next_cid;
+	uint32_t npaused; /* publishers paused (bconn.paused) */
 	uint64_t last_tick;
 	bool shutting_down;
 	int64_t start_time;
@@ -278,8 +285,8 @@ static int pend_grow(struct bconn *bc)
 	size_t cap = bc->pend_cap ? bc->pend_cap * 2 : 64, i;
 	struct pend *p;
 
-	if (cap > bc->b->cfg.pending_max)
-		cap = bc->b->cfg.pending_max;
+	if (cap > bc->b->cfg.pending_max + PEND_SLACK)
+		cap = bc->b->cfg.pending_max + PEND_SLACK;
 	if (cap <= bc->pend_cap)
 		return VB_ENOSPC;
 	p = malloc(cap * sizeof(*p));
@@ -318,6 +325,22 @@ static int pend_push(struct bconn *bc, struct vbi_conn *src,
 	return VB_OK;
 }
 
+/* Let every paused publisher go on (those still blocked pause again). */
+static void resume_publishers(struct vbd_broker *b)
+{
+	struct bconn *bc;
+
+	if (b->npaused == 0)
+		return;
+	for (bc = b->head; bc; bc = bc->next) {
+		if (bc->paused) {
+			bc->paused = false;
+			vbi_conn_pause(bc->c, 0);
+		}
+	}
+	b->npaused = 0;
+}
+
 static void pend_pop(struct bconn *bc)
 {
 	struct pend *p = &bc->pend[bc->pend_head];
@@ -326,6 +349,8 @@ static void pend_pop(struct bconn *bc)
 	bc->pend_head = (bc->pend_head + 1) % bc->pend_cap;
 	if (--bc->pend_n == 0)
 		bc->blocked_since = 0;
+	if (bc->pend_n == bc->b->cfg.pending_max / 2)
+		resume_publishers(bc->b);
 }
 
 static void count_drop(struct bconn *bc, uint32_t sid)
@@ -359,6 +384,7 @@ static void slow_disconnect(struct bconn *bc, const char *why)
 	bc->b->st.slow_disconnects++;
 	bc->closing = true;
 	pend_drop_all(bc, true);
+	resume_publishers(bc->b);
 	vbi_conn_close(bc->c);
 }
 
@@ -371,6 +397,8 @@ static void pend_flush(struct bconn *bc)
 
 		if (rc == VB_EAGAIN)
 			return;
+		/* Progress: the no-progress timer starts again. */
+		bc->blocked_since = now_ms();
 		if (rc == VB_OK) {
 			bc->msgs_out++;
 			bc->bytes_out += p->v.topic_len + p->v.payload_len;
@@ -384,10 +412,12 @@ static void pend_flush(struct bconn *bc)
 	}
 }
 
-/* The subscriber had no room for a delivery: apply the policy. */
-static void slow(struct bconn *dst, struct vbi_conn *src,
+/* The subscriber had no room for a delivery of @pub's frame: apply the
+ * policy. */
+static void slow(struct bconn *dst, struct bconn *pub,
 		 const struct vbi_frame_view *v, uint32_t sid, bool first)
 {
+	struct vbi_conn *src = pub->c;
 	struct vbd_broker *b = dst->b;
 	enum vbd_slow_policy p = b->cfg.slow_policy;
 
@@ -396,9 +426,16 @@ static void slow(struct bconn *dst, struct vbi_conn *src,
 		b->st.slow_consumers++;
 	}
 	if (p == VBD_SLOW_BLOCK) {
-		if (pend_push(dst, src, v, sid) == VB_OK)
+		if (pend_push(dst, src, v, sid) == VB_OK) {
+			/* Deep enough: hold the publisher back. */
+			if (dst->pend_n >= b->cfg.pending_max && !pub->paused) {
+				pub->paused = true;
+				b->npaused++;
+				vbi_conn_pause(src, 1);
+			}
 			return;
-		p = b->cfg.block_fallback; /* the queue is full */
+		}
+		p = b->cfg.block_fallback; /* beyond even the slack */
 	}
 	if (p == VBD_SLOW_DISCONNECT)
 		slow_disconnect(dst, "no room for a delivery");
@@ -406,10 +443,11 @@ static void slow(struct bconn *dst, struct vbi_conn *src,
 		count_drop(dst, sid);
 }
 
-/* One delivery of @v to subscription @s. */
-static void deliver(struct bsub *s, struct vbi_conn *src,
+/* One delivery of @pub's frame @v to subscription @s. */
+static void deliver(struct bsub *s, struct bconn *pub,
 		    const struct vbi_frame_view *v)
 {
+	struct vbi_conn *src = pub->c;
 	struct bconn *dst = s->bc;
 	struct vbd_broker *b = dst->b;
 	int rc;
@@ -418,7 +456,7 @@ static void deliver(struct bsub *s, struct vbi_conn *src,
 		return;
 	s->delivered++;
 	if (dst->pend_n) {
-		slow(dst, src, v, s->sid, false);
+		slow(dst, pub, v, s->sid, false);
 	} else {
 		rc = vbi_conn_forward(dst->c, src, v, s->sid);
 		if (rc == VB_OK) {
@@ -427,7 +465,7 @@ static void deliver(struct bsub *s, struct vbi_conn *src,
 			b->st.msgs_out++;
 			b->st.bytes_out += v->topic_len + v->payload_len;
 		} else if (rc == VB_EAGAIN) {
-			slow(dst, src, v, s->sid, true);
+			slow(dst, pub, v, s->sid, true);
 		} else if (rc == VB_EMSGSIZE) {
 			count_drop(dst, s->sid);
 		}
@@ -467,7 +505,7 @@ static void on_message(struct vbi_conn *c, const struct vbi_frame_view *v,
 		b->st.no_interest++;
 	/* deliver() may free a sub (auto-unsubscribe), not the match. */
 	for (i = 0; i < b->match.n; i++)
-		deliver(b->match.subs[i]->owner, c, v);
+		deliver(b->match.subs[i]->owner, bc, v);
 out_release:
 	vbi_conn_release(c, v);
 }
@@ -576,6 +614,8 @@ static void on_closed(struct vbi_conn *c, const struct vbi_close_info *why,
 	HASH_ITER(hh, bc->subs, s, tmp)
 	sub_free(b, s);
 	pend_drop_all(bc, false);
+	if (bc->paused)
+		b->npaused--;
 	free(bc->pend);
 	HASH_DEL(b->by_cid, bc);
 	if (bc->prev)

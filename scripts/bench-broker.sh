@@ -32,7 +32,8 @@ pt() { # TOOL SIZE ITERS: perftest server on host 1, client on host 2
 broker() { # [verbusd args]: a fresh broker
 	[ -n "$bpid" ] && { kill "$bpid"; wait "$bpid"; }
 	port=$(free_port)
-	"$VERBUS_BIN/verbusd" --listen "$B:$port" --monitor 127.0.0.1:0 \
+	mport=$(free_port)
+	"$VERBUS_BIN/verbusd" --listen "$B:$port" --monitor "127.0.0.1:$mport" \
 		"$@" >"$W/broker.log" 2>&1 &
 	bpid=$!
 	sleep 1
@@ -43,17 +44,22 @@ ps() { # NAME HOST ARGS...: vb_pubsub, output in $W/NAME
 	timeout 300 "$VERBUS_BIN/vb_pubsub" --connect "$B" --port "$port" \
 		--source "$src" --name "$name" "$@" >"$W/$name" 2>&1
 }
+spids=()
 subs() { # K ARGS...: K subscribers on host 3, waited ready
 	local k=$1 i
 	shift
+	spids=()
 	for i in $(seq "$k"); do
 		ps "sub$i" "$S" --sub "$@" &
+		spids+=($!)
 	done
 	for i in $(seq "$k"); do
 		until grep -q ready "$W/sub$i" 2>/dev/null; do sleep 0.1; done
 	done
 }
-field() { sed -nE "s/.*$1.*/\\1/p" "$2" | head -1; }
+# reap: wait for the subscribers (not the broker, which runs on).
+reap() { local p; for p in "${spids[@]}"; do wait "$p"; done; }
+field() { sed -nE "s|.*$1.*|\\1|p" "$2" | head -1; }
 
 echo "date $(date -u +%FT%TZ), $(uname -r), mode ${VERBUS_RXE_MODE:-?}," \
 	"broker $bdev, publisher $pdev, $(nproc) vCPUs"
@@ -73,7 +79,7 @@ latency() { # LABEL [verbusd args]: paced 64 B messages, one-way latency
 	subs 1 bench.lat --expect 3000 --no-verify --latency
 	ps pub "$P" --pub bench.lat --count 3000 --size 64 --no-verify \
 		--latency --interval-us 2000
-	wait
+	reap
 	l=$(field 'median ([0-9.]+) us' "$W/sub1")
 	p99=$(field 'p99 ([0-9.]+) us' "$W/sub1")
 	row "pub->sub one-way latency, 64 B, $label (median; p99)" \
@@ -85,9 +91,10 @@ latency "broker busy-polling" --set busy_poll=true
 
 broker
 ps rep "$S" --rep bench.rr --count 2000 --no-verify &
+spids=($!)
 until grep -q ready "$W/rep" 2>/dev/null; do sleep 0.1; done
 ps req "$P" --req bench.rr --count 2000 --size 64
-wait
+reap
 rr=$(field 'median ([0-9.]+) us' "$W/req")
 row "request/reply round trip, 64 B (median)" "$rr us" "ib_write_lat $lat us" \
 	"$(awk -v a="$rr" -v b="$lat" 'BEGIN { printf "%.2f", a / b }')"
@@ -98,7 +105,7 @@ for size in 64 65536; do
 	broker
 	subs 1 bench.tp --expect "$n" --no-verify
 	ps pub "$P" --pub bench.tp --count "$n" --size "$size" --no-verify
-	wait
+	reap
 	r=$(field ': ([0-9]+) msg/s' "$W/sub1")
 	mb=$(field 'msg/s, ([0-9.]+) MB/s' "$W/sub1")
 	if [ "$size" = 64 ]; then
@@ -113,7 +120,7 @@ done
 broker
 subs 8 bench.fan --expect "$((N / 4))" --no-verify --ring 4M
 ps pub "$P" --pub bench.fan --count "$((N / 4))" --size 64 --no-verify
-wait
+reap
 total=0
 for i in $(seq 8); do
 	r=$(field ': ([0-9]+) msg/s' "$W/sub$i")
@@ -122,7 +129,7 @@ done
 row "1->8 fan-out, 64 B, deliveries in all" "$total msg/s" \
 	"ib_write_bw $bw64 msg/s" \
 	"$(awk -v a="$total" -v b="$bw64" 'BEGIN { printf "%.2f", a / b }')"
-copies=$(curl -s "http://127.0.0.1:$(sed -nE 's|.*monitoring on http://127.0.0.1:([0-9]+)/.*|\1|p' "$W/broker.log")/metrics" |
+copies=$(curl -s "http://127.0.0.1:$mport/metrics" |
 	awk '$1 == "verbus_payload_copy_bytes_total" { print $2 }')
 
 echo

@@ -69,6 +69,7 @@
 #define POLL_BATCH 32
 #define RING_MIN 4096u /* smallest ring, ours or the peer's (one page) */
 #define FWD_MAX 1024u /* forwards queued or in flight per connection */
+#define DEFER_MAX 1024u /* control messages held while paused */
 #define SGE_WANT 32u /* gather entries per WRITE asked for */
 #define FRAME_REFS_OFF 12u /* ack_recvs: our reference count once delivered */
 /*
@@ -164,6 +165,9 @@ struct vbi_conn {
 	bool reserved; /* between reserve and commit */
 	size_t res_off, res_span; /* the reservation */
 	bool want_writable; /* a send hit VB_EAGAIN */
+	bool paused; /* deliver nothing until unpaused (vbi_conn_pause) */
+	Verbus__Control **deferred; /* control messages behind held frames */
+	unsigned ndeferred;
 	bool in_epoll;
 	struct vbi_conn_opts opts;
 	char name[VBI_NAME_MAX + 1];
@@ -465,6 +469,9 @@ static void conn_free(struct vbi_conn *c)
 		pd_put(c->tp, c->pd);
 	if (c->id)
 		rdma_destroy_id(c->id);
+	for (unsigned i = 0; i < c->ndeferred; i++)
+		vbi_codec_free(c->deferred[i]);
+	free(c->deferred);
 	free(c->fwd);
 	free(c->stage_mem);
 	free(c->ctrl_mem);
@@ -1031,6 +1038,45 @@ static void on_hello(struct vbi_conn *c, const Verbus__Hello *h)
 	conn_open(c);
 }
 
+/* Keep control message @m until the frames before it have been handed up
+ * (conn_after replays it). */
+static int defer_ctrl(struct vbi_conn *c, Verbus__Control *m)
+{
+	if (!c->deferred) {
+		c->deferred = calloc(DEFER_MAX, sizeof(*c->deferred));
+		if (!c->deferred) {
+			conn_fail(c, VB_ENOMEM,
+				  "cannot hold a control message");
+			return VB_ENOMEM;
+		}
+	}
+	if (c->ndeferred == DEFER_MAX) {
+		conn_fail(c, VB_EPROTO,
+			  "too many control messages while paused");
+		return VB_ENOSPC;
+	}
+	c->deferred[c->ndeferred++] = m;
+	return VB_OK;
+}
+
+/* Hand up the control messages held behind frames, once those are out. */
+static void replay_ctrl(struct vbi_conn *c)
+{
+	unsigned i = 0;
+
+	while (i < c->ndeferred && c->state == ST_OPEN && !c->paused &&
+	       c->rx.head == c->rx.written) {
+		Verbus__Control *m = c->deferred[i++];
+
+		if (c->cbs.control)
+			c->cbs.control(c, m, c->arg);
+		vbi_codec_free(m);
+	}
+	memmove(c->deferred, c->deferred + i,
+		(c->ndeferred - i) * sizeof(*c->deferred));
+	c->ndeferred -= i;
+}
+
 /* One control message received on @c. */
 static void on_ctrl(struct vbi_conn *c, const uint8_t *buf, uint32_t len)
 {
@@ -1083,9 +1129,15 @@ static void on_ctrl(struct vbi_conn *c, const uint8_t *buf, uint32_t len)
 	case VERBUS__CONTROL__BODY_DROPPED:
 	case VERBUS__CONTROL__BODY_PING:
 	case VERBUS__CONTROL__BODY_PONG:
-		/* The layer above's business. */
+		/* The layer above's business, in order with the frames that
+		 * came before it: while those are held (paused), so is it. */
 		if (c->state != ST_OPEN)
 			goto unexpected;
+		if (c->paused || c->ndeferred) {
+			if (defer_ctrl(c, m) == VB_OK)
+				return; /* kept: freed after its replay */
+			break;
+		}
 		if (c->cbs.control)
 			c->cbs.control(c, m, c->arg);
 		break;
@@ -1113,7 +1165,7 @@ static void deliver(struct vbi_conn *c)
 	unsigned n = 0;
 	int rc;
 
-	while (c->state == ST_OPEN) {
+	while (c->state == ST_OPEN && !c->paused) {
 		rc = vbi_ring_rx_next(&c->rx, c->opts.max_msg, &v);
 		if (rc == VB_EAGAIN)
 			return;
@@ -1249,6 +1301,14 @@ static int conn_poll(struct vbi_conn *c)
 /* After callbacks ran: push staged frames, return credits if owed. */
 static void conn_after(struct vbi_conn *c)
 {
+	if (c->state != ST_OPEN)
+		return;
+	/* Messages that waited while we were paused, then the control
+	 * messages that came after them. */
+	if (!c->paused && c->rx.head != c->rx.written)
+		deliver(c);
+	if (c->ndeferred)
+		replay_ctrl(c);
 	if (c->state != ST_OPEN)
 		return;
 	/* Frames first: they may carry the acks a Credit would. */
@@ -1802,6 +1862,11 @@ static void conn_close(struct vbi_conn *c)
 		conn_fail(c, VB_ECLOSED, "closed locally");
 }
 
+static void conn_pause(struct vbi_conn *c, int paused)
+{
+	c->paused = paused != 0;
+}
+
 static const char *conn_name(const struct vbi_conn *c)
 {
 	return c->name;
@@ -1847,6 +1912,7 @@ const struct vbi_transport_ops vbi_rdma_ops = {
 	.send_ctrl = conn_send_ctrl,
 	.peer_name = conn_peer_name,
 	.name = conn_name,
+	.pause = conn_pause,
 	.close = conn_close,
 	.stats = conn_stats,
 	.set_arg = conn_set_arg,

@@ -124,6 +124,11 @@ int vbi_conn_peer_name(const struct vbi_conn *c, char *buf, size_t len)
 	return OPS(c)->peer_name(c, buf, len);
 }
 
+void vbi_conn_pause(struct vbi_conn *c, int paused)
+{
+	OPS(c)->pause(c, paused);
+}
+
 const char *vbi_conn_name(const struct vbi_conn *c)
 {
 	return OPS(c)->name(c);

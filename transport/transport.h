@@ -145,6 +145,7 @@ struct vbi_transport_ops {
 	int (*send_ctrl)(struct vbi_conn *c, const Verbus__Control *m);
 	int (*peer_name)(const struct vbi_conn *c, char *buf, size_t len);
 	const char *(*name)(const struct vbi_conn *c);
+	void (*pause)(struct vbi_conn *c, int paused);
 	void (*close)(struct vbi_conn *c);
 	void (*stats)(const struct vbi_conn *c, struct vbi_conn_stats *s);
 	void (*set_arg)(struct vbi_conn *c, void *arg);
@@ -255,6 +256,15 @@ int vbi_conn_send_ctrl(struct vbi_conn *c, const Verbus__Control *m);
 
 /* vbi_conn_peer_name() - "addr:port" of the peer into @buf (NUL-ended). */
 int vbi_conn_peer_name(const struct vbi_conn *c, char *buf, size_t len);
+
+/*
+ * vbi_conn_pause() - stop (@paused 1) or restart (0) handing @c's arrived
+ * messages to the message callback.  While paused, what arrives stays in
+ * the ring unreleased, so the sender runs out of room and sees VB_EAGAIN:
+ * backpressure without loss.  Takes effect after the callback running now;
+ * messages resume from the next progress().
+ */
+void vbi_conn_pause(struct vbi_conn *c, int paused);
 
 /* vbi_conn_name() - the name the client gave in its Hello (on a server),
  * or our own; valid as long as @c. */

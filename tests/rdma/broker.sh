@@ -139,12 +139,20 @@ client "$sub" bad --bad-sub 'a.>.b' || { show bad "$work/bad.out"; fail "bad pat
 echo "PASS: auto-unsubscribe after 10, bad pattern refused"
 
 echo "===== slow subscriber: block (nothing lost, publisher slowed)"
-spawn_sub bfast slow.b --expect 1000
-spawn_sub bslow slow.b --expect 1000 --hold-ms 2
-client "$pub" bpub --pub slow.b --count 1000 --size 1024 || fail "publisher failed"
+# A shallow pending queue and a small ring for the publisher on the
+# broker, so that the publisher must be paused, and its ring fill, for
+# nothing to be lost.
+start_broker --set slow_consumer.pending_max=64 --set limits.ring_size=64K \
+	--set limits.max_msg=16K
+spawn_sub bfast slow.b --expect 3000
+spawn_sub bslow slow.b --expect 3000 --hold-ms 1 --ring 64K
+client "$pub" bpub --pub slow.b --count 3000 --size 256 || fail "publisher failed"
 reap bfast
 reap bslow
 grep "backpressure" "$work/bpub.out"
+waits=$(sed -nE 's/.* ([0-9]+) backpressure waits.*/\1/p' "$work/bpub.out")
+[ "${waits:-0}" -gt 0 ] || fail "the publisher never felt the backpressure"
+[ "$(metric verbus_drops_total)" = 0 ] || fail "block dropped messages"
 echo "PASS: block"
 
 echo "===== slow subscriber: drop (counted exactly)"
@@ -198,6 +206,24 @@ echo "connections $(metric verbus_connections), subscriptions $(metric verbus_su
 [ "$(metric verbus_subscriptions)" = 0 ] || fail "the killed client's subscriptions remain"
 [ "$mr1" = "$mr0" ] || fail "memory regions left behind: $mr0 -> $mr1"
 echo "PASS: SIGKILL"
+
+echo "===== limits: a connection over limits.max_conns is refused, others carry on"
+start_broker --set limits.max_conns=2
+spawn_sub lim1 lim.x --expect 100
+# The second connection: a publisher paced over ~3 s.
+client "$pub" lpub --pub lim.x --count 100 --interval-us 30000 &
+pid_lpub=$!
+sleep 1
+client "$sub" lim2 --sub lim.y --expect 1 --timeout 10
+rc=$?
+[ "$rc" = 4 ] || [ "$rc" = 1 ] || fail "a third connection over the limit exited $rc"
+[ "$(metric verbus_connections_rejected_total)" = 1 ] || fail "rejection not counted"
+reap lpub
+reap lim1
+start_broker --set limits.max_subs=5
+client "$sub" lim3 --sub lim.z --many 6 --idle-ms 500 && fail "a 6th subscription was accepted"
+grep -q "too many subscriptions" "$work/lim3.out" || { show lim3 "$work/lim3.out"; fail "no notice for the 6th subscription"; }
+echo "PASS: limits"
 
 echo "===== 200 connections, 10,000 subscriptions"
 start_broker --set limits.ring_size=256K --set limits.max_msg=64K

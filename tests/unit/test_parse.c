@@ -26,8 +26,18 @@ static void test_parse_accepts_plain_decimals(void **state)
 static void test_parse_refuses_the_rest(void **state)
 {
 	static const char *const bad[] = {
-		"",	    " 1",   "1 ",   "+1",  "-1", "1k", "0x10",
-		"1.5",	    "1e3",  "abc",  "\t2", "18446744073709551616",
+		"",
+		" 1",
+		"1 ",
+		"+1",
+		"-1",
+		"1k",
+		"0x10",
+		"1.5",
+		"1e3",
+		"abc",
+		"\t2",
+		"18446744073709551616",
 		"99999999999999999999",
 	};
 	uint64_t v = 42;
