@@ -90,6 +90,11 @@ void vbi_credit_note_freed(struct vbi_credit *c, uint64_t ring_freed)
 		c->freed = ring_freed;
 }
 
+bool vbi_credit_ring_owed(const struct vbi_credit *c)
+{
+	return c->freed != c->returned_freed;
+}
+
 bool vbi_credit_should_return(const struct vbi_credit *c, size_t ring_size)
 {
 	uint64_t min_recvs = c->local_posted / 4;

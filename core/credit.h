@@ -99,6 +99,16 @@ void vbi_credit_note_freed(struct vbi_credit *c, uint64_t ring_freed);
 bool vbi_credit_should_return(const struct vbi_credit *c, size_t ring_size);
 
 /*
+ * vbi_credit_ring_owed() - true when ring space we freed has not been
+ * posted back.  Once our ring is drained (everything that arrived is
+ * released), any such space must go back: the peer may be blocked on
+ * exactly those bytes (a large frame, or the PAD before it, needs more than
+ * is left), with nothing else left to send that would carry them, so
+ * waiting for vbi_credit_should_return() could wait forever.
+ */
+bool vbi_credit_ring_owed(const struct vbi_credit *c);
+
+/*
  * vbi_credit_snapshot() - the acks to put in an outgoing frame
  * (vbi_frame_set_acks()) or credit return.
  */

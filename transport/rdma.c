@@ -791,6 +791,8 @@ static int conn_flush(struct vbi_conn *c)
 
 	if (c->state != ST_OPEN)
 		return c->state == ST_CLOSED ? VB_ECLOSED : VB_ESTATE;
+	/* The frames carry the freshest acks: what was released just now. */
+	vbi_credit_note_freed(&c->cr, c->rx.freed);
 	for (;;) {
 		rc = vbi_ring_tx_next_batch(&c->tx, MAX_BATCH, &b);
 		if (rc || b.len == 0)
@@ -1154,7 +1156,8 @@ unexpected:
 static void credit_maybe(struct vbi_conn *c)
 {
 	vbi_credit_note_freed(&c->cr, c->rx.freed);
-	if (vbi_credit_should_return(&c->cr, c->opts.ring_size))
+	if (vbi_credit_should_return(&c->cr, c->opts.ring_size) ||
+	    (c->rx.freed == c->rx.written && vbi_credit_ring_owed(&c->cr)))
 		send_credit(c);
 }
 

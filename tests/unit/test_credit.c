@@ -131,8 +131,11 @@ static void test_credit_return_thresholds(void **state)
 	}
 
 	assert_int_equal(vbi_credit_init(&c, 8, 8), VB_OK);
+	assert_false(vbi_credit_ring_owed(&c));
 	vbi_credit_note_freed(&c, 1016);
 	assert_false(vbi_credit_should_return(&c, 4096));
+	/* Below the threshold, but owed: a drained ring sends it back. */
+	assert_true(vbi_credit_ring_owed(&c));
 	vbi_credit_note_freed(&c, 1024);
 	assert_true(vbi_credit_should_return(&c, 4096));
 	/* A lower value (a stale note) is ignored. */
@@ -142,6 +145,7 @@ static void test_credit_return_thresholds(void **state)
 	assert_int_equal(ack.ack_freed, 128);
 	vbi_credit_sent(&c, &ack);
 	assert_false(vbi_credit_should_return(&c, 4096));
+	assert_false(vbi_credit_ring_owed(&c));
 }
 
 /* Acks count as paid only once posted, and paying twice is harmless. */
