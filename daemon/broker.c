@@ -695,8 +695,10 @@ static void tick(struct vbd_broker *b)
 		if (bc->closing)
 			continue;
 		pend_flush(bc);
+		/* No subtraction: pend_flush() may just have set
+		 * blocked_since a little after @now. */
 		if (bc->blocked_since &&
-		    now - bc->blocked_since >= b->cfg.block_timeout_ms) {
+		    bc->blocked_since + b->cfg.block_timeout_ms <= now) {
 			if (b->cfg.block_fallback == VBD_SLOW_DISCONNECT) {
 				slow_disconnect(bc, "blocked too long");
 				continue;
