@@ -340,17 +340,27 @@ static void pd_put(struct vbi_tp *tp, struct ibv_pd *pd)
 	}
 }
 
+/* Whether @v can be a frame delivered from @c's ring and not yet given
+ * back: checked against our own counters only, which the peer cannot
+ * touch. */
+static bool view_in_ring(const struct vbi_conn *c,
+			 const struct vbi_frame_view *v)
+{
+	return c->ring_mem && v && v->kind == VBI_FRAME_MSG &&
+	       v->off < c->rx.size && v->span <= c->rx.size - v->off &&
+	       v->pos >= c->rx.freed && v->pos < c->rx.head &&
+	       v->off == (size_t)(v->pos & (c->rx.size - 1));
+}
+
 /* The header of the frame @v refers to in @c's ring, if @v is one of ours
- * still delivered (not released to the sender); else NULL. */
+ * still delivered (not released to the sender) and its header is intact;
+ * else NULL. */
 static uint8_t *view_frame(const struct vbi_conn *c,
 			   const struct vbi_frame_view *v)
 {
 	uint8_t *f;
 
-	if (!c->ring_mem || !v || v->kind != VBI_FRAME_MSG ||
-	    v->off >= c->rx.size || v->span > c->rx.size - v->off ||
-	    v->pos < c->rx.freed || v->pos >= c->rx.head ||
-	    v->off != (size_t)(v->pos & (c->rx.size - 1)))
+	if (!view_in_ring(c, v))
 		return NULL;
 	f = c->ring_mem + v->off;
 	if (vbi_frame_get_seq(f) != v->seq ||
@@ -388,10 +398,22 @@ static int frame_unref(struct vbi_conn *c, const struct vbi_frame_view *v)
 	uint32_t r;
 	int rc;
 
-	if (!f)
+	if (!view_in_ring(c, v))
+		return VB_EINVAL; /* not ours: a caller bug, nothing changes */
+	/* Released already, by the look of it: a double release (a caller
+	 * bug), nothing changes.  (A peer forging that look only keeps its
+	 * own connection's memory longer; see docs/PROTOCOL.md.) */
+	if (!f && vbi_frame_get_seq(c->ring_mem + v->off) == v->seq &&
+	    (vbi_frame_get_flags(c->ring_mem + v->off) & VBI_FRAME_F_RELEASED))
 		return VB_EINVAL;
+	/* A reference of ours goes, whatever else the peer did to the
+	 * header: refs_out must reach zero for @c to be freed. */
 	if (c->refs_out)
 		c->refs_out--;
+	if (!f) {
+		conn_fail(c, VB_EPROTO, "peer overwrote a held frame");
+		return VB_EPROTO;
+	}
 	r = frame_refs(f);
 	if (r == 0) {
 		conn_fail(c, VB_EPROTO, "peer overwrote a held frame");
