@@ -1,0 +1,102 @@
+/* libFuzzer target: subject and pattern checks and the trie.  The input
+ * is split at NUL bytes: the first parts are patterns to subscribe (the
+ * odd ones in a queue group), the last a subject to match; the result is
+ * compared with a naive matcher. */
+#include "core/subject.h"
+
+#include <verbus/verbus.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SUBS 16
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Token by token, NATS rules, for patterns that passed the check. */
+static bool naive(const char *p, size_t plen, const char *s, size_t slen)
+{
+	size_t i = 0, j = 0;
+
+	for (;;) {
+		size_t pe = i, se = j;
+
+		while (pe < plen && p[pe] != '.')
+			pe++;
+		if (pe - i == 1 && p[i] == '>')
+			return j < slen;
+		if (j >= slen)
+			return false;
+		while (se < slen && s[se] != '.')
+			se++;
+		if (!(pe - i == 1 && p[i] == '*') &&
+		    (pe - i != se - j || memcmp(p + i, s + j, pe - i)))
+			return false;
+		if (pe >= plen || se >= slen)
+			return pe >= plen && se >= slen;
+		i = pe + 1;
+		j = se + 1;
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *in = (const char *)data;
+	struct vbi_sub subs[SUBS];
+	bool on[SUBS] = { false };
+	struct vbi_sublist *sl;
+	struct vbi_match m;
+	size_t n = 0, start = 0, i, want = 0, plain = 0;
+	const char *subj;
+	size_t slen;
+
+	if (vbi_sublist_create(&sl) != VB_OK)
+		return 0;
+	vbi_match_init(&m);
+	for (i = 0; i <= size && n < SUBS; i++) {
+		if (i < size && in[i] != '\0')
+			continue;
+		(void)vbi_subject_check(in + start, i - start);
+		vbi_sub_init(&subs[n], in + start, i - start,
+			     (n & 1) ? "q" : NULL, (n & 1) ? 1 : 0, NULL);
+		on[n] = vbi_sublist_insert(sl, &subs[n]) == VB_OK;
+		if (on[n] !=
+		    (vbi_pattern_check(in + start, i - start) == VB_OK))
+			abort();
+		n++;
+		start = i + 1;
+	}
+	if (n == 0)
+		goto out;
+	/* The last part is also the subject. */
+	subj = subs[n - 1].pattern;
+	slen = subs[n - 1].pattern_len;
+	if (vbi_sublist_match(sl, subj, slen, &m) != VB_OK) {
+		if (vbi_subject_check(subj, slen) == VB_OK)
+			abort();
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (!on[i] ||
+		    !naive(subs[i].pattern, subs[i].pattern_len, subj, slen))
+			continue;
+		if (i & 1)
+			want = 1; /* one member of group "q" */
+		else
+			plain++;
+	}
+	if (m.n != plain + want)
+		abort();
+out:
+	for (i = 0; i < n; i++)
+		if (on[i])
+			vbi_sublist_remove(sl, &subs[i]);
+	if (vbi_sublist_count(sl) != 0)
+		abort();
+	vbi_match_fini(&m);
+	vbi_sublist_destroy(sl);
+	return 0;
+}
