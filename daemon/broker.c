@@ -546,26 +546,32 @@ static void on_writable(struct vbi_conn *c, void *arg)
 	send_owed(bc);
 }
 
+/* Turn a new connection away: it never gets a bconn. */
+static void refuse(struct vbd_broker *b, struct vbi_conn *c, const char *why)
+{
+	vbi_warn("refusing a connection: %s", why);
+	b->st.conns_rejected++;
+	vbi_conn_set_arg(c, NULL);
+	vbi_conn_close(c);
+}
+
 static void on_open(struct vbi_conn *c, void *arg)
 {
 	struct vbd_broker *b = arg;
 	struct bconn *bc;
 
 	b->st.conns_total++;
-	if (b->shutting_down || b->nconns >= b->cfg.max_conns) {
-		vbi_warn("refusing a connection: %s",
-			 b->shutting_down ? "shutting down" :
-					    "too many connections");
-		b->st.conns_rejected++;
-		vbi_conn_set_arg(c, NULL);
-		vbi_conn_close(c);
+	if (b->shutting_down) {
+		refuse(b, c, "shutting down");
+		return;
+	}
+	if (b->nconns >= b->cfg.max_conns) {
+		refuse(b, c, "too many connections");
 		return;
 	}
 	bc = calloc(1, sizeof(*bc));
 	if (!bc) {
-		b->st.conns_rejected++;
-		vbi_conn_set_arg(c, NULL);
-		vbi_conn_close(c);
+		refuse(b, c, "out of memory");
 		return;
 	}
 	bc->kind = KIND_CONN;
@@ -578,9 +584,7 @@ static void on_open(struct vbi_conn *c, void *arg)
 	HASH_ADD(hh, b->by_cid, cid, sizeof(bc->cid), bc);
 	if (bc->oom) {
 		free(bc);
-		b->st.conns_rejected++;
-		vbi_conn_set_arg(c, NULL);
-		vbi_conn_close(c);
+		refuse(b, c, "out of memory");
 		return;
 	}
 	bc->prev = b->tail;
