@@ -24,10 +24,13 @@ run() {
 	shift
 	ca=("$@")
 	port=$(free_port)
-	"$VERBUS_BIN/vb_dp_stream" --server --bind "$srv" --port "$port" \
-		"${sa[@]}" >"$work/srv" 2>&1 &
+	timeout 600 "$VERBUS_BIN/vb_dp_stream" --server --bind "$srv" \
+		--port "$port" "${sa[@]}" >"$work/srv" 2>&1 &
 	local spid=$!
-	sleep 0.5
+	for _ in $(seq 300); do
+		grep -q "server listening" "$work/srv" 2>/dev/null && break
+		sleep 0.1
+	done
 	timeout 600 "$VERBUS_BIN/vb_dp_stream" --client --connect "$srv" \
 		--source "$cli" --port "$port" "${ca[@]}" >"$work/cli" 2>&1
 	local crc=$?

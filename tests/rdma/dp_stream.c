@@ -399,6 +399,10 @@ int main(int argc, char **argv)
 		vbi_tp_destroy(tp);
 		return 1;
 	}
+	/* Scripts wait for this line before starting the client. */
+	if (server)
+		printf("dp_stream: server listening on %s port %s\n", s.addr,
+		       s.port);
 	/* The server learns its connection in the open callback. */
 	s.t_start = now_ns();
 	while (!s.done && !s.failed) {

@@ -18,10 +18,15 @@ run() {
 	local name=$1 port
 	shift
 	port=$(free_port)
-	"${VG[@]}" "$VERBUS_BIN/vb_dp_stream" --server --bind "$srv" \
-		--port "$port" "$@" >"$work/srv" 2>&1 &
+	timeout 600 "${VG[@]}" "$VERBUS_BIN/vb_dp_stream" --server \
+		--bind "$srv" --port "$port" "$@" >"$work/srv" 2>&1 &
 	local spid=$!
-	sleep 2
+	# memcheck starts slowly: a client that came too early would be
+	# refused and leave the server waiting for it.
+	for _ in $(seq 600); do
+		grep -q "server listening" "$work/srv" 2>/dev/null && break
+		sleep 0.1
+	done
 	timeout 600 "${VG[@]}" "$VERBUS_BIN/vb_dp_stream" --client \
 		--connect "$srv" --source "$cli" --port "$port" "$@" \
 		>"$work/cli" 2>&1
