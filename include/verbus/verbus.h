@@ -12,6 +12,9 @@
 #ifndef VERBUS_VERBUS_H
 #define VERBUS_VERBUS_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -69,6 +72,295 @@ VB_EXPORT const char *vb_errname(int err);
 
 /* vb_version() - the library's version as "MAJOR.MINOR.PATCH". */
 VB_EXPORT const char *vb_version(void);
+
+/* ====================================================================== */
+/*
+ * Client connections.
+ *
+ * A struct vb_conn is one client's connection to a verbusd broker (and,
+ * after a loss, its reconnections).  It owns everything it uses: a
+ * transport context, one RDMA connection at a time, the memory registered
+ * for it (registered once and kept across reconnections), an internal epoll
+ * fd, a timer and the subscriptions.
+ *
+ * Threading.  A connection is used from one thread at a time: the caller
+ * serialises every vb_ call on it, unless it was created with
+ * VB_OPT_LOCKED, which makes every call take the connection's (recursive)
+ * lock, so that any thread may publish, subscribe or poll.  Callbacks run
+ * on the thread inside vb_process()/vb_poll()/vb_run() -- or inside a
+ * blocking call that progresses the connection (vb_connect, vb_flush,
+ * vb_request) -- with the lock held, and may call any vb_ function on the
+ * connection except vb_close().  Different connections are independent.
+ *
+ * Event loops.  vb_fd() is one file descriptor that becomes readable when
+ * the connection has work; call vb_process() then (it never blocks).
+ * Simple programs call vb_poll(c, timeout) or vb_run(c) instead.
+ *
+ * Loss.  Messages are delivered at most once.  Published messages are
+ * buffered (up to vb_opts.pending_max bytes) while the broker is out of
+ * credit or unreachable, and sent in order when it is back; beyond that
+ * limit vb_publish() returns VB_EAGAIN and VB_EV_WRITABLE says when to
+ * retry: nothing is dropped silently.  Messages already handed to the
+ * device when a connection breaks may or may not have reached the broker;
+ * VB_EV_DISCONNECTED reports the break.
+ */
+struct vb_conn;
+struct vb_sub;
+
+/* The default port of verbusd, and the default URL of the tools. */
+#define VB_DEFAULT_PORT 7700
+#define VB_DEFAULT_URL "rdma://127.0.0.1:7700"
+
+/*
+ * A delivered message.  Subject, reply and data point into the connection's
+ * registered receive ring (zero copy) and are valid until the message
+ * callback returns, or until vb_msg_release() for a message kept with
+ * vb_msg_hold().  Subject and reply are NOT NUL-terminated: print them
+ * with "%.*s".
+ */
+struct vb_msg {
+	const char *subject;
+	size_t subject_len;
+	const char *reply; /* where to send an answer; NULL if none */
+	size_t reply_len;
+	const void *data;
+	size_t size;
+	struct vb_sub *sub; /* the subscription that matched */
+};
+
+/* Called for each message a subscription receives. */
+typedef void (*vb_msg_cb)(struct vb_conn *c, const struct vb_msg *m,
+			  void *arg);
+
+/* What happened to a connection; see struct vb_event. */
+enum vb_event_type {
+	VB_EV_CONNECTED = 1, /* first open (VB_OPT_ASYNC_CONNECT) */
+	VB_EV_DISCONNECTED, /* the broker is gone: err, detail; reconnecting
+			     * unless a VB_EV_CLOSED follows */
+	VB_EV_RECONNECTED, /* open again; subscriptions re-sent */
+	VB_EV_CLOSED, /* for good: reconnecting gave up (err) or vb_close() */
+	VB_EV_WRITABLE, /* a call that returned VB_EAGAIN may succeed now */
+	VB_EV_NOTICE, /* the broker refused something: err, detail, and sub
+		       * (a refused subscription, now removed) or NULL */
+	VB_EV_DROPPED, /* the broker dropped deliveries to sub (slow
+			* consumer): count, in all since it subscribed */
+};
+
+struct vb_event {
+	enum vb_event_type type;
+	int err; /* an enum vb_err, or VB_OK */
+	const char *detail; /* human-readable, or "" */
+	struct vb_sub *sub; /* VB_EV_NOTICE, VB_EV_DROPPED; else NULL */
+	uint64_t count; /* VB_EV_DROPPED */
+};
+
+typedef void (*vb_event_cb)(struct vb_conn *c, const struct vb_event *ev,
+			    void *arg);
+
+/* vb_opts.flags */
+#define VB_OPT_ASYNC_CONNECT 0x1 /* vb_connect returns at once; retries */
+#define VB_OPT_BUSY_POLL 0x2 /* vb_poll spins instead of sleeping */
+#define VB_OPT_LOCKED 0x4 /* any thread may call: see Threading above */
+#define VB_OPT_NO_RECONNECT 0x8 /* a lost connection is closed for good */
+
+/*
+ * Connection options.  Initialise with VB_OPTS_INIT (or zero it and set
+ * sz = sizeof(struct vb_opts)): fields left 0 take the defaults in
+ * brackets, and fields added in later versions go at the end, so a program
+ * built against an older header keeps working (the library reads only the
+ * first @sz bytes).  Strings are copied by vb_connect.
+ */
+struct vb_opts {
+	size_t sz; /* sizeof(struct vb_opts) */
+	const char *name; /* shown by the broker ["verbus"] */
+	const char *source; /* local address to connect from [any] */
+	const char *token; /* credentials: a token, or user and password */
+	const char *user;
+	const char *password;
+	unsigned flags; /* VB_OPT_* */
+	uint32_t ring_size; /* receive ring bytes, a power of 2 [1 MiB] */
+	uint32_t max_msg; /* largest subject + data accepted [64 KiB] */
+	int connect_timeout_ms; /* one connection attempt [5000] */
+	int reconnect_max; /* attempts in a row; -1 forever [60] */
+	int reconnect_wait_ms; /* delay before the 1st retry, doubling [50] */
+	int reconnect_wait_max_ms; /* cap on that delay [2000] */
+	int reconnect_jitter_ms; /* plus a random 0..jitter [100] */
+	size_t pending_max; /* bytes buffered unsent [8 MiB] */
+	vb_event_cb on_event; /* connection events [none] */
+	void *event_arg;
+};
+#define VB_OPTS_INIT { .sz = sizeof(struct vb_opts) }
+
+/*
+ * vb_connect() - connect to the broker at @url ("rdma://HOST[:PORT]", the
+ * host a name, an IPv4 address or a bracketed IPv6 address; port
+ * VB_DEFAULT_PORT if omitted).  @opts may be NULL.  Blocks until the
+ * connection is open or the attempt failed, unless VB_OPT_ASYNC_CONNECT
+ * (then it returns at once and VB_EV_CONNECTED follows; what is published
+ * meanwhile is buffered).  Returns VB_OK, VB_EINVAL (bad URL or option),
+ * VB_ENOMEM, VB_ECONNREFUSED, VB_EUNREACH, VB_ETIMEDOUT, VB_EVERSION,
+ * VB_EACCES, VB_ENODEV or VB_ESYS.
+ */
+VB_EXPORT int vb_connect(const char *url, const struct vb_opts *opts,
+			 struct vb_conn **out);
+
+/*
+ * vb_close() - disconnect and free @c, its subscriptions and every message
+ * still held.  Unsent buffered messages are discarded: call vb_flush()
+ * first to send them.  Accepts NULL.  Not from a callback.
+ */
+VB_EXPORT void vb_close(struct vb_conn *c);
+
+/* vb_fd() - readable when vb_process() has work (an epoll fd). */
+VB_EXPORT int vb_fd(struct vb_conn *c);
+
+/*
+ * vb_process() - do the pending work (arrived messages, completions,
+ * connection events, timers) and run the callbacks, without blocking.
+ * Returns the number of events handled (>= 0), or VB_ECLOSED once the
+ * connection is closed for good.
+ */
+VB_EXPORT int vb_process(struct vb_conn *c);
+
+/*
+ * vb_poll() - wait up to @timeout_ms (-1: forever, 0: not at all) for
+ * work, then do it as vb_process().  With VB_OPT_BUSY_POLL it spins on the
+ * device instead of sleeping.  Returns as vb_process().
+ */
+VB_EXPORT int vb_poll(struct vb_conn *c, int timeout_ms);
+
+/*
+ * vb_run() - vb_poll() until vb_stop() or the connection is closed for
+ * good.  Returns VB_OK after vb_stop(), else the closing error.
+ */
+VB_EXPORT int vb_run(struct vb_conn *c);
+
+/* vb_stop() - make vb_run() return; safe from callbacks and signal
+ * handlers, and (VB_OPT_LOCKED or not) from any thread. */
+VB_EXPORT void vb_stop(struct vb_conn *c);
+
+/*
+ * vb_publish() - send @size bytes of @data to everyone subscribed to
+ * @subject (tokens separated by '.', no wildcards, no spaces).  The data is
+ * copied: the caller keeps its buffer.  Returns VB_OK (sent or buffered),
+ * VB_EAGAIN (the buffer is full: retry on VB_EV_WRITABLE), VB_EINVAL (bad
+ * subject), VB_EMSGSIZE or VB_ECLOSED.
+ */
+VB_EXPORT int vb_publish(struct vb_conn *c, const char *subject,
+			 const void *data, size_t size);
+
+/* vb_publish_reply() - vb_publish() naming @reply (a subject) as the place
+ * the receivers should answer. */
+VB_EXPORT int vb_publish_reply(struct vb_conn *c, const char *subject,
+			       const char *reply, const void *data,
+			       size_t size);
+
+/*
+ * vb_reserve() - zero-copy publish: room for @size bytes of data in the
+ * connection's registered send memory, at *@buf.  Fill it, then call
+ * vb_commit() before any other call on @c.  @reply may be NULL.  Returns
+ * as vb_publish(), and VB_EAGAIN also while buffered messages wait or no
+ * connection is open (nothing is buffered for a reservation).
+ */
+VB_EXPORT int vb_reserve(struct vb_conn *c, const char *subject,
+			 const char *reply, size_t size, void **buf);
+VB_EXPORT int vb_commit(struct vb_conn *c);
+
+/*
+ * vb_flush() - wait until everything published so far has reached the
+ * broker and been routed (a round trip: the broker's answer follows what
+ * came before it), and subscriptions made so far are in force.  Runs
+ * callbacks meanwhile.  Returns VB_OK, VB_ETIMEDOUT or VB_ECLOSED.
+ */
+VB_EXPORT int vb_flush(struct vb_conn *c, int timeout_ms);
+
+/*
+ * vb_subscribe() - deliver messages whose subject matches @pattern ('*'
+ * matches one token, '>' all the remaining ones) to @cb.  With a @queue
+ * name, the subscriptions of one queue group share the messages: each goes
+ * to one member.  Returns VB_OK (the subscription is sent; vb_flush()
+ * waits until it is in force; a refusal comes as VB_EV_NOTICE), VB_EINVAL
+ * (bad pattern or queue), VB_ENOMEM or VB_ECLOSED.  @out may be NULL.
+ */
+VB_EXPORT int vb_subscribe(struct vb_conn *c, const char *pattern,
+			   const char *queue, vb_msg_cb cb, void *arg,
+			   struct vb_sub **out);
+
+/*
+ * vb_unsubscribe() - stop @s now and free it; no callback for it runs
+ * afterwards.  Returns VB_OK or VB_EINVAL.
+ */
+VB_EXPORT int vb_unsubscribe(struct vb_sub *s);
+
+/*
+ * vb_sub_autounsubscribe() - end @s by itself once it has had @max
+ * messages in all (counting those delivered already); @s is freed then,
+ * after its last callback.  Returns VB_OK or VB_EINVAL.
+ */
+VB_EXPORT int vb_sub_autounsubscribe(struct vb_sub *s, uint64_t max);
+
+/* vb_sub_delivered() - messages @s has delivered so far. */
+VB_EXPORT uint64_t vb_sub_delivered(const struct vb_sub *s);
+
+/*
+ * vb_msg_hold() - keep a delivered message beyond its callback, zero copy:
+ * *@out is valid until vb_msg_release().  The ring space stays taken until
+ * then, so a holder of many messages slows its publishers down (no loss).
+ * Only inside the message callback.  Returns VB_OK or VB_ENOMEM.
+ */
+VB_EXPORT int vb_msg_hold(const struct vb_msg *m, struct vb_msg **out);
+
+/* vb_msg_release() - give back a message from vb_msg_hold() or
+ * vb_request().  Accepts NULL.  Not after vb_close() of its connection. */
+VB_EXPORT void vb_msg_release(struct vb_msg *m);
+
+/*
+ * vb_respond() - publish @data to the reply subject of @m.  Returns as
+ * vb_publish(), or VB_EINVAL if @m has no reply subject.
+ */
+VB_EXPORT int vb_respond(struct vb_conn *c, const struct vb_msg *m,
+			 const void *data, size_t size);
+
+/* Called once per vb_request_async(): @m is the reply (valid during the
+ * call, vb_msg_hold() keeps it) or NULL with @err VB_ETIMEDOUT or
+ * VB_ECLOSED. */
+typedef void (*vb_reply_cb)(struct vb_conn *c, const struct vb_msg *m,
+			    int err, void *arg);
+
+/*
+ * vb_request_async() - publish @data to @subject with a reply subject of
+ * this connection's own inbox, and call @cb with the first answer, or
+ * after @timeout_ms without one.  Returns as vb_publish().
+ */
+VB_EXPORT int vb_request_async(struct vb_conn *c, const char *subject,
+			       const void *data, size_t size, int timeout_ms,
+			       vb_reply_cb cb, void *arg);
+
+/*
+ * vb_request() - vb_request_async(), waiting for the answer: *@reply is
+ * the reply message, to give back with vb_msg_release().  Runs callbacks
+ * meanwhile.  Returns VB_OK, VB_ETIMEDOUT, or as vb_publish().
+ */
+VB_EXPORT int vb_request(struct vb_conn *c, const char *subject,
+			 const void *data, size_t size, int timeout_ms,
+			 struct vb_msg **reply);
+
+/* Counters of one connection, across its reconnections. */
+struct vb_stats {
+	size_t sz; /* sizeof(struct vb_stats), set by the caller */
+	uint64_t msgs_out, bytes_out; /* published (data bytes) */
+	uint64_t msgs_in, bytes_in; /* delivered to callbacks */
+	uint64_t reconnects; /* connections re-opened after a loss */
+	uint64_t pending_msgs, pending_bytes; /* now: buffered, unsent */
+	uint64_t orphans; /* messages for a subscription already gone */
+	uint64_t mr_registered; /* memory registrations, in all */
+};
+
+/* vb_stats() - fill @s (up to s->sz bytes).  Returns VB_OK or VB_EINVAL. */
+VB_EXPORT int vb_stats(struct vb_conn *c, struct vb_stats *s);
+
+/* vb_is_connected() - 1 while a connection to the broker is open. */
+VB_EXPORT int vb_is_connected(struct vb_conn *c);
 
 #ifdef __cplusplus
 }
