@@ -129,8 +129,7 @@ struct vb_msg {
 };
 
 /* Called for each message a subscription receives. */
-typedef void (*vb_msg_cb)(struct vb_conn *c, const struct vb_msg *m,
-			  void *arg);
+typedef void (*vb_msg_cb)(struct vb_conn *c, const struct vb_msg *m, void *arg);
 
 /* What happened to a connection; see struct vb_event. */
 enum vb_event_type {
@@ -189,7 +188,9 @@ struct vb_opts {
 	vb_event_cb on_event; /* connection events [none] */
 	void *event_arg;
 };
+/* clang-format off */
 #define VB_OPTS_INIT { .sz = sizeof(struct vb_opts) }
+/* clang-format on */
 
 /*
  * vb_connect() - connect to the broker at @url ("rdma://HOST[:PORT]", the
@@ -324,8 +325,8 @@ VB_EXPORT int vb_respond(struct vb_conn *c, const struct vb_msg *m,
 /* Called once per vb_request_async(): @m is the reply (valid during the
  * call, vb_msg_hold() keeps it) or NULL with @err VB_ETIMEDOUT or
  * VB_ECLOSED. */
-typedef void (*vb_reply_cb)(struct vb_conn *c, const struct vb_msg *m,
-			    int err, void *arg);
+typedef void (*vb_reply_cb)(struct vb_conn *c, const struct vb_msg *m, int err,
+			    void *arg);
 
 /*
  * vb_request_async() - publish @data to @subject with a reply subject of
