@@ -650,7 +650,7 @@ void vbd_config_defaults(struct vbd_config *c)
 	memset(c, 0, sizeof(*c));
 	snprintf(c->server_name, sizeof(c->server_name), "verbusd");
 	snprintf(c->listen_addr, sizeof(c->listen_addr), "0.0.0.0");
-	snprintf(c->port, sizeof(c->port), "7470");
+	snprintf(c->port, sizeof(c->port), "%d", VB_DEFAULT_PORT);
 	c->max_conns = 1024;
 	c->max_subs = 65536;
 	c->ring_size = 1u << 20;

@@ -42,7 +42,7 @@ enum vbd_slow_policy {
 struct vbd_config {
 	char server_name[64]; /* [A-Za-z0-9._-], for monitoring ["verbusd"] */
 	char listen_addr[64]; /* address the broker listens on ["0.0.0.0"] */
-	char port[8]; /* its port, decimal, 1-65535 ["7470"] */
+	char port[8]; /* its port, decimal, 1-65535 [VB_DEFAULT_PORT, "7700"] */
 	uint32_t max_conns; /* client connections at once [1024] */
 	uint32_t max_subs; /* subscriptions per connection [65536] */
 	uint32_t ring_size; /* each client's receive ring on the broker,

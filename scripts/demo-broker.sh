@@ -10,8 +10,8 @@ work=$(mktemp -d)
 trap 'kill "$bpid" 2>/dev/null; rm -rf "$work"' EXIT
 say() { echo; echo "== $*"; }
 
-say "verbusd on $B:7470 (host 1), monitoring on 127.0.0.1:8222"
-"$VERBUS_BIN/verbusd" --listen "$B:7470" >"$work/broker.log" 2>&1 &
+say "verbusd on $B:7700 (host 1), monitoring on 127.0.0.1:8222"
+"$VERBUS_BIN/verbusd" --listen "$B:7700" >"$work/broker.log" 2>&1 &
 bpid=$!
 until curl -sf http://127.0.0.1:8222/healthz >/dev/null; do sleep 0.1; done
 

@@ -7,7 +7,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 [ -n "${VERBUS_HOST:-}" ] || fail "run under tests/vm/rxe-run --vms 3"
 need_hosts 3
-brk=$VERBUS_HOST_1_ADDR port=7470 mport=8222 N=2000
+brk=$VERBUS_HOST_1_ADDR port=7700 mport=8222 N=2000
 barrier() { "$(dirname "$0")/../vm/rxe-barrier" "$1" 180 || fail "barrier $1"; }
 pubsub() {
 	timeout 300 "$VERBUS_BIN/vb_pubsub" --connect "$brk" --port "$port" \

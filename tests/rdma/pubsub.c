@@ -1704,7 +1704,7 @@ static int run(struct st *s)
 
 int main(int argc, char **argv)
 {
-	static struct st s = { .port = "7470",
+	static struct st s = { .port = "7700",
 			       .name = "vb_pubsub",
 			       .timeout_s = 60,
 			       .queue = "",

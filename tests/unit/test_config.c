@@ -70,7 +70,7 @@ static void test_config_defaults(void **state)
 	vbd_config_defaults(&c);
 	assert_string_equal(c.server_name, "verbusd");
 	assert_string_equal(c.listen_addr, "0.0.0.0");
-	assert_string_equal(c.port, "7470");
+	assert_string_equal(c.port, "7700");
 	assert_int_equal(c.max_conns, 1024);
 	assert_int_equal(c.max_subs, 65536);
 	assert_int_equal(c.ring_size, 1u << 20);
@@ -326,7 +326,7 @@ static void test_config_syntax_error(void **state)
 	snprintf(want, sizeof(want), "%s:2: syntax error", path);
 	if (strncmp(err, want, strlen(want)) != 0)
 		fail_msg("got \"%s\", want \"%s...\"", err, want);
-	assert_string_equal(c.port, "7470");
+	assert_string_equal(c.port, "7700");
 }
 
 static void test_config_missing_file(void **state)

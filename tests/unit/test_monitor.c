@@ -81,7 +81,7 @@ static void fake_server(void *arg, struct vbd_stats_server *s)
 	f->server_calls++;
 	s->version = "0.1.0";
 	s->server_name = "test-broker";
-	s->listen = "0.0.0.0:7470";
+	s->listen = "0.0.0.0:7700";
 	s->start_time = 1700000000;
 	s->uptime_ms = 3723500;
 	s->conns = NCONNS;
@@ -467,7 +467,7 @@ static void test_monitor_metrics(void **state)
 	assert_non_null(strstr(body, "\nverbus_uptime_seconds 3723.500\n"));
 	assert_non_null(strstr(body, "\nverbus_info{version=\"0.1.0\","
 				     "server_name=\"test-broker\","
-				     "listen=\"0.0.0.0:7470\"} 1\n"));
+				     "listen=\"0.0.0.0:7700\"} 1\n"));
 	assert_non_null(strstr(body, "\nverbus_connection_messages_in_total"
 				     "{cid=\"1\",name=\"alpha\"} 10\n"));
 	/* Escaped: backslash, double quote, newline; bad UTF-8 replaced. */
