@@ -1,4 +1,5 @@
 /* Unit tests for the control-message codec (proto/codec.c). */
+#include "core/subject.h"
 #include "proto/codec.h"
 
 #include <verbus/verbus.h>
@@ -205,6 +206,125 @@ static void test_codec_rejects_missing_fields(void **state)
 	assert_int_equal(vbi_codec_decode(buf, 1, &m), VB_EPROTO);
 }
 
+/* Pack @c and decode it again: the decoder's verdict (the message, if any,
+ * is freed). */
+static int round_trip(Verbus__Control *c)
+{
+	uint8_t buf[VBI_CTRL_MAX];
+	Verbus__Control *m = NULL;
+	size_t len;
+	int rc;
+
+	assert_int_equal(vbi_codec_encode(c, buf, sizeof(buf), &len), VB_OK);
+	rc = vbi_codec_decode(buf, len, &m);
+	if (rc == VB_OK)
+		vbi_codec_free(m);
+	else
+		assert_null(m);
+	return rc;
+}
+
+/* @len copies of 'a' in @buf (which holds len + 1), NUL-terminated. */
+static char *string_of(char *buf, size_t len)
+{
+	memset(buf, 'a', len);
+	buf[len] = '\0';
+	return buf;
+}
+
+static void test_codec_subscribe_checks(void **state)
+{
+	Verbus__Control c = VERBUS__CONTROL__INIT, *m = NULL;
+	Verbus__Subscribe s = VERBUS__SUBSCRIBE__INIT;
+	char subject[VBI_SUBJECT_MAX + 2], queue[VBI_QUEUE_MAX + 2];
+	uint8_t buf[VBI_CTRL_MAX];
+	size_t len;
+
+	(void)state;
+	c.body_case = VERBUS__CONTROL__BODY_SUBSCRIBE;
+	c.subscribe = &s;
+	s.sid = 7;
+	s.subject = (char *)"orders.*";
+	s.queue = (char *)"workers";
+	s.max_msgs = 10;
+	assert_int_equal(vbi_codec_encode(&c, buf, sizeof(buf), &len), VB_OK);
+	assert_int_equal(vbi_codec_decode(buf, len, &m), VB_OK);
+	assert_int_equal(m->subscribe->sid, 7);
+	assert_string_equal(m->subscribe->subject, "orders.*");
+	assert_string_equal(m->subscribe->queue, "workers");
+	assert_true(m->subscribe->max_msgs == 10);
+	assert_string_equal(vbi_codec_kind_name(m), "subscribe");
+	vbi_codec_free(m);
+
+	/* sid 0 is never a subscription. */
+	s.sid = 0;
+	assert_int_equal(round_trip(&c), VB_EPROTO);
+	s.sid = 1;
+	/* The longest subject and queue pass; one byte more does not. */
+	s.subject = string_of(subject, VBI_SUBJECT_MAX);
+	s.queue = string_of(queue, VBI_QUEUE_MAX);
+	assert_int_equal(round_trip(&c), VB_OK);
+	s.subject = string_of(subject, VBI_SUBJECT_MAX + 1);
+	assert_int_equal(round_trip(&c), VB_EPROTO);
+	s.subject = (char *)"a";
+	s.queue = string_of(queue, VBI_QUEUE_MAX + 1);
+	assert_int_equal(round_trip(&c), VB_EPROTO);
+	/* No queue at all is a plain subscription. */
+	s.queue = (char *)"";
+	assert_int_equal(round_trip(&c), VB_OK);
+}
+
+static void test_codec_unsubscribe_checks(void **state)
+{
+	Verbus__Control c = VERBUS__CONTROL__INIT, *m = NULL;
+	Verbus__Unsubscribe u = VERBUS__UNSUBSCRIBE__INIT;
+	uint8_t buf[VBI_CTRL_MAX];
+	size_t len;
+
+	(void)state;
+	c.body_case = VERBUS__CONTROL__BODY_UNSUBSCRIBE;
+	c.unsubscribe = &u;
+	u.sid = 0xffffffffu;
+	u.max_msgs = 3;
+	assert_int_equal(vbi_codec_encode(&c, buf, sizeof(buf), &len), VB_OK);
+	assert_int_equal(vbi_codec_decode(buf, len, &m), VB_OK);
+	assert_int_equal(m->unsubscribe->sid, 0xffffffffu);
+	assert_true(m->unsubscribe->max_msgs == 3);
+	assert_string_equal(vbi_codec_kind_name(m), "unsubscribe");
+	vbi_codec_free(m);
+	u.sid = 0;
+	assert_int_equal(round_trip(&c), VB_EPROTO);
+}
+
+static void test_codec_notice_checks(void **state)
+{
+	Verbus__Control c = VERBUS__CONTROL__INIT, *m = NULL;
+	Verbus__Notice n = VERBUS__NOTICE__INIT;
+	char reason[VBI_REASON_MAX + 2];
+	uint8_t buf[VBI_CTRL_MAX];
+	size_t len;
+
+	(void)state;
+	c.body_case = VERBUS__CONTROL__BODY_NOTICE;
+	c.notice = &n;
+	n.code = (uint32_t)-VB_EINVAL;
+	n.reason = (char *)"bad subject";
+	n.sid = 4;
+	n.seq = 99;
+	assert_int_equal(vbi_codec_encode(&c, buf, sizeof(buf), &len), VB_OK);
+	assert_int_equal(vbi_codec_decode(buf, len, &m), VB_OK);
+	assert_int_equal(-(int)m->notice->code, VB_EINVAL);
+	assert_string_equal(m->notice->reason, "bad subject");
+	assert_int_equal(m->notice->sid, 4);
+	assert_true(m->notice->seq == 99);
+	assert_string_equal(vbi_codec_kind_name(m), "notice");
+	vbi_codec_free(m);
+	n.reason = string_of(reason, VBI_REASON_MAX);
+	assert_int_equal(round_trip(&c), VB_OK);
+	n.reason = string_of(reason, VBI_REASON_MAX + 1);
+	assert_int_equal(round_trip(&c), VB_EPROTO);
+}
+
 static void test_codec_encode_checks_size(void **state)
 {
 	Verbus__Control c = VERBUS__CONTROL__INIT;
@@ -253,6 +373,9 @@ int main(void)
 		cmocka_unit_test(test_codec_rejects_truncated),
 		cmocka_unit_test(test_codec_rejects_garbage),
 		cmocka_unit_test(test_codec_rejects_missing_fields),
+		cmocka_unit_test(test_codec_subscribe_checks),
+		cmocka_unit_test(test_codec_unsubscribe_checks),
+		cmocka_unit_test(test_codec_notice_checks),
 		cmocka_unit_test(test_codec_encode_checks_size),
 		cmocka_unit_test(test_codec_cm_hdr),
 	};
