@@ -15,7 +15,7 @@ BUILD=${VERBUS_BUILD_DIR:-$ROOT/build}
 
 # Why each package is here: docs/DEPENDENCIES.md.
 PACKAGES=(
-	build-essential cmake pkg-config clang-format
+	build-essential cmake pkg-config clang-format help2man
 	rdma-core libibverbs-dev librdmacm-dev ibverbs-utils rdmacm-utils
 	perftest iproute2
 	libprotobuf-c-dev protobuf-c-compiler
