@@ -57,7 +57,8 @@ int vbi_url_parse(const char *s, struct vbi_url *u, char *err, size_t errlen)
 		host = p + 1;
 		host_end = strchr(host, ']');
 		if (!host_end)
-			return bad(err, errlen, "missing ']' after ipv6 address");
+			return bad(err, errlen,
+				   "missing ']' after ipv6 address");
 		for (const char *q = host; q < host_end; q++)
 			if (!(*q == ':' || *q == '.' || *q == '%' ||
 			      host_char_ok(*q)))

@@ -91,10 +91,23 @@ enum conn_state {
 };
 
 /* A protection domain shared by every connection on one device. */
+/* A registered buffer a closed connection left for the next one
+ * (vbi_conn_opts.keep_memory): reconnecting registers nothing again. */
+struct mem_slot {
+	uint8_t *mem;
+	struct ibv_mr *mr;
+	size_t len;
+	int access;
+};
+
+#define MEM_KEPT_MAX 8 /* buffers kept per device */
+
 struct tp_pd {
 	struct ibv_context *verbs; /* the device */
 	struct ibv_pd *pd;
-	unsigned refs; /* connections using it */
+	unsigned refs; /* connections using it, and one per kept buffer */
+	struct mem_slot kept[MEM_KEPT_MAX];
+	unsigned nkept;
 	struct tp_pd *next;
 };
 
@@ -171,6 +184,8 @@ struct vbi_conn {
 	bool in_epoll;
 	struct vbi_conn_opts opts;
 	char name[VBI_NAME_MAX + 1];
+	uint8_t cred[VBI_CRED_MAX]; /* ours (client) or the peer's (server) */
+	size_t cred_len;
 	struct vbi_conn_cbs cbs;
 	void *arg;
 	struct vbi_conn_stats st;
@@ -221,6 +236,8 @@ static int opts_check(const struct vbi_conn_opts *o)
 	    o->ring_size / 2)
 		return VB_EINVAL;
 	if (o->recv_depth < VBI_CREDIT_MIN_POSTED || o->recv_depth > 4096)
+		return VB_EINVAL;
+	if (o->credentials_len > VBI_CRED_MAX)
 		return VB_EINVAL;
 	return VB_OK;
 }
@@ -337,6 +354,89 @@ static void pd_put(struct vbi_tp *tp, struct ibv_pd *pd)
 			free(p);
 		}
 		return;
+	}
+}
+
+static struct tp_pd *pd_find(struct vbi_tp *tp, const struct ibv_pd *pd)
+{
+	struct tp_pd *p;
+
+	for (p = tp->pds; p; p = p->next)
+		if (p->pd == pd)
+			return p;
+	return NULL;
+}
+
+/*
+ * A zeroed buffer of @len bytes registered with @access in @c's PD: one a
+ * closed connection kept, if @c keeps memory and one fits, else a new
+ * one.  Returns VB_OK or an error, with *@mem and *@mr set or NULL.
+ */
+static int mem_get(struct vbi_conn *c, size_t len, int access, uint8_t **mem,
+		   struct ibv_mr **mr)
+{
+	struct tp_pd *p = c->opts.keep_memory ? pd_find(c->tp, c->pd) : NULL;
+
+	for (unsigned i = 0; p && i < p->nkept; i++) {
+		if (p->kept[i].len != len || p->kept[i].access != access)
+			continue;
+		*mem = p->kept[i].mem;
+		*mr = p->kept[i].mr;
+		p->kept[i] = p->kept[--p->nkept];
+		p->refs--; /* the slot's reference; @c holds its own */
+		memset(*mem, 0, len);
+		return VB_OK;
+	}
+	if (posix_memalign((void **)mem, 4096, len)) {
+		*mem = NULL;
+		return VB_ENOMEM;
+	}
+	memset(*mem, 0, len);
+	*mr = reg(c->pd, *mem, len, access);
+	return *mr ? VB_OK : errno_to_vb(errno);
+}
+
+/* Give back a buffer from mem_get(): kept for the next connection if @c
+ * keeps memory and there is room, else deregistered and freed. */
+static void mem_put(struct vbi_conn *c, uint8_t **mem, struct ibv_mr **mr,
+		    int access)
+{
+	struct tp_pd *p;
+
+	if (*mr && c->opts.keep_memory && (p = pd_find(c->tp, c->pd)) &&
+	    p->nkept < MEM_KEPT_MAX) {
+		p->kept[p->nkept++] = (struct mem_slot){
+			.mem = *mem,
+			.mr = *mr,
+			.len = (*mr)->length,
+			.access = access,
+		};
+		p->refs++;
+		*mem = NULL;
+		*mr = NULL;
+		return;
+	}
+	dereg(mr);
+	free(*mem);
+	*mem = NULL;
+}
+
+/* Drop every buffer kept for reuse (at transport destruction). */
+static void mem_drop_kept(struct vbi_tp *tp)
+{
+	struct tp_pd *p = tp->pds, *next;
+
+	for (; p; p = next) {
+		unsigned n = p->nkept;
+
+		next = p->next;
+		p->nkept = 0;
+		for (unsigned i = 0; i < n; i++) {
+			dereg(&p->kept[i].mr);
+			free(p->kept[i].mem);
+		}
+		for (unsigned i = 0; i < n; i++)
+			pd_put(tp, p->pd); /* the last may free p */
 	}
 }
 
@@ -480,9 +580,10 @@ static void conn_free(struct vbi_conn *c)
 	if (c->in_epoll && c->cc)
 		epoll_ctl(c->tp->epfd, EPOLL_CTL_DEL, c->cc->fd, NULL);
 	conn_quiesce(c);
-	dereg(&c->stage_mr);
-	dereg(&c->ctrl_mr);
-	dereg(&c->ring_mr);
+	mem_put(c, &c->stage_mem, &c->stage_mr, IBV_ACCESS_LOCAL_WRITE);
+	mem_put(c, &c->ctrl_mem, &c->ctrl_mr, IBV_ACCESS_LOCAL_WRITE);
+	mem_put(c, &c->ring_mem, &c->ring_mr,
+		IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
 	if (c->cq)
 		ibv_destroy_cq(c->cq);
 	if (c->cc)
@@ -495,9 +596,6 @@ static void conn_free(struct vbi_conn *c)
 		vbi_codec_free(c->deferred[i]);
 	free(c->deferred);
 	free(c->fwd);
-	free(c->stage_mem);
-	free(c->ctrl_mem);
-	free(c->ring_mem);
 	conn_unlink(c);
 	conns_alive--;
 	free(c);
@@ -538,6 +636,11 @@ static struct vbi_conn *conn_new(struct vbi_tp *tp,
 	snprintf(c->name, sizeof(c->name), "%s", o->name);
 	c->opts.name = c->name;
 	c->opts.source = NULL; /* not kept: the caller owns the string */
+	if (o->credentials && o->credentials_len <= sizeof(c->cred)) {
+		memcpy(c->cred, o->credentials, o->credentials_len);
+		c->cred_len = o->credentials_len;
+	}
+	c->opts.credentials = NULL;
 	c->cbs = *cbs;
 	c->arg = arg;
 	c->next = tp->conns;
@@ -578,6 +681,7 @@ static int conn_setup_verbs(struct vbi_conn *c)
 	struct epoll_event ev = { .events = EPOLLIN };
 	uint32_t depth = c->opts.recv_depth;
 	size_t ctrl_len = (size_t)(depth + CTRL_SENDS) * VBI_CTRL_MAX;
+	int rc;
 
 	c->pd = pd_get(c->tp, c->id->verbs);
 	if (!c->pd)
@@ -601,20 +705,17 @@ static int conn_setup_verbs(struct vbi_conn *c)
 		return VB_ESYS;
 	c->in_epoll = true;
 
-	if (posix_memalign((void **)&c->ring_mem, 4096, c->opts.ring_size))
-		return VB_ENOMEM;
-	memset(c->ring_mem, 0, c->opts.ring_size);
-	c->ring_mr = reg(c->pd, c->ring_mem, c->opts.ring_size,
-			 IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
-	if (!c->ring_mr)
-		return errno_to_vb(errno);
+	rc = mem_get(c, c->opts.ring_size,
+		     IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE,
+		     &c->ring_mem, &c->ring_mr);
+	if (rc)
+		return rc;
 	if (vbi_ring_rx_init(&c->rx, c->ring_mem, c->opts.ring_size))
 		return VB_EINVAL;
-	if (posix_memalign((void **)&c->ctrl_mem, 4096, ctrl_len))
-		return VB_ENOMEM;
-	c->ctrl_mr = reg(c->pd, c->ctrl_mem, ctrl_len, IBV_ACCESS_LOCAL_WRITE);
-	if (!c->ctrl_mr)
-		return errno_to_vb(errno);
+	rc = mem_get(c, ctrl_len, IBV_ACCESS_LOCAL_WRITE, &c->ctrl_mem,
+		     &c->ctrl_mr);
+	if (rc)
+		return rc;
 
 	qa.send_cq = c->cq;
 	qa.recv_cq = c->cq;
@@ -656,12 +757,10 @@ static int conn_setup_stage(struct vbi_conn *c, const Verbus__RingInfo *r,
 	if (!ring_size_ok(r->size) ||
 	    (c->opts.max_peer_ring && r->size > c->opts.max_peer_ring))
 		return VB_EPROTO;
-	if (posix_memalign((void **)&c->stage_mem, 4096, r->size))
-		return VB_ENOMEM;
-	memset(c->stage_mem, 0, r->size);
-	c->stage_mr = reg(c->pd, c->stage_mem, r->size, IBV_ACCESS_LOCAL_WRITE);
-	if (!c->stage_mr)
-		return errno_to_vb(errno);
+	rc = mem_get(c, r->size, IBV_ACCESS_LOCAL_WRITE, &c->stage_mem,
+		     &c->stage_mr);
+	if (rc)
+		return rc;
 	rc = vbi_ring_tx_init(&c->tx, c->stage_mem, r->size);
 	if (rc)
 		return VB_EPROTO;
@@ -1041,6 +1140,10 @@ static void on_hello(struct vbi_conn *c, const Verbus__Hello *h)
 		return;
 	}
 	snprintf(c->name, sizeof(c->name), "%s", h->name);
+	/* The codec bounds it to VBI_CRED_MAX. */
+	c->cred_len = h->credentials.len;
+	if (c->cred_len)
+		memcpy(c->cred, h->credentials.data, c->cred_len);
 	rc = conn_setup_stage(c, h->ring, h->max_msg_size, h->credits);
 	if (rc) {
 		conn_fail(c, rc, "unusable hello");
@@ -1471,6 +1574,8 @@ static void on_established(struct vbi_conn *c)
 	ring_info(c, &r);
 	h.version = VBI_PROTO_VERSION;
 	h.name = c->name;
+	h.credentials.data = c->cred;
+	h.credentials.len = c->cred_len;
 	h.ring = &r;
 	h.max_msg_size = c->opts.max_msg;
 	h.credits = c->opts.recv_depth;
@@ -1704,6 +1809,7 @@ static void tp_destroy(struct vbi_tp *tp)
 	 * from a ring until its own QP is gone. */
 	reap(tp, false);
 	reap(tp, true);
+	mem_drop_kept(tp);
 	if (tp->ec)
 		rdma_destroy_event_channel(tp->ec);
 	if (tp->epfd >= 0)
@@ -1892,6 +1998,12 @@ static void conn_pause(struct vbi_conn *c, int paused)
 	c->paused = paused != 0;
 }
 
+static const void *conn_credentials(const struct vbi_conn *c, size_t *len)
+{
+	*len = c->cred_len;
+	return c->cred;
+}
+
 static const char *conn_name(const struct vbi_conn *c)
 {
 	return c->name;
@@ -1937,6 +2049,7 @@ const struct vbi_transport_ops vbi_rdma_ops = {
 	.send_ctrl = conn_send_ctrl,
 	.peer_name = conn_peer_name,
 	.name = conn_name,
+	.credentials = conn_credentials,
 	.pause = conn_pause,
 	.close = conn_close,
 	.stats = conn_stats,

@@ -134,6 +134,11 @@ const char *vbi_conn_name(const struct vbi_conn *c)
 	return OPS(c)->name(c);
 }
 
+const void *vbi_conn_credentials(const struct vbi_conn *c, size_t *len)
+{
+	return OPS(c)->credentials(c, len);
+}
+
 void vbi_conn_close(struct vbi_conn *c)
 {
 	if (c)

@@ -52,6 +52,15 @@ struct vbi_conn_opts {
 				 * it in registered memory) [VBI_RING_MAX] */
 	const char *source; /* connect: local address to bind (host K) */
 	int timeout_ms; /* connect: give up after [10000] */
+	/* connect: sent in the Hello, opaque here (the broker decodes a
+	 * Verbus__Credentials); copied at connect. */
+	const void *credentials;
+	size_t credentials_len; /* at most VBI_CRED_MAX (proto/codec.h) */
+	/* 1: a closed connection's registered buffers are kept (per device,
+	 * a few) for the next connection of this tp, which then registers
+	 * nothing: a client that reconnects.  Never on a server: a kept ring
+	 * stays remotely writable through its rkey. */
+	int keep_memory;
 };
 
 /* Why a connection closed: an enum vb_err, and a human-readable reason. */
@@ -145,6 +154,7 @@ struct vbi_transport_ops {
 	int (*send_ctrl)(struct vbi_conn *c, const Verbus__Control *m);
 	int (*peer_name)(const struct vbi_conn *c, char *buf, size_t len);
 	const char *(*name)(const struct vbi_conn *c);
+	const void *(*credentials)(const struct vbi_conn *c, size_t *len);
 	void (*pause)(struct vbi_conn *c, int paused);
 	void (*close)(struct vbi_conn *c);
 	void (*stats)(const struct vbi_conn *c, struct vbi_conn_stats *s);
@@ -269,6 +279,12 @@ void vbi_conn_pause(struct vbi_conn *c, int paused);
 /* vbi_conn_name() - the name the client gave in its Hello (on a server),
  * or our own; valid as long as @c. */
 const char *vbi_conn_name(const struct vbi_conn *c);
+
+/*
+ * vbi_conn_credentials() - the credentials the client sent in its Hello
+ * (on a server; *@len 0 if none), or our own; valid as long as @c.
+ */
+const void *vbi_conn_credentials(const struct vbi_conn *c, size_t *len);
 
 /* vbi_conn_close() - disconnect; closed runs later, from progress(). */
 void vbi_conn_close(struct vbi_conn *c);

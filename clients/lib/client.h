@@ -1,0 +1,167 @@
+/*
+ * client.h - libverbus internals shared by the client's source files.
+ *
+ * A struct vb_conn drives one transport context (struct vbi_tp) holding at
+ * most one transport connection at a time (the current attempt, or the
+ * open connection).  Everything the application sees survives a
+ * reconnection: subscriptions (re-sent on every open), the queue of
+ * unsent messages, pending requests.
+ *
+ * Threading: every function here expects the caller to hold the
+ * connection's lock (client_lock) when it is a locked connection; none of
+ * them takes it.  Ownership is as stated per field.
+ */
+#ifndef VERBUS_CLIENTS_LIB_CLIENT_H
+#define VERBUS_CLIENTS_LIB_CLIENT_H
+
+#include "core/subject.h"
+#include "core/url.h"
+#include "proto/codec.h"
+#include "transport/transport.h"
+
+#include <verbus/verbus.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define HASH_NONFATAL_OOM 1
+#include <uthash.h>
+
+#define VB_INBOX_PREFIX "_INBOX."
+
+/* One subscription (the application's handle). */
+struct vb_sub {
+	struct vb_conn *c;
+	uint32_t sid; /* unique on the vb_conn, never reused */
+	char *pattern; /* owned */
+	char *queue; /* owned; NULL: none */
+	vb_msg_cb cb;
+	void *arg;
+	uint64_t delivered; /* messages handed to cb, in all */
+	uint64_t max; /* 0: no limit, else ends after that many */
+	bool in_cb; /* cb running: freeing waits until it returns */
+	bool gone; /* unsubscribed: free once cb returns */
+	UT_hash_handle hh; /* in c->subs, by sid */
+};
+
+/* What waits in the outgoing queue, in order. */
+enum out_kind { OUT_PUB, OUT_SUB, OUT_UNSUB, OUT_PING };
+
+struct out_item {
+	struct out_item *next;
+	enum out_kind kind;
+	uint32_t sid; /* SUB, UNSUB */
+	uint64_t num; /* UNSUB: max_msgs; PING: id */
+	uint16_t topic_len; /* PUB: topic bytes, then size data bytes */
+	uint32_t size;
+	uint8_t bytes[];
+};
+
+/* A message kept by vb_msg_hold(), or the context of one being delivered
+ * (on the stack: the application sees only .m). */
+struct held_msg {
+	struct vb_msg m; /* first: the application's pointer */
+	struct vb_conn *c;
+	struct vbi_conn *vc; /* the transport connection holding the bytes */
+	struct vbi_frame_view v;
+	struct held_msg *prev, *next; /* in c->held (held ones only) */
+};
+
+/* A request waiting for its reply. */
+struct req {
+	uint64_t token; /* the last token of its reply subject */
+	uint64_t deadline_ns;
+	vb_reply_cb cb;
+	void *arg;
+	UT_hash_handle hh;
+};
+
+enum client_state {
+	CS_CONNECTING, /* a transport connection is being set up */
+	CS_OPEN,
+	CS_WAITING, /* lost: the next attempt is at retry_ns */
+	CS_CLOSED, /* for good */
+};
+
+struct vb_conn {
+	/* Options, with defaults applied; the strings below are owned. */
+	struct vb_opts o;
+	char *name, *source;
+	uint8_t cred[VBI_CRED_MAX];
+	size_t cred_len;
+	struct vbi_url url;
+
+	struct vbi_tp *tp; /* owned */
+	struct vbi_conn *vc; /* the current transport connection, or NULL */
+	enum client_state state;
+	bool ever_open;
+	bool sync_connect; /* vb_connect waits: a failure is final */
+	bool closing; /* vb_close running: callbacks do nothing */
+	uint64_t gen; /* +1 per open */
+	int attempts; /* failed attempts in a row */
+	uint64_t retry_ns; /* CS_WAITING: when to try again */
+	uint64_t rng; /* jitter (xorshift64*) */
+	int close_err; /* CS_CLOSED: why */
+	char close_reason[160];
+
+	int epfd, tfd, efd; /* vb_fd(), timerfd, eventfd (wake-ups) */
+	bool efd_armed; /* a wake-up is pending on efd */
+	bool in_process; /* inside process(): it posts what is staged */
+	atomic_bool stop; /* vb_stop() */
+	bool locked;
+	pthread_mutex_t lock; /* VB_OPT_LOCKED: recursive */
+
+	struct vb_sub *subs; /* by sid */
+	uint32_t next_sid;
+
+	struct out_item *out_head, **out_tail; /* owned, in order */
+	uint64_t out_msgs, out_bytes; /* OUT_PUB items queued, data bytes */
+	bool want_writable; /* a caller saw VB_EAGAIN */
+	bool reserving; /* between vb_reserve and vb_commit */
+	uint32_t res_size;
+
+	uint64_t ping_id, pong_id; /* last Ping sent, last Pong seen */
+
+	struct held_msg *held; /* kept messages, owned */
+
+	char inbox[32]; /* "_INBOX.<16 hex>" */
+	struct vb_sub *inbox_sub; /* created at the first request */
+	uint64_t next_token;
+	struct req *reqs; /* by token */
+
+	struct vb_stats st;
+	char topic[2 * VBI_SUBJECT_MAX + 2]; /* scratch: "subject reply" */
+};
+
+uint64_t client_now_ns(void);
+void client_event(struct vb_conn *c, enum vb_event_type type, int err,
+		  const char *detail, struct vb_sub *s, uint64_t count);
+void client_arm_timer(struct vb_conn *c);
+int client_publish(struct vb_conn *c, const char *subject, const char *reply,
+		   const void *data, size_t size);
+/* Run the connection until @done(@arg) or @deadline_ns (0: none); returns
+ * VB_OK, VB_ETIMEDOUT or VB_ECLOSED. */
+int client_wait(struct vb_conn *c, bool (*done)(struct vb_conn *, void *),
+		void *arg, uint64_t deadline_ns);
+
+/* request.c */
+void req_expire(struct vb_conn *c, uint64_t now_ns, bool all);
+uint64_t req_next_deadline(const struct vb_conn *c);
+void req_free_all(struct vb_conn *c);
+
+/* Lock and unlock the connection if it is a locked one. */
+static inline void client_lock(struct vb_conn *c)
+{
+	if (c->locked)
+		pthread_mutex_lock(&c->lock);
+}
+
+static inline void client_unlock(struct vb_conn *c)
+{
+	if (c->locked)
+		pthread_mutex_unlock(&c->lock);
+}
+
+#endif /* VERBUS_CLIENTS_LIB_CLIENT_H */
