@@ -88,11 +88,17 @@ static void on_event(struct vb_conn *c, const struct vb_event *ev, void *arg)
 		printf("event: disconnected: %s (%s)\n", ev->detail,
 		       vb_strerror(ev->err));
 		break;
-	case VB_EV_RECONNECTED:
+	case VB_EV_RECONNECTED: {
+		struct timespec rt;
+
 		e->reconnected++;
 		e->t_reconnected = now_ms();
-		printf("event: reconnected\n");
+		clock_gettime(CLOCK_REALTIME, &rt);
+		/* The driver compares this with when the broker came back. */
+		printf("event: reconnected at %lld.%03ld\n",
+		       (long long)rt.tv_sec, rt.tv_nsec / 1000000);
 		break;
+	}
 	case VB_EV_CLOSED:
 		e->closed++;
 		break;

@@ -9,7 +9,7 @@ need_hosts 3
 brk=$VERBUS_HOST_1_ADDR a=$VERBUS_HOST_2_ADDR b=$VERBUS_HOST_3_ADDR
 work=$(mktemp -d)
 bpid=
-trap '[ -n "$bpid" ] && kill -9 "$bpid" 2>/dev/null; rm -rf "$work"' EXIT
+trap '[ -n "$bpid" ] && { kill -9 "$bpid"; wait "$bpid"; } 2>/dev/null; rm -rf "$work"' EXIT
 port=$(free_port)
 url="rdma://$brk:$port"
 
@@ -38,6 +38,35 @@ broker
 libtest api
 libtest threads
 
+# The examples: hello, then two epoll bridges (hosts 2 and 3) passing a
+# line from a TCP client of one to a TCP client of the other.
+timeout 60 "$VERBUS_BIN/vb_example_hello" "$url" "$a" >"$work/hello.out" 2>&1 ||
+	{ cat "$work/hello.out"; fail "vb_example_hello failed"; }
+[ "$(grep -c '^greet.world: hello$' "$work/hello.out")" = 3 ] ||
+	{ cat "$work/hello.out"; fail "hello did not receive its 3 messages"; }
+echo "PASS: examples/hello"
+tpa=$(free_port) tpb=$(free_port)
+for side in a b; do
+	eval "src=\$$side tp=\$tp$side"
+	timeout 120 "$VERBUS_BIN/vb_example_epoll" "$url" "$src" "$tp" 'chat.>' \
+		>"$work/bridge-$side.out" 2>&1 &
+	eval "bridge_$side=$!"
+	for _ in $(seq 200); do
+		grep -q ready "$work/bridge-$side.out" && break
+		sleep 0.05
+	done
+	grep -q ready "$work/bridge-$side.out" || { cat "$work/bridge-$side.out"; fail "bridge $side never ready"; }
+done
+exec 5<>"/dev/tcp/127.0.0.1/$tpb" 6<>"/dev/tcp/127.0.0.1/$tpa"
+read -r -t 10 w5 <&5 && read -r -t 10 w6 <&6 && [ "$w5 $w6" = "welcome welcome" ] ||
+	fail "the bridges did not greet their tcp clients"
+echo "chat.room hello over rdma" >&6
+read -r -t 10 line <&5
+[ "$line" = "chat.room hello over rdma" ] || fail "bridge b's client read \"$line\""
+exec 5<&- 6<&-
+kill "$bridge_a" "$bridge_b"
+echo "PASS: examples/epoll_bridge: tcp -> libverbus -> verbusd -> libverbus -> tcp"
+
 # Reconnection: kill the broker when the client says so, restart it.
 : >"$work/broker.log"
 timeout 120 "$VERBUS_BIN/vb_libtest" reconnect "$url" "$a" "$b" >"$work/rc.out" 2>&1 &
@@ -51,9 +80,17 @@ kill -9 "$bpid"
 wait "$bpid" 2>/dev/null
 bpid=
 sleep 0.3
+back=$(date +%s.%N) # an upper bound: this counts verbusd's own start too
 broker
 wait "$tpid"
 rc=$?
 cat "$work/rc.out"
 [ "$rc" = 0 ] || { show broker "$work/broker.log"; fail "vb_libtest reconnect exited $rc"; }
+# Both clients are back within 2 s of the broker's restart (the
+# reconnect delay is capped at 200 ms here, plus up to 20 ms of jitter).
+for t in $(awk '/^event: reconnected at/ { print $4 }' "$work/rc.out"); do
+	ms=$(awk -v a="$t" -v b="$back" 'BEGIN { printf "%d", (a - b) * 1000 }')
+	echo "reconnected $ms ms after the broker was restarted"
+	[ "$ms" -lt 2000 ] || fail "reconnection took $ms ms (limit 2000)"
+done
 echo "PASS: libverbus"
