@@ -46,7 +46,8 @@ static void on_msg(struct vb_conn *c, const struct vb_msg *m, void *arg)
 		n = sizeof(line) - 1;
 	/* A reader too slow to take a line loses it: this is a demo. */
 	for (int i = 0; i < MAX_CLIENTS; i++)
-		if (clients[i].fd > 0 && write(clients[i].fd, line, (size_t)n) < 0)
+		if (clients[i].fd > 0 &&
+		    write(clients[i].fd, line, (size_t)n) < 0)
 			fprintf(stderr, "bridge: tcp client: %s\n",
 				strerror(errno));
 }
@@ -146,8 +147,7 @@ int main(int argc, char **argv)
 				if (vb_process(vb) == VB_ECLOSED)
 					goto out;
 			} else if (fd == lfd) {
-				int cfd = accept4(lfd, NULL, NULL,
-						  SOCK_CLOEXEC);
+				int cfd = accept(lfd, NULL, NULL);
 
 				for (int k = 0; cfd >= 0 && k < MAX_CLIENTS;
 				     k++) {

@@ -1,16 +1,10 @@
 /*
- * client.c - libverbus connections: connect, reconnect, the outgoing
- * queue, the event loop, publishing and flushing (verbus/verbus.h).
+ * client.c - libverbus connections: connect, reconnect, the transport's
+ * callbacks, timers and the event loop (verbus/verbus.h).  Publishing and
+ * the outgoing queue are in outq.c, subscriptions and delivered messages
+ * in subs.c, requests in request.c.
  *
  * Decisions a reader must know.
- *
- * One ordered queue.  Publishes go straight to the transport while it has
- * credit and nothing waits before them; otherwise they are copied into
- * c->out (bounded by pending_max), together with the control messages
- * (Subscribe, Unsubscribe, Ping) issued meanwhile, and pump() sends the
- * queue in order whenever the transport takes more.  So a Ping always
- * follows every message published before it, which is what vb_flush()
- * relies on.
  *
  * Reconnecting.  When the transport connection closes, queued control
  * messages are dropped (the state they describe is re-sent whole: every
@@ -48,7 +42,7 @@
 #define DEF_RECONNECT_JITTER_MS 100
 #define DEF_PENDING_MAX (8u << 20)
 
-uint64_t client_now_ns(void)
+uint64_t vbi_client_now_ns(void)
 {
 	struct timespec ts;
 
@@ -64,8 +58,8 @@ static uint64_t rng_next(struct vb_conn *c)
 	return c->rng * 0x2545f4914f6cdd1dull;
 }
 
-void client_event(struct vb_conn *c, enum vb_event_type type, int err,
-		  const char *detail, struct vb_sub *s, uint64_t count)
+void vbi_client_event(struct vb_conn *c, enum vb_event_type type, int err,
+		      const char *detail, struct vb_sub *s, uint64_t count)
 {
 	struct vb_event ev = {
 		.type = type,
@@ -80,7 +74,7 @@ void client_event(struct vb_conn *c, enum vb_event_type type, int err,
 }
 
 /* Make vb_fd() readable: frames wait for the next vb_process(). */
-static void wake(struct vb_conn *c)
+void vbi_client_wake(struct vb_conn *c)
 {
 	uint64_t one = 1;
 
@@ -90,211 +84,6 @@ static void wake(struct vb_conn *c)
 		c->efd_armed = true;
 }
 
-/* ---- subscriptions ------------------------------------------------------ */
-
-static struct vb_sub *sub_find(struct vb_conn *c, uint32_t sid)
-{
-	struct vb_sub *s;
-
-	HASH_FIND(hh, c->subs, &sid, sizeof(sid), s);
-	return s;
-}
-
-static void sub_free(struct vb_sub *s)
-{
-	if (!s)
-		return;
-	free(s->pattern);
-	free(s->queue);
-	free(s);
-}
-
-/* Take @s out of the table; freed now, or when its callback returns. */
-static void sub_remove(struct vb_sub *s)
-{
-	struct vb_conn *c = s->c;
-
-	if (s->gone)
-		return;
-	HASH_DELETE(hh, c->subs, s);
-	if (c->inbox_sub == s)
-		c->inbox_sub = NULL;
-	s->gone = true;
-	if (!s->in_cb)
-		sub_free(s);
-}
-
-/* ---- the outgoing queue ------------------------------------------------- */
-
-static struct out_item *out_new(enum out_kind kind, size_t extra)
-{
-	struct out_item *it = calloc(1, sizeof(*it) + extra);
-
-	if (it)
-		it->kind = kind;
-	return it;
-}
-
-static void out_append(struct vb_conn *c, struct out_item *it)
-{
-	it->next = NULL;
-	*c->out_tail = it;
-	c->out_tail = &it->next;
-	if (it->kind == OUT_PUB) {
-		c->out_msgs++;
-		c->out_bytes += it->size;
-	}
-}
-
-static void out_pop(struct vb_conn *c)
-{
-	struct out_item *it = c->out_head;
-
-	c->out_head = it->next;
-	if (!c->out_head)
-		c->out_tail = &c->out_head;
-	if (it->kind == OUT_PUB) {
-		c->out_msgs--;
-		c->out_bytes -= it->size;
-	}
-	free(it);
-}
-
-/* Drop the queued control messages (a connection was lost). */
-static void out_drop_control(struct vb_conn *c)
-{
-	struct out_item **pp = &c->out_head, *it;
-
-	c->out_tail = &c->out_head;
-	while ((it = *pp)) {
-		if (it->kind == OUT_PUB) {
-			c->out_tail = &it->next;
-			pp = &it->next;
-			continue;
-		}
-		*pp = it->next;
-		free(it);
-	}
-	*c->out_tail = NULL;
-}
-
-static void out_free_all(struct vb_conn *c)
-{
-	while (c->out_head)
-		out_pop(c);
-}
-
-/* A Subscribe for every live subscription, at the head of the queue. */
-static int out_resubscribe(struct vb_conn *c)
-{
-	struct out_item *head = NULL, **tail = &head, *it;
-	struct vb_sub *s, *tmp;
-
-	HASH_ITER(hh, c->subs, s, tmp)
-	{
-		it = out_new(OUT_SUB, 0);
-		if (!it) {
-			while ((it = head)) {
-				head = it->next;
-				free(it);
-			}
-			return VB_ENOMEM;
-		}
-		it->sid = s->sid;
-		*tail = it;
-		tail = &it->next;
-	}
-	if (!head)
-		return VB_OK;
-	*tail = c->out_head;
-	if (!c->out_head)
-		c->out_tail = tail;
-	c->out_head = head;
-	return VB_OK;
-}
-
-static int send_subscribe(struct vb_conn *c, uint32_t sid)
-{
-	Verbus__Control m = VERBUS__CONTROL__INIT;
-	Verbus__Subscribe sub = VERBUS__SUBSCRIBE__INIT;
-	struct vb_sub *s = sub_find(c, sid);
-
-	if (!s)
-		return VB_OK; /* unsubscribed meanwhile */
-	sub.sid = s->sid;
-	sub.subject = s->pattern;
-	sub.queue = s->queue ? s->queue : (char *)"";
-	sub.max_msgs = s->max ? s->max - s->delivered : 0;
-	m.body_case = VERBUS__CONTROL__BODY_SUBSCRIBE;
-	m.subscribe = &sub;
-	return vbi_conn_send_ctrl(c->vc, &m);
-}
-
-static int send_item(struct vb_conn *c, const struct out_item *it)
-{
-	Verbus__Control m = VERBUS__CONTROL__INIT;
-	Verbus__Unsubscribe u = VERBUS__UNSUBSCRIBE__INIT;
-	Verbus__Ping p = VERBUS__PING__INIT;
-
-	switch (it->kind) {
-	case OUT_PUB:
-		return vbi_conn_send(c->vc, it->bytes, it->topic_len,
-				     it->bytes + it->topic_len, it->size);
-	case OUT_SUB:
-		return send_subscribe(c, it->sid);
-	case OUT_UNSUB:
-		u.sid = it->sid;
-		u.max_msgs = it->num;
-		m.body_case = VERBUS__CONTROL__BODY_UNSUBSCRIBE;
-		m.unsubscribe = &u;
-		return vbi_conn_send_ctrl(c->vc, &m);
-	case OUT_PING:
-		p.id = it->num;
-		m.body_case = VERBUS__CONTROL__BODY_PING;
-		m.ping = &p;
-		return vbi_conn_send_ctrl(c->vc, &m);
-	}
-	return VB_EINVAL;
-}
-
-/* Whether a caller that saw VB_EAGAIN may try again now. */
-static bool room_again(const struct vb_conn *c)
-{
-	return c->state == CS_OPEN && !c->reserving &&
-	       c->out_bytes <= c->o.pending_max / 2;
-}
-
-/* Send what the queue holds, in order, as far as the transport takes it. */
-static void pump(struct vb_conn *c)
-{
-	struct out_item *it;
-	char why[96];
-	int rc;
-
-	while (c->state == CS_OPEN && !c->reserving && (it = c->out_head)) {
-		rc = send_item(c, it);
-		if (rc == VB_EAGAIN)
-			break;
-		if (rc == VB_OK && it->kind == OUT_PUB) {
-			c->st.msgs_out++;
-			c->st.bytes_out += it->size;
-		} else if (rc != VB_OK) {
-			/* Refused for good (too large for this broker): say
-			 * so, never drop in silence. */
-			snprintf(why, sizeof(why),
-				 "queued %s of %u bytes not sent",
-				 it->kind == OUT_PUB ? "message" : "request",
-				 it->size);
-			client_event(c, VB_EV_NOTICE, rc, why, NULL, 0);
-		}
-		out_pop(c);
-	}
-	if (c->want_writable && room_again(c)) {
-		c->want_writable = false;
-		client_event(c, VB_EV_WRITABLE, VB_OK, NULL, NULL, 0);
-	}
-}
-
 /* ---- the transport's callbacks ------------------------------------------ */
 
 static void fail_for_good(struct vb_conn *c, int err, const char *reason)
@@ -302,9 +91,9 @@ static void fail_for_good(struct vb_conn *c, int err, const char *reason)
 	c->state = CS_CLOSED;
 	c->close_err = err;
 	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
-	out_free_all(c);
-	req_expire(c, 0, true);
-	client_event(c, VB_EV_CLOSED, err, reason, NULL, 0);
+	vbi_outq_free_all(c);
+	vbi_request_expire(c, 0, true);
+	vbi_client_event(c, VB_EV_CLOSED, err, reason, NULL, 0);
 }
 
 /* The transport connection is gone (or could not be made). */
@@ -316,7 +105,7 @@ static void lost(struct vb_conn *c, int err, const char *reason)
 
 	c->vc = NULL;
 	c->reserving = false;
-	out_drop_control(c);
+	vbi_outq_drop_control(c);
 	if (c->sync_connect) {
 		c->state = CS_CLOSED;
 		c->close_err = err;
@@ -325,7 +114,7 @@ static void lost(struct vb_conn *c, int err, const char *reason)
 		return;
 	}
 	if (was_open)
-		client_event(c, VB_EV_DISCONNECTED, err, reason, NULL, 0);
+		vbi_client_event(c, VB_EV_DISCONNECTED, err, reason, NULL, 0);
 	if ((c->o.flags & VB_OPT_NO_RECONNECT) ||
 	    (c->o.reconnect_max >= 0 && c->attempts >= c->o.reconnect_max)) {
 		fail_for_good(c, err, reason);
@@ -339,10 +128,10 @@ static void lost(struct vb_conn *c, int err, const char *reason)
 		wait += rng_next(c) % (uint64_t)c->o.reconnect_jitter_ms;
 	c->attempts++;
 	c->state = CS_WAITING;
-	c->retry_ns = client_now_ns() + wait * 1000000ull;
+	c->retry_ns = vbi_client_now_ns() + wait * 1000000ull;
 	vbi_debug("%s: %s (%s); attempt %d in %llu ms", c->name, reason,
 		  vb_strerror(err), c->attempts, (unsigned long long)wait);
-	client_arm_timer(c);
+	vbi_client_arm_timer(c);
 }
 
 static void on_open(struct vbi_conn *vc, void *arg)
@@ -351,7 +140,7 @@ static void on_open(struct vbi_conn *vc, void *arg)
 
 	if (c->closing || vc != c->vc)
 		return;
-	if (out_resubscribe(c)) {
+	if (vbi_outq_resubscribe(c)) {
 		vbi_conn_close(vc);
 		return;
 	}
@@ -360,54 +149,12 @@ static void on_open(struct vbi_conn *vc, void *arg)
 	c->gen++;
 	if (c->ever_open) {
 		c->st.reconnects++;
-		client_event(c, VB_EV_RECONNECTED, VB_OK, NULL, NULL, 0);
+		vbi_client_event(c, VB_EV_RECONNECTED, VB_OK, NULL, NULL, 0);
 	} else {
 		c->ever_open = true;
-		client_event(c, VB_EV_CONNECTED, VB_OK, NULL, NULL, 0);
+		vbi_client_event(c, VB_EV_CONNECTED, VB_OK, NULL, NULL, 0);
 	}
-	pump(c);
-}
-
-/* Split a delivered topic "subject[ reply]" into the message. */
-static void msg_fill(struct vb_msg *m, const struct vbi_frame_view *v)
-{
-	const char *sp = memchr(v->topic, ' ', v->topic_len);
-
-	m->subject = v->topic;
-	m->subject_len = sp ? (size_t)(sp - v->topic) : v->topic_len;
-	m->reply = sp ? sp + 1 : NULL;
-	m->reply_len = sp ? v->topic_len - m->subject_len - 1 : 0;
-	m->data = v->payload;
-	m->size = v->payload_len;
-}
-
-static void on_message(struct vbi_conn *vc, const struct vbi_frame_view *v,
-		       void *arg)
-{
-	struct vb_conn *c = arg;
-	struct held_msg h = { .c = c, .vc = vc, .v = *v };
-	struct vb_sub *s = c->closing ? NULL : sub_find(c, v->sid);
-
-	if (!s || (s->max && s->delivered >= s->max)) {
-		c->st.orphans++;
-		vbi_conn_release(vc, v);
-		return;
-	}
-	msg_fill(&h.m, v);
-	h.m.sub = s;
-	s->delivered++;
-	if (s != c->inbox_sub) {
-		c->st.msgs_in++;
-		c->st.bytes_in += v->payload_len;
-	}
-	s->in_cb = true;
-	s->cb(c, &h.m, s->arg);
-	s->in_cb = false;
-	vbi_conn_release(vc, v);
-	if (s->gone)
-		sub_free(s);
-	else if (s->max && s->delivered >= s->max)
-		sub_remove(s); /* the broker has ended it too */
+	vbi_outq_pump(c);
 }
 
 static void on_writable(struct vbi_conn *vc, void *arg)
@@ -415,25 +162,24 @@ static void on_writable(struct vbi_conn *vc, void *arg)
 	struct vb_conn *c = arg;
 
 	if (!c->closing && vc == c->vc)
-		pump(c);
+		vbi_outq_pump(c);
 }
 
 static void on_notice(struct vb_conn *c, const Verbus__Notice *n)
 {
-	struct vb_sub *s = n->sid ? sub_find(c, n->sid) : NULL;
+	struct vb_sub *s = n->sid ? vbi_subs_find(c, n->sid) : NULL;
 	int err = -(int)n->code;
 
 	if (n->code == 0)
 		return; /* informational (an auto-unsubscribe completed) */
-	client_event(c, VB_EV_NOTICE, err, n->reason, s, 0);
+	vbi_client_event(c, VB_EV_NOTICE, err, n->reason, s, 0);
 	/* A refused subscription is not in force: forget it, so that it is
 	 * not re-sent on reconnection either. */
 	if (s && s->delivered == 0)
-		sub_remove(s);
+		vbi_subs_remove(s);
 }
 
-static void on_control(struct vbi_conn *vc, const Verbus__Control *m,
-		       void *arg)
+static void on_control(struct vbi_conn *vc, const Verbus__Control *m, void *arg)
 {
 	struct vb_conn *c = arg;
 	struct vb_sub *s;
@@ -459,12 +205,12 @@ static void on_control(struct vbi_conn *vc, const Verbus__Control *m,
 		on_notice(c, m->notice);
 		break;
 	case VERBUS__CONTROL__BODY_DROPPED:
-		s = sub_find(c, m->dropped->sid);
+		s = vbi_subs_find(c, m->dropped->sid);
 		if (s)
-			client_event(c, VB_EV_DROPPED, VB_OK,
-				     "slow consumer: the broker dropped "
-				     "deliveries",
-				     s, m->dropped->count);
+			vbi_client_event(c, VB_EV_DROPPED, VB_OK,
+					 "slow consumer: the broker dropped "
+					 "deliveries",
+					 s, m->dropped->count);
 		break;
 	default:
 		vbi_debug("%s: control message %d ignored", c->name,
@@ -485,7 +231,7 @@ static void on_closed(struct vbi_conn *vc, const struct vbi_close_info *why,
 
 static const struct vbi_conn_cbs client_cbs = {
 	.open = on_open,
-	.message = on_message,
+	.message = vbi_subs_deliver,
 	.writable = on_writable,
 	.control = on_control,
 	.closed = on_closed,
@@ -509,8 +255,8 @@ static void attempt(struct vb_conn *c)
 	int rc;
 
 	c->state = CS_CONNECTING;
-	rc = vbi_tp_connect(c->tp, c->url.host, c->url.port, &o, &client_cbs,
-			    c, &c->vc);
+	rc = vbi_tp_connect(c->tp, c->url.host, c->url.port, &o, &client_cbs, c,
+			    &c->vc);
 	if (rc) {
 		snprintf(why, sizeof(why), "cannot connect to %s:%s: %s",
 			 c->url.host, c->url.port, vb_strerror(rc));
@@ -522,10 +268,10 @@ static void attempt(struct vb_conn *c)
 
 /* ---- timers ------------------------------------------------------------- */
 
-void client_arm_timer(struct vb_conn *c)
+void vbi_client_arm_timer(struct vb_conn *c)
 {
 	struct itimerspec its = { 0 };
-	uint64_t next = req_next_deadline(c);
+	uint64_t next = vbi_request_next_deadline(c);
 
 	if (c->state == CS_WAITING && (!next || c->retry_ns < next))
 		next = c->retry_ns;
@@ -540,15 +286,15 @@ void client_arm_timer(struct vb_conn *c)
 
 static int run_timers(struct vb_conn *c)
 {
-	uint64_t now = client_now_ns(), ticks;
+	uint64_t now = vbi_client_now_ns(), ticks;
 	int n = 0;
 
 	if (read(c->tfd, &ticks, sizeof(ticks)) > 0)
 		n++;
-	req_expire(c, now, false);
+	vbi_request_expire(c, now, false);
 	if (c->state == CS_WAITING && now >= c->retry_ns)
 		attempt(c);
-	client_arm_timer(c);
+	vbi_client_arm_timer(c);
 	return n;
 }
 
@@ -650,14 +396,14 @@ static void client_free(struct vb_conn *c)
 		vbi_conn_release(h->vc, &h->v);
 		free(h);
 	}
-	req_free_all(c);
+	vbi_request_free_all(c);
 	vbi_tp_destroy(c->tp);
 	HASH_ITER(hh, c->subs, s, tmp)
 	{
 		HASH_DELETE(hh, c->subs, s);
-		sub_free(s);
+		vbi_subs_free(s);
 	}
-	out_free_all(c);
+	vbi_outq_free_all(c);
 	if (c->efd >= 0)
 		close(c->efd);
 	if (c->tfd >= 0)
@@ -710,7 +456,7 @@ int vb_connect(const char *url, const struct vb_opts *opts,
 		c->locked = true;
 	}
 	if (getrandom(&c->rng, sizeof(c->rng), 0) != sizeof(c->rng))
-		c->rng = client_now_ns();
+		c->rng = vbi_client_now_ns();
 	c->rng |= 1;
 	rc = VB_ESYS;
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -728,8 +474,8 @@ int vb_connect(const char *url, const struct vb_opts *opts,
 	c->sync_connect = !(c->o.flags & VB_OPT_ASYNC_CONNECT);
 	attempt(c);
 	if (c->sync_connect) {
-		client_lock(c); /* client_wait drops it while sleeping */
-		client_wait(c, is_settled, NULL, 0);
+		client_lock(c); /* vbi_client_wait drops it while sleeping */
+		vbi_client_wait(c, is_settled, NULL, 0);
 		client_unlock(c);
 		if (c->state != CS_OPEN) {
 			rc = c->close_err ? c->close_err : VB_ETIMEDOUT;
@@ -753,9 +499,9 @@ void vb_close(struct vb_conn *c)
 	client_lock(c);
 	if (c->state != CS_CLOSED) {
 		c->state = CS_CLOSED;
-		req_expire(c, 0, true);
-		client_event(c, VB_EV_CLOSED, VB_ECLOSED, "closed by the user",
-			     NULL, 0);
+		vbi_request_expire(c, 0, true);
+		vbi_client_event(c, VB_EV_CLOSED, VB_ECLOSED,
+				 "closed by the user", NULL, 0);
 	}
 	client_unlock(c);
 	client_free(c);
@@ -781,9 +527,9 @@ static int process(struct vb_conn *c)
 	if (n > 0)
 		total += n;
 	total += run_timers(c);
-	pump(c);
+	vbi_outq_pump(c);
 	c->in_process = false;
-	/* What pump() staged goes now, not at the next call. */
+	/* What vbi_outq_pump() staged goes now, not at the next call. */
 	if (c->vc && c->state == CS_OPEN)
 		vbi_conn_flush(c->vc);
 	return c->state == CS_CLOSED ? VB_ECLOSED : total;
@@ -824,13 +570,13 @@ int vb_poll(struct vb_conn *c, int timeout_ms)
 		sleep_on_fd(c, timeout_ms);
 		return vb_process(c);
 	}
-	deadline = timeout_ms < 0 ? UINT64_MAX
-				  : client_now_ns() +
+	deadline = timeout_ms < 0 ? UINT64_MAX :
+				    vbi_client_now_ns() +
 					    (uint64_t)timeout_ms * 1000000ull;
 	for (;;) {
 		rc = vb_process(c);
 		if (rc != 0 || atomic_load(&c->stop) ||
-		    client_now_ns() >= deadline)
+		    vbi_client_now_ns() >= deadline)
 			return rc;
 	}
 }
@@ -862,8 +608,8 @@ void vb_stop(struct vb_conn *c)
 		return;
 }
 
-int client_wait(struct vb_conn *c, bool (*done)(struct vb_conn *, void *),
-		void *arg, uint64_t deadline_ns)
+int vbi_client_wait(struct vb_conn *c, bool (*done)(struct vb_conn *, void *),
+		    void *arg, uint64_t deadline_ns)
 {
 	uint64_t now;
 	int ms, rc;
@@ -873,7 +619,7 @@ int client_wait(struct vb_conn *c, bool (*done)(struct vb_conn *, void *),
 			return VB_OK;
 		if (c->state == CS_CLOSED)
 			return VB_ECLOSED;
-		now = client_now_ns();
+		now = vbi_client_now_ns();
 		if (deadline_ns && now >= deadline_ns)
 			return VB_ETIMEDOUT;
 		ms = 100;
@@ -890,391 +636,6 @@ int client_wait(struct vb_conn *c, bool (*done)(struct vb_conn *, void *),
 				pthread_mutex_lock(&c->lock);
 		}
 	}
-}
-
-/* ---- publishing --------------------------------------------------------- */
-
-/* Build "subject[ reply]" in c->topic; returns its length or an error. */
-static int make_topic(struct vb_conn *c, const char *subject,
-		      const char *reply)
-{
-	size_t sl = subject ? strlen(subject) : 0;
-	size_t rl = reply ? strlen(reply) : 0;
-
-	if (sl > VBI_SUBJECT_MAX || vbi_subject_check(subject, sl))
-		return VB_EINVAL;
-	if (reply && (rl > VBI_SUBJECT_MAX || vbi_subject_check(reply, rl)))
-		return VB_EINVAL;
-	memcpy(c->topic, subject, sl);
-	if (reply) {
-		c->topic[sl] = ' ';
-		memcpy(c->topic + sl + 1, reply, rl);
-		sl += rl + 1;
-	}
-	return (int)sl;
-}
-
-int client_publish(struct vb_conn *c, const char *subject, const char *reply,
-		   const void *data, size_t size)
-{
-	struct out_item *it;
-	int tlen, rc;
-
-	if (c->state == CS_CLOSED)
-		return VB_ECLOSED;
-	if (c->reserving)
-		return VB_ESTATE;
-	if (size > c->o.max_msg && c->o.max_msg)
-		return VB_EMSGSIZE;
-	if (size && !data)
-		return VB_EINVAL;
-	tlen = make_topic(c, subject, reply);
-	if (tlen < 0)
-		return tlen;
-	if (size > UINT32_MAX - (size_t)tlen)
-		return VB_EMSGSIZE;
-	if (c->state == CS_OPEN && !c->out_head) {
-		rc = vbi_conn_send(c->vc, c->topic, (uint16_t)tlen, data,
-				   (uint32_t)size);
-		if (rc == VB_OK) {
-			c->st.msgs_out++;
-			c->st.bytes_out += size;
-			wake(c);
-			return VB_OK;
-		}
-		if (rc != VB_EAGAIN)
-			return rc;
-	}
-	if (c->out_bytes + size > c->o.pending_max) {
-		c->want_writable = true;
-		return VB_EAGAIN;
-	}
-	it = out_new(OUT_PUB, (size_t)tlen + size);
-	if (!it)
-		return VB_ENOMEM;
-	it->topic_len = (uint16_t)tlen;
-	it->size = (uint32_t)size;
-	memcpy(it->bytes, c->topic, (size_t)tlen);
-	if (size)
-		memcpy(it->bytes + tlen, data, size);
-	out_append(c, it);
-	return VB_OK;
-}
-
-int vb_publish(struct vb_conn *c, const char *subject, const void *data,
-	       size_t size)
-{
-	return vb_publish_reply(c, subject, NULL, data, size);
-}
-
-int vb_publish_reply(struct vb_conn *c, const char *subject,
-		     const char *reply, const void *data, size_t size)
-{
-	int rc;
-
-	if (!c)
-		return VB_EINVAL;
-	client_lock(c);
-	rc = client_publish(c, subject, reply, data, size);
-	client_unlock(c);
-	return rc;
-}
-
-int vb_reserve(struct vb_conn *c, const char *subject, const char *reply,
-	       size_t size, void **buf)
-{
-	void *topic, *payload;
-	int tlen, rc;
-
-	if (!c || !buf)
-		return VB_EINVAL;
-	client_lock(c);
-	rc = VB_ECLOSED;
-	if (c->state == CS_CLOSED)
-		goto out;
-	rc = VB_ESTATE;
-	if (c->reserving)
-		goto out;
-	rc = VB_EMSGSIZE;
-	if (size > UINT32_MAX - 2 * VBI_SUBJECT_MAX - 1)
-		goto out;
-	rc = tlen = make_topic(c, subject, reply);
-	if (tlen < 0)
-		goto out;
-	pump(c);
-	rc = VB_EAGAIN;
-	if (c->state != CS_OPEN || c->out_head) {
-		c->want_writable = true;
-		goto out;
-	}
-	rc = vbi_conn_reserve(c->vc, (uint16_t)tlen, (uint32_t)size, &topic,
-			      &payload);
-	if (rc == VB_EAGAIN)
-		c->want_writable = true;
-	if (rc)
-		goto out;
-	memcpy(topic, c->topic, (size_t)tlen);
-	*buf = payload;
-	c->reserving = true;
-	c->res_size = (uint32_t)size;
-out:
-	client_unlock(c);
-	return rc;
-}
-
-int vb_commit(struct vb_conn *c)
-{
-	int rc;
-
-	if (!c)
-		return VB_EINVAL;
-	client_lock(c);
-	rc = VB_ESTATE;
-	if (c->reserving && c->vc) {
-		rc = vbi_conn_commit(c->vc);
-		if (rc == VB_OK) {
-			c->st.msgs_out++;
-			c->st.bytes_out += c->res_size;
-			wake(c);
-		}
-	}
-	c->reserving = false;
-	client_unlock(c);
-	return rc;
-}
-
-/* ---- flush -------------------------------------------------------------- */
-
-struct flush_wait {
-	uint64_t id; /* the Ping sent, 0: none yet */
-	uint64_t gen; /* on which connection */
-};
-
-static bool flush_done(struct vb_conn *c, void *arg)
-{
-	struct flush_wait *w = arg;
-	struct out_item *it;
-
-	if (w->id && w->gen == c->gen && c->state == CS_OPEN &&
-	    c->pong_id >= w->id)
-		return true;
-	/* (Re)issue the Ping once connected; a lost one is lost with its
-	 * connection. */
-	if (c->state == CS_OPEN && (!w->id || w->gen != c->gen)) {
-		it = out_new(OUT_PING, 0);
-		if (it) {
-			it->num = ++c->ping_id;
-			w->id = it->num;
-			w->gen = c->gen;
-			out_append(c, it);
-			pump(c);
-		}
-	}
-	return false;
-}
-
-int vb_flush(struct vb_conn *c, int timeout_ms)
-{
-	struct flush_wait w = { 0 };
-	int rc;
-
-	if (!c)
-		return VB_EINVAL;
-	client_lock(c);
-	rc = client_wait(c, flush_done, &w,
-			 timeout_ms < 0 ? 0
-					: client_now_ns() +
-						  (uint64_t)timeout_ms *
-							  1000000ull);
-	client_unlock(c);
-	return rc;
-}
-
-/* ---- subscribing -------------------------------------------------------- */
-
-int vb_subscribe(struct vb_conn *c, const char *pattern, const char *queue,
-		 vb_msg_cb cb, void *arg, struct vb_sub **out)
-{
-	struct out_item *it = NULL;
-	struct vb_sub *s = NULL;
-	size_t pl, ql;
-	int rc;
-
-	if (!c || !pattern || !cb)
-		return VB_EINVAL;
-	pl = strlen(pattern);
-	ql = queue ? strlen(queue) : 0;
-	if (pl > VBI_SUBJECT_MAX || vbi_pattern_check(pattern, pl) ||
-	    (queue && (ql > VBI_QUEUE_MAX || vbi_queue_check(queue, ql))))
-		return VB_EINVAL;
-	client_lock(c);
-	rc = VB_ECLOSED;
-	if (c->state == CS_CLOSED)
-		goto out_unlock;
-	rc = VB_ENOMEM;
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		goto out_unlock;
-	s->c = c;
-	s->cb = cb;
-	s->arg = arg;
-	s->pattern = strdup(pattern);
-	s->queue = queue ? strdup(queue) : NULL;
-	if (!s->pattern || (queue && !s->queue))
-		goto out_free_sub;
-	if (c->state == CS_OPEN) {
-		it = out_new(OUT_SUB, 0);
-		if (!it)
-			goto out_free_sub;
-	}
-	s->sid = ++c->next_sid;
-	HASH_ADD(hh, c->subs, sid, sizeof(s->sid), s);
-	if (!sub_find(c, s->sid)) /* uthash out of memory */
-		goto out_free_item;
-	if (it) {
-		it->sid = s->sid;
-		out_append(c, it);
-		pump(c);
-		wake(c);
-	}
-	if (out)
-		*out = s;
-	client_unlock(c);
-	return VB_OK;
-out_free_item:
-	free(it);
-out_free_sub:
-	sub_free(s);
-out_unlock:
-	client_unlock(c);
-	return rc;
-}
-
-/* Queue an Unsubscribe for @s (max 0: now). */
-static int queue_unsub(struct vb_conn *c, uint32_t sid, uint64_t max)
-{
-	struct out_item *it;
-
-	if (c->state != CS_OPEN)
-		return VB_OK; /* the next open re-sends only what lives */
-	it = out_new(OUT_UNSUB, 0);
-	if (!it)
-		return VB_ENOMEM;
-	it->sid = sid;
-	it->num = max;
-	out_append(c, it);
-	pump(c);
-	wake(c);
-	return VB_OK;
-}
-
-int vb_unsubscribe(struct vb_sub *s)
-{
-	struct vb_conn *c;
-	int rc;
-
-	if (!s || s->gone)
-		return VB_EINVAL;
-	c = s->c;
-	client_lock(c);
-	rc = queue_unsub(c, s->sid, 0);
-	sub_remove(s);
-	client_unlock(c);
-	return rc;
-}
-
-int vb_sub_autounsubscribe(struct vb_sub *s, uint64_t max)
-{
-	struct vb_conn *c;
-	int rc;
-
-	if (!s || s->gone || max == 0)
-		return VB_EINVAL;
-	c = s->c;
-	client_lock(c);
-	if (s->delivered >= max) {
-		rc = queue_unsub(c, s->sid, 0);
-		sub_remove(s);
-	} else {
-		s->max = max;
-		rc = queue_unsub(c, s->sid, max);
-	}
-	client_unlock(c);
-	return rc;
-}
-
-uint64_t vb_sub_delivered(const struct vb_sub *s)
-{
-	return s ? s->delivered : 0;
-}
-
-/* ---- messages ----------------------------------------------------------- */
-
-int vb_msg_hold(const struct vb_msg *m, struct vb_msg **out)
-{
-	const struct held_msg *cur = (const struct held_msg *)m;
-	struct vb_conn *c;
-	struct held_msg *h;
-	int rc;
-
-	if (!m || !out)
-		return VB_EINVAL;
-	c = cur->c;
-	client_lock(c);
-	rc = VB_ENOMEM;
-	h = malloc(sizeof(*h));
-	if (!h)
-		goto out;
-	*h = *cur;
-	h->m.sub = NULL; /* may be gone by the time it is read */
-	rc = vbi_conn_hold(h->vc, &h->v);
-	if (rc) {
-		free(h);
-		goto out;
-	}
-	h->prev = NULL;
-	h->next = c->held;
-	if (c->held)
-		c->held->prev = h;
-	c->held = h;
-	*out = &h->m;
-out:
-	client_unlock(c);
-	return rc;
-}
-
-void vb_msg_release(struct vb_msg *m)
-{
-	struct held_msg *h = (struct held_msg *)m;
-	struct vb_conn *c;
-
-	if (!m)
-		return;
-	c = h->c;
-	client_lock(c);
-	if (h->prev)
-		h->prev->next = h->next;
-	else
-		c->held = h->next;
-	if (h->next)
-		h->next->prev = h->prev;
-	vbi_conn_release(h->vc, &h->v);
-	free(h);
-	client_unlock(c);
-}
-
-int vb_respond(struct vb_conn *c, const struct vb_msg *m, const void *data,
-	       size_t size)
-{
-	char reply[VBI_SUBJECT_MAX + 1];
-
-	if (!c || !m)
-		return VB_EINVAL;
-	if (!m->reply || !m->reply_len || m->reply_len > VBI_SUBJECT_MAX)
-		return VB_EINVAL;
-	memcpy(reply, m->reply, m->reply_len);
-	reply[m->reply_len] = '\0';
-	return vb_publish(c, reply, data, size);
 }
 
 /* ---- state -------------------------------------------------------------- */

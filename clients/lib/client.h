@@ -135,21 +135,47 @@ struct vb_conn {
 	char topic[2 * VBI_SUBJECT_MAX + 2]; /* scratch: "subject reply" */
 };
 
-uint64_t client_now_ns(void);
-void client_event(struct vb_conn *c, enum vb_event_type type, int err,
-		  const char *detail, struct vb_sub *s, uint64_t count);
-void client_arm_timer(struct vb_conn *c);
-int client_publish(struct vb_conn *c, const char *subject, const char *reply,
-		   const void *data, size_t size);
+/* client.c */
+uint64_t vbi_client_now_ns(void);
+/* Hand an event to the application's callback (not while closing). */
+void vbi_client_event(struct vb_conn *c, enum vb_event_type type, int err,
+		      const char *detail, struct vb_sub *s, uint64_t count);
+/* Arm the timerfd for the nearest deadline (retry, request). */
+void vbi_client_arm_timer(struct vb_conn *c);
+/* Make vb_fd() readable: frames staged outside vb_process() wait for it. */
+void vbi_client_wake(struct vb_conn *c);
 /* Run the connection until @done(@arg) or @deadline_ns (0: none); returns
- * VB_OK, VB_ETIMEDOUT or VB_ECLOSED. */
-int client_wait(struct vb_conn *c, bool (*done)(struct vb_conn *, void *),
-		void *arg, uint64_t deadline_ns);
+ * VB_OK, VB_ETIMEDOUT or VB_ECLOSED.  Drops the lock while sleeping. */
+int vbi_client_wait(struct vb_conn *c, bool (*done)(struct vb_conn *, void *),
+		    void *arg, uint64_t deadline_ns);
+
+/* outq.c */
+struct out_item *vbi_outq_new(enum out_kind kind, size_t extra);
+void vbi_outq_append(struct vb_conn *c, struct out_item *it);
+/* Drop the queued control messages (a connection was lost). */
+void vbi_outq_drop_control(struct vb_conn *c);
+void vbi_outq_free_all(struct vb_conn *c);
+/* A Subscribe for every live subscription, at the head of the queue. */
+int vbi_outq_resubscribe(struct vb_conn *c);
+/* Send what the queue holds, in order, as far as the transport takes. */
+void vbi_outq_pump(struct vb_conn *c);
+int vbi_outq_publish(struct vb_conn *c, const char *subject, const char *reply,
+		     const void *data, size_t size);
+
+/* subs.c */
+struct vb_sub *vbi_subs_find(struct vb_conn *c, uint32_t sid);
+void vbi_subs_free(struct vb_sub *s);
+/* Take @s out of the table; freed now, or when its callback returns. */
+void vbi_subs_remove(struct vb_sub *s);
+/* The transport's message callback. */
+void vbi_subs_deliver(struct vbi_conn *vc, const struct vbi_frame_view *v,
+		      void *arg);
 
 /* request.c */
-void req_expire(struct vb_conn *c, uint64_t now_ns, bool all);
-uint64_t req_next_deadline(const struct vb_conn *c);
-void req_free_all(struct vb_conn *c);
+/* Expire the requests due at @now_ns, or @all of them (VB_ECLOSED). */
+void vbi_request_expire(struct vb_conn *c, uint64_t now_ns, bool all);
+uint64_t vbi_request_next_deadline(const struct vb_conn *c);
+void vbi_request_free_all(struct vb_conn *c);
 
 /* Lock and unlock the connection if it is a locked one. */
 static inline void client_lock(struct vb_conn *c)

@@ -6,7 +6,7 @@
  * reconnection, like any subscription).  A request publishes with the reply
  * subject "_INBOX.<id>.<token>"; the inbox callback finds the request by
  * its token.  Deadlines live with the requests; the connection's one
- * timerfd is armed for the nearest (client_arm_timer).  A reply after the
+ * timerfd is armed for the nearest (vbi_client_arm_timer).  A reply after the
  * deadline, or a second one, finds no request and is dropped (counted as
  * an orphan).
  */
@@ -19,8 +19,8 @@
 #include <string.h>
 #include <sys/random.h>
 
-static void req_finish(struct vb_conn *c, struct req *r,
-		       const struct vb_msg *m, int err)
+static void req_finish(struct vb_conn *c, struct req *r, const struct vb_msg *m,
+		       int err)
 {
 	HASH_DELETE(hh, c->reqs, r);
 	r->cb(c, m, err, r->arg);
@@ -28,7 +28,7 @@ static void req_finish(struct vb_conn *c, struct req *r,
 }
 
 /* Expire the requests due at @now_ns, or @all of them (VB_ECLOSED). */
-void req_expire(struct vb_conn *c, uint64_t now_ns, bool all)
+void vbi_request_expire(struct vb_conn *c, uint64_t now_ns, bool all)
 {
 	struct req *r, *tmp;
 
@@ -41,7 +41,7 @@ void req_expire(struct vb_conn *c, uint64_t now_ns, bool all)
 	}
 }
 
-uint64_t req_next_deadline(const struct vb_conn *c)
+uint64_t vbi_request_next_deadline(const struct vb_conn *c)
 {
 	const struct req *r;
 	uint64_t next = 0;
@@ -52,7 +52,7 @@ uint64_t req_next_deadline(const struct vb_conn *c)
 	return next;
 }
 
-void req_free_all(struct vb_conn *c)
+void vbi_request_free_all(struct vb_conn *c)
 {
 	struct req *r, *tmp;
 
@@ -81,7 +81,7 @@ static void on_reply(struct vb_conn *c, const struct vb_msg *m, void *arg)
 	if (!r)
 		goto orphan;
 	req_finish(c, r, m, VB_OK);
-	client_arm_timer(c);
+	vbi_client_arm_timer(c);
 	return;
 orphan:
 	c->st.orphans++;
@@ -127,11 +127,12 @@ int vb_request_async(struct vb_conn *c, const char *subject, const void *data,
 	if (!r)
 		goto out;
 	r->token = ++c->next_token;
-	r->deadline_ns = client_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	r->deadline_ns =
+		vbi_client_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	r->cb = cb;
 	r->arg = arg;
 	snprintf(reply, sizeof(reply), "%s.%" PRIu64, c->inbox, r->token);
-	rc = client_publish(c, subject, reply, data, size);
+	rc = vbi_outq_publish(c, subject, reply, data, size);
 	if (rc) {
 		free(r);
 		goto out;
@@ -143,7 +144,7 @@ int vb_request_async(struct vb_conn *c, const char *subject, const void *data,
 		rc = VB_ENOMEM;
 		goto out;
 	}
-	client_arm_timer(c);
+	vbi_client_arm_timer(c);
 out:
 	client_unlock(c);
 	return rc;
@@ -187,7 +188,7 @@ int vb_request(struct vb_conn *c, const char *subject, const void *data,
 			      &w);
 	if (rc == VB_OK) {
 		/* The request's own deadline ends the wait. */
-		rc = client_wait(c, req_waited, &w, 0);
+		rc = vbi_client_wait(c, req_waited, &w, 0);
 		if (rc == VB_OK)
 			rc = w.err;
 		if (rc == VB_OK)

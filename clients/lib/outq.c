@@ -1,0 +1,387 @@
+/*
+ * outq.c - the outgoing queue, publishing and flushing (verbus/verbus.h).
+ *
+ * One ordered queue.  Publishes go straight to the transport while it has
+ * credit and nothing waits before them; otherwise they are copied into
+ * c->out (bounded by pending_max), together with the control messages
+ * (Subscribe, Unsubscribe, Ping) issued meanwhile, and vbi_outq_pump()
+ * sends the queue in order whenever the transport takes more.  So a Ping
+ * always follows every message published before it, which is what
+ * vb_flush() relies on.  On a lost connection the control messages are
+ * dropped (the state they describe is re-sent whole at the next open) and
+ * the publishes stay.
+ */
+#include "clients/lib/client.h"
+#include "core/subject.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the outgoing queue ------------------------------------------------- */
+
+struct out_item *vbi_outq_new(enum out_kind kind, size_t extra)
+{
+	struct out_item *it = calloc(1, sizeof(*it) + extra);
+
+	if (it)
+		it->kind = kind;
+	return it;
+}
+
+void vbi_outq_append(struct vb_conn *c, struct out_item *it)
+{
+	it->next = NULL;
+	*c->out_tail = it;
+	c->out_tail = &it->next;
+	if (it->kind == OUT_PUB) {
+		c->out_msgs++;
+		c->out_bytes += it->size;
+	}
+}
+
+static void out_pop(struct vb_conn *c)
+{
+	struct out_item *it = c->out_head;
+
+	c->out_head = it->next;
+	if (!c->out_head)
+		c->out_tail = &c->out_head;
+	if (it->kind == OUT_PUB) {
+		c->out_msgs--;
+		c->out_bytes -= it->size;
+	}
+	free(it);
+}
+
+/* Drop the queued control messages (a connection was lost). */
+void vbi_outq_drop_control(struct vb_conn *c)
+{
+	struct out_item **pp = &c->out_head, *it;
+
+	c->out_tail = &c->out_head;
+	while ((it = *pp)) {
+		if (it->kind == OUT_PUB) {
+			c->out_tail = &it->next;
+			pp = &it->next;
+			continue;
+		}
+		*pp = it->next;
+		free(it);
+	}
+	*c->out_tail = NULL;
+}
+
+void vbi_outq_free_all(struct vb_conn *c)
+{
+	while (c->out_head)
+		out_pop(c);
+}
+
+/* A Subscribe for every live subscription, at the head of the queue. */
+int vbi_outq_resubscribe(struct vb_conn *c)
+{
+	struct out_item *head = NULL, **tail = &head, *it;
+	struct vb_sub *s, *tmp;
+
+	HASH_ITER(hh, c->subs, s, tmp)
+	{
+		it = vbi_outq_new(OUT_SUB, 0);
+		if (!it) {
+			while ((it = head)) {
+				head = it->next;
+				free(it);
+			}
+			return VB_ENOMEM;
+		}
+		it->sid = s->sid;
+		*tail = it;
+		tail = &it->next;
+	}
+	if (!head)
+		return VB_OK;
+	*tail = c->out_head;
+	if (!c->out_head)
+		c->out_tail = tail;
+	c->out_head = head;
+	return VB_OK;
+}
+
+static int send_subscribe(struct vb_conn *c, uint32_t sid)
+{
+	Verbus__Control m = VERBUS__CONTROL__INIT;
+	Verbus__Subscribe sub = VERBUS__SUBSCRIBE__INIT;
+	struct vb_sub *s = vbi_subs_find(c, sid);
+
+	if (!s)
+		return VB_OK; /* unsubscribed meanwhile */
+	sub.sid = s->sid;
+	sub.subject = s->pattern;
+	sub.queue = s->queue ? s->queue : (char *)"";
+	sub.max_msgs = s->max ? s->max - s->delivered : 0;
+	m.body_case = VERBUS__CONTROL__BODY_SUBSCRIBE;
+	m.subscribe = &sub;
+	return vbi_conn_send_ctrl(c->vc, &m);
+}
+
+static int send_item(struct vb_conn *c, const struct out_item *it)
+{
+	Verbus__Control m = VERBUS__CONTROL__INIT;
+	Verbus__Unsubscribe u = VERBUS__UNSUBSCRIBE__INIT;
+	Verbus__Ping p = VERBUS__PING__INIT;
+
+	switch (it->kind) {
+	case OUT_PUB:
+		return vbi_conn_send(c->vc, it->bytes, it->topic_len,
+				     it->bytes + it->topic_len, it->size);
+	case OUT_SUB:
+		return send_subscribe(c, it->sid);
+	case OUT_UNSUB:
+		u.sid = it->sid;
+		u.max_msgs = it->num;
+		m.body_case = VERBUS__CONTROL__BODY_UNSUBSCRIBE;
+		m.unsubscribe = &u;
+		return vbi_conn_send_ctrl(c->vc, &m);
+	case OUT_PING:
+		p.id = it->num;
+		m.body_case = VERBUS__CONTROL__BODY_PING;
+		m.ping = &p;
+		return vbi_conn_send_ctrl(c->vc, &m);
+	}
+	return VB_EINVAL;
+}
+
+/* Whether a caller that saw VB_EAGAIN may try again now. */
+static bool room_again(const struct vb_conn *c)
+{
+	return c->state == CS_OPEN && !c->reserving &&
+	       c->out_bytes <= c->o.pending_max / 2;
+}
+
+/* Send what the queue holds, in order, as far as the transport takes it. */
+void vbi_outq_pump(struct vb_conn *c)
+{
+	struct out_item *it;
+	char why[96];
+	int rc;
+
+	while (c->state == CS_OPEN && !c->reserving && (it = c->out_head)) {
+		rc = send_item(c, it);
+		if (rc == VB_EAGAIN)
+			break;
+		if (rc == VB_OK && it->kind == OUT_PUB) {
+			c->st.msgs_out++;
+			c->st.bytes_out += it->size;
+		} else if (rc != VB_OK) {
+			/* Refused for good (too large for this broker): say
+			 * so, never drop in silence. */
+			snprintf(why, sizeof(why),
+				 "queued %s of %u bytes not sent",
+				 it->kind == OUT_PUB ? "message" : "request",
+				 it->size);
+			vbi_client_event(c, VB_EV_NOTICE, rc, why, NULL, 0);
+		}
+		out_pop(c);
+	}
+	if (c->want_writable && room_again(c)) {
+		c->want_writable = false;
+		vbi_client_event(c, VB_EV_WRITABLE, VB_OK, NULL, NULL, 0);
+	}
+}
+
+/* ---- publishing --------------------------------------------------------- */
+
+/* Build "subject[ reply]" in c->topic; returns its length or an error. */
+static int make_topic(struct vb_conn *c, const char *subject, const char *reply)
+{
+	size_t sl = subject ? strlen(subject) : 0;
+	size_t rl = reply ? strlen(reply) : 0;
+
+	if (sl > VBI_SUBJECT_MAX || vbi_subject_check(subject, sl))
+		return VB_EINVAL;
+	if (reply && (rl > VBI_SUBJECT_MAX || vbi_subject_check(reply, rl)))
+		return VB_EINVAL;
+	memcpy(c->topic, subject, sl);
+	if (reply) {
+		c->topic[sl] = ' ';
+		memcpy(c->topic + sl + 1, reply, rl);
+		sl += rl + 1;
+	}
+	return (int)sl;
+}
+
+int vbi_outq_publish(struct vb_conn *c, const char *subject, const char *reply,
+		     const void *data, size_t size)
+{
+	struct out_item *it;
+	int tlen, rc;
+
+	if (c->state == CS_CLOSED)
+		return VB_ECLOSED;
+	if (c->reserving)
+		return VB_ESTATE;
+	if (size > c->o.max_msg && c->o.max_msg)
+		return VB_EMSGSIZE;
+	if (size && !data)
+		return VB_EINVAL;
+	tlen = make_topic(c, subject, reply);
+	if (tlen < 0)
+		return tlen;
+	if (size > UINT32_MAX - (size_t)tlen)
+		return VB_EMSGSIZE;
+	if (c->state == CS_OPEN && !c->out_head) {
+		rc = vbi_conn_send(c->vc, c->topic, (uint16_t)tlen, data,
+				   (uint32_t)size);
+		if (rc == VB_OK) {
+			c->st.msgs_out++;
+			c->st.bytes_out += size;
+			vbi_client_wake(c);
+			return VB_OK;
+		}
+		if (rc != VB_EAGAIN)
+			return rc;
+	}
+	if (c->out_bytes + size > c->o.pending_max) {
+		c->want_writable = true;
+		return VB_EAGAIN;
+	}
+	it = vbi_outq_new(OUT_PUB, (size_t)tlen + size);
+	if (!it)
+		return VB_ENOMEM;
+	it->topic_len = (uint16_t)tlen;
+	it->size = (uint32_t)size;
+	memcpy(it->bytes, c->topic, (size_t)tlen);
+	if (size)
+		memcpy(it->bytes + tlen, data, size);
+	vbi_outq_append(c, it);
+	return VB_OK;
+}
+
+int vb_publish(struct vb_conn *c, const char *subject, const void *data,
+	       size_t size)
+{
+	return vb_publish_reply(c, subject, NULL, data, size);
+}
+
+int vb_publish_reply(struct vb_conn *c, const char *subject, const char *reply,
+		     const void *data, size_t size)
+{
+	int rc;
+
+	if (!c)
+		return VB_EINVAL;
+	client_lock(c);
+	rc = vbi_outq_publish(c, subject, reply, data, size);
+	client_unlock(c);
+	return rc;
+}
+
+int vb_reserve(struct vb_conn *c, const char *subject, const char *reply,
+	       size_t size, void **buf)
+{
+	void *topic, *payload;
+	int tlen, rc;
+
+	if (!c || !buf)
+		return VB_EINVAL;
+	client_lock(c);
+	rc = VB_ECLOSED;
+	if (c->state == CS_CLOSED)
+		goto out;
+	rc = VB_ESTATE;
+	if (c->reserving)
+		goto out;
+	rc = VB_EMSGSIZE;
+	if (size > UINT32_MAX - 2 * VBI_SUBJECT_MAX - 1)
+		goto out;
+	rc = tlen = make_topic(c, subject, reply);
+	if (tlen < 0)
+		goto out;
+	vbi_outq_pump(c);
+	rc = VB_EAGAIN;
+	if (c->state != CS_OPEN || c->out_head) {
+		c->want_writable = true;
+		goto out;
+	}
+	rc = vbi_conn_reserve(c->vc, (uint16_t)tlen, (uint32_t)size, &topic,
+			      &payload);
+	if (rc == VB_EAGAIN)
+		c->want_writable = true;
+	if (rc)
+		goto out;
+	memcpy(topic, c->topic, (size_t)tlen);
+	*buf = payload;
+	c->reserving = true;
+	c->res_size = (uint32_t)size;
+out:
+	client_unlock(c);
+	return rc;
+}
+
+int vb_commit(struct vb_conn *c)
+{
+	int rc;
+
+	if (!c)
+		return VB_EINVAL;
+	client_lock(c);
+	rc = VB_ESTATE;
+	if (c->reserving && c->vc) {
+		rc = vbi_conn_commit(c->vc);
+		if (rc == VB_OK) {
+			c->st.msgs_out++;
+			c->st.bytes_out += c->res_size;
+			vbi_client_wake(c);
+		}
+	}
+	c->reserving = false;
+	client_unlock(c);
+	return rc;
+}
+
+/* ---- flush -------------------------------------------------------------- */
+
+struct flush_wait {
+	uint64_t id; /* the Ping sent, 0: none yet */
+	uint64_t gen; /* on which connection */
+};
+
+static bool flush_done(struct vb_conn *c, void *arg)
+{
+	struct flush_wait *w = arg;
+	struct out_item *it;
+
+	if (w->id && w->gen == c->gen && c->state == CS_OPEN &&
+	    c->pong_id >= w->id)
+		return true;
+	/* (Re)issue the Ping once connected; a lost one is lost with its
+	 * connection. */
+	if (c->state == CS_OPEN && (!w->id || w->gen != c->gen)) {
+		it = vbi_outq_new(OUT_PING, 0);
+		if (it) {
+			it->num = ++c->ping_id;
+			w->id = it->num;
+			w->gen = c->gen;
+			vbi_outq_append(c, it);
+			vbi_outq_pump(c);
+		}
+	}
+	return false;
+}
+
+int vb_flush(struct vb_conn *c, int timeout_ms)
+{
+	struct flush_wait w = { 0 };
+	int rc;
+
+	if (!c)
+		return VB_EINVAL;
+	client_lock(c);
+	rc = vbi_client_wait(c, flush_done, &w,
+			     timeout_ms < 0 ?
+				     0 :
+				     vbi_client_now_ns() +
+					     (uint64_t)timeout_ms * 1000000ull);
+	client_unlock(c);
+	return rc;
+}
