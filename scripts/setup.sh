@@ -21,6 +21,7 @@ PACKAGES=(
 	libprotobuf-c-dev protobuf-c-compiler
 	libcmocka-dev
 	uthash-dev libconfig-dev libmicrohttpd-dev libjson-c-dev
+	libcurl4-openssl-dev
 	valgrind
 	qemu-system-x86 busybox-static kmod xz-utils file
 )

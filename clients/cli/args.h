@@ -1,0 +1,84 @@
+/*
+ * args.h - what people type on the verbus command line: numbers, sizes,
+ * durations, lists of sizes, broker and monitor URLs, output formats.
+ *
+ * Pure functions: no I/O, no globals, nothing allocated.  Each returns 0
+ * and writes its output, or -1 and leaves the output alone; the caller
+ * prints the message (it knows which option was wrong).
+ *
+ * Threading: reentrant.  Ownership: reads the caller's NUL-terminated
+ * strings only.
+ */
+#ifndef VERBUS_CLI_ARGS_H
+#define VERBUS_CLI_ARGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The HTTP port verbusd's monitoring endpoint listens on by default. */
+#define CLI_MONITOR_PORT 8222
+
+/*
+ * cli_parse_u64() - a plain decimal number (digits only: no sign, space
+ * or suffix) from @min to @max.
+ */
+int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/*
+ * cli_parse_size() - a byte count: decimal digits and an optional binary
+ * suffix, K/KiB, M/MiB or G/GiB (any case; "64K" is 65536), from @min to
+ * @max.
+ */
+int cli_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/*
+ * cli_parse_size_list() - comma-separated sizes ("64,1K,64K"), each as
+ * cli_parse_size() from @min to @max, at most @cap of them, into @v;
+ * *@n is their number (at least one).  On failure @v may have been
+ * partly written, *@n is not.
+ */
+int cli_parse_size_list(const char *s, uint64_t min, uint64_t max, uint64_t *v,
+			size_t cap, size_t *n);
+
+/*
+ * cli_parse_ms() - a duration in milliseconds: digits and an optional unit,
+ * "ms" (the default), "s" or "m", from @min ms up to INT_MAX ms.
+ */
+int cli_parse_ms(const char *s, int min, int *out);
+
+/* A broker URL, taken apart. */
+struct cli_url {
+	char host[256]; /* a name, IPv4 or IPv6 address, without brackets */
+	unsigned port; /* 1-65535 */
+	int ipv6; /* host was bracketed: it needs brackets in URLs */
+};
+
+/*
+ * cli_parse_url() - "rdma://HOST[:PORT]" (scheme optional, port
+ * VB_DEFAULT_PORT if left out; HOST a name, an IPv4 address or a bracketed
+ * IPv6 address), the grammar vb_connect() accepts.  On failure a
+ * lowercase reason goes to @err (@errlen bytes, NUL-terminated).
+ */
+int cli_parse_url(const char *s, struct cli_url *u, char *err, size_t errlen);
+
+/*
+ * cli_monitor_url() - the base URL of a broker's monitoring endpoint,
+ * without a trailing slash, into @buf (@len bytes).  @s is what the user
+ * gave ("http://HOST:PORT", "HOST:PORT", "HOST"; port 8222 if left out),
+ * or NULL: then http://HOST:8222 for the host of @server.  On failure a
+ * reason goes to @err.
+ */
+int cli_monitor_url(const char *s, const struct cli_url *server, char *buf,
+		    size_t len, char *err, size_t errlen);
+
+/* How a command prints its results. */
+enum cli_format {
+	CLI_FMT_TABLE, /* aligned columns, for people */
+	CLI_FMT_CSV, /* one header line, then one line per row */
+	CLI_FMT_JSON, /* one JSON document */
+};
+
+/* cli_parse_format() - "table", "csv" or "json". */
+int cli_parse_format(const char *s, enum cli_format *out);
+
+#endif /* VERBUS_CLI_ARGS_H */

@@ -1,0 +1,334 @@
+/*
+ * common.c - options, messages, connecting and events shared by every
+ * verbus subcommand (see common.h).
+ *
+ * Errors follow one rule: a wrong command line is reported as
+ * "verbus CMD: what is wrong" plus "Try 'verbus CMD --help'." and exit
+ * status 2, before anything connects; a failure at run time (the broker
+ * unreachable, a timeout) is one line and exit status 1.  getopt's own
+ * messages are switched off (opterr = 0) so that every message has the
+ * same shape.
+ */
+#include "cli/common.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+volatile sig_atomic_t cli_stop;
+
+static const char *env_or(const char *name, const char *dflt)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && *v != '\0' ? v : dflt;
+}
+
+void cli_cmd_init(struct cli_cmd *cmd, const char *name, void (*usage)(FILE *f),
+		  const char *conn_name)
+{
+	memset(cmd, 0, sizeof(*cmd));
+	cmd->name = name;
+	cmd->usage = usage;
+	cmd->url = env_or("VERBUS_URL", VB_DEFAULT_URL);
+	cmd->conn_name = conn_name;
+	cmd->token = env_or("VERBUS_TOKEN", NULL);
+	cmd->user = env_or("VERBUS_USER", NULL);
+	cmd->password = env_or("VERBUS_PASSWORD", NULL);
+	opterr = 0;
+	optind = 1;
+}
+
+static void vmsg(const struct cli_cmd *cmd, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "verbus %s: ", cmd->name);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void cli_error(const struct cli_cmd *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(cmd, fmt, ap);
+	va_end(ap);
+}
+
+int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(cmd, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "Try 'verbus %s --help'.\n", cmd->name);
+	return CLI_EXIT_USAGE;
+}
+
+int cli_bad_value(const struct cli_cmd *cmd, const char *option,
+		  const char *value, const char *want)
+{
+	return cli_usage_error(cmd, "bad %s '%s': %s", option, value, want);
+}
+
+int cli_common_option(struct cli_cmd *cmd, int opt, char **argv)
+{
+	int ms;
+
+	switch (opt) {
+	case 's':
+		cmd->url = optarg;
+		return 1;
+	case CLI_OPT_SOURCE:
+		cmd->source = optarg;
+		return 1;
+	case CLI_OPT_NAME:
+		cmd->conn_name = optarg;
+		return 1;
+	case CLI_OPT_TOKEN:
+		cmd->token = optarg;
+		return 1;
+	case CLI_OPT_USER:
+		cmd->user = optarg;
+		return 1;
+	case CLI_OPT_PASSWORD:
+		cmd->password = optarg;
+		return 1;
+	case CLI_OPT_CONNECT_TIMEOUT:
+		if (cli_parse_ms(optarg, 1, &ms))
+			return cli_bad_value(cmd, "--connect-timeout", optarg,
+					     "a duration such as 500, 500ms "
+					     "or 5s");
+		cmd->connect_timeout_ms = ms;
+		return 1;
+	case 'h':
+		cmd->want_help = true;
+		return 1;
+	case ':':
+		/* A missing value: argv[optind - 1] is the option as typed
+		 * (optopt would name a long option by its short twin). */
+		return cli_usage_error(cmd, "option '%s' needs a value",
+				       argv[optind - 1]);
+	case '?':
+		/* optopt is 0 for an unknown long option, the option's value
+		 * for "--long=VALUE" given to one that takes none, else the
+		 * unknown short option. */
+		if (optopt == 0)
+			return cli_usage_error(cmd, "unknown option '%s'",
+					       argv[optind - 1]);
+		if (strncmp(argv[optind - 1], "--", 2) == 0 &&
+		    strchr(argv[optind - 1], '='))
+			return cli_usage_error(cmd,
+					       "option '%s' takes no value",
+					       argv[optind - 1]);
+		return cli_usage_error(cmd, "unknown option '-%c'", optopt);
+	default:
+		return 0;
+	}
+}
+
+int cli_finish_options(struct cli_cmd *cmd)
+{
+	char err[160];
+
+	if (cmd->want_help) {
+		cmd->usage(stdout);
+		return -1;
+	}
+	if (cli_parse_url(cmd->url, &cmd->server, err, sizeof(err)))
+		return cli_usage_error(cmd, "bad server URL '%s': %s", cmd->url,
+				       err);
+	return 0;
+}
+
+/* What to suggest after a failed connect. */
+static const char *connect_hint(int err)
+{
+	switch (err) {
+	case VB_ECONNREFUSED:
+		return " (is verbusd running there, on that port?)";
+	case VB_EUNREACH:
+		return " (check the address; --source must be a local address "
+		       "on an RDMA-capable interface)";
+	case VB_ETIMEDOUT:
+		return " (no answer: is the address right and verbusd up?)";
+	case VB_ENODEV:
+		return " (no RDMA device: an RNIC, or Soft-RoCE: rdma link add "
+		       "rxe0 type rxe netdev IFACE)";
+	case VB_EVERSION:
+		return " (the broker speaks another protocol version)";
+	case VB_EACCES:
+		return " (check --token or --user/--password)";
+	default:
+		return "";
+	}
+}
+
+int cli_connect(const struct cli_cmd *cmd, unsigned flags, const char *source,
+		const char *name, struct cli_events *ev, struct vb_conn **out)
+{
+	struct vb_opts o = VB_OPTS_INIT;
+	int rc;
+
+	o.name = name ? name : cmd->conn_name;
+	o.source = source ? source : cmd->source;
+	o.token = cmd->token;
+	o.user = cmd->user;
+	o.password = cmd->password;
+	o.flags = flags;
+	o.connect_timeout_ms = cmd->connect_timeout_ms;
+	o.ring_size = cmd->ring_size;
+	o.on_event = cli_on_event;
+	o.event_arg = ev;
+	ev->cmd = cmd;
+	rc = vb_connect(cmd->url, &o, out);
+	if (rc != VB_OK)
+		cli_error(cmd, "cannot connect to %s%s%s: %s%s", cmd->url,
+			  o.source ? " from " : "", o.source ? o.source : "",
+			  vb_strerror(rc), connect_hint(rc));
+	return rc;
+}
+
+void cli_on_event(struct vb_conn *c, const struct vb_event *ev, void *arg)
+{
+	struct cli_events *e = arg;
+	const char *detail = ev->detail && *ev->detail ? ev->detail : NULL;
+
+	(void)c;
+	switch (ev->type) {
+	case VB_EV_CONNECTED:
+	case VB_EV_WRITABLE:
+		break;
+	case VB_EV_DISCONNECTED:
+		if (!e->quiet)
+			fprintf(stderr, "verbus: disconnected: %s%s%s\n",
+				vb_strerror(ev->err), detail ? ": " : "",
+				detail ? detail : "");
+		break;
+	case VB_EV_RECONNECTED:
+		if (!e->quiet)
+			fprintf(stderr, "verbus: reconnected\n");
+		break;
+	case VB_EV_CLOSED:
+		e->closed = true;
+		e->close_err = ev->err;
+		break;
+	case VB_EV_NOTICE:
+		e->notices++;
+		if (ev->sub != NULL)
+			e->sub_refused = true;
+		fprintf(stderr, "verbus: the broker refused %s: %s%s%s\n",
+			ev->sub ? "the subscription" : "a message",
+			vb_strerror(ev->err), detail ? ": " : "",
+			detail ? detail : "");
+		break;
+	case VB_EV_DROPPED:
+		if (ev->count > e->dropped) {
+			fprintf(stderr,
+				"verbus: the broker dropped %llu messages in "
+				"all for this slow subscriber\n",
+				(unsigned long long)ev->count);
+			e->dropped = ev->count;
+		}
+		break;
+	}
+}
+
+int cli_subscribe(const struct cli_cmd *cmd, struct vb_conn *c,
+		  const struct cli_events *ev, const char *pattern,
+		  const char *queue, uint64_t count, vb_msg_cb cb, void *arg)
+{
+	struct vb_sub *s;
+	int rc;
+
+	rc = vb_subscribe(c, pattern, queue, cb, arg, &s);
+	if (rc == VB_EINVAL)
+		return cli_usage_error(
+			cmd,
+			"bad pattern '%s'%s%s%s: tokens separated "
+			"by '.', '*' for one token, '>' last "
+			"for the rest",
+			pattern, queue ? " or queue group '" : "",
+			queue ? queue : "", queue ? "'" : "");
+	if (rc != VB_OK)
+		goto out_fail;
+	if (count) {
+		rc = vb_sub_autounsubscribe(s, count);
+		if (rc != VB_OK)
+			goto out_fail;
+	}
+	rc = vb_flush(c, CLI_CONFIRM_MS);
+	if (rc != VB_OK || ev->sub_refused) {
+		if (!ev->sub_refused)
+			cli_error(cmd,
+				  "the broker did not confirm the "
+				  "subscription: %s",
+				  vb_strerror(rc));
+		return CLI_EXIT_FAIL;
+	}
+	fprintf(stderr, "verbus: subscribed to %s%s%s\n", pattern,
+		queue ? " in queue group " : "", queue ? queue : "");
+	return 0;
+out_fail:
+	cli_error(cmd, "cannot subscribe to '%s': %s", pattern,
+		  vb_strerror(rc));
+	return CLI_EXIT_FAIL;
+}
+
+int cli_wait_count(const struct cli_cmd *cmd, struct vb_conn *c,
+		   const struct cli_events *ev, const uint64_t *got,
+		   uint64_t count, int timeout_ms)
+{
+	uint64_t end = cli_now_ns() + (uint64_t)timeout_ms * 1000000u, now;
+	int wait, rc;
+
+	while (!cli_stop && !(count && *got >= count)) {
+		wait = 250;
+		if (timeout_ms) {
+			now = cli_now_ns();
+			if (now >= end)
+				return CLI_TIMED_OUT;
+			if ((end - now) / 1000000u < (uint64_t)wait)
+				wait = (int)((end - now + 999999u) / 1000000u);
+		}
+		rc = vb_poll(c, wait);
+		fflush(stdout);
+		if (rc == VB_ECLOSED || ev->closed) {
+			cli_error(cmd, "connection closed: %s",
+				  vb_strerror(ev->closed ? ev->close_err : rc));
+			return CLI_EXIT_FAIL;
+		}
+		if (ev->sub_refused)
+			return CLI_EXIT_FAIL;
+	}
+	return 0;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	cli_stop = 1;
+}
+
+void cli_catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: a wait in vb_poll() returns, and we look at
+	 * cli_stop. */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+uint64_t cli_now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
