@@ -157,6 +157,40 @@ static size_t subject_token_len(const char *s, size_t left)
 	return dot ? (size_t)(dot - s) : left;
 }
 
+static bool token_is(const char *t, size_t len, char wild)
+{
+	return len == 1 && t[0] == wild;
+}
+
+bool vbi_pattern_covers(const char *allowed, size_t alen, const char *req,
+			size_t rlen)
+{
+	size_t at, rt;
+
+	if (vbi_pattern_check(allowed, alen) || vbi_pattern_check(req, rlen))
+		return false;
+	for (;;) {
+		at = subject_token_len(allowed, alen);
+		rt = subject_token_len(req, rlen);
+		if (token_is(allowed, at, '>'))
+			return true; /* one or more tokens of anything */
+		if (token_is(req, rt, '>'))
+			return false; /* only a '>' covers a '>' */
+		if (token_is(allowed, at, '*')) {
+			/* covers a literal or a '*' */
+		} else if (token_is(req, rt, '*') || at != rt ||
+			   memcmp(allowed, req, at) != 0) {
+			return false;
+		}
+		if (at == alen || rt == rlen)
+			return at == alen && rt == rlen;
+		allowed += at + 1;
+		alen -= at + 1;
+		req += rt + 1;
+		rlen -= rt + 1;
+	}
+}
+
 void vbi_sub_init(struct vbi_sub *sub, const char *pattern, size_t pattern_len,
 		  const char *queue, size_t queue_len, void *owner)
 {

@@ -23,6 +23,7 @@
 #ifndef VERBUS_CORE_SUBJECT_H
 #define VERBUS_CORE_SUBJECT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Longest subject or pattern, in bytes: so at most 512 tokens. */
@@ -55,6 +56,18 @@ int vbi_pattern_check(const char *s, size_t len);
  * characters are plain bytes in it.  Returns VB_OK or VB_EINVAL.
  */
 int vbi_queue_check(const char *s, size_t len);
+
+/*
+ * vbi_pattern_covers() - does the pattern @allowed match everything that
+ * @req (a subject or a pattern) can match?  "orders.>" covers
+ * "orders.new", "orders.*" and "orders.eu.>"; "orders.*" covers
+ * "orders.new" and "orders.*" but not "orders.>" nor "orders.a.b".  Used
+ * for permissions: a publish is allowed if an allowed pattern covers its
+ * subject, a subscription if one covers its pattern.  Invalid input covers
+ * and is covered by nothing.
+ */
+bool vbi_pattern_covers(const char *allowed, size_t alen, const char *req,
+			size_t rlen);
 
 struct vbi_sublist;
 struct vbi_subnode;

@@ -98,6 +98,7 @@ struct bconn {
 	uint64_t msgs_in, bytes_in, msgs_out, bytes_out, drops, waits;
 	struct bconn *prev, *next; /* the broker's list, by cid */
 	bool oom;
+	const struct vbd_user *user; /* what it proved; NULL: no auth */
 	UT_hash_handle hh; /* b->by_cid */
 };
 
@@ -118,6 +119,7 @@ struct vbd_broker {
 	uint64_t start_ms;
 	char listen[80];
 	struct vbd_stats_server st; /* the monotonic counters */
+	struct vbd_auth *auth; /* owned; NULL: everyone admitted */
 };
 
 static uint64_t now_ms(void)
@@ -224,6 +226,16 @@ static void on_subscribe(struct bconn *bc, const Verbus__Subscribe *m)
 	}
 	if (sub_find(bc, m->sid)) {
 		send_notice(bc, VB_EINVAL, m->sid, 0, "sid already in use");
+		return;
+	}
+	if (!vbd_user_may_subscribe(bc->user, m->subject, plen)) {
+		b->st.denied_subscribe++;
+		vbi_info("conn cid %" PRIu64 " %s (user %s): subscribe to %s "
+			 "denied",
+			 bc->cid, bc->name, vbd_user_name(bc->user),
+			 m->subject);
+		send_notice(bc, VB_EACCES, m->sid, 0,
+			    "permission denied: subscribe");
 		return;
 	}
 	if (bc->nsubs >= b->cfg.max_subs) {
@@ -496,6 +508,12 @@ static void on_message(struct vbi_conn *c, const struct vbi_frame_view *v,
 			    "invalid subject or reply subject");
 		goto out_release;
 	}
+	if (!vbd_user_may_publish(bc->user, v->topic, slen)) {
+		b->st.denied_publish++;
+		send_notice(bc, VB_EACCES, 0, v->seq,
+			    "permission denied: publish");
+		goto out_release;
+	}
 	rc = vbi_sublist_match(b->sl, v->topic, slen, &b->match);
 	if (rc) {
 		send_notice(bc, rc, 0, v->seq, "cannot route the message");
@@ -573,6 +591,17 @@ static void on_open(struct vbi_conn *c, void *arg)
 	if (!bc) {
 		refuse(b, c, "out of memory");
 		return;
+	}
+	if (b->auth) {
+		/* authorize() admitted it: this check is the cached one. */
+		size_t clen;
+		const void *cred = vbi_conn_credentials(c, &clen);
+
+		if (vbd_auth_check(b->auth, cred, clen, &bc->user)) {
+			free(bc);
+			refuse(b, c, "credentials no longer valid");
+			return;
+		}
 	}
 	bc->kind = KIND_CONN;
 	bc->b = b;
@@ -677,7 +706,28 @@ static void cb_closed(struct vbi_conn *c, const struct vbi_close_info *why,
 		on_closed(c, why, arg);
 }
 
+/* At the Hello, before the client learns anything: its credentials. */
+static int cb_authorize(struct vbi_conn *c, const void *cred, size_t len,
+			void *arg)
+{
+	struct vbd_broker *b = arg;
+	const struct vbd_user *u;
+	char peer[64];
+
+	if (!b || b->kind != KIND_BROKER || !b->auth)
+		return VB_OK;
+	if (vbd_auth_check(b->auth, cred, len, &u) == VB_OK)
+		return VB_OK;
+	b->st.auth_failures++;
+	b->st.conns_rejected++;
+	vbi_conn_peer_name(c, peer, sizeof(peer));
+	vbi_warn("refusing %s from %s: bad or missing credentials",
+		 vbi_conn_name(c), peer);
+	return VB_EACCES;
+}
+
 static const struct vbi_conn_cbs broker_cbs = {
+	.authorize = cb_authorize,
 	.open = on_open,
 	.message = cb_message,
 	.writable = cb_writable,
@@ -895,5 +945,13 @@ void vbd_broker_destroy(struct vbd_broker *b)
 	vbi_tp_destroy(b->tp);
 	vbi_sublist_destroy(b->sl);
 	vbi_match_fini(&b->match);
+	vbd_auth_destroy(b->auth);
 	free(b);
+}
+
+void vbd_broker_set_auth(struct vbd_broker *b, struct vbd_auth *a)
+{
+	if (b->auth != a)
+		vbd_auth_destroy(b->auth);
+	b->auth = a;
 }

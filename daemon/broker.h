@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 
+#include "daemon/auth.h"
 #include "daemon/config.h"
 #include "daemon/stats.h"
 
@@ -28,6 +29,14 @@ struct vbd_broker;
  * device on that address) or another vb_err from the transport.
  */
 int vbd_broker_create(const struct vbd_config *cfg, struct vbd_broker **out);
+
+/*
+ * vbd_broker_set_auth() - admit only clients whose credentials @a proves,
+ * and hold each to its user's permissions (NULL: everyone, every right).
+ * The broker owns @a from now on (and frees a previous one); connections
+ * already open keep the user they proved.  Call before clients connect.
+ */
+void vbd_broker_set_auth(struct vbd_broker *b, struct vbd_auth *a);
 
 /* vbd_broker_fd() - readable when vbd_broker_progress() has work. */
 int vbd_broker_fd(struct vbd_broker *b);

@@ -46,6 +46,10 @@ static void usage(FILE *f)
 		"                        --set slow_consumer.policy=drop\n"
 		"  -v, --log-level LEVEL err, warn, info or debug [info]\n"
 		"      --print-config    print the effective settings and exit\n"
+		"      --hash-password   read a password on stdin, print the\n"
+		"                        Argon2id string for authorization.users\n"
+		"      --hash-token      read a token on stdin, print its\n"
+		"                        token_sha256 for authorization.users\n"
 		"  -V, --version         print the version and exit\n"
 		"  -h, --help            this text\n"
 		"\n"
@@ -60,6 +64,34 @@ static uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+/* --hash-password, --hash-token: one line of stdin to a config entry. */
+static int hash_stdin(bool password)
+{
+	char line[1024], out[256];
+	size_t n;
+
+	if (!fgets(line, sizeof(line), stdin)) {
+		fprintf(stderr, "verbusd: nothing on stdin\n");
+		return 2;
+	}
+	n = strcspn(line, "\r\n");
+	line[n] = '\0';
+	if (n == 0) {
+		fprintf(stderr, "verbusd: empty secret\n");
+		return 2;
+	}
+	if (password) {
+		if (vbd_auth_hash_password(line, out, sizeof(out))) {
+			fprintf(stderr, "verbusd: cannot hash\n");
+			return 1;
+		}
+	} else {
+		vbd_auth_hash_token(line, out);
+	}
+	printf("%s\n", out);
+	return 0;
 }
 
 /* Settings from the command line, applied after the file. */
@@ -80,6 +112,8 @@ static int parse_cli(int argc, char **argv, struct cli *o)
 		{ "set", required_argument, NULL, 's' },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "print-config", no_argument, NULL, 'P' },
+		{ "hash-password", no_argument, NULL, 'H' },
+		{ "hash-token", no_argument, NULL, 'T' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -112,6 +146,9 @@ static int parse_cli(int argc, char **argv, struct cli *o)
 		case 'P':
 			o->print_config = 1;
 			continue;
+		case 'H':
+		case 'T':
+			exit(hash_stdin(ch == 'H'));
 		case 'V':
 			printf("verbusd %s\n", vb_version());
 			exit(0);
@@ -189,6 +226,7 @@ int main(int argc, char **argv)
 	struct cli o = { 0 };
 	struct vbd_config cfg;
 	struct vbd_broker *b = NULL;
+	struct vbd_auth *auth = NULL;
 	struct vbd_monitor *mon = NULL;
 	struct vbd_stats_source src;
 	struct epoll_event evs[8];
@@ -216,12 +254,28 @@ int main(int argc, char **argv)
 		vbi_err("cannot set up the event loop: %s", strerror(errno));
 		goto out_close;
 	}
+	if (o.config) {
+		char err[512];
+
+		rc = vbd_auth_load(o.config, &auth, err, sizeof(err));
+		if (rc) {
+			vbi_err("%s", err);
+			status = 2;
+			goto out_close;
+		}
+	}
 	rc = vbd_broker_create(&cfg, &b);
 	if (rc) {
 		vbi_err("cannot listen on %s:%s: %s", cfg.listen_addr, cfg.port,
 			vb_strerror(rc));
+		vbd_auth_destroy(auth);
 		goto out_close;
 	}
+	if (auth)
+		vbi_info("authorization: %zu users; clients without valid "
+			 "credentials are refused",
+			 vbd_auth_users(auth));
+	vbd_broker_set_auth(b, auth);
 	if (add_fd(ep, vbd_broker_fd(b), TAG_BROKER))
 		goto out_destroy;
 	if (cfg.monitor_port) {

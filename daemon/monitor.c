@@ -317,6 +317,15 @@ static void put_server_metrics(FILE *f, const struct vbd_stats_server *s)
 		{ "verbus_no_interest_total", "counter",
 		  "Published messages no subscription matched.",
 		  s->no_interest },
+		{ "verbus_auth_failures_total", "counter",
+		  "Clients turned away for their credentials.",
+		  s->auth_failures },
+		{ "verbus_denied_publish_total", "counter",
+		  "Published messages refused by permissions.",
+		  s->denied_publish },
+		{ "verbus_denied_subscribe_total", "counter",
+		  "Subscriptions refused by permissions.",
+		  s->denied_subscribe },
 		{ "verbus_payload_copy_bytes_total", "counter",
 		  "Payload bytes the broker's CPU copied.", s->payload_copies },
 		{ "verbus_zero_copy_bytes_total", "counter",
@@ -492,6 +501,9 @@ static void render_varz(struct vbd_monitor *m, struct MHD_Connection *conn,
 	jadd_u64(o, "drops", s.drops);
 	jadd_u64(o, "credit_waits", s.credit_waits);
 	jadd_u64(o, "no_interest", s.no_interest);
+	jadd_u64(o, "auth_failures", s.auth_failures);
+	jadd_u64(o, "denied_publish", s.denied_publish);
+	jadd_u64(o, "denied_subscribe", s.denied_subscribe);
 	jadd_u64(o, "payload_copy_bytes", s.payload_copies);
 	jadd_u64(o, "zero_copy_bytes", s.zero_copy_bytes);
 	jadd_u64(o, "mr_registered", s.mr_registered);

@@ -33,6 +33,9 @@ struct vbd_stats_server {
 	uint64_t slow_disconnects; /* connections closed for slowness */
 	uint64_t credit_waits; /* sends that waited for credit */
 	uint64_t no_interest; /* published messages nobody matched */
+	uint64_t auth_failures; /* clients turned away at the Hello */
+	uint64_t denied_publish; /* messages refused by permissions */
+	uint64_t denied_subscribe; /* subscriptions refused by permissions */
 	uint64_t payload_copies; /* payload bytes the broker's CPU copied */
 	uint64_t zero_copy_bytes; /* bytes the device gathered from rings */
 	uint64_t mr_registered; /* ibv_reg_mr calls */

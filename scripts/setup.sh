@@ -16,12 +16,13 @@ BUILD=${VERBUS_BUILD_DIR:-$ROOT/build}
 # Why each package is here: docs/DEPENDENCIES.md.
 PACKAGES=(
 	build-essential cmake pkg-config clang-format help2man
+	clang libclang-rt-dev
 	rdma-core libibverbs-dev librdmacm-dev ibverbs-utils rdmacm-utils
 	perftest iproute2
 	libprotobuf-c-dev protobuf-c-compiler
 	libcmocka-dev
 	uthash-dev libconfig-dev libmicrohttpd-dev libjson-c-dev
-	libcurl4-openssl-dev
+	libcurl4-openssl-dev libsodium-dev
 	valgrind
 	qemu-system-x86 busybox-static kmod xz-utils file
 )

@@ -193,6 +193,7 @@ struct vbi_conn {
 	bool has_src;
 	uint64_t resolve_deadline; /* connect: CLOCK_MONOTONIC ms */
 	struct vbi_close_info why;
+	bool refusing; /* an Error is on its way: close once it has left */
 	bool closed_reported;
 };
 
@@ -1127,6 +1128,29 @@ static void conn_open(struct vbi_conn *c)
 		c->cbs.open(c, c->arg);
 }
 
+/*
+ * Turn a client away after its Hello: an Error {@err, @reason} goes back
+ * (so that it can report why), and the connection closes once that SEND
+ * has completed (or at once if it cannot be sent).  Nothing else is
+ * answered meanwhile: the client never learns our ring.
+ */
+static void refuse(struct vbi_conn *c, int err, const char *reason)
+{
+	Verbus__Control m = VERBUS__CONTROL__INIT;
+	Verbus__Error e = VERBUS__ERROR__INIT;
+
+	e.code = (uint32_t)-err;
+	e.reason = (char *)reason;
+	m.body_case = VERBUS__CONTROL__BODY_ERROR;
+	m.error = &e;
+	c->why.err = err;
+	snprintf(c->why.reason, sizeof(c->why.reason), "refused: %s", reason);
+	if (send_ctrl(c, &m, false, false) == VB_OK)
+		c->refusing = true;
+	else
+		conn_fail(c, err, "refused: %s", reason);
+}
+
 static void on_hello(struct vbi_conn *c, const Verbus__Hello *h)
 {
 	Verbus__Control m = VERBUS__CONTROL__INIT;
@@ -1144,6 +1168,13 @@ static void on_hello(struct vbi_conn *c, const Verbus__Hello *h)
 	c->cred_len = h->credentials.len;
 	if (c->cred_len)
 		memcpy(c->cred, h->credentials.data, c->cred_len);
+	if (c->cbs.authorize) {
+		rc = c->cbs.authorize(c, c->cred, c->cred_len, c->arg);
+		if (rc) {
+			refuse(c, rc, "not authorized");
+			return;
+		}
+	}
 	rc = conn_setup_stage(c, h->ring, h->max_msg_size, h->credits);
 	if (rc) {
 		conn_fail(c, rc, "unusable hello");
@@ -1208,8 +1239,11 @@ static void replay_ctrl(struct vbi_conn *c)
 static void on_ctrl(struct vbi_conn *c, const uint8_t *buf, uint32_t len)
 {
 	Verbus__Control *m = NULL;
-	int rc = vbi_codec_decode(buf, len, &m);
+	int rc;
 
+	if (c->refusing)
+		return; /* turned away: nothing more is answered */
+	rc = vbi_codec_decode(buf, len, &m);
 	if (rc) {
 		conn_fail(c, rc, "malformed control message (%u bytes)", len);
 		return;
@@ -1388,6 +1422,10 @@ static void on_wc(struct vbi_conn *c, const struct ibv_wc *wc)
 	case IBV_WC_SEND:
 		c->ctrl_busy &= ~(1u << (wc->wr_id & 31));
 		c->sq_used--;
+		if (c->refusing) {
+			conn_fail(c, c->why.err, "%s", c->why.reason);
+			return;
+		}
 		writable(c);
 		break;
 	case IBV_WC_RDMA_WRITE:

@@ -74,6 +74,15 @@ struct vbi_close_info {
  * any vbi_conn_* function of the same tp, except vbi_tp_destroy().
  */
 struct vbi_conn_cbs {
+	/*
+	 * Server only, optional: a client's Hello arrived with @cred (the
+	 * Hello's credentials, @len bytes, possibly 0).  Return VB_OK to
+	 * admit it, or an error (VB_EACCES) to turn it away: it gets an
+	 * Error with that code, never our ring, and closed follows (open
+	 * never runs).
+	 */
+	int (*authorize)(struct vbi_conn *c, const void *cred, size_t len,
+			 void *arg);
 	/* The handshake completed: the connection can send. */
 	void (*open)(struct vbi_conn *c, void *arg);
 	/*

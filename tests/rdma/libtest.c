@@ -15,6 +15,10 @@
  *              again, with no new memory registration.
  *   threads    a VB_OPT_LOCKED connection published on by 4 threads while
  *              the main thread polls it; every message arrives once.
+ *   auth       against a broker configured by tests/rdma/auth.sh: bad or
+ *              missing credentials refused (VB_EACCES), a user and a token
+ *              admitted, a denied subscription and a denied publish
+ *              reported as VB_EV_NOTICE, allowed traffic flowing.
  * Prints "PASS: ..." lines; exit 0 on success, 1 on the first failure.
  */
 #include <verbus/verbus.h>
@@ -50,12 +54,12 @@ static void die(const char *fmt, ...)
 			die(__VA_ARGS__); \
 	} while (0)
 
-#define OK(expr)                                                            \
-	do {                                                                \
-		int rc_ = (expr);                                           \
-		if (rc_ != VB_OK)                                           \
-			die("%s:%d: %s: %s", __FILE__, __LINE__, #expr,     \
-			    vb_strerror(rc_));                              \
+#define OK(expr)                                                        \
+	do {                                                            \
+		int rc_ = (expr);                                       \
+		if (rc_ != VB_OK)                                       \
+			die("%s:%d: %s: %s", __FILE__, __LINE__, #expr, \
+			    vb_strerror(rc_));                          \
 	} while (0)
 
 static uint64_t now_ms(void)
@@ -114,6 +118,21 @@ static void on_event(struct vb_conn *c, const struct vb_event *ev, void *arg)
 	case VB_EV_DROPPED:
 		break;
 	}
+}
+
+static int try_conn(const char *src, const char *user, const char *pw,
+		    const char *token, struct events *e, struct vb_conn **c)
+{
+	struct vb_opts o = VB_OPTS_INIT;
+
+	o.name = "auth";
+	o.source = src;
+	o.user = user;
+	o.password = pw;
+	o.token = token;
+	o.on_event = on_event;
+	o.event_arg = e;
+	return vb_connect(url, &o, c);
 }
 
 static struct vb_conn *open_conn(const char *name, const char *src,
@@ -188,7 +207,8 @@ static void publish_seq(struct vb_conn *c, struct vb_conn *peer,
 
 /* Poll both until @got reaches @want, or fail after @ms. */
 static void pump_until(struct vb_conn *a, struct vb_conn *b,
-		       const uint64_t *got, uint64_t want, int ms, const char *what)
+		       const uint64_t *got, uint64_t want, int ms,
+		       const char *what)
 {
 	uint64_t end = now_ms() + (uint64_t)ms;
 
@@ -286,8 +306,8 @@ static void case_api(void)
 		char want[32];
 		int n = snprintf(want, sizeof(want), "seq.one#%d", 20000 + i);
 
-		while ((rc = vb_reserve(a, "seq.one", NULL, (size_t)n,
-					&buf)) == VB_EAGAIN)
+		while ((rc = vb_reserve(a, "seq.one", NULL, (size_t)n, &buf)) ==
+		       VB_EAGAIN)
 			vb_poll(a, 10);
 		OK(rc);
 		CHECK(vb_publish(a, "seq.one", "x", 1) == VB_ESTATE,
@@ -463,8 +483,8 @@ static void case_api(void)
 	}
 
 	OK(vb_stats(b, &st));
-	printf("stats b: in %" PRIu64 " msgs %" PRIu64 " bytes, orphans %" PRIu64
-	       "\n",
+	printf("stats b: in %" PRIu64 " msgs %" PRIu64
+	       " bytes, orphans %" PRIu64 "\n",
 	       st.msgs_in, st.bytes_in, st.orphans);
 	vb_close(a);
 	vb_close(b);
@@ -586,6 +606,57 @@ static void case_threads(void)
 	vb_close(b);
 }
 
+static void case_auth(void)
+{
+	static const struct {
+		const char *user, *pw, *token, *what;
+	} bad[] = {
+		{ NULL, NULL, NULL, "no credentials" },
+		{ "alice", "wrong", NULL, "a wrong password" },
+		{ "mallory", "alice-pw", NULL, "an unknown user" },
+		{ NULL, NULL, "not-the-token", "a wrong token" },
+	};
+	struct events ea = { 0 }, eb = { 0 }, ex = { 0 };
+	struct vb_conn *a, *b, *x;
+	uint64_t n_orders = 0, n_secret = 0, t0;
+	int rc;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		rc = try_conn(src_a, bad[i].user, bad[i].pw, bad[i].token, &ex,
+			      &x);
+		CHECK(rc == VB_EACCES, "%s: %s, expected VB_EACCES",
+		      bad[i].what, vb_strerror(rc));
+		printf("PASS: %s refused: %s\n", bad[i].what, vb_strerror(rc));
+	}
+	OK(try_conn(src_a, "alice", "alice-pw", NULL, &ea, &a));
+	OK(try_conn(src_b, NULL, NULL, "bob-token", &eb, &b));
+	printf("PASS: user alice and bob's token admitted\n");
+
+	OK(vb_subscribe(b, "orders.*", NULL, on_count, &n_orders, NULL));
+	OK(vb_subscribe(b, "secret.>", NULL, on_count, &n_secret, NULL));
+	OK(vb_flush(b, 5000));
+	CHECK(eb.notices == 1 && eb.last_notice_err == VB_EACCES,
+	      "denied subscription: %d notices, last %s", eb.notices,
+	      vb_strerror(eb.last_notice_err));
+	printf("PASS: bob may not subscribe to secret.>\n");
+	for (int i = 0; i < 10; i++)
+		OK(vb_publish(a, "orders.new", "o", 1));
+	OK(vb_publish(a, "secret.plans", "s", 1));
+	OK(vb_flush(a, 5000));
+	t0 = now_ms();
+	while (n_orders < 10 && now_ms() - t0 < 5000)
+		vb_poll(b, 10);
+	CHECK(n_orders == 10 && n_secret == 0,
+	      "orders %" PRIu64 ", secret %" PRIu64, n_orders, n_secret);
+	CHECK(ea.notices == 1 && ea.last_notice_err == VB_EACCES,
+	      "denied publish: %d notices", ea.notices);
+	CHECK(vb_is_connected(a) && vb_is_connected(b), "a denial closed");
+	printf("PASS: alice's 10 orders delivered, her secret.plans denied, "
+	       "both still connected\n");
+	vb_close(a);
+	vb_close(b);
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -604,6 +675,8 @@ int main(int argc, char **argv)
 		case_reconnect();
 	else if (!strcmp(argv[1], "threads"))
 		case_threads();
+	else if (!strcmp(argv[1], "auth"))
+		case_auth();
 	else
 		die("unknown case %s", argv[1]);
 	return 0;

@@ -1136,6 +1136,44 @@ static void test_subject_oom_match(void **state)
 	fix_fini(&f);
 }
 
+static bool covers(const char *a, const char *r)
+{
+	return vbi_pattern_covers(a, strlen(a), r, strlen(r));
+}
+
+/* Permissions: which patterns an allowed pattern covers. */
+static void test_subject_pattern_covers(void **state)
+{
+	(void)state;
+	assert_true(covers("orders.>", "orders.new"));
+	assert_true(covers("orders.>", "orders.*"));
+	assert_true(covers("orders.>", "orders.eu.>"));
+	assert_true(covers("orders.>", "orders.>"));
+	assert_false(covers("orders.>", "orders"));
+	assert_false(covers("orders.>", "other.x"));
+	assert_true(covers("orders.*", "orders.new"));
+	assert_true(covers("orders.*", "orders.*"));
+	assert_false(covers("orders.*", "orders.>"));
+	assert_false(covers("orders.*", "orders.a.b"));
+	assert_false(covers("orders.*", "orders"));
+	assert_true(covers(">", "a"));
+	assert_true(covers(">", "a.*.>"));
+	assert_true(covers("*.b", "a.b"));
+	assert_false(covers("*.b", "a.c"));
+	assert_true(covers("a.b", "a.b"));
+	assert_false(covers("a.b", "a.*"));
+	assert_false(covers("a.b", "a.bc"));
+	assert_false(covers("a.bc", "a.b"));
+	assert_false(covers("a.b.c", "a.b"));
+	assert_false(covers("a.b", "a.b.c"));
+	assert_true(covers("_INBOX.>", "_INBOX.4f2a.1"));
+	/* Invalid input is covered by nothing and covers nothing. */
+	assert_false(covers(">", "a..b"));
+	assert_false(covers("a.>.b", "a.x.b"));
+	assert_false(covers("", ""));
+	assert_false(covers(">", ""));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1162,6 +1200,7 @@ int main(void)
 		cmocka_unit_test(test_subject_oom_insert_changes_nothing),
 		cmocka_unit_test(test_subject_oom_create),
 		cmocka_unit_test(test_subject_oom_match),
+		cmocka_unit_test(test_subject_pattern_covers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,363 @@
+/*
+ * auth.c - credentials and permissions (see auth.h).
+ *
+ * Passwords: Argon2id at t=2, m=19 MiB (OWASP's recommended floor); the
+ * parameters travel in the stored string, so entries made with stronger
+ * settings verify as they are.  A check costs tens of milliseconds of the
+ * broker's single thread, so the last password that succeeded for a user
+ * is remembered as a keyed BLAKE2b (the key random per process): a client
+ * that reconnects pays once.  Unknown users still pay one verification
+ * against a dummy hash, so that timing does not say which names exist.
+ */
+#include "daemon/auth.h"
+#include "core/subject.h"
+#include "proto/codec.h"
+
+#include <verbus/verbus.h>
+
+#include <libconfig.h>
+#include <stdarg.h>
+#include <sodium.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PW_OPSLIMIT 2
+#define PW_MEMLIMIT (19u << 20)
+#define NAME_MAX_LEN 64
+
+struct perms {
+	char **pat; /* NULL: everything allowed */
+	size_t n;
+};
+
+struct vbd_user {
+	char name[NAME_MAX_LEN + 1];
+	bool is_token;
+	char pwhash[crypto_pwhash_STRBYTES]; /* password entries */
+	uint8_t token_sha[crypto_hash_sha256_BYTES]; /* token entries */
+	uint8_t ok[crypto_generichash_BYTES]; /* last good password, keyed */
+	bool ok_valid;
+	struct perms pub, sub;
+};
+
+struct vbd_auth {
+	struct vbd_user *users;
+	size_t n;
+	uint8_t key[crypto_generichash_KEYBYTES];
+	char dummy[crypto_pwhash_STRBYTES]; /* for unknown users */
+};
+
+__attribute__((format(printf, 5, 6))) static int
+bad(char *err, size_t errlen, const config_setting_t *s, const char *path,
+    const char *fmt, ...)
+{
+	char msg[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(err, errlen, "%s:%d: authorization: %s",
+		 s && config_setting_source_file(s) ?
+			 config_setting_source_file(s) :
+			 path,
+		 s ? (int)config_setting_source_line(s) : 0, msg);
+	return VB_EINVAL;
+}
+
+static void perms_free(struct perms *p)
+{
+	for (size_t i = 0; p->pat && i < p->n; i++)
+		free(p->pat[i]);
+	free(p->pat);
+	p->pat = NULL;
+}
+
+static int load_perms(const config_setting_t *entry, const char *key,
+		      struct perms *p, const char *path, char *err,
+		      size_t errlen)
+{
+	const config_setting_t *l = config_setting_get_member(entry, key);
+	const char *v;
+	int n;
+
+	if (!l)
+		return VB_OK;
+	if (!config_setting_is_array(l) && !config_setting_is_list(l))
+		return bad(err, errlen, l, path,
+			   "%s: expected a list of patterns [ \"a.>\", ... ]",
+			   key);
+	n = config_setting_length(l);
+	p->pat = calloc((size_t)n + 1, sizeof(*p->pat));
+	if (!p->pat)
+		return VB_ENOMEM;
+	for (int i = 0; i < n; i++) {
+		v = config_setting_get_string_elem(l, i);
+		if (!v || vbi_pattern_check(v, strlen(v)))
+			return bad(err, errlen, l, path,
+				   "%s: not a valid subject pattern", key);
+		p->pat[p->n] = strdup(v);
+		if (!p->pat[p->n])
+			return VB_ENOMEM;
+		p->n++;
+	}
+	return VB_OK;
+}
+
+static int hex_to_bytes(const char *hex, uint8_t *out, size_t n)
+{
+	size_t got;
+
+	if (strlen(hex) != 2 * n)
+		return -1;
+	return sodium_hex2bin(out, n, hex, 2 * n, NULL, &got, NULL) ||
+			       got != n ?
+		       -1 :
+		       0;
+}
+
+static int load_user(const config_setting_t *e, struct vbd_user *u,
+		     const char *path, char *err, size_t errlen)
+{
+	const char *user = NULL, *pw = NULL, *tok = NULL, *name = NULL;
+	int rc;
+
+	if (!config_setting_is_group(e))
+		return bad(err, errlen, e, path, "%s",
+			   "users: each entry is a group { user = ...; }");
+	config_setting_lookup_string(e, "user", &user);
+	config_setting_lookup_string(e, "password", &pw);
+	config_setting_lookup_string(e, "token_sha256", &tok);
+	config_setting_lookup_string(e, "name", &name);
+	for (int i = 0; i < config_setting_length(e); i++) {
+		const char *k =
+			config_setting_name(config_setting_get_elem(e, (unsigned)i));
+
+		if (strcmp(k, "user") && strcmp(k, "password") &&
+		    strcmp(k, "token_sha256") && strcmp(k, "name") &&
+		    strcmp(k, "publish") && strcmp(k, "subscribe"))
+			return bad(err, errlen, e, path,
+				   "unknown key '%s' (allowed: user, password, "
+				   "token_sha256, name, publish, subscribe)",
+				   k);
+	}
+	if (tok) {
+		if (user || pw)
+			return bad(err, errlen, e, path, "%s",
+				   "an entry has either user and password, or "
+				   "token_sha256");
+		if (hex_to_bytes(tok, u->token_sha, sizeof(u->token_sha)))
+			return bad(err, errlen, e, path, "%s",
+				   "token_sha256: expected 64 hex digits "
+				   "(verbusd --hash-token)");
+		u->is_token = true;
+		snprintf(u->name, sizeof(u->name), "%s", name ? name : "token");
+	} else {
+		if (!user || !pw || name)
+			return bad(err, errlen, e, path, "%s",
+				   "an entry has either user and password, or "
+				   "token_sha256 (and an optional name)");
+		if (!*user || strlen(user) > NAME_MAX_LEN)
+			return bad(err, errlen, e, path, "%s",
+				   "user: 1 to 64 bytes");
+		if (strncmp(pw, "$argon2id$", 10) ||
+		    strlen(pw) >= sizeof(u->pwhash))
+			return bad(err, errlen, e, path, "%s",
+				   "password: expected an Argon2id string "
+				   "(verbusd --hash-password)");
+		snprintf(u->name, sizeof(u->name), "%s", user);
+		snprintf(u->pwhash, sizeof(u->pwhash), "%s", pw);
+	}
+	rc = load_perms(e, "publish", &u->pub, path, err, errlen);
+	if (!rc)
+		rc = load_perms(e, "subscribe", &u->sub, path, err, errlen);
+	return rc;
+}
+
+void vbd_auth_destroy(struct vbd_auth *a)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->n; i++) {
+		perms_free(&a->users[i].pub);
+		perms_free(&a->users[i].sub);
+		sodium_memzero(&a->users[i], sizeof(a->users[i]));
+	}
+	free(a->users);
+	sodium_memzero(a, sizeof(*a));
+	free(a);
+}
+
+int vbd_auth_load(const char *path, struct vbd_auth **out, char *err,
+		  size_t errlen)
+{
+	const config_setting_t *grp, *users;
+	struct vbd_auth *a = NULL;
+	config_t cf;
+	int rc, n;
+
+	if (sodium_init() < 0) {
+		snprintf(err, errlen, "libsodium cannot initialise");
+		return VB_ESYS;
+	}
+	config_init(&cf);
+	if (!config_read_file(&cf, path)) {
+		snprintf(err, errlen, "%s:%d: %s",
+			 config_error_file(&cf) ? config_error_file(&cf) : path,
+			 config_error_line(&cf), config_error_text(&cf));
+		rc = config_error_type(&cf) == CONFIG_ERR_FILE_IO ? VB_ESYS :
+								    VB_EINVAL;
+		goto out_destroy_cf;
+	}
+	*out = NULL;
+	rc = VB_OK;
+	grp = config_lookup(&cf, "authorization");
+	if (!grp)
+		goto out_destroy_cf;
+	users = config_setting_get_member(grp, "users");
+	rc = VB_EINVAL;
+	if (!config_setting_is_group(grp) || !users ||
+	    !config_setting_is_list(users) || config_setting_length(grp) != 1) {
+		bad(err, errlen, grp, path, "%s",
+		    "expected { users = ( { ... }, ... ); }");
+		goto out_destroy_cf;
+	}
+	rc = VB_ENOMEM;
+	a = calloc(1, sizeof(*a));
+	n = config_setting_length(users);
+	if (!a || !(a->users = calloc((size_t)n + 1, sizeof(*a->users))))
+		goto out_free;
+	randombytes_buf(a->key, sizeof(a->key));
+	for (int i = 0; i < n; i++) {
+		rc = load_user(config_setting_get_elem(users, (unsigned)i),
+			       &a->users[a->n], path, err, errlen);
+		a->n++;
+		if (rc)
+			goto out_free;
+	}
+	rc = vbd_auth_hash_password("not a password", a->dummy,
+				    sizeof(a->dummy));
+	if (rc)
+		goto out_free;
+	*out = a;
+	config_destroy(&cf);
+	return VB_OK;
+out_free:
+	vbd_auth_destroy(a);
+out_destroy_cf:
+	config_destroy(&cf);
+	return rc;
+}
+
+size_t vbd_auth_users(const struct vbd_auth *a)
+{
+	return a ? a->n : 0;
+}
+
+static int check_password(struct vbd_auth *a, const char *user,
+			  const char *pw, const struct vbd_user **who)
+{
+	uint8_t h[crypto_generichash_BYTES];
+	struct vbd_user *u = NULL;
+
+	for (size_t i = 0; i < a->n && !u; i++)
+		if (!a->users[i].is_token && !strcmp(a->users[i].name, user))
+			u = &a->users[i];
+	crypto_generichash(h, sizeof(h), (const uint8_t *)pw, strlen(pw),
+			   a->key, sizeof(a->key));
+	if (u && u->ok_valid && !sodium_memcmp(h, u->ok, sizeof(h))) {
+		*who = u;
+		return VB_OK;
+	}
+	if (!u) {
+		/* The same work as a real check; the answer is no. */
+		if (crypto_pwhash_str_verify(a->dummy, pw, strlen(pw)) != 0)
+			return VB_EACCES;
+		return VB_EACCES;
+	}
+	if (crypto_pwhash_str_verify(u->pwhash, pw, strlen(pw)) != 0)
+		return VB_EACCES;
+	memcpy(u->ok, h, sizeof(h));
+	u->ok_valid = true;
+	*who = u;
+	return VB_OK;
+}
+
+int vbd_auth_check(struct vbd_auth *a, const void *cred, size_t len,
+		   const struct vbd_user **who)
+{
+	Verbus__Credentials *c;
+	uint8_t sha[crypto_hash_sha256_BYTES];
+	int rc = VB_EACCES;
+
+	if (!a || !len || len > VBI_CRED_MAX)
+		return VB_EACCES;
+	c = verbus__credentials__unpack(NULL, len, cred);
+	if (!c)
+		return VB_EACCES;
+	if (c->token && *c->token && !*c->user && !*c->password) {
+		crypto_hash_sha256(sha, (const uint8_t *)c->token,
+				   strlen(c->token));
+		for (size_t i = 0; i < a->n; i++) {
+			if (a->users[i].is_token &&
+			    !sodium_memcmp(sha, a->users[i].token_sha,
+					   sizeof(sha))) {
+				*who = &a->users[i];
+				rc = VB_OK;
+			}
+		}
+	} else if (c->user && *c->user && c->password && !(c->token && *c->token)) {
+		rc = check_password(a, c->user, c->password, who);
+	}
+	verbus__credentials__free_unpacked(c, NULL);
+	return rc;
+}
+
+const char *vbd_user_name(const struct vbd_user *u)
+{
+	return u ? u->name : "";
+}
+
+static bool allowed(const struct perms *p, const char *s, size_t len)
+{
+	if (!p->pat)
+		return true;
+	for (size_t i = 0; i < p->n; i++)
+		if (vbi_pattern_covers(p->pat[i], strlen(p->pat[i]), s, len))
+			return true;
+	return false;
+}
+
+bool vbd_user_may_publish(const struct vbd_user *u, const char *subject,
+			  size_t len)
+{
+	return !u || allowed(&u->pub, subject, len);
+}
+
+bool vbd_user_may_subscribe(const struct vbd_user *u, const char *pattern,
+			    size_t len)
+{
+	return !u || allowed(&u->sub, pattern, len);
+}
+
+int vbd_auth_hash_password(const char *password, char *out, size_t outlen)
+{
+	if (!password || !*password || outlen < crypto_pwhash_STRBYTES)
+		return VB_EINVAL;
+	if (sodium_init() < 0)
+		return VB_ESYS;
+	if (crypto_pwhash_str(out, password, strlen(password), PW_OPSLIMIT,
+			      PW_MEMLIMIT) != 0)
+		return VB_ENOMEM;
+	return VB_OK;
+}
+
+void vbd_auth_hash_token(const char *token, char hex[65])
+{
+	uint8_t sha[crypto_hash_sha256_BYTES];
+
+	crypto_hash_sha256(sha, (const uint8_t *)token, strlen(token));
+	sodium_bin2hex(hex, 65, sha, sizeof(sha));
+}
