@@ -1,12 +1,18 @@
 /* libFuzzer target: a receive ring written by a hostile peer.  The input
- * is the ring's bytes followed by a list of immediates; the ring is driven
- * through vbi_ring_rx_arrived/next/release exactly as the transport does,
- * and every view handed out must lie inside the ring. */
+ * is the ring's bytes followed by a list of 2-byte operations: an
+ * immediate (bit 15 clear), or, bit 15 set, the peer rewriting 8 bytes of
+ * the ring (the 8 bytes that follow, at the 8-aligned offset in bits
+ * 3-11) at any time, under frames we hold or have released too: that is
+ * how the peer writes the frames after a wrap-around, and how it lies
+ * after the fact.  The ring is driven through vbi_ring_rx_arrived/next/
+ * release exactly as the transport does; every view handed out must lie
+ * inside the ring and the ring's counters must stay ordered. */
 #include "core/frame.h"
 #include "core/ring.h"
 
 #include <verbus/verbus.h>
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,6 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vbi_frame_view held[64];
 	struct vbi_ring_rx rx;
 	size_t nheld = 0, i;
+	bool rewritten = false; /* the peer rewrote part of the ring */
 	int rc;
 
 	if (size < RING)
@@ -32,8 +39,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (vbi_ring_rx_init(&rx, ring, RING) != VB_OK)
 		abort();
 	for (; size >= 2; data += 2, size -= 2) {
-		uint32_t imm = (uint32_t)(data[0] | data[1] << 8) & 0x1ff8u;
+		uint32_t op = (uint32_t)(data[0] | data[1] << 8);
+		uint32_t imm = op & 0x1ff8u;
 
+		if (op & 0x8000u) {
+			if (size < 10)
+				break;
+			memcpy(ring + (op & (RING - 8)), data + 2, 8);
+			data += 8;
+			size -= 8;
+			rewritten = true;
+			continue;
+		}
 		if (vbi_ring_rx_arrived(&rx, imm) != VB_OK)
 			break;
 		for (;;) {
@@ -50,9 +67,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			/* Hold some, release others, out of order. */
 			if (nheld < 64 && (v.seq & 1))
 				held[nheld++] = v;
-			else if (vbi_ring_rx_release(&rx, &v) == VB_EINVAL)
-				abort();
+			else if (vbi_ring_rx_release(&rx, &v) == VB_EINVAL &&
+				 !rewritten)
+				abort(); /* only a rewritten header refuses */
 		}
+		if (rx.freed > rx.head || rx.head > rx.written ||
+		    rx.written - rx.freed > RING)
+			abort();
 		if (rc == VB_EPROTO)
 			break;
 		for (i = nheld; i-- > 0;)
