@@ -49,9 +49,10 @@ struct vbd_auth {
 	char dummy[crypto_pwhash_STRBYTES]; /* for unknown users */
 };
 
-__attribute__((format(printf, 5, 6))) static int
-bad(char *err, size_t errlen, const config_setting_t *s, const char *path,
-    const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static int bad(char *err, size_t errlen,
+						     const config_setting_t *s,
+						     const char *path,
+						     const char *fmt, ...)
 {
 	char msg[160];
 	va_list ap;
@@ -132,8 +133,8 @@ static int load_user(const config_setting_t *e, struct vbd_user *u,
 	config_setting_lookup_string(e, "token_sha256", &tok);
 	config_setting_lookup_string(e, "name", &name);
 	for (int i = 0; i < config_setting_length(e); i++) {
-		const char *k =
-			config_setting_name(config_setting_get_elem(e, (unsigned)i));
+		const char *k = config_setting_name(
+			config_setting_get_elem(e, (unsigned)i));
 
 		if (strcmp(k, "user") && strcmp(k, "password") &&
 		    strcmp(k, "token_sha256") && strcmp(k, "name") &&
@@ -256,8 +257,8 @@ size_t vbd_auth_users(const struct vbd_auth *a)
 	return a ? a->n : 0;
 }
 
-static int check_password(struct vbd_auth *a, const char *user,
-			  const char *pw, const struct vbd_user **who)
+static int check_password(struct vbd_auth *a, const char *user, const char *pw,
+			  const struct vbd_user **who)
 {
 	uint8_t h[crypto_generichash_BYTES];
 	struct vbd_user *u = NULL;
@@ -308,7 +309,8 @@ int vbd_auth_check(struct vbd_auth *a, const void *cred, size_t len,
 				rc = VB_OK;
 			}
 		}
-	} else if (c->user && *c->user && c->password && !(c->token && *c->token)) {
+	} else if (c->user && *c->user && c->password &&
+		   !(c->token && *c->token)) {
 		rc = check_password(a, c->user, c->password, who);
 	}
 	verbus__credentials__free_unpacked(c, NULL);

@@ -1,41 +1,55 @@
 #!/bin/bash
 # demo-broker.sh - run inside the harness by scripts/demo.sh: verbusd on
-# host 1, two subscribers on host 3 (one on a wildcard), a publisher on
-# host 2; then the broker's own counters from its monitoring endpoint.
+# host 1, a subscriber on host 3 and a publisher on host 2 (the verbus
+# tool, as a user would run it), a request answered across hosts, a short
+# `verbus bench`, the broker's counters, then a clean shutdown.
 set -euo pipefail
 . "$(dirname "$0")/../tests/rdma/lib.sh"
 need_hosts 3
 B=$VERBUS_HOST_1_ADDR P=$VERBUS_HOST_2_ADDR S=$VERBUS_HOST_3_ADDR
 work=$(mktemp -d)
-trap 'kill "$bpid" 2>/dev/null; rm -rf "$work"' EXIT
+bpid=
+trap '[ -n "$bpid" ] && kill "$bpid" 2>/dev/null; rm -rf "$work"' EXIT
 say() { echo; echo "== $*"; }
+export VERBUS_URL="rdma://$B:7700"
+V=$VERBUS_BIN/verbus
 
 say "verbusd on $B:7700 (host 1), monitoring on 127.0.0.1:8222"
 "$VERBUS_BIN/verbusd" --listen "$B:7700" >"$work/broker.log" 2>&1 &
 bpid=$!
 until curl -sf http://127.0.0.1:8222/healthz >/dev/null; do sleep 0.1; done
 
-subs=()
-sub() { # NAME PATTERN: a subscriber on host 3 expecting 10000 messages
-	"$VERBUS_BIN/vb_pubsub" --connect "$B" --source "$S" --name "$1" \
-		--sub "$2" --expect 10000 >"$work/$1" 2>&1 &
-	subs+=($!)
-	until grep -q ready "$work/$1"; do sleep 0.1; done
-	echo "subscriber $1 on host 3 ($S) subscribed to '$2'"
-}
-sub exact orders.eu.paris
-sub wild 'orders.>'
+say "host 3 ($S): verbus sub 'orders.>' --count 3"
+"$V" sub --source "$S" --count 3 'orders.>' >"$work/sub.out" 2>"$work/sub.err" &
+spid=$!
+until grep -qs subscribed "$work/sub.err"; do sleep 0.1; done
+cat "$work/sub.err"
 
-say "publisher on host 2 ($P): 10000 messages of 256 B to orders.eu.paris"
-"$VERBUS_BIN/vb_pubsub" --connect "$B" --source "$P" --name pub \
-	--pub orders.eu.paris --count 10000 --size 256 | grep "pub:"
-for p in "${subs[@]}"; do wait "$p"; done
-say "what the subscribers verified (every byte, every sequence number)"
-grep -h "sub: received" "$work/exact" "$work/wild"
+say "host 2 ($P): three messages with verbus pub"
+"$V" pub --source "$P" orders.eu.paris 'croissants x12'
+"$V" pub --source "$P" orders.us.nyc 'bagels x6'
+printf 'coffee x2\n' | "$V" pub --source "$P" orders.eu.rome
+wait "$spid"
+say "what host 3 printed"
+cat "$work/sub.out"
 
-say "the broker's counters (curl http://127.0.0.1:8222/metrics)"
-curl -s http://127.0.0.1:8222/metrics | grep -E '^verbus_(messages|bytes)_(in|out)_total |^verbus_(payload_copy|zero_copy)_bytes_total |^verbus_mr_registered_total '
+say "a responder on host 3, a request from host 2"
+"$V" reply --source "$S" --count 1 svc.time "it is $(date +%T) on host 3" \
+	>/dev/null 2>"$work/reply.err" &
+rpid=$!
+until grep -qs subscribed "$work/reply.err"; do sleep 0.1; done
+"$V" req --source "$P" svc.time 'what time is it?'
+wait "$rpid"
+
+say "verbus bench (publisher on host 2, subscribers on host 3; small counts)"
+"$V" bench --pub-source "$P" --sub-source "$S" --sizes 64 --count 10000 \
+	--samples 1000 --subs 4
+
+say "verbus stat"
+"$V" stat --monitor http://127.0.0.1:8222
+
 kill -TERM "$bpid"
 wait "$bpid"
-say "broker log"
-cat "$work/broker.log"
+bpid=
+say "broker log (last lines)"
+tail -n 3 "$work/broker.log"

@@ -49,14 +49,15 @@ static struct vbd_auth *load_two_users(void)
 	assert_int_equal(vbd_auth_hash_password("s3cret", pw, sizeof(pw)),
 			 VB_OK);
 	vbd_auth_hash_token("tok-123", tok);
-	snprintf(conf, sizeof(conf),
-		 "listen = \"0.0.0.0:1\";\n"
-		 "authorization = { users = (\n"
-		 "  { user = \"alice\"; password = \"%s\";\n"
-		 "    publish = [ \"orders.>\" ]; subscribe = [ \"orders.*\" ]; },\n"
-		 "  { name = \"svc\"; token_sha256 = \"%s\"; }\n"
-		 "); };\n",
-		 pw, tok);
+	snprintf(
+		conf, sizeof(conf),
+		"listen = \"0.0.0.0:1\";\n"
+		"authorization = { users = (\n"
+		"  { user = \"alice\"; password = \"%s\";\n"
+		"    publish = [ \"orders.>\" ]; subscribe = [ \"orders.*\" ]; },\n"
+		"  { name = \"svc\"; token_sha256 = \"%s\"; }\n"
+		"); };\n",
+		pw, tok);
 	write_conf(conf);
 	assert_int_equal(vbd_auth_load(path, &a, err, sizeof(err)), VB_OK);
 	unlink(path);
