@@ -2054,6 +2054,7 @@ static void conn_stats(const struct vbi_conn *c, struct vbi_conn_stats *s)
 	s->refs_out = c->refs_out;
 	s->ring_size = c->opts.ring_size;
 	s->peer_ring = c->peer_ring;
+	s->peer_max_msg = c->peer_max_msg;
 }
 
 static void conn_set_arg(struct vbi_conn *c, void *arg)

@@ -125,6 +125,7 @@ struct vbi_conn_stats {
 	uint64_t refs_out; /* now: our frames held or being forwarded */
 	uint32_t ring_size; /* our receive ring */
 	uint32_t peer_ring; /* the peer's receive ring (0 before open) */
+	uint32_t peer_max_msg; /* largest topic + payload it takes (0 ditto) */
 };
 
 /* Process-wide counters of the transport. */

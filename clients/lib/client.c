@@ -652,6 +652,13 @@ int vb_stats(struct vb_conn *c, struct vb_stats *s)
 	all.sz = s->sz < sizeof(all) ? s->sz : sizeof(all);
 	all.pending_msgs = c->out_msgs;
 	all.pending_bytes = c->out_bytes;
+	all.max_msg = 0;
+	if (c->state == CS_OPEN && c->vc) {
+		struct vbi_conn_stats cs;
+
+		vbi_conn_stats(c->vc, &cs);
+		all.max_msg = cs.peer_max_msg;
+	}
 	vbi_tp_stats("rdma", &ts);
 	all.mr_registered = ts.mr_registered;
 	memcpy(s, &all, all.sz);

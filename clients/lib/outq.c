@@ -220,8 +220,6 @@ int vbi_outq_publish(struct vb_conn *c, const char *subject, const char *reply,
 		return VB_ECLOSED;
 	if (c->reserving)
 		return VB_ESTATE;
-	if (size > c->o.max_msg && c->o.max_msg)
-		return VB_EMSGSIZE;
 	if (size && !data)
 		return VB_EINVAL;
 	tlen = make_topic(c, subject, reply);
@@ -240,6 +238,14 @@ int vbi_outq_publish(struct vb_conn *c, const char *subject, const char *reply,
 		}
 		if (rc != VB_EAGAIN)
 			return rc;
+	}
+	if (c->state == CS_OPEN) {
+		/* Queued behind others: refuse now what cannot go later. */
+		struct vbi_conn_stats cs;
+
+		vbi_conn_stats(c->vc, &cs);
+		if ((size_t)tlen + size > cs.peer_max_msg)
+			return VB_EMSGSIZE;
 	}
 	if (c->out_bytes + size > c->o.pending_max) {
 		c->want_writable = true;

@@ -271,7 +271,9 @@ VB_EXPORT int vb_commit(struct vb_conn *c);
  * vb_flush() - wait until everything published so far has reached the
  * broker and been routed (a round trip: the broker's answer follows what
  * came before it), and subscriptions made so far are in force.  Runs
- * callbacks meanwhile.  Returns VB_OK, VB_ETIMEDOUT or VB_ECLOSED.
+ * callbacks meanwhile.  Returns VB_OK, VB_ETIMEDOUT or VB_ECLOSED.  It
+ * progresses @c only: a program driving several connections from one
+ * thread keeps the others going itself (vb_process on each).
  */
 VB_EXPORT int vb_flush(struct vb_conn *c, int timeout_ms);
 
@@ -340,7 +342,9 @@ VB_EXPORT int vb_request_async(struct vb_conn *c, const char *subject,
 /*
  * vb_request() - vb_request_async(), waiting for the answer: *@reply is
  * the reply message, to give back with vb_msg_release().  Runs callbacks
- * meanwhile.  Returns VB_OK, VB_ETIMEDOUT, or as vb_publish().
+ * meanwhile, of @c only (a responder on another connection of this thread
+ * would not run: use vb_request_async there).  Returns VB_OK,
+ * VB_ETIMEDOUT, or as vb_publish().
  */
 VB_EXPORT int vb_request(struct vb_conn *c, const char *subject,
 			 const void *data, size_t size, int timeout_ms,
@@ -354,7 +358,9 @@ struct vb_stats {
 	uint64_t reconnects; /* connections re-opened after a loss */
 	uint64_t pending_msgs, pending_bytes; /* now: buffered, unsent */
 	uint64_t orphans; /* messages for a subscription already gone */
-	uint64_t mr_registered; /* memory registrations, in all */
+	uint64_t mr_registered; /* memory registrations in this process */
+	uint64_t max_msg; /* now: the largest subject (+ 1 + reply) + data
+			   * the broker accepts; 0 while not connected */
 };
 
 /* vb_stats() - fill @s (up to s->sz bytes).  Returns VB_OK or VB_EINVAL. */

@@ -287,7 +287,21 @@ static void case_api(void)
 	CHECK(vb_subscribe(a, "a.b", "bad queue", on_count, &n_gone, NULL) ==
 		      VB_EINVAL,
 	      "bad queue");
-	printf("PASS: bad subjects, patterns and queues refused\n");
+	OK(vb_stats(a, &st));
+	CHECK(st.max_msg >= 1024, "broker's max message %" PRIu64, st.max_msg);
+	{
+		size_t big = st.max_msg - strlen("big.x") + 1;
+		char *p = calloc(1, big);
+
+		CHECK(p && vb_publish(a, "big.x", p, big) == VB_EMSGSIZE,
+		      "a message over the broker's limit accepted");
+		CHECK(vb_publish(a, "big.x", p, big - 1) == VB_OK,
+		      "a message at the broker's limit refused");
+		free(p);
+	}
+	printf("PASS: bad subjects, patterns and queues refused; the "
+	       "broker's limit (%" PRIu64 " bytes) enforced at publish\n",
+	       st.max_msg);
 
 	/* 1. Ordered, verified delivery A -> B, with and without reply. */
 	OK(vb_subscribe(b, "seq.one", NULL, on_seq, &s1, NULL));
