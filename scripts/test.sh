@@ -75,7 +75,8 @@ if cmake -S "$ROOT" -B "$ASAN_BUILD" -DVERBUS_WERROR=ON \
 	-DVERBUS_SANITIZE=address,undefined >/dev/null &&
 	cmake --build "$ASAN_BUILD" -j"$(nproc)" >/dev/null; then
 	# Fewer messages: the sanitizers slow the data path several times.
-	VERBUS_DP_COUNT=100000 run_suite "$ASAN_BUILD"
+	VERBUS_DP_COUNT=100000 VERBUS_CHURN=200 VERBUS_STREAM=200000 \
+		run_suite "$ASAN_BUILD"
 else
 	echo "sanitizer build failed"
 	failed=$((failed + 1))
