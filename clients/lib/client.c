@@ -275,27 +275,37 @@ void vbi_client_arm_timer(struct vb_conn *c)
 
 	if (c->state == CS_WAITING && (!next || c->retry_ns < next))
 		next = c->retry_ns;
+	if (next == c->timer_at)
+		return; /* armed already: no syscall on the hot path */
 	if (next) {
 		its.it_value.tv_sec = (time_t)(next / 1000000000ull);
 		its.it_value.tv_nsec = (long)(next % 1000000000ull);
 		if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
 			its.it_value.tv_nsec = 1;
 	}
-	timerfd_settime(c->tfd, TFD_TIMER_ABSTIME, &its, NULL);
+	if (timerfd_settime(c->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+		c->timer_at = next;
 }
 
+/* Deadlines due: checked against the clock (vDSO, no syscall); the
+ * timerfd is only read once it has fired. */
 static int run_timers(struct vb_conn *c)
 {
-	uint64_t now = vbi_client_now_ns(), ticks;
-	int n = 0;
+	uint64_t now, ticks;
 
-	if (read(c->tfd, &ticks, sizeof(ticks)) > 0)
-		n++;
+	if (!c->timer_at)
+		return 0;
+	now = vbi_client_now_ns();
+	if (now < c->timer_at)
+		return 0;
+	if (read(c->tfd, &ticks, sizeof(ticks)) < 0)
+		ticks = 0;
+	c->timer_at = 0; /* disarmed by expiry; arm_timer sets the next */
 	vbi_request_expire(c, now, false);
 	if (c->state == CS_WAITING && now >= c->retry_ns)
 		attempt(c);
 	vbi_client_arm_timer(c);
-	return n;
+	return 1;
 }
 
 /* ---- creation ----------------------------------------------------------- */
