@@ -18,28 +18,16 @@ N=${VERBUS_DP_COUNT:-1000000}
 
 # run NAME SERVER_ARGS -- CLIENT_ARGS: one server/client pair, both must pass.
 run() {
-	local name=$1 port sa=() ca=()
+	local name=$1 port sa=()
 	shift
 	while [ "$1" != -- ]; do sa+=("$1"); shift; done
 	shift
-	ca=("$@")
 	port=$(free_port)
-	timeout 600 "$VERBUS_BIN/vb_dp_stream" --server --bind "$srv" \
-		--port "$port" "${sa[@]}" >"$work/srv" 2>&1 &
-	local spid=$!
-	for _ in $(seq 300); do
-		grep -q "server listening" "$work/srv" 2>/dev/null && break
-		sleep 0.1
-	done
-	timeout 600 "$VERBUS_BIN/vb_dp_stream" --client --connect "$srv" \
-		--source "$cli" --port "$port" "${ca[@]}" >"$work/cli" 2>&1
-	local crc=$?
-	wait "$spid"
-	local src=$?
-	show "$name: server" "$work/srv"
-	show "$name: client" "$work/cli"
-	[ "$src" = 0 ] && [ "$crc" = 0 ] ||
-		fail "$name: server rc=$src client rc=$crc"
+	run_pair "$name" 30 timeout 600 "$VERBUS_BIN/vb_dp_stream" --server \
+		--bind "$srv" --port "$port" "${sa[@]}" -- \
+		timeout 600 "$VERBUS_BIN/vb_dp_stream" --client --connect "$srv" \
+		--source "$cli" --port "$port" "$@" ||
+		fail "$name: server rc=$pair_src client rc=$pair_crc"
 }
 
 before=$(tx_bytes "$dev")
@@ -73,7 +61,7 @@ port=$(free_port)
 "$VERBUS_BIN/vb_dp_stream" --server --bind "$srv" --port "$port" \
 	--count 100000000 >"$work/srv" 2>&1 &
 spid=$!
-sleep 0.5
+wait_for "server listening" "$work/srv" 30
 timeout 120 "$VERBUS_BIN/vb_dp_stream" --client --connect "$srv" \
 	--source "$cli" --port "$port" --count 100000000 >"$work/cli" 2>&1 &
 cpid=$!

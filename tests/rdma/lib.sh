@@ -43,3 +43,41 @@ show() {
 	echo "----- $1 -----"
 	cat "$2"
 }
+
+# wait_for PATTERN FILE [SECONDS]: until a line of FILE matches PATTERN
+# (grep -E), polling every 0.1 s for at most SECONDS (30); status 1 if it
+# never came.
+wait_for() {
+	local i
+	for ((i = 0; i < ${3:-30} * 10; i++)); do
+		grep -qE "$1" "$2" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# run_pair NAME SECONDS SERVER_CMD... -- CLIENT_CMD...: run a server in the
+# background (output in $work/srv), start the client (output in $work/cli)
+# once the server says "server listening" or after SECONDS (a client that
+# came too early would be refused and leave the server waiting), wait for
+# both and show both logs.  Status 0 only if both exited 0; their
+# statuses are left in pair_src and pair_crc.  The caller sets $work.
+run_pair() {
+	local name=$1 secs=$2 spid scmd=()
+	shift 2
+	while [ "$1" != -- ]; do
+		scmd+=("$1")
+		shift
+	done
+	shift
+	"${scmd[@]}" >"$work/srv" 2>&1 &
+	spid=$!
+	wait_for "server listening" "$work/srv" "$secs" || true
+	"$@" >"$work/cli" 2>&1
+	pair_crc=$?
+	wait "$spid"
+	pair_src=$?
+	show "$name: server" "$work/srv"
+	show "$name: client" "$work/cli"
+	[ "$pair_src" = 0 ] && [ "$pair_crc" = 0 ]
+}
