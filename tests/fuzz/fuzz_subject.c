@@ -1,7 +1,8 @@
-/* libFuzzer target: subject and pattern checks and the trie.  The input
- * is split at NUL bytes: the first parts are patterns to subscribe (the
- * odd ones in a queue group), the last a subject to match; the result is
- * compared with a naive matcher. */
+/* libFuzzer target: subject and pattern checks, the trie and the
+ * permission check.  The input is split at NUL bytes: the first parts are
+ * patterns to subscribe (the odd ones in a queue group), the last a
+ * subject to match; the result is compared with a naive matcher, and
+ * vbi_pattern_covers with the same matcher. */
 #include "core/subject.h"
 
 #include <verbus/verbus.h>
@@ -47,9 +48,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *in = (const char *)data;
 	struct vbi_sub subs[SUBS];
 	bool on[SUBS] = { false };
+	bool hit[SUBS] = { false }; /* pattern i matches the subject */
 	struct vbi_sublist *sl;
 	struct vbi_match m;
-	size_t n = 0, start = 0, i, want = 0, plain = 0;
+	size_t n = 0, start = 0, i, j, want = 0, plain = 0;
 	const char *subj;
 	size_t slen;
 
@@ -80,8 +82,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		if (!on[i] ||
-		    !naive(subs[i].pattern, subs[i].pattern_len, subj, slen))
+		if (!on[i])
+			continue;
+		hit[i] =
+			naive(subs[i].pattern, subs[i].pattern_len, subj, slen);
+		/* Permissions: a pattern covers a subject exactly when it
+		 * matches it, and covers itself. */
+		if (vbi_pattern_covers(subs[i].pattern, subs[i].pattern_len,
+				       subj, slen) != hit[i] ||
+		    !vbi_pattern_covers(subs[i].pattern, subs[i].pattern_len,
+					subs[i].pattern, subs[i].pattern_len))
+			abort();
+		if (!hit[i])
 			continue;
 		if (i & 1)
 			want = 1; /* one member of group "q" */
@@ -90,6 +102,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (m.n != plain + want)
 		abort();
+	/* A pattern that covers another matches whatever that one matches. */
+	for (i = 0; i < n; i++)
+		for (j = 0; j < n; j++)
+			if (on[i] && on[j] && hit[j] && !hit[i] &&
+			    vbi_pattern_covers(
+				    subs[i].pattern, subs[i].pattern_len,
+				    subs[j].pattern, subs[j].pattern_len))
+				abort();
 out:
 	for (i = 0; i < n; i++)
 		if (on[i])
