@@ -12,7 +12,8 @@
 #    no hosts (it must create them, pass the smoke test and remove them);
 # 6. the end-to-end smoke across two guests on a QEMU socket network
 #    (rxe-run --vms 2), and the broker with a publisher and a subscriber
-#    each in its own guest (rxe-run --vms 3).
+#    each in its own guest (rxe-run --vms 3);
+# 7. each libFuzzer target for VERBUS_FUZZ_SECONDS (60) (scripts/fuzz.sh).
 # With VERBUS_RXE_MODE=native, step 3 runs on this machine's own rxe
 # or RNICs instead and steps 5-6 are left out (they need
 # the VM) (docs/TESTING.md).  Exit status: 0 only if every step
@@ -98,6 +99,14 @@ if [ "${VERBUS_RXE_MODE:-vm}" != native ]; then
 	pass_if env VERBUS_BIN="$BUILD/bin" "$ROOT/tests/vm/rxe-run" --vms 3 \
 		-w "$BUILD" -- "$ROOT/tests/rdma/broker-vms.sh"
 fi
+
+step "fuzzers (libFuzzer, ASan+UBSan), ${VERBUS_FUZZ_SECONDS:-60} s each"
+# One counted test per target: any crash, leak or timeout fails it
+# (scripts/fuzz.sh; the build goes to ${BUILD}-fuzz).
+for t in codec frame subject; do
+	pass_if env VERBUS_FUZZ_BUILD_DIR="${BUILD}-fuzz" "$ROOT/scripts/fuzz.sh" \
+		"${VERBUS_FUZZ_SECONDS:-60}" "$t"
+done
 
 echo
 echo "test: $passed passed, $failed failed"
