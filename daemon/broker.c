@@ -893,6 +893,8 @@ int vbd_broker_create(const struct vbd_config *cfg, struct vbd_broker **out)
 	o.busy_poll = cfg->busy_poll;
 	/* A client's ring is mirrored here in registered memory: bound it. */
 	o.max_peer_ring = MAX_CLIENT_RING;
+	/* Each client reaches its own ring only, through its own QP. */
+	o.isolate = 1;
 	rc = vbi_tp_listen(b->tp, cfg->listen_addr, cfg->port, &o, &broker_cbs,
 			   b, &b->l);
 	if (rc)

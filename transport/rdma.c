@@ -79,6 +79,7 @@
  * rdma_resolve_addr() then takes its whole timeout on a cold ARP cache.
  */
 #define RESOLVE_STEP_MS 200
+#define WRID_BIND (3ull << 32) /* the ring window's bind (isolate) */
 
 static uint64_t mr_registered, mr_deregistered, conns_alive;
 
@@ -106,6 +107,7 @@ struct tp_pd {
 	struct ibv_context *verbs; /* the device */
 	struct ibv_pd *pd;
 	unsigned refs; /* connections using it, and one per kept buffer */
+	int mw2; /* type-2 memory windows: 1 yes, 0 no, -1 not asked yet */
 	struct mem_slot kept[MEM_KEPT_MAX];
 	unsigned nkept;
 	struct tp_pd *next;
@@ -153,7 +155,12 @@ struct vbi_conn {
 	struct ibv_comp_channel *cc;
 	struct ibv_cq *cq;
 	uint8_t *ring_mem; /* our receive ring */
-	struct ibv_mr *ring_mr; /* remote-write, exactly the ring */
+	struct ibv_mr *ring_mr; /* the ring: remote-write, or (isolate)
+				 * local only and reached through ring_mw */
+	int ring_access; /* what ring_mr was registered with */
+	struct ibv_mw *ring_mw; /* isolate: a type-2 window bound to our QP
+				 * over the ring; its rkey is the peer's */
+	uint32_t ring_rkey; /* what the peer gets: ring_mw's or ring_mr's */
 	uint8_t *ctrl_mem; /* recv_depth RECV + CTRL_SENDS buffers */
 	struct ibv_mr *ctrl_mr;
 	uint8_t *stage_mem; /* mirror of the peer's ring */
@@ -338,6 +345,7 @@ static struct ibv_pd *pd_get(struct vbi_tp *tp, struct ibv_context *verbs)
 	}
 	p->verbs = verbs;
 	p->refs = 1;
+	p->mw2 = -1;
 	p->next = tp->pds;
 	tp->pds = p;
 	return p->pd;
@@ -567,6 +575,12 @@ static void fwd_complete(struct vbi_conn *c, uint64_t upto)
  */
 static void conn_quiesce(struct vbi_conn *c)
 {
+	/* The window first: destroying a QP a window is still bound to
+	 * stalls for tens of seconds on rxe (tests/rdma/mw_probe.c). */
+	if (c->ring_mw) {
+		ibv_dealloc_mw(c->ring_mw);
+		c->ring_mw = NULL;
+	}
 	if (c->id && c->id->qp)
 		rdma_destroy_qp(c->id);
 	if (c->fwd)
@@ -584,8 +598,7 @@ static void conn_free(struct vbi_conn *c)
 	conn_quiesce(c);
 	mem_put(c, &c->stage_mem, &c->stage_mr, IBV_ACCESS_LOCAL_WRITE);
 	mem_put(c, &c->ctrl_mem, &c->ctrl_mr, IBV_ACCESS_LOCAL_WRITE);
-	mem_put(c, &c->ring_mem, &c->ring_mr,
-		IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE);
+	mem_put(c, &c->ring_mem, &c->ring_mr, c->ring_access);
 	if (c->cq)
 		ibv_destroy_cq(c->cq);
 	if (c->cc)
@@ -673,6 +686,28 @@ static int post_recv(struct vbi_conn *c, uint64_t i)
 	return ibv_post_recv(c->id->qp, &wr, &bad) ? VB_EIO : VB_OK;
 }
 
+/* Whether @c's device has type-2 memory windows (asked once per PD). */
+static bool device_has_mw2(struct vbi_conn *c)
+{
+	struct tp_pd *p = pd_find(c->tp, c->pd);
+	struct ibv_device_attr_ex a;
+
+	if (!p)
+		return false;
+	if (p->mw2 < 0) {
+		p->mw2 = ibv_query_device_ex(c->id->verbs, NULL, &a) == 0 &&
+			 (a.device_cap_flags_ex &
+			  (IBV_DEVICE_MEM_WINDOW_TYPE_2A |
+			   IBV_DEVICE_MEM_WINDOW_TYPE_2B));
+		if (!p->mw2)
+			vbi_warn("device %s has no type-2 memory windows: "
+				 "peers' rings are protected by their rkeys "
+				 "only (docs/SECURITY.md)",
+				 ibv_get_device_name(c->id->verbs->device));
+	}
+	return p->mw2 == 1;
+}
+
 /* Create PD, completion channel, CQ, QP, ring and control buffers, and post
  * the RECVs: everything a connection needs before connect/accept. */
 static int conn_setup_verbs(struct vbi_conn *c)
@@ -707,11 +742,20 @@ static int conn_setup_verbs(struct vbi_conn *c)
 		return VB_ESYS;
 	c->in_epoll = true;
 
-	rc = mem_get(c, c->opts.ring_size,
-		     IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE,
-		     &c->ring_mem, &c->ring_mr);
+	c->ring_access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE;
+	if (c->opts.isolate && device_has_mw2(c)) {
+		/* The region itself grants no remote access: only the window
+		 * bound to this connection's QP does (ring_bind()). */
+		c->ring_access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_MW_BIND;
+		c->ring_mw = ibv_alloc_mw(c->pd, IBV_MW_TYPE_2);
+		if (!c->ring_mw)
+			return errno_to_vb(errno);
+	}
+	rc = mem_get(c, c->opts.ring_size, c->ring_access, &c->ring_mem,
+		     &c->ring_mr);
 	if (rc)
 		return rc;
+	c->ring_rkey = c->ring_mr->rkey;
 	if (vbi_ring_rx_init(&c->rx, c->ring_mem, c->opts.ring_size))
 		return VB_EINVAL;
 	rc = mem_get(c, ctrl_len, IBV_ACCESS_LOCAL_WRITE, &c->ctrl_mem,
@@ -785,8 +829,37 @@ static int conn_setup_stage(struct vbi_conn *c, const Verbus__RingInfo *r,
 static void ring_info(struct vbi_conn *c, Verbus__RingInfo *r)
 {
 	r->addr = (uintptr_t)c->ring_mem;
-	r->rkey = c->ring_mr->rkey;
+	r->rkey = c->ring_rkey;
 	r->size = c->opts.ring_size;
+}
+
+/*
+ * Bind our ring's window to this connection's QP (isolate): from now on
+ * the peer's rkey reaches exactly the ring, and only through this QP.  The
+ * bind goes on the send queue before the Welcome that tells the peer the
+ * rkey, so it is in force before the peer can use it.
+ */
+static int ring_bind(struct vbi_conn *c)
+{
+	struct ibv_send_wr wr = { 0 }, *bad;
+	uint32_t rkey = ibv_inc_rkey(c->ring_mw->rkey);
+
+	if (c->sq_used >= SEND_DEPTH)
+		return VB_EAGAIN;
+	wr.wr_id = WRID_BIND;
+	wr.opcode = IBV_WR_BIND_MW;
+	wr.send_flags = IBV_SEND_SIGNALED;
+	wr.bind_mw.mw = c->ring_mw;
+	wr.bind_mw.rkey = rkey;
+	wr.bind_mw.bind_info.mr = c->ring_mr;
+	wr.bind_mw.bind_info.addr = (uintptr_t)c->ring_mem;
+	wr.bind_mw.bind_info.length = c->opts.ring_size;
+	wr.bind_mw.bind_info.mw_access_flags = IBV_ACCESS_REMOTE_WRITE;
+	if (ibv_post_send(c->id->qp, &wr, &bad))
+		return errno_to_vb(errno);
+	c->sq_used++;
+	c->ring_rkey = rkey;
+	return VB_OK;
 }
 
 /* SEND one control message (always signalled: its buffer is reused only
@@ -1181,6 +1254,14 @@ static void on_hello(struct vbi_conn *c, const Verbus__Hello *h)
 		conn_fail(c, rc, "unusable hello");
 		return;
 	}
+	if (c->ring_mw) {
+		rc = ring_bind(c);
+		if (rc) {
+			conn_fail(c, rc,
+				  "cannot bind the ring's memory window");
+			return;
+		}
+	}
 	ring_info(c, &r);
 	w.version = VBI_PROTO_VERSION;
 	w.session_id = ((uint64_t)c->id->qp->qp_num << 32) | (uint32_t)rand();
@@ -1419,6 +1500,9 @@ static void on_wc(struct vbi_conn *c, const struct ibv_wc *wc)
 		/* Handshake RECVs are outside the accounting (see top). */
 		if (was_open)
 			vbi_credit_reposted(&c->cr, 1);
+		break;
+	case IBV_WC_BIND_MW:
+		c->sq_used--;
 		break;
 	case IBV_WC_SEND:
 		c->ctrl_busy &= ~(1u << (wc->wr_id & 31));

@@ -61,6 +61,12 @@ struct vbi_conn_opts {
 	 * nothing: a client that reconnects.  Never on a server: a kept ring
 	 * stays remotely writable through its rkey. */
 	int keep_memory;
+	/* 1 (a server): each peer's rkey reaches its own ring only, and only
+	 * through its own QP: a type-2 memory window bound to the
+	 * connection's QP over the ring, the ring's region itself without
+	 * remote rights.  On a device without type-2 windows: a warning, and
+	 * the region's rkey as without it. */
+	int isolate;
 };
 
 /* Why a connection closed: an enum vb_err, and a human-readable reason. */

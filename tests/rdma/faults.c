@@ -129,7 +129,8 @@ static void run_churn(const char *src, int n)
 			die("cycle %d: subscribe: %s", i, vb_strerror(rc));
 		for (int k = 0; k < 10; k++)
 			if ((rc = vb_publish(c, subj, "x", 1)))
-				die("cycle %d: publish: %s", i, vb_strerror(rc));
+				die("cycle %d: publish: %s", i,
+				    vb_strerror(rc));
 		end = now_ms() + 5000;
 		while (got < 10 && now_ms() < end)
 			vb_poll(c, 10);
@@ -137,8 +138,8 @@ static void run_churn(const char *src, int n)
 			die("cycle %d: %d of 10 messages", i, got);
 		vb_close(c);
 	}
-	printf("PASS: %d connect/subscribe/publish/close cycles in %.1f s\n",
-	       n, (double)(now_ms() - t0) / 1000.0);
+	printf("PASS: %d connect/subscribe/publish/close cycles in %.1f s\n", n,
+	       (double)(now_ms() - t0) / 1000.0);
 }
 
 /* ---- stream -------------------------------------------------------------- */
@@ -173,8 +174,8 @@ static void on_stream(struct vb_conn *c, const struct vb_msg *m, void *arg)
 		t->next[id] = seq;
 	}
 	if (seq != t->next[id])
-		die("%s: publisher %" PRIu64 ": got %" PRIu64 ", expected %" PRIu64
-		    " (%s)",
+		die("%s: publisher %" PRIu64 ": got %" PRIu64
+		    ", expected %" PRIu64 " (%s)",
 		    t->who, id, seq, t->next[id],
 		    seq < t->next[id] ? "duplicate or reordered" : "lost");
 	t->next[id] = seq + 1;
@@ -210,7 +211,8 @@ static void run_stream(const char *psrc, const char *ssrc, uint64_t total)
 		tt[k] = NULL;
 	while (sent < total) {
 		/* A new publisher for the next run. */
-		uint64_t id = ++pubs, n = total - sent < RUN ? total - sent : RUN;
+		uint64_t id = ++pubs,
+			 n = total - sent < RUN ? total - sent : RUN;
 
 		if (id >= PUB_MAX)
 			die("too many publishers");
@@ -240,11 +242,11 @@ static void run_stream(const char *psrc, const char *ssrc, uint64_t total)
 						die("oom");
 					tt[k]->contiguous_only = true;
 					tt[k]->who = "transient subscriber";
-					cs[2 + k] = conn("transient", ssrc,
-							 NULL);
+					cs[2 + k] =
+						conn("transient", ssrc, NULL);
 					if (vb_subscribe(cs[2 + k], "stream.>",
-							 NULL, on_stream,
-							 tt[k], NULL))
+							 NULL, on_stream, tt[k],
+							 NULL))
 						die("transient subscribe");
 					runs_t++;
 				}
@@ -265,9 +267,8 @@ static void run_stream(const char *psrc, const char *ssrc, uint64_t total)
 	while (stay->got < total && now_ms() < end)
 		poll_all(cs, 2 + TRANSIENT);
 	for (uint64_t id = 1; id <= pubs; id++)
-		if (stay->next[id] != (id < pubs || total % RUN == 0 ?
-					       RUN + 1 :
-					       total % RUN + 1))
+		if (stay->next[id] !=
+		    (id < pubs || total % RUN == 0 ? RUN + 1 : total % RUN + 1))
 			die("publisher %" PRIu64 ": the staying subscriber "
 			    "ended at %" PRIu64,
 			    id, stay->next[id] - 1);

@@ -14,6 +14,9 @@
  * proves the toolchain, the harness and the device, independently of the
  * code it will later be used to test.
  *
+ * With --rogue the client talks to verbusd instead and checks that the
+ * broker isolates clients: see run_rogue().
+ *
  * Exit status: 0 all verified, 1 verification or RDMA failure, 2 usage,
  * 3 the server refused us (e.g. version mismatch: --bad-version).
  */
@@ -49,6 +52,7 @@ struct opts {
 	size_t size; /* bytes per message, both directions */
 	int timeout_s; /* give up after this long */
 	int bad_version; /* client: send a wrong protocol version */
+	int rogue; /* client, against verbusd: probe the isolation */
 };
 
 /* One side's verbs objects, in the order they are created. */
@@ -83,7 +87,9 @@ static void die_usage(void)
 		"       vb_rdma_smoke --client --connect ADDR --source ADDR "
 		"[options]\n"
 		"options: --port P (7471) --count N (1000) --size BYTES (4096)\n"
-		"         --timeout SEC (60) --bad-version\n");
+		"         --timeout SEC (60) --bad-version\n"
+		"         --rogue (a client against verbusd: writes outside its "
+		"ring must fail)\n");
 	exit(2);
 }
 
@@ -182,7 +188,8 @@ static int expect_event(struct ctx *c, enum rdma_cm_event_type want,
 }
 
 /* Poll one completion, sleeping on the completion channel when idle. */
-static int wait_wc(struct ctx *c, struct ibv_wc *wc)
+/* The next completion, whatever its status. */
+static int wait_wc_any(struct ctx *c, struct ibv_wc *wc)
 {
 	struct pollfd pfd = { .fd = c->cc->fd, .events = POLLIN };
 	struct ibv_cq *ev_cq;
@@ -219,6 +226,14 @@ static int wait_wc(struct ctx *c, struct ibv_wc *wc)
 			return -1;
 		ibv_ack_cq_events(ev_cq, 1);
 	}
+	return 0;
+}
+
+/* The next completion, which must have succeeded. */
+static int wait_wc(struct ctx *c, struct ibv_wc *wc)
+{
+	if (wait_wc_any(c, wc))
+		return -1;
 	if (wc->status != IBV_WC_SUCCESS) {
 		fprintf(stderr, "smoke: completion error: %s (wr_id %llu)\n",
 			ibv_wc_status_str(wc->status),
@@ -633,13 +648,12 @@ out:
 	return rc;
 }
 
-static int run_client(struct ctx *c)
+/* Connect and exchange Hello/Welcome: the peer's ring is then known. */
+static int client_hello(struct ctx *c)
 {
 	Verbus__Control out = VERBUS__CONTROL__INIT, *m = NULL;
 	Verbus__Hello h = VERBUS__HELLO__INIT;
 	Verbus__RingInfo r = VERBUS__RING_INFO__INIT;
-	struct ibv_wc wc;
-	unsigned round;
 	int rc;
 
 	rc = client_connect(c);
@@ -668,7 +682,126 @@ static int run_client(struct ctx *c)
 	vbi_codec_free(m);
 	printf("smoke: welcome: server ring 0x%llx rkey 0x%x size %u\n",
 	       (unsigned long long)c->peer_addr, c->peer_rkey, c->peer_size);
+	return 0;
+}
 
+/* One plain RDMA WRITE of 8 bytes to @raddr with @rkey; its status. */
+static int write_status(struct ctx *c, uint64_t raddr, uint32_t rkey,
+			enum ibv_wc_status *status)
+{
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)c->sendbuf,
+		.length = 8,
+		.lkey = c->mr->lkey,
+	};
+	struct ibv_send_wr wr = {
+		.wr_id = 2000000,
+		.sg_list = &sge,
+		.num_sge = 1,
+		.opcode = IBV_WR_RDMA_WRITE,
+		.send_flags = IBV_SEND_SIGNALED,
+	};
+	struct ibv_send_wr *bad;
+	struct ibv_wc wc;
+
+	memset(c->sendbuf, 0xee, 8);
+	wr.wr.rdma.remote_addr = raddr;
+	wr.wr.rdma.rkey = rkey;
+	if (ibv_post_send(c->id->qp, &wr, &bad))
+		return -1;
+	do {
+		if (wait_wc_any(c, &wc))
+			return -1;
+	} while (wc.wr_id != 2000000);
+	*status = wc.status;
+	return 0;
+}
+
+/*
+ * --rogue, against verbusd: a client that uses its rkey outside its ring,
+ * and another that uses a third one's address and rkey, must get remote
+ * access errors (and lose their connections); the third carries on (its
+ * Ping answered).  The broker is expected to isolate clients
+ * (vbi_conn_opts.isolate: a memory window per connection).
+ */
+static int run_rogue(struct ctx *victim)
+{
+	struct ctx a = { .o = victim->o, .deadline = victim->deadline };
+	struct ctx b = { .o = victim->o, .deadline = victim->deadline };
+	Verbus__Control out = VERBUS__CONTROL__INIT, *m = NULL;
+	Verbus__Ping ping = VERBUS__PING__INIT;
+	enum ibv_wc_status st;
+	int rc = 1;
+
+	a.ec = rdma_create_event_channel();
+	b.ec = rdma_create_event_channel();
+	if (!a.ec || !b.ec || client_hello(victim) || client_hello(&a) ||
+	    client_hello(&b))
+		goto out;
+	/* Inside its own ring, with its own rkey: allowed. */
+	if (write_status(&a, a.peer_addr + a.peer_size - 8, a.peer_rkey, &st))
+		goto out;
+	if (st != IBV_WC_SUCCESS) {
+		fprintf(stderr,
+			"smoke: rogue: a write inside its own ring: "
+			"%s\n",
+			ibv_wc_status_str(st));
+		goto out;
+	}
+	printf("PASS: a write inside the client's own ring succeeds\n");
+	/* One byte past the end of its own ring. */
+	if (write_status(&a, a.peer_addr + a.peer_size, a.peer_rkey, &st))
+		goto out;
+	if (st != IBV_WC_REM_ACCESS_ERR) {
+		fprintf(stderr, "smoke: rogue: a write past its ring: %s\n",
+			ibv_wc_status_str(st));
+		goto out;
+	}
+	printf("PASS: a write past the end of its own ring: %s\n",
+	       ibv_wc_status_str(st));
+	/* Another client's ring, its address and rkey, through our QP. */
+	if (write_status(&b, victim->peer_addr, victim->peer_rkey, &st))
+		goto out;
+	if (st != IBV_WC_REM_ACCESS_ERR) {
+		fprintf(stderr,
+			"smoke: rogue: a write into another client's ring "
+			"with its rkey: %s (NOT ISOLATED)\n",
+			ibv_wc_status_str(st));
+		goto out;
+	}
+	printf("PASS: a write into another client's ring with that client's "
+	       "address and rkey: %s\n",
+	       ibv_wc_status_str(st));
+	/* The victim is unharmed: the broker answers its Ping. */
+	ping.id = 42;
+	out.body_case = VERBUS__CONTROL__BODY_PING;
+	out.ping = &ping;
+	if (send_ctrl(victim, &out) || recv_ctrl(victim, &m))
+		goto out;
+	if (m->body_case != VERBUS__CONTROL__BODY_PONG || m->pong->id != 42) {
+		fprintf(stderr, "smoke: rogue: the victim got %s\n",
+			vbi_codec_kind_name(m));
+		goto out;
+	}
+	printf("PASS: the other client's connection carries on (Ping "
+	       "answered)\n");
+	rc = 0;
+out:
+	vbi_codec_free(m);
+	teardown(&a);
+	teardown(&b);
+	return rc;
+}
+
+static int run_client(struct ctx *c)
+{
+	struct ibv_wc wc;
+	unsigned round;
+	int rc;
+
+	rc = client_hello(c);
+	if (rc)
+		return rc;
 	for (round = 0; round < c->o->count; round++) {
 		uint64_t raddr = c->peer_addr + (round % SLOTS) * c->slot;
 		int got_send = 0, got_write = 0;
@@ -721,6 +854,7 @@ int main(int argc, char **argv)
 		{ "size", required_argument, NULL, 's' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "bad-version", no_argument, NULL, 'V' },
+		{ "rogue", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -762,6 +896,9 @@ int main(int argc, char **argv)
 		case 'V':
 			o.bad_version = 1;
 			break;
+		case 'R':
+			o.rogue = 1;
+			break;
 		default:
 			die_usage();
 		}
@@ -777,7 +914,9 @@ int main(int argc, char **argv)
 		perror("smoke: rdma_create_event_channel (no RDMA device?)");
 		return 1;
 	}
-	rc = o.server ? run_server(&c) : run_client(&c);
+	rc = o.server ? run_server(&c) :
+	     o.rogue  ? run_rogue(&c) :
+			run_client(&c);
 	teardown(&c);
 	if (rc && rc != EXIT_REFUSED)
 		fprintf(stderr, "smoke: FAILED\n");

@@ -1,0 +1,45 @@
+#!/bin/bash
+# Memory isolation between clients (issue 7): verbusd on host 1; a raw
+# verbs client on host 2 (vb_rdma_smoke --rogue) writes past the end of
+# its own ring and, through a second connection, into a third's ring with
+# that one's address and rkey: both must fail with a remote access error,
+# the victim's connection must carry on, and the broker must keep serving
+# others (a verbus pub/sub round afterwards) and shut down cleanly.
+set -u
+. "$(dirname "$0")/lib.sh"
+need_hosts 3
+brk=$VERBUS_HOST_1_ADDR a=$VERBUS_HOST_2_ADDR b=$VERBUS_HOST_3_ADDR
+work=$(mktemp -d)
+bpid=
+trap '[ -n "$bpid" ] && { kill -9 "$bpid"; wait "$bpid"; } 2>/dev/null; rm -rf "$work"' EXIT
+port=$(free_port)
+"$VERBUS_BIN/verbusd" --listen "$brk:$port" --monitor 127.0.0.1:0 >"$work/broker.log" 2>&1 &
+bpid=$!
+wait_for "listening on" "$work/broker.log" 10 || fail "verbusd did not come up"
+
+timeout 120 "$VERBUS_BIN/vb_rdma_smoke" --client --rogue --connect "$brk" \
+	--source "$a" --port "$port" >"$work/rogue.out" 2>&1
+rc=$?
+cat "$work/rogue.out"
+[ "$rc" = 0 ] || { show broker "$work/broker.log"; fail "the rogue client's probes failed ($rc)"; }
+grep -q 'has no type-2 memory windows' "$work/broker.log" && fail "the broker could not isolate clients"
+# Both rogue connections (cid 2 and 3) died of the access error (their QPs
+# went to error, their RECVs flushed); the victim (cid 1) only when it left.
+[ "$(grep -c 'cid [23] .* closed: work completion' "$work/broker.log")" = 2 ] &&
+	grep -q 'cid 1 .* closed: peer disconnected' "$work/broker.log" ||
+	{ show broker "$work/broker.log"; fail "the broker did not close exactly the rogue connections"; }
+echo "PASS: the broker closed the two rogue connections, not the victim's"
+
+# The broker carries on for everyone else.
+V=$VERBUS_BIN/verbus
+"$V" sub -s "rdma://$brk:$port" --source "$b" --count 1 iso.check >"$work/sub.out" 2>"$work/sub.err" &
+spid=$!
+wait_for subscribed "$work/sub.err" 20 || { cat "$work/sub.err"; fail "subscriber never ready"; }
+"$V" pub -s "rdma://$brk:$port" --source "$a" -q iso.check 'still here' || fail "publish after the rogue"
+wait "$spid" || fail "subscriber exited $?"
+grep -qx 'still here' "$work/sub.out" || { cat "$work/sub.out"; fail "message after the rogue not delivered"; }
+echo "PASS: the broker serves other clients after the rogue"
+kill -TERM "$bpid"
+wait "$bpid" || fail "verbusd exited $? on SIGTERM"
+bpid=
+echo "PASS: isolation"
