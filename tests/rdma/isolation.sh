@@ -2,8 +2,9 @@
 # Memory isolation between clients (issue 7): verbusd on host 1; a raw
 # verbs client on host 2 (vb_rdma_smoke --rogue) writes past the end of
 # its own ring and, through a second connection, into a third's ring with
-# that one's address and rkey: both must fail with a remote access error,
-# the victim's connection must carry on, and the broker must keep serving
+# that one's address and rkey: both must fail with a remote access error;
+# a fourth writes a corrupt frame and must be disconnected with the reason
+# logged; the victim's connection must carry on, and the broker must keep serving
 # others (a verbus pub/sub round afterwards) and shut down cleanly.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -24,8 +25,11 @@ cat "$work/rogue.out"
 [ "$rc" = 0 ] || { show broker "$work/broker.log"; fail "the rogue client's probes failed ($rc)"; }
 grep -q 'has no type-2 memory windows' "$work/broker.log" && fail "the broker could not isolate clients"
 # Both rogue connections (cid 2 and 3) died of the access error (their QPs
-# went to error, their RECVs flushed); the victim (cid 1) only when it left.
+# went to error, their RECVs flushed), the corrupt frame's (cid 4) of that,
+# with the reason logged; the victim (cid 1) only when it left.
 [ "$(grep -c 'cid [23] .* closed: work completion' "$work/broker.log")" = 2 ] &&
+	grep -q 'corrupt frame in ring' "$work/broker.log" &&
+	grep -q 'cid 4 .* closed: corrupt frame' "$work/broker.log" &&
 	grep -q 'cid 1 .* closed: peer disconnected' "$work/broker.log" ||
 	{ show broker "$work/broker.log"; fail "the broker did not close exactly the rogue connections"; }
 echo "PASS: the broker closed the two rogue connections, not the victim's"

@@ -785,6 +785,25 @@ static int run_rogue(struct ctx *victim)
 	}
 	printf("PASS: the other client's connection carries on (Ping "
 	       "answered)\n");
+	/* Garbage announced as a frame, in its own ring: the broker must
+	 * close that connection (it says why in its log), nothing else. */
+	teardown(&a);
+	a = (struct ctx){ .o = victim->o, .deadline = victim->deadline };
+	a.ec = rdma_create_event_channel();
+	if (!a.ec || client_hello(&a))
+		goto out;
+	memset(a.sendbuf, 0xee, 64);
+	if (post_send(&a, 64, 1, a.peer_addr, 64) ||
+	    expect_event(&a, RDMA_CM_EVENT_DISCONNECTED, NULL))
+		goto out;
+	printf("PASS: a client that wrote a corrupt frame was disconnected\n");
+	vbi_codec_free(m);
+	m = NULL;
+	ping.id = 43;
+	if (send_ctrl(victim, &out) || recv_ctrl(victim, &m) ||
+	    m->body_case != VERBUS__CONTROL__BODY_PONG || m->pong->id != 43)
+		goto out;
+	printf("PASS: the other client's connection still carries on\n");
 	rc = 0;
 out:
 	vbi_codec_free(m);
