@@ -1,12 +1,14 @@
 /* libFuzzer target: a receive ring written by a hostile peer.  The input
  * is the ring's bytes followed by a list of 2-byte operations: an
- * immediate (bit 15 clear), or, bit 15 set, the peer rewriting 8 bytes of
- * the ring (the 8 bytes that follow, at the 8-aligned offset in bits
+ * immediate (bit 15 clear; its bits 3-12: bytes arrived), 0 meaning
+ * "release the frames held", or, bit 15 set, the peer rewriting 8 bytes
+ * of the ring (the 8 bytes that follow, at the 8-aligned offset in bits
  * 3-11) at any time, under frames we hold or have released too: that is
  * how the peer writes the frames after a wrap-around, and how it lies
  * after the fact.  The ring is driven through vbi_ring_rx_arrived/next/
- * release exactly as the transport does; every view handed out must lie
- * inside the ring and the ring's counters must stay ordered. */
+ * release exactly as the transport does, odd frames held and released
+ * later, newest first; every view handed out must lie inside the ring and
+ * the ring's counters must stay ordered. */
 #include "core/frame.h"
 #include "core/ring.h"
 
@@ -22,12 +24,33 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The ring's counters stay ordered whatever the peer writes. */
+static void check_counters(const struct vbi_ring_rx *rx)
+{
+	if (rx->freed > rx->head || rx->head > rx->written ||
+	    rx->written - rx->freed > RING)
+		abort();
+}
+
+/* Release what we hold, newest first: only a header the peer rewrote
+ * may refuse. */
+static void release_held(struct vbi_ring_rx *rx, struct vbi_frame_view *held,
+			 size_t *nheld, bool rewritten)
+{
+	while (*nheld > 0) {
+		if (vbi_ring_rx_release(rx, &held[--*nheld]) == VB_EINVAL &&
+		    !rewritten)
+			abort();
+		check_counters(rx);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t ring[RING] __attribute__((aligned(8)));
 	struct vbi_frame_view held[64];
 	struct vbi_ring_rx rx;
-	size_t nheld = 0, i;
+	size_t nheld = 0;
 	bool rewritten = false; /* the peer rewrote part of the ring */
 	int rc;
 
@@ -51,6 +74,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			rewritten = true;
 			continue;
 		}
+		if (imm == 0) {
+			release_held(&rx, held, &nheld, rewritten);
+			continue;
+		}
 		if (vbi_ring_rx_arrived(&rx, imm) != VB_OK)
 			break;
 		for (;;) {
@@ -64,21 +91,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    (const uint8_t *)v.payload + v.payload_len >
 				    ring + RING)
 				abort();
-			/* Hold some, release others, out of order. */
+			/* Hold the odd ones (until a 0 immediate), release
+			 * the others at once: out of order. */
 			if (nheld < 64 && (v.seq & 1))
 				held[nheld++] = v;
 			else if (vbi_ring_rx_release(&rx, &v) == VB_EINVAL &&
 				 !rewritten)
-				abort(); /* only a rewritten header refuses */
+				abort();
+			check_counters(&rx);
 		}
-		if (rx.freed > rx.head || rx.head > rx.written ||
-		    rx.written - rx.freed > RING)
-			abort();
+		check_counters(&rx);
 		if (rc == VB_EPROTO)
 			break;
-		for (i = nheld; i-- > 0;)
-			vbi_ring_rx_release(&rx, &held[i]);
-		nheld = 0;
 	}
+	release_held(&rx, held, &nheld, rewritten);
 	return 0;
 }
