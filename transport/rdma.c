@@ -747,9 +747,6 @@ static int conn_setup_verbs(struct vbi_conn *c)
 		/* The region itself grants no remote access: only the window
 		 * bound to this connection's QP does (ring_bind()). */
 		c->ring_access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_MW_BIND;
-		c->ring_mw = ibv_alloc_mw(c->pd, IBV_MW_TYPE_2);
-		if (!c->ring_mw)
-			return errno_to_vb(errno);
 	}
 	rc = mem_get(c, c->opts.ring_size, c->ring_access, &c->ring_mem,
 		     &c->ring_mr);
@@ -778,6 +775,16 @@ static int conn_setup_verbs(struct vbi_conn *c)
 		qa.cap.max_inline_data = 0;
 		qa.cap.max_send_sge = 1;
 		if (rdma_create_qp(c->id, c->pd, &qa))
+			return errno_to_vb(errno);
+	}
+	/* The window after the QP, on purpose: when a process dies the
+	 * kernel frees its verbs objects newest first, and a QP destroyed
+	 * while a window is still bound to it stalls rxe for tens of seconds
+	 * (tests/rdma/mw_probe.c --close-first) -- long enough that a
+	 * SIGKILLed broker's clients would not hear of it. */
+	if (c->ring_access & IBV_ACCESS_MW_BIND) {
+		c->ring_mw = ibv_alloc_mw(c->pd, IBV_MW_TYPE_2);
+		if (!c->ring_mw)
 			return errno_to_vb(errno);
 	}
 	c->max_inline = qa.cap.max_inline_data;

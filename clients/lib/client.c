@@ -41,6 +41,7 @@
 #define DEF_RECONNECT_WAIT_MAX_MS 2000
 #define DEF_RECONNECT_JITTER_MS 100
 #define DEF_PENDING_MAX (8u << 20)
+#define DEF_PING_INTERVAL_MS 1000
 
 uint64_t vbi_client_now_ns(void)
 {
@@ -147,6 +148,11 @@ static void on_open(struct vbi_conn *vc, void *arg)
 	c->state = CS_OPEN;
 	c->attempts = 0;
 	c->gen++;
+	if (c->o.ping_interval_ms > 0) {
+		c->ping_ns = vbi_client_now_ns() +
+			     (uint64_t)c->o.ping_interval_ms * 1000000ull;
+		vbi_client_arm_timer(c);
+	}
 	if (c->ever_open) {
 		c->st.reconnects++;
 		vbi_client_event(c, VB_EV_RECONNECTED, VB_OK, NULL, NULL, 0);
@@ -275,6 +281,8 @@ void vbi_client_arm_timer(struct vb_conn *c)
 
 	if (c->state == CS_WAITING && (!next || c->retry_ns < next))
 		next = c->retry_ns;
+	if (c->state == CS_OPEN && c->ping_ns && (!next || c->ping_ns < next))
+		next = c->ping_ns;
 	if (next == c->timer_at)
 		return; /* armed already: no syscall on the hot path */
 	if (next) {
@@ -285,6 +293,28 @@ void vbi_client_arm_timer(struct vb_conn *c)
 	}
 	if (timerfd_settime(c->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
 		c->timer_at = next;
+}
+
+/*
+ * The heartbeat: a Ping, queued like any control message.  Its SEND is
+ * what detects a broker that vanished without a word: the device retries
+ * it and then fails the connection (retry exceeded), which starts the
+ * reconnection.  No answer is required: a broker that is alive but slow to
+ * answer (pausing us, say) is not a lost one.
+ */
+static void heartbeat(struct vb_conn *c, uint64_t now)
+{
+	struct out_item *it;
+
+	c->ping_ns = now + (uint64_t)c->o.ping_interval_ms * 1000000ull;
+	if (c->out_head)
+		return; /* traffic is waiting: no need, and no pile-up */
+	it = vbi_outq_new(OUT_PING, 0);
+	if (!it)
+		return;
+	it->num = ++c->ping_id;
+	vbi_outq_append(c, it);
+	vbi_outq_pump(c);
 }
 
 /* Deadlines due: checked against the clock (vDSO, no syscall); the
@@ -304,6 +334,8 @@ static int run_timers(struct vb_conn *c)
 	vbi_request_expire(c, now, false);
 	if (c->state == CS_WAITING && now >= c->retry_ns)
 		attempt(c);
+	if (c->state == CS_OPEN && c->ping_ns && now >= c->ping_ns)
+		heartbeat(c, now);
 	vbi_client_arm_timer(c);
 	return 1;
 }
@@ -374,6 +406,10 @@ static int opts_load(struct vb_conn *c, const struct vb_opts *in)
 		o->reconnect_jitter_ms = DEF_RECONNECT_JITTER_MS;
 	if (!o->pending_max)
 		o->pending_max = DEF_PENDING_MAX;
+	if (o->ping_interval_ms < -1)
+		return VB_EINVAL;
+	if (!o->ping_interval_ms)
+		o->ping_interval_ms = DEF_PING_INTERVAL_MS;
 	c->name = dup_or_null(o->name ? o->name : DEF_NAME, &rc);
 	c->source = dup_or_null(o->source, &rc);
 	if (rc)

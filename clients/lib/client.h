@@ -102,6 +102,7 @@ struct vb_conn {
 	uint64_t gen; /* +1 per open */
 	int attempts; /* failed attempts in a row */
 	uint64_t retry_ns; /* CS_WAITING: when to try again */
+	uint64_t ping_ns; /* CS_OPEN: the next heartbeat Ping */
 	uint64_t rng; /* jitter (xorshift64*) */
 	int close_err; /* CS_CLOSED: why */
 	char close_reason[160];

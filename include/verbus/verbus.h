@@ -187,6 +187,11 @@ struct vb_opts {
 	size_t pending_max; /* bytes buffered unsent [8 MiB] */
 	vb_event_cb on_event; /* connection events [none] */
 	void *event_arg;
+	/* A heartbeat: a Ping to the broker every this many ms while open, so
+	 * that a broker that vanished without a word (host down, link cut)
+	 * is noticed by the transport within about a second, idle or not
+	 * [1000]; -1: none. */
+	int ping_interval_ms;
 };
 /* clang-format off */
 #define VB_OPTS_INIT { .sz = sizeof(struct vb_opts) }

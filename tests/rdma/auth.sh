@@ -6,12 +6,7 @@
 # broker's counters agreeing.
 set -u
 . "$(dirname "$0")/lib.sh"
-need_hosts 3
-brk=$VERBUS_HOST_1_ADDR a=$VERBUS_HOST_2_ADDR b=$VERBUS_HOST_3_ADDR
-work=$(mktemp -d)
-bpid=
-trap '[ -n "$bpid" ] && { kill -9 "$bpid"; wait "$bpid"; } 2>/dev/null; rm -rf "$work"' EXIT
-port=$(free_port) mport=$(free_port)
+broker_env
 
 pw=$(echo alice-pw | "$VERBUS_BIN/verbusd" --hash-password) || fail "--hash-password"
 tok=$(echo bob-token | "$VERBUS_BIN/verbusd" --hash-token) || fail "--hash-token"
@@ -37,25 +32,15 @@ grep -q 'bad.conf:[0-9]*: authorization: token_sha256' "$work/bad.log" ||
 	{ cat "$work/bad.log"; fail "no clear error for a bad entry"; }
 echo "PASS: a bad authorization entry stops verbusd with file:line"
 
-"$VERBUS_BIN/verbusd" -c "$work/verbusd.conf" >"$work/broker.log" 2>&1 &
-bpid=$!
-for _ in $(seq 100); do
-	curl -sf "http://127.0.0.1:$mport/healthz" >/dev/null && break
-	sleep 0.1
-done
+broker_start -c "$work/verbusd.conf"
 timeout 120 "$VERBUS_BIN/vb_libtest" auth "rdma://$brk:$port" "$a" "$b" >"$work/auth.out" 2>&1
 rc=$?
 cat "$work/auth.out"
 [ "$rc" = 0 ] || { show broker "$work/broker.log"; fail "vb_libtest auth exited $rc"; }
 
-metric() {
-	curl -sf "http://127.0.0.1:$mport/metrics" | awk -v n="$1" '$1 == n { print $2 }'
-}
 [ "$(metric verbus_auth_failures_total)" = 4 ] || fail "auth failures: $(metric verbus_auth_failures_total)"
 [ "$(metric verbus_denied_publish_total)" = 1 ] || fail "denied publish: $(metric verbus_denied_publish_total)"
 [ "$(metric verbus_denied_subscribe_total)" = 1 ] || fail "denied subscribe: $(metric verbus_denied_subscribe_total)"
 echo "PASS: /metrics counts 4 refused clients, 1 denied publish, 1 denied subscription"
-kill -TERM "$bpid"
-wait "$bpid" || fail "verbusd exited $? on SIGTERM"
-bpid=
+broker_stop
 echo "PASS: auth"

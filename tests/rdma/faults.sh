@@ -9,27 +9,13 @@
 # VERBUS_CHURN and VERBUS_STREAM change the counts (longer runs).
 set -u
 . "$(dirname "$0")/lib.sh"
-need_hosts 3
-brk=$VERBUS_HOST_1_ADDR a=$VERBUS_HOST_2_ADDR b=$VERBUS_HOST_3_ADDR
-work=$(mktemp -d)
-bpid=
-trap '[ -n "$bpid" ] && { kill -9 "$bpid"; wait "$bpid"; } 2>/dev/null; ip link set vbport2 up 2>/dev/null; rm -rf "$work"' EXIT
-port=$(free_port) mport=$(free_port)
+broker_env 'ip link set vbport2 up 2>/dev/null'
 url="rdma://$brk:$port"
 CHURN=${VERBUS_CHURN:-1000}
 STREAM=${VERBUS_STREAM:-1000000}
 
-"$VERBUS_BIN/verbusd" --listen "$brk:$port" --monitor "127.0.0.1:$mport" \
-	>"$work/broker.log" 2>&1 &
-bpid=$!
-for _ in $(seq 100); do
-	curl -sf "http://127.0.0.1:$mport/healthz" >/dev/null && break
-	sleep 0.1
-done
+broker_start
 
-metric() {
-	curl -sf "http://127.0.0.1:$mport/metrics" | awk -v n="$1" '$1 == n { print $2 }'
-}
 # snapshot: what the broker holds now, one line.
 snapshot() {
 	local qps fds rss mrs
@@ -84,7 +70,5 @@ wait "$lpid"
 rc=$?
 cat "$work/link.out"
 [ "$rc" = 0 ] || { show broker "$work/broker.log"; fail "vb_faults link exited $rc"; }
-kill -TERM "$bpid"
-wait "$bpid" || fail "verbusd exited $? on SIGTERM"
-bpid=
+broker_stop
 echo "PASS: faults"

@@ -8,15 +8,8 @@
 # others (a verbus pub/sub round afterwards) and shut down cleanly.
 set -u
 . "$(dirname "$0")/lib.sh"
-need_hosts 3
-brk=$VERBUS_HOST_1_ADDR a=$VERBUS_HOST_2_ADDR b=$VERBUS_HOST_3_ADDR
-work=$(mktemp -d)
-bpid=
-trap '[ -n "$bpid" ] && { kill -9 "$bpid"; wait "$bpid"; } 2>/dev/null; rm -rf "$work"' EXIT
-port=$(free_port)
-"$VERBUS_BIN/verbusd" --listen "$brk:$port" --monitor 127.0.0.1:0 >"$work/broker.log" 2>&1 &
-bpid=$!
-wait_for "listening on" "$work/broker.log" 10 || fail "verbusd did not come up"
+broker_env
+broker_start
 
 timeout 120 "$VERBUS_BIN/vb_rdma_smoke" --client --rogue --connect "$brk" \
 	--source "$a" --port "$port" >"$work/rogue.out" 2>&1
@@ -43,7 +36,5 @@ wait_for subscribed "$work/sub.err" 20 || { cat "$work/sub.err"; fail "subscribe
 wait "$spid" || fail "subscriber exited $?"
 grep -qx 'still here' "$work/sub.out" || { cat "$work/sub.out"; fail "message after the rogue not delivered"; }
 echo "PASS: the broker serves other clients after the rogue"
-kill -TERM "$bpid"
-wait "$bpid" || fail "verbusd exited $? on SIGTERM"
-bpid=
+broker_stop
 echo "PASS: isolation"

@@ -81,3 +81,58 @@ run_pair() {
 	show "$name: client" "$work/cli"
 	[ "$pair_src" = 0 ] && [ "$pair_crc" = 0 ]
 }
+
+# broker_env: the three hosts ($brk runs verbusd, $a and $b the clients), a
+# scratch directory $work removed on exit together with any broker still
+# running (and whatever "$@" says, run first), and free ports $port (rdma)
+# and $mport (monitoring).
+broker_env() {
+	need_hosts 3
+	brk=$VERBUS_HOST_1_ADDR a=$VERBUS_HOST_2_ADDR b=$VERBUS_HOST_3_ADDR
+	work=$(mktemp -d)
+	bpid=
+	broker_exit_extra=${1:-}
+	trap '[ -n "$broker_exit_extra" ] && eval "$broker_exit_extra"; broker_kill; rm -rf "$work"' EXIT
+	port=$(free_port) mport=$(free_port)
+}
+
+# broker_start [VERBUSD-ARGS...]: verbusd on $brk:$port with its monitor on
+# 127.0.0.1:$mport (unless the arguments say otherwise: -c FILE), log
+# appended to $work/broker.log, waited until it listens; $bpid.
+broker_start() {
+	local n
+	n=$(grep -c "listening on" "$work/broker.log" 2>/dev/null)
+	if [ "${1:-}" = -c ]; then
+		"$VERBUS_BIN/verbusd" "$@" >>"$work/broker.log" 2>&1 &
+	else
+		"$VERBUS_BIN/verbusd" --listen "$brk:$port" \
+			--monitor "127.0.0.1:$mport" "$@" >>"$work/broker.log" 2>&1 &
+	fi
+	bpid=$!
+	for _ in $(seq 100); do
+		[ "$(grep -c "listening on" "$work/broker.log")" -gt "${n:-0}" ] && return
+		sleep 0.1
+	done
+	show broker "$work/broker.log"
+	fail "verbusd did not come up"
+}
+
+# broker_kill: SIGKILL the broker, if one runs.
+broker_kill() {
+	[ -n "${bpid:-}" ] || return 0
+	kill -9 "$bpid" 2>/dev/null
+	wait "$bpid" 2>/dev/null
+	bpid=
+}
+
+# broker_stop: SIGTERM; verbusd must drain and exit 0.
+broker_stop() {
+	kill -TERM "$bpid"
+	wait "$bpid" || { show broker "$work/broker.log"; fail "verbusd exited $? on SIGTERM"; }
+	bpid=
+}
+
+# metric NAME: one value from the broker's /metrics.
+metric() {
+	curl -sf "http://127.0.0.1:$mport/metrics" | awk -v n="$1" '$1 == n { print $2; exit }'
+}

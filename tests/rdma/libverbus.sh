@@ -5,26 +5,8 @@
 # and restarted on the same address.
 set -u
 . "$(dirname "$0")/lib.sh"
-need_hosts 3
-brk=$VERBUS_HOST_1_ADDR a=$VERBUS_HOST_2_ADDR b=$VERBUS_HOST_3_ADDR
-work=$(mktemp -d)
-bpid=
-trap '[ -n "$bpid" ] && { kill -9 "$bpid"; wait "$bpid"; } 2>/dev/null; rm -rf "$work"' EXIT
-port=$(free_port)
+broker_env
 url="rdma://$brk:$port"
-
-# broker: verbusd on host 1, waited until it listens.
-broker() {
-	"$VERBUS_BIN/verbusd" --listen "$brk:$port" --monitor 127.0.0.1:0 \
-		>>"$work/broker.log" 2>&1 &
-	bpid=$!
-	for _ in $(seq 100); do
-		grep -q "listening on" "$work/broker.log" && return
-		sleep 0.05
-	done
-	show broker "$work/broker.log"
-	fail "verbusd did not come up"
-}
 
 # libtest CASE: run one case to completion.
 libtest() {
@@ -34,7 +16,7 @@ libtest() {
 	[ "$rc" = 0 ] || { show broker "$work/broker.log"; fail "vb_libtest $1 exited $rc"; }
 }
 
-broker
+broker_start --monitor 127.0.0.1:0
 libtest api
 libtest threads
 
@@ -68,7 +50,6 @@ kill "$bridge_a" "$bridge_b"
 echo "PASS: examples/epoll_bridge: tcp -> libverbus -> verbusd -> libverbus -> tcp"
 
 # Reconnection: kill the broker when the client says so, restart it.
-: >"$work/broker.log"
 timeout 120 "$VERBUS_BIN/vb_libtest" reconnect "$url" "$a" "$b" >"$work/rc.out" 2>&1 &
 tpid=$!
 for _ in $(seq 600); do
@@ -76,12 +57,10 @@ for _ in $(seq 600); do
 	sleep 0.05
 done
 grep -q KILL-BROKER "$work/rc.out" || { cat "$work/rc.out"; fail "reconnect case never got going"; }
-kill -9 "$bpid"
-wait "$bpid" 2>/dev/null
-bpid=
+broker_kill
 sleep 0.3
 back=$(date +%s.%N) # an upper bound: this counts verbusd's own start too
-broker
+broker_start --monitor 127.0.0.1:0
 wait "$tpid"
 rc=$?
 cat "$work/rc.out"

@@ -92,11 +92,12 @@ static void test_cli_print_binary_as_hex(void **state)
 static void test_cli_print_long_binary_is_cut(void **state)
 {
 	unsigned char big[CLI_HEX_PREVIEW + 100];
-	struct vb_msg m = msg("big", big, sizeof(big));
+	struct vb_msg m;
 	char *s;
 
 	(void)state;
 	memset(big, 0x80, sizeof(big));
+	m = msg("big", big, sizeof(big));
 	s = printed(1, &m, CLI_PAYLOAD_AUTO);
 	assert_non_null(
 		strstr(s, "... 100 more bytes (--hex shows them all)\n"));
