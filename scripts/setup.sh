@@ -24,7 +24,7 @@ PACKAGES=(
 	uthash-dev libconfig-dev libmicrohttpd-dev libjson-c-dev
 	libcurl4-openssl-dev libsodium-dev
 	valgrind
-	nats-server libnats-dev ucx-utils gnuplot-nox
+	nats-server libnats-dev ucx-utils gnuplot-nox python3
 	qemu-system-x86 busybox-static kmod xz-utils file
 )
 

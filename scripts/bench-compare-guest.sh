@@ -1,0 +1,325 @@
+#!/bin/bash
+# bench-compare-guest.sh - the part of scripts/bench-compare.sh that runs on
+# the RDMA hosts (inside the test guest, or natively): raw verbs (perftest),
+# UCX (ucx_perftest), NATS (nats-server + vb_nats_bench) and Verbus (verbusd
+# + verbus bench) at 64 B, 1 KiB and 64 KiB, then the report
+# (tests/bench/report.py: results.md, results.csv, results.png).
+#
+#   bench-compare-guest.sh [--smoke] [--out DIR]
+#
+# Needs three hosts (tests/vm/rxe-run --hosts 3) and VERBUS_BIN.  Host 1
+# runs the brokers (verbusd, nats-server); host 2 the publishers, host 3
+# the subscribers; perftest and UCX run between hosts 2 and 3.  Without
+# --out the results go to a temporary directory and only the table is
+# printed (what the smoke test does).  Nothing here fails on a number:
+# only a tool that does not run, or a lost message, makes the status 1.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/tests/rdma/lib.sh"
+
+smoke=0 out=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--smoke) smoke=1 ;;
+	--out) out=$2; shift ;;
+	*) echo "usage: bench-compare-guest.sh [--smoke] [--out DIR]" >&2; exit 2 ;;
+	esac
+	shift
+done
+need_hosts 3
+for t in ib_write_lat ib_write_bw ib_send_lat ucx_perftest nats-server \
+	gnuplot python3 curl "$VERBUS_BIN/verbusd" "$VERBUS_BIN/verbus" \
+	"$VERBUS_BIN/vb_nats_bench"; do
+	command -v "$t" >/dev/null ||
+		fail "$t is missing: run scripts/setup.sh (vb_nats_bench needs libnats-dev)"
+done
+
+B=$VERBUS_HOST_1_ADDR P=$VERBUS_HOST_2_ADDR S=$VERBUS_HOST_3_ADDR
+pdev=$(rdmadev_of "$P") sdev=$(rdmadev_of "$S")
+pnet=$(netdev_of "$P")
+[ -n "$pdev" ] && [ -n "$sdev" ] && [ "$pdev" != "$sdev" ] ||
+	fail "hosts 2 and 3 need distinct RDMA devices (got '$pdev', '$sdev')"
+
+W=$(mktemp -d)
+tmp_out=0
+if [ -z "$out" ]; then
+	out=$W/out
+	tmp_out=1
+fi
+mkdir -p "$out" || fail "cannot create $out"
+pids=()
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	rm -rf "$W"
+}
+trap cleanup EXIT
+
+SIZES="64 1024 65536"
+RANKS="50 99 99.9"
+# Verbus's 64 KiB row: the verbus tool's connections accept at most 64 KiB
+# of subject + payload (libverbus's default max_msg, which `verbus bench`
+# cannot change), so its payload is 128 bytes short of 64 KiB there.
+VB_BIG=65408
+# Counts: latency iterations (perftest, UCX) and samples (NATS, Verbus);
+# throughput messages; the _BIG ones at 64 KiB, where one message takes
+# milliseconds under emulation.
+if [ "$smoke" = 1 ]; then
+	# Every tool and both ends of the size range, once each.
+	SIZES="64 65536" RANKS=50
+	LAT_N=200 LAT_BIG_N=50 BW_N=2000 BW_BIG_N=200
+	SAMPLES=200 SAMPLES_BIG=50 COUNT=2000 COUNT_BIG=100
+else
+	LAT_N=10000 LAT_BIG_N=1000 BW_N=200000 BW_BIG_N=3000
+	SAMPLES=10000 SAMPLES_BIG=1000 COUNT=100000 COUNT_BIG=3000
+fi
+FANOUT=8
+failed=0
+CSV=$out/results.csv
+echo "tool,test,size,payload,metric,value" >"$CSV"
+
+T0=$(date +%s)
+say() { echo "bench-compare: [$(($(date +%s) - T0)) s] $*" >&2; }
+broken() { # WHAT LOGFILE: a tool did not run
+	say "FAILED: $1"
+	[ -f "$2" ] && tail -n 20 "$2" >&2
+	failed=1
+}
+# rec TOOL TEST SIZE PAYLOAD METRIC VALUE
+rec() { [ -n "$6" ] && echo "$1,$2,$3,$4,$5,$6" >>"$CSV"; }
+
+# ---- the machine ----------------------------------------------------------
+{
+	echo "date: $(date -u +%FT%TZ)"
+	echo "mode: ${VERBUS_RXE_MODE:-?} (vm: the QEMU test guest, tests/vm/rxe-run)"
+	echo "kernel: $(uname -srvm)"
+	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) CPUs"
+	echo "devices: publisher $pdev ($P), subscriber $sdev ($S), broker $(rdmadev_of "$B") ($B)"
+	echo "device: $(ibv_devinfo -d "$pdev" | awk '/transport:|active_mtu:|link_layer:/ { printf "%s %s ", $1, $2 }')"
+	echo "netdev mtu: $(cat "/sys/class/net/$pnet/mtu")"
+	echo "perftest: $(dpkg-query -W -f='${Version}' perftest 2>/dev/null)"
+	echo "ucx: $(ucx_info -v | sed -n 's/^# Version //p')"
+	echo "nats-server: $(nats-server --version 2>&1 | head -1)"
+	echo "libnats: $(dpkg-query -W -f='${Version}' libnats-dev 2>/dev/null)"
+	echo "verbus: $("$VERBUS_BIN/verbus" --version 2>/dev/null | head -1)"
+	echo "counts: latency $LAT_N iterations (perftest, UCX) and $SAMPLES" \
+		"samples (NATS, Verbus), at 64 KiB $LAT_BIG_N and $SAMPLES_BIG;" \
+		"throughput $BW_N messages (perftest, UCX) and $COUNT (NATS," \
+		"Verbus), at 64 KiB $BW_BIG_N and $COUNT_BIG; fan-out to" \
+		"$FANOUT subscribers"
+	[ "$smoke" = 1 ] && echo "smoke: tiny counts, the figures mean nothing"
+} >"$out/machine.txt"
+cat "$out/machine.txt" >&2
+
+# ---- raw verbs: perftest between hosts 2 and 3 ----------------------------
+say "perftest"
+pt() { # TOOL SIZE ITERS: server on host 3, client on host 2; last data line
+	local log=$W/pt.$1.$2
+	timeout 120 "$1" -d "$sdev" -F -s "$2" -n "$3" >"$log.srv" 2>&1 &
+	sleep 1
+	timeout 120 "$1" -d "$pdev" -F -s "$2" -n "$3" "$S" >"$log" 2>&1
+	wait
+	grep -E '^ +[0-9]+ +[0-9]+' "$log" | tail -1 | grep . ||
+		{ broken "$1 -s $2" "$log"; return 1; }
+}
+for size in $SIZES; do
+	n=$LAT_N
+	[ "$size" = 65536 ] && n=$LAT_BIG_N
+	for tool in ib_write_lat ib_send_lat; do
+		# bytes iters t_min t_max t_typical t_avg t_stdev p99 p99.9
+		if line=$(pt "$tool" "$size" "$n"); then
+			set -- $line
+			rec raw "$tool" "$size" "$size" p50_us "$5"
+			rec raw "$tool" "$size" "$size" p99_us "$8"
+			rec raw "$tool" "$size" "$size" p999_us "$9"
+		fi
+	done
+	n=$BW_N
+	[ "$size" = 65536 ] && n=$BW_BIG_N
+	# bytes iters peak_MBps avg_MBps Mpps
+	if line=$(pt ib_write_bw "$size" "$n"); then
+		set -- $line
+		r=$(awk -v m="$5" 'BEGIN { printf "%.0f", m * 1e6 }')
+		rec raw ib_write_bw "$size" "$size" msgs_per_s "$r"
+		rec raw ib_write_bw "$size" "$size" mb_per_s \
+			"$(awk -v r="$r" -v s="$size" 'BEGIN { printf "%.1f", r * s / 1e6 }')"
+	fi
+done
+
+# ---- UCX: ucx_perftest active messages between hosts 2 and 3 --------------
+say "ucx_perftest"
+# UCP active messages (ucp_am_lat, ucp_am_bw) over rc_verbs, each side held
+# to its own device by UCX_NET_DEVICES, ud_verbs only to wire the endpoints
+# up (":aux"), on GID 0: with the IPv4 GID UCX picks by itself, ud_verbs
+# times out on rxe here.  docs/PERFORMANCE.md says what was tried, and why
+# not the UCT tests (-x rc_verbs -t am_lat) the issue names.
+UCX_TLS_USED=${VERBUS_BENCH_UCX_TLS:-rc_verbs,ud_verbs:aux}
+export UCX_IB_GID_INDEX=${UCX_IB_GID_INDEX:-0}
+ux() { # TEST SIZE ITERS [ARGS...]: prints the "Final:" line
+	local t=$1 size=$2 n=$3 port log=$W/ucx.$1.$2
+	shift 3
+	port=$((13337 + RANDOM % 1000))
+	UCX_NET_DEVICES=$sdev:1 UCX_TLS=$UCX_TLS_USED timeout 120 \
+		ucx_perftest -p "$port" >"$log.srv" 2>&1 &
+	sleep 1
+	UCX_NET_DEVICES=$pdev:1 UCX_TLS=$UCX_TLS_USED timeout 120 \
+		ucx_perftest "$S" -p "$port" -t "$t" -s "$size" -n "$n" \
+		-w $((n / 10)) "$@" >"$log" 2>&1
+	wait
+	grep '^Final:' "$log" | tail -1 | grep . ||
+		{ broken "ucx_perftest -t $t -s $size" "$log"; cat "$log.srv" >&2; return 1; }
+}
+tx0=$(tx_bytes "$pnet")
+for size in $SIZES; do
+	# Final: iters p50/rank avg overall MBps_avg MBps_overall rate_avg rate_overall
+	n=$LAT_N
+	[ "$size" = 65536 ] && n=$LAT_BIG_N
+	for rank in $RANKS; do
+		line=$(ux ucp_am_lat "$size" "$n" -R "$rank") || break
+		set -- $line
+		case $rank in
+		50) m=p50_us ;; 99) m=p99_us ;; *) m=p999_us ;;
+		esac
+		rec ucx am_lat "$size" "$size" "$m" "$3"
+	done
+	n=$BW_N
+	[ "$size" = 65536 ] && n=$BW_BIG_N
+	if line=$(ux ucp_am_bw "$size" "$n"); then
+		set -- $line
+		rec ucx am_bw "$size" "$size" msgs_per_s "${9%.*}"
+		rec ucx am_bw "$size" "$size" mb_per_s \
+			"$(awk -v r="$9" -v s="$size" 'BEGIN { printf "%.1f", r * s / 1e6 }')"
+	fi
+done
+say "ucx: $pnet sent $(($(tx_bytes "$pnet") - tx0)) bytes"
+
+# ---- NATS: nats-server on host 1, vb_nats_bench on hosts 2 and 3 ----------
+say "nats"
+nport=$((4222 + RANDOM % 1000))
+cat >"$W/nats.conf" <<EOF
+listen: "$B:$nport"
+# Generous limits, so that NATS is never cut short by its defaults: 64 KiB
+# payloads, and a subscriber far behind during a throughput run.
+max_payload: 1048576
+max_pending: 1073741824
+write_deadline: "60s"
+EOF
+nats-server -c "$W/nats.conf" >"$W/nats.log" 2>&1 &
+npid=$!
+pids+=("$npid")
+for _ in $(seq 100); do
+	(exec 3<>"/dev/tcp/$B/$nport") 2>/dev/null && break
+	sleep 0.1
+done
+nb() { # SIZE COUNT SAMPLES: vb_nats_bench CSV on stdout
+	local size=$1 count=$2 samples=$3
+	shift 3
+	timeout 900 "$VERBUS_BIN/vb_nats_bench" -s "nats://$B:$nport" \
+		--pub-source "$P" --sub-source "$S" --sizes "$size" \
+		--count "$count" --samples "$samples" --subs "$FANOUT" \
+		--format csv "$@" 2>>"$W/nats_bench.err" ||
+		{ broken "vb_nats_bench --sizes $size" "$W/nats_bench.err"; return 1; }
+}
+# rec_bench TOOL SIZE: the CSV rows of verbus bench / vb_nats_bench on stdin
+rec_bench() {
+	local tool=$1 size=$2
+	while IFS=, read -r test psize subs msgs secs rate mb min mean p50 p90 \
+		p99 p999 max lost dup bad; do
+		[ "$test" = test ] && continue
+		case $test in
+		latency | rtt)
+			rec "$tool" "$test" "$size" "$psize" p50_us "$p50"
+			rec "$tool" "$test" "$size" "$psize" p99_us "$p99"
+			rec "$tool" "$test" "$size" "$psize" p999_us "$p999"
+			;;
+		*)
+			rec "$tool" "$test" "$size" "$psize" msgs_per_s "${rate%.*}"
+			rec "$tool" "$test" "$size" "$psize" mb_per_s "$mb"
+			;;
+		esac
+		[ "$((lost + dup + bad))" = 0 ] ||
+			broken "$tool $test $psize: $lost lost, $dup duplicated, $bad bad" /dev/null
+	done
+}
+tx0=$(tx_bytes "$pnet")
+for size in $SIZES; do
+	count=$COUNT samples=$SAMPLES
+	[ "$size" = 65536 ] && count=$COUNT_BIG samples=$SAMPLES_BIG
+	nb "$size" "$count" "$samples" >"$W/nats.$size.csv" &&
+		rec_bench nats "$size" <"$W/nats.$size.csv"
+done
+sent=$(($(tx_bytes "$pnet") - tx0))
+say "nats: $pnet sent $sent bytes"
+[ "$sent" -gt "$COUNT" ] || broken "NATS traffic did not cross host 2's link" /dev/null
+kill "$npid" 2>/dev/null
+wait "$npid" 2>/dev/null
+
+# ---- Verbus: verbusd on host 1, verbus bench on hosts 2 and 3 -------------
+say "verbus"
+bpid=
+broker() { # [verbusd args]: a fresh broker taking 64 KiB payloads
+	[ -n "$bpid" ] && { kill "$bpid"; wait "$bpid" 2>/dev/null; }
+	vport=$(free_port)
+	mport=$(free_port)
+	"$VERBUS_BIN/verbusd" --listen "$B:$vport" --monitor "127.0.0.1:$mport" \
+		--set limits.max_msg=128K "$@" >"$W/verbusd.log" 2>&1 &
+	bpid=$!
+	pids+=("$bpid")
+	for _ in $(seq 100); do
+		curl -sf "http://127.0.0.1:$mport/healthz" >/dev/null && return 0
+		sleep 0.1
+	done
+	broken "verbusd $*" "$W/verbusd.log"
+	return 1
+}
+vb() { # SIZE COUNT SAMPLES ARGS...: verbus bench CSV on stdout
+	local size=$1 count=$2 samples=$3
+	shift 3
+	timeout 900 "$VERBUS_BIN/verbus" bench -s "rdma://$B:$vport" \
+		--pub-source "$P" --sub-source "$S" --sizes "$size" \
+		--count "$count" --samples "$samples" --subs "$FANOUT" \
+		--subject b --format csv "$@" 2>>"$W/verbus_bench.err" ||
+		{ broken "verbus bench --sizes $size $*" "$W/verbus_bench.err"; return 1; }
+}
+tx0=$(tx_bytes "$pnet")
+if broker; then
+	for size in $SIZES; do
+		count=$COUNT samples=$SAMPLES psize=$size
+		[ "$size" = 65536 ] &&
+			count=$COUNT_BIG samples=$SAMPLES_BIG psize=$VB_BIG
+		vb "$psize" "$count" "$samples" >"$W/verbus.$size.csv" &&
+			rec_bench verbus "$size" <"$W/verbus.$size.csv"
+	done
+fi
+sent=$(($(tx_bytes "$pnet") - tx0))
+say "verbus: $pnet sent $sent bytes"
+[ "$sent" -gt "$COUNT" ] || broken "Verbus traffic did not cross host 2's link" /dev/null
+# The same latencies with every party spinning instead of sleeping.
+if broker --set busy_poll=true; then
+	for size in $SIZES; do
+		samples=$SAMPLES psize=$size
+		[ "$size" = 65536 ] && samples=$SAMPLES_BIG psize=$VB_BIG
+		vb "$psize" 1 "$samples" --busy-poll latency rtt \
+			>"$W/verbus_busy.$size.csv" &&
+			rec_bench verbus_busy "$size" <"$W/verbus_busy.$size.csv"
+	done
+fi
+copied=$(curl -s "http://127.0.0.1:$mport/metrics" |
+	awk '$1 == "verbus_payload_copy_bytes_total" { print $2 }')
+echo "broker payload bytes copied (busy-poll run): ${copied:-?}" >>"$out/machine.txt"
+kill "$bpid" 2>/dev/null
+wait "$bpid" 2>/dev/null
+bpid=
+
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"
+
+# ---- the report -----------------------------------------------------------
+say "report"
+python3 "$ROOT/tests/bench/report.py" "$out" ||
+	broken "the report (tests/bench/report.py)" /dev/null
+[ -f "$out/results.md" ] && cat "$out/results.md"
+if [ "$tmp_out" = 0 ]; then
+	say "results in $out: results.md, results.csv, results.png, machine.txt"
+fi
+exit "$failed"
