@@ -1,8 +1,9 @@
 #!/bin/bash
 # demo.sh - the newcomer's first command: set up, build, bring up Soft-RoCE
-# (in the test guest when this kernel has no rxe) and run the broker with a
-# publisher and two subscribers on three RDMA hosts (scripts/demo-broker.sh),
-# printing what the subscribers verified and the broker's counters.
+# (in the test guest when this kernel has no rxe) and run verbusd on one
+# RDMA host with `verbus sub` and `verbus pub` on two others, a request
+# answered across hosts, a short `verbus bench` and `verbus stat`
+# (scripts/demo-broker.sh), then shut everything down.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${VERBUS_BUILD_DIR:-$ROOT/build}
