@@ -74,16 +74,26 @@ else
 	SAMPLES=10000 SAMPLES_BIG=1000 COUNT=100000 COUNT_BIG=3000
 fi
 FANOUT=8
-failed=0
 CSV=$out/results.csv
 echo "tool,test,size,payload,metric,value" >"$CSV"
 
 T0=$(date +%s)
 say() { echo "bench-compare: [$(($(date +%s) - T0)) s] $*" >&2; }
-broken() { # WHAT LOGFILE: a tool did not run
+broken() { # WHAT LOGFILE: a tool did not run (noted in a file: this may
+	# run in a $(...) subshell)
 	say "FAILED: $1"
 	[ -f "$2" ] && tail -n 20 "$2" >&2
-	failed=1
+	echo "$1" >>"$W/failed"
+}
+# listening PORT: wait (at most 30 s) until a TCP server listens on PORT;
+# a tool's server can take seconds to start under emulation.
+listening() {
+	local i
+	for ((i = 0; i < 300; i++)); do
+		ss -Hltn "sport = :$1" 2>/dev/null | grep -q . && return 0
+		sleep 0.1
+	done
+	return 1
 }
 # rec TOOL TEST SIZE PAYLOAD METRIC VALUE
 rec() { [ -n "$6" ] && echo "$1,$2,$3,$4,$5,$6" >>"$CSV"; }
@@ -115,11 +125,14 @@ cat "$out/machine.txt" >&2
 # ---- raw verbs: perftest between hosts 2 and 3 ----------------------------
 say "perftest"
 pt() { # TOOL SIZE ITERS: server on host 3, client on host 2; last data line
-	local log=$W/pt.$1.$2
-	timeout 120 "$1" -d "$sdev" -F -s "$2" -n "$3" >"$log.srv" 2>&1 &
-	sleep 1
-	timeout 120 "$1" -d "$pdev" -F -s "$2" -n "$3" "$S" >"$log" 2>&1
-	wait
+	local log=$W/pt.$1.$2 port=$((18515 + RANDOM % 2000)) spid
+	timeout 300 "$1" -d "$sdev" -F -p "$port" -s "$2" -n "$3" \
+		>"$log.srv" 2>&1 &
+	spid=$!
+	listening "$port"
+	timeout 300 "$1" -d "$pdev" -F -p "$port" -s "$2" -n "$3" "$S" \
+		>"$log" 2>&1 || kill "$spid" 2>/dev/null
+	wait "$spid"
 	grep -E '^ +[0-9]+ +[0-9]+' "$log" | tail -1 | grep . ||
 		{ broken "$1 -s $2" "$log"; return 1; }
 }
@@ -157,16 +170,17 @@ say "ucx_perftest"
 UCX_TLS_USED=${VERBUS_BENCH_UCX_TLS:-rc_verbs,ud_verbs:aux}
 export UCX_IB_GID_INDEX=${UCX_IB_GID_INDEX:-0}
 ux() { # TEST SIZE ITERS [ARGS...]: prints the "Final:" line
-	local t=$1 size=$2 n=$3 port log=$W/ucx.$1.$2
+	local t=$1 size=$2 n=$3 port log=$W/ucx.$1.$2 spid
 	shift 3
 	port=$((13337 + RANDOM % 1000))
-	UCX_NET_DEVICES=$sdev:1 UCX_TLS=$UCX_TLS_USED timeout 120 \
+	UCX_NET_DEVICES=$sdev:1 UCX_TLS=$UCX_TLS_USED timeout 300 \
 		ucx_perftest -p "$port" >"$log.srv" 2>&1 &
-	sleep 1
-	UCX_NET_DEVICES=$pdev:1 UCX_TLS=$UCX_TLS_USED timeout 120 \
+	spid=$!
+	listening "$port"
+	UCX_NET_DEVICES=$pdev:1 UCX_TLS=$UCX_TLS_USED timeout 300 \
 		ucx_perftest "$S" -p "$port" -t "$t" -s "$size" -n "$n" \
-		-w $((n / 10)) "$@" >"$log" 2>&1
-	wait
+		-w $((n / 10)) "$@" >"$log" 2>&1 || kill "$spid" 2>/dev/null
+	wait "$spid"
 	grep '^Final:' "$log" | tail -1 | grep . ||
 		{ broken "ucx_perftest -t $t -s $size" "$log"; cat "$log.srv" >&2; return 1; }
 }
@@ -322,4 +336,9 @@ python3 "$ROOT/tests/bench/report.py" "$out" ||
 if [ "$tmp_out" = 0 ]; then
 	say "results in $out: results.md, results.csv, results.png, machine.txt"
 fi
-exit "$failed"
+if [ -s "$W/failed" ]; then
+	say "$(wc -l <"$W/failed") failures:"
+	sed 's/^/  /' "$W/failed" >&2
+	exit 1
+fi
+exit 0
