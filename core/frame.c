@@ -68,16 +68,6 @@ static int frame_misaligned(const void *p)
 	return ((uintptr_t)p & (VBI_FRAME_ALIGN - 1)) != 0;
 }
 
-size_t vbi_frame_span(size_t len)
-{
-	return (len + VBI_FRAME_ALIGN - 1) & ~(size_t)(VBI_FRAME_ALIGN - 1);
-}
-
-uint64_t vbi_frame_msg_len(uint16_t topic_len, uint32_t payload_len)
-{
-	return (uint64_t)VBI_FRAME_HDR_LEN + topic_len + payload_len;
-}
-
 /* Checks shared by the two encoders; sets *@len and *@span on success. */
 static int frame_check_msg(const void *dst, size_t cap,
 			   const struct vbi_frame_msg *m, uint32_t *len,

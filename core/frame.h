@@ -104,15 +104,23 @@ struct vbi_frame_view {
 
 /*
  * vbi_frame_span() - bytes a frame of @len bytes occupies: @len rounded up to
- * VBI_FRAME_ALIGN.  @len must be below SIZE_MAX - 7 (any u32 is).
+ * VBI_FRAME_ALIGN.  @len must be below SIZE_MAX - 7 (any u32 is).  Inline:
+ * it is on every message's path.
  */
-size_t vbi_frame_span(size_t len);
+static inline size_t vbi_frame_span(size_t len)
+{
+	return (len + VBI_FRAME_ALIGN - 1) & ~(size_t)(VBI_FRAME_ALIGN - 1);
+}
 
 /*
  * vbi_frame_msg_len() - the unpadded len of a MSG frame with @topic_len and
  * @payload_len bytes (no overflow for any pair of such values).
  */
-uint64_t vbi_frame_msg_len(uint16_t topic_len, uint32_t payload_len);
+static inline uint64_t vbi_frame_msg_len(uint16_t topic_len,
+					 uint32_t payload_len)
+{
+	return (uint64_t)VBI_FRAME_HDR_LEN + topic_len + payload_len;
+}
 
 /*
  * vbi_frame_put_hdr() - write the header of MSG @m at @dst and zero its

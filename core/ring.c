@@ -99,29 +99,63 @@ static size_t ring_tx_contiguous(const struct vbi_ring_tx *tx)
 	return ring_min((size_t)(tx->tail - tx->flushed), tx->size - at);
 }
 
+/*
+ * The span of the staged frame at @p, of which @left bytes are pending
+ * before the end of the ring, or 0 if its header is not one that
+ * vbi_ring_tx_reserve() and the frame encoders write.  Staging is our own
+ * memory, which no peer can write, so this is a check for the caller's bugs
+ * (a reserved header never written), not the hostile-input parse of
+ * vbi_frame_parse(): it reads the two fields the walk needs and nothing
+ * else, on every message's path.
+ */
+static size_t ring_tx_span(const uint8_t *p, size_t left, bool *msg)
+{
+	uint32_t len = vbi_frame_get_len(p);
+	size_t span;
+
+	switch (vbi_frame_get_kind(p)) {
+	case VBI_FRAME_MSG:
+		if (len < VBI_FRAME_HDR_LEN)
+			return 0;
+		span = vbi_frame_span(len);
+		*msg = true;
+		break;
+	case VBI_FRAME_PAD:
+		if (len < VBI_FRAME_PAD_LEN || len % VBI_FRAME_ALIGN)
+			return 0;
+		span = len;
+		*msg = false;
+		break;
+	default:
+		return 0;
+	}
+	return span <= left ? span : 0;
+}
+
 int vbi_ring_tx_next_batch(const struct vbi_ring_tx *tx, size_t max,
 			   struct vbi_ring_batch *b)
 {
 	struct vbi_ring_batch out = { 0 };
 	size_t avail = ring_tx_contiguous(tx);
-	struct vbi_frame_view v;
-	size_t len = 0, cost;
+	size_t len = 0, cost, span;
+	bool msg;
 
 	out.off = (size_t)(tx->flushed & (tx->size - 1));
 	while (len < avail) {
-		if (vbi_frame_parse(tx->stage, tx->size, out.off + len,
-				    avail - len, UINT32_MAX, &v) != VB_OK)
+		span = ring_tx_span(tx->stage + out.off + len, avail - len,
+				    &msg);
+		if (span == 0)
 			return VB_EINVAL;
 		/* A PAD costs the WRITE only its 8 meaningful bytes. */
-		cost = v.kind == VBI_FRAME_PAD ? VBI_FRAME_PAD_LEN : v.span;
+		cost = msg ? span : VBI_FRAME_PAD_LEN;
 		if (max && len && len + cost > max)
 			break;
-		if (v.kind == VBI_FRAME_MSG) {
+		if (msg) {
 			out.has_last = true;
-			out.last_off = v.off;
+			out.last_off = out.off + len;
 		}
 		out.xfer = len + cost;
-		len += v.span;
+		len += span;
 	}
 	out.len = len;
 	*b = out;

@@ -90,10 +90,32 @@ struct vbi_sublist {
 	size_t nodes; /* trie nodes allocated, the root included */
 };
 
-/* Bytes a token may not contain: separators, wildcards, controls, space. */
+/*
+ * Byte classes for the scans below: one table lookup per byte on every
+ * published message's path.  SC_BAD: controls, space and DEL, which no
+ * token may contain.
+ */
+enum subject_class {
+	SC_TOKEN = 0, /* an ordinary token byte */
+	SC_DOT, /* '.', the separator */
+	SC_WILD, /* '*' or '>', a whole token in a pattern only */
+	SC_BAD,
+};
+
+/* clang-format off */
+#define B SC_BAD
+static const uint8_t subject_class[256] = {
+	B, B, B, B, B, B, B, B, B, B, B, B, B, B, B, B, /* 0x00-0x0f */
+	B, B, B, B, B, B, B, B, B, B, B, B, B, B, B, B, /* 0x10-0x1f */
+	[' '] = B, ['*'] = SC_WILD, ['.'] = SC_DOT, ['>'] = SC_WILD,
+	[0x7f] = B,
+};
+#undef B
+/* clang-format on */
+
 static bool subject_bad_byte(unsigned char c)
 {
-	return c < 0x21 || c == 0x7f;
+	return subject_class[c] == SC_BAD;
 }
 
 /*
@@ -103,25 +125,33 @@ static bool subject_bad_byte(unsigned char c)
  */
 static int subject_scan(const char *s, size_t len, bool pattern)
 {
-	size_t i, start = 0;
-	unsigned char c;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, start = 0;
 
 	if (s == NULL || len == 0 || len > VBI_SUBJECT_MAX)
 		return VB_EINVAL;
-	for (i = 0; i < len; i++) {
-		c = (unsigned char)s[i];
-		if (c == '.') {
+	for (;;) {
+		/* The common case: ordinary bytes, one lookup each. */
+		while (i < len && subject_class[p[i]] == SC_TOKEN)
+			i++;
+		if (i == len)
+			break;
+		switch (subject_class[p[i]]) {
+		case SC_DOT:
 			if (i == start)
 				return VB_EINVAL;
 			start = i + 1;
-		} else if (subject_bad_byte(c)) {
-			return VB_EINVAL;
-		} else if (c == '*' || c == '>') {
+			break;
+		case SC_WILD:
 			if (!pattern || i != start)
 				return VB_EINVAL;
-			if (i + 1 < len && (c == '>' || s[i + 1] != '.'))
+			if (i + 1 < len && (p[i] == '>' || p[i + 1] != '.'))
 				return VB_EINVAL;
+			break;
+		default:
+			return VB_EINVAL;
 		}
+		i++;
 	}
 	/* A last dot leaves an empty last token. */
 	return start == len ? VB_EINVAL : VB_OK;
@@ -622,9 +652,17 @@ static int match_pick(struct vbi_match *m)
 int vbi_sublist_match(struct vbi_sublist *sl, const char *subject, size_t len,
 		      struct vbi_match *m)
 {
+	if (vbi_subject_check(subject, len) != VB_OK)
+		return VB_EINVAL;
+	return vbi_sublist_match_valid(sl, subject, len, m);
+}
+
+int vbi_sublist_match_valid(struct vbi_sublist *sl, const char *subject,
+			    size_t len, struct vbi_match *m)
+{
 	int rc;
 
-	if (sl == NULL || m == NULL || vbi_subject_check(subject, len) != VB_OK)
+	if (sl == NULL || m == NULL || subject == NULL || len == 0)
 		return VB_EINVAL;
 	m->n = 0;
 	m->ncands = 0;

@@ -197,4 +197,15 @@ void vbi_match_fini(struct vbi_match *m);
 int vbi_sublist_match(struct vbi_sublist *sl, const char *subject, size_t len,
 		      struct vbi_match *m);
 
+/*
+ * vbi_sublist_match_valid() - vbi_sublist_match() for a @subject the caller
+ * has already passed through vbi_subject_check() (the broker checks each
+ * published subject once, before permissions and routing).  An unchecked
+ * subject is a caller bug: the trie is still only read within @len bytes,
+ * but the result is unspecified.  Same returns, VB_EINVAL only for NULL
+ * arguments or an empty subject.
+ */
+int vbi_sublist_match_valid(struct vbi_sublist *sl, const char *subject,
+			    size_t len, struct vbi_match *m);
+
 #endif /* VERBUS_CORE_SUBJECT_H */

@@ -514,7 +514,8 @@ static void on_message(struct vbi_conn *c, const struct vbi_frame_view *v,
 			    "permission denied: publish");
 		goto out_release;
 	}
-	rc = vbi_sublist_match(b->sl, v->topic, slen, &b->match);
+	/* Checked above: the match need not check it again. */
+	rc = vbi_sublist_match_valid(b->sl, v->topic, slen, &b->match);
 	if (rc) {
 		send_notice(bc, rc, 0, v->seq, "cannot route the message");
 		goto out_release;
@@ -920,6 +921,11 @@ int vbd_broker_progress(struct vbd_broker *b, int timeout_ms)
 	rc = vbi_tp_progress(b->tp, timeout_ms);
 	tick(b);
 	return rc;
+}
+
+int vbd_broker_spin(struct vbd_broker *b, uint32_t us)
+{
+	return vbi_tp_spin(b->tp, (uint64_t)us * 1000u);
 }
 
 void vbd_broker_shutdown(struct vbd_broker *b)

@@ -49,6 +49,14 @@ int vbd_broker_fd(struct vbd_broker *b);
 int vbd_broker_progress(struct vbd_broker *b, int timeout_ms);
 
 /*
+ * vbd_broker_spin() - poll for messages without sleeping or system calls
+ * for up to @us microseconds, stopping at the first work (adaptive
+ * polling before the event loop sleeps).  Returns the work done (> 0),
+ * 0, or a negative vb_err.
+ */
+int vbd_broker_spin(struct vbd_broker *b, uint32_t us);
+
+/*
  * vbd_broker_shutdown() - stop accepting, let queued deliveries drain, then
  * disconnect every client.  Progress must keep being called until
  * vbd_broker_idle() is true (or the caller's deadline passes).

@@ -62,6 +62,7 @@ enum key_id {
 	KEY_MONITOR_LISTEN,
 	KEY_MONITOR_PORT,
 	KEY_BUSY_POLL,
+	KEY_SPIN_US,
 	KEY_COUNT,
 };
 
@@ -103,6 +104,7 @@ static const struct key keys[KEY_COUNT] = {
 	[KEY_MONITOR_LISTEN] = { "monitor.listen", K_LISTEN, 0, 65535 },
 	[KEY_MONITOR_PORT] = { "monitor.port", K_PORT, 0, 65535 },
 	[KEY_BUSY_POLL] = { "busy_poll", K_BOOL, 0, 1 },
+	[KEY_SPIN_US] = { "spin_us", K_UINT, 0, 1000000 },
 };
 
 static const char *const policy_names[] = {
@@ -369,6 +371,9 @@ static int apply_num(struct vbd_config *c, const struct key *k, uint64_t v,
 		break;
 	case KEY_BUSY_POLL:
 		c->busy_poll = (int)v;
+		break;
+	case KEY_SPIN_US:
+		c->spin_us = (uint32_t)v;
 		break;
 	default:
 		/* Not a numeric key: a bug in keys[]. */
@@ -666,6 +671,7 @@ void vbd_config_defaults(struct vbd_config *c)
 	snprintf(c->monitor_addr, sizeof(c->monitor_addr), "127.0.0.1");
 	c->monitor_port = 8222;
 	c->busy_poll = 0;
+	c->spin_us = VBD_SPIN_US_DEFAULT;
 }
 
 int vbd_config_load(struct vbd_config *c, const char *path, char *err,
@@ -769,6 +775,7 @@ int vbd_config_check(const struct vbd_config *c, char *err, size_t errlen)
 		{ KEY_RECV_DEPTH, c->recv_depth },
 		{ KEY_BLOCK_TIMEOUT, c->block_timeout_ms },
 		{ KEY_PENDING_MAX, c->pending_max },
+		{ KEY_SPIN_US, c->spin_us },
 	};
 	char a[32], b[32];
 	size_t i;
@@ -858,6 +865,7 @@ void vbd_config_print(const struct vbd_config *c, FILE *f)
 	print_listen(f, "listen", c->monitor_addr, c->monitor_port);
 	fprintf(f, "};\n");
 	fprintf(f, "busy_poll = %s;\n", c->busy_poll ? "true" : "false");
+	fprintf(f, "spin_us = %u;\n", c->spin_us);
 }
 
 const char *vbd_slow_policy_name(enum vbd_slow_policy p)

@@ -38,6 +38,12 @@ enum vbd_slow_policy {
 	VBD_SLOW_DISCONNECT, /* close the subscriber's connection */
 };
 
+/*
+ * spin_us by default: after a turn that had work, the event loop polls the
+ * completion queues this long before it sleeps (see daemon/main.c).
+ */
+#define VBD_SPIN_US_DEFAULT 0u
+
 /* The effective configuration; every field has a default. */
 struct vbd_config {
 	char server_name[64]; /* [A-Za-z0-9._-], for monitoring ["verbusd"] */
@@ -61,6 +67,8 @@ struct vbd_config {
 	char monitor_addr[64]; /* HTTP monitor, numeric ["127.0.0.1"] */
 	uint16_t monitor_port; /* its port; 0 disables it [8222] */
 	int busy_poll; /* 1: the event loop spins instead of sleeping [0] */
+	uint32_t spin_us; /* after work, poll this long before sleeping
+			   * [VBD_SPIN_US_DEFAULT] */
 };
 
 /* vbd_config_defaults() - fill @c with the defaults in brackets above. */

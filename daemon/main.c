@@ -232,7 +232,7 @@ int main(int argc, char **argv)
 	struct epoll_event evs[8];
 	uint64_t deadline = 0;
 	sigset_t sigs;
-	int ep = -1, sfd = -1, rc, n, i, status = 1;
+	int ep = -1, sfd = -1, rc, n, i, status = 1, work = 0;
 
 	if (parse_cli(argc, argv, &o) || load_config(&o, &cfg))
 		return 2;
@@ -305,6 +305,13 @@ int main(int argc, char **argv)
 		if (mon && vbd_monitor_timeout(mon) >= 0 &&
 		    vbd_monitor_timeout(mon) < timeout)
 			timeout = vbd_monitor_timeout(mon);
+		/* Adaptive polling: after a turn with work, the next message
+		 * is likely close; catch it without a sleep and wake-up. */
+		if (timeout && work > 0 && cfg.spin_us) {
+			work = vbd_broker_spin(b, cfg.spin_us);
+			if (work > 0)
+				timeout = 0;
+		}
 		n = epoll_wait(ep, evs, 8, timeout);
 		if (n < 0 && errno != EINTR) {
 			vbi_err("epoll_wait: %s", strerror(errno));
@@ -332,6 +339,7 @@ int main(int argc, char **argv)
 			vbi_err("broker: %s", vb_strerror(rc));
 			break;
 		}
+		work = work > 0 ? work + rc : rc;
 		if (mon)
 			vbd_monitor_run(mon);
 		if (deadline && (vbd_broker_idle(b) || now_ms() >= deadline)) {

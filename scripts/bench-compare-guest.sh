@@ -57,10 +57,9 @@ trap cleanup EXIT
 
 SIZES="64 1024 65536"
 RANKS="50 99 99.9"
-# Verbus's 64 KiB row: the verbus tool's connections accept at most 64 KiB
-# of subject + payload (libverbus's default max_msg, which `verbus bench`
-# cannot change), so its payload is 128 bytes short of 64 KiB there.
-VB_BIG=65408
+# Verbus's connections accept a 64 KiB payload and its subject: verbusd
+# with limits.max_msg=128K, verbus bench with --max-msg 128K.
+VB_MAX_MSG=128K
 # Counts: latency iterations (perftest, UCX) and samples (NATS, Verbus);
 # throughput messages; the _BIG ones at 64 KiB, where one message takes
 # milliseconds under emulation.
@@ -277,7 +276,7 @@ broker() { # [verbusd args]: a fresh broker taking 64 KiB payloads
 	vport=$(free_port)
 	mport=$(free_port)
 	"$VERBUS_BIN/verbusd" --listen "$B:$vport" --monitor "127.0.0.1:$mport" \
-		--set limits.max_msg=128K "$@" >"$W/verbusd.log" 2>&1 &
+		--set limits.max_msg=$VB_MAX_MSG "$@" >"$W/verbusd.log" 2>&1 &
 	bpid=$!
 	pids+=("$bpid")
 	for _ in $(seq 100); do
@@ -293,16 +292,16 @@ vb() { # SIZE COUNT SAMPLES ARGS...: verbus bench CSV on stdout
 	timeout 900 "$VERBUS_BIN/verbus" bench -s "rdma://$B:$vport" \
 		--pub-source "$P" --sub-source "$S" --sizes "$size" \
 		--count "$count" --samples "$samples" --subs "$FANOUT" \
-		--subject b --format csv "$@" 2>>"$W/verbus_bench.err" ||
+		--max-msg "$VB_MAX_MSG" --subject b --format csv "$@" \
+		2>>"$W/verbus_bench.err" ||
 		{ broken "verbus bench --sizes $size $*" "$W/verbus_bench.err"; return 1; }
 }
 tx0=$(tx_bytes "$pnet")
 if broker; then
 	for size in $SIZES; do
-		count=$COUNT samples=$SAMPLES psize=$size
-		[ "$size" = 65536 ] &&
-			count=$COUNT_BIG samples=$SAMPLES_BIG psize=$VB_BIG
-		vb "$psize" "$count" "$samples" >"$W/verbus.$size.csv" &&
+		count=$COUNT samples=$SAMPLES
+		[ "$size" = 65536 ] && count=$COUNT_BIG samples=$SAMPLES_BIG
+		vb "$size" "$count" "$samples" >"$W/verbus.$size.csv" &&
 			rec_bench verbus "$size" <"$W/verbus.$size.csv"
 	done
 fi
@@ -312,9 +311,9 @@ say "verbus: $pnet sent $sent bytes"
 # The same latencies with every party spinning instead of sleeping.
 if broker --set busy_poll=true; then
 	for size in $SIZES; do
-		samples=$SAMPLES psize=$size
-		[ "$size" = 65536 ] && samples=$SAMPLES_BIG psize=$VB_BIG
-		vb "$psize" 1 "$samples" --busy-poll latency rtt \
+		samples=$SAMPLES
+		[ "$size" = 65536 ] && samples=$SAMPLES_BIG
+		vb "$size" 1 "$samples" --busy-poll latency rtt \
 			>"$W/verbus_busy.$size.csv" &&
 			rec_bench verbus_busy "$size" <"$W/verbus_busy.$size.csv"
 	done

@@ -58,7 +58,7 @@ run() {
 			printf "| %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f |\n",
 				label, per(pubc, pub), per(ir["cost_deliver"], del),
 				per(ing, pub), per(fwdc, fwd), per(whole, pub),
-				per(ir["vbi_sublist_match"], pub),
+				per(ir["vbi_sublist_match_valid"], pub),
 				per(ir["vbi_subject_check"], pub),
 				per(ir["vbi_frame_parse"], pub)
 		}'
@@ -80,5 +80,5 @@ echo "publish: the publisher's copy into its staging ring, the write's descripti
 echo "deliver: the subscriber's parse, release and credit, per delivered message; target (issue 6): <= 500 each."
 echo "broker per message: parse, subject check, match, release (per published message); per delivery: the new header, the write, the credit."
 echo "whole path: everything above for one published message and all its deliveries; the last three columns are parts of it, per published"
-echo "message: vbi_sublist_match, vbi_subject_check (twice: the broker, then the match), vbi_frame_parse (each frame twice: the sender's"
-echo "vbi_ring_tx_next_batch checks its own staging, the receiver's vbi_ring_rx_next the ring)."
+echo "message: vbi_sublist_match_valid, vbi_subject_check (once, by the broker), vbi_frame_parse (the receivers' vbi_ring_rx_next, once"
+echo "a frame and a hop; a sender's vbi_ring_tx_next_batch only reads the length and kind of the frames it staged itself)."

@@ -52,6 +52,11 @@ int vbi_tp_progress(struct vbi_tp *tp, int timeout_ms)
 	return OPS(tp)->tp_progress(tp, timeout_ms);
 }
 
+int vbi_tp_spin(struct vbi_tp *tp, uint64_t budget_ns)
+{
+	return OPS(tp)->tp_spin(tp, budget_ns);
+}
+
 int vbi_tp_listen(struct vbi_tp *tp, const char *addr, const char *port,
 		  const struct vbi_conn_opts *o, const struct vbi_conn_cbs *cbs,
 		  void *arg, struct vbi_listener **out)

@@ -148,6 +148,7 @@ struct vbi_transport_ops {
 	void (*tp_destroy)(struct vbi_tp *tp);
 	int (*tp_fd)(struct vbi_tp *tp);
 	int (*tp_progress)(struct vbi_tp *tp, int timeout_ms);
+	int (*tp_spin)(struct vbi_tp *tp, uint64_t budget_ns);
 	int (*listen)(struct vbi_tp *tp, const char *addr, const char *port,
 		      const struct vbi_conn_opts *o,
 		      const struct vbi_conn_cbs *cbs, void *arg,
@@ -200,6 +201,18 @@ int vbi_tp_fd(struct vbi_tp *tp);
  * events handled (>= 0) or a negative vb_err.
  */
 int vbi_tp_progress(struct vbi_tp *tp, int timeout_ms);
+
+/*
+ * vbi_tp_spin() - adaptive polling, for a caller about to sleep on the fd:
+ * poll the completion queues without system calls until something arrives
+ * or @budget_ns passes (0: one pass), running callbacks as
+ * vbi_tp_progress() does.  Under load the next message usually comes
+ * within a short spin, which saves the sleep and wake-up (and the
+ * completion channel's read and re-arm) per message; idle, it costs
+ * @budget_ns of CPU before each sleep.  Returns the completions handled.
+ * Connection events (rdma_cm) are left to vbi_tp_progress().
+ */
+int vbi_tp_spin(struct vbi_tp *tp, uint64_t budget_ns);
 
 /*
  * vbi_tp_listen() - accept connections on @addr:@port.  Each accepted

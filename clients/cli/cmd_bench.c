@@ -60,6 +60,8 @@ enum {
 	OPT_BUSY_POLL,
 	OPT_SUBJECT,
 	OPT_RING,
+	OPT_MAX_MSG,
+	OPT_SPIN,
 };
 
 /* One result line. */
@@ -106,6 +108,8 @@ struct bench {
 	const char *pub_source; /* --pub-source, else --source */
 	const char *sub_source; /* --sub-source, else --source */
 	bool busy; /* --busy-poll */
+	int spin_us; /* --spin: adaptive polling before each sleep */
+	bool recent_work; /* the last drive() had work: --spin applies */
 	int timeout_ms; /* --timeout: longest wait without progress */
 	char prefix[128]; /* subjects start with it */
 	int epfd; /* every open connection's vb_fd() */
@@ -154,8 +158,12 @@ static void usage(FILE *f)
 		"[--source]\n"
 		"      --busy-poll       spin instead of sleeping (lowest "
 		"latency, a full CPU)\n"
+		"      --spin US         after work, poll US microseconds before "
+		"sleeping [0]\n"
 		"      --ring SIZE       each connection's receive ring (a "
 		"power of 2)\n"
+		"      --max-msg SIZE    largest subject + payload each "
+		"connection accepts [64K]\n"
 		"      --subject PREFIX  subjects used [bench.PID]\n"
 		"  -t, --timeout MS      give a run up after MS without "
 		"progress [10s]\n"
@@ -198,6 +206,28 @@ static void close_conns(struct bench *b)
 }
 
 /*
+ * --spin: poll every connection, without sleeping, until one has work or
+ * spin_us passes.  Returns the work done; a closed connection stops the
+ * spin, and the next vb_process() in drive() reports it.
+ */
+static int spin(struct bench *b)
+{
+	uint64_t end = cli_now_ns() + (uint64_t)b->spin_us * 1000u;
+	int n = 0, rc;
+	size_t i;
+
+	do {
+		for (i = 0; i < b->nconns; i++) {
+			rc = vb_spin(b->conns[i].c, 0);
+			if (rc < 0)
+				return n;
+			n += rc;
+		}
+	} while (n == 0 && cli_now_ns() < end);
+	return n;
+}
+
+/*
  * Progress every connection once; if none had work and @wait_ms is not 0,
  * sleep until one has (at most @wait_ms).  Returns the events handled, or
  * -1 once a connection is closed (after saying so).
@@ -219,6 +249,9 @@ static int drive(struct bench *b, int wait_ms)
 		}
 		n += rc;
 	}
+	if (n == 0 && wait_ms != 0 && !b->busy && b->spin_us && b->recent_work)
+		n = spin(b);
+	b->recent_work = n > 0;
 	if (n == 0 && wait_ms != 0 && !b->busy)
 		epoll_wait(b->epfd, evs, sizeof(evs) / sizeof(evs[0]), wait_ms);
 	return n;
@@ -591,10 +624,13 @@ static void print_table(struct bench *b)
 		else
 			tput = true;
 	}
-	printf("verbus bench: %s, publisher from %s, subscribers from %s%s\n",
+	printf("verbus bench: %s, publisher from %s, subscribers from %s%s",
 	       b->cmd.url, b->pub_source ? b->pub_source : "any address",
 	       b->sub_source ? b->sub_source : "any address",
 	       b->busy ? ", busy-polling" : "");
+	if (!b->busy && b->spin_us)
+		printf(", spinning %d us before sleeping", b->spin_us);
+	putchar('\n');
 	if (lat) {
 		printf("\nlatency in microseconds, one message in flight\n"
 		       "%-10s %8s %8s %9s %9s %9s %9s %9s %9s %9s %6s %5s\n",
@@ -685,6 +721,7 @@ static int print_json(struct bench *b)
 	jset(top, "sub_source",
 	     b->sub_source ? json_object_new_string(b->sub_source) : NULL);
 	jset(top, "busy_poll", json_object_new_boolean(b->busy));
+	jset(top, "spin_us", json_object_new_int(b->busy ? 0 : b->spin_us));
 	jset(top, "results", arr); /* @top owns it from here */
 	for (i = 0; i < b->nrows; i++) {
 		const struct row *r = &b->rows[i];
@@ -782,6 +819,8 @@ static int parse(struct bench *b, int argc, char **argv)
 		{ "sub-source", required_argument, NULL, OPT_SUB_SOURCE },
 		{ "busy-poll", no_argument, NULL, OPT_BUSY_POLL },
 		{ "ring", required_argument, NULL, OPT_RING },
+		{ "max-msg", required_argument, NULL, OPT_MAX_MSG },
+		{ "spin", required_argument, NULL, OPT_SPIN },
 		{ "subject", required_argument, NULL, OPT_SUBJECT },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "format", required_argument, NULL, 'f' },
@@ -846,6 +885,21 @@ static int parse(struct bench *b, int argc, char **argv)
 						     "a power of two from 4K "
 						     "to 1G");
 			b->cmd.ring_size = (uint32_t)v;
+			break;
+		case OPT_MAX_MSG:
+			if (cli_parse_size(optarg, 1, 512u << 20, &v))
+				return cli_bad_value(&b->cmd, "--max-msg",
+						     optarg,
+						     "a size from 1 to 512M "
+						     "(at most half the ring)");
+			b->cmd.max_msg = (uint32_t)v;
+			break;
+		case OPT_SPIN:
+			if (cli_parse_size(optarg, 0, 1000000, &v))
+				return cli_bad_value(&b->cmd, "--spin", optarg,
+						     "microseconds, 0 to "
+						     "1000000");
+			b->spin_us = (int)v;
 			break;
 		case OPT_SUBJECT:
 			snprintf(b->prefix, sizeof(b->prefix), "%s", optarg);

@@ -180,6 +180,7 @@ int cli_connect(const struct cli_cmd *cmd, unsigned flags, const char *source,
 	o.flags = flags;
 	o.connect_timeout_ms = cmd->connect_timeout_ms;
 	o.ring_size = cmd->ring_size;
+	o.max_msg = cmd->max_msg;
 	o.on_event = cli_on_event;
 	o.event_arg = ev;
 	ev->cmd = cmd;

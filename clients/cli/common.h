@@ -84,6 +84,7 @@ struct cli_cmd {
 	const char *token, *user, *password; /* credentials, or NULL */
 	int connect_timeout_ms; /* 0: the library's default */
 	uint32_t ring_size; /* receive ring; 0: the library's default */
+	uint32_t max_msg; /* largest subject + data accepted; 0: default */
 	bool want_help; /* -h was given */
 };
 

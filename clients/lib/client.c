@@ -410,6 +410,8 @@ static int opts_load(struct vb_conn *c, const struct vb_opts *in)
 		return VB_EINVAL;
 	if (!o->ping_interval_ms)
 		o->ping_interval_ms = DEF_PING_INTERVAL_MS;
+	if (o->spin_us < 0 || o->spin_us > 1000000)
+		return VB_EINVAL;
 	c->name = dup_or_null(o->name ? o->name : DEF_NAME, &rc);
 	c->source = dup_or_null(o->source, &rc);
 	if (rc)
@@ -593,6 +595,28 @@ int vb_process(struct vb_conn *c)
 	return rc;
 }
 
+int vb_spin(struct vb_conn *c, int us)
+{
+	int n, rc;
+
+	if (!c || us < 0)
+		return VB_EINVAL;
+	client_lock(c);
+	if (c->state == CS_CLOSED) {
+		client_unlock(c);
+		return VB_ECLOSED;
+	}
+	c->in_process = true;
+	n = vbi_tp_spin(c->tp, (uint64_t)us * 1000u);
+	c->in_process = false;
+	/* What the callbacks staged, and the credits they freed, go now. */
+	rc = n > 0 ? process(c) : 0;
+	client_unlock(c);
+	if (rc < 0)
+		return rc;
+	return n > 0 ? n + rc : 0;
+}
+
 /* Wait for work up to @timeout_ms without holding the lock. */
 static void sleep_on_fd(struct vb_conn *c, int timeout_ms)
 {
@@ -611,10 +635,15 @@ int vb_poll(struct vb_conn *c, int timeout_ms)
 		return VB_EINVAL;
 	if (!(c->o.flags & VB_OPT_BUSY_POLL)) {
 		rc = vb_process(c); /* post what is staged before sleeping */
-		if (rc != 0)
-			return rc;
-		sleep_on_fd(c, timeout_ms);
-		return vb_process(c);
+		if (rc == 0 && timeout_ms != 0 && c->o.spin_us > 0 &&
+		    atomic_load(&c->recent_work))
+			rc = vb_spin(c, c->o.spin_us);
+		if (rc == 0) {
+			sleep_on_fd(c, timeout_ms);
+			rc = vb_process(c);
+		}
+		atomic_store(&c->recent_work, rc > 0);
+		return rc;
 	}
 	deadline = timeout_ms < 0 ? UINT64_MAX :
 				    vbi_client_now_ns() +

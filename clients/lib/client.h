@@ -110,6 +110,8 @@ struct vb_conn {
 	int epfd, tfd, efd; /* vb_fd(), timerfd, eventfd (wake-ups) */
 	bool efd_armed; /* a wake-up is pending on efd */
 	bool in_process; /* inside process(): it posts what is staged */
+	atomic_bool recent_work; /* the last vb_poll() had work: spin_us
+				  * applies (any thread, VB_OPT_LOCKED) */
 	uint64_t timer_at; /* what the timerfd is armed for; 0: nothing */
 	atomic_bool stop; /* vb_stop() */
 	bool locked;

@@ -192,6 +192,11 @@ struct vb_opts {
 	 * is noticed by the transport within about a second, idle or not
 	 * [1000]; -1: none. */
 	int ping_interval_ms;
+	/* Adaptive polling: after work, vb_poll() (and so vb_run() and the
+	 * blocking calls' waits) polls the device this many microseconds
+	 * before it sleeps, catching the next message without a sleep and
+	 * wake-up; idle, it does not spin.  Costs CPU for latency [0: off]. */
+	int spin_us;
 };
 /* clang-format off */
 #define VB_OPTS_INIT { .sz = sizeof(struct vb_opts) }
@@ -229,9 +234,20 @@ VB_EXPORT int vb_fd(struct vb_conn *c);
 VB_EXPORT int vb_process(struct vb_conn *c);
 
 /*
+ * vb_spin() - poll the device for arrived messages and completions,
+ * without sleeping or system calls, for up to @us microseconds (0: one
+ * pass), stopping at the first work, and run the callbacks.  For event
+ * loops that trade CPU for latency: call it before sleeping on vb_fd()
+ * when the last turn had work (vb_opts.spin_us does this inside
+ * vb_poll()).  Returns as vb_process(); VB_EINVAL if @us < 0.
+ */
+VB_EXPORT int vb_spin(struct vb_conn *c, int us);
+
+/*
  * vb_poll() - wait up to @timeout_ms (-1: forever, 0: not at all) for
  * work, then do it as vb_process().  With VB_OPT_BUSY_POLL it spins on the
- * device instead of sleeping.  Returns as vb_process().
+ * device instead of sleeping; with vb_opts.spin_us it spins that long
+ * first if the previous call had work.  Returns as vb_process().
  */
 VB_EXPORT int vb_poll(struct vb_conn *c, int timeout_ms);
 

@@ -15,7 +15,8 @@
  *    taken); cost_pub_acks applies the ring credit the broker returns;
  *  - cost_ingress: the broker accounts the write (vbi_ring_rx_arrived) and,
  *    per frame, parses it (vbi_ring_rx_next), checks the subject, matches
- *    it against every subscription (vbi_sublist_match) and releases it;
+ *    it against every subscription (vbi_sublist_match_valid: the subject
+ *    checked once, as daemon/broker.c does) and releases it;
  *  - cost_forward: per delivery, the broker reserves the frame's span in
  *    the subscriber's staging and writes a new 32-byte header there (the
  *    topic and payload are gathered by the NIC from the publisher's ring:
@@ -244,7 +245,7 @@ static __attribute__((noinline)) uint32_t cost_ingress(struct model *m,
 		slen = sp ? (size_t)(sp - v.topic) : v.topic_len;
 		if (vbi_subject_check(v.topic, slen) != VB_OK)
 			die("ingress: subject", VB_EINVAL);
-		rc = vbi_sublist_match(m->sl, v.topic, slen, &m->match);
+		rc = vbi_sublist_match_valid(m->sl, v.topic, slen, &m->match);
 		if (rc)
 			die("ingress: match", rc);
 		for (i = 0; i < m->match.n; i++) {

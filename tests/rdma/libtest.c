@@ -463,6 +463,27 @@ static void case_api(void)
 	}
 	printf("PASS: 1000 messages through an epoll loop on vb_fd()\n");
 
+	/* 7b. Adaptive polling: vb_spin() alone delivers to B. */
+	{
+		uint64_t n_spin = 0;
+		struct vb_sub *sp;
+
+		CHECK(vb_spin(b, -1) == VB_EINVAL, "vb_spin(-1)");
+		OK(vb_subscribe(b, "spin.t", NULL, on_count, &n_spin, &sp));
+		OK(vb_flush(b, 5000));
+		for (int i = 0; i < 100; i++)
+			OK(vb_publish(a, "spin.t", "s", 1));
+		OK(vb_flush(a, 5000));
+		t0 = now_ms();
+		while (n_spin < 100 && now_ms() - t0 < 5000) {
+			rc = vb_spin(b, 1000);
+			CHECK(rc >= 0, "vb_spin: %s", vb_strerror(rc));
+		}
+		CHECK(n_spin == 100, "vb_spin delivered %" PRIu64, n_spin);
+		OK(vb_unsubscribe(sp));
+	}
+	printf("PASS: 100 messages delivered by vb_spin() alone\n");
+
 	/* 8. A bounded pending buffer: VB_EAGAIN, then VB_EV_WRITABLE. */
 	{
 		char big[60000];

@@ -59,17 +59,23 @@ done
 grep -q KILL-BROKER "$work/rc.out" || { cat "$work/rc.out"; fail "reconnect case never got going"; }
 broker_kill
 sleep 0.3
-back=$(date +%s.%N) # an upper bound: this counts verbusd's own start too
+start=$(date +%s.%N)
 broker_start --monitor 127.0.0.1:0
+# The broker is back once it listens (broker_start sees that within 0.1 s);
+# verbusd's own start-up (device, protection domain, listener) before that
+# is not the client's reconnection, and its length varies with the load
+# on an emulated guest.
+back=$(date +%s.%N)
 wait "$tpid"
 rc=$?
 cat "$work/rc.out"
 [ "$rc" = 0 ] || { show broker "$work/broker.log"; fail "vb_libtest reconnect exited $rc"; }
-# Both clients are back within 2 s of the broker's restart (the
+# Both clients are back within 2 s of the broker's return (the
 # reconnect delay is capped at 200 ms here, plus up to 20 ms of jitter).
 for t in $(awk '/^event: reconnected at/ { print $4 }' "$work/rc.out"); do
 	ms=$(awk -v a="$t" -v b="$back" 'BEGIN { printf "%d", (a - b) * 1000 }')
-	echo "reconnected $ms ms after the broker was restarted"
+	ms0=$(awk -v a="$t" -v b="$start" 'BEGIN { printf "%d", (a - b) * 1000 }')
+	echo "reconnected $ms ms after the broker listened again ($ms0 ms after verbusd was started)"
 	[ "$ms" -lt 2000 ] || fail "reconnection took $ms ms (limit 2000)"
 done
 echo "PASS: libverbus"

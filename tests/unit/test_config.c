@@ -58,6 +58,7 @@ static void assert_config_equal(const struct vbd_config *a,
 	assert_string_equal(a->monitor_addr, b->monitor_addr);
 	assert_int_equal(a->monitor_port, b->monitor_port);
 	assert_int_equal(a->busy_poll, b->busy_poll);
+	assert_int_equal(a->spin_us, b->spin_us);
 }
 
 static void test_config_defaults(void **state)
@@ -84,6 +85,7 @@ static void test_config_defaults(void **state)
 	assert_string_equal(c.monitor_addr, "127.0.0.1");
 	assert_int_equal(c.monitor_port, 8222);
 	assert_int_equal(c.busy_poll, 0);
+	assert_int_equal(c.spin_us, VBD_SPIN_US_DEFAULT);
 	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_OK);
 	assert_string_equal(vbd_slow_policy_name(VBD_SLOW_DROP), "drop");
 	assert_string_equal(vbd_slow_policy_name((enum vbd_slow_policy)9), "?");
@@ -101,7 +103,8 @@ static void test_config_full_file(void **state)
 		"  fallback = \"drop\"; pending_max = 100; };\n"
 		"log = { level = \"debug\"; };\n"
 		"monitor = { listen = \"[::1]:9000\"; };\n"
-		"busy_poll = true;\n";
+		"busy_poll = true;\n"
+		"spin_us = 250;\n";
 	struct vbd_config c;
 	char path[64], err[256];
 
@@ -126,6 +129,7 @@ static void test_config_full_file(void **state)
 	assert_string_equal(c.monitor_addr, "::1");
 	assert_int_equal(c.monitor_port, 9000);
 	assert_int_equal(c.busy_poll, 1);
+	assert_int_equal(c.spin_us, 250);
 	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_OK);
 }
 
@@ -223,6 +227,8 @@ static void test_config_bad_values(void **state)
 		  "expected true or false, got an integer" },
 		{ "limits = 5;", 1, "limits", "expected a group" },
 		{ "busy_poll = { x = 1; };", 1, "busy_poll", "got a group" },
+		{ "spin_us = 1000001;", 1, "spin_us", "out of range" },
+		{ "spin_us = -1;", 1, "spin_us", "out of range" },
 	};
 	struct vbd_config c, d;
 	char path[64], err[512], want[128];
@@ -280,7 +286,7 @@ static void test_config_unknown_key(void **state)
 	assert_memory_equal(err, want, strlen(want));
 	assert_non_null(strstr(err, "allowed: server_name, listen, port, "
 				    "limits, slow_consumer, log, monitor, "
-				    "busy_poll)"));
+				    "busy_poll, spin_us)"));
 
 	assert_int_equal(load_text(&c,
 				   "limits = {\n  max_conns = 5;\n"
@@ -464,7 +470,7 @@ static void test_config_set_overrides(void **state)
 	assert_non_null(strstr(err, "unknown key 'limits.max_con' (allowed: "
 				    "server_name, listen, port, "
 				    "limits.max_conns,"));
-	assert_non_null(strstr(err, "monitor.port, busy_poll)"));
+	assert_non_null(strstr(err, "monitor.port, busy_poll, spin_us)"));
 	assert_int_equal(vbd_config_set(&c, "limits", "5", err, sizeof(err)),
 			 VB_EINVAL);
 	assert_int_equal(

@@ -450,6 +450,17 @@ static void test_subject_match_rejects(void **state)
 	assert_int_equal(vbi_sublist_match(f.sl, "a\0b", 3, &f.m), VB_EINVAL);
 	assert_int_equal(vbi_sublist_match(NULL, "a", 1, &f.m), VB_EINVAL);
 	assert_int_equal(vbi_sublist_match(f.sl, "a", 1, NULL), VB_EINVAL);
+	/* The variant for subjects the caller checked: arguments only. */
+	assert_int_equal(vbi_sublist_match_valid(f.sl, "a.b", 3, &f.m), VB_OK);
+	assert_int_equal(f.m.n, 1);
+	assert_int_equal(vbi_sublist_match_valid(NULL, "a", 1, &f.m),
+			 VB_EINVAL);
+	assert_int_equal(vbi_sublist_match_valid(f.sl, "a", 1, NULL),
+			 VB_EINVAL);
+	assert_int_equal(vbi_sublist_match_valid(f.sl, NULL, 1, &f.m),
+			 VB_EINVAL);
+	assert_int_equal(vbi_sublist_match_valid(f.sl, "a", 0, &f.m),
+			 VB_EINVAL);
 	fix_fini(&f);
 }
 
