@@ -308,6 +308,19 @@ fi
 sent=$(($(tx_bytes "$pnet") - tx0))
 say "verbus: $pnet sent $sent bytes"
 [ "$sent" -gt "$COUNT" ] || broken "Verbus traffic did not cross host 2's link" /dev/null
+# The same latencies with adaptive polling: after work, every party polls
+# up to VB_SPIN microseconds before it sleeps.
+VB_SPIN=${VERBUS_BENCH_SPIN_US:-200}
+echo "verbus spin: verbusd spin_us and verbus bench --spin $VB_SPIN us" >>"$out/machine.txt"
+if broker --set spin_us="$VB_SPIN"; then
+	for size in $SIZES; do
+		samples=$SAMPLES
+		[ "$size" = 65536 ] && samples=$SAMPLES_BIG
+		vb "$size" 1 "$samples" --spin "$VB_SPIN" latency rtt \
+			>"$W/verbus_spin.$size.csv" &&
+			rec_bench verbus_spin "$size" <"$W/verbus_spin.$size.csv"
+	done
+fi
 # The same latencies with every party spinning instead of sleeping.
 if broker --set busy_poll=true; then
 	for size in $SIZES; do
