@@ -239,7 +239,8 @@ VB_EXPORT int vb_process(struct vb_conn *c);
  * pass), stopping at the first work, and run the callbacks.  For event
  * loops that trade CPU for latency: call it before sleeping on vb_fd()
  * when the last turn had work (vb_opts.spin_us does this inside
- * vb_poll()).  Returns as vb_process(); VB_EINVAL if @us < 0.
+ * vb_poll()).  With VB_OPT_LOCKED it holds the connection's lock while
+ * it spins.  Returns as vb_process(); VB_EINVAL if @us < 0.
  */
 VB_EXPORT int vb_spin(struct vb_conn *c, int us);
 
