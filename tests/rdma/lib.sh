@@ -98,9 +98,11 @@ broker_env() {
 
 # broker_start [VERBUSD-ARGS...]: verbusd on $brk:$port with its monitor on
 # 127.0.0.1:$mport (unless the arguments say otherwise: -c FILE), log
-# appended to $work/broker.log, waited until it listens; $bpid.
+# appended to $work/broker.log, waited until it listens; $bpid, and
+# $broker_listen_after: the time (date +%s.%N) of the last look that did
+# not yet find "listening on" in the log: it said so after that.
 broker_start() {
-	local n
+	local n t
 	n=$(grep -c "listening on" "$work/broker.log" 2>/dev/null)
 	if [ "${1:-}" = -c ]; then
 		"$VERBUS_BIN/verbusd" "$@" >>"$work/broker.log" 2>&1 &
@@ -109,9 +111,12 @@ broker_start() {
 			--monitor "127.0.0.1:$mport" "$@" >>"$work/broker.log" 2>&1 &
 	fi
 	bpid=$!
-	for _ in $(seq 100); do
+	broker_listen_after=$(date +%s.%N)
+	for _ in $(seq 500); do
+		t=$(date +%s.%N)
 		[ "$(grep -c "listening on" "$work/broker.log")" -gt "${n:-0}" ] && return
-		sleep 0.1
+		broker_listen_after=$t
+		sleep 0.02
 	done
 	show broker "$work/broker.log"
 	fail "verbusd did not come up"
