@@ -300,7 +300,7 @@ int main(int argc, char **argv)
 			 vbd_monitor_port(mon));
 
 	for (;;) {
-		int timeout = cfg.busy_poll ? 0 : 50;
+		int timeout = cfg.busy_poll ? 0 : 50, spun = 0;
 
 		if (mon && vbd_monitor_timeout(mon) >= 0 &&
 		    vbd_monitor_timeout(mon) < timeout)
@@ -308,8 +308,8 @@ int main(int argc, char **argv)
 		/* Adaptive polling: after a turn with work, the next message
 		 * is likely close; catch it without a sleep and wake-up. */
 		if (timeout && work > 0 && cfg.spin_us) {
-			work = vbd_broker_spin(b, cfg.spin_us);
-			if (work > 0)
+			spun = vbd_broker_spin(b, cfg.spin_us);
+			if (spun > 0)
 				timeout = 0;
 		}
 		n = epoll_wait(ep, evs, 8, timeout);
@@ -339,7 +339,8 @@ int main(int argc, char **argv)
 			vbi_err("broker: %s", vb_strerror(rc));
 			break;
 		}
-		work = work > 0 ? work + rc : rc;
+		/* This turn's work, whether the spin or progress found it. */
+		work = spun + rc;
 		if (mon)
 			vbd_monitor_run(mon);
 		if (deadline && (vbd_broker_idle(b) || now_ms() >= deadline)) {
