@@ -703,6 +703,14 @@ int vbi_client_wait(struct vb_conn *c, bool (*done)(struct vb_conn *, void *),
 		if (c->o.flags & VB_OPT_BUSY_POLL)
 			ms = 0;
 		rc = process(c);
+		/* A blocking call waits for something it just asked for (a
+		 * reply, a Pong): with spin_us, poll for it before sleeping. */
+		if (rc == 0 && ms != 0 && c->o.spin_us > 0 && !done(c, arg) &&
+		    c->state != CS_CLOSED) {
+			c->in_process = true;
+			rc = vbi_tp_spin(c->tp, (uint64_t)c->o.spin_us * 1000u);
+			c->in_process = false;
+		}
 		if (rc == 0 && !done(c, arg) && c->state != CS_CLOSED) {
 			if (c->locked)
 				pthread_mutex_unlock(&c->lock);

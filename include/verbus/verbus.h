@@ -192,10 +192,11 @@ struct vb_opts {
 	 * is noticed by the transport within about a second, idle or not
 	 * [1000]; -1: none. */
 	int ping_interval_ms;
-	/* Adaptive polling: after work, vb_poll() (and so vb_run() and the
-	 * blocking calls' waits) polls the device this many microseconds
-	 * before it sleeps, catching the next message without a sleep and
-	 * wake-up; idle, it does not spin.  Costs CPU for latency [0: off]. */
+	/* Adaptive polling: after work, vb_poll() (and so vb_run()) polls
+	 * the device this many microseconds before it sleeps, catching the
+	 * next message without a sleep and wake-up; idle, it does not spin.
+	 * vb_flush() and vb_request() poll as long for their answer before
+	 * each sleep.  Costs CPU for latency [0: off]. */
 	int spin_us;
 };
 /* clang-format off */

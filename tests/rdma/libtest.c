@@ -136,12 +136,13 @@ static int try_conn(const char *src, const char *user, const char *pw,
 }
 
 static struct vb_conn *open_conn(const char *name, const char *src,
-				 struct events *e, unsigned flags)
+				 struct events *e, unsigned flags, int spin_us)
 {
 	struct vb_opts o = VB_OPTS_INIT;
 	struct vb_conn *c;
 
 	o.name = name;
+	o.spin_us = spin_us;
 	o.source = src;
 	o.flags = flags;
 	o.on_event = on_event;
@@ -265,8 +266,8 @@ static void on_hold(struct vb_conn *c, const struct vb_msg *m, void *arg)
 static void case_api(void)
 {
 	struct events ea = { 0 }, eb = { 0 };
-	struct vb_conn *a = open_conn("lib-a", src_a, &ea, 0);
-	struct vb_conn *b = open_conn("lib-b", src_b, &eb, 0);
+	struct vb_conn *a = open_conn("lib-a", src_a, &ea, 0, 100);
+	struct vb_conn *b = open_conn("lib-b", src_b, &eb, 0, 100);
 	struct seq_sub s1 = { 0 }, s2 = { .expect_reply = true };
 	struct vb_sub *sub, *q1, *q2;
 	struct holder h = { 0 };
@@ -529,8 +530,8 @@ static void case_api(void)
 static void case_reconnect(void)
 {
 	struct events ea = { 0 }, eb = { 0 };
-	struct vb_conn *a = open_conn("rc-a", src_a, &ea, 0);
-	struct vb_conn *b = open_conn("rc-b", src_b, &eb, 0);
+	struct vb_conn *a = open_conn("rc-a", src_a, &ea, 0, 0);
+	struct vb_conn *b = open_conn("rc-b", src_b, &eb, 0, 0);
 	struct seq_sub s = { 0 };
 	struct vb_stats st = { .sz = sizeof(st) };
 	uint64_t mr_before, t0, took;
@@ -602,8 +603,8 @@ static void *publisher(void *arg)
 static void case_threads(void)
 {
 	struct events ea = { 0 }, eb = { 0 };
-	struct vb_conn *a = open_conn("thr-a", src_a, &ea, VB_OPT_LOCKED);
-	struct vb_conn *b = open_conn("thr-b", src_b, &eb, 0);
+	struct vb_conn *a = open_conn("thr-a", src_a, &ea, VB_OPT_LOCKED, 50);
+	struct vb_conn *b = open_conn("thr-b", src_b, &eb, 0, 0);
 	struct seq_sub s[THREADS] = { 0 };
 	struct thr t[THREADS];
 	pthread_t tid[THREADS];
