@@ -562,6 +562,17 @@ int vb_fd(struct vb_conn *c)
 	return c ? c->epfd : VB_EINVAL;
 }
 
+/* Adaptive polling for @us microseconds; callbacks may run. */
+static int spin(struct vb_conn *c, int us)
+{
+	int n;
+
+	c->in_process = true;
+	n = vbi_tp_spin(c->tp, (uint64_t)us * 1000u);
+	c->in_process = false;
+	return n;
+}
+
 static int process(struct vb_conn *c)
 {
 	uint64_t v;
@@ -606,9 +617,7 @@ int vb_spin(struct vb_conn *c, int us)
 		client_unlock(c);
 		return VB_ECLOSED;
 	}
-	c->in_process = true;
-	n = vbi_tp_spin(c->tp, (uint64_t)us * 1000u);
-	c->in_process = false;
+	n = spin(c, us);
 	/* What the callbacks staged, and the credits they freed, go now. */
 	rc = n > 0 ? process(c) : 0;
 	client_unlock(c);
@@ -706,11 +715,8 @@ int vbi_client_wait(struct vb_conn *c, bool (*done)(struct vb_conn *, void *),
 		/* A blocking call waits for something it just asked for (a
 		 * reply, a Pong): with spin_us, poll for it before sleeping. */
 		if (rc == 0 && ms != 0 && c->o.spin_us > 0 && !done(c, arg) &&
-		    c->state != CS_CLOSED) {
-			c->in_process = true;
-			rc = vbi_tp_spin(c->tp, (uint64_t)c->o.spin_us * 1000u);
-			c->in_process = false;
-		}
+		    c->state != CS_CLOSED)
+			rc = spin(c, c->o.spin_us);
 		if (rc == 0 && !done(c, arg) && c->state != CS_CLOSED) {
 			if (c->locked)
 				pthread_mutex_unlock(&c->lock);
