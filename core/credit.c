@@ -90,9 +90,12 @@ void vbi_credit_note_freed(struct vbi_credit *c, uint64_t ring_freed)
 		c->freed = ring_freed;
 }
 
-bool vbi_credit_ring_owed(const struct vbi_credit *c)
+bool vbi_credit_ring_may_block(const struct vbi_credit *c, size_t ring_size,
+			       size_t max_span)
 {
-	return c->freed != c->returned_freed;
+	uint64_t owed = c->freed - c->returned_freed;
+
+	return owed > 0 && owed + 2 * (uint64_t)max_span > ring_size;
 }
 
 bool vbi_credit_should_return(const struct vbi_credit *c, size_t ring_size)

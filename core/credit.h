@@ -99,14 +99,20 @@ void vbi_credit_note_freed(struct vbi_credit *c, uint64_t ring_freed);
 bool vbi_credit_should_return(const struct vbi_credit *c, size_t ring_size);
 
 /*
- * vbi_credit_ring_owed() - true when ring space we freed has not been
- * posted back.  Once our ring is drained (everything that arrived is
- * released), any such space must go back: the peer may be blocked on
- * exactly those bytes (a large frame, or the PAD before it, needs more than
- * is left), with nothing else left to send that would carry them, so
- * waiting for vbi_credit_should_return() could wait forever.
+ * vbi_credit_ring_may_block() - true when ring space we freed has not been
+ * posted back and the peer may be blocked on exactly those bytes.  Call it
+ * once our ring is drained (everything that arrived is released): then
+ * nothing more will arrive to prompt a return, so waiting for
+ * vbi_credit_should_return() could wait forever if the peer needs more
+ * than it believes is left.  What it can need is a frame of up to
+ * @max_span bytes and the PAD before it (shorter than the frame): less
+ * than 2 * @max_span of our @ring_size-byte ring.  Space owed below that
+ * cannot be what the peer waits for, and keeping it back saves a credit
+ * return (a SEND, and a RECV consumed at the peer) after every message of
+ * a ping-pong.
  */
-bool vbi_credit_ring_owed(const struct vbi_credit *c);
+bool vbi_credit_ring_may_block(const struct vbi_credit *c, size_t ring_size,
+			       size_t max_span);
 
 /*
  * vbi_credit_snapshot() - the acks to put in an outgoing frame

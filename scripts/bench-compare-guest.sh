@@ -1,15 +1,17 @@
 #!/bin/bash
 # bench-compare-guest.sh - the part of scripts/bench-compare.sh that runs on
 # the RDMA hosts (inside the test guest, or natively): raw verbs (perftest),
-# UCX (ucx_perftest), NATS (nats-server + vb_nats_bench) and Verbus (verbusd
-# + verbus bench) at 64 B, 1 KiB and 64 KiB, then the report
+# the raw two-hop floor (vb_relay_bench), UCX (ucx_perftest), NATS
+# (nats-server + vb_nats_bench) and Verbus (verbusd + verbus bench) at 64 B,
+# 1 KiB and 64 KiB, then the report
 # (tests/bench/report.py: results.md, results.csv, results.png).
 #
 #   bench-compare-guest.sh [--smoke] [--out DIR]
 #
 # Needs three hosts (tests/vm/rxe-run --hosts 3) and VERBUS_BIN.  Host 1
-# runs the brokers (verbusd, nats-server); host 2 the publishers, host 3
-# the subscribers; perftest and UCX run between hosts 2 and 3.  Without
+# runs the brokers (verbusd, nats-server) and the raw relay; host 2 the
+# publishers, host 3 the subscribers; perftest and UCX run between hosts 2
+# and 3.  Without
 # --out the results go to a temporary directory and only the table is
 # printed (what the smoke test does).  Nothing here fails on a number:
 # only a tool that does not run, or a lost message, makes the status 1.
@@ -29,7 +31,7 @@ done
 need_hosts 3
 for t in ib_write_lat ib_write_bw ib_send_lat ucx_perftest nats-server \
 	gnuplot python3 curl "$VERBUS_BIN/verbusd" "$VERBUS_BIN/verbus" \
-	"$VERBUS_BIN/vb_nats_bench"; do
+	"$VERBUS_BIN/vb_nats_bench" "$VERBUS_BIN/vb_relay_bench"; do
 	command -v "$t" >/dev/null ||
 		fail "$t is missing: run scripts/setup.sh (vb_nats_bench needs libnats-dev)"
 done
@@ -97,6 +99,29 @@ listening() {
 # rec TOOL TEST SIZE PAYLOAD METRIC VALUE
 rec() { [ -n "$6" ] && echo "$1,$2,$3,$4,$5,$6" >>"$CSV"; }
 
+# rec_bench TOOL SIZE: the CSV rows of verbus bench, vb_nats_bench or
+# vb_relay_bench (the same columns) on stdin
+rec_bench() {
+	local tool=$1 size=$2
+	while IFS=, read -r test psize subs msgs secs rate mb min mean p50 p90 \
+		p99 p999 max lost dup bad; do
+		[ "$test" = test ] && continue
+		case $test in
+		latency | rtt)
+			rec "$tool" "$test" "$size" "$psize" p50_us "$p50"
+			rec "$tool" "$test" "$size" "$psize" p99_us "$p99"
+			rec "$tool" "$test" "$size" "$psize" p999_us "$p999"
+			;;
+		*)
+			rec "$tool" "$test" "$size" "$psize" msgs_per_s "${rate%.*}"
+			rec "$tool" "$test" "$size" "$psize" mb_per_s "$mb"
+			;;
+		esac
+		[ "$((lost + dup + bad))" = 0 ] ||
+			broken "$tool $test $psize: $lost lost, $dup duplicated, $bad bad" /dev/null
+	done
+}
+
 # ---- the machine ----------------------------------------------------------
 {
 	echo "date: $(date -u +%FT%TZ)"
@@ -158,6 +183,43 @@ for size in $SIZES; do
 			"$(awk -v r="$r" -v s="$size" 'BEGIN { printf "%.1f", r * s / 1e6 }')"
 	fi
 done
+
+# ---- raw relay: the floor of two hops, host 2 -> host 1 -> host 3 ---------
+# vb_relay_bench (tests/bench/relay_bench.c): the least a broker can do in
+# raw verbs, one WRITE_WITH_IMM in and one out per message, driven like
+# verbus bench (one process, pub from host 2, sub from host 3).  Busy-
+# polling as perftest does ("relay"), then sleeping when idle
+# ("relay_events", beside event-driven Verbus).
+say "raw relay"
+rport=$(free_port)
+"$VERBUS_BIN/vb_relay_bench" relay --listen "$B" --port "$rport" \
+	>"$W/relay.log" 2>&1 &
+rpid=$!
+pids+=("$rpid")
+for _ in $(seq 100); do
+	grep -q "listening" "$W/relay.log" && break
+	sleep 0.1
+done
+rb() { # SIZE COUNT SAMPLES ARGS...: vb_relay_bench CSV on stdout
+	local size=$1 count=$2 samples=$3
+	shift 3
+	timeout 900 "$VERBUS_BIN/vb_relay_bench" run --connect "$B" \
+		--port "$rport" --pub-source "$P" --sub-source "$S" \
+		--sizes "$size" --count "$count" --samples "$samples" \
+		--format csv "$@" 2>>"$W/relay_bench.err" ||
+		{ broken "vb_relay_bench --sizes $size $*" "$W/relay_bench.err"; return 1; }
+}
+for size in $SIZES; do
+	count=$COUNT samples=$SAMPLES
+	[ "$size" = 65536 ] && count=$COUNT_BIG samples=$SAMPLES_BIG
+	rb "$size" "$count" "$samples" >"$W/relay.$size.csv" &&
+		rec_bench relay "$size" <"$W/relay.$size.csv"
+	rb "$size" 1 "$samples" --events latency rtt \
+		>"$W/relay_ev.$size.csv" &&
+		rec_bench relay_events "$size" <"$W/relay_ev.$size.csv"
+done
+kill "$rpid" 2>/dev/null
+wait "$rpid" 2>/dev/null
 
 # ---- UCX: ucx_perftest active messages between hosts 2 and 3 --------------
 say "ucx_perftest"
@@ -233,27 +295,6 @@ nb() { # SIZE COUNT SAMPLES: vb_nats_bench CSV on stdout
 		--count "$count" --samples "$samples" --subs "$FANOUT" \
 		--format csv "$@" 2>>"$W/nats_bench.err" ||
 		{ broken "vb_nats_bench --sizes $size" "$W/nats_bench.err"; return 1; }
-}
-# rec_bench TOOL SIZE: the CSV rows of verbus bench / vb_nats_bench on stdin
-rec_bench() {
-	local tool=$1 size=$2
-	while IFS=, read -r test psize subs msgs secs rate mb min mean p50 p90 \
-		p99 p999 max lost dup bad; do
-		[ "$test" = test ] && continue
-		case $test in
-		latency | rtt)
-			rec "$tool" "$test" "$size" "$psize" p50_us "$p50"
-			rec "$tool" "$test" "$size" "$psize" p99_us "$p99"
-			rec "$tool" "$test" "$size" "$psize" p999_us "$p999"
-			;;
-		*)
-			rec "$tool" "$test" "$size" "$psize" msgs_per_s "${rate%.*}"
-			rec "$tool" "$test" "$size" "$psize" mb_per_s "$mb"
-			;;
-		esac
-		[ "$((lost + dup + bad))" = 0 ] ||
-			broken "$tool $test $psize: $lost lost, $dup duplicated, $bad bad" /dev/null
-	done
 }
 tx0=$(tx_bytes "$pnet")
 for size in $SIZES; do

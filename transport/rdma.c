@@ -1410,7 +1410,11 @@ static void credit_maybe(struct vbi_conn *c)
 {
 	vbi_credit_note_freed(&c->cr, c->rx.freed);
 	if (vbi_credit_should_return(&c->cr, c->opts.ring_size) ||
-	    (c->rx.freed == c->rx.written && vbi_credit_ring_owed(&c->cr)))
+	    (c->rx.freed == c->rx.written &&
+	     vbi_credit_ring_may_block(
+		     &c->cr, c->opts.ring_size,
+		     vbi_frame_span(VBI_FRAME_HDR_LEN +
+				    (size_t)c->opts.max_msg))))
 		send_credit(c);
 }
 

@@ -25,33 +25,38 @@ TPUT = "higher"
 ROWS = [
     ("one-way latency, median (us)", "p50_us", LAT,
      ("raw", "ib_write_lat"), ("ucx", "am_lat"), ("nats", "latency"),
-     ("verbus", "latency"), ("verbus_spin", "latency"), ("verbus_busy", "latency")),
+     ("verbus", "latency"), ("verbus_spin", "latency"), ("verbus_busy", "latency"),
+     ("relay", "latency"), ("relay_events", "latency")),
     ("one-way latency, p99 (us)", "p99_us", LAT,
      ("raw", "ib_write_lat"), ("ucx", "am_lat"), ("nats", "latency"),
-     ("verbus", "latency"), ("verbus_spin", "latency"), ("verbus_busy", "latency")),
+     ("verbus", "latency"), ("verbus_spin", "latency"), ("verbus_busy", "latency"),
+     ("relay", "latency"), ("relay_events", "latency")),
     ("one-way latency, p99.9 (us)", "p999_us", LAT,
      ("raw", "ib_write_lat"), ("ucx", "am_lat"), ("nats", "latency"),
-     ("verbus", "latency"), ("verbus_spin", "latency"), ("verbus_busy", "latency")),
+     ("verbus", "latency"), ("verbus_spin", "latency"), ("verbus_busy", "latency"),
+     ("relay", "latency"), ("relay_events", "latency")),
     ("request/reply round trip, median (us)", "p50_us", LAT,
      ("raw", "ib_write_lat"), ("ucx", "am_lat"), ("nats", "rtt"),
-     ("verbus", "rtt"), ("verbus_spin", "rtt"), ("verbus_busy", "rtt")),
+     ("verbus", "rtt"), ("verbus_spin", "rtt"), ("verbus_busy", "rtt"),
+     ("relay", "rtt"), ("relay_events", "rtt")),
     ("request/reply round trip, p99 (us)", "p99_us", LAT,
      ("raw", "ib_write_lat"), ("ucx", "am_lat"), ("nats", "rtt"),
-     ("verbus", "rtt"), ("verbus_spin", "rtt"), ("verbus_busy", "rtt")),
+     ("verbus", "rtt"), ("verbus_spin", "rtt"), ("verbus_busy", "rtt"),
+     ("relay", "rtt"), ("relay_events", "rtt")),
     ("1->1 throughput (msg/s)", "msgs_per_s", TPUT,
      ("raw", "ib_write_bw"), ("ucx", "am_bw"), ("nats", "throughput"),
-     ("verbus", "throughput"), None, None),
+     ("verbus", "throughput"), None, None, ("relay", "throughput"), None),
     ("1->1 throughput (MB/s)", "mb_per_s", TPUT,
      ("raw", "ib_write_bw"), ("ucx", "am_bw"), ("nats", "throughput"),
-     ("verbus", "throughput"), None, None),
+     ("verbus", "throughput"), None, None, ("relay", "throughput"), None),
     ("1->8 fan-out, deliveries (msg/s)", "msgs_per_s", TPUT,
      ("raw", "ib_write_bw"), None, ("nats", "fanout"),
-     ("verbus", "fanout"), None, None),
+     ("verbus", "fanout"), None, None, None, None),
     ("1->8 fan-out, deliveries (MB/s)", "mb_per_s", TPUT,
      ("raw", "ib_write_bw"), None, ("nats", "fanout"),
-     ("verbus", "fanout"), None, None),
+     ("verbus", "fanout"), None, None, None, None),
     ("raw send/recv latency, median (us)", "p50_us", LAT,
-     ("raw", "ib_send_lat"), None, None, None, None, None),
+     ("raw", "ib_send_lat"), None, None, None, None, None, None, None),
 ]
 
 
@@ -101,30 +106,44 @@ def best(v, better):
 
 def table(vals, payload):
     out = [
-        "| measure | size | raw verbs | UCX | NATS | Verbus | Verbus spin "
-        "| Verbus busy-poll | better | Verbus/raw | Verbus/UCX | Verbus/NATS "
-        "| best Verbus/raw | best Verbus/UCX | best Verbus/NATS |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| measure | size | raw verbs | raw relay | raw relay, events | UCX "
+        "| NATS | Verbus | Verbus spin | Verbus busy-poll | better "
+        "| Verbus/raw | Verbus/relay, events | Verbus/UCX | Verbus/NATS "
+        "| best Verbus/raw | best Verbus/relay | best Verbus/UCX "
+        "| best Verbus/NATS |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "---|---|",
     ]
     for label, metric, better, *cols in ROWS:
         for size in SIZES:
             v = [get(vals, c, size, metric) for c in cols]
             if all(x is None for x in v):
                 continue
-            raw, ucx, nats, vb, vbs, vbb = v
+            raw, ucx, nats, vb, vbs, vbb, rel, rele = v
             b = best((vb, vbs, vbb), better)
             out.append(
-                f"| {label} | {SIZE_NAME[size]} | {fmt(raw)} | {fmt(ucx)} "
+                f"| {label} | {SIZE_NAME[size]} | {fmt(raw)} | {fmt(rel)} "
+                f"| {fmt(rele)} | {fmt(ucx)} "
                 f"| {fmt(nats)} | {fmt(vb)} | {fmt(vbs)} | {fmt(vbb)} "
                 f"| {better} "
-                f"| {fmt(ratio(vb, raw))} | {fmt(ratio(vb, ucx))} "
+                f"| {fmt(ratio(vb, raw))} | {fmt(ratio(vb, rele))} "
+                f"| {fmt(ratio(vb, ucx))} "
                 f"| {fmt(ratio(vb, nats))} | {fmt(ratio(b, raw))} "
+                f"| {fmt(ratio(b, rel))} "
                 f"| {fmt(ratio(b, ucx))} | {fmt(ratio(b, nats))} |")
     notes = [
         "",
         "raw verbs: perftest between the publisher's and the subscriber's "
         "devices, one hop (ib_write_lat/ib_send_lat: half the round trip; "
         "ib_write_bw: messages of that size, MB/s = msg/s x size / 10^6). "
+        "raw relay: vb_relay_bench, the floor of two hops on this "
+        "device: the least a broker can do in raw verbs (one "
+        "WRITE_WITH_IMM in, one out, zero-copy; no subjects, frames or "
+        "credits), publisher -> relay -> subscriber as Verbus measures, "
+        "busy-polling like perftest; raw relay, events: the same sleeping "
+        "on the completion channel when idle, beside event-driven Verbus "
+        "(Verbus/relay, events). best Verbus/relay sets the best Verbus "
+        "configuration beside the busy-polling relay. "
         "UCX: ucx_perftest UCP active messages (ucp_am_lat: half the round "
         "trip; ucp_am_bw), one hop. NATS and Verbus: publisher -> broker "
         "-> subscriber, two hops, stamped with the one clock of the guest. "
@@ -191,10 +210,21 @@ def targets(vals):
           g("verbus", "latency", 64, "p50_us"), ">=", 10.0)
     judge("the same, best Verbus configuration",
           g("nats", "latency", 64, "p50_us"), low("latency"), ">=", 10.0)
+    # The floor: what two raw hops through a minimal relay cost here, and
+    # what Verbus costs above it.
+    judge("floor: raw relay 64 B one-way / raw ib_write_lat",
+          g("relay", "latency", 64, "p50_us"),
+          g("raw", "ib_write_lat", 64, "p50_us"), "<=", 2.0)
+    judge("floor: raw relay 64 B round trip / raw ib_write_lat",
+          g("relay", "rtt", 64, "p50_us"),
+          g("raw", "ib_write_lat", 64, "p50_us"), "<=", 4.0)
+    judge("floor: raw relay 64 KiB MB/s / raw ib_write_bw",
+          g("relay", "throughput", 65536, "mb_per_s"),
+          g("raw", "ib_write_bw", 65536, "mb_per_s"), ">=", 0.90)
     ahead = {"ucx": [0, 0], "nats": [0, 0]}
     for label, metric, better, *cols in ROWS:
         for size in SIZES:
-            vb = best([get(vals, c, size, metric) for c in cols[3:]],
+            vb = best([get(vals, c, size, metric) for c in cols[3:6]],
                       better)
             for i, tool in ((1, "ucx"), (2, "nats")):
                 other = get(vals, cols[i], size, metric)
@@ -213,7 +243,8 @@ def targets(vals):
 
 def plot(d, vals):
     dat = os.path.join(d, "plot.dat")
-    series = [("raw", "ib_write_lat", "ib_write_bw"), ("ucx", "am_lat", "am_bw"),
+    series = [("raw", "ib_write_lat", "ib_write_bw"),
+              ("relay", "latency", "throughput"), ("ucx", "am_lat", "am_bw"),
               ("nats", "latency", "throughput"),
               ("verbus", "latency", "throughput"),
               ("verbus_spin", "latency", "throughput")]
@@ -228,7 +259,9 @@ def plot(d, vals):
                     v = vals.get(key)
                     row.append("NaN" if v is None else f"{v}")
             f.write(" ".join(row) + "\n")
-    names = ["raw verbs (perftest)", "UCX (ucp am)", "NATS (TCP)",
+    names = ["raw verbs (perftest), one hop",
+             "raw relay (vb_relay_bench), two hops", "UCX (ucp am)",
+             "NATS (TCP)",
              "Verbus (via verbusd)", "Verbus, adaptive spin"]
     lat = ", ".join(
         f"'{dat}' using 1:{2 + 2 * i} with linespoints title '{n}'"

@@ -131,11 +131,15 @@ static void test_credit_return_thresholds(void **state)
 	}
 
 	assert_int_equal(vbi_credit_init(&c, 8, 8), VB_OK);
-	assert_false(vbi_credit_ring_owed(&c));
+	assert_false(vbi_credit_ring_may_block(&c, 4096, 2048));
 	vbi_credit_note_freed(&c, 1016);
 	assert_false(vbi_credit_should_return(&c, 4096));
-	/* Below the threshold, but owed: a drained ring sends it back. */
-	assert_true(vbi_credit_ring_owed(&c));
+	/* Below the threshold, but a frame of half the ring and its PAD may
+	 * need it: a drained ring sends it back. */
+	assert_true(vbi_credit_ring_may_block(&c, 4096, 2048));
+	/* With frames of at most 1 KiB, a blocked peer has used more than
+	 * 4096 - 2048 bytes: 1016 owed is not what it waits for. */
+	assert_false(vbi_credit_ring_may_block(&c, 4096, 1024));
 	vbi_credit_note_freed(&c, 1024);
 	assert_true(vbi_credit_should_return(&c, 4096));
 	/* A lower value (a stale note) is ignored. */
@@ -145,7 +149,40 @@ static void test_credit_return_thresholds(void **state)
 	assert_int_equal(ack.ack_freed, 128);
 	vbi_credit_sent(&c, &ack);
 	assert_false(vbi_credit_should_return(&c, 4096));
-	assert_false(vbi_credit_ring_owed(&c));
+	assert_false(vbi_credit_ring_may_block(&c, 4096, 2048));
+}
+
+/*
+ * Whenever a sender is blocked on ring space (core/ring.c: a PAD of
+ * @fill bytes, shorter than the frame, plus a frame of @span bytes do not
+ * fit beside the @used bytes not yet given back) and the receiver has
+ * drained its ring, so that it owes exactly @used, the receiver gives the
+ * space back.
+ */
+static void test_credit_drained_never_deadlocks(void **state)
+{
+	static const size_t ring = 4096, spans[] = { 64, 512, 1024, 2048 };
+	struct vbi_credit c;
+	size_t i, used, span, fill;
+
+	(void)state;
+	for (i = 0; i < sizeof(spans) / sizeof(spans[0]); i++) {
+		for (span = spans[i] / 4; span <= spans[i];
+		     span += spans[i] / 4) {
+			for (used = 8; used <= ring; used += 8) {
+				for (fill = 0; fill < span; fill += 8) {
+					if (fill + span <= ring - used)
+						continue; /* not blocked */
+					assert_int_equal(
+						vbi_credit_init(&c, 8, 8),
+						VB_OK);
+					vbi_credit_note_freed(&c, used);
+					assert_true(vbi_credit_ring_may_block(
+						&c, ring, spans[i]));
+				}
+			}
+		}
+	}
 }
 
 /* Acks count as paid only once posted, and paying twice is harmless. */
@@ -252,9 +289,15 @@ static uint8_t sim_byte(uint64_t seq, size_t i)
 	return (uint8_t)(seq * 31u + i + 3u);
 }
 
+/* The largest payload the simulation sends through a ring of @ring. */
+static uint32_t sim_plen_max(size_t ring)
+{
+	return (uint32_t)(ring / 2 - 32);
+}
+
 static uint32_t sim_plen(uint64_t seq, size_t ring)
 {
-	return (uint32_t)((seq * 2654435761u) % (ring / 2 - 32 + 1));
+	return (uint32_t)((seq * 2654435761u) % (sim_plen_max(ring) + 1));
 }
 
 static void sim_post(struct sim_peer *p, const struct sim_msg *m)
@@ -316,8 +359,15 @@ static bool sim_credit_return(struct sim_peer *p)
 	struct vbi_credit_ack ack;
 	struct sim_msg m = { .is_cr = true };
 
-	if (!vbi_credit_should_return(&p->c, p->rx.size) ||
-	    vbi_credit_take(&p->c, true) != VB_OK)
+	/* As transport/rdma.c does: a quarter owed, or a drained ring with
+	 * space the peer may be blocked on. */
+	size_t max_span =
+		vbi_frame_span(vbi_frame_msg_len(0, sim_plen_max(p->rx.size)));
+	bool due = vbi_credit_should_return(&p->c, p->rx.size) ||
+		   (p->rx.freed == p->rx.written &&
+		    vbi_credit_ring_may_block(&p->c, p->rx.size, max_span));
+
+	if (!due || vbi_credit_take(&p->c, true) != VB_OK)
 		return false;
 	vbi_credit_snapshot(&p->c, &ack);
 	m.ack_recvs = ack.ack_recvs;
@@ -546,6 +596,7 @@ int main(void)
 		cmocka_unit_test(test_credit_grant_lies_rejected),
 		cmocka_unit_test(test_credit_return_thresholds),
 		cmocka_unit_test(test_credit_owed_until_sent),
+		cmocka_unit_test(test_credit_drained_never_deadlocks),
 		cmocka_unit_test(test_credit_simulation_no_deadlock),
 		cmocka_unit_test(test_credit_no_ping_pong_cascade),
 		cmocka_unit_test(test_credit_simulation_idle_is_silent),
