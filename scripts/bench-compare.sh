@@ -6,10 +6,14 @@
 # ratios, a CSV and a PNG plot (docs/PERFORMANCE.md explains them).  A
 # tool, not a test: it never fails on a number, only when a tool fails.
 #
-#   scripts/bench-compare.sh [--smoke] [--out DIR]
+#   scripts/bench-compare.sh [--smoke] [--idle-poll] [--out DIR]
 #
 #   --smoke    tiny counts, every tool once (a minute or two): the suite's
 #              rxe.bench_compare runs the same inside an already-booted guest
+#   --idle-poll  boot the guest with idle=poll: its idle vCPUs poll instead
+#              of halting, so waking a sleeping party costs what it does on
+#              a latency-tuned server, not TCG's slow wake-up of a halted
+#              vCPU (docs/PERFORMANCE.md); takes the host's CPUs whole
 #   --out DIR  where the results go [bench-results/<UTC timestamp>/]
 #
 # VERBUS_RXE_MODE=native runs on this machine (rdma_rxe or real RNICs; see
@@ -22,17 +26,18 @@ smoke=() out=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--smoke) smoke=(--smoke) ;;
+	--idle-poll) export VERBUS_VM_APPEND="${VERBUS_VM_APPEND:+$VERBUS_VM_APPEND }idle=poll" ;;
 	--out) [ $# -ge 2 ] || { echo "bench-compare: --out needs a directory" >&2; exit 2; }
 		out=$2; shift ;;
 	-h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-	*) echo "usage: bench-compare.sh [--smoke] [--out DIR]" >&2; exit 2 ;;
+	*) echo "usage: bench-compare.sh [--smoke] [--idle-poll] [--out DIR]" >&2; exit 2 ;;
 	esac
 	shift
 done
 [ -n "$out" ] || out=$ROOT/bench-results/$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-for b in verbusd verbus vb_nats_bench; do
+for b in verbusd verbus vb_nats_bench vb_relay_bench; do
 	[ -x "$BUILD/bin/$b" ] ||
 		{ echo "bench-compare: $BUILD/bin/$b is missing: run scripts/setup.sh" >&2; exit 1; }
 done

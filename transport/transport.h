@@ -47,7 +47,9 @@ struct vbi_conn_opts {
 	uint32_t ring_size; /* our receive ring, a power of two [1 MiB] */
 	uint32_t max_msg; /* largest topic + payload we accept [64 KiB] */
 	uint32_t recv_depth; /* RECVs kept posted [128] */
-	int busy_poll; /* 1: progress() never sleeps on the fd */
+	int busy_poll; /* 1: progress() never sleeps on the fd and reads the
+			* CQ every turn; the CQ is never armed, so
+			* completions do not make the fd readable */
 	uint32_t max_peer_ring; /* refuse a peer ring above this (we mirror
 				 * it in registered memory) [VBI_RING_MAX] */
 	const char *source; /* connect: local address to bind (host K) */

@@ -158,7 +158,10 @@ typedef void (*vb_event_cb)(struct vb_conn *c, const struct vb_event *ev,
 
 /* vb_opts.flags */
 #define VB_OPT_ASYNC_CONNECT 0x1 /* vb_connect returns at once; retries */
-#define VB_OPT_BUSY_POLL 0x2 /* vb_poll spins instead of sleeping */
+/* vb_poll spins instead of sleeping; vb_fd then reports timers, vb_stop()
+ * and connection events but not arriving messages: drive the connection
+ * with vb_poll() or vb_process() in a loop. */
+#define VB_OPT_BUSY_POLL 0x2
 #define VB_OPT_LOCKED 0x4 /* any thread may call: see Threading above */
 #define VB_OPT_NO_RECONNECT 0x8 /* a lost connection is closed for good */
 
@@ -223,7 +226,8 @@ VB_EXPORT int vb_connect(const char *url, const struct vb_opts *opts,
  */
 VB_EXPORT void vb_close(struct vb_conn *c);
 
-/* vb_fd() - readable when vb_process() has work (an epoll fd). */
+/* vb_fd() - readable when vb_process() has work (an epoll fd; with
+ * VB_OPT_BUSY_POLL not for arriving messages, see there). */
 VB_EXPORT int vb_fd(struct vb_conn *c);
 
 /*
