@@ -1,0 +1,107 @@
+#!/bin/bash
+# bench-ab.sh - what a change buys: two builds of Verbus measured in turn,
+# A B A B ..., in one boot of the test guest, so that both see the same
+# emulated device and, as far as can be, the same load.  A tool, not a
+# test: it prints numbers and never fails on them.
+#
+#   scripts/bench-ab.sh [--rounds N] [--modes LIST] [--sizes LIST]
+#                       [--samples N] [--count N] [--idle-poll] A_BUILD B_BUILD
+#
+#   A_BUILD, B_BUILD  build directories (each with bin/verbusd, bin/verbus),
+#                     e.g. one of a `git worktree` of the older commit
+#   --rounds N        A then B, N times [2]
+#   --modes LIST      event, spin (200 us), busy [event,busy]: the broker's
+#                     and verbus bench's polling for the latency tests
+#   --sizes LIST      payload sizes [64]
+#   --samples N       latency and request/reply samples per run [3000]
+#   --count N         throughput messages per run; 0 skips throughput [0]
+#   --idle-poll       boot the guest with idle=poll (see bench-compare.sh)
+#
+# Prints one line per build, round, mode and test: the median and p99 in
+# microseconds (latency, rtt) or msg/s and MB/s (throughput, event-driven),
+# and the broker's credit waits.  Hosts as in bench-compare.sh: verbusd on
+# host 1, publisher on host 2, subscriber on host 3.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+if [ -z "${VERBUS_HOST_3_ADDR:-}" ]; then
+	rounds=2 modes=event,busy sizes=64 samples=3000 count=0 builds=()
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--rounds) rounds=$2; shift ;;
+		--modes) modes=$2; shift ;;
+		--sizes) sizes=$2; shift ;;
+		--samples) samples=$2; shift ;;
+		--count) count=$2; shift ;;
+		--idle-poll) export VERBUS_VM_APPEND="${VERBUS_VM_APPEND:+$VERBUS_VM_APPEND }idle=poll" ;;
+		-h | --help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+		-*) echo "bench-ab: unknown option $1" >&2; exit 2 ;;
+		*) builds+=("$(cd "$1" 2>/dev/null && pwd)") ;;
+		esac
+		shift
+	done
+	[ "${#builds[@]}" = 2 ] && [ -n "${builds[0]}" ] && [ -n "${builds[1]}" ] ||
+		{ echo "usage: bench-ab.sh [options] A_BUILD B_BUILD (--help)" >&2; exit 2; }
+	for b in "${builds[@]}"; do
+		[ -x "$b/bin/verbusd" ] && [ -x "$b/bin/verbus" ] ||
+			{ echo "bench-ab: $b/bin has no verbusd and verbus" >&2; exit 2; }
+	done
+	export BENCH_AB_A=${builds[0]} BENCH_AB_B=${builds[1]} BENCH_AB_ROUNDS=$rounds \
+		BENCH_AB_MODES=$modes BENCH_AB_SIZES=$sizes \
+		BENCH_AB_SAMPLES=$samples BENCH_AB_COUNT=$count
+	native=()
+	[ "${VERBUS_RXE_MODE:-vm}" = native ] && native=(--native)
+	exec env VERBUS_BIN="$BENCH_AB_B/bin" \
+		VERBUS_VM_ENV="BENCH_AB_A BENCH_AB_B BENCH_AB_ROUNDS BENCH_AB_MODES BENCH_AB_SIZES BENCH_AB_SAMPLES BENCH_AB_COUNT" \
+		"$ROOT/tests/vm/rxe-run" "${native[@]}" --hosts 3 \
+		-w "$BENCH_AB_A" -w "$BENCH_AB_B" -- "$0"
+fi
+
+# ---- on the RDMA hosts ------------------------------------------------------
+. "$ROOT/tests/rdma/lib.sh"
+B=$VERBUS_HOST_1_ADDR P=$VERBUS_HOST_2_ADDR S=$VERBUS_HOST_3_ADDR
+echo "bench-ab: $(date -u +%FT%TZ), A=$BENCH_AB_A B=$BENCH_AB_B," \
+	"kernel parameters: $(cat /proc/cmdline)"
+bpid=
+trap '[ -n "$bpid" ] && kill "$bpid" 2>/dev/null' EXIT
+# run NAME BUILD MODE: one broker, the latency tests (and throughput when
+# event-driven and asked for) at every size
+run() {
+	local name=$1 bin=$2/bin mode=$3 port mport bargs=() cargs=() size
+	case $mode in
+	event) ;;
+	spin) bargs=(--set spin_us=200) cargs=(--spin 200) ;;
+	busy) bargs=(--set busy_poll=true) cargs=(--busy-poll) ;;
+	*) echo "bench-ab: unknown mode $mode" >&2; return 1 ;;
+	esac
+	port=$(free_port) mport=$(free_port)
+	"$bin/verbusd" --listen "$B:$port" --monitor "127.0.0.1:$mport" \
+		--set limits.max_msg=128K "${bargs[@]}" >/tmp/bench-ab.log 2>&1 &
+	bpid=$!
+	for _ in $(seq 100); do
+		curl -sf "http://127.0.0.1:$mport/healthz" >/dev/null && break
+		sleep 0.1
+	done
+	for size in ${BENCH_AB_SIZES//,/ }; do
+		tests=(latency rtt)
+		[ "$mode" = event ] && [ "$BENCH_AB_COUNT" != 0 ] && tests+=(throughput)
+		"$bin/verbus" bench -s "rdma://$B:$port" --pub-source "$P" \
+			--sub-source "$S" --max-msg 128K --sizes "$size" \
+			--samples "$BENCH_AB_SAMPLES" --count "${BENCH_AB_COUNT/#0/1}" \
+			"${cargs[@]}" --format csv "${tests[@]}" 2>/dev/null |
+			awk -F, -v t="$name $mode" '$1 == "latency" || $1 == "rtt" {
+				printf "%-14s %-10s %6s B  p50 %9s us  p99 %9s us\n", t, $1, $2, $10, $12 }
+			$1 == "throughput" {
+				printf "%-14s %-10s %6s B  %9.0f msg/s %8s MB/s\n", t, $1, $2, $6, $7 }'
+	done
+	echo "$name $mode: broker credit waits $(curl -s "http://127.0.0.1:$mport/metrics" |
+		awk '$1 == "verbus_credit_waits_total" { print $2 }')"
+	kill "$bpid"
+	wait "$bpid" 2>/dev/null
+	bpid=
+}
+for ((r = 1; r <= BENCH_AB_ROUNDS; r++)); do
+	for mode in ${BENCH_AB_MODES//,/ }; do
+		run "A r$r" "$BENCH_AB_A" "$mode"
+		run "B r$r" "$BENCH_AB_B" "$mode"
+	done
+done
