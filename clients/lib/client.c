@@ -51,6 +51,33 @@ uint64_t vbi_client_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * Whether the monotonic clock may have reached @at.  The coarse clock is
+ * the same clock as of the last tick, at most its resolution behind, and
+ * is read without a system call even where the precise one needs one (a
+ * guest whose clocksource the vDSO cannot read: hpet under QEMU TCG);
+ * vb_process() asks this on every call while a heartbeat is armed.
+ */
+static bool clock_may_reach(uint64_t at)
+{
+	static _Atomic uint64_t res_ns;
+	struct timespec ts;
+	uint64_t res = atomic_load_explicit(&res_ns, memory_order_relaxed);
+
+	if (res == 0) {
+		if (clock_getres(CLOCK_MONOTONIC_COARSE, &ts))
+			return true;
+		res = (uint64_t)ts.tv_sec * 1000000000ull +
+		      (uint64_t)ts.tv_nsec;
+		atomic_store_explicit(&res_ns, res, memory_order_relaxed);
+	}
+	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts))
+		return true;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec +
+		       res >=
+	       at;
+}
+
 static uint64_t rng_next(struct vb_conn *c)
 {
 	c->rng ^= c->rng >> 12;
@@ -323,7 +350,7 @@ static int run_timers(struct vb_conn *c)
 {
 	uint64_t now, ticks;
 
-	if (!c->timer_at)
+	if (!c->timer_at || !clock_may_reach(c->timer_at))
 		return 0;
 	now = vbi_client_now_ns();
 	if (now < c->timer_at)
