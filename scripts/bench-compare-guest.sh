@@ -127,7 +127,8 @@ rec_bench() {
 	echo "date: $(date -u +%FT%TZ)"
 	echo "mode: ${VERBUS_RXE_MODE:-?} (vm: the QEMU test guest, tests/vm/rxe-run)"
 	echo "kernel: $(uname -srvm)"
-	echo "kernel parameters: $(cat /proc/cmdline) (idle=poll: idle CPUs poll instead of halting, VERBUS_VM_APPEND)"
+	echo "kernel parameters: $(cat /proc/cmdline)$(grep -qw idle=poll /proc/cmdline &&
+		echo " (idle=poll: idle CPUs poll instead of halting; bench-compare.sh --idle-poll)")"
 	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) CPUs"
 	echo "devices: publisher $pdev ($P), subscriber $sdev ($S), broker $(rdmadev_of "$B") ($B)"

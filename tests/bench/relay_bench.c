@@ -283,6 +283,19 @@ fail:
 	return -1;
 }
 
+/* Free a CQ, its completion channel and the PD beside them; each may be
+ * NULL (never made). */
+static void cq_destroy(struct ibv_pd *pd, struct ibv_comp_channel *cc,
+		       struct ibv_cq *cq)
+{
+	if (cq)
+		ibv_destroy_cq(cq);
+	if (cc)
+		ibv_destroy_comp_channel(cc);
+	if (pd)
+		ibv_dealloc_pd(pd);
+}
+
 /* Undo whatever of @c was built; @c is zeroed. */
 static void conn_destroy(struct conn *c)
 {
@@ -294,14 +307,8 @@ static void conn_destroy(struct conn *c)
 		ibv_dereg_mr(c->ring_mr);
 	free(c->out);
 	free(c->ring);
-	if (c->own_cq) {
-		if (c->cq)
-			ibv_destroy_cq(c->cq);
-		if (c->cc)
-			ibv_destroy_comp_channel(c->cc);
-		if (c->pd)
-			ibv_dealloc_pd(c->pd);
-	}
+	if (c->own_cq)
+		cq_destroy(c->pd, c->cc, c->cq);
 	if (c->id)
 		rdma_destroy_id(c->id);
 	memset(c, 0, sizeof(*c));
@@ -360,12 +367,7 @@ static void session_end(struct session *s)
 			rdma_disconnect(s->c[i].id);
 		conn_destroy(&s->c[i]);
 	}
-	if (s->cq)
-		ibv_destroy_cq(s->cq);
-	if (s->cc)
-		ibv_destroy_comp_channel(s->cc);
-	if (s->pd)
-		ibv_dealloc_pd(s->pd);
+	cq_destroy(s->pd, s->cc, s->cq);
 	memset(s, 0, sizeof(*s));
 }
 

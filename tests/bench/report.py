@@ -212,13 +212,16 @@ def targets(vals):
           g("nats", "latency", 64, "p50_us"), low("latency"), ">=", 10.0)
     # The floor: what two raw hops through a minimal relay cost here, and
     # what Verbus costs above it.
-    judge("floor: raw relay 64 B one-way / raw ib_write_lat",
+    judge("floor: raw relay 64 B one-way / raw ib_write_lat "
+          "(within 2.0x: the target is reachable here)",
           g("relay", "latency", 64, "p50_us"),
           g("raw", "ib_write_lat", 64, "p50_us"), "<=", 2.0)
-    judge("floor: raw relay 64 B round trip / raw ib_write_lat",
+    judge("floor: raw relay 64 B round trip / raw ib_write_lat "
+          "(within 4.0x: reachable)",
           g("relay", "rtt", 64, "p50_us"),
           g("raw", "ib_write_lat", 64, "p50_us"), "<=", 4.0)
-    judge("floor: raw relay 64 KiB MB/s / raw ib_write_bw",
+    judge("floor: raw relay 64 KiB MB/s / raw ib_write_bw "
+          "(at least 0.90x: reachable)",
           g("relay", "throughput", 65536, "mb_per_s"),
           g("raw", "ib_write_bw", 65536, "mb_per_s"), ">=", 0.90)
     ahead = {"ucx": [0, 0], "nats": [0, 0]}
