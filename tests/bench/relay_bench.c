@@ -237,24 +237,42 @@ static int make_qp(struct conn *c)
 	return 0;
 }
 
+/* Free a CQ, its completion channel and the PD beside them; each may be
+ * NULL (never made). */
+static void cq_destroy(struct ibv_pd *pd, struct ibv_comp_channel *cc,
+		       struct ibv_cq *cq)
+{
+	if (cq)
+		ibv_destroy_cq(cq);
+	if (cc)
+		ibv_destroy_comp_channel(cc);
+	if (pd)
+		ibv_dealloc_pd(pd);
+}
+
+/* A PD, a completion channel and a CQ of @cqe entries on @verbs: 0, or
+ * -1 (said) with none of them left. */
+static int cq_create(struct ibv_context *verbs, int cqe, struct ibv_pd **pd,
+		     struct ibv_comp_channel **cc, struct ibv_cq **cq)
+{
+	*pd = ibv_alloc_pd(verbs);
+	*cc = *pd ? ibv_create_comp_channel(verbs) : NULL;
+	*cq = *cc ? ibv_create_cq(verbs, cqe, NULL, *cc, 0) : NULL;
+	if (*cq)
+		return 0;
+	perror("relay_bench: PD, channel or CQ");
+	cq_destroy(*pd, *cc, NULL);
+	*pd = NULL;
+	*cc = NULL;
+	return -1;
+}
+
 /* PD, completion channel and CQ of @c's device, owned by @c. */
 static int make_cq(struct conn *c)
 {
 	c->own_cq = true;
-	c->pd = ibv_alloc_pd(c->id->verbs);
-	if (c->pd == NULL)
-		goto fail;
-	c->cc = ibv_create_comp_channel(c->id->verbs);
-	if (c->cc == NULL)
-		goto fail;
-	c->cq = ibv_create_cq(c->id->verbs, 2 * (SQ_DEPTH + RQ_DEPTH), NULL,
-			      c->cc, 0);
-	if (c->cq == NULL)
-		goto fail;
-	return 0;
-fail:
-	perror("relay_bench: PD, channel or CQ");
-	return -1;
+	return cq_create(c->id->verbs, 2 * (SQ_DEPTH + RQ_DEPTH), &c->pd,
+			 &c->cc, &c->cq);
 }
 
 /* Register @len bytes for the ring (remote write) and, for the driver,
@@ -281,19 +299,6 @@ static int make_bufs(struct conn *c, size_t len, bool out)
 fail:
 	perror("relay_bench: ibv_reg_mr");
 	return -1;
-}
-
-/* Free a CQ, its completion channel and the PD beside them; each may be
- * NULL (never made). */
-static void cq_destroy(struct ibv_pd *pd, struct ibv_comp_channel *cc,
-		       struct ibv_cq *cq)
-{
-	if (cq)
-		ibv_destroy_cq(cq);
-	if (cc)
-		ibv_destroy_comp_channel(cc);
-	if (pd)
-		ibv_dealloc_pd(pd);
 }
 
 /* Undo whatever of @c was built; @c is zeroed. */
@@ -371,8 +376,14 @@ static void session_end(struct session *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* A connect request: validate it and accept, or reject it. */
-static void on_request(struct session *s, struct rdma_cm_event *ev)
+/*
+ * A connect request: validate it and accept it, or reject it and return
+ * false: the caller destroys the event's id once it has acked the event
+ * (librdmacm waits for that ack before it destroys an id).  A session
+ * left with no connection by a refusal is ended, so that the next driver
+ * starts afresh.
+ */
+static bool on_request(struct session *s, struct rdma_cm_event *ev)
 {
 	const struct hello *h = ev->param.conn.private_data;
 	struct rdma_cm_id *id = ev->id;
@@ -398,17 +409,9 @@ static void on_request(struct session *s, struct rdma_cm_event *ev)
 		s->slots = hv.slots;
 		s->size = hv.size;
 		s->events = hv.events != 0;
-		s->pd = ibv_alloc_pd(id->verbs);
-		s->cc = ibv_create_comp_channel(id->verbs);
-		s->cq = s->pd && s->cc ?
-				ibv_create_cq(id->verbs,
-					      4 * (SQ_DEPTH + RQ_DEPTH), NULL,
-					      s->cc, 0) :
-				NULL;
-		if (s->cq == NULL) {
-			perror("relay_bench: PD, channel or CQ");
+		if (cq_create(id->verbs, 4 * (SQ_DEPTH + RQ_DEPTH), &s->pd,
+			      &s->cc, &s->cq))
 			goto reject;
-		}
 	} else if (s->verbs != id->verbs || s->slots != hv.slots ||
 		   s->size != hv.size || s->events != (hv.events != 0)) {
 		goto reject; /* not the other half of this session */
@@ -433,7 +436,7 @@ static void on_request(struct session *s, struct rdma_cm_event *ev)
 		perror("relay_bench: rdma_accept");
 		goto undo;
 	}
-	return;
+	return true;
 undo:
 	c->id = NULL; /* the event's id is the caller's to destroy */
 	if (id->qp)
@@ -442,7 +445,9 @@ undo:
 reject:
 	fprintf(stderr, "relay_bench: connection refused\n");
 	rdma_reject(id, NULL, 0);
-	rdma_destroy_id(id);
+	if (s->c[0].id == NULL && s->c[1].id == NULL)
+		session_end(s);
+	return false;
 }
 
 /* Which of the session's connections @id is, or -1. */
@@ -464,10 +469,15 @@ static int cm_events(struct rdma_event_channel *ec, struct session *s)
 
 	while (rdma_get_cm_event(ec, &ev) == 0) {
 		switch (ev->event) {
-		case RDMA_CM_EVENT_CONNECT_REQUEST:
-			on_request(s, ev);
+		case RDMA_CM_EVENT_CONNECT_REQUEST: {
+			struct rdma_cm_id *id = ev->id;
+			bool ok = on_request(s, ev);
+
 			rdma_ack_cm_event(ev);
+			if (!ok)
+				rdma_destroy_id(id);
 			break;
+		}
 		case RDMA_CM_EVENT_ESTABLISHED:
 			role = role_of(s, ev->id);
 			rdma_ack_cm_event(ev);
@@ -1028,12 +1038,14 @@ static int run_driver(const struct opts *o)
 			if (drv_connect(o, ec, &c[0], o->pub_src, 0, slots,
 					size) ||
 			    drv_connect(o, ec, &c[1], o->sub_src, 1, slots,
-					size))
+					size)) {
 				rc = 1;
-			else if (t == T_THROUGHPUT)
+				nrows--; /* nothing measured: no row */
+			} else if (t == T_THROUGHPUT) {
 				rc = drv_throughput(o, c, slots, r) ? 1 : 0;
-			else
+			} else {
 				rc = drv_latency(o, c, slots, r) ? 1 : 0;
+			}
 			if (r->bad)
 				rc = 1;
 			drv_close(ec, c);
