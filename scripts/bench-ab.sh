@@ -58,46 +58,32 @@ fi
 
 # ---- on the RDMA hosts ------------------------------------------------------
 . "$ROOT/tests/rdma/lib.sh"
-B=$VERBUS_HOST_1_ADDR P=$VERBUS_HOST_2_ADDR S=$VERBUS_HOST_3_ADDR
+broker_env
 echo "bench-ab: $(date -u +%FT%TZ), A=$BENCH_AB_A B=$BENCH_AB_B," \
 	"kernel parameters: $(cat /proc/cmdline)"
-bpid=
-trap '[ -n "$bpid" ] && kill "$bpid" 2>/dev/null' EXIT
-# run NAME BUILD MODE: one broker, the latency tests (and throughput when
-# event-driven and asked for) at every size
+tests=(latency rtt) count=()
+[ "$BENCH_AB_COUNT" != 0 ] && tests+=(throughput) count=(--count "$BENCH_AB_COUNT")
+# run NAME BUILD MODE: one broker of that build, the latency tests (and
+# throughput when asked for, event-driven only) at every size
 run() {
-	local name=$1 bin=$2/bin mode=$3 port mport bargs=() cargs=() size
-	case $mode in
-	event) ;;
-	spin) bargs=(--set spin_us=200) cargs=(--spin 200) ;;
-	busy) bargs=(--set busy_poll=true) cargs=(--busy-poll) ;;
-	*) echo "bench-ab: unknown mode $mode" >&2; return 1 ;;
-	esac
+	local name=$1 mode=$3 size t=("${tests[@]}")
+	VERBUS_BIN=$2/bin
+	poll_mode "$mode"
+	[ "$mode" = event ] || t=(latency rtt)
 	port=$(free_port) mport=$(free_port)
-	"$bin/verbusd" --listen "$B:$port" --monitor "127.0.0.1:$mport" \
-		--set limits.max_msg=128K "${bargs[@]}" >/tmp/bench-ab.log 2>&1 &
-	bpid=$!
-	for _ in $(seq 100); do
-		curl -sf "http://127.0.0.1:$mport/healthz" >/dev/null && break
-		sleep 0.1
-	done
+	broker_start --set limits.max_msg=128K "${mode_broker_args[@]}"
 	for size in ${BENCH_AB_SIZES//,/ }; do
-		tests=(latency rtt)
-		[ "$mode" = event ] && [ "$BENCH_AB_COUNT" != 0 ] && tests+=(throughput)
-		"$bin/verbus" bench -s "rdma://$B:$port" --pub-source "$P" \
-			--sub-source "$S" --max-msg 128K --sizes "$size" \
-			--samples "$BENCH_AB_SAMPLES" --count "${BENCH_AB_COUNT/#0/1}" \
-			"${cargs[@]}" --format csv "${tests[@]}" 2>/dev/null |
+		"$VERBUS_BIN/verbus" bench -s "rdma://$brk:$port" --pub-source "$a" \
+			--sub-source "$b" --max-msg 128K --sizes "$size" \
+			--samples "$BENCH_AB_SAMPLES" "${count[@]}" \
+			"${mode_bench_args[@]}" --format csv "${t[@]}" 2>/dev/null |
 			awk -F, -v t="$name $mode" '$1 == "latency" || $1 == "rtt" {
 				printf "%-14s %-10s %6s B  p50 %9s us  p99 %9s us\n", t, $1, $2, $10, $12 }
 			$1 == "throughput" {
 				printf "%-14s %-10s %6s B  %9.0f msg/s %8s MB/s\n", t, $1, $2, $6, $7 }'
 	done
-	echo "$name $mode: broker credit waits $(curl -s "http://127.0.0.1:$mport/metrics" |
-		awk '$1 == "verbus_credit_waits_total" { print $2 }')"
-	kill "$bpid"
-	wait "$bpid" 2>/dev/null
-	bpid=
+	echo "$name $mode: broker credit waits $(metric verbus_credit_waits_total)"
+	broker_stop
 }
 for ((r = 1; r <= BENCH_AB_ROUNDS; r++)); do
 	for mode in ${BENCH_AB_MODES//,/ }; do

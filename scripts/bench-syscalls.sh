@@ -41,11 +41,10 @@ fi
 
 # ---- on the RDMA hosts ------------------------------------------------------
 . "$ROOT/tests/rdma/lib.sh"
-B=$VERBUS_HOST_1_ADDR P=$VERBUS_HOST_2_ADDR S=$VERBUS_HOST_3_ADDR
 N=$BENCH_SC_SAMPLES
-W=$(mktemp -d)
-bpid= tpid=
-trap 'kill $tpid $bpid 2>/dev/null; rm -rf "$W"' EXIT
+tpid=
+broker_env '[ -z "$tpid" ] || kill "$tpid" 2>/dev/null'
+W=$work
 # perf trace needs tracefs; the guest mounts none by itself.
 [ -d /sys/kernel/tracing/events ] || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null
 echo "bench-syscalls: $(date -u +%FT%TZ), $N messages of 64 B, one in flight;" \
@@ -63,26 +62,15 @@ table() {
 		}' "$1"
 }
 for mode in ${BENCH_SC_MODES//,/ }; do
-	bargs=() cargs=()
-	case $mode in
-	event) ;;
-	spin) bargs=(--set spin_us=200) cargs=(--spin 200) ;;
-	busy) bargs=(--set busy_poll=true) cargs=(--busy-poll) ;;
-	*) echo "bench-syscalls: unknown mode $mode" >&2; exit 2 ;;
-	esac
-	port=$(free_port)
-	"$VERBUS_BIN/verbusd" --listen "$B:$port" "${bargs[@]}" >"$W/vbd.log" 2>&1 &
-	bpid=$!
-	for _ in $(seq 100); do
-		grep -q "listening on" "$W/vbd.log" && break
-		sleep 0.1
-	done
+	poll_mode "$mode"
+	port=$(free_port) mport=$(free_port)
+	broker_start "${mode_broker_args[@]}"
 	timeout 600 perf trace -s -p "$bpid" -o "$W/broker" 2>"$W/perf.err" &
 	tpid=$!
 	sleep 1
 	echo "== $mode: $(timeout 600 perf trace -s -o "$W/client" "$VERBUS_BIN/verbus" bench \
-		-s "rdma://$B:$port" --pub-source "$P" --sub-source "$S" \
-		--sizes 64 --samples "$N" --warmup 0 "${cargs[@]}" latency \
+		-s "rdma://$brk:$port" --pub-source "$a" --sub-source "$b" \
+		--sizes 64 --samples "$N" --warmup 0 "${mode_bench_args[@]}" latency \
 		--format csv 2>"$W/bench.err" | awk -F, '$1 == "latency" {
 			print "latency p50 " $10 " us (traced: meaningless)" }')"
 	sleep 0.5
@@ -96,7 +84,5 @@ for mode in ${BENCH_SC_MODES//,/ }; do
 	fi
 	table "$W/broker" broker
 	table "$W/client" client
-	kill "$bpid"
-	wait "$bpid" 2>/dev/null
-	bpid=
+	broker_stop
 done

@@ -137,6 +137,18 @@ broker_stop() {
 	bpid=
 }
 
+# poll_mode MODE: the arguments of a polling mode, for verbusd in
+# $mode_broker_args and for verbus bench in $mode_bench_args: event (sleep
+# when idle), spin (adaptive polling, 200 us), busy (never sleep).
+poll_mode() {
+	case $1 in
+	event) mode_broker_args=() mode_bench_args=() ;;
+	spin) mode_broker_args=(--set spin_us=200) mode_bench_args=(--spin 200) ;;
+	busy) mode_broker_args=(--set busy_poll=true) mode_bench_args=(--busy-poll) ;;
+	*) fail "unknown polling mode '$1' (event, spin, busy)" ;;
+	esac
+}
+
 # metric NAME: one value from the broker's /metrics.
 metric() {
 	curl -sf "http://127.0.0.1:$mport/metrics" | awk -v n="$1" '$1 == n { print $2; exit }'
