@@ -647,6 +647,7 @@ static void on_closed(struct vbi_conn *c, const struct vbi_close_info *why,
 	vbi_conn_stats(c, &cs);
 	b->st.payload_copies += cs.bytes_copied;
 	b->st.zero_copy_bytes += cs.bytes_forwarded;
+	b->st.forward_kicks += cs.kicks;
 	b->st.credit_waits += bc->waits;
 	HASH_ITER(hh, bc->subs, s, tmp)
 	sub_free(b, s);
@@ -821,6 +822,7 @@ static void src_server(void *arg, struct vbd_stats_server *s)
 		vbi_conn_stats(bc->c, &cs);
 		s->payload_copies += cs.bytes_copied;
 		s->zero_copy_bytes += cs.bytes_forwarded;
+		s->forward_kicks += cs.kicks;
 		s->credit_waits += bc->waits;
 		/* Ring, staging (the peer's ring) and control buffers. */
 		mem += cs.ring_size + cs.peer_ring +

@@ -331,6 +331,9 @@ static void put_server_metrics(FILE *f, const struct vbd_stats_server *s)
 		{ "verbus_zero_copy_bytes_total", "counter",
 		  "Bytes delivered by gathering them from publishers' rings.",
 		  s->zero_copy_bytes },
+		{ "verbus_forward_kicks_total", "counter",
+		  "Zero-length writes posted to complete unsignalled forwards.",
+		  s->forward_kicks },
 		{ "verbus_mr_registered_total", "counter",
 		  "Memory regions registered (ibv_reg_mr).", s->mr_registered },
 		{ "verbus_mr_deregistered_total", "counter",
@@ -506,6 +509,7 @@ static void render_varz(struct vbd_monitor *m, struct MHD_Connection *conn,
 	jadd_u64(o, "denied_subscribe", s.denied_subscribe);
 	jadd_u64(o, "payload_copy_bytes", s.payload_copies);
 	jadd_u64(o, "zero_copy_bytes", s.zero_copy_bytes);
+	jadd_u64(o, "forward_kicks", s.forward_kicks);
 	jadd_u64(o, "mr_registered", s.mr_registered);
 	jadd_u64(o, "mr_deregistered", s.mr_deregistered);
 	jadd_u64(o, "mem_registered", s.mem_registered);

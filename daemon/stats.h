@@ -38,6 +38,7 @@ struct vbd_stats_server {
 	uint64_t denied_subscribe; /* subscriptions refused by permissions */
 	uint64_t payload_copies; /* payload bytes the broker's CPU copied */
 	uint64_t zero_copy_bytes; /* bytes the device gathered from rings */
+	uint64_t forward_kicks; /* writes posted to complete forwards */
 	uint64_t mr_registered; /* ibv_reg_mr calls */
 	uint64_t mr_deregistered; /* ibv_dereg_mr calls */
 	uint64_t mem_registered; /* bytes registered now */

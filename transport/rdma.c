@@ -175,7 +175,8 @@ struct vbi_conn {
 	uint32_t max_inline; /* what the QP really supports */
 	uint32_t max_sge; /* gather entries per WRITE the QP supports */
 	struct fwd *fwd; /* FWD_MAX entries, a ring of forwards */
-	uint64_t fwd_head; /* completed: fwd_head <= fwd_post <= fwd_tail */
+	uint64_t fwd_head; /* completed: head <= sig <= post <= tail */
+	uint64_t fwd_sig; /* a signalled WR in flight completes these */
 	uint64_t fwd_post; /* handed to the device */
 	uint64_t fwd_tail; /* queued */
 	uint64_t refs_out; /* references to frames of our ring */
@@ -570,6 +571,8 @@ static void fwd_complete(struct vbi_conn *c, uint64_t upto)
 		frame_unref(f->src, &v);
 		c->fwd_head++;
 	}
+	if (c->fwd_sig < c->fwd_head)
+		c->fwd_sig = c->fwd_head;
 	if (c->fwd_post < c->fwd_head)
 		c->fwd_post = c->fwd_head;
 }
@@ -1024,17 +1027,20 @@ static int conn_flush(struct vbi_conn *c)
 		wr.imm_data = htonl((uint32_t)b.len);
 		wr.wr.rdma.remote_addr = c->peer_addr + b.off;
 		wr.wr.rdma.rkey = c->peer_rkey;
-		/* Signal one write in SIGNAL_EVERY, always when the send
-		 * queue is half full, so completions free it in time, and
-		 * always when it forwards, so the sources get their frames
-		 * back promptly.  wr_id: the forwards done when it completes,
-		 * and the writes it completes. */
+		/* Signal one write in SIGNAL_EVERY, and always when the
+		 * send queue or the forward slots are half used, so that
+		 * completions free them in time.  Forwards ride unsignalled
+		 * like any write: a source whose frames they pin for too long
+		 * gets them back through conn_kick().  wr_id: the forwards
+		 * done when it completes, and the writes it completes. */
 		c->fwd_post += nfwd;
 		if (++c->unsignaled >= SIGNAL_EVERY ||
-		    c->sq_used + 1 >= SEND_DEPTH / 2 || nfwd) {
+		    c->sq_used + 1 >= SEND_DEPTH / 2 ||
+		    c->fwd_post - c->fwd_head >= FWD_MAX / 2) {
 			wr.send_flags |= IBV_SEND_SIGNALED;
 			wr.wr_id = c->fwd_post << 16 | c->unsignaled;
 			c->unsignaled = 0;
+			c->fwd_sig = c->fwd_post;
 		}
 		/* Inline copies with the CPU: never for forwarded bytes. */
 		if (nfwd == 0 && b.xfer <= c->max_inline)
@@ -1050,6 +1056,39 @@ static int conn_flush(struct vbi_conn *c)
 			vbi_credit_sent(&c->cr, &ack);
 		vbi_ring_tx_flushed(&c->tx, b.len);
 	}
+}
+
+/*
+ * Have the device report the forwards posted unsignalled so far, so that
+ * their sources get their frames back: a signalled zero-length WRITE (it
+ * touches no memory and consumes no RECV at the peer; completions on a
+ * send queue come in order, so it completes after every WR before it).
+ * Nothing to do when a signalled WR already covers them, or when the send
+ * queue is full: it is then at least half full, so its signalled WRs
+ * complete soon and the next turn asks again.
+ */
+static void conn_kick(struct vbi_conn *c)
+{
+	struct ibv_send_wr wr, *bad;
+
+	if (c->state != ST_OPEN || c->fwd_sig == c->fwd_post ||
+	    c->sq_used + 1 >= SEND_DEPTH)
+		return;
+	memset(&wr, 0, sizeof(wr));
+	wr.opcode = IBV_WR_RDMA_WRITE;
+	wr.send_flags = IBV_SEND_SIGNALED;
+	wr.wr.rdma.remote_addr = c->peer_addr;
+	wr.wr.rdma.rkey = c->peer_rkey;
+	wr.wr_id = c->fwd_post << 16 | (c->unsignaled + 1);
+	if (ibv_post_send(c->id->qp, &wr, &bad)) {
+		conn_fail(c, VB_EIO, "ibv_post_send failed: %s",
+			  strerror(errno));
+		return;
+	}
+	c->unsignaled = 0;
+	c->fwd_sig = c->fwd_post;
+	c->sq_used++;
+	c->st.kicks++;
 }
 
 static int conn_reserve(struct vbi_conn *c, uint16_t topic_len,
@@ -1861,6 +1900,39 @@ static void reap(struct vbi_tp *tp, bool force)
 	}
 }
 
+/*
+ * Does @c need the unsignalled forwards of its frames completed?  Yes when
+ * more than a quarter of its ring is landed and not yet released: its
+ * sender may then be blocked.  (It blocks only with more than
+ * ring - max frame >= ring / 2 outstanding, of which less than a quarter
+ * can be freed and unreturned, see vbi_credit_should_return.)  And yes
+ * when it is closed with references out: it is freed only once they are
+ * back.
+ */
+static bool conn_pins(const struct vbi_conn *c)
+{
+	if (c->state == ST_CLOSED)
+		return c->refs_out != 0;
+	return c->state == ST_OPEN &&
+	       c->rx.written - c->rx.freed > c->opts.ring_size / 4;
+}
+
+/* The end of a turn: push what callbacks queued, return credits, and kick
+ * the forwards of a connection that needs its frames back. */
+static void tp_after(struct vbi_tp *tp)
+{
+	struct vbi_conn *c;
+	bool kick = false;
+
+	for (c = tp->conns; c; c = c->next) {
+		conn_after(c);
+		kick = kick || conn_pins(c);
+	}
+	if (kick)
+		for (c = tp->conns; c; c = c->next)
+			conn_kick(c);
+}
+
 static int tp_progress(struct vbi_tp *tp, int timeout_ms)
 {
 	struct epoll_event evs[64];
@@ -1868,8 +1940,7 @@ static int tp_progress(struct vbi_tp *tp, int timeout_ms)
 	int n, i, total = 0;
 
 	/* What the caller queued since the last call leaves before we sleep. */
-	for (c = tp->conns; c; c = c->next)
-		conn_after(c);
+	tp_after(tp);
 	/* Busy-polling reads the CQs directly below; the fd (rdma_cm events,
 	 * completion-channel wake-ups) is looked at one turn in 16 only, to
 	 * keep a syscall off most turns of the spin. */
@@ -1886,11 +1957,11 @@ static int tp_progress(struct vbi_tp *tp, int timeout_ms)
 		else
 			total += conn_event(evs[i].data.ptr);
 	}
-	for (c = tp->conns; c; c = c->next) {
-		if (tp->busy_poll && c->cq && c->state != ST_CLOSED)
-			total += conn_poll(c);
-		conn_after(c);
-	}
+	if (tp->busy_poll)
+		for (c = tp->conns; c; c = c->next)
+			if (c->cq && c->state != ST_CLOSED)
+				total += conn_poll(c);
+	tp_after(tp);
 	reap(tp, false);
 	return total;
 }
@@ -1923,8 +1994,7 @@ static int tp_spin(struct vbi_tp *tp, uint64_t budget_ns)
 				break;
 		}
 	}
-	for (c = tp->conns; c; c = c->next)
-		conn_after(c);
+	tp_after(tp);
 	reap(tp, false);
 	return total;
 }

@@ -127,6 +127,7 @@ struct vbi_conn_stats {
 	uint64_t writes; /* RDMA WRITE_WITH_IMMs posted */
 	uint64_t credit_returns; /* credit-only messages sent */
 	uint64_t credit_waits; /* sends refused with VB_EAGAIN */
+	uint64_t kicks; /* zero-length writes posted to complete forwards */
 	uint64_t bytes_copied; /* topic + payload bytes send() copied */
 	uint64_t bytes_forwarded; /* topic + payload bytes forward() queued */
 	uint64_t fwd_pending; /* now: forwards queued, not yet completed */

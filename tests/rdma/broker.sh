@@ -1,7 +1,8 @@
 #!/bin/bash
 # verbusd on host 1, publishers on host 2, subscribers on host 3: fan-out
 # to 1, 2 and 8 subscribers verified message by message; wildcards; a
-# queue group (each message to exactly one member); request/reply;
+# queue group (each message to exactly one member); request/reply; a
+# frame a quiet subscriber holds (collected by a kick, transport/rdma.c);
 # auto-unsubscribe; a refused pattern; a slow subscriber under block, drop
 # and disconnect; a subscriber killed with SIGKILL leaving nothing behind;
 # 200 connections and 10,000 subscriptions.  The broker's own counters
@@ -129,6 +130,39 @@ client "$pub" req --req svc.echo --count 200 || { show req "$work/req.out"; fail
 reap rep
 grep "round trips" "$work/req.out"
 echo "PASS: request/reply"
+
+echo "===== a frame a quiet subscriber holds stalls neither its publisher nor its teardown"
+# Forwards go unsignalled, so a subscriber that gets one message and then
+# nothing would keep that frame, and behind it the publisher's whole ring,
+# unless the broker asks the device to report the write (a kick).  The
+# publisher's ring on the broker is 64 KiB: 4000 messages of 512 bytes
+# stream past the held frame about 34 times over.  Then a publisher sends
+# one message the quiet subscriber holds and 10 more, far too few to fill
+# anything, and leaves: its connection's memory must go with it, though
+# the quiet subscriber has nothing else coming.
+start_broker --set limits.ring_size=64K --set limits.max_msg=16K
+spawn_sub quiet pin.a --expect 3 --idle-ms 0
+live_mrs() { echo $(( $(metric verbus_mr_registered_total) - $(metric verbus_mr_deregistered_total) )); }
+mr0=$(live_mrs)
+spawn_sub busy pin.b --expect 4010
+client "$pub" pinpub --pub pin.b --lead pin.a --count 4000 --size 512 ||
+	{ show pinpub "$work/pinpub.out"; show broker "$work/broker.log"; fail "the publisher stalled behind a held frame"; }
+kicks=$(metric verbus_forward_kicks_total)
+echo "streaming past a held frame: $(grep -o 'sent.*' "$work/pinpub.out"), $kicks kicks"
+[ "${kicks:-0}" -gt 0 ] || fail "the held frame came back without a kick"
+client "$pub" pinpub2 --pub pin.b --lead pin.a --count 10 --pub-id 5 || fail "publisher failed"
+reap busy
+for _ in $(seq 50); do
+	mr1=$(live_mrs)
+	[ "$mr1" = "$mr0" ] && break
+	sleep 0.1
+done
+echo "live MRs with the quiet subscriber alone: $mr0, after the others left: $mr1"
+[ "$mr1" = "$mr0" ] || { show broker "$work/broker.log"; fail "a gone publisher's memory is still held: $mr0 -> $mr1"; }
+[ "$(metric verbus_forward_kicks_total)" -gt "$kicks" ] || fail "the gone publisher's frame came back without a kick"
+client "$pub" pinpub3 --pub pin.a --count 1 --pub-id 9 || fail "publisher failed"
+reap quiet
+echo "PASS: held frames are collected by kicks"
 
 echo "===== auto-unsubscribe and a refused pattern"
 spawn_sub auto auto.x --max-msgs 10 --idle-ms 1500

@@ -32,6 +32,10 @@
  * clock (the hosts of one guest).  --interval-us paces the publisher, one
  * message at a time, so that the figure is latency, not queueing.
  *
+ * --lead SUBJECT makes a publisher send one message to SUBJECT first (as
+ * publisher id + 1, seq 1): a frame another subscriber holds in the
+ * broker's ring of this publisher while the rest stream past it.
+ *
  * Exit: 0 pass, 1 failure, 2 usage, 4 the broker closed the connection.
  */
 #include "core/log.h"
@@ -118,6 +122,8 @@ struct st {
 	bool no_verify; /* do not fill or check payload bytes */
 	bool latency; /* send times in payload bytes 16-23 */
 	uint32_t interval_us; /* --pub: one message every this long */
+	const char *lead; /* --pub: one message here first, as pub_id + 1 */
+	bool lead_sent;
 	uint64_t next_send; /* ns: when the next paced message may go */
 	uint64_t *lat_ns; /* --sub --latency: one-way latency per message */
 	uint64_t nlat, lat_cap;
@@ -488,8 +494,8 @@ static void on_control(struct vbi_conn *c, const Verbus__Control *m, void *arg)
  * bytes for (s->pub_id, @seq).  Returns VB_OK, VB_EAGAIN (counted as one
  * backpressure wait until a send succeeds again) or an error.
  */
-static int publish(struct st *s, struct pc *p, const char *topic, size_t tlen,
-		   uint64_t seq)
+static int publish_as(struct st *s, struct pc *p, const char *topic,
+		      size_t tlen, uint32_t id, uint64_t seq)
 {
 	void *t, *pl;
 	int rc;
@@ -505,8 +511,14 @@ static int publish(struct st *s, struct pc *p, const char *topic, size_t tlen,
 		return rc;
 	s->blocked = false;
 	memcpy(t, topic, tlen);
-	fill(pl, s->size, s->pub_id, seq, s->no_verify, s->latency);
+	fill(pl, s->size, id, seq, s->no_verify, s->latency);
 	return vbi_conn_commit(p->c);
+}
+
+static int publish(struct st *s, struct pc *p, const char *topic, size_t tlen,
+		   uint64_t seq)
+{
+	return publish_as(s, p, topic, tlen, s->pub_id, seq);
 }
 
 static void pub_pump(struct st *s)
@@ -514,6 +526,21 @@ static void pub_pump(struct st *s)
 	struct pc *p = &s->pcs[0];
 	size_t tlen = strlen(s->subject);
 
+	if (s->phase == PH_RUN && p->c && s->lead && !s->lead_sent) {
+		int rc = publish_as(s, p, s->lead, strlen(s->lead),
+				    s->pub_id + 1, 1);
+
+		if (rc == VB_EAGAIN)
+			return;
+		if (rc) {
+			fprintf(stderr, "pubsub: pub: lead: %s\n",
+				vb_strerror(rc));
+			s->failed = true;
+			s->phase = PH_DONE;
+			return;
+		}
+		s->lead_sent = true;
+	}
 	while (s->phase == PH_RUN && p->c && s->sent < s->count) {
 		int rc;
 
@@ -1280,7 +1307,7 @@ static void usage(void)
 		"modes:\n"
 		"  --pub SUBJECT --count N [--size B] [--pub-id K] "
 		"[--no-verify]\n"
-		"        [--latency] [--interval-us US]\n"
+		"        [--latency] [--interval-us US] [--lead SUBJECT]\n"
 		"  --sub PATTERN [--queue Q] [--expect N] [--idle-ms MS] "
 		"[--max-msgs N]\n"
 		"        [--hold-ms MS] [--ready-file PATH] [--many N | "
@@ -1354,6 +1381,7 @@ static void parse(struct st *s, int argc, char **argv)
 		{ "no-verify", no_argument, NULL, 'N' },
 		{ "latency", no_argument, NULL, 'L' },
 		{ "interval-us", required_argument, NULL, 'T' },
+		{ "lead", required_argument, NULL, 'l' },
 		{ "queue", required_argument, NULL, 'q' },
 		{ "expect", required_argument, NULL, 'e' },
 		{ "idle-ms", required_argument, NULL, 'd' },
@@ -1426,6 +1454,9 @@ static void parse(struct st *s, int argc, char **argv)
 		case 'N':
 			s->no_verify = true;
 			break;
+		case 'l':
+			s->lead = optarg;
+			break;
 		case 'L':
 			s->latency = true;
 			break;
@@ -1476,6 +1507,10 @@ static void parse(struct st *s, int argc, char **argv)
 				 s->max_msgs || s->hold_ms)) {
 		fprintf(stderr, "pubsub: --many, --conns, --expect, "
 				"--max-msgs and --hold-ms are for --sub\n");
+		usage();
+	}
+	if (s->lead && (s->mode != M_PUB || strlen(s->lead) > TOPIC_MAX)) {
+		fprintf(stderr, "pubsub: --lead is for --pub, one subject\n");
 		usage();
 	}
 	if (s->many > 1 && s->conns > 1) {
