@@ -141,6 +141,10 @@ struct vb_conn {
 
 /* client.c */
 uint64_t vbi_client_now_ns(void);
+/* An upper bound of vbi_client_now_ns() (within one clock tick, ~4 ms)
+ * read without a system call: for deadlines that may fire late, not
+ * early. */
+uint64_t vbi_client_later_ns(void);
 /* Hand an event to the application's callback (not while closing). */
 void vbi_client_event(struct vb_conn *c, enum vb_event_type type, int err,
 		      const char *detail, struct vb_sub *s, uint64_t count);

@@ -127,8 +127,10 @@ int vb_request_async(struct vb_conn *c, const char *subject, const void *data,
 	if (!r)
 		goto out;
 	r->token = ++c->next_token;
+	/* From an upper bound of now, read without a system call: the
+	 * request may expire one clock tick late, never early. */
 	r->deadline_ns =
-		vbi_client_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+		vbi_client_later_ns() + (uint64_t)timeout_ms * 1000000ull;
 	r->cb = cb;
 	r->arg = arg;
 	snprintf(reply, sizeof(reply), "%s.%" PRIu64, c->inbox, r->token);
