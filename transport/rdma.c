@@ -64,6 +64,7 @@
 #define CTRL_SENDS 8u /* control SEND buffers per connection */
 #define SEND_DEPTH 64u /* send queue depth */
 #define SIGNAL_EVERY 16u /* selective signalling: 1 in N data writes */
+#define SIGNAL_BYTES (64u << 10) /* or once this many bytes went unsignalled */
 #define MAX_BATCH (256u << 10) /* bytes per WRITE at most */
 #define INLINE_WANT 256u /* inline size asked for; rxe may give less */
 #define POLL_BATCH 32
@@ -182,6 +183,7 @@ struct vbi_conn {
 	uint64_t refs_out; /* references to frames of our ring */
 	uint32_t sq_used; /* send WRs not yet known complete */
 	uint32_t unsignaled; /* data writes since the last signal */
+	uint32_t unsignaled_bytes; /* and the bytes they carried */
 	uint32_t ctrl_busy; /* bitmap of control buffers in flight */
 	uint64_t seq; /* last MSG sequence number used */
 	bool reserved; /* between reserve and commit */
@@ -1027,19 +1029,24 @@ static int conn_flush(struct vbi_conn *c)
 		wr.imm_data = htonl((uint32_t)b.len);
 		wr.wr.rdma.remote_addr = c->peer_addr + b.off;
 		wr.wr.rdma.rkey = c->peer_rkey;
-		/* Signal one write in SIGNAL_EVERY, and always when the
+		/* Signal one write in SIGNAL_EVERY or per SIGNAL_BYTES
+		 * (large forwards then return their sources' frames
+		 * promptly, at a completion per 64 KiB), and always when the
 		 * send queue or the forward slots are half used, so that
 		 * completions free them in time.  Forwards ride unsignalled
 		 * like any write: a source whose frames they pin for too long
 		 * gets them back through conn_kick().  wr_id: the forwards
 		 * done when it completes, and the writes it completes. */
 		c->fwd_post += nfwd;
+		c->unsignaled_bytes += b.xfer;
 		if (++c->unsignaled >= SIGNAL_EVERY ||
+		    c->unsignaled_bytes >= SIGNAL_BYTES ||
 		    c->sq_used + 1 >= SEND_DEPTH / 2 ||
 		    c->fwd_post - c->fwd_head >= FWD_MAX / 2) {
 			wr.send_flags |= IBV_SEND_SIGNALED;
 			wr.wr_id = c->fwd_post << 16 | c->unsignaled;
 			c->unsignaled = 0;
+			c->unsignaled_bytes = 0;
 			c->fwd_sig = c->fwd_post;
 		}
 		/* Inline copies with the CPU: never for forwarded bytes. */
@@ -1086,6 +1093,7 @@ static void conn_kick(struct vbi_conn *c)
 		return;
 	}
 	c->unsignaled = 0;
+	c->unsignaled_bytes = 0;
 	c->fwd_sig = c->fwd_post;
 	c->sq_used++;
 	c->st.kicks++;
