@@ -351,25 +351,25 @@ fi
 sent=$(($(tx_bytes "$pnet") - tx0))
 say "verbus: $pnet sent $sent bytes"
 [ "$sent" -gt "$COUNT" ] || broken "Verbus traffic did not cross host 2's link" /dev/null
-# The same latencies with adaptive polling: after work, every party polls
-# up to VB_SPIN microseconds before it sleeps.
+# The same runs with adaptive polling: after work, every party polls up to
+# VB_SPIN microseconds before it sleeps.
 VB_SPIN=${VERBUS_BENCH_SPIN_US:-200}
 echo "verbus spin: verbusd spin_us and verbus bench --spin $VB_SPIN us" >>"$out/machine.txt"
 if broker --set spin_us="$VB_SPIN"; then
 	for size in $SIZES; do
-		samples=$SAMPLES
-		[ "$size" = 65536 ] && samples=$SAMPLES_BIG
-		vb "$size" 1 "$samples" --spin "$VB_SPIN" latency rtt \
+		count=$COUNT samples=$SAMPLES
+		[ "$size" = 65536 ] && count=$COUNT_BIG samples=$SAMPLES_BIG
+		vb "$size" "$count" "$samples" --spin "$VB_SPIN" \
 			>"$W/verbus_spin.$size.csv" &&
 			rec_bench verbus_spin "$size" <"$W/verbus_spin.$size.csv"
 	done
 fi
-# The same latencies with every party spinning instead of sleeping.
+# The same runs with every party spinning instead of sleeping.
 if broker --set busy_poll=true; then
 	for size in $SIZES; do
-		samples=$SAMPLES
-		[ "$size" = 65536 ] && samples=$SAMPLES_BIG
-		vb "$size" 1 "$samples" --busy-poll latency rtt \
+		count=$COUNT samples=$SAMPLES
+		[ "$size" = 65536 ] && count=$COUNT_BIG samples=$SAMPLES_BIG
+		vb "$size" "$count" "$samples" --busy-poll \
 			>"$W/verbus_busy.$size.csv" &&
 			rec_bench verbus_busy "$size" <"$W/verbus_busy.$size.csv"
 	done
