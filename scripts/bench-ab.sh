@@ -14,11 +14,13 @@
 #                     and verbus bench's polling for the latency tests
 #   --sizes LIST      payload sizes [64]
 #   --samples N       latency and request/reply samples per run [3000]
-#   --count N         throughput messages per run; 0 skips throughput [0]
+#   --count N         throughput and fan-out messages per run; 0 skips
+#                     them [0]
 #   --idle-poll       boot the guest with idle=poll (see bench-compare.sh)
 #
 # Prints one line per build, round, mode and test: the median and p99 in
-# microseconds (latency, rtt) or msg/s and MB/s (throughput, event-driven),
+# microseconds (latency, rtt) or msg/s and MB/s (throughput and fanout,
+# event-driven; fan-out msg/s are all 8 subscribers' deliveries),
 # and the broker's credit waits.  Hosts as in bench-compare.sh: verbusd on
 # host 1, publisher on host 2, subscriber on host 3.
 set -uo pipefail
@@ -62,9 +64,10 @@ broker_env
 echo "bench-ab: $(date -u +%FT%TZ), A=$BENCH_AB_A B=$BENCH_AB_B," \
 	"kernel parameters: $(cat /proc/cmdline)"
 tests=(latency rtt) count=()
-[ "$BENCH_AB_COUNT" != 0 ] && tests+=(throughput) count=(--count "$BENCH_AB_COUNT")
+[ "$BENCH_AB_COUNT" != 0 ] && tests+=(throughput fanout) count=(--count "$BENCH_AB_COUNT")
 # run NAME BUILD MODE: one broker of that build, the latency tests (and
-# throughput when asked for, event-driven only) at every size
+# throughput and 1->8 fan-out when asked for, event-driven only) at every
+# size
 run() {
 	local name=$1 mode=$3 size t=("${tests[@]}")
 	VERBUS_BIN=$2/bin
@@ -79,7 +82,7 @@ run() {
 			"${mode_bench_args[@]}" --format csv "${t[@]}" 2>/dev/null |
 			awk -F, -v t="$name $mode" '$1 == "latency" || $1 == "rtt" {
 				printf "%-14s %-10s %6s B  p50 %9s us  p99 %9s us\n", t, $1, $2, $10, $12 }
-			$1 == "throughput" {
+			$1 == "throughput" || $1 == "fanout" {
 				printf "%-14s %-10s %6s B  %9.0f msg/s %8s MB/s\n", t, $1, $2, $6, $7 }'
 	done
 	echo "$name $mode: broker credit waits $(metric verbus_credit_waits_total)"
