@@ -198,6 +198,15 @@ static void fail(struct st *s, const char *what)
 	s->phase = PH_DONE;
 }
 
+/* fail() with "@what: <what @rc means>". */
+static void fail_rc(struct st *s, const char *what, int rc)
+{
+	char why[128];
+
+	snprintf(why, sizeof(why), "%s: %s", what, vb_strerror(rc));
+	fail(s, why);
+}
+
 /* ---- payloads ---------------------------------------------------------- */
 
 static void put_le32(uint8_t *p, uint32_t v)
@@ -533,10 +542,7 @@ static void pub_pump(struct st *s)
 		if (rc == VB_EAGAIN)
 			return;
 		if (rc) {
-			fprintf(stderr, "pubsub: pub: lead: %s\n",
-				vb_strerror(rc));
-			s->failed = true;
-			s->phase = PH_DONE;
+			fail_rc(s, "lead", rc);
 			return;
 		}
 		s->lead_sent = true;
@@ -554,10 +560,7 @@ static void pub_pump(struct st *s)
 			s->next_send = now_ns() + s->interval_us * 1000ull;
 		}
 		if (rc) {
-			fprintf(stderr, "pubsub: pub: publish: %s\n",
-				vb_strerror(rc));
-			s->failed = true;
-			s->phase = PH_DONE;
+			fail_rc(s, "publish", rc);
 			return;
 		}
 		s->sent++;
@@ -578,9 +581,7 @@ static void req_pump(struct st *s)
 	if (rc == VB_EAGAIN)
 		return;
 	if (rc) {
-		fprintf(stderr, "pubsub: req: publish: %s\n", vb_strerror(rc));
-		s->failed = true;
-		s->phase = PH_DONE;
+		fail_rc(s, "publish", rc);
 		return;
 	}
 	s->t_req = now_ns();
@@ -769,10 +770,7 @@ static void rep_pump(struct st *s)
 			return;
 		}
 		if (rc) {
-			fprintf(stderr, "pubsub: rep: reply: %s\n",
-				vb_strerror(rc));
-			s->failed = true;
-			s->phase = PH_DONE;
+			fail_rc(s, "reply", rc);
 			return;
 		}
 		s->blocked = false;
