@@ -360,7 +360,9 @@ typedef void (*vb_reply_cb)(struct vb_conn *c, const struct vb_msg *m, int err,
 /*
  * vb_request_async() - publish @data to @subject with a reply subject of
  * this connection's own inbox, and call @cb with the first answer, or
- * after @timeout_ms without one.  Returns as vb_publish().
+ * after @timeout_ms without one (measured on the coarse monotonic clock,
+ * read without a system call: the timeout may come up to one clock tick,
+ * ~4 ms, late, never early).  Returns as vb_publish().
  */
 VB_EXPORT int vb_request_async(struct vb_conn *c, const char *subject,
 			       const void *data, size_t size, int timeout_ms,
