@@ -942,6 +942,22 @@ static int send_credit(struct vbi_conn *c)
 }
 
 /*
+ * The WR about to be posted is signalled: it completes the unsignalled
+ * writes before it and the forwards posted so far.  Returns its wr_id: the
+ * forwards done when it completes, and the writes it completes (itself
+ * included).
+ */
+static uint64_t signal_point(struct vbi_conn *c)
+{
+	uint64_t id = c->fwd_post << 16 | c->unsignaled;
+
+	c->unsignaled = 0;
+	c->unsignaled_bytes = 0;
+	c->fwd_sig = c->fwd_post;
+	return id;
+}
+
+/*
  * The gather list of batch @b: staging, except that each forwarded frame's
  * topic and payload come from its source's ring.  Cuts @b after a forwarded
  * frame when the QP's gather entries run out.  Returns the entry count and
@@ -1044,10 +1060,7 @@ static int conn_flush(struct vbi_conn *c)
 		    c->sq_used + 1 >= SEND_DEPTH / 2 ||
 		    c->fwd_post - c->fwd_head >= FWD_MAX / 2) {
 			wr.send_flags |= IBV_SEND_SIGNALED;
-			wr.wr_id = c->fwd_post << 16 | c->unsignaled;
-			c->unsignaled = 0;
-			c->unsignaled_bytes = 0;
-			c->fwd_sig = c->fwd_post;
+			wr.wr_id = signal_point(c);
 		}
 		/* Inline copies with the CPU: never for forwarded bytes. */
 		if (nfwd == 0 && b.xfer <= c->max_inline)
@@ -1086,15 +1099,13 @@ static void conn_kick(struct vbi_conn *c)
 	wr.send_flags = IBV_SEND_SIGNALED;
 	wr.wr.rdma.remote_addr = c->peer_addr;
 	wr.wr.rdma.rkey = c->peer_rkey;
-	wr.wr_id = c->fwd_post << 16 | (c->unsignaled + 1);
+	c->unsignaled++; /* the kick itself */
+	wr.wr_id = signal_point(c);
 	if (ibv_post_send(c->id->qp, &wr, &bad)) {
 		conn_fail(c, VB_EIO, "ibv_post_send failed: %s",
 			  strerror(errno));
 		return;
 	}
-	c->unsignaled = 0;
-	c->unsignaled_bytes = 0;
-	c->fwd_sig = c->fwd_post;
 	c->sq_used++;
 	c->st.kicks++;
 }
