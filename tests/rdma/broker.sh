@@ -22,6 +22,12 @@ metric() {
 		awk -v n="$1" '$1 == n { print $2; exit }'
 }
 
+# live_mrs: memory regions the broker has registered and not yet
+# deregistered.
+live_mrs() {
+	echo $(($(metric verbus_mr_registered_total) - $(metric verbus_mr_deregistered_total)))
+}
+
 # start_broker [verbusd args...]: a fresh broker on host 1.
 start_broker() {
 	stop_broker
@@ -142,7 +148,6 @@ echo "===== a frame a quiet subscriber holds stalls neither its publisher nor it
 # the quiet subscriber has nothing else coming.
 start_broker --set limits.ring_size=64K --set limits.max_msg=16K
 spawn_sub quiet pin.a --expect 3 --idle-ms 0
-live_mrs() { echo $(( $(metric verbus_mr_registered_total) - $(metric verbus_mr_deregistered_total) )); }
 mr0=$(live_mrs)
 spawn_sub busy pin.b --expect 4010
 client "$pub" pinpub --pub pin.b --lead pin.a --count 4000 --size 512 ||
@@ -218,7 +223,7 @@ reap xslow 4
 echo "PASS: disconnect"
 
 echo "===== a subscriber killed with SIGKILL leaves nothing behind"
-mr0=$(( $(metric verbus_mr_registered_total) - $(metric verbus_mr_deregistered_total) ))
+mr0=$(live_mrs)
 # vb_pubsub itself, not a subshell around it, gets the SIGKILL.
 "$VERBUS_BIN/vb_pubsub" --connect "$brk" --port "$port" --source "$sub" \
 	--name killed --sub kill.me --many 100 >"$work/killed.out" 2>&1 &
@@ -234,7 +239,7 @@ for _ in $(seq 100); do
 	[ "$(metric verbus_connections)" = 0 ] && break
 	sleep 0.1
 done
-mr1=$(( $(metric verbus_mr_registered_total) - $(metric verbus_mr_deregistered_total) ))
+mr1=$(live_mrs)
 echo "connections $(metric verbus_connections), subscriptions $(metric verbus_subscriptions), live MRs $mr0 -> $mr1"
 [ "$(metric verbus_connections)" = 0 ] || fail "the killed client's connection remains"
 [ "$(metric verbus_subscriptions)" = 0 ] || fail "the killed client's subscriptions remain"
