@@ -11,6 +11,7 @@
 #include "daemon/broker.h"
 #include "daemon/config.h"
 #include "daemon/monitor.h"
+#include "transport/transport.h"
 
 #include <verbus/verbus.h>
 
@@ -303,9 +304,11 @@ int main(int argc, char **argv)
 	for (;;) {
 		int timeout = cfg.busy_poll ? 0 : 50, spun = 0, mt = -1;
 		/* Busy-polling, signals and the monitor are looked at one
-		 * turn in 16 (progress reads the CQs directly every turn):
-		 * no system call on most turns of the spin. */
-		bool look = !cfg.busy_poll || (turn++ & 15) == 0;
+		 * turn in VBI_BUSY_LOOK_EVERY (progress reads the CQs
+		 * directly every turn): no system call on most turns of the
+		 * spin. */
+		bool look =
+			!cfg.busy_poll || (turn++ % VBI_BUSY_LOOK_EVERY) == 0;
 		bool mon_due = false;
 
 		if (mon && look) {

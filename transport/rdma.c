@@ -37,6 +37,7 @@
 #include "core/credit.h"
 #include "core/frame.h"
 #include "core/log.h"
+#include "core/prof.h"
 #include "core/ring.h"
 #include "proto/codec.h"
 
@@ -1065,11 +1066,13 @@ static int conn_flush(struct vbi_conn *c)
 		/* Inline copies with the CPU: never for forwarded bytes. */
 		if (nfwd == 0 && b.xfer <= c->max_inline)
 			wr.send_flags |= IBV_SEND_INLINE;
+		VBI_PROF(VBI_PROF_POST);
 		if (ibv_post_send(c->id->qp, &wr, &bad)) {
 			conn_fail(c, VB_EIO, "ibv_post_send failed: %s",
 				  strerror(errno));
 			return VB_EIO;
 		}
+		VBI_PROF(VBI_PROF_POSTED);
 		c->sq_used++;
 		c->st.writes++;
 		if (b.has_last)
@@ -1506,6 +1509,7 @@ static void deliver(struct vbi_conn *c)
 		/* The delivery's reference (see the top of the file). */
 		frame_set_refs(c->ring_mem + v.off, 1);
 		c->refs_out++;
+		VBI_PROF(VBI_PROF_DELIVER);
 		c->cbs.message(c, &v, c->arg);
 		if (++n % 64 == 0 && c->state == ST_OPEN)
 			credit_maybe(c);
@@ -1542,6 +1546,7 @@ static void on_wc(struct vbi_conn *c, const struct ibv_wc *wc)
 		VALGRIND_MAKE_MEM_DEFINED(
 			c->ring_mem + (c->rx.written & (c->rx.size - 1)),
 			ring_room(c, ntohl(wc->imm_data)));
+		VBI_PROF(VBI_PROF_ARRIVED);
 		if (vbi_ring_rx_arrived(&c->rx, ntohl(wc->imm_data))) {
 			conn_fail(c, VB_EPROTO,
 				  "peer wrote %u bytes it had no room for",
@@ -1961,9 +1966,10 @@ static int tp_progress(struct vbi_tp *tp, int timeout_ms)
 	/* What the caller queued since the last call leaves before we sleep. */
 	tp_after(tp);
 	/* Busy-polling reads the CQs directly below; the fd (rdma_cm events,
-	 * completion-channel wake-ups) is looked at one turn in 16 only, to
-	 * keep a syscall off most turns of the spin. */
-	if (tp->busy_poll && (tp->spins++ & 15) != 0)
+	 * completion-channel wake-ups) is looked at one turn in
+	 * VBI_BUSY_LOOK_EVERY only: a system call costs several turns of the
+	 * spin, and a message landing during one waits for it. */
+	if (tp->busy_poll && (tp->spins++ % VBI_BUSY_LOOK_EVERY) != 0)
 		n = 0;
 	else
 		n = epoll_wait(tp->epfd, evs, 64,

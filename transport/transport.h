@@ -185,6 +185,11 @@ struct vbi_transport_ops {
 /* The RDMA transport (transport/rdma.c). */
 extern const struct vbi_transport_ops vbi_rdma_ops;
 
+/* Busy-polling, the turns of a spin per look at the fds (rdma_cm events,
+ * and in verbusd's loop signals and the monitor): the completion queues
+ * are read every turn, the fds with a system call one turn in this many. */
+#define VBI_BUSY_LOOK_EVERY 64u
+
 /*
  * vbi_tp_create() - a transport context for @scheme ("rdma").  Returns
  * VB_OK, VB_EINVAL (unknown scheme), VB_ENOMEM or VB_ESYS.

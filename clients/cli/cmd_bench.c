@@ -19,6 +19,7 @@
  */
 #include "cli/common.h"
 #include "cli/stats.h"
+#include "core/prof.h"
 
 #include <json-c/json.h>
 
@@ -312,6 +313,7 @@ static void on_msg(struct vb_conn *c, const struct vb_msg *m, void *arg)
 {
 	(void)c;
 	rx_account(arg, m->data, m->size);
+	VBI_PROF(VBI_PROF_DONE);
 }
 
 static void on_echo(struct vb_conn *c, const struct vb_msg *m, void *arg)
@@ -332,6 +334,7 @@ static void on_reply(struct vb_conn *c, const struct vb_msg *m, int err,
 	r->done = true;
 	if (m != NULL)
 		rx_account(r, m->data, m->size);
+	VBI_PROF(VBI_PROF_DONE);
 }
 
 static void rx_fini(struct rx *r)
@@ -488,6 +491,7 @@ static int run_one_in_flight(struct bench *b, enum test t, uint64_t size,
 	b->run_start = cli_now_ns();
 	for (i = 0; i < total && !cli_stop; i++) {
 		put_header(buf, i, true);
+		VBI_PROF(VBI_PROF_PUBLISH);
 		if (t == T_RTT) {
 			r.done = false;
 			rc = vb_request_async(p, subject, buf, size,

@@ -14,10 +14,14 @@
  * registered buffers for the next one (vbi_conn_opts.keep_memory), so a
  * reconnection registers no memory.
  *
- * Waking the loop.  Frames staged by a call made outside vb_process() are
- * posted by the next vb_process(); so that an event loop sleeping on
- * vb_fd() gets there, such a call makes the eventfd readable (once per
- * batch).  With VB_OPT_BUSY_POLL the caller spins anyway: no syscall.
+ * Posting, and waking the loop.  The first message published outside
+ * vb_process() since the last one is posted at once (vbi_client_staged):
+ * a lone message, the latency case, waits for nobody.  Those that follow
+ * it before the next vb_process() are staged and leave together as one
+ * write when it runs (a burst costs two writes, not one per message); so
+ * that an event loop sleeping on vb_fd() gets there, such a call makes
+ * the eventfd readable (once per batch).  With VB_OPT_BUSY_POLL the
+ * caller spins anyway: no syscall.
  */
 #include "clients/lib/client.h"
 #include "core/log.h"
@@ -114,6 +118,19 @@ void vbi_client_wake(struct vb_conn *c)
 		return;
 	if (write(c->efd, &one, sizeof(one)) == (ssize_t)sizeof(one))
 		c->efd_armed = true;
+}
+
+void vbi_client_staged(struct vb_conn *c)
+{
+	if (c->in_process || c->posted_early || c->state != CS_OPEN) {
+		vbi_client_wake(c);
+		return;
+	}
+	/* What cannot go now (no credit) goes when the credit comes back:
+	 * that arrival is work the loop sees. */
+	c->posted_early = true;
+	if (vbi_conn_flush(c->vc) != VB_OK)
+		vbi_client_wake(c); /* the loop reports the failure */
 }
 
 /* ---- the transport's callbacks ------------------------------------------ */
@@ -599,6 +616,7 @@ static int spin(struct vb_conn *c, int us)
 	int n;
 
 	c->in_process = true;
+	c->posted_early = false;
 	n = vbi_tp_spin(c->tp, (uint64_t)us * 1000u);
 	c->in_process = false;
 	return n;
@@ -613,6 +631,7 @@ static int process(struct vb_conn *c)
 	    read(c->efd, &v, sizeof(v)) > 0)
 		c->efd_armed = false;
 	c->in_process = true;
+	c->posted_early = false;
 	n = vbi_tp_progress(c->tp, 0);
 	if (n > 0)
 		total += n;

@@ -110,6 +110,7 @@ struct vb_conn {
 	int epfd, tfd, efd; /* vb_fd(), timerfd, eventfd (wake-ups) */
 	bool efd_armed; /* a wake-up is pending on efd */
 	bool in_process; /* inside process(): it posts what is staged */
+	bool posted_early; /* a publish posted at once since process() */
 	atomic_bool recent_work; /* the last vb_poll() had work: spin_us
 				  * applies (any thread, VB_OPT_LOCKED) */
 	uint64_t timer_at; /* what the timerfd is armed for; 0: nothing */
@@ -152,6 +153,11 @@ void vbi_client_event(struct vb_conn *c, enum vb_event_type type, int err,
 void vbi_client_arm_timer(struct vb_conn *c);
 /* Make vb_fd() readable: frames staged outside vb_process() wait for it. */
 void vbi_client_wake(struct vb_conn *c);
+/* A message was staged in the transport (publish, commit): post it now if
+ * it is the first since the last process() and we are outside it, so that
+ * a lone message does not wait for the loop; later ones in the same burst
+ * wait for the next process(), which posts them as one write. */
+void vbi_client_staged(struct vb_conn *c);
 /* Run the connection until @done(@arg) or @deadline_ns (0: none); returns
  * VB_OK, VB_ETIMEDOUT or VB_ECLOSED.  Drops the lock while sleeping. */
 int vbi_client_wait(struct vb_conn *c, bool (*done)(struct vb_conn *, void *),

@@ -233,7 +233,7 @@ int vbi_outq_publish(struct vb_conn *c, const char *subject, const char *reply,
 		if (rc == VB_OK) {
 			c->st.msgs_out++;
 			c->st.bytes_out += size;
-			vbi_client_wake(c);
+			vbi_client_staged(c);
 			return VB_OK;
 		}
 		if (rc != VB_EAGAIN)
@@ -337,7 +337,7 @@ int vb_commit(struct vb_conn *c)
 		if (rc == VB_OK) {
 			c->st.msgs_out++;
 			c->st.bytes_out += c->res_size;
-			vbi_client_wake(c);
+			vbi_client_staged(c);
 		}
 	}
 	c->reserving = false;

@@ -270,7 +270,11 @@ VB_EXPORT void vb_stop(struct vb_conn *c);
 /*
  * vb_publish() - send @size bytes of @data to everyone subscribed to
  * @subject (tokens separated by '.', no wildcards, no spaces).  The data is
- * copied: the caller keeps its buffer.  Returns VB_OK (sent or buffered),
+ * copied: the caller keeps its buffer.  The first message published outside
+ * vb_process() since the last vb_process() is handed to the device at once;
+ * those that follow it are coalesced and leave together, as one RDMA
+ * write, at the next vb_process() (or vb_flush()).  Returns VB_OK (sent or
+ * buffered),
  * VB_EAGAIN (the buffer is full: retry on VB_EV_WRITABLE), VB_EINVAL (bad
  * subject), VB_EMSGSIZE or VB_ECLOSED.
  */

@@ -61,6 +61,7 @@
 #include <rdma/rdma_cma.h>
 
 #include "cli/stats.h"
+#include "core/prof.h"
 
 #define MAGIC 0x56425231u /* "VBR1" */
 #define SLOTS_MAX 256u /* messages in flight at most */
@@ -205,10 +206,12 @@ static int post_write(struct conn *c, const uint8_t *src, uint32_t lkey,
 		wr.wr_id = c->since_signal;
 		c->since_signal = 0;
 	}
+	VBI_PROF(VBI_PROF_POST);
 	if (ibv_post_send(c->id->qp, &wr, &bad)) {
 		perror("relay_bench: ibv_post_send");
 		return -1;
 	}
+	VBI_PROF(VBI_PROF_POSTED);
 	c->sq_used++;
 	return 0;
 }
@@ -569,6 +572,7 @@ static int relay_poll(struct session *s)
 			return -1;
 		}
 		if (wc[i].opcode == IBV_WC_RECV_RDMA_WITH_IMM) {
+			VBI_PROF(VBI_PROF_ARRIVED);
 			if (post_recvs(&s->c[from], 1) ||
 			    forward(s, from, be32toh(wc[i].imm_data)))
 				return -1;
@@ -817,6 +821,7 @@ static int poll_conn(struct conn *c, uint32_t *seqs)
 			fprintf(stderr, "relay_bench: unexpected message\n");
 			return -1;
 		}
+		VBI_PROF(VBI_PROF_ARRIVED);
 		seqs[got++] = be32toh(wc[i].imm_data);
 		if (post_recvs(c, 1))
 			return -1;
@@ -896,11 +901,13 @@ static int drv_latency(const struct opts *o, struct conn c[2], uint32_t slots,
 		return -1;
 	for (i = 0; i < o->warmup + o->samples; i++) {
 		t0 = now_ns();
+		VBI_PROF(VBI_PROF_PUBLISH);
 		if (drv_send(&c[0], slots, r->size, i))
 			goto out;
 		n = wait_recv(o, &c[1], &c[0], seqs);
 		if (n < 0)
 			goto out;
+		VBI_PROF(VBI_PROF_DONE);
 		if (n != 1 || !arrived(&c[1], slots, r->size, i, seqs[0]))
 			r->bad++;
 		if (r->test == T_RTT) {
