@@ -30,6 +30,18 @@
  *   as it was, instead of calling exit().  Every insert either completes or
  *   undoes what it added; removal only frees.
  *
+ * - A match cache, as NATS's sublist has: the trie walk's result for a
+ *   published subject (its plain subs, then its queue candidates, before
+ *   the pick) is kept under the subject, so that a subject published again
+ *   costs one hash lookup instead of one per token and branch.  Every
+ *   insert or remove bumps the sublist's generation, which makes every
+ *   entry stale (an entry may name a removed sub; a stale one is never
+ *   read, only dropped when found).  At most CACHE_MAX subjects are kept,
+ *   and the cache is emptied whole when full: each entry is freed once
+ *   for each time it was added.  Results of more than CACHE_SUBS_MAX subs
+ *   are not kept (the deliveries then cost more than the walk).  A failed
+ *   allocation only leaves a subject uncached.
+ *
  * - Wildcard characters are rejected anywhere in a literal token, in
  *   subjects as in patterns (NATS accepts "a*b" as a literal subject).  A
  *   subject must be one a literal subscription can name.
@@ -83,11 +95,28 @@ struct vbi_subgroup {
 	char name[]; /* the name, a copy (no NUL) */
 };
 
+/* Subjects the match cache keeps at most, and subs per subject. */
+#define CACHE_MAX 1024u
+#define CACHE_SUBS_MAX 256u
+
+/* One cached match result (see the top of the file). */
+struct cache_ent {
+	UT_hash_handle hh; /* in the sublist's @cache, keyed by @subject */
+	uint64_t gen; /* the sublist's generation when filled */
+	size_t n; /* plain subs: subs[0..n) */
+	size_t ncands; /* queue candidates: subs[n..n + ncands) */
+	char *subject; /* the key, after @subs in the same allocation */
+	bool oom; /* set by uthash: adding this entry failed */
+	struct vbi_sub *subs[];
+};
+
 struct vbi_sublist {
 	struct vbi_subnode *root; /* the empty prefix; always there */
 	struct vbi_subgroup *groups; /* queue groups in use: a uthash head */
 	size_t count; /* subs inserted */
 	size_t nodes; /* trie nodes allocated, the root included */
+	struct cache_ent *cache; /* match results by subject: a uthash head */
+	uint64_t gen; /* +1 per insert or remove: older entries are stale */
 };
 
 /*
@@ -408,6 +437,24 @@ static void sub_list_release(struct vbi_sub *head)
 	}
 }
 
+/* ---- the match cache ---------------------------------------------------- */
+
+static void cache_clear(struct vbi_sublist *sl)
+{
+	struct cache_ent *e, *tmp;
+
+	HASH_ITER(hh, sl->cache, e, tmp)
+	{
+		HASH_DELETE(hh, sl->cache, e);
+		free(e);
+	}
+}
+
+size_t vbi_sublist_cached(const struct vbi_sublist *sl)
+{
+	return sl ? HASH_COUNT(sl->cache) : 0;
+}
+
 int vbi_sublist_create(struct vbi_sublist **out)
 {
 	struct vbi_sublist *sl;
@@ -454,6 +501,7 @@ void vbi_sublist_destroy(struct vbi_sublist *sl)
 		HASH_DELETE(hh, sl->groups, g);
 		free(g);
 	}
+	cache_clear(sl);
 	free(sl);
 }
 
@@ -484,6 +532,7 @@ int vbi_sublist_insert(struct vbi_sublist *sl, struct vbi_sub *sub)
 	sub->link.group = group;
 	sub_list_push(group ? &n->queued : &n->plain, sub);
 	sl->count++;
+	sl->gen++;
 	return VB_OK;
 
 out_put_group:
@@ -507,6 +556,7 @@ int vbi_sublist_remove(struct vbi_sublist *sl, struct vbi_sub *sub)
 	}
 	memset(&sub->link, 0, sizeof(sub->link));
 	sl->count--;
+	sl->gen++;
 	subnode_prune(sl, n);
 	return VB_OK;
 }
@@ -649,6 +699,67 @@ static int match_pick(struct vbi_match *m)
 	return VB_OK;
 }
 
+/* The live entry for @subject, or NULL; a stale one found is dropped. */
+static struct cache_ent *cache_find(struct vbi_sublist *sl, const char *subject,
+				    size_t len)
+{
+	struct cache_ent *e;
+
+	HASH_FIND(hh, sl->cache, subject, len, e);
+	if (e == NULL || e->gen == sl->gen)
+		return e;
+	HASH_DELETE(hh, sl->cache, e);
+	free(e);
+	return NULL;
+}
+
+/* Keep @m's walk (plain subs and candidates, before the pick) under
+ * @subject.  Best effort: nothing is kept when memory is short. */
+static void cache_add(struct vbi_sublist *sl, const char *subject, size_t len,
+		      const struct vbi_match *m)
+{
+	size_t k = m->n + m->ncands;
+	struct cache_ent *e;
+
+	if (k > CACHE_SUBS_MAX)
+		return;
+	if (HASH_COUNT(sl->cache) >= CACHE_MAX)
+		cache_clear(sl);
+	e = malloc(sizeof(*e) + k * sizeof(e->subs[0]) + len);
+	if (e == NULL)
+		return;
+	memset(e, 0, sizeof(*e));
+	e->gen = sl->gen;
+	e->n = m->n;
+	e->ncands = m->ncands;
+	e->subject = (char *)&e->subs[k];
+	if (m->n)
+		memcpy(e->subs, m->subs, m->n * sizeof(e->subs[0]));
+	if (m->ncands)
+		memcpy(e->subs + m->n, m->cands,
+		       m->ncands * sizeof(e->subs[0]));
+	memcpy(e->subject, subject, len);
+	HASH_ADD_KEYPTR(hh, sl->cache, e->subject, len, e);
+	if (e->oom)
+		free(e);
+}
+
+/* @m as the walk that filled @e left it: plain subs and candidates. */
+static int cache_load(struct vbi_match *m, const struct cache_ent *e)
+{
+	if (match_grow(&m->subs, &m->cap, e->n) != VB_OK ||
+	    match_grow(&m->cands, &m->cands_cap, e->ncands) != VB_OK)
+		return VB_ENOMEM;
+	if (e->n)
+		memcpy(m->subs, e->subs, e->n * sizeof(m->subs[0]));
+	if (e->ncands)
+		memcpy(m->cands, e->subs + e->n,
+		       e->ncands * sizeof(m->cands[0]));
+	m->n = e->n;
+	m->ncands = e->ncands;
+	return VB_OK;
+}
+
 int vbi_sublist_match(struct vbi_sublist *sl, const char *subject, size_t len,
 		      struct vbi_match *m)
 {
@@ -660,13 +771,21 @@ int vbi_sublist_match(struct vbi_sublist *sl, const char *subject, size_t len,
 int vbi_sublist_match_valid(struct vbi_sublist *sl, const char *subject,
 			    size_t len, struct vbi_match *m)
 {
+	struct cache_ent *e;
 	int rc;
 
 	if (sl == NULL || m == NULL || subject == NULL || len == 0)
 		return VB_EINVAL;
 	m->n = 0;
 	m->ncands = 0;
-	rc = match_node(m, sl->root, subject, len, 0);
+	e = cache_find(sl, subject, len);
+	if (e) {
+		rc = cache_load(m, e);
+	} else {
+		rc = match_node(m, sl->root, subject, len, 0);
+		if (rc == VB_OK)
+			cache_add(sl, subject, len, m);
+	}
 	if (rc == VB_OK)
 		rc = match_pick(m);
 	if (rc != VB_OK)

@@ -155,6 +155,10 @@ size_t vbi_sublist_nodes(const struct vbi_sublist *sl);
  */
 size_t vbi_sublist_groups(const struct vbi_sublist *sl);
 
+/* vbi_sublist_cached() - subjects whose match result the sublist keeps
+ * (its match cache, see subject.c); live or stale.  0 for NULL. */
+size_t vbi_sublist_cached(const struct vbi_sublist *sl);
+
 /*
  * A match result, kept by the caller between matches: its arrays grow
  * geometrically and are reused, so that steady-state matching allocates

@@ -956,6 +956,9 @@ static void test_subject_random_differential(void **state)
 		rnd_string(&seed, subjects[i], false);
 		diff_check(&f, subs, pats, live, subjects[i]);
 	}
+	/* Again: now from the match cache. */
+	for (i = 0; i < DIFF_SUBJECTS; i++)
+		diff_check(&f, subs, pats, live, subjects[i]);
 	/* Remove a random half, and check again. */
 	for (i = 0; i < DIFF_SUBS; i++) {
 		if (rnd(&seed) % 2)
@@ -963,6 +966,8 @@ static void test_subject_random_differential(void **state)
 		assert_int_equal(vbi_sublist_remove(f.sl, &subs[i]), VB_OK);
 		live[i] = false;
 	}
+	for (i = 0; i < DIFF_SUBJECTS; i++)
+		diff_check(&f, subs, pats, live, subjects[i]);
 	for (i = 0; i < DIFF_SUBJECTS; i++)
 		diff_check(&f, subs, pats, live, subjects[i]);
 	for (i = 0; i < DIFF_SUBS; i++)
@@ -1129,8 +1134,10 @@ static void test_subject_oom_match(void **state)
 		assert_int_equal(rc, VB_ENOMEM);
 		assert_int_equal(f.m.n, 0);
 	}
-	/* Four allocations: subs, cands, cands grown, subs grown to pick. */
-	assert_int_equal(k, 4);
+	/* Seven allocations: subs, cands, cands grown; the match cache's
+	 * entry, uthash's table and buckets (a failure there only leaves
+	 * the subject uncached); subs grown to pick. */
+	assert_int_equal(k, 7);
 	assert_int_equal(f.m.n, OOM_PLAIN + 1);
 	assert_int_equal(got(&f, &s[want]), 1);
 	/* Warm: a thousand matches with every allocation failing. */
@@ -1144,6 +1151,83 @@ static void test_subject_oom_match(void **state)
 	}
 	alloc_budget = -1;
 	assert_int_equal(rc, VB_OK);
+	fix_fini(&f);
+}
+
+/*
+ * The match cache: a result comes from it once a subject was matched, and
+ * follows every insert and remove (a removed sub is never handed out);
+ * queue rotation goes on through it.
+ */
+static void test_subject_cache_follows_changes(void **state)
+{
+	struct vbi_sub a, b, q1, q2;
+	struct fix f;
+	int k;
+
+	(void)state;
+	fix_init(&f);
+	sub_add(&f, &a, "a.b", NULL);
+	assert_int_equal(match(&f, "a.b"), 1);
+	assert_int_equal(vbi_sublist_cached(f.sl), 1);
+	assert_int_equal(match(&f, "a.b"), 1);
+	assert_int_equal(got(&f, &a), 1);
+	sub_add(&f, &b, "a.*", NULL);
+	assert_int_equal(match(&f, "a.b"), 2);
+	assert_int_equal(got(&f, &a) + got(&f, &b), 2);
+	assert_int_equal(vbi_sublist_remove(f.sl, &a), VB_OK);
+	assert_int_equal(match(&f, "a.b"), 1);
+	assert_int_equal(got(&f, &b), 1);
+	assert_int_equal(match(&f, "a.b"), 1);
+	assert_int_equal(got(&f, &a), 0);
+	/* Two members of one group: they alternate, cached or not. */
+	sub_add(&f, &q1, "a.b", "w");
+	sub_add(&f, &q2, "a.>", "w");
+	for (k = 0; k < 6; k++) {
+		assert_int_equal(match(&f, "a.b"), 2);
+		assert_int_equal(got(&f, &b), 1);
+		assert_int_equal(got(&f, k % 2 ? &q2 : &q1), 1);
+	}
+	assert_int_equal(vbi_sublist_remove(f.sl, &q1), VB_OK);
+	for (k = 0; k < 3; k++) {
+		assert_int_equal(match(&f, "a.b"), 2);
+		assert_int_equal(got(&f, &q2), 1);
+	}
+	assert_int_equal(vbi_sublist_remove(f.sl, &q2), VB_OK);
+	assert_int_equal(vbi_sublist_remove(f.sl, &b), VB_OK);
+	assert_int_equal(match(&f, "a.b"), 0);
+	fix_fini(&f);
+}
+
+/* The cache keeps at most 1,024 subjects, and no result of more than 256
+ * subs; what it does not keep still matches. */
+static void test_subject_cache_bounded(void **state)
+{
+	static struct vbi_sub many[300];
+	struct vbi_sub one;
+	char subject[32];
+	struct fix f;
+	size_t i;
+
+	(void)state;
+	fix_init(&f);
+	sub_add(&f, &one, "s.*", NULL);
+	for (i = 0; i < 3000; i++) {
+		snprintf(subject, sizeof(subject), "s.%zu", i);
+		assert_int_equal(match(&f, subject), 1);
+		assert_true(vbi_sublist_cached(f.sl) <= 1024);
+	}
+	assert_true(vbi_sublist_cached(f.sl) > 0);
+	for (i = 0; i < 300; i++)
+		sub_add(&f, &many[i], "big", NULL);
+	assert_int_equal(match(&f, "big"), 300);
+	assert_int_equal(match(&f, "big"), 300);
+	for (i = 0; i < 300; i++)
+		assert_int_equal(got(&f, &many[i]), 1);
+	for (i = 0; i < 300; i++)
+		assert_int_equal(vbi_sublist_remove(f.sl, &many[i]), VB_OK);
+	assert_int_equal(match(&f, "big"), 0);
+	assert_int_equal(vbi_sublist_remove(f.sl, &one), VB_OK);
 	fix_fini(&f);
 }
 
@@ -1211,6 +1295,8 @@ int main(void)
 		cmocka_unit_test(test_subject_oom_insert_changes_nothing),
 		cmocka_unit_test(test_subject_oom_create),
 		cmocka_unit_test(test_subject_oom_match),
+		cmocka_unit_test(test_subject_cache_follows_changes),
+		cmocka_unit_test(test_subject_cache_bounded),
 		cmocka_unit_test(test_subject_pattern_covers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
