@@ -81,6 +81,7 @@ struct row {
 struct bconn {
 	struct vb_conn *c; /* open */
 	struct cli_events ev; /* its events */
+	bool ready; /* the last epoll_wait() reported its vb_fd() */
 };
 
 /* A receiving end: what it got. */
@@ -111,6 +112,8 @@ struct bench {
 	bool busy; /* --busy-poll */
 	int spin_us; /* --spin: adaptive polling before each sleep */
 	bool recent_work; /* the last drive() had work: --spin applies */
+	bool woken; /* the last drive() slept and was woken: only the
+		     * connections marked ready have work */
 	int timeout_ms; /* --timeout: longest wait without progress */
 	char prefix[128]; /* subjects start with it */
 	int epfd; /* every open connection's vb_fd() */
@@ -174,13 +177,14 @@ static void usage(FILE *f)
 
 /* ---- connections -------------------------------------------------------- */
 
+/* @flags: VB_OPT_* beyond the run's (latency runs: VB_OPT_NODELAY). */
 static int open_conn(struct bench *b, const char *source, const char *name,
-		     struct vb_conn **out)
+		     unsigned flags, struct vb_conn **out)
 {
 	struct bconn *bc = &b->conns[b->nconns];
 	struct epoll_event e = { .events = EPOLLIN };
-	unsigned flags = VB_OPT_NO_RECONNECT | (b->busy ? VB_OPT_BUSY_POLL : 0);
 
+	flags |= VB_OPT_NO_RECONNECT | (b->busy ? VB_OPT_BUSY_POLL : 0);
 	memset(bc, 0, sizeof(*bc));
 	bc->ev.quiet = true;
 	if (cli_connect(&b->cmd, flags, source, name, &bc->ev, &bc->c))
@@ -198,6 +202,7 @@ static int open_conn(struct bench *b, const char *source, const char *name,
 
 static void close_conns(struct bench *b)
 {
+	b->woken = false;
 	while (b->nconns) {
 		struct bconn *bc = &b->conns[--b->nconns];
 
@@ -230,18 +235,45 @@ static int spin(struct bench *b)
 	return n;
 }
 
+/* Sleep on the connections' fds up to @wait_ms; mark the ready ones. */
+static void wait_ready(struct bench *b, int wait_ms)
+{
+	struct epoll_event evs[MAX_SUBS + 1];
+	int k, i;
+
+	k = epoll_wait(b->epfd, evs, sizeof(evs) / sizeof(evs[0]), wait_ms);
+	for (i = 0; i < k; i++)
+		if (evs[i].data.u64 < b->nconns)
+			b->conns[evs[i].data.u64].ready = true;
+	b->woken = k > 0;
+}
+
 /*
- * Progress every connection once; if none had work and @wait_ms is not 0,
- * sleep until one has (at most @wait_ms).  Returns the events handled, or
- * -1 once a connection is closed (after saying so).
+ * Progress the connections that have work, sleeping (at most @wait_ms; 0:
+ * never) until one has.  Returns the events handled, or -1 once a
+ * connection is closed (after saying so).
+ *
+ * Event-driven, the fds say which connections have work: a vb_fd() is
+ * readable whenever its connection has some (arrivals, completions,
+ * frames staged outside vb_process(), timers) and stays so until it is
+ * processed, so the loop sleeps on them first (at once back if one is
+ * ready) and processes only those reported; asking every connection
+ * would cost each a look at its own epoll set.  Busy-polling, with
+ * @wait_ms 0, after a sleep that timed out, and before an adaptive
+ * spin, every connection is processed.
  */
 static int drive(struct bench *b, int wait_ms)
 {
-	struct epoll_event evs[8];
+	bool event = !b->busy && wait_ms != 0;
 	int n = 0, rc;
 	size_t i;
 
+	if (event && !b->woken && !(b->spin_us && b->recent_work))
+		wait_ready(b, wait_ms);
 	for (i = 0; i < b->nconns; i++) {
+		if (event && b->woken && !b->conns[i].ready)
+			continue;
+		b->conns[i].ready = false;
 		rc = vb_process(b->conns[i].c);
 		if (rc < 0 || b->conns[i].ev.closed) {
 			cli_error(&b->cmd, "connection %zu closed: %s", i,
@@ -252,11 +284,10 @@ static int drive(struct bench *b, int wait_ms)
 		}
 		n += rc;
 	}
-	if (n == 0 && wait_ms != 0 && !b->busy && b->spin_us && b->recent_work)
+	b->woken = false;
+	if (n == 0 && event && b->spin_us && b->recent_work)
 		n = spin(b);
 	b->recent_work = n > 0;
-	if (n == 0 && wait_ms != 0 && !b->busy)
-		epoll_wait(b->epfd, evs, sizeof(evs) / sizeof(evs[0]), wait_ms);
 	return n;
 }
 
@@ -484,8 +515,9 @@ static int run_one_in_flight(struct bench *b, enum test t, uint64_t size,
 	    cli_seqset_init(&r.seen, total))
 		goto out;
 	r.lat = &lat;
-	if (open_conn(b, b->sub_source, "bench-sub", &s) ||
-	    open_conn(b, b->pub_source, "bench-pub", &p) ||
+	/* One message at a time, each handed to the device at once. */
+	if (open_conn(b, b->sub_source, "bench-sub", VB_OPT_NODELAY, &s) ||
+	    open_conn(b, b->pub_source, "bench-pub", VB_OPT_NODELAY, &p) ||
 	    subscribe(b, s, subject, t == T_RTT ? on_echo : on_msg, &r))
 		goto out;
 	b->run_start = cli_now_ns();
@@ -549,11 +581,11 @@ static int run_stream(struct bench *b, enum test t, uint64_t size,
 		}
 		snprintf(name, sizeof(name), "bench-sub-%llu",
 			 (unsigned long long)k);
-		if (open_conn(b, b->sub_source, name, &s) ||
+		if (open_conn(b, b->sub_source, name, 0, &s) ||
 		    subscribe(b, s, subject, on_msg, &rx[k]))
 			goto out;
 	}
-	if (open_conn(b, b->pub_source, "bench-pub", &p))
+	if (open_conn(b, b->pub_source, "bench-pub", 0, &p))
 		goto out;
 	t0 = b->run_start = cli_now_ns();
 	idle_since = cli_coarse_ns();

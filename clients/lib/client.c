@@ -21,7 +21,10 @@
  * write when it runs (a burst costs two writes, not one per message); so
  * that an event loop sleeping on vb_fd() gets there, such a call makes
  * the eventfd readable (once per batch).  With VB_OPT_BUSY_POLL the
- * caller spins anyway: no syscall.
+ * caller spins anyway: no syscall.  VB_OPT_NODELAY posts every such
+ * message at once: an application that processes a connection only when
+ * its fd is readable, and publishes one message per outside event, would
+ * otherwise see every other one wait for that wake-up.
  */
 #include "clients/lib/client.h"
 #include "core/log.h"
@@ -122,7 +125,8 @@ void vbi_client_wake(struct vb_conn *c)
 
 void vbi_client_staged(struct vb_conn *c)
 {
-	if (c->in_process || c->posted_early || c->state != CS_OPEN) {
+	if (c->in_process || c->state != CS_OPEN ||
+	    (c->posted_early && !(c->o.flags & VB_OPT_NODELAY))) {
 		vbi_client_wake(c);
 		return;
 	}
@@ -433,8 +437,9 @@ static int opts_load(struct vb_conn *c, const struct vb_opts *in)
 		memcpy(o, in, in->sz < sizeof(*o) ? in->sz : sizeof(*o));
 	}
 	o->sz = sizeof(*o);
-	if (o->flags & ~(unsigned)(VB_OPT_ASYNC_CONNECT | VB_OPT_BUSY_POLL |
-				   VB_OPT_LOCKED | VB_OPT_NO_RECONNECT))
+	if (o->flags &
+	    ~(unsigned)(VB_OPT_ASYNC_CONNECT | VB_OPT_BUSY_POLL |
+			VB_OPT_LOCKED | VB_OPT_NO_RECONNECT | VB_OPT_NODELAY))
 		return VB_EINVAL;
 	if (o->connect_timeout_ms < 0 || o->reconnect_wait_ms < 0 ||
 	    o->reconnect_wait_max_ms < 0 || o->reconnect_jitter_ms < 0 ||

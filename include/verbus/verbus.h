@@ -164,6 +164,12 @@ typedef void (*vb_event_cb)(struct vb_conn *c, const struct vb_event *ev,
 #define VB_OPT_BUSY_POLL 0x2
 #define VB_OPT_LOCKED 0x4 /* any thread may call: see Threading above */
 #define VB_OPT_NO_RECONNECT 0x8 /* a lost connection is closed for good */
+/* Every message published outside vb_process() is handed to the device at
+ * once, each its own RDMA write (as TCP_NODELAY): for latency, where
+ * messages are few and far between.  Without it the first one since the
+ * last vb_process() goes at once and those after it are coalesced until
+ * the next vb_process() (see vb_publish). */
+#define VB_OPT_NODELAY 0x10
 
 /*
  * Connection options.  Initialise with VB_OPTS_INIT (or zero it and set
@@ -273,8 +279,8 @@ VB_EXPORT void vb_stop(struct vb_conn *c);
  * copied: the caller keeps its buffer.  The first message published outside
  * vb_process() since the last vb_process() is handed to the device at once;
  * those that follow it are coalesced and leave together, as one RDMA
- * write, at the next vb_process() (or vb_flush()).  Returns VB_OK (sent or
- * buffered),
+ * write, at the next vb_process() (or vb_flush()); with VB_OPT_NODELAY
+ * each goes at once.  Returns VB_OK (sent or buffered),
  * VB_EAGAIN (the buffer is full: retry on VB_EV_WRITABLE), VB_EINVAL (bad
  * subject), VB_EMSGSIZE or VB_ECLOSED.
  */

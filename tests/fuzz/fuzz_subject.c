@@ -2,7 +2,9 @@
  * permission check.  The input is split at NUL bytes: the first parts are
  * patterns to subscribe (the odd ones in a queue group), the last a
  * subject to match; the result is compared with a naive matcher, and
- * vbi_pattern_covers with the same matcher. */
+ * vbi_pattern_covers with the same matcher.  The subject is matched again
+ * from the match cache, and once more after the plain subs it matched are
+ * removed. */
 #include "core/subject.h"
 
 #include <verbus/verbus.h>
@@ -115,6 +117,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				    subs[i].pattern, subs[i].pattern_len,
 				    subs[j].pattern, subs[j].pattern_len))
 				abort();
+	/* Unsubscribe the plain subs that matched: the match cache's entry
+	 * for the subject is stale now, and no result may name them. */
+	for (i = 0; i < n; i += 2) {
+		if (on[i] && hit[i]) {
+			vbi_sublist_remove(sl, &subs[i]);
+			on[i] = false;
+		}
+	}
+	if (vbi_sublist_match_valid(sl, subj, slen, &m) != VB_OK || m.n != want)
+		abort();
+	for (i = 0; i < m.n; i++)
+		if (m.subs[i]->link.sl != sl)
+			abort();
 out:
 	for (i = 0; i < n; i++)
 		if (on[i])

@@ -527,6 +527,58 @@ static void case_api(void)
 	printf("PASS: api\n");
 }
 
+/* Poll only @c for @ms, or until *@got reaches @want. */
+static void poll_only(struct vb_conn *c, const uint64_t *got, uint64_t want,
+		      int ms)
+{
+	uint64_t end = now_ms() + (uint64_t)ms;
+
+	while (*got < want && now_ms() < end)
+		vb_poll(c, 1);
+}
+
+/*
+ * Posting: the first message published outside vb_process() leaves at
+ * once, those after it wait for the publisher's next vb_process() (and
+ * then leave together); with VB_OPT_NODELAY every one leaves at once.
+ * The publishers are never polled while their messages should travel.
+ */
+static void case_posting(void)
+{
+	struct events ea = { 0 }, en = { 0 }, eb = { 0 };
+	struct vb_conn *a = open_conn("post-a", src_a, &ea, 0, 0);
+	struct vb_conn *n =
+		open_conn("post-nodelay", src_a, &en, VB_OPT_NODELAY, 0);
+	struct vb_conn *b = open_conn("post-b", src_b, &eb, 0, 0);
+	uint64_t got_a = 0, got_n = 0;
+	int i;
+
+	OK(vb_subscribe(b, "post.a", NULL, on_count, &got_a, NULL));
+	OK(vb_subscribe(b, "post.n", NULL, on_count, &got_n, NULL));
+	OK(vb_flush(b, 5000));
+	OK(vb_process(a));
+	for (i = 0; i < 3; i++)
+		OK(vb_publish(a, "post.a", "x", 1));
+	poll_only(b, &got_a, 3, 500);
+	CHECK(got_a == 1,
+	      "default: %" PRIu64 " of 3 arrived before the "
+	      "publisher's vb_process(), want the first only",
+	      got_a);
+	OK(vb_process(a));
+	poll_only(b, &got_a, 3, 5000);
+	CHECK(got_a == 3, "default: %" PRIu64 " of 3 after vb_process()",
+	      got_a);
+	for (i = 0; i < 3; i++)
+		OK(vb_publish(n, "post.n", "x", 1));
+	poll_only(b, &got_n, 3, 5000);
+	CHECK(got_n == 3, "VB_OPT_NODELAY: %" PRIu64 " of 3 arrived", got_n);
+	vb_close(a);
+	vb_close(n);
+	vb_close(b);
+	printf("PASS: posting (the first at once, the rest at vb_process(); "
+	       "VB_OPT_NODELAY: each at once)\n");
+}
+
 static void case_reconnect(void)
 {
 	struct events ea = { 0 }, eb = { 0 };
@@ -698,7 +750,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc != 5) {
 		fprintf(stderr,
-			"usage: vb_libtest api|reconnect|threads URL SRC-A "
+			"usage: vb_libtest api|reconnect|threads|auth|posting "
+			"URL SRC-A "
 			"SRC-B\n");
 		return 2;
 	}
@@ -713,6 +766,8 @@ int main(int argc, char **argv)
 		case_threads();
 	else if (!strcmp(argv[1], "auth"))
 		case_auth();
+	else if (!strcmp(argv[1], "posting"))
+		case_posting();
 	else
 		die("unknown case %s", argv[1]);
 	return 0;

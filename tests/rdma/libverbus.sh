@@ -19,6 +19,7 @@ libtest() {
 broker_start --monitor 127.0.0.1:0
 libtest api
 libtest threads
+libtest posting
 
 # The examples: hello, then two epoll bridges (hosts 2 and 3) passing a
 # line from a TCP client of one to a TCP client of the other.
