@@ -187,6 +187,7 @@ for size in $SIZES; do
 done
 
 # ---- raw relay: the floor of two hops, host 2 -> host 1 -> host 3 ---------
+WIRE64=112 # Verbus's one-way frame for 64 B of payload, see below
 # vb_relay_bench (tests/bench/relay_bench.c): the least a broker can do in
 # raw verbs, one WRITE_WITH_IMM in and one out per message, driven like
 # verbus bench (one process, pub from host 2, sub from host 3).  Busy-
@@ -220,6 +221,14 @@ for size in $SIZES; do
 		>"$W/relay_ev.$size.csv" &&
 		rec_bench relay_events "$size" <"$W/relay_ev.$size.csv"
 done
+# The relay again at the size of Verbus's frame for a 64 B one-way
+# message (a 32 B header, the subject "b.latency.64.0", 64 B, padded to 8:
+# 112 B on the wire): the floor for those bytes, which in the guest cost
+# more than 64 B do (docs/PERFORMANCE.md, bench-steps).  Request/reply
+# frames carry a reply subject too, so the round trip there is a lower
+# bound.
+rb "$WIRE64" 1 "$SAMPLES" latency rtt >"$W/relay_wire.csv" &&
+	rec_bench relay_wire 64 <"$W/relay_wire.csv"
 kill "$rpid" 2>/dev/null
 wait "$rpid" 2>/dev/null
 

@@ -188,6 +188,11 @@ def targets(vals):
         ok = r <= bound if op == "<=" else r >= bound
         lines.append(f"| {name} | {r:.2f}{unit} | {'yes' if ok else 'no'} |")
 
+    def info(name, a, b):
+        """A ratio shown beside the targets, judged by none."""
+        r = ratio(a, b)
+        lines.append(f"| {name} | {'not measured' if r is None else f'{r:.2f}x'} | - |")
+
     def low(test):
         """The lowest 64 B median of the three Verbus configurations."""
         return best([g(t, test, 64, "p50_us") for t in
@@ -235,6 +240,20 @@ def targets(vals):
           "(within 4.0x: reachable)",
           g("relay", "rtt", 64, "p50_us"),
           g("raw", "ib_write_lat", 64, "p50_us"), "<=", 4.0)
+    # The same floor for the bytes Verbus puts on the wire for 64 B (its
+    # frame: header, subject, payload), and Verbus above it.
+    judge("floor: raw relay at Verbus's 64 B frame size (112 B) one-way / "
+          "raw ib_write_lat (within 2.0x: reachable)",
+          g("relay_wire", "latency", 64, "p50_us"),
+          g("raw", "ib_write_lat", 64, "p50_us"), "<=", 2.0)
+    judge("floor: raw relay at 112 B round trip / raw ib_write_lat "
+          "(within 4.0x: reachable)",
+          g("relay_wire", "rtt", 64, "p50_us"),
+          g("raw", "ib_write_lat", 64, "p50_us"), "<=", 4.0)
+    info("best Verbus 64 B one-way / raw relay at 112 B",
+         low("latency"), g("relay_wire", "latency", 64, "p50_us"))
+    info("best Verbus 64 B request/reply / raw relay at 112 B",
+         low("rtt"), g("relay_wire", "rtt", 64, "p50_us"))
     judge("floor: raw relay 64 KiB MB/s / raw ib_write_bw "
           "(at least 0.90x: reachable)",
           g("relay", "throughput", 65536, "mb_per_s"),
