@@ -162,12 +162,34 @@ pt() { # TOOL SIZE ITERS: server on host 3, client on host 2; last data line
 	grep -E '^ +[0-9]+ +[0-9]+' "$log" | tail -1 | grep . ||
 		{ broken "$1 -s $2" "$log"; return 1; }
 }
+# ptok LINE FIELD: the LINE's FIELD-th figure is a positive, finite number.
+# perftest sometimes mistimes a run under emulation and prints 0.00 or
+# inf (seen with idle=poll, and in a plain run of 2026-11-27): such a
+# figure is not a measurement.
+ptok() {
+	echo "$1" | awk -v f="$2" '{ v = $f } END {
+		exit !(v ~ /^[0-9.]+$/ && v + 0 > 0) }'
+}
+# ptrun TOOL SIZE ITERS FIELD: pt, once more if the figure is not one.
+ptrun() {
+	local line try
+	for try in 1 2; do
+		line=$(pt "$1" "$2" "$3") || return 1
+		ptok "$line" "$4" && { echo "$line"; return 0; }
+		say "$1 -s $2: perftest printed '$(echo "$line" | awk -v f="$4" '{ print $f }')', not a figure (try $try)"
+	done
+	# Not a tool failure (it ran): noted, and the report says "not
+	# measured" where the figure would be.
+	echo "perftest: $1 -s $2 printed no usable figure twice; not recorded" \
+		>>"$out/machine.txt"
+	return 1
+}
 for size in $SIZES; do
 	n=$LAT_N
 	[ "$size" = 65536 ] && n=$LAT_BIG_N
 	for tool in ib_write_lat ib_send_lat; do
 		# bytes iters t_min t_max t_typical t_avg t_stdev p99 p99.9
-		if line=$(pt "$tool" "$size" "$n"); then
+		if line=$(ptrun "$tool" "$size" "$n" 5); then
 			set -- $line
 			rec raw "$tool" "$size" "$size" p50_us "$5"
 			rec raw "$tool" "$size" "$size" p99_us "$8"
@@ -177,7 +199,7 @@ for size in $SIZES; do
 	n=$BW_N
 	[ "$size" = 65536 ] && n=$BW_BIG_N
 	# bytes iters peak_MBps avg_MBps Mpps
-	if line=$(pt ib_write_bw "$size" "$n"); then
+	if line=$(ptrun ib_write_bw "$size" "$n" 5); then
 		set -- $line
 		r=$(awk -v m="$5" 'BEGIN { printf "%.0f", m * 1e6 }')
 		rec raw ib_write_bw "$size" "$size" msgs_per_s "$r"

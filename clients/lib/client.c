@@ -125,7 +125,7 @@ void vbi_client_wake(struct vb_conn *c)
 
 void vbi_client_staged(struct vb_conn *c)
 {
-	if (c->in_process || c->state != CS_OPEN ||
+	if (c->in_process || c->state != CS_OPEN || !c->vc ||
 	    (c->posted_early && !(c->o.flags & VB_OPT_NODELAY))) {
 		vbi_client_wake(c);
 		return;
