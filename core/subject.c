@@ -53,9 +53,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HASH_NONFATAL_OOM 1
 #define uthash_nonfatal_oom(elt) ((elt)->oom = true)
-#include <uthash.h>
+#include "core/hash.h"
 
 #include <verbus/verbus.h>
 

@@ -11,7 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static int bad(char *err, size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int bad(char *err, size_t errlen,
+						     const char *fmt, ...)
 {
 	va_list ap;
 

@@ -38,9 +38,8 @@
 #include <time.h>
 
 /* uthash: out of memory is an error we report, never exit(). */
-#define HASH_NONFATAL_OOM 1
 #define uthash_nonfatal_oom(elt) ((elt)->oom = true)
-#include <uthash.h>
+#include "core/hash.h"
 
 #define TICK_MS 50 /* timers: block timeouts, notices owed */
 /* What a callback's arg points at: the broker (before open) or a bconn. */

@@ -47,6 +47,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <infiniband/verbs.h>
+#include <netdb.h>
 #include <rdma/rdma_cma.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -2250,17 +2251,17 @@ static int conn_send_ctrl(struct vbi_conn *c, const Verbus__Control *m)
 static int conn_peer_name(const struct vbi_conn *c, char *buf, size_t len)
 {
 	struct sockaddr *sa = c->id ? rdma_get_peer_addr(c->id) : NULL;
-	char host[INET6_ADDRSTRLEN] = "?";
-	const void *a = NULL;
+	char host[NI_MAXHOST] = "?";
 
 	if (len == 0)
 		return VB_EINVAL;
-	if (sa && sa->sa_family == AF_INET)
-		a = &((struct sockaddr_in *)sa)->sin_addr;
-	else if (sa && sa->sa_family == AF_INET6)
-		a = &((struct sockaddr_in6 *)sa)->sin6_addr;
-	if (a)
-		inet_ntop(sa->sa_family, a, host, sizeof(host));
+	/* Numeric only: never a name lookup. */
+	if (sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) &&
+	    getnameinfo(sa,
+			sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) :
+						   sizeof(struct sockaddr_in6),
+			host, sizeof(host), NULL, 0, NI_NUMERICHOST) != 0)
+		snprintf(host, sizeof(host), "?");
 	snprintf(buf, len,
 		 sa && sa->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host,
 		 c->id ? ntohs(rdma_get_dst_port(c->id)) : 0);

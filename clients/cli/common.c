@@ -40,7 +40,8 @@ void cli_cmd_init(struct cli_cmd *cmd, const char *name, void (*usage)(FILE *f),
 	optind = 1;
 }
 
-static void vmsg(const struct cli_cmd *cmd, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void
+vmsg(const struct cli_cmd *cmd, const char *fmt, va_list ap)
 {
 	fprintf(stderr, "verbus %s: ", cmd->name);
 	vfprintf(stderr, fmt, ap);

@@ -26,8 +26,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define HASH_NONFATAL_OOM 1
-#include <uthash.h>
+#include "core/hash.h"
 
 #define VB_INBOX_PREFIX "_INBOX."
 

@@ -36,7 +36,8 @@
 
 static const char *url;
 
-static void die(const char *fmt, ...)
+__attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt,
+								...)
 {
 	va_list ap;
 

@@ -110,7 +110,8 @@ static double elapsed(void)
 }
 
 /* check(COND, FMT...): one line of the report; a false COND fails. */
-static void check(int cond, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void check(int cond,
+							const char *fmt, ...)
 {
 	va_list ap;
 
@@ -124,7 +125,7 @@ static void check(int cond, const char *fmt, ...)
 		P.failed++;
 }
 
-static void info(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static void info(const char *fmt, ...)
 {
 	va_list ap;
 
