@@ -13,7 +13,8 @@
 # 6. the end-to-end smoke across two guests on a QEMU socket network
 #    (rxe-run --vms 2), and the broker with a publisher and a subscriber
 #    each in its own guest (rxe-run --vms 3);
-# 7. each libFuzzer target for VERBUS_FUZZ_SECONDS (60) (scripts/fuzz.sh).
+# 7. a clang build with warnings as errors and -DVERBUS_PROF=ON (compiles only);
+# 8. each libFuzzer target for VERBUS_FUZZ_SECONDS (60) (scripts/fuzz.sh).
 # With VERBUS_RXE_MODE=native, step 3 runs on this machine's own rxe
 # or RNICs instead and steps 5-6 are left out (they need
 # the VM) (docs/TESTING.md).  Exit status: 0 only if every step
@@ -99,6 +100,13 @@ if [ "${VERBUS_RXE_MODE:-vm}" != native ]; then
 	pass_if env VERBUS_BIN="$BUILD/bin" "$ROOT/tests/vm/rxe-run" --vms 3 \
 		-w "$BUILD" -- "$ROOT/tests/rdma/broker-vms.sh"
 fi
+
+step "clang build, warnings as errors, with the step timestamps (-DVERBUS_PROF=ON)"
+# Compiles only: that clang accepts the tree with -Werror (gcc builds it
+# above), and that the -DVERBUS_PROF=ON build of scripts/bench-steps.sh
+# still compiles.
+pass_if sh -c "CC=clang cmake -S '$ROOT' -B '${BUILD}-clang' -DVERBUS_WERROR=ON \
+	-DVERBUS_PROF=ON >/dev/null && cmake --build '${BUILD}-clang' -j$(nproc) >/dev/null"
 
 step "fuzzers (libFuzzer, ASan+UBSan), ${VERBUS_FUZZ_SECONDS:-60} s each"
 # One counted test per target: any crash, leak or timeout fails it
