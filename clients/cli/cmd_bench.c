@@ -112,8 +112,6 @@ struct bench {
 	bool busy; /* --busy-poll */
 	int spin_us; /* --spin: adaptive polling before each sleep */
 	bool recent_work; /* the last drive() had work: --spin applies */
-	bool woken; /* the last drive() slept and was woken: only the
-		     * connections marked ready have work */
 	int timeout_ms; /* --timeout: longest wait without progress */
 	char prefix[128]; /* subjects start with it */
 	int epfd; /* every open connection's vb_fd() */
@@ -202,7 +200,6 @@ static int open_conn(struct bench *b, const char *source, const char *name,
 
 static void close_conns(struct bench *b)
 {
-	b->woken = false;
 	while (b->nconns) {
 		struct bconn *bc = &b->conns[--b->nconns];
 
@@ -235,8 +232,9 @@ static int spin(struct bench *b)
 	return n;
 }
 
-/* Sleep on the connections' fds up to @wait_ms; mark the ready ones. */
-static void wait_ready(struct bench *b, int wait_ms)
+/* Sleep on the connections' fds up to @wait_ms and mark the ready ones;
+ * returns whether any was. */
+static bool wait_ready(struct bench *b, int wait_ms)
 {
 	struct epoll_event evs[MAX_SUBS + 1];
 	int k, i;
@@ -245,7 +243,7 @@ static void wait_ready(struct bench *b, int wait_ms)
 	for (i = 0; i < k; i++)
 		if (evs[i].data.u64 < b->nconns)
 			b->conns[evs[i].data.u64].ready = true;
-	b->woken = k > 0;
+	return k > 0;
 }
 
 /*
@@ -264,14 +262,14 @@ static void wait_ready(struct bench *b, int wait_ms)
  */
 static int drive(struct bench *b, int wait_ms)
 {
-	bool event = !b->busy && wait_ms != 0;
+	bool event = !b->busy && wait_ms != 0, woken = false;
 	int n = 0, rc;
 	size_t i;
 
-	if (event && !b->woken && !(b->spin_us && b->recent_work))
-		wait_ready(b, wait_ms);
+	if (event && !(b->spin_us && b->recent_work))
+		woken = wait_ready(b, wait_ms);
 	for (i = 0; i < b->nconns; i++) {
-		if (event && b->woken && !b->conns[i].ready)
+		if (woken && !b->conns[i].ready)
 			continue;
 		b->conns[i].ready = false;
 		rc = vb_process(b->conns[i].c);
@@ -284,7 +282,6 @@ static int drive(struct bench *b, int wait_ms)
 		}
 		n += rc;
 	}
-	b->woken = false;
 	if (n == 0 && event && b->spin_us && b->recent_work)
 		n = spin(b);
 	b->recent_work = n > 0;
