@@ -2,12 +2,14 @@
  * broker.c - verbusd's engine: subscriptions, routing, slow consumers.
  *
  * Decisions a reader must know:
- *  - A published frame is never copied.  It stays in the publisher's
- *    receive ring on the broker; each matching subscription gets a
- *    vbi_conn_forward() (the device gathers the payload from that ring) and
- *    the broker drops its own reference at once.  The frame's space, and so
+ *  - A published frame is not copied within a device.  It stays in the
+ *    publisher's receive ring on the broker; each matching subscription gets
+ *    a vbi_conn_forward() (the device gathers the payload from that ring;
+ *    to a subscriber on another device the transport copies it) and the
+ *    broker drops its own reference at once.  The frame's space, and so
  *    the publisher's credit, comes back when the last write reading it has
- *    completed.
+ *    completed.  A forward that fails is counted, logged once per
+ *    connection and reported to the subscriber as dropped: never silent.
  *  - A subscriber without room (its ring or forward queue full) gets the
  *    slow-consumer policy.  block: the delivery waits in the subscriber's
  *    pending queue holding a reference to the frame, in order.  Once that
@@ -61,7 +63,7 @@ struct bsub {
 	char *subject; /* the pattern, NUL-terminated */
 	char *queue; /* queue group, or NULL */
 	uint64_t max_msgs; /* auto-unsubscribe after this many; 0: never */
-	uint64_t delivered; /* deliveries queued or made */
+	uint64_t delivered; /* deliveries made or queued to be made */
 	uint64_t dropped; /* dropped by the policy, in all */
 	bool dropped_owed; /* a Dropped notice must go out */
 	bool oom; /* uthash: an insert failed */
@@ -92,9 +94,11 @@ struct bconn {
 	uint64_t pings[PINGS_MAX]; /* Pongs owed, oldest first */
 	unsigned npings;
 	bool drops_owed; /* some sub has dropped_owed */
+	bool fwd_fail_logged; /* a failed forward to it was logged */
 	bool paused; /* as a publisher: paused for a full subscriber */
 	bool closing;
 	uint64_t msgs_in, bytes_in, msgs_out, bytes_out, drops, waits;
+	uint64_t fwd_failures; /* deliveries to it lost: a forward failed */
 	struct bconn *prev, *next; /* the broker's list, by cid */
 	bool oom;
 	const struct vbd_user *user; /* what it proved; NULL: no auth */
@@ -367,17 +371,61 @@ static void pend_pop(struct bconn *bc)
 		resume_publishers(bc->b);
 }
 
-static void count_drop(struct bconn *bc, uint32_t sid)
+/* A delivery to @bc's subscription @sid is lost: the subscriber is told
+ * with a Dropped notice.  Returns the subscription, if it is still there. */
+static struct bsub *owe_dropped(struct bconn *bc, uint32_t sid)
 {
 	struct bsub *s = sub_find(bc, sid);
 
 	bc->drops++;
-	bc->b->st.drops++;
 	if (s) {
 		s->dropped++;
 		s->dropped_owed = true;
 		bc->drops_owed = true;
 	}
+	return s;
+}
+
+static void count_drop(struct bconn *bc, uint32_t sid)
+{
+	bc->b->st.drops++;
+	owe_dropped(bc, sid);
+}
+
+/* What a failed vbi_conn_forward() means, for the log. */
+static const char *forward_error(int rc)
+{
+	switch (rc) {
+	case VB_EMSGSIZE:
+		return "the message is larger than the subscriber takes";
+	case VB_ECLOSED:
+	case VB_ESTATE:
+		return "the subscriber's connection is not open";
+	case VB_EINVAL:
+		return "the publisher's frame is no longer held";
+	default:
+		return vb_strerror(rc);
+	}
+}
+
+/*
+ * A forward to @bc for @sid failed with @rc (not VB_EAGAIN): the delivery
+ * is lost.  Counted (verbus_forward_failures_total), the subscriber told,
+ * and logged once per connection, so that no loss is silent and no
+ * subscriber floods the log.
+ */
+static void forward_failed(struct bconn *bc, uint32_t sid, int rc)
+{
+	bc->fwd_failures++;
+	bc->b->st.forward_failures++;
+	owe_dropped(bc, sid);
+	if (bc->fwd_fail_logged)
+		return;
+	bc->fwd_fail_logged = true;
+	vbi_warn("conn cid %" PRIu64 " %s: a delivery to sid %u failed: %s "
+		 "(%s); this and later failures on the connection are counted "
+		 "in verbus_forward_failures_total",
+		 bc->cid, bc->name, sid, forward_error(rc), vb_strerror(rc));
 }
 
 /* Drop every pending delivery (the fallback, or the subscriber left). */
@@ -402,6 +450,14 @@ static void slow_disconnect(struct bconn *bc, const char *why)
 	vbi_conn_close(bc->c);
 }
 
+static void count_out(struct bconn *bc, const struct vbi_frame_view *v)
+{
+	bc->msgs_out++;
+	bc->bytes_out += v->topic_len + v->payload_len;
+	bc->b->st.msgs_out++;
+	bc->b->st.bytes_out += v->topic_len + v->payload_len;
+}
+
 /* Forward what waits, in order, while there is room. */
 static void pend_flush(struct bconn *bc)
 {
@@ -414,21 +470,23 @@ static void pend_flush(struct bconn *bc)
 		/* Progress: the no-progress timer starts again. */
 		bc->blocked_since = now_ms();
 		if (rc == VB_OK) {
-			bc->msgs_out++;
-			bc->bytes_out += p->v.topic_len + p->v.payload_len;
-			bc->b->st.msgs_out++;
-			bc->b->st.bytes_out +=
-				p->v.topic_len + p->v.payload_len;
+			count_out(bc, &p->v);
 		} else {
-			count_drop(bc, p->sid);
+			/* Counted as delivered when it was queued. */
+			struct bsub *s = sub_find(bc, p->sid);
+
+			if (s && s->delivered)
+				s->delivered--;
+			forward_failed(bc, p->sid, rc);
 		}
 		pend_pop(bc);
 	}
 }
 
 /* The subscriber had no room for a delivery of @pub's frame: apply the
- * policy. */
-static void slow(struct bconn *dst, struct bconn *pub,
+ * policy.  Returns true if the delivery was queued (block), false if it
+ * was dropped or the subscriber disconnected. */
+static bool slow(struct bconn *dst, struct bconn *pub,
 		 const struct vbi_frame_view *v, uint32_t sid, bool first)
 {
 	struct vbi_conn *src = pub->c;
@@ -447,7 +505,7 @@ static void slow(struct bconn *dst, struct bconn *pub,
 				b->npaused++;
 				vbi_conn_pause(src, 1);
 			}
-			return;
+			return true;
 		}
 		p = b->cfg.block_fallback; /* beyond even the slack */
 	}
@@ -455,6 +513,7 @@ static void slow(struct bconn *dst, struct bconn *pub,
 		slow_disconnect(dst, "no room for a delivery");
 	else
 		count_drop(dst, sid);
+	return false;
 }
 
 /* One delivery of @pub's frame @v to subscription @s. */
@@ -468,20 +527,21 @@ static void deliver(struct bsub *s, struct bconn *pub,
 
 	if (dst->closing)
 		return;
-	s->delivered++;
+	/* delivered counts what was delivered or queued to be: what the
+	 * policy dropped or a failed forward lost is not. */
 	if (dst->pend_n) {
-		slow(dst, pub, v, s->sid, false);
+		if (slow(dst, pub, v, s->sid, false))
+			s->delivered++;
 	} else {
 		rc = vbi_conn_forward(dst->c, src, v, s->sid);
 		if (rc == VB_OK) {
-			dst->msgs_out++;
-			dst->bytes_out += v->topic_len + v->payload_len;
-			b->st.msgs_out++;
-			b->st.bytes_out += v->topic_len + v->payload_len;
+			s->delivered++;
+			count_out(dst, v);
 		} else if (rc == VB_EAGAIN) {
-			slow(dst, pub, v, s->sid, true);
-		} else if (rc == VB_EMSGSIZE) {
-			count_drop(dst, s->sid);
+			if (slow(dst, pub, v, s->sid, true))
+				s->delivered++;
+		} else {
+			forward_failed(dst, s->sid, rc);
 		}
 	}
 	if (s->max_msgs && s->delivered >= s->max_msgs)

@@ -24,6 +24,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <json-c/json.h>
 #include <netinet/in.h>
@@ -35,6 +36,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Scrapers served at once, and seconds an idle one may keep its socket. */
 #define MONITOR_CONN_LIMIT 64u
@@ -186,6 +188,28 @@ static void collect_conn(void *ctx, const struct vbd_stats_conn *c)
 	l->v[l->n++] = *c;
 }
 
+/*
+ * The process's memory: resident bytes from /proc/self/statm, and the C
+ * heap from mallinfo2(): what is handed out (arena and mmap()ed chunks)
+ * beside what the allocator holds free.  Resident memory alone cannot tell
+ * a leak from a heap that keeps freed memory for reuse; in-use bytes can.
+ */
+static void snap_memory(struct vbd_stats_server *s)
+{
+	struct mallinfo2 mi = mallinfo2();
+	unsigned long size, resident;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f) {
+		if (fscanf(f, "%lu %lu", &size, &resident) == 2)
+			s->rss_bytes = (uint64_t)resident *
+				       (uint64_t)sysconf(_SC_PAGESIZE);
+		fclose(f);
+	}
+	s->heap_in_use = mi.uordblks + mi.hblkhd;
+	s->heap_free = mi.fordblks;
+}
+
 static void snap_server(struct vbd_monitor *m, struct vbd_stats_server *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -196,6 +220,7 @@ static void snap_server(struct vbd_monitor *m, struct vbd_stats_server *s)
 		s->server_name = "";
 	if (s->listen == NULL)
 		s->listen = "";
+	snap_memory(s);
 }
 
 /* ---- /metrics ---------------------------------------------------------- */
@@ -342,6 +367,17 @@ static void put_server_metrics(FILE *f, const struct vbd_stats_server *s)
 		{ "verbus_registered_memory_bytes", "gauge",
 		  "Bytes of memory registered with the RDMA device now.",
 		  s->mem_registered },
+		{ "verbus_forward_failures_total", "counter",
+		  "Deliveries lost because the forward failed (logged).",
+		  s->forward_failures },
+		{ "process_resident_memory_bytes", "gauge",
+		  "Resident memory of the broker process.", s->rss_bytes },
+		{ "verbus_heap_in_use_bytes", "gauge",
+		  "C heap bytes allocated and not freed (mallinfo2).",
+		  s->heap_in_use },
+		{ "verbus_heap_free_bytes", "gauge",
+		  "C heap bytes the allocator holds free for reuse.",
+		  s->heap_free },
 		{ "verbus_max_connections", "gauge",
 		  "Configured limit of client connections.", s->max_conns },
 		{ "verbus_max_subscriptions", "gauge",
@@ -513,6 +549,10 @@ static void render_varz(struct vbd_monitor *m, struct MHD_Connection *conn,
 	jadd_u64(o, "mr_registered", s.mr_registered);
 	jadd_u64(o, "mr_deregistered", s.mr_deregistered);
 	jadd_u64(o, "mem_registered", s.mem_registered);
+	jadd_u64(o, "forward_failures", s.forward_failures);
+	jadd_u64(o, "mem_resident", s.rss_bytes);
+	jadd_u64(o, "heap_in_use", s.heap_in_use);
+	jadd_u64(o, "heap_free", s.heap_free);
 	jadd_u64(o, "max_connections", s.max_conns);
 	jadd_u64(o, "max_subscriptions", s.max_subs);
 	jadd_u64(o, "max_payload", s.max_msg);

@@ -42,6 +42,11 @@ struct vbd_stats_server {
 	uint64_t mr_registered; /* ibv_reg_mr calls */
 	uint64_t mr_deregistered; /* ibv_dereg_mr calls */
 	uint64_t mem_registered; /* bytes registered now */
+	uint64_t forward_failures; /* deliveries a forward could not make */
+	/* The process's memory now (filled by the monitor, not the broker):
+	 * resident, and the C heap's bytes handed out and held free. */
+	uint64_t rss_bytes;
+	uint64_t heap_in_use, heap_free;
 	uint32_t max_conns; /* configured limits */
 	uint32_t max_subs; /* per connection */
 	uint32_t max_msg;

@@ -22,10 +22,12 @@
  *    progress() after their closed callback ran, never under a callback.
  *  - errno, ibv_wc_status and rdma_cm statuses become vb_err here and
  *    nowhere else.
- *  - Forwarding (the broker's fan-out) never copies a payload: the WRITE to
- *    a subscriber gathers the header from its staging and the topic and
- *    payload from the publisher's receive ring.  So every connection on a
- *    device shares one protection domain (per vbi_tp), and a delivered
+ *  - Forwarding (the broker's fan-out) copies no payload within a device:
+ *    the WRITE to a subscriber gathers the header from its staging and the
+ *    topic and payload from the publisher's receive ring.  So every
+ *    connection on a device shares one protection domain (per vbi_tp);
+ *    across devices (another PD) the message is copied into the
+ *    subscriber's staging instead (forward_copy).  A delivered
  *    frame carries a reference count in its ack_recvs word (consumed at
  *    delivery, in our own ring): the space goes back to the publisher when
  *    the last reference (the delivery's, holds, writes in flight) is gone.
@@ -55,6 +57,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 #include <valgrind/memcheck.h>
@@ -396,6 +399,8 @@ static int mem_get(struct vbi_conn *c, size_t len, int access, uint8_t **mem,
 		   struct ibv_mr **mr)
 {
 	struct tp_pd *p = c->opts.keep_memory ? pd_find(c->tp, c->pd) : NULL;
+	void *p0;
+	int rc;
 
 	for (unsigned i = 0; p && i < p->nkept; i++) {
 		if (p->kept[i].len != len || p->kept[i].access != access)
@@ -407,13 +412,38 @@ static int mem_get(struct vbi_conn *c, size_t len, int access, uint8_t **mem,
 		memset(*mem, 0, len);
 		return VB_OK;
 	}
-	if (posix_memalign((void **)mem, 4096, len)) {
+	/* Straight from the kernel, not the heap: zeroed, page-aligned, and
+	 * given back whole by munmap() when the connection goes, so a broker
+	 * whose clients come and go returns their memory (ARCHITECTURE.md,
+	 * "Memory per connection"). */
+	p0 = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p0 == MAP_FAILED) {
 		*mem = NULL;
+		*mr = NULL;
 		return VB_ENOMEM;
 	}
-	memset(*mem, 0, len);
-	*mr = reg(c->pd, *mem, len, access);
-	return *mr ? VB_OK : errno_to_vb(errno);
+	*mr = reg(c->pd, p0, len, access);
+	if (!*mr) {
+		rc = errno_to_vb(errno);
+		munmap(p0, len);
+		*mem = NULL;
+		return rc;
+	}
+	*mem = p0;
+	return VB_OK;
+}
+
+/* Deregister and unmap a buffer of mem_get()'s (its length is the MR's:
+ * mem_get() never leaves one without the other). */
+static void mem_free(uint8_t **mem, struct ibv_mr **mr)
+{
+	size_t len = *mr ? (*mr)->length : 0;
+
+	dereg(mr);
+	if (*mem && len)
+		munmap(*mem, len);
+	*mem = NULL;
 }
 
 /* Give back a buffer from mem_get(): kept for the next connection if @c
@@ -436,9 +466,7 @@ static void mem_put(struct vbi_conn *c, uint8_t **mem, struct ibv_mr **mr,
 		*mr = NULL;
 		return;
 	}
-	dereg(mr);
-	free(*mem);
-	*mem = NULL;
+	mem_free(mem, mr);
 }
 
 /* Drop every buffer kept for reuse (at transport destruction). */
@@ -451,10 +479,8 @@ static void mem_drop_kept(struct vbi_tp *tp)
 
 		next = p->next;
 		p->nkept = 0;
-		for (unsigned i = 0; i < n; i++) {
-			dereg(&p->kept[i].mr);
-			free(p->kept[i].mem);
-		}
+		for (unsigned i = 0; i < n; i++)
+			mem_free(&p->kept[i].mem, &p->kept[i].mr);
 		for (unsigned i = 0; i < n; i++)
 			pd_put(tp, p->pd); /* the last may free p */
 	}
@@ -1171,12 +1197,32 @@ static int conn_commit(struct vbi_conn *c)
 	return VB_OK;
 }
 
+/*
+ * A forward the device cannot gather (the source's ring is registered on
+ * another device, or the QP has too few gather entries): the topic and
+ * payload are copied behind the header already in staging at @off, and
+ * leave with it; no reference to the source is kept.
+ */
+static void forward_copy(struct vbi_conn *dst, size_t off, const uint8_t *frame,
+			 const struct vbi_frame_view *v)
+{
+	size_t len = (size_t)v->topic_len + v->payload_len;
+	uint8_t *to = dst->stage_mem + off + VBI_FRAME_HDR_LEN;
+
+	memcpy(to, frame + VBI_FRAME_HDR_LEN, len);
+	/* Zero the padding: nothing stale goes on the wire. */
+	memset(to + len, 0, v->span - VBI_FRAME_HDR_LEN - len);
+	dst->st.bytes_copied += len;
+}
+
 static int conn_forward(struct vbi_conn *dst, struct vbi_conn *src,
 			const struct vbi_frame_view *v, uint32_t sid)
 {
 	struct vbi_frame_msg m = { 0 };
+	uint64_t len = (uint64_t)v->topic_len + v->payload_len;
 	struct fwd *f;
 	uint8_t *frame;
+	bool copy;
 	size_t off;
 	int rc;
 
@@ -1185,11 +1231,14 @@ static int conn_forward(struct vbi_conn *dst, struct vbi_conn *src,
 	if (dst->reserved)
 		return VB_ESTATE;
 	frame = view_frame(src, v);
-	if (!frame || src->pd != dst->pd || dst->max_sge < 3)
+	if (!frame)
 		return VB_EINVAL;
-	if ((uint64_t)v->topic_len + v->payload_len > dst->peer_max_msg)
+	if (len > dst->peer_max_msg)
 		return VB_EMSGSIZE;
-	if (dst->fwd_tail - dst->fwd_head >= FWD_MAX)
+	/* The device can gather only from memory of the QP's own PD (one per
+	 * device), and needs 3 entries for a forward: else copy. */
+	copy = src->pd != dst->pd || dst->max_sge < 3;
+	if (!copy && dst->fwd_tail - dst->fwd_head >= FWD_MAX)
 		goto out_full;
 	rc = vbi_ring_tx_reserve(&dst->tx, v->span, &off, NULL);
 	if (rc == VB_EAGAIN)
@@ -1201,6 +1250,12 @@ static int conn_forward(struct vbi_conn *dst, struct vbi_conn *src,
 	m.seq = ++dst->seq;
 	m.sid = sid;
 	vbi_frame_put_hdr(dst->stage_mem + off, v->span, &m);
+	dst->st.msgs_out++;
+	dst->st.bytes_out += len;
+	if (copy) {
+		forward_copy(dst, off, frame, v);
+		return VB_OK;
+	}
 	f = &dst->fwd[dst->fwd_tail++ % FWD_MAX];
 	f->src = src;
 	f->start = dst->tx.tail - v->span;
@@ -1210,9 +1265,7 @@ static int conn_forward(struct vbi_conn *dst, struct vbi_conn *src,
 	f->span = (uint32_t)v->span;
 	frame_set_refs(frame, frame_refs(frame) + 1);
 	src->refs_out++;
-	dst->st.msgs_out++;
-	dst->st.bytes_out += (uint64_t)v->topic_len + v->payload_len;
-	dst->st.bytes_forwarded += (uint64_t)v->topic_len + v->payload_len;
+	dst->st.bytes_forwarded += len;
 	return VB_OK;
 out_full:
 	/* Staged but unflushed frames hold space too: push them. */

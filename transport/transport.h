@@ -128,7 +128,8 @@ struct vbi_conn_stats {
 	uint64_t credit_returns; /* credit-only messages sent */
 	uint64_t credit_waits; /* sends refused with VB_EAGAIN */
 	uint64_t kicks; /* zero-length writes posted to complete forwards */
-	uint64_t bytes_copied; /* topic + payload bytes send() copied */
+	uint64_t bytes_copied; /* topic + payload bytes send() or a
+				* cross-device forward() copied */
 	uint64_t bytes_forwarded; /* topic + payload bytes forward() queued */
 	uint64_t fwd_pending; /* now: forwards queued, not yet completed */
 	uint64_t refs_out; /* now: our frames held or being forwarded */
@@ -281,15 +282,18 @@ int vbi_conn_hold(struct vbi_conn *c, const struct vbi_frame_view *v);
 
 /*
  * vbi_conn_forward() - queue the message @v, delivered on @src and still
- * referenced, for delivery to @dst's peer with subscription id @sid, without
- * copying it: the header is built in @dst's staging and the topic and
- * payload are gathered by the device from @src's receive ring when the
- * write goes out (@src and @dst must share a device).  The forward holds
- * its own reference to @v until the write has completed, so the caller may
+ * referenced, for delivery to @dst's peer with subscription id @sid.  The
+ * header is built in @dst's staging; where @src and @dst share a device,
+ * the topic and payload are gathered by the device from @src's receive
+ * ring when the write goes out (no copy), and the forward holds its own
+ * reference to @v until the write has completed; across devices (or on a
+ * QP with fewer than 3 gather entries) they are copied into @dst's
+ * staging at once (counted in bytes_copied).  Either way the caller may
  * release @v at once.  Forwards and sends to one @dst keep their order.
  * Returns VB_OK, VB_EAGAIN (no room at @dst's peer or too many forwards in
- * flight: the writable callback fires later), VB_EMSGSIZE, VB_EINVAL (@v is
- * not @src's, or another device) or VB_ESTATE/VB_ECLOSED (@dst not open).
+ * flight: the writable callback fires later), VB_EMSGSIZE (larger than
+ * @dst's peer takes), VB_EINVAL (@v is not a frame @src holds) or
+ * VB_ESTATE/VB_ECLOSED (@dst not open).
  */
 int vbi_conn_forward(struct vbi_conn *dst, struct vbi_conn *src,
 		     const struct vbi_frame_view *v, uint32_t sid);

@@ -200,6 +200,7 @@ static const struct counter counters[] = {
 	{ "out_bytes", "bytes out", true },
 	{ "no_interest", "messages nobody wanted", false },
 	{ "drops", "deliveries dropped", false },
+	{ "forward_failures", "deliveries failed", false },
 	{ "slow_consumers", "slow consumers", false },
 	{ "slow_disconnects", "slow disconnects", false },
 	{ "credit_waits", "credit waits", false },

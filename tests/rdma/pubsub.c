@@ -128,7 +128,7 @@ struct st {
 	uint64_t *lat_ns; /* --sub --latency: one-way latency per message */
 	uint64_t nlat, lat_cap;
 	uint64_t expect; /* --sub: messages to wait for (per connection) */
-	int idle_ms; /* quiet this long after a message: stop */
+	int idle_ms; /* quiet this long after a message or a Dropped: stop */
 	uint64_t max_msgs; /* Subscribe.max_msgs */
 	int hold_ms; /* slow consumer: time spent per message */
 	const char *ready_file; /* created once ready, or NULL */
@@ -484,6 +484,7 @@ static void on_control(struct vbi_conn *c, const Verbus__Control *m, void *arg)
 		p->dropped[sid] = m->dropped->count;
 		if (m->dropped->count)
 			p->drops = true;
+		s->t_last = now_ns(); /* news too: --idle-ms counts from it */
 		if (vbi_log_enabled(VBI_LOG_DEBUG))
 			fprintf(stderr,
 				"pubsub: connection %d: dropped %" PRIu64
