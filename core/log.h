@@ -9,6 +9,9 @@
 #ifndef VERBUS_CORE_LOG_H
 #define VERBUS_CORE_LOG_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 /* Severity of a log line, most severe first. */
 enum vbi_log_level {
 	VBI_LOG_ERR = 0,
@@ -53,6 +56,56 @@ void vbi_log_stderr(void *arg, enum vbi_log_level level, const char *line);
  * a service under systemd (JOURNAL_STREAM set).
  */
 void vbi_log_journal(void *arg, enum vbi_log_level level, const char *line);
+
+/*
+ * A buffer size for one peer-chosen string escaped into a log line: room for
+ * a name of a few dozen bytes even if every byte needs "\xNN", small enough
+ * that several fit in one 512-byte line.
+ */
+#define VBI_LOG_ESCAPE_MAX 256
+
+/*
+ * vbi_log_escape() - @src (@len bytes, any bytes, need not be NUL-terminated)
+ * as text safe for one log line, into @dst of @size bytes (NUL-terminated
+ * whenever @size > 0).  Every string a peer chose reaches a log line through
+ * this function, so that no peer can start a line of its own, hide text or
+ * reorder what a terminal shows.
+ *
+ * Byte by byte, or character by character for valid UTF-8:
+ * - printable ASCII (0x20-0x7e) is copied, except that a backslash becomes
+ *   "\\", so that every backslash in the output starts an escape;
+ * - newline, carriage return and tab become "\n", "\r" and "\t";
+ * - every other C0 byte (0x00-0x1f), DEL (0x7f), and every byte that is not
+ *   part of a valid UTF-8 sequence (a stray continuation byte, a truncated
+ *   sequence, an overlong form, a surrogate, a code point over U+10FFFF, the
+ *   bytes 0xc0, 0xc1 and 0xf5-0xff) becomes "\xNN", lowercase hex;
+ * - a valid multi-byte UTF-8 character is copied unchanged, except the C1
+ *   controls (U+0080-U+009F), the line and paragraph separators (U+2028,
+ *   U+2029) and the bidi controls (U+202A-U+202E, U+2066-U+2069), each byte
+ *   of which becomes "\xNN".
+ * The output is thus valid UTF-8 with no control character, and un-escaping
+ * an output that was not cut gives back @src exactly.
+ *
+ * Each escape, each copied character and each escaped character is one
+ * piece, never split.  When the next piece does not fit in @size - 1 bytes,
+ * the output is cut after the last piece that leaves room for "...", ends
+ * with "..." and stops; if @size is under 4 there is no room for the dots
+ * and a cut output is empty.  @size == 0 writes nothing; @src may be NULL
+ * when @len is 0.  Never allocates; any thread.
+ *
+ * Returns the length written (excluding the NUL).
+ */
+size_t vbi_log_escape(char *dst, size_t size, const void *src, size_t len);
+
+/*
+ * vbi_text_clean() - true if @s (@len bytes) is valid UTF-8 (shortest form,
+ * no surrogates, no code point over U+10FFFF) with no control character (C0
+ * including NUL, DEL, C1, U+2028, U+2029) and no bidi control (U+202A-U+202E,
+ * U+2066-U+2069): what a peer-chosen name must be.  Exactly the text that
+ * vbi_log_escape() copies as it is, backslashes apart.  @s may be NULL when
+ * @len is 0 (the empty string is clean).
+ */
+bool vbi_text_clean(const void *s, size_t len);
 
 #define vbi_err(...) vbi_log(VBI_LOG_ERR, __VA_ARGS__)
 #define vbi_warn(...) vbi_log(VBI_LOG_WARN, __VA_ARGS__)

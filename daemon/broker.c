@@ -77,6 +77,14 @@ struct pend {
 	uint32_t sid;
 };
 
+/* Connections from one address in their handshake (b->hs_by_addr). */
+struct hs_addr {
+	char addr[64]; /* the peer's address, without its port */
+	uint32_t n;
+	bool oom; /* uthash: the insert failed */
+	UT_hash_handle hh;
+};
+
 /* One client connection. */
 struct bconn {
 	uint32_t kind; /* KIND_CONN: first, see conn_of() */
@@ -90,11 +98,19 @@ struct bconn {
 	uint32_t nsubs;
 	struct pend *pend; /* a ring of pend_cap entries */
 	size_t pend_head, pend_n, pend_cap;
-	uint64_t blocked_since; /* ms; 0: nothing pending */
+	uint64_t blocked_since; /* ms: waiting without progress since; 0:
+				 * nothing waits for it */
 	uint64_t pings[PINGS_MAX]; /* Pongs owed, oldest first */
 	unsigned npings;
 	bool drops_owed; /* some sub has dropped_owed */
 	bool fwd_fail_logged; /* a failed forward to it was logged */
+	/* Stall detection (tick): the transport's progress count when last
+	 * looked at, and whether this stall was counted as a slow consumer
+	 * and has shed its forwards (drop: its deliveries are then dropped
+	 * until it moves again). */
+	uint64_t progress_seen;
+	bool slow_counted;
+	bool shed;
 	bool paused; /* as a publisher: paused for a full subscriber */
 	bool closing;
 	uint64_t msgs_in, bytes_in, msgs_out, bytes_out, drops, waits;
@@ -115,6 +131,8 @@ struct vbd_broker {
 	struct bconn *by_cid; /* uthash */
 	struct bconn *head, *tail; /* every connection, by cid */
 	uint64_t nconns, next_cid;
+	uint64_t nhandshakes; /* accepted, not yet open or closed */
+	struct hs_addr *hs_by_addr; /* handshakes in progress per address */
 	uint32_t npaused; /* publishers paused (bconn.paused) */
 	uint64_t last_tick;
 	bool shutting_down;
@@ -235,11 +253,14 @@ static void on_subscribe(struct bconn *bc, const Verbus__Subscribe *m)
 		return;
 	}
 	if (!vbd_user_may_subscribe(bc->user, m->subject, plen)) {
+		char subj[VBI_LOG_ESCAPE_MAX];
+
 		b->st.denied_subscribe++;
+		/* Subjects may hold any byte from 0x80 up: escaped. */
+		vbi_log_escape(subj, sizeof(subj), m->subject, plen);
 		vbi_info("conn cid %" PRIu64 " %s (user %s): subscribe to %s "
 			 "denied",
-			 bc->cid, bc->name, vbd_user_name(bc->user),
-			 m->subject);
+			 bc->cid, bc->name, vbd_user_name(bc->user), subj);
 		send_notice(bc, VB_EACCES, m->sid, 0,
 			    "permission denied: subscribe");
 		return;
@@ -270,9 +291,14 @@ static void on_subscribe(struct bconn *bc, const Verbus__Subscribe *m)
 	}
 	bc->nsubs++;
 	b->st.subs++;
-	vbi_debug("conn %s: sid %u subscribes to %s%s%s", bc->name, s->sid,
-		  s->subject, s->queue ? " in queue " : "",
-		  s->queue ? s->queue : "");
+	if (vbi_log_enabled(VBI_LOG_DEBUG)) {
+		char subj[VBI_LOG_ESCAPE_MAX], queue[VBI_LOG_ESCAPE_MAX];
+
+		vbi_log_escape(subj, sizeof(subj), s->subject, plen);
+		vbi_log_escape(queue, sizeof(queue), m->queue, qlen);
+		vbi_debug("conn %s: sid %u subscribes to %s%s%s", bc->name,
+			  s->sid, subj, qlen ? " in queue " : "", queue);
+	}
 	return;
 out_free:
 	free(s->subject);
@@ -442,7 +468,8 @@ static void slow_disconnect(struct bconn *bc, const char *why)
 {
 	if (bc->closing)
 		return;
-	vbi_warn("conn %s: slow consumer disconnected: %s", bc->name, why);
+	vbi_warn("conn cid %" PRIu64 " %s: slow consumer disconnected: %s",
+		 bc->cid, bc->name, why);
 	bc->b->st.slow_disconnects++;
 	bc->closing = true;
 	pend_drop_all(bc, true);
@@ -493,8 +520,10 @@ static bool slow(struct bconn *dst, struct bconn *pub,
 	struct vbd_broker *b = dst->b;
 	enum vbd_slow_policy p = b->cfg.slow_policy;
 
-	if (first) {
+	if (first)
 		dst->waits++;
+	if (!dst->slow_counted) {
+		dst->slow_counted = true;
 		b->st.slow_consumers++;
 	}
 	if (p == VBD_SLOW_BLOCK) {
@@ -527,6 +556,12 @@ static void deliver(struct bsub *s, struct bconn *pub,
 
 	if (dst->closing)
 		return;
+	if (dst->shed) {
+		/* It takes nothing: its deliveries are dropped until it
+		 * does, rather than pinning the publisher (tick). */
+		count_drop(dst, s->sid);
+		return;
+	}
 	/* delivered counts what was delivered or queued to be: what the
 	 * policy dropped or a failed forward lost is not. */
 	if (dst->pend_n) {
@@ -627,6 +662,96 @@ static void on_writable(struct vbi_conn *c, void *arg)
 	send_owed(bc);
 }
 
+/* The address part of a peer name ("10.0.0.3:4711", "[::1]:4711"). */
+static void peer_addr(struct vbi_conn *c, char *buf, size_t len)
+{
+	char *colon;
+
+	vbi_conn_peer_name(c, buf, len);
+	colon = strrchr(buf, ':');
+	if (colon)
+		*colon = '\0';
+}
+
+static struct hs_addr *hs_find(struct vbd_broker *b, const char *addr)
+{
+	struct hs_addr *h = NULL;
+
+	HASH_FIND_STR(b->hs_by_addr, addr, h);
+	return h;
+}
+
+/*
+ * A connection request (the transport's accept callback): every one
+ * counts against max_conns from now, and one address may have only so
+ * many in their handshake.  Refused ones are turned away at rdma_cm with
+ * the reason in the reject.
+ */
+static int on_accept(struct vbi_conn *c, void *arg)
+{
+	struct vbd_broker *b = arg;
+	char addr[64];
+	struct hs_addr *h;
+
+	peer_addr(c, addr, sizeof(addr));
+	if (b->shutting_down) {
+		b->st.conns_rejected++;
+		vbi_info("refusing a connection from %s: shutting down", addr);
+		return VB_ESTATE;
+	}
+	if (b->nconns + b->nhandshakes >= b->cfg.max_conns) {
+		b->st.conns_rejected++;
+		vbi_warn("refusing a connection from %s: %" PRIu64 " open and "
+			 "%" PRIu64 " in their handshake (limits.max_conns "
+			 "%u)",
+			 addr, b->nconns, b->nhandshakes, b->cfg.max_conns);
+		return VB_ENOSPC;
+	}
+	h = hs_find(b, addr);
+	if (h && h->n >= b->cfg.max_handshakes_per_addr) {
+		b->st.conns_rejected++;
+		vbi_warn("refusing a connection from %s: %u of its connections "
+			 "are in their handshake "
+			 "(limits.max_handshakes_per_addr)",
+			 addr, h->n);
+		return VB_EAGAIN;
+	}
+	if (!h) {
+		h = calloc(1, sizeof(*h));
+		if (!h) {
+			b->st.conns_rejected++;
+			return VB_ENOSPC;
+		}
+		snprintf(h->addr, sizeof(h->addr), "%s", addr);
+		HASH_ADD_STR(b->hs_by_addr, addr, h);
+		if (h->oom) {
+			free(h);
+			b->st.conns_rejected++;
+			return VB_ENOSPC;
+		}
+	}
+	h->n++;
+	b->nhandshakes++;
+	return VB_OK;
+}
+
+/* A connection on_accept() admitted has opened or closed: its handshake
+ * no longer counts. */
+static void handshake_done(struct vbd_broker *b, struct vbi_conn *c)
+{
+	char addr[64];
+	struct hs_addr *h;
+
+	peer_addr(c, addr, sizeof(addr));
+	h = hs_find(b, addr);
+	if (b->nhandshakes)
+		b->nhandshakes--;
+	if (h && --h->n == 0) {
+		HASH_DEL(b->hs_by_addr, h);
+		free(h);
+	}
+}
+
 /* Turn a new connection away: it never gets a bconn. */
 static void refuse(struct vbd_broker *b, struct vbi_conn *c, const char *why)
 {
@@ -641,6 +766,7 @@ static void on_open(struct vbi_conn *c, void *arg)
 	struct vbd_broker *b = arg;
 	struct bconn *bc;
 
+	handshake_done(b, c);
 	b->st.conns_total++;
 	if (b->shutting_down) {
 		refuse(b, c, "shutting down");
@@ -766,8 +892,13 @@ static void cb_writable(struct vbi_conn *c, void *arg)
 static void cb_closed(struct vbi_conn *c, const struct vbi_close_info *why,
 		      void *arg)
 {
+	struct vbd_broker *b = arg;
+
+	(void)why;
 	if (conn_of(c, arg))
 		on_closed(c, why, arg);
+	else if (b && b->kind == KIND_BROKER)
+		handshake_done(b, c); /* it never opened */
 }
 
 /* At the Hello, before the client learns anything: its credentials. */
@@ -791,6 +922,7 @@ static int cb_authorize(struct vbi_conn *c, const void *cred, size_t len,
 }
 
 static const struct vbi_conn_cbs broker_cbs = {
+	.accept = on_accept,
 	.authorize = cb_authorize,
 	.open = on_open,
 	.message = cb_message,
@@ -798,6 +930,83 @@ static const struct vbi_conn_cbs broker_cbs = {
 	.control = cb_control,
 	.closed = cb_closed,
 };
+
+/*
+ * A subscriber that has something waiting for it (deliveries queued here,
+ * or frames staged in the transport) and has made no progress (freed no
+ * ring space, returned no credit, completed no write) for block_timeout_ms
+ * is a slow consumer, whatever it is short of, under any policy: a peer
+ * that withholds receive credits stalls as surely as one whose ring is
+ * full.  The fallback (drop or disconnect; drop under the drop policy):
+ * disconnect closes it, which returns every frame it held; drop drops
+ * what is queued, has the transport copy the forwards it holds so that no
+ * publisher stays pinned (vbi_conn_unpin), and drops its deliveries until
+ * it moves again.  A dropped one whose own writes still do not complete a
+ * block_timeout_ms later is disconnected: only a peer that breaks the
+ * protocol can do that.
+ */
+static void stall_check(struct bconn *bc, uint64_t now)
+{
+	struct vbd_broker *b = bc->b;
+	struct vbi_conn_stats cs;
+	bool waiting;
+	char what[160];
+
+	vbi_conn_stats(bc->c, &cs);
+	/* Once shed, only writes it let us post and never completed hold
+	 * anyone (vbi_conn_unpin() asked the device to report them). */
+	waiting = bc->pend_n || (bc->shed ? cs.fwd_pending : cs.tx_waiting);
+	if (cs.progress != bc->progress_seen) {
+		bc->progress_seen = cs.progress;
+		if (bc->shed)
+			vbi_info("conn cid %" PRIu64 " %s: takes deliveries "
+				 "again after %" PRIu64 " dropped",
+				 bc->cid, bc->name, bc->drops);
+		bc->shed = false;
+		bc->blocked_since = waiting ? now : 0;
+	}
+	if (!waiting) {
+		bc->blocked_since = 0;
+		bc->slow_counted = false;
+		return;
+	}
+	if (!bc->blocked_since) {
+		bc->blocked_since = now;
+		return;
+	}
+	/* No subtraction: pend_flush() may just have set blocked_since a
+	 * little after @now. */
+	if (bc->blocked_since + b->cfg.block_timeout_ms > now)
+		return;
+	if (!bc->slow_counted) {
+		bc->slow_counted = true;
+		b->st.slow_consumers++;
+	}
+	snprintf(what, sizeof(what),
+		 "no progress for %u ms: %zu deliveries queued, %" PRIu64
+		 " bytes waiting to be written, %u receive credits left (it "
+		 "withholds %s)",
+		 b->cfg.block_timeout_ms, bc->pend_n, cs.tx_waiting,
+		 cs.recv_credits,
+		 cs.recv_credits == 0 ? "receive credit" : "ring space");
+	if (bc->shed) {
+		slow_disconnect(bc, "its writes do not complete");
+		return;
+	}
+	if (b->cfg.slow_policy == VBD_SLOW_DISCONNECT ||
+	    (b->cfg.slow_policy == VBD_SLOW_BLOCK &&
+	     b->cfg.block_fallback == VBD_SLOW_DISCONNECT)) {
+		slow_disconnect(bc, what);
+		return;
+	}
+	vbi_warn("conn cid %" PRIu64 " %s: slow consumer: %s; dropping its "
+		 "deliveries until it moves",
+		 bc->cid, bc->name, what);
+	pend_drop_all(bc, true);
+	vbi_conn_unpin(bc->c);
+	bc->shed = true;
+	bc->blocked_since = now;
+}
 
 /* Timers: block timeouts, notices owed, and the end of a shutdown. */
 static void tick(struct vbd_broker *b)
@@ -813,19 +1022,9 @@ static void tick(struct vbd_broker *b)
 		if (bc->closing)
 			continue;
 		pend_flush(bc);
-		/* No subtraction: pend_flush() may just have set
-		 * blocked_since a little after @now. */
-		if (bc->blocked_since &&
-		    bc->blocked_since + b->cfg.block_timeout_ms <= now) {
-			if (b->cfg.block_fallback == VBD_SLOW_DISCONNECT) {
-				slow_disconnect(bc, "blocked too long");
-				continue;
-			}
-			vbi_warn("conn %s: blocked %u ms: dropping %zu "
-				 "deliveries",
-				 bc->name, b->cfg.block_timeout_ms, bc->pend_n);
-			pend_drop_all(bc, true);
-		}
+		stall_check(bc, now);
+		if (bc->closing)
+			continue;
 		send_owed(bc);
 		if (b->shutting_down && bc->pend_n == 0) {
 			bc->closing = true;
@@ -875,6 +1074,8 @@ static void src_server(void *arg, struct vbd_stats_server *s)
 	s->conns = b->nconns;
 	s->mr_registered = ts.mr_registered;
 	s->mr_deregistered = ts.mr_deregistered;
+	s->handshakes = b->nhandshakes;
+	s->handshake_timeouts = ts.handshake_timeouts;
 	for (bc = b->head; bc; bc = bc->next) {
 		struct vbi_conn_stats cs;
 
@@ -960,6 +1161,7 @@ int vbd_broker_create(const struct vbd_config *cfg, struct vbd_broker **out)
 	o.max_peer_ring = MAX_CLIENT_RING;
 	/* Each client reaches its own ring only, through its own QP. */
 	o.isolate = 1;
+	o.handshake_timeout_ms = cfg->handshake_timeout_ms;
 	rc = vbi_tp_listen(b->tp, cfg->listen_addr, cfg->port, &o, &broker_cbs,
 			   b, &b->l);
 	if (rc)
@@ -1010,11 +1212,19 @@ bool vbd_broker_idle(const struct vbd_broker *b)
 
 void vbd_broker_destroy(struct vbd_broker *b)
 {
+	struct hs_addr *h, *tmp;
+
 	if (!b)
 		return;
 	vbi_listener_close(b->l);
-	/* Closes every connection; on_closed frees their state. */
+	/* Closes every connection; on_closed frees their state, and
+	 * handshake_done() the per-address counts. */
 	vbi_tp_destroy(b->tp);
+	HASH_ITER(hh, b->hs_by_addr, h, tmp)
+	{
+		HASH_DEL(b->hs_by_addr, h);
+		free(h);
+	}
 	vbi_sublist_destroy(b->sl);
 	vbi_match_fini(&b->match);
 	vbd_auth_destroy(b->auth);

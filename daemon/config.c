@@ -58,6 +58,8 @@ enum key_id {
 	KEY_BLOCK_TIMEOUT,
 	KEY_FALLBACK,
 	KEY_PENDING_MAX,
+	KEY_HANDSHAKE_TIMEOUT,
+	KEY_MAX_HANDSHAKES,
 	KEY_LOG_LEVEL,
 	KEY_MONITOR_LISTEN,
 	KEY_MONITOR_PORT,
@@ -100,6 +102,10 @@ static const struct key keys[KEY_COUNT] = {
 	[KEY_FALLBACK] = { "slow_consumer.fallback", K_FALLBACK, 0, 0 },
 	[KEY_PENDING_MAX] = { "slow_consumer.pending_max", K_UINT, 1,
 			      1u << 24 },
+	[KEY_HANDSHAKE_TIMEOUT] = { "limits.handshake_timeout_ms", K_UINT, 100,
+				    600000 },
+	[KEY_MAX_HANDSHAKES] = { "limits.max_handshakes_per_addr", K_UINT, 1,
+				 1u << 20 },
 	[KEY_LOG_LEVEL] = { "log.level", K_LEVEL, VBI_LOG_ERR, VBI_LOG_DEBUG },
 	[KEY_MONITOR_LISTEN] = { "monitor.listen", K_LISTEN, 0, 65535 },
 	[KEY_MONITOR_PORT] = { "monitor.port", K_PORT, 0, 65535 },
@@ -365,6 +371,12 @@ static int apply_num(struct vbd_config *c, const struct key *k, uint64_t v,
 		break;
 	case KEY_PENDING_MAX:
 		c->pending_max = (uint32_t)v;
+		break;
+	case KEY_HANDSHAKE_TIMEOUT:
+		c->handshake_timeout_ms = (uint32_t)v;
+		break;
+	case KEY_MAX_HANDSHAKES:
+		c->max_handshakes_per_addr = (uint32_t)v;
 		break;
 	case KEY_LOG_LEVEL:
 		c->log_level = (int)v;
@@ -667,6 +679,8 @@ void vbd_config_defaults(struct vbd_config *c)
 	c->block_timeout_ms = 2000;
 	c->block_fallback = VBD_SLOW_DISCONNECT;
 	c->pending_max = 4096;
+	c->handshake_timeout_ms = 2000;
+	c->max_handshakes_per_addr = 256;
 	c->log_level = VBI_LOG_INFO;
 	snprintf(c->monitor_addr, sizeof(c->monitor_addr), "127.0.0.1");
 	c->monitor_port = 8222;
@@ -775,6 +789,8 @@ int vbd_config_check(const struct vbd_config *c, char *err, size_t errlen)
 		{ KEY_RECV_DEPTH, c->recv_depth },
 		{ KEY_BLOCK_TIMEOUT, c->block_timeout_ms },
 		{ KEY_PENDING_MAX, c->pending_max },
+		{ KEY_HANDSHAKE_TIMEOUT, c->handshake_timeout_ms },
+		{ KEY_MAX_HANDSHAKES, c->max_handshakes_per_addr },
 		{ KEY_SPIN_US, c->spin_us },
 	};
 	char a[32], b[32];
@@ -847,9 +863,12 @@ void vbd_config_print(const struct vbd_config *c, FILE *f)
 		"\tring_size = \"%s\";\n"
 		"\tmax_msg = \"%s\";\n"
 		"\trecv_depth = %u;\n"
+		"\thandshake_timeout_ms = %u;\n"
+		"\tmax_handshakes_per_addr = %u;\n"
 		"};\n",
 		c->max_conns, c->max_subs, fmt_size(c->ring_size, a, sizeof(a)),
-		fmt_size(c->max_msg, b, sizeof(b)), c->recv_depth);
+		fmt_size(c->max_msg, b, sizeof(b)), c->recv_depth,
+		c->handshake_timeout_ms, c->max_handshakes_per_addr);
 	fprintf(f,
 		"slow_consumer = {\n"
 		"\tpolicy = \"%s\";\n"

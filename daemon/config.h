@@ -63,6 +63,11 @@ struct vbd_config {
 					      * disconnect [disconnect] */
 	uint32_t pending_max; /* deliveries queued per subscriber before
 			       * the policy applies [4096] */
+	uint32_t handshake_timeout_ms; /* an accepted connection not admitted
+					* (Hello, credentials) by then is
+					* closed [2000] */
+	uint32_t max_handshakes_per_addr; /* connections from one address
+					   * still in their handshake [256] */
 	int log_level; /* enum vbi_log_level: 0 err .. 3 debug [2 info] */
 	char monitor_addr[64]; /* HTTP monitor, numeric ["127.0.0.1"] */
 	uint16_t monitor_port; /* its port; 0 disables it [8222] */

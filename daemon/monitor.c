@@ -367,6 +367,13 @@ static void put_server_metrics(FILE *f, const struct vbd_stats_server *s)
 		{ "verbus_registered_memory_bytes", "gauge",
 		  "Bytes of memory registered with the RDMA device now.",
 		  s->mem_registered },
+		{ "verbus_handshakes", "gauge",
+		  "Connections accepted and not yet admitted (Hello).",
+		  s->handshakes },
+		{ "verbus_handshake_timeouts_total", "counter",
+		  "Connections closed for not completing the handshake in "
+		  "time.",
+		  s->handshake_timeouts },
 		{ "verbus_forward_failures_total", "counter",
 		  "Deliveries lost because the forward failed (logged).",
 		  s->forward_failures },
@@ -550,6 +557,8 @@ static void render_varz(struct vbd_monitor *m, struct MHD_Connection *conn,
 	jadd_u64(o, "mr_deregistered", s.mr_deregistered);
 	jadd_u64(o, "mem_registered", s.mem_registered);
 	jadd_u64(o, "forward_failures", s.forward_failures);
+	jadd_u64(o, "handshakes", s.handshakes);
+	jadd_u64(o, "handshake_timeouts", s.handshake_timeouts);
 	jadd_u64(o, "mem_resident", s.rss_bytes);
 	jadd_u64(o, "heap_in_use", s.heap_in_use);
 	jadd_u64(o, "heap_free", s.heap_free);
@@ -799,7 +808,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 /* libmicrohttpd's messages, one log line each. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-	char line[256];
+	char line[256], esc[VBI_LOG_ESCAPE_MAX];
 	size_t n;
 
 	(void)cls;
@@ -807,7 +816,9 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(line);
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
-	vbi_warn("monitor: %s", line);
+	/* It may quote what an HTTP client sent. */
+	vbi_log_escape(esc, sizeof(esc), line, n);
+	vbi_warn("monitor: %s", esc);
 }
 
 int vbd_monitor_create(const char *addr, uint16_t port,

@@ -43,6 +43,8 @@ struct vbd_stats_server {
 	uint64_t mr_deregistered; /* ibv_dereg_mr calls */
 	uint64_t mem_registered; /* bytes registered now */
 	uint64_t forward_failures; /* deliveries a forward could not make */
+	uint64_t handshakes; /* connections in their handshake now */
+	uint64_t handshake_timeouts; /* closed for no handshake in time */
 	/* The process's memory now (filled by the monitor, not the broker):
 	 * resident, and the C heap's bytes handed out and held free. */
 	uint64_t rss_bytes;

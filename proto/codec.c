@@ -14,35 +14,54 @@
 #include <arpa/inet.h>
 #include <string.h>
 
-void vbi_cm_hdr_encode(void *buf)
+void vbi_cm_hdr_encode_reject(void *buf, uint16_t reason)
 {
 	uint32_t magic = htonl(VBI_CM_MAGIC);
 	uint16_t version = htons((uint16_t)VBI_PROTO_VERSION);
-	uint16_t flags = 0;
+	uint16_t r = htons(reason);
 	unsigned char *p = buf;
 
 	memcpy(p, &magic, 4);
 	memcpy(p + 4, &version, 2);
-	memcpy(p + 6, &flags, 2);
+	memcpy(p + 6, &r, 2);
+}
+
+void vbi_cm_hdr_encode(void *buf)
+{
+	vbi_cm_hdr_encode_reject(buf, VBI_CM_REJ_NONE);
+}
+
+const char *vbi_cm_reject_reason(uint16_t reason)
+{
+	switch (reason) {
+	case VBI_CM_REJ_FULL:
+		return "the server has too many connections";
+	case VBI_CM_REJ_ADDR:
+		return "too many handshakes from this address";
+	case VBI_CM_REJ_SHUTDOWN:
+		return "the server is shutting down";
+	default:
+		return "connection refused";
+	}
 }
 
 int vbi_cm_hdr_decode(const void *buf, size_t len, struct vbi_cm_hdr *hdr)
 {
 	const unsigned char *p = buf;
 	uint32_t magic;
-	uint16_t version, flags;
+	uint16_t version, reason;
 
 	/* rdma_cm pads private data with zeros: longer is fine, shorter not. */
 	if (buf == NULL || len < VBI_CM_HDR_LEN)
 		return VB_EPROTO;
 	memcpy(&magic, p, 4);
 	memcpy(&version, p + 4, 2);
-	memcpy(&flags, p + 6, 2);
+	memcpy(&reason, p + 6, 2);
 	if (ntohl(magic) != VBI_CM_MAGIC)
 		return VB_EPROTO;
 	hdr->magic = ntohl(magic);
 	hdr->version = ntohs(version);
-	hdr->flags = ntohs(flags);
+	hdr->reason = ntohs(reason);
 	if (hdr->version != VBI_PROTO_VERSION)
 		return VB_EVERSION;
 	return VB_OK;

@@ -43,14 +43,29 @@
 struct vbi_cm_hdr {
 	uint32_t magic; /* VBI_CM_MAGIC */
 	uint16_t version; /* VBI_PROTO_VERSION of the sender */
-	uint16_t flags; /* reserved, zero */
+	uint16_t reason; /* a reject's VBI_CM_REJ_*; 0 on connect and accept */
 };
+
+/* Why a server rejected a connection request (the reject's record). */
+#define VBI_CM_REJ_NONE 0u /* unspecified (or a version mismatch) */
+#define VBI_CM_REJ_FULL 1u /* max_conns connections open or in handshake */
+#define VBI_CM_REJ_ADDR 2u /* too many handshakes from this address */
+#define VBI_CM_REJ_SHUTDOWN 3u /* the server is shutting down */
 
 /*
  * vbi_cm_hdr_encode() - write the record for this build into @buf (at least
  * VBI_CM_HDR_LEN bytes), in network byte order.
  */
 void vbi_cm_hdr_encode(void *buf);
+
+/*
+ * vbi_cm_hdr_encode_reject() - the same record with @reason (VBI_CM_REJ_*),
+ * for a reject's private data.
+ */
+void vbi_cm_hdr_encode_reject(void *buf, uint16_t reason);
+
+/* vbi_cm_reject_reason() - the words for a VBI_CM_REJ_* code. */
+const char *vbi_cm_reject_reason(uint16_t reason);
 
 /*
  * vbi_cm_hdr_decode() - check a peer's private data.  Returns VB_OK, VB_EPROTO

@@ -26,6 +26,9 @@ if [ -z "${VERBUS_HOST_3_ADDR:-}" ]; then
 		shift
 	done
 	export VERBUS_FAULTS_RUNS=$runs
+	# One run takes about a minute and a half on an idle 2-core machine:
+	# the guest's own time limit must cover them all.
+	export VERBUS_VM_TIMEOUT=${VERBUS_VM_TIMEOUT:-$((runs * 240 + 300))}
 	exec "$ROOT/tests/vm/rxe-run" --hosts 3 -w "$build" -- "$0" "$build"
 fi
 

@@ -67,6 +67,7 @@
 #define DEF_RECV_DEPTH 128u
 #define DEF_TIMEOUT_MS 10000
 #define CTRL_SENDS 8u /* control SEND buffers per connection */
+#define HS_CHECK_MS 50 /* handshake deadlines are looked at this often */
 #define SEND_DEPTH 64u /* send queue depth */
 #define SIGNAL_EVERY 16u /* selective signalling: 1 in N data writes */
 #define SIGNAL_BYTES (64u << 10) /* or once this many bytes went unsignalled */
@@ -88,6 +89,7 @@
 #define WRID_BIND (3ull << 32) /* the ring window's bind (isolate) */
 
 static uint64_t mr_registered, mr_deregistered, conns_alive;
+static uint64_t handshake_timeouts;
 
 enum conn_state {
 	ST_RESOLVING, /* client: address and route resolution */
@@ -112,6 +114,7 @@ struct mem_slot {
 struct tp_pd {
 	struct ibv_context *verbs; /* the device */
 	struct ibv_pd *pd;
+	bool async_watched; /* its async events are in the tp's epoll set */
 	unsigned refs; /* connections using it, and one per kept buffer */
 	int mw2; /* type-2 memory windows: 1 yes, 0 no, -1 not asked yet */
 	struct mem_slot kept[MEM_KEPT_MAX];
@@ -137,6 +140,7 @@ struct vbi_tp {
 	struct vbi_conn *conns; /* all connections, linked */
 	struct vbi_listener *listeners; /* all listeners, linked */
 	bool busy_poll; /* some connection busy-polls */
+	uint64_t hs_check; /* coarse ms: next look at handshake deadlines */
 	unsigned spins; /* busy-poll turns, for the fd's 1-in-16 check */
 };
 
@@ -167,8 +171,15 @@ struct vbi_conn {
 	struct ibv_mw *ring_mw; /* isolate: a type-2 window bound to our QP
 				 * over the ring; its rkey is the peer's */
 	uint32_t ring_rkey; /* what the peer gets: ring_mw's or ring_mr's */
-	uint8_t *ctrl_mem; /* recv_depth RECV + CTRL_SENDS buffers */
+	uint8_t *ctrl_mem; /* ctrl_recvs RECV + ctrl_sends SEND buffers */
 	struct ibv_mr *ctrl_mr;
+	uint32_t ctrl_recvs, ctrl_sends;
+	/* A server's connection before its Hello is accepted: no ring, and
+	 * control buffers for the Hello and one answer only, so that a peer
+	 * that never authenticates costs a few KiB (conn_setup_session). */
+	bool preauth;
+	bool named; /* server: the peer's Hello named it (c->name) */
+	uint64_t hs_deadline; /* server: coarse ms to be open by; 0: none */
 	uint8_t *stage_mem; /* mirror of the peer's ring */
 	struct ibv_mr *stage_mr;
 	struct vbi_ring_rx rx;
@@ -226,6 +237,33 @@ static uint64_t now_ns(void)
 static uint64_t now_ms(void)
 {
 	return now_ns() / 1000000u;
+}
+
+/* For timers a tick late is fine: never a system call. */
+static uint64_t now_coarse_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+/*
+ * How a connection is named in log lines: by the name its peer gave in
+ * the Hello (escaped when it was stored), or before that by the peer's
+ * address, never by our own name.
+ */
+static int conn_peer_name(const struct vbi_conn *c, char *buf, size_t len);
+
+static const char *conn_label(const struct vbi_conn *c, char *buf, size_t len)
+{
+	char addr[80];
+
+	if (!c->server || c->named)
+		return c->name;
+	conn_peer_name(c, addr, sizeof(addr));
+	snprintf(buf, len, "from %s", addr);
+	return buf;
 }
 
 static void opts_defaults(struct vbi_conn_opts *o)
@@ -338,6 +376,24 @@ static struct ibv_mr *reg(struct ibv_pd *pd, void *p, size_t len, int access)
 	return mr;
 }
 
+/*
+ * A server's tp watches each device's asynchronous events, which are how a
+ * QP put in error by what its peer did (a write outside its ring) says so:
+ * the completions only say "flushed".  A client's tp does not (the device
+ * context, and so its event queue, is shared by every tp in the process).
+ */
+static void async_watch(struct vbi_tp *tp, struct tp_pd *p)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = p };
+	int fd = p->verbs->async_fd;
+
+	if (!tp->listeners ||
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) ||
+	    epoll_ctl(tp->epfd, EPOLL_CTL_ADD, fd, &ev))
+		return;
+	p->async_watched = true;
+}
+
 static struct ibv_pd *pd_get(struct vbi_tp *tp, struct ibv_context *verbs)
 {
 	struct tp_pd *p;
@@ -361,6 +417,7 @@ static struct ibv_pd *pd_get(struct vbi_tp *tp, struct ibv_context *verbs)
 	p->mw2 = -1;
 	p->next = tp->pds;
 	tp->pds = p;
+	async_watch(tp, p);
 	return p->pd;
 }
 
@@ -373,6 +430,9 @@ static void pd_put(struct vbi_tp *tp, struct ibv_pd *pd)
 			continue;
 		if (--p->refs == 0) {
 			*pp = p->next;
+			if (p->async_watched)
+				epoll_ctl(tp->epfd, EPOLL_CTL_DEL,
+					  p->verbs->async_fd, NULL);
 			ibv_dealloc_pd(p->pd);
 			free(p);
 		}
@@ -658,6 +718,7 @@ static void conn_free(struct vbi_conn *c)
  * closed callback and the freeing to progress(). */
 static void conn_fail(struct vbi_conn *c, int err, const char *fmt, ...)
 {
+	char label[96];
 	va_list ap;
 
 	if (c->state == ST_CLOSED)
@@ -667,7 +728,8 @@ static void conn_fail(struct vbi_conn *c, int err, const char *fmt, ...)
 	vsnprintf(c->why.reason, sizeof(c->why.reason), fmt, ap);
 	va_end(ap);
 	if (err != VB_ECLOSED)
-		vbi_warn("conn %s qp 0x%x: %s (%s)", c->name,
+		vbi_warn("conn %s qp 0x%x: %s (%s)",
+			 conn_label(c, label, sizeof(label)),
 			 c->id && c->id->qp ? c->id->qp->qp_num : 0,
 			 c->why.reason, vb_strerror(err));
 	if (c->state >= ST_CONNECTING && c->id)
@@ -711,6 +773,11 @@ static uint8_t *recv_buf(struct vbi_conn *c, uint64_t i)
 	return c->ctrl_mem + i * VBI_CTRL_MAX;
 }
 
+static uint8_t *send_buf(struct vbi_conn *c, unsigned slot)
+{
+	return c->ctrl_mem + (size_t)(c->ctrl_recvs + slot) * VBI_CTRL_MAX;
+}
+
 static int post_recv(struct vbi_conn *c, uint64_t i)
 {
 	struct ibv_sge sge = {
@@ -746,41 +813,39 @@ static bool device_has_mw2(struct vbi_conn *c)
 	return p->mw2 == 1;
 }
 
-/* Create PD, completion channel, CQ, QP, ring and control buffers, and post
- * the RECVs: everything a connection needs before connect/accept. */
-static int conn_setup_verbs(struct vbi_conn *c)
+/*
+ * The control buffers: @recvs RECV buffers, each posted, then @sends SEND
+ * buffers, in one region.  Replaces a region already there (a server's
+ * handshake buffers, whose one RECV its Hello has consumed).
+ */
+static int ctrl_setup(struct vbi_conn *c, uint32_t recvs, uint32_t sends)
 {
-	struct ibv_qp_init_attr qa = { 0 };
-	struct ibv_qp_attr attr;
-	struct ibv_qp_init_attr got;
-	struct epoll_event ev = { .events = EPOLLIN };
-	uint32_t depth = c->opts.recv_depth;
-	size_t ctrl_len = (size_t)(depth + CTRL_SENDS) * VBI_CTRL_MAX;
+	uint8_t *old_mem = c->ctrl_mem;
+	struct ibv_mr *old_mr = c->ctrl_mr;
 	int rc;
 
-	c->pd = pd_get(c->tp, c->id->verbs);
-	if (!c->pd)
-		return VB_ENOMEM;
-	c->fwd = calloc(FWD_MAX, sizeof(*c->fwd));
-	if (!c->fwd)
-		return VB_ENOMEM;
-	c->cc = ibv_create_comp_channel(c->id->verbs);
-	if (!c->cc)
-		return VB_ESYS;
-	if (fcntl(c->cc->fd, F_SETFL, fcntl(c->cc->fd, F_GETFL) | O_NONBLOCK))
-		return VB_ESYS;
-	c->cq = ibv_create_cq(c->id->verbs, (int)(depth + SEND_DEPTH + 8), c,
-			      c->cc, 0);
-	if (!c->cq)
-		return VB_ENOMEM;
-	/* Busy-polling reads the CQ every turn: never armed, a completion
-	 * costs no channel event, read or re-arm (see conn_event). */
-	if (!c->opts.busy_poll && ibv_req_notify_cq(c->cq, 0))
-		return VB_EIO;
-	ev.data.ptr = c;
-	if (epoll_ctl(c->tp->epfd, EPOLL_CTL_ADD, c->cc->fd, &ev))
-		return VB_ESYS;
-	c->in_epoll = true;
+	c->ctrl_mem = NULL;
+	c->ctrl_mr = NULL;
+	rc = mem_get(c, (size_t)(recvs + sends) * VBI_CTRL_MAX,
+		     IBV_ACCESS_LOCAL_WRITE, &c->ctrl_mem, &c->ctrl_mr);
+	if (rc) {
+		c->ctrl_mem = old_mem;
+		c->ctrl_mr = old_mr;
+		return rc;
+	}
+	mem_put(c, &old_mem, &old_mr, IBV_ACCESS_LOCAL_WRITE);
+	c->ctrl_recvs = recvs;
+	c->ctrl_sends = sends;
+	for (uint32_t i = 0; i < recvs; i++)
+		if (post_recv(c, i))
+			return VB_EIO;
+	return VB_OK;
+}
+
+/* Our receive ring, and (isolate) the window the peer will reach it by. */
+static int ring_setup(struct vbi_conn *c)
+{
+	int rc;
 
 	c->ring_access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE;
 	if (c->opts.isolate && device_has_mw2(c)) {
@@ -795,11 +860,64 @@ static int conn_setup_verbs(struct vbi_conn *c)
 	c->ring_rkey = c->ring_mr->rkey;
 	if (vbi_ring_rx_init(&c->rx, c->ring_mem, c->opts.ring_size))
 		return VB_EINVAL;
-	rc = mem_get(c, ctrl_len, IBV_ACCESS_LOCAL_WRITE, &c->ctrl_mem,
-		     &c->ctrl_mr);
-	if (rc)
-		return rc;
+	/* The window after the QP, on purpose: when a process dies the
+	 * kernel frees its verbs objects newest first, and a QP destroyed
+	 * while a window is still bound to it stalls rxe for tens of seconds
+	 * (tests/rdma/mw_probe.c --close-first) -- long enough that a
+	 * SIGKILLed broker's clients would not hear of it. */
+	if (c->ring_access & IBV_ACCESS_MW_BIND) {
+		c->ring_mw = ibv_alloc_mw(c->pd, IBV_MW_TYPE_2);
+		if (!c->ring_mw)
+			return errno_to_vb(errno);
+	}
+	return VB_OK;
+}
 
+/*
+ * Create PD, completion channel, CQ and QP, and the control buffers with
+ * their RECVs posted: what a connection needs before connect/accept.  A
+ * client also gets its ring now (its Hello names it); a server's accepted
+ * connection gets only one RECV and one SEND buffer until its Hello is
+ * accepted (conn_setup_session).
+ */
+static int conn_setup_verbs(struct vbi_conn *c, const char **what)
+{
+	struct ibv_qp_init_attr qa = { 0 };
+	struct ibv_qp_attr attr;
+	struct ibv_qp_init_attr got;
+	struct epoll_event ev = { .events = EPOLLIN };
+	uint32_t depth = c->opts.recv_depth;
+	int rc;
+
+	*what = "protection domain";
+	c->pd = pd_get(c->tp, c->id->verbs);
+	if (!c->pd)
+		return VB_ENOMEM;
+	c->fwd = calloc(FWD_MAX, sizeof(*c->fwd));
+	if (!c->fwd)
+		return VB_ENOMEM;
+	*what = "completion channel";
+	c->cc = ibv_create_comp_channel(c->id->verbs);
+	if (!c->cc)
+		return VB_ESYS;
+	if (fcntl(c->cc->fd, F_SETFL, fcntl(c->cc->fd, F_GETFL) | O_NONBLOCK))
+		return VB_ESYS;
+	*what = "completion queue";
+	c->cq = ibv_create_cq(c->id->verbs, (int)(depth + SEND_DEPTH + 8), c,
+			      c->cc, 0);
+	if (!c->cq)
+		return VB_ENOMEM;
+	/* Busy-polling reads the CQ every turn: never armed, a completion
+	 * costs no channel event, read or re-arm (see conn_event). */
+	if (!c->opts.busy_poll && ibv_req_notify_cq(c->cq, 0))
+		return VB_EIO;
+	ev.data.ptr = c;
+	if (epoll_ctl(c->tp->epfd, EPOLL_CTL_ADD, c->cc->fd, &ev))
+		return VB_ESYS;
+	c->in_epoll = true;
+
+	*what = "queue pair";
+	qa.qp_context = c; /* async events name the QP (tp_async) */
 	qa.send_cq = c->cq;
 	qa.recv_cq = c->cq;
 	qa.qp_type = IBV_QPT_RC;
@@ -811,20 +929,10 @@ static int conn_setup_verbs(struct vbi_conn *c)
 	qa.cap.max_inline_data = INLINE_WANT;
 	if (rdma_create_qp(c->id, c->pd, &qa)) {
 		/* The device may not do that much: ask for the minimum (no
-		 * forwarding, which needs 3 gather entries, and no inline). */
+		 * inline, one gather entry: forwards are then copied). */
 		qa.cap.max_inline_data = 0;
 		qa.cap.max_send_sge = 1;
 		if (rdma_create_qp(c->id, c->pd, &qa))
-			return errno_to_vb(errno);
-	}
-	/* The window after the QP, on purpose: when a process dies the
-	 * kernel frees its verbs objects newest first, and a QP destroyed
-	 * while a window is still bound to it stalls rxe for tens of seconds
-	 * (tests/rdma/mw_probe.c --close-first) -- long enough that a
-	 * SIGKILLed broker's clients would not hear of it. */
-	if (c->ring_access & IBV_ACCESS_MW_BIND) {
-		c->ring_mw = ibv_alloc_mw(c->pd, IBV_MW_TYPE_2);
-		if (!c->ring_mw)
 			return errno_to_vb(errno);
 	}
 	c->max_inline = qa.cap.max_inline_data;
@@ -835,9 +943,34 @@ static int conn_setup_verbs(struct vbi_conn *c)
 	}
 	if (c->max_sge > SGE_WANT)
 		c->max_sge = SGE_WANT;
-	for (uint32_t i = 0; i < depth; i++)
-		if (post_recv(c, i))
-			return VB_EIO;
+	*what = "control buffers";
+	if (c->server) {
+		c->preauth = true;
+		return ctrl_setup(c, 1, 1);
+	}
+	*what = "receive ring";
+	rc = ring_setup(c);
+	if (rc)
+		return rc;
+	*what = "control buffers";
+	return ctrl_setup(c, depth, CTRL_SENDS);
+}
+
+/*
+ * A server's connection whose Hello was accepted: its ring, and the whole
+ * set of control buffers with every RECV posted (the Welcome grants them
+ * all as credits) in place of the handshake's two.
+ */
+static int conn_setup_session(struct vbi_conn *c)
+{
+	int rc = ring_setup(c);
+
+	if (rc)
+		return rc;
+	rc = ctrl_setup(c, c->opts.recv_depth, CTRL_SENDS);
+	if (rc)
+		return rc;
+	c->preauth = false;
 	return VB_OK;
 }
 
@@ -921,14 +1054,14 @@ static int send_ctrl(struct vbi_conn *c, const Verbus__Control *m, bool counted,
 	uint8_t *buf;
 	int rc;
 
-	for (slot = 0; slot < CTRL_SENDS; slot++)
+	for (slot = 0; slot < c->ctrl_sends; slot++)
 		if (!(c->ctrl_busy & (1u << slot)))
 			break;
-	if (slot == CTRL_SENDS || c->sq_used >= SEND_DEPTH)
+	if (slot == c->ctrl_sends || c->sq_used >= SEND_DEPTH)
 		return VB_EAGAIN;
 	if (counted && vbi_credit_take(&c->cr, credit_return))
 		return VB_EAGAIN;
-	buf = recv_buf(c, c->opts.recv_depth + slot);
+	buf = send_buf(c, slot);
 	rc = vbi_codec_encode(m, buf, VBI_CTRL_MAX, &len);
 	if (rc)
 		return rc;
@@ -1204,14 +1337,13 @@ static int conn_commit(struct vbi_conn *c)
  * leave with it; no reference to the source is kept.
  */
 static void forward_copy(struct vbi_conn *dst, size_t off, const uint8_t *frame,
-			 const struct vbi_frame_view *v)
+			 size_t len, size_t span)
 {
-	size_t len = (size_t)v->topic_len + v->payload_len;
 	uint8_t *to = dst->stage_mem + off + VBI_FRAME_HDR_LEN;
 
 	memcpy(to, frame + VBI_FRAME_HDR_LEN, len);
 	/* Zero the padding: nothing stale goes on the wire. */
-	memset(to + len, 0, v->span - VBI_FRAME_HDR_LEN - len);
+	memset(to + len, 0, span - VBI_FRAME_HDR_LEN - len);
 	dst->st.bytes_copied += len;
 }
 
@@ -1253,7 +1385,7 @@ static int conn_forward(struct vbi_conn *dst, struct vbi_conn *src,
 	dst->st.msgs_out++;
 	dst->st.bytes_out += len;
 	if (copy) {
-		forward_copy(dst, off, frame, v);
+		forward_copy(dst, off, frame, (size_t)len, v->span);
 		return VB_OK;
 	}
 	f = &dst->fwd[dst->fwd_tail++ % FWD_MAX];
@@ -1273,6 +1405,41 @@ out_full:
 	dst->want_writable = true;
 	dst->st.credit_waits++;
 	return VB_EAGAIN;
+}
+
+static int conn_unpin(struct vbi_conn *c)
+{
+	struct vbi_frame_view v;
+	int n = 0;
+
+	/* The forwards not yet posted are the newest: [fwd_post, fwd_tail). */
+	while (c->fwd_tail > c->fwd_post) {
+		struct fwd *f = &c->fwd[(c->fwd_tail - 1) % FWD_MAX];
+		uint8_t *frame;
+
+		size_t off = (size_t)(f->start & (c->tx.size - 1));
+		/* Our own header in staging says how much: not the peer's. */
+		size_t len = vbi_frame_get_len(c->stage_mem + off) -
+			     VBI_FRAME_HDR_LEN;
+
+		fwd_view(f, &v);
+		frame = view_frame(f->src, &v);
+		if (frame) {
+			forward_copy(c, off, frame, len, f->span);
+			c->st.bytes_forwarded -= len;
+		} else {
+			/* The source broke its frame (it fails for that):
+			 * zeros go, not stale bytes. */
+			memset(c->stage_mem + off + VBI_FRAME_HDR_LEN, 0,
+			       f->span - VBI_FRAME_HDR_LEN);
+		}
+		frame_unref(f->src, &v);
+		c->fwd_tail--;
+		n++;
+	}
+	/* Those posted unsignalled: have the device report them now. */
+	conn_kick(c);
+	return n;
 }
 
 static int conn_send(struct vbi_conn *c, const void *topic, uint16_t tlen,
@@ -1313,6 +1480,8 @@ static void apply_acks(struct vbi_conn *c, uint32_t recvs, uint32_t freed)
 		conn_fail(c, VB_EPROTO, "peer returned credits it never had");
 		return;
 	}
+	if (c->tx.peer_freed != before || c->cr.recv_credits != credits)
+		c->st.progress++;
 	if (c->want_writable &&
 	    (c->tx.peer_freed != before || c->cr.recv_credits != credits)) {
 		c->want_writable = false;
@@ -1366,7 +1535,16 @@ static void on_hello(struct vbi_conn *c, const Verbus__Hello *h)
 			  h->version);
 		return;
 	}
-	snprintf(c->name, sizeof(c->name), "%s", h->name);
+	/* The name reaches log lines and monitoring pages: printable text
+	 * only, and even so stored escaped (the one escape at the log
+	 * edge), so that no name can start a line of its own. */
+	vbi_log_escape(c->name, sizeof(c->name), h->name, strlen(h->name));
+	c->named = true;
+	if (!vbi_text_clean(h->name, strlen(h->name))) {
+		refuse(c, VB_EINVAL,
+		       "client name must be printable UTF-8 text");
+		return;
+	}
 	/* The codec bounds it to VBI_CRED_MAX. */
 	c->cred_len = h->credentials.len;
 	if (c->cred_len)
@@ -1381,6 +1559,11 @@ static void on_hello(struct vbi_conn *c, const Verbus__Hello *h)
 	rc = conn_setup_stage(c, h->ring, h->max_msg_size, h->credits);
 	if (rc) {
 		conn_fail(c, rc, "unusable hello");
+		return;
+	}
+	rc = conn_setup_session(c);
+	if (rc) {
+		conn_fail(c, rc, "cannot set up the session's memory");
 		return;
 	}
 	if (c->ring_mw) {
@@ -1446,6 +1629,29 @@ static void replay_ctrl(struct vbi_conn *c)
 	c->ndeferred -= i;
 }
 
+/*
+ * The peer sent an Error: it is closing, and says why.  Its code becomes
+ * our close error if it is one of ours; its reason goes to the log
+ * escaped, always (even when the code says an orderly close: a peer that
+ * leaves before its Hello is worth a line).
+ */
+static void on_error(struct vbi_conn *c, const Verbus__Error *e)
+{
+	char reason[VBI_LOG_ESCAPE_MAX], label[96];
+	int err = e->code > 0 && e->code <= (uint32_t)-VB_ESYS ? -(int)e->code :
+								 VB_EPROTO;
+
+	vbi_log_escape(reason, sizeof(reason), e->reason, strlen(e->reason));
+	if (err == VB_ECLOSED)
+		vbi_warn("conn %s qp 0x%x: peer sent an error%s: %s",
+			 conn_label(c, label, sizeof(label)),
+			 c->id && c->id->qp ? c->id->qp->qp_num : 0,
+			 c->state == ST_OPEN ? "" : " before the handshake",
+			 reason);
+	conn_fail(c, err, "peer sent an error%s: %s",
+		  c->state == ST_OPEN ? "" : " before the handshake", reason);
+}
+
 /* One control message received on @c. */
 static void on_ctrl(struct vbi_conn *c, const uint8_t *buf, uint32_t len)
 {
@@ -1490,10 +1696,7 @@ static void on_ctrl(struct vbi_conn *c, const uint8_t *buf, uint32_t len)
 		apply_acks(c, m->credit->recvs, m->credit->freed);
 		break;
 	case VERBUS__CONTROL__BODY_ERROR:
-		conn_fail(c,
-			  -(int)m->error->code < 0 ? -(int)m->error->code :
-						     VB_EPROTO,
-			  "peer: %s", m->error->reason);
+		on_error(c, m->error);
 		break;
 	case VERBUS__CONTROL__BODY_SUBSCRIBE:
 	case VERBUS__CONTROL__BODY_UNSUBSCRIBE:
@@ -1515,8 +1718,10 @@ static void on_ctrl(struct vbi_conn *c, const uint8_t *buf, uint32_t len)
 		break;
 	default:
 unexpected:
-		conn_fail(c, VB_EPROTO, "unexpected %s in state %d",
-			  vbi_codec_kind_name(m), c->state);
+		conn_fail(c, VB_EPROTO, "unexpected %s %s",
+			  vbi_codec_kind_name(m),
+			  c->state == ST_OPEN ? "on an open connection" :
+						"during the handshake");
 	}
 	vbi_codec_free(m);
 }
@@ -1578,12 +1783,70 @@ static size_t ring_room(const struct vbi_conn *c, uint32_t bytes)
 	return bytes < c->rx.size - at ? bytes : c->rx.size - at;
 }
 
+/*
+ * Read the asynchronous events of @p's device: a QP in error through what
+ * its peer did closes its connection with that said in words.
+ */
+static void tp_async(struct vbi_tp *tp, struct tp_pd *p)
+{
+	struct ibv_async_event ev;
+	struct vbi_conn *c;
+
+	if (!p || !p->async_watched)
+		return;
+	while (ibv_get_async_event(p->verbs, &ev) == 0) {
+		c = NULL;
+		switch (ev.event_type) {
+		case IBV_EVENT_QP_ACCESS_ERR:
+		case IBV_EVENT_QP_REQ_ERR:
+		case IBV_EVENT_QP_FATAL:
+			for (c = tp->conns; c; c = c->next)
+				if (c->id && c->id->qp == ev.element.qp)
+					break;
+			break;
+		default:
+			break;
+		}
+		if (c && ev.event_type == IBV_EVENT_QP_ACCESS_ERR)
+			conn_fail(c, VB_EACCES,
+				  "peer touched memory outside its ring");
+		else if (c && ev.event_type == IBV_EVENT_QP_REQ_ERR)
+			conn_fail(c, VB_EPROTO,
+				  "peer sent a request the device refused");
+		else if (c)
+			conn_fail(c, VB_EIO,
+				  "the device failed the queue pair");
+		else
+			vbi_debug("device %s: async event %s",
+				  ibv_get_device_name(p->verbs->device),
+				  ibv_event_type_str(ev.event_type));
+		ibv_ack_async_event(&ev);
+	}
+}
+
 static void on_wc(struct vbi_conn *c, const struct ibv_wc *wc)
 {
-	bool was_open;
+	bool was_open, was_preauth;
 
 	if (wc->status != IBV_WC_SUCCESS) {
-		if (c->state != ST_CLOSED)
+		/* A flush may be the device's answer to what the peer did:
+		 * its async event, if already there, says what. */
+		if (c->state != ST_CLOSED && wc->status == IBV_WC_WR_FLUSH_ERR)
+			tp_async(c->tp, pd_find(c->tp, c->pd));
+		/* A flush while we still think the connection alive: our
+		 * QP left the ready state on its own.  We move it to error
+		 * only through conn_fail(), after which nothing is looked
+		 * at; a peer that leaves sends a DREQ, which arrives as
+		 * DISCONNECTED first; a request of ours that fails comes
+		 * with its own status first.  What remains is the device
+		 * refusing a request of the peer's: a write outside its ring,
+		 * a read or an atomic (rxe raises no async event for it). */
+		if (c->state != ST_CLOSED && wc->status == IBV_WC_WR_FLUSH_ERR)
+			conn_fail(c, VB_EACCES,
+				  "peer touched memory outside its ring (or "
+				  "sent another request the device refused): "
+				  "the device closed the connection");
+		else if (c->state != ST_CLOSED)
 			conn_fail(c, wc_to_vb(wc->status),
 				  "work completion: %s",
 				  ibv_wc_status_str(wc->status));
@@ -1625,8 +1888,11 @@ static void on_wc(struct vbi_conn *c, const struct ibv_wc *wc)
 						  wc->byte_len :
 						  VBI_CTRL_MAX);
 		was_open = c->state == ST_OPEN;
+		was_preauth = c->preauth;
 		on_ctrl(c, recv_buf(c, wc->wr_id), wc->byte_len);
-		if (c->state == ST_CLOSED)
+		/* A server's handshake RECV is not reposted: the Hello either
+		 * got the session's full set posted, or was turned away. */
+		if (c->state == ST_CLOSED || was_preauth)
 			return;
 		if (post_recv(c, wc->wr_id)) {
 			conn_fail(c, VB_EIO, "cannot repost a recv");
@@ -1642,8 +1908,14 @@ static void on_wc(struct vbi_conn *c, const struct ibv_wc *wc)
 	case IBV_WC_SEND:
 		c->ctrl_busy &= ~(1u << (wc->wr_id & 31));
 		c->sq_used--;
+		c->st.progress++;
 		if (c->refusing) {
-			conn_fail(c, c->why.err, "%s", c->why.reason);
+			/* conn_fail() formats into c->why.reason: not from
+			 * it. */
+			char reason[sizeof(c->why.reason)];
+
+			memcpy(reason, c->why.reason, sizeof(reason));
+			conn_fail(c, c->why.err, "%s", reason);
 			return;
 		}
 		writable(c);
@@ -1651,6 +1923,7 @@ static void on_wc(struct vbi_conn *c, const struct ibv_wc *wc)
 	case IBV_WC_RDMA_WRITE:
 		/* A signalled write completes it and the unsignalled ones
 		 * before it, and the forwards they carried (see conn_flush). */
+		c->st.progress++;
 		c->sq_used -= (uint32_t)(wc->wr_id & 0xffff) > c->sq_used ?
 				      c->sq_used :
 				      (uint32_t)(wc->wr_id & 0xffff);
@@ -1725,11 +1998,28 @@ static int conn_event(struct vbi_conn *c)
 
 /* ---- rdma_cm events ---------------------------------------------------- */
 
+/* The reject's reason code for an accept callback's refusal. */
+static uint16_t reject_reason(int rc)
+{
+	switch (rc) {
+	case VB_ENOSPC:
+		return VBI_CM_REJ_FULL;
+	case VB_EAGAIN:
+		return VBI_CM_REJ_ADDR;
+	case VB_ESTATE:
+		return VBI_CM_REJ_SHUTDOWN;
+	default:
+		return VBI_CM_REJ_NONE;
+	}
+}
+
 static void on_connect_request(struct vbi_listener *l, struct rdma_cm_event *ev)
 {
 	struct rdma_conn_param cp = { 0 };
 	struct vbi_cm_hdr hdr;
 	uint8_t pd[VBI_CM_HDR_LEN];
+	const char *what = "connection";
+	char label[96];
 	struct vbi_conn *c;
 	int rc;
 
@@ -1739,13 +2029,14 @@ static void on_connect_request(struct vbi_listener *l, struct rdma_cm_event *ev)
 	if (rc) {
 		vbi_warn("refusing a connection: %s%s", vb_strerror(rc),
 			 rc == VB_EVERSION ? " (peer speaks another version)" :
-					     "");
+					     " (not a verbus client)");
 		rdma_reject(ev->id, pd, sizeof(pd));
 		rdma_destroy_id(ev->id);
 		return;
 	}
 	c = conn_new(l->tp, &l->opts, &l->cbs, l->arg);
 	if (!c) {
+		vbi_warn("refusing a connection: out of memory");
 		rdma_reject(ev->id, pd, sizeof(pd));
 		rdma_destroy_id(ev->id);
 		return;
@@ -1754,8 +2045,20 @@ static void on_connect_request(struct vbi_listener *l, struct rdma_cm_event *ev)
 	c->id = ev->id;
 	c->id->context = c;
 	c->state = ST_CONNECTING;
-	rc = conn_setup_verbs(c);
+	/* From now on it counts: whoever keeps limits hears of it first,
+	 * and it has this long to say Hello and be admitted. */
+	if (l->cbs.accept && (rc = l->cbs.accept(c, l->arg)) != VB_OK) {
+		vbi_cm_hdr_encode_reject(pd, reject_reason(rc));
+		rdma_reject(ev->id, pd, sizeof(pd));
+		c->state = ST_CLOSED;
+		c->closed_reported = true; /* refused: no callback */
+		return;
+	}
+	if (l->opts.handshake_timeout_ms)
+		c->hs_deadline = now_coarse_ms() + l->opts.handshake_timeout_ms;
+	rc = conn_setup_verbs(c, &what);
 	if (rc == VB_OK) {
+		what = "rdma_accept";
 		cp.private_data = pd;
 		cp.private_data_len = sizeof(pd);
 		cp.responder_resources = 1;
@@ -1765,10 +2068,41 @@ static void on_connect_request(struct vbi_listener *l, struct rdma_cm_event *ev)
 			rc = errno_to_vb(errno);
 	}
 	if (rc) {
-		vbi_warn("cannot accept a connection: %s", vb_strerror(rc));
+		/* Said plainly: which resource, for whom. */
+		c->why.err = rc;
+		snprintf(c->why.reason, sizeof(c->why.reason),
+			 "cannot accept: %s failed (%s)", what,
+			 vb_strerror(rc));
+		vbi_warn("conn %s: %s", conn_label(c, label, sizeof(label)),
+			 c->why.reason);
 		rdma_reject(ev->id, pd, sizeof(pd));
 		c->state = ST_CLOSED;
-		c->closed_reported = true; /* nobody knew it: no callback */
+	}
+}
+
+/*
+ * Close every accepted connection whose handshake has outlived its
+ * deadline: a peer that connects and says nothing (or whose Hello is never
+ * admitted) holds its QP and buffers for handshake_timeout_ms at most.
+ * Looked at every HS_CHECK_MS on the coarse clock.
+ */
+static void check_handshakes(struct vbi_tp *tp)
+{
+	uint64_t now = now_coarse_ms();
+	struct vbi_conn *c;
+
+	if (now < tp->hs_check)
+		return;
+	tp->hs_check = now + HS_CHECK_MS;
+	for (c = tp->conns; c; c = c->next) {
+		if (!c->hs_deadline || c->state == ST_OPEN ||
+		    c->state == ST_CLOSED || now < c->hs_deadline)
+			continue;
+		handshake_timeouts++;
+		conn_fail(c, VB_ETIMEDOUT,
+			  "handshake timeout: no %s within %u ms",
+			  c->named ? "admission" : "hello",
+			  c->opts.handshake_timeout_ms);
 	}
 }
 
@@ -1793,6 +2127,7 @@ static void client_step(struct vbi_conn *c, struct rdma_cm_event *ev)
 {
 	struct rdma_conn_param cp = { 0 };
 	uint8_t pd[VBI_CM_HDR_LEN];
+	const char *what;
 	int rc;
 
 	switch (ev->event) {
@@ -1801,9 +2136,9 @@ static void client_step(struct vbi_conn *c, struct rdma_cm_event *ev)
 			conn_fail(c, errno_to_vb(errno), "resolve route");
 		break;
 	case RDMA_CM_EVENT_ROUTE_RESOLVED:
-		rc = conn_setup_verbs(c);
+		rc = conn_setup_verbs(c, &what);
 		if (rc) {
-			conn_fail(c, rc, "cannot set up verbs resources");
+			conn_fail(c, rc, "cannot set up the %s", what);
 			break;
 		}
 		vbi_cm_hdr_encode(pd);
@@ -1862,7 +2197,7 @@ static int cm_event(struct vbi_tp *tp)
 	struct rdma_cm_event *ev;
 	struct vbi_conn *c;
 	struct vbi_cm_hdr hdr;
-	int n = 0;
+	int n = 0, rc;
 
 	while (rdma_get_cm_event(tp->ec, &ev) == 0) {
 		n++;
@@ -1901,13 +2236,17 @@ static int cm_event(struct vbi_tp *tp)
 					  VBI_PROTO_VERSION);
 			break;
 		case RDMA_CM_EVENT_REJECTED:
-			if (vbi_cm_hdr_decode(ev->param.conn.private_data,
-					      ev->param.conn.private_data_len,
-					      &hdr) == VB_EVERSION)
+			rc = vbi_cm_hdr_decode(ev->param.conn.private_data,
+					       ev->param.conn.private_data_len,
+					       &hdr);
+			if (rc == VB_EVERSION)
 				conn_fail(c, VB_EVERSION,
 					  "refused: the server speaks version "
 					  "%u",
 					  hdr.version);
+			else if (rc == VB_OK && hdr.reason != VBI_CM_REJ_NONE)
+				conn_fail(c, VB_ECONNREFUSED, "refused: %s",
+					  vbi_cm_reject_reason(hdr.reason));
 			else
 				conn_fail(c, VB_ECONNREFUSED,
 					  "connection refused (status %d)",
@@ -2011,6 +2350,17 @@ static void tp_after(struct vbi_tp *tp)
 			conn_kick(c);
 }
 
+/* The device whose async events @ptr (from the epoll set) stands for. */
+static struct tp_pd *pd_of(struct vbi_tp *tp, const void *ptr)
+{
+	struct tp_pd *p;
+
+	for (p = tp->pds; p; p = p->next)
+		if (p == ptr)
+			return p;
+	return NULL;
+}
+
 static int tp_progress(struct vbi_tp *tp, int timeout_ms)
 {
 	struct epoll_event evs[64];
@@ -2031,8 +2381,12 @@ static int tp_progress(struct vbi_tp *tp, int timeout_ms)
 	if (n < 0 && errno != EINTR)
 		return VB_ESYS;
 	for (i = 0; i < n; i++) {
+		struct tp_pd *p = pd_of(tp, evs[i].data.ptr);
+
 		if (evs[i].data.ptr == NULL)
 			total += cm_event(tp);
+		else if (p)
+			tp_async(tp, p);
 		else
 			total += conn_event(evs[i].data.ptr);
 	}
@@ -2040,6 +2394,7 @@ static int tp_progress(struct vbi_tp *tp, int timeout_ms)
 		for (c = tp->conns; c; c = c->next)
 			if (c->cq && c->state != ST_CLOSED)
 				total += conn_poll(c);
+	check_handshakes(tp);
 	tp_after(tp);
 	reap(tp, false);
 	return total;
@@ -2347,6 +2702,8 @@ static void conn_stats(const struct vbi_conn *c, struct vbi_conn_stats *s)
 {
 	*s = c->st;
 	s->fwd_pending = c->fwd_tail - c->fwd_head;
+	s->tx_waiting = c->tx.tail - c->tx.flushed;
+	s->recv_credits = c->cr.recv_credits;
 	s->refs_out = c->refs_out;
 	s->ring_size = c->opts.ring_size;
 	s->peer_ring = c->peer_ring;
@@ -2363,6 +2720,7 @@ static void tp_stats(struct vbi_tp_stats *s)
 	s->mr_registered = mr_registered;
 	s->mr_deregistered = mr_deregistered;
 	s->conns_open = conns_alive;
+	s->handshake_timeouts = handshake_timeouts;
 }
 
 const struct vbi_transport_ops vbi_rdma_ops = {
@@ -2382,6 +2740,7 @@ const struct vbi_transport_ops vbi_rdma_ops = {
 	.release = conn_release,
 	.hold = conn_hold,
 	.forward = conn_forward,
+	.unpin = conn_unpin,
 	.send_ctrl = conn_send_ctrl,
 	.peer_name = conn_peer_name,
 	.name = conn_name,

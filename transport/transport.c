@@ -119,6 +119,11 @@ int vbi_conn_forward(struct vbi_conn *dst, struct vbi_conn *src,
 	return OPS(dst)->forward(dst, src, v, sid);
 }
 
+int vbi_conn_unpin(struct vbi_conn *c)
+{
+	return OPS(c)->unpin(c);
+}
+
 int vbi_conn_send_ctrl(struct vbi_conn *c, const Verbus__Control *m)
 {
 	return OPS(c)->send_ctrl(c, m);

@@ -69,6 +69,10 @@ struct vbi_conn_opts {
 	 * remote rights.  On a device without type-2 windows: a warning, and
 	 * the region's rkey as without it. */
 	int isolate;
+	/* A server's accepted connections: closed if the handshake (Hello,
+	 * authorization, Welcome) has not completed within this, counted in
+	 * vbi_tp_stats.handshake_timeouts [0: no limit]. */
+	uint32_t handshake_timeout_ms;
 };
 
 /* Why a connection closed: an enum vb_err, and a human-readable reason. */
@@ -82,6 +86,16 @@ struct vbi_close_info {
  * any vbi_conn_* function of the same tp, except vbi_tp_destroy().
  */
 struct vbi_conn_cbs {
+	/*
+	 * Server only, optional: a connection request arrived; nothing is
+	 * allocated for it yet but @c itself (vbi_conn_peer_name() works).
+	 * Return VB_OK to accept it, or refuse it at rdma_cm: VB_ENOSPC (too
+	 * many connections), VB_EAGAIN (too many handshakes from its
+	 * address), VB_ESTATE (shutting down); the reject carries the reason
+	 * (PROTOCOL.md), and no other callback ever runs for @c.  An accepted
+	 * connection that never opens still gets closed.
+	 */
+	int (*accept)(struct vbi_conn *c, void *arg);
 	/*
 	 * Server only, optional: a client's Hello arrived with @cred (the
 	 * Hello's credentials, @len bytes, possibly 0).  Return VB_OK to
@@ -133,6 +147,14 @@ struct vbi_conn_stats {
 	uint64_t bytes_forwarded; /* topic + payload bytes forward() queued */
 	uint64_t fwd_pending; /* now: forwards queued, not yet completed */
 	uint64_t refs_out; /* now: our frames held or being forwarded */
+	/* Grows whenever the peer makes room for what we send: it frees ring
+	 * space, returns RECV credits, or our writes complete.  A caller
+	 * watching it while tx_waiting says something waits can tell a peer
+	 * that takes nothing (withholding credit, say) from one that is
+	 * merely busy. */
+	uint64_t progress;
+	uint64_t tx_waiting; /* now: bytes staged and not yet posted */
+	uint32_t recv_credits; /* now: RECVs of the peer we may still use */
 	uint32_t ring_size; /* our receive ring */
 	uint32_t peer_ring; /* the peer's receive ring (0 before open) */
 	uint32_t peer_max_msg; /* largest topic + payload it takes (0 ditto) */
@@ -143,6 +165,7 @@ struct vbi_tp_stats {
 	uint64_t mr_registered; /* ibv_reg_mr calls so far */
 	uint64_t mr_deregistered; /* ibv_dereg_mr calls so far */
 	uint64_t conns_open; /* connections alive now */
+	uint64_t handshake_timeouts; /* accepted, closed for no handshake */
 };
 
 /* The operations a transport provides; see the vbi_ functions below. */
@@ -172,6 +195,7 @@ struct vbi_transport_ops {
 	int (*hold)(struct vbi_conn *c, const struct vbi_frame_view *v);
 	int (*forward)(struct vbi_conn *dst, struct vbi_conn *src,
 		       const struct vbi_frame_view *v, uint32_t sid);
+	int (*unpin)(struct vbi_conn *c);
 	int (*send_ctrl)(struct vbi_conn *c, const Verbus__Control *m);
 	int (*peer_name)(const struct vbi_conn *c, char *buf, size_t len);
 	const char *(*name)(const struct vbi_conn *c);
@@ -297,6 +321,17 @@ int vbi_conn_hold(struct vbi_conn *c, const struct vbi_frame_view *v);
  */
 int vbi_conn_forward(struct vbi_conn *dst, struct vbi_conn *src,
 		     const struct vbi_frame_view *v, uint32_t sid);
+
+/*
+ * vbi_conn_unpin() - stop holding other connections' frames for @c's
+ * forwards that wait to be posted (out of credit or room at @c's peer):
+ * their topics and payloads are copied into @c's staging, where they wait
+ * on, and the references go back to their sources at once.  For a peer
+ * that takes nothing, so that it cannot hold a publisher's ring.  Forwards
+ * already handed to the device keep theirs until they complete.  Returns
+ * how many forwards were copied.
+ */
+int vbi_conn_unpin(struct vbi_conn *c);
 
 /*
  * vbi_conn_send_ctrl() - send control message @m (packed into a registered

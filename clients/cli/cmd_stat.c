@@ -193,6 +193,8 @@ static const struct counter counters[] = {
 	{ "connections", "connections", false },
 	{ "total_connections", "connections accepted", false },
 	{ "rejected_connections", "connections refused", false },
+	{ "handshakes", "connections in handshake", false },
+	{ "handshake_timeouts", "handshake timeouts", false },
 	{ "subscriptions", "subscriptions", false },
 	{ "in_msgs", "messages in", false },
 	{ "in_bytes", "bytes in", true },

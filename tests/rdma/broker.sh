@@ -149,7 +149,9 @@ echo "===== a frame a quiet subscriber holds stalls neither its publisher nor it
 start_broker --set limits.ring_size=64K --set limits.max_msg=16K
 spawn_sub quiet pin.a --expect 3 --idle-ms 0
 mr0=$(live_mrs)
-spawn_sub busy pin.b --expect 4010
+# It waits for a second publisher: not ended by the default 3 s of quiet
+# when starting that one takes longer on a loaded machine.
+spawn_sub busy pin.b --expect 4010 --idle-ms 30000
 client "$pub" pinpub --pub pin.b --lead pin.a --count 4000 --size 512 ||
 	{ show pinpub "$work/pinpub.out"; show broker "$work/broker.log"; fail "the publisher stalled behind a held frame"; }
 kicks=$(metric verbus_forward_kicks_total)
@@ -265,7 +267,11 @@ grep -q "too many subscriptions" "$work/lim3.out" || { show lim3 "$work/lim3.out
 echo "PASS: limits"
 
 echo "===== 200 connections, 10,000 subscriptions"
-start_broker --set limits.ring_size=256K --set limits.max_msg=64K
+# One process sets up 200 connections at once, one after another on its
+# one thread: under TCG that takes longer than the 2 s a handshake has by
+# default (each connection's clock starts at its request).
+start_broker --set limits.ring_size=256K --set limits.max_msg=64K \
+	--set limits.handshake_timeout_ms=60000
 spawn_sub many big --many 10000 --expect 10
 spawn_sub conns wide.all --conns 200 --expect 20
 [ "$(metric verbus_connections)" = 201 ] || fail "$(metric verbus_connections) connections, expected 201"

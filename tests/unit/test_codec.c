@@ -363,6 +363,31 @@ static void test_codec_cm_hdr(void **state)
 	assert_int_equal(vbi_cm_hdr_decode(pd, sizeof(pd), &h), VB_EPROTO);
 }
 
+/* A reject's record carries why, big-endian in bytes 6-7; a plain record
+ * says 0, and every code has words. */
+static void test_codec_cm_reject_reason(void **state)
+{
+	uint8_t pd[VBI_CM_HDR_LEN];
+	struct vbi_cm_hdr h;
+
+	(void)state;
+	vbi_cm_hdr_encode(pd);
+	assert_int_equal(vbi_cm_hdr_decode(pd, sizeof(pd), &h), VB_OK);
+	assert_int_equal(h.reason, VBI_CM_REJ_NONE);
+	vbi_cm_hdr_encode_reject(pd, VBI_CM_REJ_ADDR);
+	assert_int_equal(pd[6], 0);
+	assert_int_equal(pd[7], VBI_CM_REJ_ADDR);
+	assert_int_equal(vbi_cm_hdr_decode(pd, sizeof(pd), &h), VB_OK);
+	assert_int_equal(h.reason, VBI_CM_REJ_ADDR);
+	assert_string_equal(vbi_cm_reject_reason(VBI_CM_REJ_FULL),
+			    "the server has too many connections");
+	assert_string_equal(vbi_cm_reject_reason(VBI_CM_REJ_ADDR),
+			    "too many handshakes from this address");
+	assert_string_equal(vbi_cm_reject_reason(VBI_CM_REJ_SHUTDOWN),
+			    "the server is shutting down");
+	assert_string_equal(vbi_cm_reject_reason(0xffff), "connection refused");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -378,6 +403,7 @@ int main(void)
 		cmocka_unit_test(test_codec_notice_checks),
 		cmocka_unit_test(test_codec_encode_checks_size),
 		cmocka_unit_test(test_codec_cm_hdr),
+		cmocka_unit_test(test_codec_cm_reject_reason),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

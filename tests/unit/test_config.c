@@ -50,6 +50,9 @@ static void assert_config_equal(const struct vbd_config *a,
 	assert_int_equal(a->ring_size, b->ring_size);
 	assert_int_equal(a->max_msg, b->max_msg);
 	assert_int_equal(a->recv_depth, b->recv_depth);
+	assert_int_equal(a->handshake_timeout_ms, b->handshake_timeout_ms);
+	assert_int_equal(a->max_handshakes_per_addr,
+			 b->max_handshakes_per_addr);
 	assert_int_equal(a->slow_policy, b->slow_policy);
 	assert_int_equal(a->block_timeout_ms, b->block_timeout_ms);
 	assert_int_equal(a->block_fallback, b->block_fallback);
@@ -77,6 +80,8 @@ static void test_config_defaults(void **state)
 	assert_int_equal(c.ring_size, 1u << 20);
 	assert_int_equal(c.max_msg, 64u << 10);
 	assert_int_equal(c.recv_depth, 128);
+	assert_int_equal(c.handshake_timeout_ms, 2000);
+	assert_int_equal(c.max_handshakes_per_addr, 256);
 	assert_int_equal(c.slow_policy, VBD_SLOW_BLOCK);
 	assert_int_equal(c.block_timeout_ms, 2000);
 	assert_int_equal(c.block_fallback, VBD_SLOW_DISCONNECT);
@@ -297,7 +302,9 @@ static void test_config_unknown_key(void **state)
 		 path);
 	assert_memory_equal(err, want, strlen(want));
 	assert_non_null(strstr(err, "allowed in limits: max_conns, max_subs, "
-				    "ring_size, max_msg, recv_depth)"));
+				    "ring_size, max_msg, recv_depth, "
+				    "handshake_timeout_ms, "
+				    "max_handshakes_per_addr)"));
 
 	/* A dotted key is a command-line spelling, not a file key. */
 	assert_int_equal(load_text(&c, "monitor = { listen = { }; };\n", path,
