@@ -6,10 +6,24 @@
  * has routed every message (not merely received the bytes), so a script
  * may run `verbus pub` and then look at what the subscribers got.
  * Backpressure (VB_EAGAIN) is waited out, never turned into a loss.
+ *
+ * Lines of stdin leave as they are read, batched only while more input is
+ * already waiting.  libverbus posts the first publish made outside
+ * vb_process() at once and coalesces the ones after it until the
+ * connection is next processed; so whenever no complete line is buffered
+ * and poll() says stdin has nothing waiting, the loop processes the
+ * connection (posting what it published) before it sleeps in poll() on
+ * both stdin and vb_fd().  `tail -f log | verbus pub` thus sends each line
+ * at once, and a burst (a file, a fast writer) still goes as few writes:
+ * VB_OPT_NODELAY would post every line of it separately.  The loop reads
+ * fd 0 itself, not through stdio, because whether a whole line is already
+ * buffered decides whether to process first, and stdio does not say.
  */
 #include "cli/common.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,6 +31,8 @@
 /* The largest stdin --raw reads: far beyond any broker's max_msg, so the
  * broker's limit, not ours, is what a user meets. */
 #define RAW_MAX (64u << 20)
+/* Stdin is read this much at a time (a pipe's default capacity). */
+#define READ_CHUNK 65536u
 #define FLUSH_TIMEOUT_MS 10000
 
 enum {
@@ -49,10 +65,11 @@ static void usage(FILE *f)
 		"usage: verbus pub [options] SUBJECT [DATA]\n"
 		"\n"
 		"Publish DATA to SUBJECT (--count times).  Without DATA, each "
-		"line of stdin\nis one message (the newline removed), or all "
-		"of stdin is one with --raw;\nwith --size, generated payloads "
-		"of that size (\"#SEQ \" and filler).\nThe command returns once "
-		"the broker has routed every message.\n"
+		"line of stdin\nis one message (the newline removed), sent as "
+		"soon as it is read, or all of\nstdin is one with --raw; with "
+		"--size, generated payloads of that size\n(\"#SEQ \" and "
+		"filler).  The command returns once the broker has routed\n"
+		"every message.\n"
 		"\n"
 		"  -c, --count N         publish N messages [1; stdin: every "
 		"line]\n"
@@ -70,6 +87,8 @@ static void usage(FILE *f)
 /* What publish() returns when SIGINT or SIGTERM stopped it (above every
  * vb_err, which are <= 0). */
 #define INTERRUPTED 1
+/* What the stdin loop returns when reading stdin failed, said already. */
+#define STDIN_FAILED 2
 
 /* Publish one message, waiting out backpressure.  Returns a vb_err or
  * INTERRUPTED. */
@@ -228,11 +247,139 @@ static int slurp_stdin(struct pub *p, char **out, size_t *len)
 	return -1;
 }
 
+/* Stdin as lines, read from fd 0 by us (see the note at the top). */
+struct lines {
+	char *buf; /* malloc()ed, @cap bytes; NULL before the first read */
+	size_t cap; /* its size */
+	size_t start; /* the first byte not yet returned as a line */
+	size_t scanned; /* [start, scanned) has no newline: not searched again */
+	size_t end; /* the end of what was read */
+	bool eof; /* read() returned 0 */
+};
+
+/*
+ * Wait until stdin has something to read (or its end), keeping the
+ * connection going.  Input already waiting is read at once, with no turn
+ * of the connection in between, so that a burst leaves in few writes; else
+ * what was published goes out (vb_process) before we sleep.  Returns
+ * VB_OK, VB_ECLOSED, INTERRUPTED or STDIN_FAILED.
+ */
+static int wait_stdin(struct pub *p)
+{
+	struct pollfd fds[2] = {
+		{ .fd = STDIN_FILENO, .events = POLLIN },
+		{ .fd = vb_fd(p->c), .events = POLLIN },
+	};
+	int timeout = 0, n;
+
+	for (;;) {
+		n = poll(fds, 2, timeout);
+		if (cli_stop)
+			return INTERRUPTED;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			cli_error(&p->cmd, "waiting for stdin: %s",
+				  strerror(errno));
+			return STDIN_FAILED;
+		}
+		/* POLLHUP, POLLERR, POLLNVAL too: the read says what. */
+		if (fds[0].revents)
+			return VB_OK;
+		/* Nothing to read: post what is staged, then sleep.  Later
+		 * wake-ups of vb_fd() (credit back, events, timers) are
+		 * handled as they come. */
+		if ((timeout == 0 || fds[1].revents) &&
+		    vb_process(p->c) == VB_ECLOSED)
+			return VB_ECLOSED;
+		timeout = -1;
+	}
+}
+
+/* Read what stdin has into @lb (one read()).  Returns VB_OK,
+ * INTERRUPTED or STDIN_FAILED. */
+static int lines_fill(struct pub *p, struct lines *lb)
+{
+	size_t used = lb->end - lb->start, cap;
+	char *bigger;
+	ssize_t r;
+
+	if (lb->start) {
+		memmove(lb->buf, lb->buf + lb->start, used);
+		lb->scanned -= lb->start;
+		lb->start = 0;
+		lb->end = used;
+	}
+	if (lb->cap - used < READ_CHUNK) {
+		if (used >= RAW_MAX) {
+			cli_error(&p->cmd,
+				  "a line of stdin is longer than %u MiB",
+				  RAW_MAX >> 20);
+			return STDIN_FAILED;
+		}
+		cap = lb->cap ? 2 * lb->cap : 2 * READ_CHUNK;
+		bigger = realloc(lb->buf, cap);
+		if (bigger == NULL) {
+			cli_error(&p->cmd, "out of memory reading stdin");
+			return STDIN_FAILED;
+		}
+		lb->buf = bigger;
+		lb->cap = cap;
+	}
+	do {
+		r = read(STDIN_FILENO, lb->buf + lb->end, lb->cap - lb->end);
+		if (cli_stop)
+			return INTERRUPTED;
+	} while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		cli_error(&p->cmd, "reading stdin: %s", strerror(errno));
+		return STDIN_FAILED;
+	}
+	lb->end += (size_t)r;
+	lb->eof = r == 0;
+	return VB_OK;
+}
+
+/*
+ * The next line of stdin, without its newline, at *@line (valid until the
+ * next call), *@len bytes; *@line NULL at the end of stdin.  The last
+ * line may lack its newline.  Returns VB_OK, VB_ECLOSED, INTERRUPTED or
+ * STDIN_FAILED.
+ */
+static int next_line(struct pub *p, struct lines *lb, char **line, size_t *len)
+{
+	char *nl;
+	int rc;
+
+	for (;;) {
+		nl = lb->end > lb->scanned ? memchr(lb->buf + lb->scanned, '\n',
+						    lb->end - lb->scanned) :
+					     NULL;
+		lb->scanned = lb->end;
+		if (nl || (lb->eof && lb->end > lb->start)) {
+			*line = lb->buf + lb->start;
+			*len = nl ? (size_t)(nl - *line) : lb->end - lb->start;
+			lb->start = nl ? (size_t)(nl - lb->buf) + 1 : lb->end;
+			lb->scanned = lb->start;
+			return VB_OK;
+		}
+		if (lb->eof) {
+			*line = NULL;
+			return VB_OK;
+		}
+		rc = wait_stdin(p);
+		if (rc == VB_OK)
+			rc = lines_fill(p, lb);
+		if (rc != VB_OK)
+			return rc;
+	}
+}
+
 static int run_stdin(struct pub *p)
 {
+	struct lines lb = { 0 };
 	char *line = NULL;
-	size_t cap = 0, len;
-	ssize_t n;
+	size_t len = 0;
 	int rc = VB_OK;
 
 	if (isatty(STDIN_FILENO))
@@ -245,12 +392,10 @@ static int run_stdin(struct pub *p)
 		free(line);
 		return rc == VB_OK ? CLI_EXIT_OK : publish_failed(p, rc, len);
 	}
-	len = 0;
-	while ((!p->count || p->sent < p->count) &&
-	       (n = getline(&line, &cap, stdin)) >= 0) {
-		len = (size_t)n;
-		if (len > 0 && line[len - 1] == '\n')
-			len--;
+	while (!cli_stop && (!p->count || p->sent < p->count)) {
+		rc = next_line(p, &lb, &line, &len);
+		if (rc != VB_OK || line == NULL)
+			break;
 		if (p->sent && p->interval_ms) {
 			rc = pause_ms(p, p->interval_ms);
 			if (rc != VB_OK)
@@ -260,9 +405,11 @@ static int run_stdin(struct pub *p)
 		if (rc != VB_OK)
 			break;
 	}
-	free(line);
+	free(lb.buf);
 	if (rc == VB_OK && cli_stop)
 		rc = INTERRUPTED;
+	if (rc == STDIN_FAILED)
+		return CLI_EXIT_FAIL;
 	return rc == VB_OK ? CLI_EXIT_OK : publish_failed(p, rc, len);
 }
 
@@ -360,6 +507,13 @@ int cli_cmd_pub(int argc, char **argv)
 	if (rc)
 		return rc < 0 ? CLI_EXIT_OK : rc;
 	data = optind < argc ? argv[optind] : NULL;
+	/* With fd 0 closed, the connection's first descriptor would become
+	 * fd 0 and the stdin loop would read the library's own fds. */
+	if (data == NULL && !p.generate && fcntl(STDIN_FILENO, F_GETFD) < 0) {
+		cli_error(&p.cmd, "stdin is closed: give DATA, --size or some "
+				  "input");
+		return CLI_EXIT_FAIL;
+	}
 	cli_catch_signals();
 	if (cli_connect(&p.cmd, VB_OPT_NO_RECONNECT, NULL, NULL, &p.ev, &p.c))
 		return CLI_EXIT_FAIL;

@@ -2,8 +2,9 @@
 # The verbus tool driven as a user would: verbusd on host 1, `verbus sub`
 # in the background on host 2, `verbus pub`/`req` from host 3, every line
 # of output checked.  Text, generated and binary payloads; reply subjects;
-# a queue group split exactly; request/reply; a short `verbus bench` in
-# all three formats (with nothing lost, and its bytes really on the wire);
+# the lines of a slow writer, which must arrive while it still writes; a
+# queue group split exactly; request/reply; a short `verbus bench` in all
+# three formats (with nothing lost, and its bytes really on the wire);
 # `verbus stat` against the broker's own counts; and the errors a user
 # meets (bad URL, bad option, no broker, no responder) with their exit
 # statuses.
@@ -149,6 +150,63 @@ grep -qE "^ +[0-9]+ watcher +.* +1 " "$work/conns.out" ||
 kill -TERM "$pid_sc"
 reap sc
 echo "PASS: stat (table, json, --conns) matches the traffic"
+
+echo "===== a slow writer into pub: each line of stdin leaves as it is read"
+# As `tail -f app.log | verbus pub`: 20 lines, one every 100 ms, and the
+# subscriber must see them while the writer still writes, not at EOF.
+# wrote.N says the writer has printed line N; it stops when $work is gone
+# (the test failed).
+slow_writer() {
+	local i
+	for i in $(seq 20); do
+		echo "line $i"
+		touch "$work/wrote.$i" 2>/dev/null || return
+		sleep 0.1
+	done
+}
+bg s4 "$h2" sub live.log --count 20 --raw
+{ slow_writer | vb "$h3" pub live.log 2>"$work/p4.err"; } &
+pid_p4=$!
+pids+=($!)
+for _ in $(seq 1200); do
+	[ -e "$work/wrote.10" ] && break
+	sleep 0.05
+done
+[ -e "$work/wrote.10" ] || fail "the writer never printed line 10"
+# Slack for a loaded guest: line 8 may come after line 10 was printed, but
+# before line 15 is (half a second later; EOF comes after line 20).  The
+# output is read before the marker is looked at, so a pass cannot rest on
+# output that arrived later; only builtins run between the two, so that
+# the checker's own slowness does not count against pub.
+early='' at10=''
+while :; do
+	mapfile -t got <"$work/s4.out"
+	at10=${at10:-${#got[@]}}
+	if [ "${got[7]:-}" = "line 8" ]; then
+		[ -e "$work/wrote.15" ] || early=1
+		break
+	fi
+	[ -e "$work/wrote.15" ] && break
+	sleep 0.05
+done
+pos=0
+while [ -e "$work/wrote.$((pos + 1))" ]; do pos=$((pos + 1)); done
+if [ -z "$early" ]; then
+	printf '%s\n' "${got[@]}" >"$work/s4.then"
+	show "s4 stdout when the writer had printed line 15" "$work/s4.then"
+	fail "pub held stdin lines back: when the writer had printed 10" \
+		"lines the subscriber had $at10, and line 8 had not come by" \
+		"line 15"
+fi
+echo "  subscriber: $at10 lines once the writer had printed line 10;" \
+	"line 8 seen, and the writer at line $pos just after"
+wait "$pid_p4" || { cat "$work/p4.err"; fail "pub from a slow writer failed"; }
+grep -q "^verbus: published 20 messages (131 bytes) to live.log" "$work/p4.err" ||
+	{ cat "$work/p4.err"; fail "pub's summary is wrong"; }
+reap s4
+seq 20 | sed 's/^/line /' >"$work/want"
+same s4 "$work/want"
+echo "PASS: lines of a slow writer published as they came, all 20 in order"
 
 echo "===== generated payloads, reply subjects, binary and hex"
 bg s2 "$h2" sub gen.x --count 3 --raw
