@@ -934,7 +934,7 @@ static const struct vbi_conn_cbs broker_cbs = {
 /*
  * A subscriber that has something waiting for it (deliveries queued here,
  * or frames staged in the transport) and has made no progress (freed no
- * ring space, returned no credit, completed no write) for block_timeout_ms
+ * ring space, returned no credit) for block_timeout_ms
  * is a slow consumer, whatever it is short of, under any policy: a peer
  * that withholds receive credits stalls as surely as one whose ring is
  * full.  The fallback (drop or disconnect; drop under the drop policy):
@@ -1062,7 +1062,6 @@ static void src_server(void *arg, struct vbd_stats_server *s)
 	struct vbd_broker *b = arg;
 	struct vbi_tp_stats ts;
 	const struct bconn *bc;
-	uint64_t mem = 0;
 
 	vbi_tp_stats("rdma", &ts);
 	*s = b->st;
@@ -1084,11 +1083,11 @@ static void src_server(void *arg, struct vbd_stats_server *s)
 		s->zero_copy_bytes += cs.bytes_forwarded;
 		s->forward_kicks += cs.kicks;
 		s->credit_waits += bc->waits;
-		/* Ring, staging (the peer's ring) and control buffers. */
-		mem += cs.ring_size + cs.peer_ring +
-		       (uint64_t)(b->cfg.recv_depth + 8) * VBI_CTRL_MAX;
 	}
-	s->mem_registered = mem;
+	/* What is registered now, counted where it is registered: rings,
+	 * staging and control buffers of open connections, and the
+	 * handshake buffers of those not yet admitted. */
+	s->mem_registered = ts.mr_bytes;
 	s->max_conns = b->cfg.max_conns;
 	s->max_subs = b->cfg.max_subs;
 	s->max_msg = b->cfg.max_msg;

@@ -89,7 +89,7 @@
 #define WRID_BIND (3ull << 32) /* the ring window's bind (isolate) */
 
 static uint64_t mr_registered, mr_deregistered, conns_alive;
-static uint64_t handshake_timeouts;
+static uint64_t handshake_timeouts, mr_bytes;
 
 enum conn_state {
 	ST_RESOLVING, /* client: address and route resolution */
@@ -361,6 +361,7 @@ static void conn_unlink(struct vbi_conn *c)
 static void dereg(struct ibv_mr **mr)
 {
 	if (*mr) {
+		mr_bytes -= (*mr)->length;
 		ibv_dereg_mr(*mr);
 		mr_deregistered++;
 		*mr = NULL;
@@ -371,8 +372,10 @@ static struct ibv_mr *reg(struct ibv_pd *pd, void *p, size_t len, int access)
 {
 	struct ibv_mr *mr = ibv_reg_mr(pd, p, len, access);
 
-	if (mr)
+	if (mr) {
 		mr_registered++;
+		mr_bytes += len;
+	}
 	return mr;
 }
 
@@ -893,9 +896,6 @@ static int conn_setup_verbs(struct vbi_conn *c, const char **what)
 	c->pd = pd_get(c->tp, c->id->verbs);
 	if (!c->pd)
 		return VB_ENOMEM;
-	c->fwd = calloc(FWD_MAX, sizeof(*c->fwd));
-	if (!c->fwd)
-		return VB_ENOMEM;
 	*what = "completion channel";
 	c->cc = ibv_create_comp_channel(c->id->verbs);
 	if (!c->cc)
@@ -948,6 +948,10 @@ static int conn_setup_verbs(struct vbi_conn *c, const char **what)
 		c->preauth = true;
 		return ctrl_setup(c, 1, 1);
 	}
+	*what = "forward queue";
+	c->fwd = calloc(FWD_MAX, sizeof(*c->fwd));
+	if (!c->fwd)
+		return VB_ENOMEM;
 	*what = "receive ring";
 	rc = ring_setup(c);
 	if (rc)
@@ -957,14 +961,18 @@ static int conn_setup_verbs(struct vbi_conn *c, const char **what)
 }
 
 /*
- * A server's connection whose Hello was accepted: its ring, and the whole
- * set of control buffers with every RECV posted (the Welcome grants them
+ * A server's connection whose Hello was accepted: its forward queue, its
+ * ring, and the whole set of control buffers with every RECV posted (the Welcome grants them
  * all as credits) in place of the handshake's two.
  */
 static int conn_setup_session(struct vbi_conn *c)
 {
-	int rc = ring_setup(c);
+	int rc;
 
+	c->fwd = calloc(FWD_MAX, sizeof(*c->fwd));
+	if (!c->fwd)
+		return VB_ENOMEM;
+	rc = ring_setup(c);
 	if (rc)
 		return rc;
 	rc = ctrl_setup(c, c->opts.recv_depth, CTRL_SENDS);
@@ -1908,7 +1916,6 @@ static void on_wc(struct vbi_conn *c, const struct ibv_wc *wc)
 	case IBV_WC_SEND:
 		c->ctrl_busy &= ~(1u << (wc->wr_id & 31));
 		c->sq_used--;
-		c->st.progress++;
 		if (c->refusing) {
 			/* conn_fail() formats into c->why.reason: not from
 			 * it. */
@@ -1923,7 +1930,6 @@ static void on_wc(struct vbi_conn *c, const struct ibv_wc *wc)
 	case IBV_WC_RDMA_WRITE:
 		/* A signalled write completes it and the unsignalled ones
 		 * before it, and the forwards they carried (see conn_flush). */
-		c->st.progress++;
 		c->sq_used -= (uint32_t)(wc->wr_id & 0xffff) > c->sq_used ?
 				      c->sq_used :
 				      (uint32_t)(wc->wr_id & 0xffff);
@@ -2721,6 +2727,7 @@ static void tp_stats(struct vbi_tp_stats *s)
 	s->mr_deregistered = mr_deregistered;
 	s->conns_open = conns_alive;
 	s->handshake_timeouts = handshake_timeouts;
+	s->mr_bytes = mr_bytes;
 }
 
 const struct vbi_transport_ops vbi_rdma_ops = {

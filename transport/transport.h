@@ -147,11 +147,12 @@ struct vbi_conn_stats {
 	uint64_t bytes_forwarded; /* topic + payload bytes forward() queued */
 	uint64_t fwd_pending; /* now: forwards queued, not yet completed */
 	uint64_t refs_out; /* now: our frames held or being forwarded */
-	/* Grows whenever the peer makes room for what we send: it frees ring
-	 * space, returns RECV credits, or our writes complete.  A caller
-	 * watching it while tx_waiting says something waits can tell a peer
-	 * that takes nothing (withholding credit, say) from one that is
-	 * merely busy. */
+	/* Grows whenever the peer makes room for what we send: it frees
+	 * ring space or returns RECV credits (the completion of our own
+	 * writes does not count: the peer's device acks them whatever its
+	 * application does).  A caller watching it while tx_waiting says
+	 * something waits can tell a peer that takes nothing (withholding
+	 * credit, say) from one that is merely busy. */
 	uint64_t progress;
 	uint64_t tx_waiting; /* now: bytes staged and not yet posted */
 	uint32_t recv_credits; /* now: RECVs of the peer we may still use */
@@ -166,6 +167,7 @@ struct vbi_tp_stats {
 	uint64_t mr_deregistered; /* ibv_dereg_mr calls so far */
 	uint64_t conns_open; /* connections alive now */
 	uint64_t handshake_timeouts; /* accepted, closed for no handshake */
+	uint64_t mr_bytes; /* bytes in memory regions registered now */
 };
 
 /* The operations a transport provides; see the vbi_ functions below. */
