@@ -876,6 +876,8 @@ static int ring_setup(struct vbi_conn *c)
 	return VB_OK;
 }
 
+static int conn_setup_session(struct vbi_conn *c, const char **what);
+
 /*
  * Create PD, completion channel, CQ and QP, and the control buffers with
  * their RECVs posted: what a connection needs before connect/accept.  A
@@ -890,7 +892,6 @@ static int conn_setup_verbs(struct vbi_conn *c, const char **what)
 	struct ibv_qp_init_attr got;
 	struct epoll_event ev = { .events = EPOLLIN };
 	uint32_t depth = c->opts.recv_depth;
-	int rc;
 
 	*what = "protection domain";
 	c->pd = pd_get(c->tp, c->id->verbs);
@@ -943,11 +944,24 @@ static int conn_setup_verbs(struct vbi_conn *c, const char **what)
 	}
 	if (c->max_sge > SGE_WANT)
 		c->max_sge = SGE_WANT;
+	if (!c->server)
+		return conn_setup_session(c, what);
 	*what = "control buffers";
-	if (c->server) {
-		c->preauth = true;
-		return ctrl_setup(c, 1, 1);
-	}
+	c->preauth = true;
+	return ctrl_setup(c, 1, 1);
+}
+
+/*
+ * What carries a session: the forward queue, the ring, and the whole set
+ * of control buffers with every RECV posted (the Welcome grants them all
+ * as credits).  A client's at set-up; a server's once the Hello is
+ * accepted, in place of the handshake's two buffers.  *@what names the
+ * part that failed.
+ */
+static int conn_setup_session(struct vbi_conn *c, const char **what)
+{
+	int rc;
+
 	*what = "forward queue";
 	c->fwd = calloc(FWD_MAX, sizeof(*c->fwd));
 	if (!c->fwd)
@@ -957,24 +971,6 @@ static int conn_setup_verbs(struct vbi_conn *c, const char **what)
 	if (rc)
 		return rc;
 	*what = "control buffers";
-	return ctrl_setup(c, depth, CTRL_SENDS);
-}
-
-/*
- * A server's connection whose Hello was accepted: its forward queue, its
- * ring, and the whole set of control buffers with every RECV posted (the Welcome grants them
- * all as credits) in place of the handshake's two.
- */
-static int conn_setup_session(struct vbi_conn *c)
-{
-	int rc;
-
-	c->fwd = calloc(FWD_MAX, sizeof(*c->fwd));
-	if (!c->fwd)
-		return VB_ENOMEM;
-	rc = ring_setup(c);
-	if (rc)
-		return rc;
 	rc = ctrl_setup(c, c->opts.recv_depth, CTRL_SENDS);
 	if (rc)
 		return rc;
@@ -1536,6 +1532,7 @@ static void on_hello(struct vbi_conn *c, const Verbus__Hello *h)
 	Verbus__Control m = VERBUS__CONTROL__INIT;
 	Verbus__Welcome w = VERBUS__WELCOME__INIT;
 	Verbus__RingInfo r = VERBUS__RING_INFO__INIT;
+	const char *what;
 	int rc;
 
 	if (h->version != VBI_PROTO_VERSION) {
@@ -1569,9 +1566,9 @@ static void on_hello(struct vbi_conn *c, const Verbus__Hello *h)
 		conn_fail(c, rc, "unusable hello");
 		return;
 	}
-	rc = conn_setup_session(c);
+	rc = conn_setup_session(c, &what);
 	if (rc) {
-		conn_fail(c, rc, "cannot set up the session's memory");
+		conn_fail(c, rc, "cannot set up the session's %s", what);
 		return;
 	}
 	if (c->ring_mw) {
