@@ -894,7 +894,6 @@ static void cb_closed(struct vbi_conn *c, const struct vbi_close_info *why,
 {
 	struct vbd_broker *b = arg;
 
-	(void)why;
 	if (conn_of(c, arg))
 		on_closed(c, why, arg);
 	else if (b && b->kind == KIND_BROKER)
