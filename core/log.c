@@ -97,15 +97,9 @@ void vbi_log_journal(void *arg, enum vbi_log_level level, const char *line)
 		  line);
 }
 
-/*
- * One UTF-8 character at @s (@len > 0 bytes): its length (1-4) with the code
- * point in *@cp, or 0 if @s does not start a valid sequence (stray
- * continuation byte, truncated sequence, overlong form, surrogate, over
- * U+10FFFF), in which case only the first byte is to be taken as bad: the
- * bytes after it are decoded afresh.
- */
-static size_t utf8_decode(const uint8_t *s, size_t len, uint32_t *cp)
+size_t vbi_utf8_decode(const void *p, size_t len, uint32_t *cp)
 {
+	const uint8_t *s = p;
 	uint32_t c = s[0], min;
 	size_t n, k;
 
@@ -187,7 +181,7 @@ static size_t escape_piece(char *out, const uint8_t *s, size_t len,
 			   size_t *used)
 {
 	uint32_t cp;
-	size_t n = utf8_decode(s, len, &cp);
+	size_t n = vbi_utf8_decode(s, len, &cp);
 
 	if (n == 0) {
 		*used = 1;
@@ -258,7 +252,7 @@ bool vbi_text_clean(const void *s, size_t len)
 	size_t i = 0, n;
 
 	while (i < len) {
-		n = utf8_decode(p + i, len - i, &cp);
+		n = vbi_utf8_decode(p + i, len - i, &cp);
 		if (n == 0 || char_unsafe(cp))
 			return false;
 		i += n;

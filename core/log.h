@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Severity of a log line, most severe first. */
 enum vbi_log_level {
@@ -96,6 +97,16 @@ void vbi_log_journal(void *arg, enum vbi_log_level level, const char *line);
  * Returns the length written (excluding the NUL).
  */
 size_t vbi_log_escape(char *dst, size_t size, const void *src, size_t len);
+
+/*
+ * vbi_utf8_decode() - one UTF-8 character at @s (@len > 0 bytes): its length
+ * (1-4) with the code point in *@cp, or 0 if @s does not start a valid
+ * sequence (stray continuation byte, truncated sequence, overlong form,
+ * surrogate, over U+10FFFF), in which case only the first byte is to be
+ * taken as bad: the bytes after it are decoded afresh.  The one UTF-8
+ * decoder of peer-chosen text (the log edge, the monitor's pages).
+ */
+size_t vbi_utf8_decode(const void *s, size_t len, uint32_t *cp);
 
 /*
  * vbi_text_clean() - true if @s (@len bytes) is valid UTF-8 (shortest form,

@@ -114,7 +114,6 @@ struct bconn {
 	bool paused; /* as a publisher: paused for a full subscriber */
 	bool closing;
 	uint64_t msgs_in, bytes_in, msgs_out, bytes_out, drops, waits;
-	uint64_t fwd_failures; /* deliveries to it lost: a forward failed */
 	struct bconn *prev, *next; /* the broker's list, by cid */
 	bool oom;
 	const struct vbd_user *user; /* what it proved; NULL: no auth */
@@ -398,8 +397,8 @@ static void pend_pop(struct bconn *bc)
 }
 
 /* A delivery to @bc's subscription @sid is lost: the subscriber is told
- * with a Dropped notice.  Returns the subscription, if it is still there. */
-static struct bsub *owe_dropped(struct bconn *bc, uint32_t sid)
+ * with a Dropped notice. */
+static void owe_dropped(struct bconn *bc, uint32_t sid)
 {
 	struct bsub *s = sub_find(bc, sid);
 
@@ -409,7 +408,6 @@ static struct bsub *owe_dropped(struct bconn *bc, uint32_t sid)
 		s->dropped_owed = true;
 		bc->drops_owed = true;
 	}
-	return s;
 }
 
 static void count_drop(struct bconn *bc, uint32_t sid)
@@ -442,7 +440,6 @@ static const char *forward_error(int rc)
  */
 static void forward_failed(struct bconn *bc, uint32_t sid, int rc)
 {
-	bc->fwd_failures++;
 	bc->b->st.forward_failures++;
 	owe_dropped(bc, sid);
 	if (bc->fwd_fail_logged)

@@ -73,40 +73,6 @@ struct reply {
 
 /* ---- text helpers ------------------------------------------------------ */
 
-/* Length of the valid UTF-8 sequence at @s (@n bytes left), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t len, i;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		cp = s[0] & 0x1fu;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		cp = s[0] & 0x0fu;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		cp = s[0] & 0x07u;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0u) != 0x80u)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3fu);
-	}
-	/* Overlong forms, surrogates and beyond U+10FFFF. */
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 /*
  * Copy @src (a field of @size bytes, terminated or not) to @dst (at least
  * @size bytes), replacing every byte that is not part of valid UTF-8 by '?'.
@@ -115,11 +81,12 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 static void clean_text(char *dst, const char *src, size_t size)
 {
 	size_t n = src ? strnlen(src, size) : 0, i = 0, k;
+	uint32_t cp;
 
 	if (n == size)
 		n--;
 	while (i < n) {
-		k = utf8_seq((const unsigned char *)src + i, n - i);
+		k = vbi_utf8_decode(src + i, n - i, &cp);
 		if (k == 0) {
 			dst[i++] = '?';
 			continue;

@@ -141,6 +141,7 @@ struct vbi_tp {
 	struct vbi_listener *listeners; /* all listeners, linked */
 	bool busy_poll; /* some connection busy-polls */
 	uint64_t hs_check; /* coarse ms: next look at handshake deadlines */
+	unsigned nasync; /* devices whose async events are in the epoll set */
 	unsigned spins; /* busy-poll turns, for the fd's 1-in-16 check */
 };
 
@@ -395,6 +396,7 @@ static void async_watch(struct vbi_tp *tp, struct tp_pd *p)
 	    epoll_ctl(tp->epfd, EPOLL_CTL_ADD, fd, &ev))
 		return;
 	p->async_watched = true;
+	tp->nasync++;
 }
 
 static struct ibv_pd *pd_get(struct vbi_tp *tp, struct ibv_context *verbs)
@@ -433,9 +435,11 @@ static void pd_put(struct vbi_tp *tp, struct ibv_pd *pd)
 			continue;
 		if (--p->refs == 0) {
 			*pp = p->next;
-			if (p->async_watched)
+			if (p->async_watched) {
 				epoll_ctl(tp->epfd, EPOLL_CTL_DEL,
 					  p->verbs->async_fd, NULL);
+				tp->nasync--;
+			}
 			ibv_dealloc_pd(p->pd);
 			free(p);
 		}
@@ -918,7 +922,6 @@ static int conn_setup_verbs(struct vbi_conn *c, const char **what)
 	c->in_epoll = true;
 
 	*what = "queue pair";
-	qa.qp_context = c; /* async events name the QP (tp_async) */
 	qa.send_cq = c->cq;
 	qa.recv_cq = c->cq;
 	qa.qp_type = IBV_QPT_RC;
@@ -1419,12 +1422,11 @@ static int conn_unpin(struct vbi_conn *c)
 	/* The forwards not yet posted are the newest: [fwd_post, fwd_tail). */
 	while (c->fwd_tail > c->fwd_post) {
 		struct fwd *f = &c->fwd[(c->fwd_tail - 1) % FWD_MAX];
-		uint8_t *frame;
-
 		size_t off = (size_t)(f->start & (c->tx.size - 1));
 		/* Our own header in staging says how much: not the peer's. */
 		size_t len = vbi_frame_get_len(c->stage_mem + off) -
 			     VBI_FRAME_HDR_LEN;
+		uint8_t *frame;
 
 		fwd_view(f, &v);
 		frame = view_frame(f->src, &v);
@@ -1800,27 +1802,31 @@ static void tp_async(struct vbi_tp *tp, struct tp_pd *p)
 	if (!p || !p->async_watched)
 		return;
 	while (ibv_get_async_event(p->verbs, &ev) == 0) {
-		c = NULL;
+		const char *why = NULL;
+		int err = VB_EIO;
+
 		switch (ev.event_type) {
 		case IBV_EVENT_QP_ACCESS_ERR:
+			err = VB_EACCES;
+			why = "peer touched memory outside its ring";
+			break;
 		case IBV_EVENT_QP_REQ_ERR:
+			err = VB_EPROTO;
+			why = "peer sent a request the device refused";
+			break;
 		case IBV_EVENT_QP_FATAL:
-			for (c = tp->conns; c; c = c->next)
-				if (c->id && c->id->qp == ev.element.qp)
-					break;
+			why = "the device failed the queue pair";
 			break;
 		default:
 			break;
 		}
-		if (c && ev.event_type == IBV_EVENT_QP_ACCESS_ERR)
-			conn_fail(c, VB_EACCES,
-				  "peer touched memory outside its ring");
-		else if (c && ev.event_type == IBV_EVENT_QP_REQ_ERR)
-			conn_fail(c, VB_EPROTO,
-				  "peer sent a request the device refused");
-		else if (c)
-			conn_fail(c, VB_EIO,
-				  "the device failed the queue pair");
+		/* Only this tp's connections: the device's events are the
+		 * whole process's. */
+		for (c = tp->conns; why && c; c = c->next)
+			if (c->id && c->id->qp == ev.element.qp)
+				break;
+		if (why && c)
+			conn_fail(c, err, "%s", why);
 		else
 			vbi_debug("device %s: async event %s",
 				  ibv_get_device_name(p->verbs->device),
@@ -1834,10 +1840,14 @@ static void on_wc(struct vbi_conn *c, const struct ibv_wc *wc)
 	bool was_open, was_preauth;
 
 	if (wc->status != IBV_WC_SUCCESS) {
-		/* A flush may be the device's answer to what the peer did:
-		 * its async event, if already there, says what. */
-		if (c->state != ST_CLOSED && wc->status == IBV_WC_WR_FLUSH_ERR)
-			tp_async(c->tp, pd_find(c->tp, c->pd));
+		if (c->state == ST_CLOSED)
+			return;
+		if (wc->status != IBV_WC_WR_FLUSH_ERR) {
+			conn_fail(c, wc_to_vb(wc->status),
+				  "work completion: %s",
+				  ibv_wc_status_str(wc->status));
+			return;
+		}
 		/* A flush while we still think the connection alive: our
 		 * QP left the ready state on its own.  We move it to error
 		 * only through conn_fail(), after which nothing is looked
@@ -1845,16 +1855,13 @@ static void on_wc(struct vbi_conn *c, const struct ibv_wc *wc)
 		 * DISCONNECTED first; a request of ours that fails comes
 		 * with its own status first.  What remains is the device
 		 * refusing a request of the peer's: a write outside its ring,
-		 * a read or an atomic (rxe raises no async event for it). */
-		if (c->state != ST_CLOSED && wc->status == IBV_WC_WR_FLUSH_ERR)
-			conn_fail(c, VB_EACCES,
-				  "peer touched memory outside its ring (or "
-				  "sent another request the device refused): "
-				  "the device closed the connection");
-		else if (c->state != ST_CLOSED)
-			conn_fail(c, wc_to_vb(wc->status),
-				  "work completion: %s",
-				  ibv_wc_status_str(wc->status));
+		 * a read or an atomic.  Its async event, if the device raises
+		 * one and it is already there, says which (rxe raises none). */
+		tp_async(c->tp, pd_find(c->tp, c->pd));
+		conn_fail(c, VB_EACCES,
+			  "peer touched memory outside its ring (or sent "
+			  "another request the device refused): the device "
+			  "closed the connection");
 		return;
 	}
 	switch (wc->opcode) {
@@ -2384,14 +2391,15 @@ static int tp_progress(struct vbi_tp *tp, int timeout_ms)
 	if (n < 0 && errno != EINTR)
 		return VB_ESYS;
 	for (i = 0; i < n; i++) {
-		struct tp_pd *p = pd_of(tp, evs[i].data.ptr);
+		void *ptr = evs[i].data.ptr;
+		struct tp_pd *p;
 
-		if (evs[i].data.ptr == NULL)
+		if (ptr == NULL)
 			total += cm_event(tp);
-		else if (p)
+		else if (tp->nasync && (p = pd_of(tp, ptr)))
 			tp_async(tp, p);
 		else
-			total += conn_event(evs[i].data.ptr);
+			total += conn_event(ptr);
 	}
 	if (tp->busy_poll)
 		for (c = tp->conns; c; c = c->next)
