@@ -2,7 +2,7 @@
 # verbusd on host 1, publishers on host 2, subscribers on host 3: fan-out
 # to 1, 2 and 8 subscribers verified message by message; wildcards; a
 # queue group (each message to exactly one member); request/reply; a
-# frame a quiet subscriber holds (collected by a kick, transport/rdma.c);
+# frame a quiet subscriber holds (collected by a kick, transport/rdma_post.c);
 # auto-unsubscribe; a refused pattern; a slow subscriber under block, drop
 # and disconnect; a subscriber killed with SIGKILL leaving nothing behind;
 # 200 connections and 10,000 subscriptions.  The broker's own counters

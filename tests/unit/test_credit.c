@@ -359,7 +359,7 @@ static bool sim_credit_return(struct sim_peer *p)
 	struct vbi_credit_ack ack;
 	struct sim_msg m = { .is_cr = true };
 
-	/* As transport/rdma.c does: a quarter owed, or a drained ring with
+	/* As transport/session.c does: a quarter owed, or a drained ring with
 	 * space the peer may be blocked on. */
 	size_t max_span =
 		vbi_frame_span(vbi_frame_msg_len(0, sim_plen_max(p->rx.size)));
