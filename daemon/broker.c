@@ -1059,7 +1059,7 @@ static void src_server(void *arg, struct vbd_stats_server *s)
 	struct vbi_tp_stats ts;
 	const struct bconn *bc;
 
-	vbi_tp_stats("rdma", &ts);
+	vbi_tp_stats_all(&ts);
 	*s = b->st;
 	s->version = vb_version();
 	s->server_name = b->cfg.server_name;
@@ -1144,7 +1144,7 @@ int vbd_broker_create(const struct vbd_config *cfg, struct vbd_broker **out)
 	rc = vbi_sublist_create(&b->sl);
 	if (rc)
 		goto out_free;
-	rc = vbi_tp_create("rdma", &b->tp);
+	rc = vbi_tp_create(cfg->scheme, &b->tp);
 	if (rc)
 		goto out_free;
 	o.name = cfg->server_name;

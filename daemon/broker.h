@@ -24,9 +24,11 @@
 struct vbd_broker;
 
 /*
- * vbd_broker_create() - start listening on cfg->listen_addr:cfg->port.
- * Returns VB_OK, VB_ENOMEM, VB_ENODEV (no RDMA device), VB_EUNREACH (no
- * device on that address) or another vb_err from the transport.
+ * vbd_broker_create() - start listening on cfg->listen_addr:cfg->port with
+ * the transport of cfg->scheme (the listen URL's).  Returns VB_OK,
+ * VB_EINVAL (no transport for that scheme), VB_ENOMEM, VB_ENODEV (no RDMA
+ * device), VB_EUNREACH (no device on that address) or another vb_err from
+ * the transport.
  */
 int vbd_broker_create(const struct vbd_config *cfg, struct vbd_broker **out);
 

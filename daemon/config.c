@@ -20,6 +20,8 @@
 #include "core/credit.h"
 #include "core/log.h"
 #include "core/ring.h"
+#include "core/url.h"
+#include "transport/transport.h"
 
 #include <verbus/verbus.h>
 
@@ -34,7 +36,8 @@
 /* How a key's value is written and checked. */
 enum kind {
 	K_NAME, /* an identifier string: [A-Za-z0-9._-]{1,63} */
-	K_LISTEN, /* "addr", "addr:port" or "[v6addr]:port" */
+	K_URL, /* a broker URL, [SCHEME://]HOST[:PORT] (core/url.h) */
+	K_LISTEN, /* "addr", "addr:port" or "[v6addr]:port", numeric */
 	K_PORT, /* an integer port */
 	K_UINT, /* an integer in [min, max] */
 	K_SIZE, /* an integer or a string with a K/M/G suffix */
@@ -86,7 +89,7 @@ struct key {
 
 static const struct key keys[KEY_COUNT] = {
 	[KEY_SERVER_NAME] = { "server_name", K_NAME, 0, 0 },
-	[KEY_LISTEN] = { "listen", K_LISTEN, 1, 65535 },
+	[KEY_LISTEN] = { "listen", K_URL, 0, 0 },
 	[KEY_PORT] = { "port", K_PORT, 1, 65535 },
 	[KEY_MAX_CONNS] = { "limits.max_conns", K_UINT, 1, 1u << 20 },
 	[KEY_MAX_SUBS] = { "limits.max_subs", K_UINT, 1, 1u << 24 },
@@ -295,30 +298,18 @@ static bool name_ok(const char *s, size_t max)
 }
 
 /*
- * A broker address may be a host name (rdma_cm resolves it); the monitor's
- * must be numeric, since it is bound as given, and only there does the
- * default of "loopback only" mean anything.
+ * The monitor's address must be numeric, since it is bound as given, and
+ * only there does the default of "loopback only" mean anything.  (The
+ * broker's may be a host name, which rdma_cm resolves: it is a URL, read by
+ * core/url.c.)
  */
-static bool addr_ok(const char *s, bool numeric)
+static bool numeric_addr_ok(const char *s)
 {
 	struct in6_addr a6;
 	struct in_addr a4;
-	size_t i;
 
-	if (numeric)
-		return inet_pton(AF_INET, s, &a4) == 1 ||
-		       inet_pton(AF_INET6, s, &a6) == 1;
-	for (i = 0; s[i] != '\0'; i++) {
-		char ch = s[i];
-
-		if (i + 1 >= sizeof(((struct vbd_config *)0)->listen_addr))
-			return false;
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
-		      ch == ':' || ch == '%' || ch == '_'))
-			return false;
-	}
-	return i > 0;
+	return inet_pton(AF_INET, s, &a4) == 1 ||
+	       inet_pton(AF_INET6, s, &a6) == 1;
 }
 
 static int check_range(struct ectx *e, const struct key *k, uint64_t v)
@@ -394,11 +385,43 @@ static int apply_num(struct vbd_config *c, const struct key *k, uint64_t v,
 	return VB_OK;
 }
 
-/* "addr", "addr:port", "[v6addr]" or "[v6addr]:port". */
+/*
+ * listen: a broker URL ("rdma://0.0.0.0:7700"), or one of the plain forms
+ * the key always took, which mean rdma: "addr", "addr:port",
+ * "[v6addr]:port", and a bare IPv6 address ("::"), which the URL grammar
+ * would read as host and port, so it is bracketed first.  A URL without a
+ * port keeps the port key's value; its scheme must have a transport.
+ */
 static int apply_listen(struct vbd_config *c, const struct key *k,
 			const char *s, struct ectx *e)
 {
-	bool monitor = (k - keys) == KEY_MONITOR_LISTEN;
+	char v6[sizeof(c->listen_addr) + 2], why[160];
+	struct vb_url u;
+
+	if (strstr(s, "://") == NULL && s[0] != '[' &&
+	    strchr(s, ':') != strrchr(s, ':')) {
+		if (strlen(s) >= sizeof(c->listen_addr))
+			return fail(e, "%s: address '%s' is too long", k->name,
+				    s);
+		snprintf(v6, sizeof(v6), "[%s]", s);
+		s = v6;
+	}
+	if (vbi_url_parse(s, &u, why, sizeof(why)) != VB_OK ||
+	    vbi_transport_check(u.scheme, why, sizeof(why)) != VB_OK)
+		return fail(e, "%s: %s", k->name, why);
+	if (strlen(u.host) >= sizeof(c->listen_addr))
+		return fail(e, "%s: address '%s' is too long", k->name, u.host);
+	snprintf(c->scheme, sizeof(c->scheme), "%s", u.scheme);
+	snprintf(c->listen_addr, sizeof(c->listen_addr), "%s", u.host);
+	if (u.has_port)
+		snprintf(c->port, sizeof(c->port), "%s", u.port);
+	return VB_OK;
+}
+
+/* monitor.listen: "addr", "addr:port", "[v6addr]" or "[v6addr]:port". */
+static int apply_monitor_listen(struct vbd_config *c, const struct key *k,
+				const char *s, struct ectx *e)
+{
 	const char *colon = strrchr(s, ':'), *port = NULL;
 	char addr[64];
 	size_t n = strlen(s);
@@ -423,9 +446,11 @@ static int apply_listen(struct vbd_config *c, const struct key *k,
 			    (int)n, s);
 	memcpy(addr, s, n);
 	addr[n] = '\0';
-	if (!addr_ok(addr, monitor))
-		return fail(e, "%s: '%s' is not a valid %saddress", k->name,
-			    addr, monitor ? "numeric IPv4 or IPv6 " : "");
+	if (!numeric_addr_ok(addr))
+		return fail(e,
+			    "%s: '%s' is not a valid numeric IPv4 or IPv6 "
+			    "address",
+			    k->name, addr);
 	if (port != NULL) {
 		if (!vbi_parse_u64(port, &p))
 			return fail(e, "%s: port '%s' is not a number", k->name,
@@ -433,13 +458,9 @@ static int apply_listen(struct vbd_config *c, const struct key *k,
 		rc = check_range(e, k, p);
 		if (rc)
 			return rc;
-		apply_num(c, &keys[monitor ? KEY_MONITOR_PORT : KEY_PORT], p,
-			  e);
+		apply_num(c, &keys[KEY_MONITOR_PORT], p, e);
 	}
-	if (monitor)
-		snprintf(c->monitor_addr, sizeof(c->monitor_addr), "%s", addr);
-	else
-		snprintf(c->listen_addr, sizeof(c->listen_addr), "%s", addr);
+	snprintf(c->monitor_addr, sizeof(c->monitor_addr), "%s", addr);
 	return VB_OK;
 }
 
@@ -517,8 +538,10 @@ static int apply_text(struct vbd_config *c, const struct key *k, const char *s,
 				    k->name, s);
 		snprintf(c->server_name, sizeof(c->server_name), "%s", s);
 		return VB_OK;
-	case K_LISTEN:
+	case K_URL:
 		return apply_listen(c, k, s, e);
+	case K_LISTEN:
+		return apply_monitor_listen(c, k, s, e);
 	case K_PORT:
 	case K_UINT:
 		if (!vbi_parse_u64(s, &v))
@@ -668,6 +691,7 @@ void vbd_config_defaults(struct vbd_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	snprintf(c->server_name, sizeof(c->server_name), "verbusd");
+	snprintf(c->scheme, sizeof(c->scheme), "rdma");
 	snprintf(c->listen_addr, sizeof(c->listen_addr), "0.0.0.0");
 	snprintf(c->port, sizeof(c->port), "%d", VB_DEFAULT_PORT);
 	c->max_conns = 1024;
@@ -753,23 +777,31 @@ static bool terminated(const char *s, size_t size)
 
 static int check_strings(const struct vbd_config *c, struct ectx *e)
 {
+	char url[VBD_LISTEN_URL_MAX], why[160];
+	struct vb_url u;
 	uint64_t port;
 
 	if (!terminated(c->server_name, sizeof(c->server_name)) ||
 	    !name_ok(c->server_name, sizeof(c->server_name)))
 		return fail(e, "server_name: must be 1-63 characters from "
 			       "A-Z a-z 0-9 . _ -");
-	if (!terminated(c->listen_addr, sizeof(c->listen_addr)) ||
-	    !addr_ok(c->listen_addr, false))
-		return fail(e, "listen: the address is empty or not valid");
 	if (!terminated(c->port, sizeof(c->port)) ||
 	    !vbi_parse_u64(c->port, &port))
 		return fail(e, "port: not a decimal integer");
 	if (check_range(e, &keys[KEY_PORT], port))
 		return VB_EINVAL;
+	/* Scheme, address and port read back as one URL, as the key is. */
+	if (!terminated(c->scheme, sizeof(c->scheme)) ||
+	    !terminated(c->listen_addr, sizeof(c->listen_addr)))
+		return fail(e, "listen: the scheme or address is not "
+			       "terminated");
+	vbd_config_listen_url(c, url, sizeof(url));
+	if (vbi_url_parse(url, &u, why, sizeof(why)) != VB_OK ||
+	    vbi_transport_check(u.scheme, why, sizeof(why)) != VB_OK)
+		return fail(e, "listen: %s", why);
 	if (c->monitor_port != 0 &&
 	    (!terminated(c->monitor_addr, sizeof(c->monitor_addr)) ||
-	     !addr_ok(c->monitor_addr, true)))
+	     !numeric_addr_ok(c->monitor_addr)))
 		return fail(e, "monitor.listen: the address is not a numeric "
 			       "IPv4 or IPv6 address");
 	return VB_OK;
@@ -836,6 +868,14 @@ int vbd_config_check(const struct vbd_config *c, char *err, size_t errlen)
 	return VB_OK;
 }
 
+void vbd_config_listen_url(const struct vbd_config *c, char *buf, size_t len)
+{
+	bool v6 = strchr(c->listen_addr, ':') != NULL;
+
+	snprintf(buf, len, "%s://%s%s%s:%s", c->scheme, v6 ? "[" : "",
+		 c->listen_addr, v6 ? "]" : "", c->port);
+}
+
 /* "addr:port", with brackets around an IPv6 address. */
 static void print_listen(FILE *f, const char *key, const char *addr,
 			 unsigned port)
@@ -848,14 +888,15 @@ static void print_listen(FILE *f, const char *key, const char *addr,
 
 void vbd_config_print(const struct vbd_config *c, FILE *f)
 {
+	char a[32], b[32], url[VBD_LISTEN_URL_MAX];
 	int level = c->log_level;
-	char a[32], b[32];
 
 	if (level < VBI_LOG_ERR || level > VBI_LOG_DEBUG)
 		level = VBI_LOG_INFO;
 	fprintf(f, "# verbusd: the effective configuration\n");
 	fprintf(f, "server_name = \"%s\";\n", c->server_name);
-	print_listen(f, "listen", c->listen_addr, (unsigned)atoi(c->port));
+	vbd_config_listen_url(c, url, sizeof(url));
+	fprintf(f, "listen = \"%s\";\n", url);
 	fprintf(f,
 		"limits = {\n"
 		"\tmax_conns = %u;\n"

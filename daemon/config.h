@@ -47,7 +47,12 @@ enum vbd_slow_policy {
 /* The effective configuration; every field has a default. */
 struct vbd_config {
 	char server_name[64]; /* [A-Za-z0-9._-], for monitoring ["verbusd"] */
-	char listen_addr[64]; /* address the broker listens on ["0.0.0.0"] */
+	/* The listen URL's scheme, lowercase: the transport the broker
+	 * listens with (transport/transport.h) ["rdma"]. */
+	char scheme[16];
+	/* The address the broker listens on: a name, IPv4 or IPv6 address,
+	 * without brackets ["0.0.0.0"]. */
+	char listen_addr[64];
 	char port[8]; /* its port, decimal, 1-65535 [VB_DEFAULT_PORT, "7700"] */
 	uint32_t max_conns; /* client connections at once [1024] */
 	uint32_t max_subs; /* subscriptions per connection [65536] */
@@ -106,8 +111,9 @@ int vbd_config_set(struct vbd_config *c, const char *key, const char *value,
 /*
  * vbd_config_check() - validate @c as a whole: every field in range (the
  * struct may have been filled by hand), ring_size a power of two, a largest
- * frame within half the ring, block_fallback not block, a numeric monitor
- * address.  Returns VB_OK, or VB_EINVAL with the first problem in @err.
+ * frame within half the ring, block_fallback not block, a listen URL
+ * (scheme, address, port) that parses and has a transport, a numeric
+ * monitor address.  Returns VB_OK, or VB_EINVAL with the first problem in @err.
  */
 int vbd_config_check(const struct vbd_config *c, char *err, size_t errlen);
 
@@ -116,6 +122,20 @@ int vbd_config_check(const struct vbd_config *c, char *err, size_t errlen);
  * that loading the output yields @c again (verbusd --print-config).
  */
 void vbd_config_print(const struct vbd_config *c, FILE *f);
+
+/*
+ * Room for vbd_config_listen_url(): scheme, "://", a bracketed address, a
+ * colon and a port, and the terminator.
+ */
+#define VBD_LISTEN_URL_MAX (16 + 3 + 64 + 2 + 1 + 8)
+
+/*
+ * vbd_config_listen_url() - where the broker listens, as the URL the listen
+ * key takes ("rdma://0.0.0.0:7700", "rdma://[::]:7700"), into @buf (@len
+ * bytes, NUL-terminated; VBD_LISTEN_URL_MAX always suffices), for logs and
+ * the printed configuration.
+ */
+void vbd_config_listen_url(const struct vbd_config *c, char *buf, size_t len);
 
 /* vbd_slow_policy_name() - "block", "drop", "disconnect" or "?". */
 const char *vbd_slow_policy_name(enum vbd_slow_policy p);

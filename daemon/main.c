@@ -30,6 +30,9 @@
 
 static void usage(FILE *f)
 {
+	char schemes[128];
+
+	vbi_transport_schemes(schemes, sizeof(schemes));
 	fprintf(f,
 		"usage: verbusd [options]\n"
 		"\n"
@@ -37,8 +40,11 @@ static void usage(FILE *f)
 		"\n"
 		"  -c, --config FILE     read settings from FILE (libconfig syntax;\n"
 		"                        see /etc/verbus/verbusd.conf)\n"
-		"  -l, --listen ADDR[:PORT]  address to accept clients on\n"
-		"                        [0.0.0.0:7700]\n"
+		"  -l, --listen URL      where to accept clients,\n"
+		"                        [SCHEME://]ADDR[:PORT], an IPv6 ADDR in\n"
+		"                        brackets; no scheme: rdma; no port:\n"
+		"                        --port's [rdma://0.0.0.0:7700]\n"
+		"                        (schemes of this build: %s)\n"
 		"  -p, --port PORT       port to accept clients on [7700]\n"
 		"  -m, --monitor ADDR:PORT   HTTP monitoring endpoint\n"
 		"                        [127.0.0.1:8222]; port 0 disables it\n"
@@ -56,7 +62,8 @@ static void usage(FILE *f)
 		"\n"
 		"Settings apply in order: defaults, the file, then the options.\n"
 		"Logs go to stderr, one line per event.  SIGTERM or SIGINT shut\n"
-		"down gracefully (a second one at once).\n");
+		"down gracefully (a second one at once).\n",
+		schemes);
 }
 
 static uint64_t now_ms(void)
@@ -231,6 +238,7 @@ int main(int argc, char **argv)
 	struct vbd_monitor *mon = NULL;
 	struct vbd_stats_source src;
 	struct epoll_event evs[8];
+	char url[VBD_LISTEN_URL_MAX];
 	uint64_t deadline = 0;
 	sigset_t sigs;
 	int ep = -1, sfd = -1, rc, n, i, status = 1, work = 0;
@@ -242,6 +250,7 @@ int main(int argc, char **argv)
 		vbd_config_print(&cfg, stdout);
 		return 0;
 	}
+	vbd_config_listen_url(&cfg, url, sizeof(url));
 	/* Under systemd, journald takes each line's level from its prefix. */
 	vbi_log_set(getenv("JOURNAL_STREAM") ? vbi_log_journal : vbi_log_stderr,
 		    NULL, (enum vbi_log_level)cfg.log_level);
@@ -268,8 +277,7 @@ int main(int argc, char **argv)
 	}
 	rc = vbd_broker_create(&cfg, &b);
 	if (rc) {
-		vbi_err("cannot listen on %s:%s: %s", cfg.listen_addr, cfg.port,
-			vb_strerror(rc));
+		vbi_err("cannot listen on %s: %s", url, vb_strerror(rc));
 		vbd_auth_destroy(auth);
 		goto out_close;
 	}
@@ -293,10 +301,10 @@ int main(int argc, char **argv)
 		if (add_fd(ep, vbd_monitor_fd(mon), TAG_MONITOR))
 			goto out_destroy;
 	}
-	vbi_info("verbusd %s listening on %s:%s (ring %u, max message %u, "
+	vbi_info("verbusd %s listening on %s (ring %u, max message %u, "
 		 "slow consumers: %s)",
-		 vb_version(), cfg.listen_addr, cfg.port, cfg.ring_size,
-		 cfg.max_msg, vbd_slow_policy_name(cfg.slow_policy));
+		 vb_version(), url, cfg.ring_size, cfg.max_msg,
+		 vbd_slow_policy_name(cfg.slow_policy));
 	if (mon)
 		vbi_info("monitoring on http://%s:%u/", cfg.monitor_addr,
 			 vbd_monitor_port(mon));

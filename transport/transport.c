@@ -3,11 +3,15 @@
  *
  * Every transport object (tp, listener, connection) starts with a pointer
  * to its ops table, so that this file needs to know nothing else about it.
+ * The table below is the one place that names the transports compiled in:
+ * a URL's scheme picks one (vbi_transport_find), so a new transport is a
+ * line here and its own file, and no URL parser or caller changes.
  */
 #include "transport.h"
 
 #include <verbus/verbus.h>
 
+#include <stdio.h>
 #include <string.h>
 
 /* The common first member of every transport object. */
@@ -21,17 +25,52 @@ static const struct vbi_transport_ops *const transports[] = {
 	&vbi_rdma_ops,
 };
 
-static const struct vbi_transport_ops *find(const char *scheme)
+#define NTRANSPORTS (sizeof(transports) / sizeof(transports[0]))
+
+const struct vbi_transport_ops *vbi_transport_find(const char *scheme)
 {
-	for (size_t i = 0; i < sizeof(transports) / sizeof(transports[0]); i++)
+	for (size_t i = 0; i < NTRANSPORTS; i++)
 		if (scheme && strcmp(transports[i]->scheme, scheme) == 0)
 			return transports[i];
 	return NULL;
 }
 
+int vbi_transport_schemes(char *buf, size_t len)
+{
+	size_t used = 0;
+	int n;
+
+	if (!buf || !len)
+		return VB_ENOSPC;
+	buf[0] = '\0';
+	for (size_t i = 0; i < NTRANSPORTS; i++) {
+		n = snprintf(buf + used, len - used, "%s%s", i ? ", " : "",
+			     transports[i]->scheme);
+		if (n < 0 || (size_t)n >= len - used)
+			return VB_ENOSPC;
+		used += (size_t)n;
+	}
+	return VB_OK;
+}
+
+int vbi_transport_check(const char *scheme, char *err, size_t errlen)
+{
+	char have[128];
+
+	if (vbi_transport_find(scheme))
+		return VB_OK;
+	if (errlen) {
+		vbi_transport_schemes(have, sizeof(have));
+		snprintf(err, errlen,
+			 "unsupported scheme \"%s\" (this build has: %s)",
+			 scheme ? scheme : "", have);
+	}
+	return VB_EINVAL;
+}
+
 int vbi_tp_create(const char *scheme, struct vbi_tp **out)
 {
-	const struct vbi_transport_ops *ops = find(scheme);
+	const struct vbi_transport_ops *ops = vbi_transport_find(scheme);
 
 	return ops ? ops->tp_create(out) : VB_EINVAL;
 }
@@ -167,9 +206,25 @@ void vbi_conn_set_arg(struct vbi_conn *c, void *arg)
 
 void vbi_tp_stats(const char *scheme, struct vbi_tp_stats *s)
 {
-	const struct vbi_transport_ops *ops = find(scheme);
+	const struct vbi_transport_ops *ops = vbi_transport_find(scheme);
 
 	memset(s, 0, sizeof(*s));
 	if (ops)
 		ops->tp_stats(s);
+}
+
+void vbi_tp_stats_all(struct vbi_tp_stats *s)
+{
+	struct vbi_tp_stats one;
+
+	memset(s, 0, sizeof(*s));
+	for (size_t i = 0; i < NTRANSPORTS; i++) {
+		memset(&one, 0, sizeof(one));
+		transports[i]->tp_stats(&one);
+		s->mr_registered += one.mr_registered;
+		s->mr_deregistered += one.mr_deregistered;
+		s->conns_open += one.conns_open;
+		s->handshake_timeouts += one.handshake_timeouts;
+		s->mr_bytes += one.mr_bytes;
+	}
 }

@@ -2,10 +2,12 @@
  * transport.h - connections that move frames between two processes.
  *
  * The broker and the client library see only this header.  A transport is a
- * `static const struct vbi_transport_ops` (today one: "rdma", verbs and
- * rdma_cm, in transport/rdma.c); the functions below dispatch through it, so
- * a second transport can be added without touching core/, the daemon or the
- * library.
+ * `static const struct vbi_transport_ops` registered under a URL scheme
+ * (today one: "rdma", verbs and rdma_cm, transport/rdma*.c, under the
+ * session protocol of transport/session.h); callers pass
+ * the scheme of the URL they were given (core/url.h) and never name a
+ * transport, and the functions below dispatch through its table, so a second
+ * transport can be added without touching core/, the daemon or the library.
  *
  * Model.  A struct vbi_tp owns one event loop's worth of connections: one
  * file descriptor (vbi_tp_fd) becomes readable when any of them needs
@@ -209,7 +211,7 @@ struct vbi_transport_ops {
 	void (*tp_stats)(struct vbi_tp_stats *s);
 };
 
-/* The RDMA transport (transport/rdma.c). */
+/* The RDMA transport (transport/rdma.h). */
 extern const struct vbi_transport_ops vbi_rdma_ops;
 
 /* Busy-polling, the turns of a spin per look at the fds (rdma_cm events,
@@ -218,8 +220,33 @@ extern const struct vbi_transport_ops vbi_rdma_ops;
 #define VBI_BUSY_LOOK_EVERY 64u
 
 /*
- * vbi_tp_create() - a transport context for @scheme ("rdma").  Returns
- * VB_OK, VB_EINVAL (unknown scheme), VB_ENOMEM or VB_ESYS.
+ * vbi_transport_find() - the transport registered under the URL scheme
+ * @scheme (lowercase, as core/url.h stores it), or NULL if this build has
+ * none (or @scheme is NULL).  The table is static: any thread, never
+ * blocks.
+ */
+const struct vbi_transport_ops *vbi_transport_find(const char *scheme);
+
+/*
+ * vbi_transport_schemes() - the schemes this build has, in registration
+ * order, separated by ", " ("rdma"), into @buf (@len bytes, NUL-terminated).
+ * Returns VB_OK, or VB_ENOSPC if they do not fit (@buf then holds what did,
+ * terminated, if @len > 0).  Any thread, never blocks.
+ */
+int vbi_transport_schemes(char *buf, size_t len);
+
+/*
+ * vbi_transport_check() - VB_OK if a transport serves @scheme; else
+ * VB_EINVAL with `unsupported scheme "foo" (this build has: rdma)` in @err
+ * (@errlen bytes, NUL-terminated, cut if need be).  The one wording of that
+ * refusal, for the library and the daemon.  Any thread, never blocks.
+ */
+int vbi_transport_check(const char *scheme, char *err, size_t errlen);
+
+/*
+ * vbi_tp_create() - a transport context for the URL scheme @scheme
+ * ("rdma").  Returns VB_OK, VB_EINVAL (no transport for @scheme), VB_ENOMEM
+ * or VB_ESYS.
  */
 int vbi_tp_create(const char *scheme, struct vbi_tp **out);
 
@@ -373,7 +400,15 @@ void vbi_conn_stats(const struct vbi_conn *c, struct vbi_conn_stats *s);
 /* vbi_conn_set_arg() - the pointer handed to @c's callbacks. */
 void vbi_conn_set_arg(struct vbi_conn *c, void *arg);
 
-/* vbi_tp_stats() - process-wide counters (memory registrations). */
+/*
+ * vbi_tp_stats() - the process-wide counters of the transport registered
+ * under @scheme (all zero if there is none).  vbi_tp_stats_all() - every
+ * transport's, summed: what a broker or library reports, never naming a
+ * transport.  Both write all of *@s.  The counters are plain process-wide
+ * variables: call these from the thread that drives the transport (or
+ * accept a torn read, as a monitoring snapshot may).
+ */
 void vbi_tp_stats(const char *scheme, struct vbi_tp_stats *s);
+void vbi_tp_stats_all(struct vbi_tp_stats *s);
 
 #endif /* VERBUS_TRANSPORT_TRANSPORT_H */

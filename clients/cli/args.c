@@ -3,9 +3,11 @@
  *
  * Strict on purpose: "10x", " 10", "-1" and "" are errors, not 10 or 0,
  * because a benchmark or a publisher that silently ran with another count
- * than the one typed is worse than one that refuses to start.  The URL
- * grammar is the one vb_connect() accepts; the tool checks it first only to
- * say precisely what is wrong (the library answers VB_EINVAL).
+ * than the one typed is worse than one that refuses to start.  URLs are
+ * read by vb_url_parse(), the library's own parser: the tool checks them
+ * first only to say precisely what is wrong (vb_connect() answers just
+ * VB_EINVAL), and the monitor's http URL is the same grammar with another
+ * scheme and default port.
  */
 #include "cli/args.h"
 
@@ -14,6 +16,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -165,136 +168,53 @@ static int bad(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
-static int host_char_ok(char ch)
+int cli_parse_url(const char *s, struct vb_url *u, char *err, size_t errlen)
 {
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-	       (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_';
-}
+	struct vb_url r;
 
-/* HOST[:PORT] at @p (the scheme already skipped) into @u; port @defport
- * if it has none. */
-static int host_port(const char *p, unsigned defport, struct cli_url *u,
-		     char *err, size_t errlen)
-{
-	struct cli_url r = { .port = defport };
-	const char *host, *host_end, *q;
-	uint64_t port;
-	size_t len;
-
-	if (strchr(p, '@'))
-		return bad(err, errlen,
-			   "credentials do not belong in the URL: use --token "
-			   "or --user and --password");
-	if (*p == '[') {
-		host = p + 1;
-		host_end = strchr(host, ']');
-		if (host_end == NULL)
-			return bad(err, errlen,
-				   "missing ']' after the IPv6 address");
-		for (q = host; q < host_end; q++)
-			if (!(*q == ':' || *q == '%' || host_char_ok(*q)))
-				return bad(err, errlen,
-					   "bad character '%c' in the IPv6 "
-					   "address",
-					   *q);
-		r.ipv6 = 1;
-		p = host_end + 1;
-	} else {
-		host = p;
-		while (*p && *p != ':' && *p != '/')
-			p++;
-		host_end = p;
-		for (q = host; q < host_end; q++)
-			if (!host_char_ok(*q))
-				return bad(err, errlen,
-					   "bad character '%c' in the host "
-					   "name",
-					   *q);
-	}
-	len = (size_t)(host_end - host);
-	if (len == 0)
-		return bad(err, errlen, "no host");
-	if (len >= sizeof(r.host))
-		return bad(err, errlen, "host name too long");
-	memcpy(r.host, host, len);
-	r.host[len] = '\0';
-	if (*p == ':') {
-		if (cli_parse_u64(p + 1, 1, 65535, &port))
-			return bad(err, errlen, "bad port '%s' (1-65535)",
-				   p + 1);
-		r.port = (unsigned)port;
-	} else if (*p != '\0') {
-		return bad(err, errlen, "unexpected '%s' after the host", p);
-	}
+	if (vb_url_parse(s, &r, err, errlen) ||
+	    vb_url_supported(&r, err, errlen))
+		return -1;
 	*u = r;
 	return 0;
 }
 
-/* The part of @s after "SCHEME://" if it has one, else @s; *@scheme and
- * *@slen say which scheme (length 0: none). */
-static const char *split_scheme(const char *s, const char **scheme,
-				size_t *slen)
-{
-	const char *p = strstr(s, "://");
-
-	*scheme = s;
-	*slen = p ? (size_t)(p - s) : 0;
-	return p ? p + 3 : s;
-}
-
-int cli_parse_url(const char *s, struct cli_url *u, char *err, size_t errlen)
-{
-	const char *scheme, *rest;
-	size_t slen;
-
-	if (s == NULL || *s == '\0')
-		return bad(err, errlen, "empty URL");
-	rest = split_scheme(s, &scheme, &slen);
-	if (rest != s && (slen != 4 || strncmp(scheme, "rdma", 4) != 0))
-		return bad(err, errlen,
-			   "unsupported scheme '%.*s://' (the broker's URL is "
-			   "rdma://HOST:PORT)",
-			   (int)(slen > 16 ? 16 : slen), scheme);
-	return host_port(rest, VB_DEFAULT_PORT, u, err, errlen);
-}
-
-int cli_monitor_url(const char *s, const struct cli_url *server, char *buf,
+int cli_monitor_url(const char *s, const struct vb_url *server, char *buf,
 		    size_t len, char *err, size_t errlen)
 {
-	struct cli_url m;
-	const char *scheme, *rest;
-	char hostport[300];
-	size_t slen, n;
+	struct vb_url m;
+	char url[sizeof(m.scheme) + 3 + sizeof(m.host) + 2 + sizeof(m.port)];
+	unsigned port = CLI_MONITOR_PORT;
+	size_t n;
 	int w;
 
 	if (s == NULL) {
 		if (server == NULL)
 			return bad(err, errlen, "no broker to ask");
 		m = *server;
-		m.port = CLI_MONITOR_PORT;
 	} else {
-		if (*s == '\0')
-			return bad(err, errlen, "empty URL");
-		rest = split_scheme(s, &scheme, &slen);
-		if (rest != s && (slen != 4 || strncmp(scheme, "http", 4) != 0))
-			return bad(
-				err, errlen,
-				"unsupported scheme '%.*s://' (the monitor's "
-				"URL is http://HOST:PORT)",
-				(int)(slen > 16 ? 16 : slen), scheme);
 		/* One trailing slash is what people paste from a browser. */
-		n = strlen(rest);
-		if (n && rest[n - 1] == '/')
+		n = strlen(s);
+		if (n && s[n - 1] == '/')
 			n--;
-		if (n >= sizeof(hostport))
+		if (n >= sizeof(url))
 			return bad(err, errlen, "URL too long");
-		memcpy(hostport, rest, n);
-		hostport[n] = '\0';
-		if (host_port(hostport, CLI_MONITOR_PORT, &m, err, errlen))
+		memcpy(url, s, n);
+		url[n] = '\0';
+		/* The broker's grammar, another scheme and default port. */
+		if (vb_url_parse(url, &m, err, errlen))
 			return -1;
+		if (m.has_scheme && strcmp(m.scheme, "http") != 0)
+			return bad(err, errlen,
+				   "unsupported scheme '%s://' (the monitor's "
+				   "URL is http://HOST:PORT)",
+				   m.scheme);
+		if (m.has_port)
+			port = (unsigned)atoi(m.port);
 	}
-	w = snprintf(buf, len, m.ipv6 ? "http://[%s]:%u" : "http://%s:%u",
-		     m.host, m.port);
+	w = snprintf(buf, len,
+		     strchr(m.host, ':') ? "http://[%s]:%u" : "http://%s:%u",
+		     m.host, port);
 	if (w < 0 || (size_t)w >= len)
 		return bad(err, errlen, "URL too long");
 	return 0;

@@ -2,15 +2,18 @@
  * args.h - what people type on the verbus command line: numbers, sizes,
  * durations, lists of sizes, broker and monitor URLs, output formats.
  *
- * Pure functions: no I/O, no globals, nothing allocated.  Each returns 0
- * and writes its output, or -1 and leaves the output alone; the caller
- * prints the message (it knows which option was wrong).
+ * Pure functions: no I/O, no globals, nothing allocated; URLs are read by
+ * libverbus's own parser (vb_url_parse), never by a grammar of the tool's.
+ * Each returns 0 and writes its output, or -1 and leaves the output alone;
+ * the caller prints the message (it knows which option was wrong).
  *
  * Threading: reentrant.  Ownership: reads the caller's NUL-terminated
  * strings only.
  */
 #ifndef VERBUS_CLI_ARGS_H
 #define VERBUS_CLI_ARGS_H
+
+#include <verbus/verbus.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -46,29 +49,24 @@ int cli_parse_size_list(const char *s, uint64_t min, uint64_t max, uint64_t *v,
  */
 int cli_parse_ms(const char *s, int min, int *out);
 
-/* A broker URL, taken apart. */
-struct cli_url {
-	char host[256]; /* a name, IPv4 or IPv6 address, without brackets */
-	unsigned port; /* 1-65535 */
-	int ipv6; /* host was bracketed: it needs brackets in URLs */
-};
-
 /*
- * cli_parse_url() - "rdma://HOST[:PORT]" (scheme optional, port
- * VB_DEFAULT_PORT if left out; HOST a name, an IPv4 address or a bracketed
- * IPv6 address), the grammar vb_connect() accepts.  On failure a
- * lowercase reason goes to @err (@errlen bytes, NUL-terminated).
+ * cli_parse_url() - a broker URL, read by vb_url_parse() (the grammar
+ * vb_connect() accepts) and refused unless this build has a transport for
+ * its scheme (vb_url_supported()), so that a wrong -s is a usage error
+ * before anything connects.  On failure the library's lowercase reason
+ * goes to @err (@errlen bytes, NUL-terminated).
  */
-int cli_parse_url(const char *s, struct cli_url *u, char *err, size_t errlen);
+int cli_parse_url(const char *s, struct vb_url *u, char *err, size_t errlen);
 
 /*
  * cli_monitor_url() - the base URL of a broker's monitoring endpoint,
  * without a trailing slash, into @buf (@len bytes).  @s is what the user
- * gave ("http://HOST:PORT", "HOST:PORT", "HOST"; port 8222 if left out),
- * or NULL: then http://HOST:8222 for the host of @server.  On failure a
- * reason goes to @err.
+ * gave ("http://HOST:PORT", "HOST:PORT", "HOST"; port 8222 if left out;
+ * read by vb_url_parse(), scheme http only), or NULL: then
+ * http://HOST:8222 for the host of @server.  On failure a reason goes to
+ * @err.
  */
-int cli_monitor_url(const char *s, const struct cli_url *server, char *buf,
+int cli_monitor_url(const char *s, const struct vb_url *server, char *buf,
 		    size_t len, char *err, size_t errlen);
 
 /* How a command prints its results. */

@@ -61,7 +61,7 @@ static void usage(FILE *f)
 		"  -f, --format FMT      table or json (the endpoint's own "
 		"JSON) [table]\n"
 		"  -t, --timeout MS      give up after MS [5s]\n"
-		"  -s, --server URL      the broker, rdma://HOST[:PORT] "
+		"  -s, --server URL      the broker, [rdma://]HOST[:PORT] "
 		"[$VERBUS_URL, else\n"
 		"                        " VB_DEFAULT_URL "]\n"
 		"      --source ADDR     local address to connect from\n"

@@ -62,7 +62,7 @@ enum {
 /* The usage text of the shared options, for each subcommand's --help. */
 #define CLI_COMMON_HELP                                                      \
 	"Connection (every subcommand):\n"                                   \
-	"  -s, --server URL        the broker, rdma://HOST[:PORT]\n"         \
+	"  -s, --server URL        the broker, [rdma://]HOST[:PORT]\n"       \
 	"                          [$VERBUS_URL, else " VB_DEFAULT_URL "]\n" \
 	"      --source ADDR       local address to connect from (picks\n"   \
 	"                          the RDMA device) [any]\n"                 \
@@ -78,7 +78,7 @@ struct cli_cmd {
 	const char *name; /* "pub", for messages: "verbus pub: ..." */
 	void (*usage)(FILE *f); /* prints the --help text */
 	const char *url; /* -s, $VERBUS_URL or VB_DEFAULT_URL */
-	struct cli_url server; /* @url taken apart (checked) */
+	struct vb_url server; /* @url taken apart (checked) */
 	const char *source; /* --source, or NULL */
 	const char *conn_name; /* --name, or the subcommand's default */
 	const char *token, *user, *password; /* credentials, or NULL */

@@ -540,6 +540,8 @@ int vb_connect(const char *url, const struct vb_opts *opts,
 	c->epfd = c->tfd = c->efd = -1;
 	c->out_tail = &c->out_head;
 	rc = vbi_url_parse(url, &c->url, err, sizeof(err));
+	if (rc == VB_OK)
+		rc = vbi_transport_check(c->url.scheme, err, sizeof(err));
 	if (rc) {
 		vbi_warn("bad url \"%s\": %s", url ? url : "", err);
 		goto out_free;
@@ -565,7 +567,7 @@ int vb_connect(const char *url, const struct vb_opts *opts,
 	c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (c->epfd < 0 || c->tfd < 0 || c->efd < 0)
 		goto out_free;
-	rc = vbi_tp_create("rdma", &c->tp);
+	rc = vbi_tp_create(c->url.scheme, &c->tp);
 	if (rc)
 		goto out_free;
 	if ((rc = add_fd(c->epfd, vbi_tp_fd(c->tp))) ||
@@ -803,7 +805,7 @@ int vb_stats(struct vb_conn *c, struct vb_stats *s)
 		vbi_conn_stats(c->vc, &cs);
 		all.max_msg = cs.peer_max_msg;
 	}
-	vbi_tp_stats("rdma", &ts);
+	vbi_tp_stats_all(&ts);
 	all.mr_registered = ts.mr_registered;
 	memcpy(s, &all, all.sz);
 	client_unlock(c);

@@ -90,7 +90,7 @@ struct vb_conn {
 	char *name, *source;
 	uint8_t cred[VBI_CRED_MAX];
 	size_t cred_len;
-	struct vbi_url url;
+	struct vb_url url; /* the broker; its scheme picks the transport */
 
 	struct vbi_tp *tp; /* owned */
 	struct vbi_conn *vc; /* the current transport connection, or NULL */

@@ -112,6 +112,46 @@ struct vb_sub;
 #define VB_DEFAULT_URL "rdma://127.0.0.1:7700"
 
 /*
+ * A broker URL taken apart by vb_url_parse(): "SCHEME://HOST[:PORT]" or
+ * "HOST[:PORT]".  Plain data, owned by the caller; its size is fixed within
+ * the VERBUS_0 ABI.
+ */
+struct vb_url {
+	/* Lowercase, 1-15 characters: a letter, then letters, digits, '+',
+	 * '-' or '.'; "rdma" if the URL has none. */
+	char scheme[16];
+	/* A name, an IPv4 address or an IPv6 address (the only kind with a
+	 * ':'), without brackets; an IPv6 address may end in "%zone". */
+	char host[256];
+	char port[8]; /* decimal 1-65535; VB_DEFAULT_PORT's if none given */
+	int has_scheme; /* 1: the URL named its scheme, 0: defaulted */
+	int has_port; /* 1: the URL named its port, 0: defaulted */
+};
+
+/*
+ * vb_url_parse() - take @url apart into *@out, the grammar vb_connect()
+ * reads.  The scheme is matched without case; any well-formed scheme is
+ * accepted here (vb_url_supported() says whether this build connects with
+ * it).  HOST is a name, an IPv4 address or a bracketed IPv6 address
+ * ("[fe80::1%eth0]"); PORT 1-65535.  Refused: credentials ('@'), a path, a
+ * query, an empty host, a bad port.  Returns VB_OK, or VB_EINVAL with a
+ * lowercase reason in @err (@errlen bytes, NUL-terminated, cut if need be;
+ * @err may be NULL if @errlen is 0) and *@out untouched.  Reads the
+ * caller's strings only, allocates nothing; thread-safe, never blocks.
+ */
+VB_EXPORT int vb_url_parse(const char *url, struct vb_url *out, char *err,
+			   size_t errlen);
+
+/*
+ * vb_url_supported() - VB_OK if this build of libverbus has a transport
+ * for @u->scheme; else VB_EINVAL with a reason naming the schemes it has
+ * (`unsupported scheme "foo" (this build has: rdma)`) in @err, as for
+ * vb_url_parse().  Thread-safe, never blocks.
+ */
+VB_EXPORT int vb_url_supported(const struct vb_url *u, char *err,
+			       size_t errlen);
+
+/*
  * A delivered message.  Subject, reply and data point into the connection's
  * registered receive ring (zero copy) and are valid until the message
  * callback returns, or until vb_msg_release() for a message kept with
@@ -213,14 +253,15 @@ struct vb_opts {
 /* clang-format on */
 
 /*
- * vb_connect() - connect to the broker at @url ("rdma://HOST[:PORT]", the
- * host a name, an IPv4 address or a bracketed IPv6 address; port
- * VB_DEFAULT_PORT if omitted).  @opts may be NULL.  Blocks until the
- * connection is open or the attempt failed, unless VB_OPT_ASYNC_CONNECT
- * (then it returns at once and VB_EV_CONNECTED follows; what is published
- * meanwhile is buffered).  Returns VB_OK, VB_EINVAL (bad URL or option),
- * VB_ENOMEM, VB_ECONNREFUSED, VB_EUNREACH, VB_ETIMEDOUT, VB_EVERSION,
- * VB_EACCES, VB_ENODEV or VB_ESYS.
+ * vb_connect() - connect to the broker at @url ("rdma://HOST[:PORT]" or
+ * "HOST[:PORT]", as vb_url_parse() reads it; the scheme picks the
+ * transport and must be one vb_url_supported() accepts).  @opts may be
+ * NULL.  Blocks until the connection is open or the attempt failed, unless
+ * VB_OPT_ASYNC_CONNECT (then it returns at once and VB_EV_CONNECTED
+ * follows; what is published meanwhile is buffered).  Returns VB_OK,
+ * VB_EINVAL (bad URL, a scheme this build has no transport for, or a bad
+ * option), VB_ENOMEM, VB_ECONNREFUSED, VB_EUNREACH, VB_ETIMEDOUT,
+ * VB_EVERSION, VB_EACCES, VB_ENODEV or VB_ESYS.
  */
 VB_EXPORT int vb_connect(const char *url, const struct vb_opts *opts,
 			 struct vb_conn **out);

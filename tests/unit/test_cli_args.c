@@ -172,32 +172,35 @@ static void test_cli_args_durations(void **state)
 
 static void test_cli_args_urls(void **state)
 {
-	struct cli_url u;
+	struct vb_url u;
 	char err[160];
 
 	(void)state;
 	assert_int_equal(
 		cli_parse_url("rdma://10.0.0.1:7700", &u, err, sizeof(err)), 0);
+	assert_string_equal(u.scheme, "rdma");
 	assert_string_equal(u.host, "10.0.0.1");
-	assert_int_equal(u.port, 7700);
-	assert_false(u.ipv6);
+	assert_string_equal(u.port, "7700");
 
 	/* Port and scheme may be left out. */
 	assert_int_equal(
 		cli_parse_url("rdma://broker-1.example", &u, err, sizeof(err)),
 		0);
 	assert_string_equal(u.host, "broker-1.example");
-	assert_int_equal(u.port, VB_DEFAULT_PORT);
+	assert_string_equal(u.port, "7700");
 	assert_int_equal(cli_parse_url("10.0.0.2:1", &u, err, sizeof(err)), 0);
+	assert_string_equal(u.scheme, "rdma");
 	assert_string_equal(u.host, "10.0.0.2");
-	assert_int_equal(u.port, 1);
+	assert_string_equal(u.port, "1");
+	/* The scheme without case. */
+	assert_int_equal(cli_parse_url("RDMA://h", &u, err, sizeof(err)), 0);
+	assert_string_equal(u.scheme, "rdma");
 
 	assert_int_equal(cli_parse_url("rdma://[fe80::1%vbeth1]:65535", &u, err,
 				       sizeof(err)),
 			 0);
 	assert_string_equal(u.host, "fe80::1%vbeth1");
-	assert_int_equal(u.port, 65535);
-	assert_true(u.ipv6);
+	assert_string_equal(u.port, "65535");
 }
 
 /* Each bad URL is refused with a reason that names what is wrong. */
@@ -208,21 +211,23 @@ static void test_cli_args_bad_urls(void **state)
 		const char *reason; /* a part of the message */
 	} bad[] = {
 		{ "", "empty" },
-		{ "http://10.0.0.1:7700", "unsupported scheme 'http://'" },
-		{ "tcp://host", "unsupported scheme" },
+		{ "http://10.0.0.1:7700",
+		  "unsupported scheme \"http\" (this build has: rdma)" },
+		{ "TCP://host", "unsupported scheme \"tcp\"" },
+		{ "1rdma://host", "bad scheme" },
 		{ "rdma://", "no host" },
 		{ "rdma://:7700", "no host" },
-		{ "rdma://host:0", "bad port '0'" },
+		{ "rdma://host:0", "bad port \"0\"" },
 		{ "rdma://host:65536", "bad port" },
 		{ "rdma://host:77x", "bad port" },
 		{ "rdma://host:", "bad port" },
-		{ "rdma://host/path", "unexpected '/path'" },
+		{ "rdma://host/path", "unexpected \"/path\"" },
 		{ "rdma://user:pw@host", "credentials" },
 		{ "rdma://ho st", "bad character ' '" },
 		{ "rdma://[fe80::1", "missing ']'" },
-		{ "rdma://[fe80::1]x", "unexpected 'x'" },
+		{ "rdma://[fe80::1]x", "unexpected \"x\"" },
 	};
-	struct cli_url u = { .host = "untouched", .port = 1 };
+	struct vb_url u = { .host = "untouched", .port = "1" };
 	char err[160];
 	size_t i;
 
@@ -244,7 +249,7 @@ static void test_cli_args_bad_urls(void **state)
 
 static void test_cli_args_monitor_urls(void **state)
 {
-	struct cli_url srv;
+	struct vb_url srv;
 	char buf[128], err[160];
 
 	(void)state;
@@ -275,6 +280,15 @@ static void test_cli_args_monitor_urls(void **state)
 					 err, sizeof(err)),
 			 -1);
 	assert_non_null(strstr(err, "unsupported scheme 'https://'"));
+	assert_int_equal(cli_monitor_url("HTTP://[fe80::1%vbeth1]:9/", &srv,
+					 buf, sizeof(buf), err, sizeof(err)),
+			 0);
+	assert_string_equal(buf, "http://[fe80::1%vbeth1]:9");
+	/* A port that happens to be the broker's default is kept. */
+	assert_int_equal(cli_monitor_url("mon:7700", &srv, buf, sizeof(buf),
+					 err, sizeof(err)),
+			 0);
+	assert_string_equal(buf, "http://mon:7700");
 	assert_int_equal(cli_monitor_url("http://mon/varz", &srv, buf,
 					 sizeof(buf), err, sizeof(err)),
 			 -1);

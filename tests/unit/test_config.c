@@ -43,6 +43,7 @@ static void assert_config_equal(const struct vbd_config *a,
 				const struct vbd_config *b)
 {
 	assert_string_equal(a->server_name, b->server_name);
+	assert_string_equal(a->scheme, b->scheme);
 	assert_string_equal(a->listen_addr, b->listen_addr);
 	assert_string_equal(a->port, b->port);
 	assert_int_equal(a->max_conns, b->max_conns);
@@ -73,6 +74,7 @@ static void test_config_defaults(void **state)
 	memset(&c, 0xa5, sizeof(c));
 	vbd_config_defaults(&c);
 	assert_string_equal(c.server_name, "verbusd");
+	assert_string_equal(c.scheme, "rdma");
 	assert_string_equal(c.listen_addr, "0.0.0.0");
 	assert_string_equal(c.port, "7700");
 	assert_int_equal(c.max_conns, 1024);
@@ -218,11 +220,19 @@ static void test_config_bad_values(void **state)
 		{ "server_name = \"\";", 1, "server_name", "1-63 characters" },
 		{ "server_name = 7;", 1, "server_name", "expected a string" },
 		{ "listen = \"10.0.0.1:0\";", 1, "listen",
-		  "0 is out of range [1, 65535]" },
+		  "bad port \"0\" (1-65535 expected)" },
 		{ "listen = \"10.0.0.1:http\";", 1, "listen",
-		  "port 'http' is not a number" },
-		{ "listen = \"[::1\";", 1, "listen", "not addr:port" },
-		{ "listen = \"a b:1\";", 1, "listen", "not a valid address" },
+		  "bad port \"http\"" },
+		{ "listen = \"[::1\";", 1, "listen", "missing ']'" },
+		{ "listen = \"a b:1\";", 1, "listen", "bad character ' '" },
+		{ "listen = \"tcp://h:1\";", 1, "listen",
+		  "unsupported scheme \"tcp\" (this build has: rdma)" },
+		{ "listen = \"rdma://u@h:1\";", 1, "listen", "credentials" },
+		{ "listen = \"rdma://h:1/x\";", 1, "listen", "bad port" },
+		{ "listen = \"rdma://h/x\";", 1, "listen", "unexpected" },
+		{ "listen = \"fe80::1%eth0:1:2:3:4:5:6:7:8:9:a:b:c:d:e:f:"
+		  "0:1:2:3:4:5:6:7:8:9:a\";",
+		  1, "listen", "too long" },
 		{ "port = 70000;", 1, "port", "out of range" },
 		{ "monitor = { listen = \"localhost:8222\"; };", 1,
 		  "monitor.listen", "numeric IPv4 or IPv6" },
@@ -513,6 +523,64 @@ static void test_config_set_overrides(void **state)
 	assert_int_equal(err[8], 'x');
 }
 
+/* listen takes a URL, and the plain forms it always took (they mean rdma). */
+static void test_config_listen_url(void **state)
+{
+	static const struct {
+		const char *value; /* what listen is set to */
+		const char *addr, *port; /* what it gives, from port 7001 */
+		const char *url; /* and vbd_config_listen_url() */
+	} cases[] = {
+		{ "rdma://10.0.0.1:7700", "10.0.0.1", "7700",
+		  "rdma://10.0.0.1:7700" },
+		{ "RDMA://host-1", "host-1", "7001", "rdma://host-1:7001" },
+		{ "rdma://[fe80::1%eth0]:9", "fe80::1%eth0", "9",
+		  "rdma://[fe80::1%eth0]:9" },
+		{ "10.0.0.2", "10.0.0.2", "7001", "rdma://10.0.0.2:7001" },
+		{ "10.0.0.2:1", "10.0.0.2", "1", "rdma://10.0.0.2:1" },
+		{ "[::]:2", "::", "2", "rdma://[::]:2" },
+		{ "::", "::", "7001", "rdma://[::]:7001" },
+		{ "fe80::1%eth0", "fe80::1%eth0", "7001",
+		  "rdma://[fe80::1%eth0]:7001" },
+	};
+	char err[256], url[VBD_LISTEN_URL_MAX];
+	struct vbd_config c;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		vbd_config_defaults(&c);
+		snprintf(c.scheme, sizeof(c.scheme), "x");
+		assert_int_equal(
+			vbd_config_set(&c, "port", "7001", err, sizeof(err)),
+			VB_OK);
+		if (vbd_config_set(&c, "listen", cases[i].value, err,
+				   sizeof(err)) != VB_OK)
+			fail_msg("'%s': %s", cases[i].value, err);
+		assert_string_equal(c.scheme, "rdma");
+		assert_string_equal(c.listen_addr, cases[i].addr);
+		assert_string_equal(c.port, cases[i].port);
+		vbd_config_listen_url(&c, url, sizeof(url));
+		assert_string_equal(url, cases[i].url);
+		assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_OK);
+	}
+
+	/* A hand-filled struct: a scheme without a transport, a bad host. */
+	vbd_config_defaults(&c);
+	snprintf(c.scheme, sizeof(c.scheme), "tcp");
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
+	assert_string_equal(err, "listen: unsupported scheme \"tcp\" (this "
+				 "build has: rdma)");
+	vbd_config_defaults(&c);
+	snprintf(c.listen_addr, sizeof(c.listen_addr), "a/b");
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
+	assert_non_null(strstr(err, "listen: "));
+	vbd_config_defaults(&c);
+	c.listen_addr[0] = '\0';
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
+	assert_non_null(strstr(err, "listen: no host"));
+}
+
 static void test_config_check_cross_field(void **state)
 {
 	struct vbd_config c;
@@ -626,7 +694,7 @@ static void test_config_print_round_trip(void **state)
 	assert_non_null(f);
 	vbd_config_print(&c, f);
 	assert_int_equal(fclose(f), 0);
-	assert_non_null(strstr(text, "listen = \"[::]:7000\";\n"));
+	assert_non_null(strstr(text, "listen = \"rdma://[::]:7000\";\n"));
 	assert_non_null(strstr(text, "\tring_size = \"256K\";\n"));
 	assert_non_null(strstr(text, "\tmax_msg = \"1000\";\n"));
 	assert_non_null(strstr(text, "\tlisten = \"127.0.0.1:0\";\n"));
@@ -670,6 +738,7 @@ int main(void)
 		cmocka_unit_test(test_config_missing_file),
 		cmocka_unit_test(test_config_size_suffixes),
 		cmocka_unit_test(test_config_set_overrides),
+		cmocka_unit_test(test_config_listen_url),
 		cmocka_unit_test(test_config_check_cross_field),
 		cmocka_unit_test(test_config_print_round_trip),
 		cmocka_unit_test(test_config_sample_file),
