@@ -60,7 +60,7 @@ native=()
 # run_suite DIR: the unit tests here and every rxe test on 3 RDMA hosts,
 # from the build in DIR.
 run_suite() {
-	(cd "$1" && ctest -L unit --output-on-failure) 2>&1 | tee "$LOG"
+	(cd "$1" && ctest -L 'unit|tcp' --output-on-failure) 2>&1 | tee "$LOG"
 	count_ctest
 	"$ROOT/tests/vm/rxe-run" "${native[@]}" --hosts 3 -w "$1" -- \
 		sh -c "cd '$1' && ctest -L rxe --output-on-failure" 2>&1 |

@@ -112,9 +112,10 @@ bool vbi_rdma_post_can_gather(const struct vbi_conn *dst,
 	const struct rdma_conn *d = rdma_conn_of_const(dst);
 
 	/* The device can gather only from memory of the QP's own PD (one
-	 * per device), and needs 3 entries for a forward.  (@src is of this
-	 * transport: transport.c forwards only between connections of one.) */
-	return rdma_conn_of_const(src)->pd == d->pd && d->max_sge >= 3;
+	 * per device), and needs 3 entries for a forward; another
+	 * transport's ring is registered nowhere. */
+	return src->ops == dst->ops && rdma_conn_of_const(src)->pd == d->pd &&
+	       d->max_sge >= 3;
 }
 
 /*

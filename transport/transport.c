@@ -23,6 +23,7 @@ struct tp_head {
 
 static const struct vbi_transport_ops *const transports[] = {
 	&vbi_rdma_ops,
+	&vbi_tcp_ops,
 };
 
 #define NTRANSPORTS (sizeof(transports) / sizeof(transports[0]))
@@ -152,9 +153,9 @@ int vbi_conn_hold(struct vbi_conn *c, const struct vbi_frame_view *v)
 int vbi_conn_forward(struct vbi_conn *dst, struct vbi_conn *src,
 		     const struct vbi_frame_view *v, uint32_t sid)
 {
-	/* One transport per forward: both ends must be of the same kind. */
-	if (OPS(dst) != OPS(src))
-		return VB_EINVAL;
+	/* Every transport's connections are sessions (session.h): @dst's
+	 * transport decides whether it can send from @src's ring (can_gather)
+	 * or copies, whatever transport @src is of. */
 	return OPS(dst)->forward(dst, src, v, sid);
 }
 

@@ -213,6 +213,8 @@ struct vbi_transport_ops {
 
 /* The RDMA transport (transport/rdma.h). */
 extern const struct vbi_transport_ops vbi_rdma_ops;
+/* The TCP transport (transport/tcp.c). */
+extern const struct vbi_transport_ops vbi_tcp_ops;
 
 /* Busy-polling, the turns of a spin per look at the fds (rdma_cm events,
  * and in verbusd's loop signals and the monitor): the completion queues

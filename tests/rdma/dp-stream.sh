@@ -9,8 +9,16 @@
 # count constant throughout; traffic verified to cross the link.
 set -u
 . "$(dirname "$0")/lib.sh"
-need_hosts 2
-srv=$VERBUS_HOST_1_ADDR cli=$VERBUS_HOST_2_ADDR
+# VERBUS_SCHEME=tcp runs the same cases over the TCP transport, on this
+# machine's loopback (no RDMA host needed): ctest's tcp.data_path.
+scheme=${VERBUS_SCHEME:-rdma}
+if [ "$scheme" = rdma ]; then
+	need_hosts 2
+	srv=$VERBUS_HOST_1_ADDR cli=$VERBUS_HOST_2_ADDR
+else
+	[ -n "${VERBUS_BIN:-}" ] || fail "VERBUS_BIN is not set (run through ctest)"
+	srv=127.0.0.1 cli=127.0.0.1
+fi
 dev=$(netdev_of "$cli")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -24,9 +32,9 @@ run() {
 	shift
 	port=$(free_port)
 	run_pair "$name" 30 timeout 600 "$VERBUS_BIN/vb_dp_stream" --server \
-		--bind "$srv" --port "$port" "${sa[@]}" -- \
-		timeout 600 "$VERBUS_BIN/vb_dp_stream" --client --connect "$srv" \
-		--source "$cli" --port "$port" "$@" ||
+		--scheme "$scheme" --bind "$srv" --port "$port" "${sa[@]}" -- \
+		timeout 600 "$VERBUS_BIN/vb_dp_stream" --client --scheme "$scheme" \
+		--connect "$srv" --source "$cli" --port "$port" "$@" ||
 		fail "$name: server rc=$pair_src client rc=$pair_crc"
 }
 
@@ -58,12 +66,12 @@ run "ping-pong, event-driven" --pingpong --count 2000 -- --pingpong \
 
 # A receiver killed mid-stream: the sender must stop with a clean error.
 port=$(free_port)
-"$VERBUS_BIN/vb_dp_stream" --server --bind "$srv" --port "$port" \
-	--count 100000000 >"$work/srv" 2>&1 &
+"$VERBUS_BIN/vb_dp_stream" --server --scheme "$scheme" --bind "$srv" \
+	--port "$port" --count 100000000 >"$work/srv" 2>&1 &
 spid=$!
 wait_for "server listening" "$work/srv" 30
-timeout 120 "$VERBUS_BIN/vb_dp_stream" --client --connect "$srv" \
-	--source "$cli" --port "$port" --count 100000000 >"$work/cli" 2>&1 &
+timeout 120 "$VERBUS_BIN/vb_dp_stream" --client --scheme "$scheme" \
+	--connect "$srv" --source "$cli" --port "$port" --count 100000000 >"$work/cli" 2>&1 &
 cpid=$!
 sleep 3
 kill -KILL "$spid"
@@ -72,4 +80,4 @@ crc=$?
 show "killed receiver: client" "$work/cli"
 [ "$crc" = 4 ] || fail "after the peer was killed the client exited $crc, expected 4"
 grep -q "connection closed" "$work/cli" || fail "no clean close reported"
-echo "PASS: data path"
+echo "PASS: data path ($scheme)"

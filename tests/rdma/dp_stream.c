@@ -19,6 +19,7 @@
  * (the server answers each message with the next of its own) and the
  * client reports the round-trip latency's distribution: half of it is the
  * one-way latency.  --busy-poll never sleeps on the file descriptor.
+ * --scheme tcp runs it over the TCP transport (default rdma).
  *
  * Exit: 0 verified, 1 failure, 2 usage, 4 the peer vanished (clean error).
  */
@@ -110,7 +111,7 @@ static void on_open(struct vbi_conn *c, void *arg)
 	struct st *s = arg;
 	struct vbi_tp_stats ts;
 
-	vbi_tp_stats("rdma", &ts);
+	vbi_tp_stats_all(&ts);
 	s->c = c;
 	s->open = true;
 	s->mr_at_open = ts.mr_registered;
@@ -289,6 +290,7 @@ int main(int argc, char **argv)
 		{ "hold-ms", required_argument, NULL, 'M' },
 		{ "ring", required_argument, NULL, 'r' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "scheme", required_argument, NULL, 's' },
 		{ 0 },
 	};
 	static struct st s = { .port = "7480",
@@ -304,6 +306,7 @@ int main(int argc, char **argv)
 	struct vbi_listener *l = NULL;
 	struct vbi_conn_stats cs = { 0 };
 	struct vbi_tp_stats ts;
+	const char *scheme = "rdma";
 	int ch, rc, server = -1;
 	double sec;
 
@@ -321,6 +324,9 @@ int main(int argc, char **argv)
 			break;
 		case 'I':
 			s.source = optarg;
+			break;
+		case 's':
+			scheme = optarg;
 			break;
 		case 'p':
 			s.port = optarg;
@@ -384,7 +390,7 @@ int main(int argc, char **argv)
 	o.ring_size = s.ring;
 	o.max_msg = s.max_payload + 64 > 4096 ? s.max_payload + 64 : 4096;
 	o.source = s.source;
-	rc = vbi_tp_create("rdma", &tp);
+	rc = vbi_tp_create(scheme, &tp);
 	if (rc) {
 		fprintf(stderr, "dp_stream: transport: %s\n", vb_strerror(rc));
 		return 1;
@@ -431,7 +437,7 @@ int main(int argc, char **argv)
 	if (s.t_open)
 		printf("dp_stream: connected in %.3f s\n",
 		       (double)(s.t_open - s.t_start) / 1e9);
-	vbi_tp_stats("rdma", &ts);
+	vbi_tp_stats_all(&ts);
 	printf("dp_stream: %s: sent %" PRIu64 ", received %" PRIu64
 	       " verified, %" PRIu64 " writes, %" PRIu64
 	       " credit returns, %" PRIu64 " backpressure waits, %.2f s"

@@ -46,8 +46,12 @@ int main(void)
 	expect(strcmp(vb_strerror(12345), "unknown error") == 0,
 	       "vb_strerror() of an unknown code");
 
-	rc = vb_connect("tcp://127.0.0.1:7700", NULL, &c);
-	expect(rc == VB_EINVAL, "vb_connect() refuses a non-rdma URL");
+	rc = vb_connect("bogus://127.0.0.1:7700", NULL, &c);
+	expect(rc == VB_EINVAL,
+	       "vb_connect() refuses a scheme of no transport");
+	rc = vb_connect("tcp://127.0.0.1:1", NULL, &c);
+	expect(rc == VB_ECONNREFUSED,
+	       "vb_connect() over tcp to a closed port is refused");
 	expect(c == UNTOUCHED, "no output after a failed connect");
 
 	/* Nothing listens on port 1: with or without an RDMA device this

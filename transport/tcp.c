@@ -1,0 +1,1293 @@
+/*
+ * tcp.c - the TCP transport: the session protocol (session.h) over one
+ * non-blocking stream socket per connection, for hosts without an RNIC.
+ *
+ * The wire (docs/PROTOCOL.md, "Over TCP"):
+ *  - The client sends the 8-byte version record of an rdma_cm connection
+ *    request (proto/codec.h); the server answers with its own record, or a
+ *    reject record with its reason, and closes.  Then both sides speak the
+ *    session protocol in records.
+ *  - A record is a 12-byte header (network order: kind, len, bytes) and
+ *    `bytes` bytes.  DATA is what a WRITE_WITH_IMM is over RDMA: `bytes`
+ *    of frames that land at the receiver's ring write position, `len` the
+ *    immediate (bytes >= len would be a lie; len - bytes is a PAD's unread
+ *    tail).  CTRL carries one protobuf-c control message (len 0).  Each
+ *    record consumes one RECV credit, as each WRITE or SEND does over RDMA,
+ *    so the session's flow control is the same: a sender never has more
+ *    records in flight than the receiver grants, nor more frame bytes than
+ *    its ring has free.
+ *
+ * Done as fast TCP servers do it: every socket non-blocking in the tp's
+ * epoll set (no thread per connection), TCP_NODELAY, frames built in
+ * staging exactly as for RDMA, many records per writev(), forwarded frames
+ * gathered by writev() straight from the publisher's ring (zero copy, the
+ * same reference counting as an RDMA forward: done once the kernel has
+ * them), and records read straight into the receive ring, where frames are
+ * parsed in place and delivered as views.  Records queued for a socket that
+ * takes nothing are bounded (OUT_MAX); a forward that waits there for a
+ * source that needs its frame back is copied into staging (kick), so a
+ * stuck peer pins no publisher.
+ *
+ * Completions (a record fully written) are handled at the end of a turn,
+ * never inside the call that posted: as with RDMA, no callback runs under a
+ * send.
+ */
+#include "session.h"
+
+#include "core/frame.h"
+#include "core/log.h"
+
+#include <verbus/verbus.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REC_HDR 12u /* kind, len, bytes: 3 x u32, network order */
+#define REC_DATA 1u
+#define REC_CTRL 2u
+#define CTRL_SLOTS 8u /* control messages queued at most */
+#define OUT_MAX 64u /* records queued for the socket at most */
+#define REC_IOV 32u /* gather entries per DATA record (+ its header) */
+#define WRITEV_MAX 256 /* iovecs per writev() */
+#define READ_RECORDS 64 /* records read per wake-up, then the others' turn */
+#define HS_CHECK_MS 50
+#define LISTEN_BACKLOG 128
+
+enum ep_kind { EP_LISTENER = 1, EP_CONN };
+
+#define CONTAINER(p, type, member) \
+	((type *)(void *)((uint8_t *)(p)-offsetof(type, member)))
+
+/* What an epoll event points at: the first byte of a listener or conn. */
+struct tcp_ep {
+	enum ep_kind kind;
+};
+
+struct tcp_tp {
+	const struct vbi_transport_ops *ops; /* first: transport.c dispatch */
+	int epfd;
+	struct tcp_conn *conns;
+	struct tcp_listener *listeners;
+	bool busy_poll;
+	uint64_t hs_check;
+};
+
+struct tcp_listener {
+	const struct vbi_transport_ops *ops; /* first: transport.c dispatch */
+	struct tcp_ep ep;
+	struct tcp_tp *tp;
+	int fd;
+	struct vbi_conn_opts opts;
+	struct vbi_conn_cbs cbs;
+	void *arg;
+	struct tcp_listener *next;
+};
+
+/* One record queued for the socket. */
+struct out_rec {
+	uint8_t hdr[REC_HDR];
+	struct iovec iov[REC_IOV + 1]; /* [0] is the header */
+	unsigned niov;
+	int slot; /* CTRL: its buffer; DATA: -1 */
+	uint64_t fwd_upto; /* DATA: the forwards done once it is written */
+	bool has_fwd; /* DATA: some iov points into a source's ring */
+};
+
+struct tcp_conn {
+	struct vbi_conn c; /* first: the session (and the ops pointer) */
+	struct tcp_ep ep;
+	struct tcp_tp *tp;
+	struct tcp_conn *next, *prev;
+	int fd;
+	bool want_out; /* EPOLLOUT is in the epoll set */
+	bool greeted; /* the version records have been exchanged */
+	uint64_t connect_deadline; /* client: coarse ms; 0 once greeted */
+	/* Reading: a record's header, then its body into the ring (DATA) or
+	 * ctrl_in (CTRL). */
+	uint8_t in_hdr[REC_HDR];
+	size_t in_have; /* bytes of the header, then of the body, read */
+	bool in_body;
+	uint32_t in_kind, in_len, in_bytes;
+	uint8_t *in_to; /* where the body goes */
+	uint8_t ctrl_in[VBI_CTRL_MAX];
+	/* Writing. */
+	struct out_rec *out; /* OUT_MAX records, a ring */
+	uint64_t out_head; /* completions handled up to here */
+	uint64_t out_done; /* fully written up to here */
+	uint64_t out_tail; /* queued up to here */
+	size_t out_off; /* bytes of record out_done already written */
+	uint8_t *ctrl_out[CTRL_SLOTS]; /* VBI_CTRL_MAX each, allocated on use */
+	uint32_t ctrl_busy; /* bitmap of ctrl_out slots queued */
+	size_t ring_len, stage_len; /* the mappings' lengths */
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+};
+
+static const struct vbi_sess_ops tcp_sess_ops;
+const struct vbi_transport_ops vbi_tcp_ops;
+static uint64_t conns_alive, handshake_timeouts;
+
+static struct tcp_conn *tconn(struct vbi_conn *c)
+{
+	return (struct tcp_conn *)(void *)c;
+}
+
+static const struct tcp_conn *tconn_const(const struct vbi_conn *c)
+{
+	return (const struct tcp_conn *)(const void *)c;
+}
+
+static struct tcp_tp *ttp(struct vbi_tp *tp)
+{
+	return (struct tcp_tp *)(void *)tp;
+}
+
+static uint64_t now_coarse_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static int errno_to_vb(int e)
+{
+	switch (e) {
+	case ENOMEM:
+	case ENOBUFS:
+		return VB_ENOMEM;
+	case ETIMEDOUT:
+		return VB_ETIMEDOUT;
+	case ECONNREFUSED:
+		return VB_ECONNREFUSED;
+	case ECONNRESET:
+	case EPIPE:
+		return VB_ECLOSED;
+	case EADDRNOTAVAIL:
+	case ENETUNREACH:
+	case EHOSTUNREACH:
+		return VB_EUNREACH;
+	case EINVAL:
+		return VB_EINVAL;
+	case EACCES:
+	case EPERM:
+	case EADDRINUSE:
+		return VB_EACCES;
+	default:
+		return VB_ESYS;
+	}
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	v = htonl(v);
+	memcpy(p, &v, 4);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return ntohl(v);
+}
+
+/* ---- memory ------------------------------------------------------------- */
+
+static void *map(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void unmap(uint8_t **p, size_t *len)
+{
+	if (*p && *len)
+		munmap(*p, *len);
+	*p = NULL;
+	*len = 0;
+}
+
+static int setup_session(struct vbi_conn *c, const char **what)
+{
+	struct tcp_conn *t = tconn(c);
+
+	*what = "receive ring";
+	c->ring_mem = map(c->opts.ring_size);
+	if (!c->ring_mem)
+		return VB_ENOMEM;
+	t->ring_len = c->opts.ring_size;
+	return VB_OK;
+}
+
+static int setup_stage(struct vbi_conn *c, const Verbus__RingInfo *r)
+{
+	struct tcp_conn *t = tconn(c);
+
+	c->stage_mem = map(r->size);
+	if (!c->stage_mem)
+		return VB_ENOMEM;
+	t->stage_len = r->size;
+	return VB_OK;
+}
+
+static void ring_info(struct vbi_conn *c, Verbus__RingInfo *r)
+{
+	/* No remote access over TCP: the address is a placeholder (the
+	 * codec wants one), the key none. */
+	r->addr = 1;
+	r->rkey = 0;
+	r->size = c->opts.ring_size;
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+static void want_out(struct tcp_conn *t, bool on)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &t->ep };
+
+	if (t->want_out == on || t->fd < 0)
+		return;
+	if (on)
+		ev.events |= EPOLLOUT;
+	if (epoll_ctl(t->tp->epfd, EPOLL_CTL_MOD, t->fd, &ev) == 0)
+		t->want_out = on;
+}
+
+static size_t rec_len(const struct out_rec *r)
+{
+	size_t n = 0;
+
+	for (unsigned i = 0; i < r->niov; i++)
+		n += r->iov[i].iov_len;
+	return n;
+}
+
+/* Write what is queued, as much as the socket takes, in one writev() per
+ * WRITEV_MAX entries.  Completions are handled later (out_complete). */
+static void out_write(struct tcp_conn *t)
+{
+	struct iovec iov[WRITEV_MAX];
+	struct msghdr msg = { 0 };
+	ssize_t n;
+
+	while (t->out_done < t->out_tail && t->c.state != VBI_SS_CLOSED) {
+		size_t skip = t->out_off;
+		int k = 0;
+
+		for (uint64_t i = t->out_done;
+		     i < t->out_tail && k < WRITEV_MAX; i++) {
+			const struct out_rec *r = &t->out[i % OUT_MAX];
+
+			for (unsigned j = 0; j < r->niov && k < WRITEV_MAX;
+			     j++) {
+				size_t len = r->iov[j].iov_len;
+
+				if (skip >= len) {
+					skip -= len;
+					continue;
+				}
+				iov[k].iov_base =
+					(uint8_t *)r->iov[j].iov_base + skip;
+				iov[k++].iov_len = len - skip;
+				skip = 0;
+			}
+		}
+		/* sendmsg() for MSG_NOSIGNAL: a peer gone must not raise
+		 * SIGPIPE in the host process. */
+		msg.msg_iov = iov;
+		msg.msg_iovlen = (size_t)k;
+		n = sendmsg(t->fd, &msg, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				want_out(t, true);
+				return;
+			}
+			if (errno == EINTR)
+				continue;
+			vbi_sess_fail(&t->c, errno_to_vb(errno), "write: %s",
+				      strerror(errno));
+			return;
+		}
+		/* Advance over the records now written whole. */
+		t->out_off += (size_t)n;
+		while (t->out_done < t->out_tail) {
+			size_t len = rec_len(&t->out[t->out_done % OUT_MAX]);
+
+			if (t->out_off < len)
+				break;
+			t->out_off -= len;
+			t->out_done++;
+		}
+	}
+	want_out(t, false);
+}
+
+/* Records written whole: their control buffers are free, their forwards
+ * done; a sender that waited hears. */
+static void out_complete(struct tcp_conn *t)
+{
+	struct vbi_conn *c = &t->c;
+
+	while (t->out_head < t->out_done) {
+		struct out_rec *r = &t->out[t->out_head++ % OUT_MAX];
+
+		if (r->slot >= 0) {
+			t->ctrl_busy &= ~(1u << r->slot);
+			vbi_sess_ctrl_sent(c);
+		} else if (r->fwd_upto > c->fwd_head) {
+			vbi_sess_fwd_complete(c, r->fwd_upto);
+			vbi_sess_writable(c);
+		} else {
+			vbi_sess_writable(c);
+		}
+		if (c->state == VBI_SS_CLOSED)
+			return;
+	}
+}
+
+static struct out_rec *out_next(struct tcp_conn *t)
+{
+	if (!t->out) {
+		t->out = calloc(OUT_MAX, sizeof(*t->out));
+		if (!t->out)
+			return NULL;
+	}
+	if (t->out_tail - t->out_head >= OUT_MAX)
+		return NULL;
+	return &t->out[t->out_tail % OUT_MAX];
+}
+
+static unsigned ctrl_slot(const struct tcp_conn *t)
+{
+	unsigned s;
+
+	for (s = 0; s < CTRL_SLOTS; s++)
+		if (!(t->ctrl_busy & (1u << s)))
+			break;
+	return s;
+}
+
+static bool ctrl_room(struct vbi_conn *c)
+{
+	struct tcp_conn *t = tconn(c);
+
+	return ctrl_slot(t) < CTRL_SLOTS && t->out_tail - t->out_head < OUT_MAX;
+}
+
+static int ctrl_post(struct vbi_conn *c, const Verbus__Control *m)
+{
+	struct tcp_conn *t = tconn(c);
+	unsigned s = ctrl_slot(t);
+	struct out_rec *r;
+	size_t len;
+	int rc;
+
+	r = s < CTRL_SLOTS ? out_next(t) : NULL;
+	if (!r)
+		return VB_EAGAIN;
+	if (!t->ctrl_out[s] && !(t->ctrl_out[s] = malloc(VBI_CTRL_MAX)))
+		return VB_ENOMEM;
+	rc = vbi_codec_encode(m, t->ctrl_out[s], VBI_CTRL_MAX, &len);
+	if (rc)
+		return rc;
+	put32(r->hdr, REC_CTRL);
+	put32(r->hdr + 4, 0);
+	put32(r->hdr + 8, (uint32_t)len);
+	r->iov[0] = (struct iovec){ r->hdr, REC_HDR };
+	r->iov[1] = (struct iovec){ t->ctrl_out[s], len };
+	r->niov = 2;
+	r->slot = (int)s;
+	r->fwd_upto = 0;
+	r->has_fwd = false;
+	t->ctrl_busy |= 1u << s;
+	t->out_tail++;
+	out_write(t);
+	return VB_OK;
+}
+
+static bool batch_room(struct vbi_conn *c)
+{
+	struct tcp_conn *t = tconn(c);
+
+	return t->out_tail - t->out_head < OUT_MAX;
+}
+
+static bool can_gather(const struct vbi_conn *dst, const struct vbi_conn *src)
+{
+	(void)dst;
+	(void)src;
+	return true; /* writev() reads any memory of ours */
+}
+
+/*
+ * Queue batch @b as one DATA record: staging, except that each forwarded
+ * frame's topic and payload come from its source's ring.  Cut short after
+ * a forwarded frame when the record's gather entries run out.
+ */
+static int batch_post(struct vbi_conn *c, struct vbi_ring_batch *b,
+		      struct vbi_credit_ack *ack)
+{
+	struct tcp_conn *t = tconn(c);
+	struct out_rec *r = out_next(t);
+	uint64_t start = c->tx.flushed, i;
+	size_t cur = b->off, end = b->off + b->xfer, last = 0;
+	unsigned n = 1, k = 0;
+
+	if (!r)
+		return VB_EAGAIN;
+	for (i = c->fwd_post; i < c->fwd_tail; i++) {
+		const struct vbi_fwd *f = &c->fwd[i % VBI_SESS_FWD_MAX];
+		size_t hoff;
+
+		if (f->start >= start + b->len)
+			break;
+		/* Room for this forward's two entries and a last one. */
+		if (k > 0 && n + 3 > REC_IOV + 1) {
+			b->len = b->xfer = cur - b->off;
+			b->last_off = last;
+			end = cur;
+			break;
+		}
+		hoff = b->off + (size_t)(f->start - start);
+		r->iov[n++] = (struct iovec){ c->stage_mem + cur,
+					      hoff + VBI_FRAME_HDR_LEN - cur };
+		if (f->span > VBI_FRAME_HDR_LEN)
+			r->iov[n++] =
+				(struct iovec){ f->src->ring_mem + f->off +
+							VBI_FRAME_HDR_LEN,
+						f->span - VBI_FRAME_HDR_LEN };
+		cur = hoff + f->span;
+		last = hoff;
+		k++;
+	}
+	if (cur < end)
+		r->iov[n++] = (struct iovec){ c->stage_mem + cur, end - cur };
+	vbi_sess_stamp_acks(c, b, ack);
+	put32(r->hdr, REC_DATA);
+	put32(r->hdr + 4, (uint32_t)b->len);
+	put32(r->hdr + 8, (uint32_t)b->xfer);
+	r->iov[0] = (struct iovec){ r->hdr, REC_HDR };
+	r->niov = n;
+	r->slot = -1;
+	c->fwd_post += k;
+	r->fwd_upto = c->fwd_post;
+	r->has_fwd = k > 0;
+	t->out_tail++;
+	c->st.writes++;
+	out_write(t);
+	return VB_OK;
+}
+
+/*
+ * Copy the forwarded bytes of every record not yet written whole into
+ * staging (where their frames' space is reserved anyway), so that their
+ * sources get their frames back now: for a socket that takes nothing.
+ */
+static void kick(struct vbi_conn *c)
+{
+	struct tcp_conn *t = tconn(c);
+	uint64_t upto = 0;
+
+	for (uint64_t i = t->out_done; i < t->out_tail; i++) {
+		struct out_rec *r = &t->out[i % OUT_MAX];
+		size_t at = 0; /* staging offset of the record's first byte */
+
+		if (r->slot >= 0)
+			continue;
+		if (r->has_fwd) {
+			/* The record's staging run starts at its first
+			 * entry, which is always staging (a header). */
+			at = (size_t)((uint8_t *)r->iov[1].iov_base -
+				      c->stage_mem);
+			for (unsigned j = 1; j < r->niov; j++) {
+				uint8_t *p = r->iov[j].iov_base;
+
+				if (p < c->stage_mem ||
+				    p >= c->stage_mem + c->tx.size) {
+					memcpy(c->stage_mem + at, p,
+					       r->iov[j].iov_len);
+					r->iov[j].iov_base = c->stage_mem + at;
+					c->st.bytes_copied += r->iov[j].iov_len;
+					c->st.bytes_forwarded -=
+						r->iov[j].iov_len;
+				}
+				at += r->iov[j].iov_len;
+			}
+			r->has_fwd = false;
+		}
+		upto = r->fwd_upto;
+	}
+	if (upto > c->fwd_head) {
+		vbi_sess_fwd_complete(c, upto);
+		c->st.kicks++;
+	}
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+/* A record's header has been read: check it and say where its body goes. */
+static int rec_begin(struct tcp_conn *t)
+{
+	struct vbi_conn *c = &t->c;
+	uint64_t free_bytes;
+	size_t at;
+
+	t->in_kind = get32(t->in_hdr);
+	t->in_len = get32(t->in_hdr + 4);
+	t->in_bytes = get32(t->in_hdr + 8);
+	switch (t->in_kind) {
+	case REC_CTRL:
+		if (t->in_len != 0 || t->in_bytes > VBI_CTRL_MAX) {
+			vbi_sess_fail(c, VB_EPROTO,
+				      "control record of %u bytes",
+				      t->in_bytes);
+			return VB_EPROTO;
+		}
+		t->in_to = t->ctrl_in;
+		return VB_OK;
+	case REC_DATA:
+		if (c->state != VBI_SS_OPEN) {
+			vbi_sess_fail(c, VB_EPROTO,
+				      "data before the handshake");
+			return VB_EPROTO;
+		}
+		/* Checked before a byte lands: what a hostile peer could
+		 * otherwise overwrite is frames we hold. */
+		free_bytes = c->rx.size - (c->rx.written - c->rx.freed);
+		at = (size_t)(c->rx.written & (c->rx.size - 1));
+		if (t->in_bytes > t->in_len || t->in_len > free_bytes ||
+		    t->in_bytes > c->rx.size - at) {
+			vbi_sess_fail(c, VB_EPROTO,
+				      "peer sent %u bytes (%u in the ring) it "
+				      "had no room for",
+				      t->in_bytes, t->in_len);
+			return VB_EPROTO;
+		}
+		t->in_to = c->ring_mem + at;
+		return VB_OK;
+	default:
+		vbi_sess_fail(c, VB_EPROTO, "unknown record kind %u",
+			      t->in_kind);
+		return VB_EPROTO;
+	}
+}
+
+/* A record's body has been read: hand it to the session. */
+static void rec_end(struct tcp_conn *t)
+{
+	struct vbi_conn *c = &t->c;
+	bool was_open = c->state == VBI_SS_OPEN;
+
+	if (t->in_kind == REC_DATA) {
+		if (vbi_sess_arrived(c, t->in_len) == VB_OK)
+			vbi_credit_reposted(&c->cr, 1);
+		return;
+	}
+	vbi_sess_on_ctrl(c, t->ctrl_in, t->in_bytes);
+	/* The handshake's messages are outside the accounting. */
+	if (was_open && c->state == VBI_SS_OPEN)
+		vbi_credit_reposted(&c->cr, 1);
+}
+
+/* Read records until the socket is empty or READ_RECORDS were handled. */
+static int conn_read(struct tcp_conn *t)
+{
+	struct vbi_conn *c = &t->c;
+	int records = 0;
+	ssize_t n;
+
+	while (c->state != VBI_SS_CLOSED && records < READ_RECORDS) {
+		uint8_t *to;
+		size_t want;
+
+		if (!t->in_body) {
+			to = t->in_hdr + t->in_have;
+			want = REC_HDR - t->in_have;
+		} else {
+			to = t->in_to + t->in_have;
+			want = t->in_bytes - t->in_have;
+		}
+		n = want ? read(t->fd, to, want) : 0;
+		if (want && n <= 0) {
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+				break;
+			if (n < 0 && errno == EINTR)
+				continue;
+			vbi_sess_fail(c,
+				      n == 0 ? VB_ECLOSED : errno_to_vb(errno),
+				      n == 0 ? "peer disconnected" : "read: %s",
+				      n == 0 ? "" : strerror(errno));
+			break;
+		}
+		t->in_have += (size_t)n;
+		if (!t->in_body) {
+			if (t->in_have < REC_HDR)
+				continue;
+			t->in_have = 0;
+			if (rec_begin(t))
+				break;
+			t->in_body = true;
+			if (t->in_bytes)
+				continue;
+		} else if (t->in_have < t->in_bytes) {
+			continue;
+		}
+		t->in_body = false;
+		t->in_have = 0;
+		rec_end(t);
+		records++;
+	}
+	return records;
+}
+
+/* ---- connection set-up and lifetime ------------------------------------ */
+
+static struct tcp_conn *conn_new(struct tcp_tp *tp,
+				 const struct vbi_conn_opts *o,
+				 const struct vbi_conn_cbs *cbs, void *arg)
+{
+	struct tcp_conn *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	vbi_sess_init(&t->c, &vbi_tcp_ops, &tcp_sess_ops, o, cbs, arg);
+	t->ep.kind = EP_CONN;
+	t->tp = tp;
+	t->fd = -1;
+	t->next = tp->conns;
+	if (tp->conns)
+		tp->conns->prev = t;
+	tp->conns = t;
+	conns_alive++;
+	if (o->busy_poll)
+		tp->busy_poll = true;
+	return t;
+}
+
+static void conn_free(struct tcp_conn *t)
+{
+	if (!t)
+		return;
+	vbi_sess_fwd_complete(&t->c, t->c.fwd_tail);
+	if (t->fd >= 0)
+		close(t->fd); /* also leaves the epoll set */
+	unmap(&t->c.ring_mem, &t->ring_len);
+	unmap(&t->c.stage_mem, &t->stage_len);
+	for (unsigned i = 0; i < CTRL_SLOTS; i++)
+		free(t->ctrl_out[i]);
+	free(t->out);
+	vbi_sess_free(&t->c);
+	if (t->prev)
+		t->prev->next = t->next;
+	else if (t->tp->conns == t)
+		t->tp->conns = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	conns_alive--;
+	free(t);
+}
+
+static void disconnect(struct vbi_conn *c)
+{
+	struct tcp_conn *t = tconn(c);
+
+	/* What was written goes first (an Error that turns a client away),
+	 * then the end of the stream. */
+	if (t->fd >= 0)
+		shutdown(t->fd, SHUT_WR);
+}
+
+static void tag(const struct vbi_conn *c, char *buf, size_t len)
+{
+	snprintf(buf, len, "tcp fd %d", tconn_const(c)->fd);
+}
+
+static int peer_name(const struct vbi_conn *c, char *buf, size_t len)
+{
+	const struct tcp_conn *t = tconn_const(c);
+	const struct sockaddr *sa = (const struct sockaddr *)&t->peer;
+	char host[NI_MAXHOST] = "?", port[NI_MAXSERV] = "0";
+
+	if (len == 0)
+		return VB_EINVAL;
+	if (t->peer_len)
+		getnameinfo(sa, t->peer_len, host, sizeof(host), port,
+			    sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
+	snprintf(buf, len, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
+		 host, port);
+	return VB_OK;
+}
+
+static int sock_setup(int fd)
+{
+	int one = 1;
+
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
+		return errno_to_vb(errno);
+	return VB_OK;
+}
+
+static int epoll_add(struct tcp_tp *tp, int fd, struct tcp_ep *ep,
+		     uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = ep };
+
+	return epoll_ctl(tp->epfd, EPOLL_CTL_ADD, fd, &ev) ? VB_ESYS : VB_OK;
+}
+
+/* Write a version (or reject) record; the socket is new and empty, so 8
+ * bytes always fit.  VB_OK or an error. */
+static int greet_write(int fd, const uint8_t *rec)
+{
+	ssize_t n = send(fd, rec, VBI_CM_HDR_LEN, MSG_NOSIGNAL);
+
+	return n == (ssize_t)VBI_CM_HDR_LEN ? VB_OK : VB_ECLOSED;
+}
+
+/* The reject's reason code for an accept callback's refusal. */
+static uint16_t reject_reason(int rc)
+{
+	switch (rc) {
+	case VB_ENOSPC:
+		return VBI_CM_REJ_FULL;
+	case VB_EAGAIN:
+		return VBI_CM_REJ_ADDR;
+	case VB_ESTATE:
+		return VBI_CM_REJ_SHUTDOWN;
+	default:
+		return VBI_CM_REJ_NONE;
+	}
+}
+
+static void on_accept(struct tcp_listener *l)
+{
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+	uint8_t rec[VBI_CM_HDR_LEN];
+	struct tcp_conn *t;
+	int fd, rc;
+
+	for (;;) {
+		len = sizeof(sa);
+		fd = accept4(l->fd, (struct sockaddr *)&sa, &len,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR && errno != ECONNABORTED)
+				vbi_warn("tcp accept: %s", strerror(errno));
+			return;
+		}
+		t = conn_new(l->tp, &l->opts, &l->cbs, l->arg);
+		if (!t || sock_setup(fd)) {
+			vbi_warn("refusing a tcp connection: %s",
+				 t ? "socket options" : "out of memory");
+			close(fd);
+			if (t)
+				conn_free(t);
+			continue;
+		}
+		t->fd = fd;
+		memcpy(&t->peer, &sa, len);
+		t->peer_len = len;
+		t->c.server = true;
+		t->c.preauth = true;
+		t->c.state = VBI_SS_CONNECTING;
+		/* From now on it counts, as at an rdma_cm request. */
+		if (l->cbs.accept && (rc = l->cbs.accept(&t->c, l->arg))) {
+			vbi_cm_hdr_encode_reject(rec, reject_reason(rc));
+			greet_write(fd, rec);
+			t->c.state = VBI_SS_CLOSED;
+			t->c.closed_reported = true; /* refused: no callback */
+			continue;
+		}
+		if (l->opts.handshake_timeout_ms)
+			t->c.hs_deadline =
+				now_coarse_ms() + l->opts.handshake_timeout_ms;
+		if (epoll_add(l->tp, fd, &t->ep, EPOLLIN)) {
+			vbi_sess_fail(&t->c, VB_ESYS,
+				      "cannot watch the socket");
+			continue;
+		}
+	}
+}
+
+/* The 8-byte version records, before any session record. */
+static int greet_read(struct tcp_conn *t)
+{
+	struct vbi_conn *c = &t->c;
+	uint8_t rec[VBI_CM_HDR_LEN];
+	struct vbi_cm_hdr hdr;
+	ssize_t n;
+	int rc;
+
+	n = read(t->fd, t->in_hdr + t->in_have, VBI_CM_HDR_LEN - t->in_have);
+	if (n < 0 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return VB_EAGAIN;
+	if (n <= 0) {
+		vbi_sess_fail(c, n == 0 ? VB_ECLOSED : errno_to_vb(errno),
+			      "%s before the version record",
+			      n == 0 ? "peer disconnected" : strerror(errno));
+		return VB_ECLOSED;
+	}
+	t->in_have += (size_t)n;
+	if (t->in_have < VBI_CM_HDR_LEN)
+		return VB_EAGAIN;
+	t->in_have = 0;
+	rc = vbi_cm_hdr_decode(t->in_hdr, VBI_CM_HDR_LEN, &hdr);
+	if (c->server) {
+		vbi_cm_hdr_encode(rec);
+		greet_write(t->fd, rec);
+		if (rc) {
+			vbi_sess_fail(c, rc, "refusing a connection: %s",
+				      rc == VB_EVERSION ?
+					      "peer speaks another version" :
+					      "not a verbus client");
+			return rc;
+		}
+	} else if (rc == VB_EVERSION) {
+		vbi_sess_fail(c, VB_EVERSION,
+			      "refused: the server speaks version %u",
+			      hdr.version);
+		return rc;
+	} else if (rc) {
+		vbi_sess_fail(c, VB_EPROTO, "peer is not a verbus v%u server",
+			      VBI_PROTO_VERSION);
+		return rc;
+	} else if (hdr.reason != VBI_CM_REJ_NONE) {
+		vbi_sess_fail(c, VB_ECONNREFUSED, "refused: %s",
+			      vbi_cm_reject_reason(hdr.reason));
+		return VB_ECONNREFUSED;
+	}
+	t->greeted = true;
+	t->connect_deadline = 0;
+	vbi_sess_established(c);
+	return VB_OK;
+}
+
+/* The client's socket became writable while connecting: did it connect? */
+static void connected(struct tcp_conn *t)
+{
+	uint8_t rec[VBI_CM_HDR_LEN];
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
+		vbi_sess_fail(&t->c, errno_to_vb(err ? err : errno),
+			      "connect: %s", strerror(err ? err : errno));
+		return;
+	}
+	want_out(t, false);
+	t->c.state = VBI_SS_CONNECTING; /* connected: records now */
+	vbi_cm_hdr_encode(rec);
+	if (greet_write(t->fd, rec))
+		vbi_sess_fail(&t->c, VB_ECLOSED, "cannot send the version");
+}
+
+static void conn_event(struct tcp_conn *t, uint32_t events)
+{
+	struct vbi_conn *c = &t->c;
+
+	if (c->state == VBI_SS_CLOSED)
+		return;
+	if (c->state == VBI_SS_RESOLVING) {
+		/* A client's connect() in progress: writable means done. */
+		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+			connected(t);
+		return;
+	}
+	if (events & EPOLLOUT)
+		out_write(t);
+	if (!t->greeted && (events & (EPOLLIN | EPOLLERR | EPOLLHUP))) {
+		if (greet_read(t) != VB_OK)
+			return;
+	}
+	if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && conn_read(t))
+		vbi_sess_deliver(c);
+}
+
+/* ---- the event loop ----------------------------------------------------- */
+
+static void reap(struct tcp_tp *tp, bool force)
+{
+	struct tcp_conn *t = tp->conns, *next;
+
+	for (; t; t = next) {
+		struct vbi_conn *c = &t->c;
+
+		next = t->next;
+		if (c->state != VBI_SS_CLOSED)
+			continue;
+		if (!c->closed_reported) {
+			c->closed_reported = true;
+			if (c->cbs.closed)
+				c->cbs.closed(c, &c->why, c->arg);
+		}
+		/* Nothing is written after the close: the forwards are
+		 * done, and no writev() reads a source's ring again. */
+		vbi_sess_fwd_complete(c, c->fwd_tail);
+		next = t->next; /* the callback may have closed others */
+		if (c->refs_out == 0 || force)
+			conn_free(t);
+	}
+}
+
+/* Does a record waiting for @t's socket hold a frame whose source needs it
+ * back (or is closed)? */
+static bool holds_pinned(const struct tcp_conn *t)
+{
+	const struct vbi_conn *c = &t->c;
+
+	if (!t->want_out)
+		return false;
+	for (uint64_t i = c->fwd_head; i < c->fwd_post; i++)
+		if (vbi_sess_pins(c->fwd[i % VBI_SESS_FWD_MAX].src))
+			return true;
+	return false;
+}
+
+static void check_deadlines(struct tcp_tp *tp)
+{
+	uint64_t now = now_coarse_ms();
+	struct tcp_conn *t;
+
+	if (now < tp->hs_check)
+		return;
+	tp->hs_check = now + HS_CHECK_MS;
+	for (t = tp->conns; t; t = t->next) {
+		if (t->connect_deadline && now >= t->connect_deadline &&
+		    t->c.state != VBI_SS_CLOSED) {
+			vbi_sess_fail(&t->c, VB_ETIMEDOUT,
+				      "connect timeout after %d ms",
+				      t->c.opts.timeout_ms);
+			continue;
+		}
+		if (vbi_sess_deadline(&t->c, now))
+			handshake_timeouts++;
+	}
+}
+
+static void tp_after(struct tcp_tp *tp)
+{
+	struct tcp_conn *t;
+
+	for (t = tp->conns; t; t = t->next) {
+		out_complete(t);
+		vbi_sess_after(&t->c);
+		if (t->c.state == VBI_SS_OPEN && holds_pinned(t))
+			kick(&t->c);
+	}
+}
+
+static int handle(struct epoll_event *evs, int n)
+{
+	int total = 0;
+
+	for (int i = 0; i < n; i++) {
+		struct tcp_ep *ep = evs[i].data.ptr;
+
+		if (ep->kind == EP_LISTENER)
+			on_accept(CONTAINER(ep, struct tcp_listener, ep));
+		else
+			conn_event(CONTAINER(ep, struct tcp_conn, ep),
+				   evs[i].events);
+		total++;
+	}
+	return total;
+}
+
+static int tp_progress(struct vbi_tp *vtp, int timeout_ms)
+{
+	struct tcp_tp *tp = ttp(vtp);
+	struct epoll_event evs[64];
+	int n, total;
+
+	tp_after(tp);
+	n = epoll_wait(tp->epfd, evs, 64, tp->busy_poll ? 0 : timeout_ms);
+	if (n < 0 && errno != EINTR)
+		return VB_ESYS;
+	total = n > 0 ? handle(evs, n) : 0;
+	check_deadlines(tp);
+	tp_after(tp);
+	reap(tp, false);
+	return total;
+}
+
+static int tp_spin(struct vbi_tp *vtp, uint64_t budget_ns)
+{
+	struct tcp_tp *tp = ttp(vtp);
+	struct epoll_event evs[64];
+	uint64_t end = 0;
+	int n, total = 0;
+
+	for (;;) {
+		n = epoll_wait(tp->epfd, evs, 64, 0);
+		if (n > 0)
+			total += handle(evs, n);
+		if (total || budget_ns == 0)
+			break;
+		if (end == 0)
+			end = now_ns() + budget_ns;
+		else if (now_ns() >= end)
+			break;
+	}
+	tp_after(tp);
+	reap(tp, false);
+	return total;
+}
+
+/* ---- the ops ------------------------------------------------------------ */
+
+static int tp_create(struct vbi_tp **out)
+{
+	struct tcp_tp *tp = calloc(1, sizeof(*tp));
+
+	if (!tp)
+		return VB_ENOMEM;
+	tp->ops = &vbi_tcp_ops;
+	tp->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (tp->epfd < 0) {
+		free(tp);
+		return VB_ESYS;
+	}
+	*out = (struct vbi_tp *)(void *)tp;
+	return VB_OK;
+}
+
+static void listener_close(struct vbi_listener *vl)
+{
+	struct tcp_listener *l = (struct tcp_listener *)(void *)vl;
+	struct tcp_listener **p;
+
+	if (!l)
+		return;
+	for (p = &l->tp->listeners; *p; p = &(*p)->next) {
+		if (*p == l) {
+			*p = l->next;
+			break;
+		}
+	}
+	if (l->fd >= 0)
+		close(l->fd);
+	free(l);
+}
+
+static void tp_destroy(struct vbi_tp *vtp)
+{
+	struct tcp_tp *tp = ttp(vtp);
+	struct tcp_conn *t;
+
+	if (!tp)
+		return;
+	while (tp->listeners)
+		listener_close((struct vbi_listener *)(void *)tp->listeners);
+	for (t = tp->conns; t; t = t->next)
+		vbi_sess_fail(&t->c, VB_ECLOSED, "transport destroyed");
+	reap(tp, false);
+	reap(tp, true);
+	close(tp->epfd);
+	free(tp);
+}
+
+static int tp_fd(struct vbi_tp *tp)
+{
+	return ttp(tp)->epfd;
+}
+
+static int resolve(const char *addr, const char *port, bool passive,
+		   struct addrinfo **ai)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_family = AF_UNSPEC };
+
+	hints.ai_flags = passive ? AI_PASSIVE : 0;
+	return getaddrinfo(addr, port, &hints, ai) ? VB_EUNREACH : VB_OK;
+}
+
+static int tp_listen(struct vbi_tp *vtp, const char *addr, const char *port,
+		     const struct vbi_conn_opts *o,
+		     const struct vbi_conn_cbs *cbs, void *arg,
+		     struct vbi_listener **out)
+{
+	struct tcp_tp *tp = ttp(vtp);
+	struct tcp_listener *l;
+	struct addrinfo *ai = NULL;
+	int one = 1, rc;
+
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return VB_ENOMEM;
+	l->ops = &vbi_tcp_ops;
+	l->ep.kind = EP_LISTENER;
+	l->tp = tp;
+	l->fd = -1;
+	l->opts = *o;
+	l->opts.source = NULL;
+	l->cbs = *cbs;
+	l->arg = arg;
+	rc = vbi_sess_opts(&l->opts);
+	if (rc)
+		goto out_free;
+	rc = resolve(addr, port, true, &ai);
+	if (rc)
+		goto out_free;
+	l->fd = socket(ai->ai_family,
+		       SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (l->fd < 0 ||
+	    setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(l->fd, ai->ai_addr, ai->ai_addrlen) ||
+	    listen(l->fd, LISTEN_BACKLOG)) {
+		rc = errno_to_vb(errno);
+		goto out_free_ai;
+	}
+	rc = epoll_add(tp, l->fd, &l->ep, EPOLLIN);
+	if (rc)
+		goto out_free_ai;
+	freeaddrinfo(ai);
+	l->next = tp->listeners;
+	tp->listeners = l;
+	*out = (struct vbi_listener *)(void *)l;
+	return VB_OK;
+out_free_ai:
+	freeaddrinfo(ai);
+out_free:
+	if (l->fd >= 0)
+		close(l->fd);
+	free(l);
+	return rc;
+}
+
+static int tp_connect(struct vbi_tp *vtp, const char *addr, const char *port,
+		      const struct vbi_conn_opts *o,
+		      const struct vbi_conn_cbs *cbs, void *arg,
+		      struct vbi_conn **out)
+{
+	struct tcp_tp *tp = ttp(vtp);
+	struct vbi_conn_opts opts = *o;
+	struct addrinfo *dst = NULL, *src = NULL;
+	const char *what = "session";
+	struct tcp_conn *t;
+	int rc;
+
+	rc = vbi_sess_opts(&opts);
+	if (rc)
+		return rc;
+	rc = resolve(addr, port, false, &dst);
+	if (rc)
+		return rc;
+	if (opts.source) {
+		rc = resolve(opts.source, NULL, true, &src);
+		if (rc)
+			goto out_free_dst;
+	}
+	t = conn_new(tp, &opts, cbs, arg);
+	if (!t) {
+		rc = VB_ENOMEM;
+		goto out_free_src;
+	}
+	t->c.state = VBI_SS_RESOLVING;
+	t->fd = socket(dst->ai_family,
+		       SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (t->fd < 0 || sock_setup(t->fd) ||
+	    (src && bind(t->fd, src->ai_addr, src->ai_addrlen)) ||
+	    (connect(t->fd, dst->ai_addr, dst->ai_addrlen) &&
+	     errno != EINPROGRESS)) {
+		rc = errno_to_vb(errno);
+		goto out_free_conn;
+	}
+	memcpy(&t->peer, dst->ai_addr, dst->ai_addrlen);
+	t->peer_len = dst->ai_addrlen;
+	rc = vbi_sess_setup(&t->c, &what);
+	if (rc)
+		goto out_free_conn;
+	rc = epoll_add(tp, t->fd, &t->ep, EPOLLIN | EPOLLOUT);
+	if (rc)
+		goto out_free_conn;
+	t->want_out = true;
+	t->connect_deadline = now_coarse_ms() + (uint64_t)opts.timeout_ms;
+	*out = &t->c;
+	goto out_free_src;
+out_free_conn:
+	conn_free(t);
+out_free_src:
+	if (src)
+		freeaddrinfo(src);
+out_free_dst:
+	freeaddrinfo(dst);
+	return rc;
+}
+
+static void tp_stats(struct vbi_tp_stats *s)
+{
+	s->conns_open = conns_alive;
+	s->handshake_timeouts = handshake_timeouts;
+}
+
+static const struct vbi_sess_ops tcp_sess_ops = {
+	.ctrl_room = ctrl_room,
+	.ctrl_post = ctrl_post,
+	.batch_room = batch_room,
+	.batch_post = batch_post,
+	.kick = kick,
+	.can_gather = can_gather,
+	.setup_session = setup_session,
+	.setup_stage = setup_stage,
+	.ring_info = ring_info,
+	.disconnect = disconnect,
+	.tag = tag,
+};
+
+const struct vbi_transport_ops vbi_tcp_ops = {
+	.scheme = "tcp",
+	.tp_create = tp_create,
+	.tp_destroy = tp_destroy,
+	.tp_fd = tp_fd,
+	.tp_progress = tp_progress,
+	.tp_spin = tp_spin,
+	.listen = tp_listen,
+	.listener_close = listener_close,
+	.connect = tp_connect,
+	.send = vbi_sess_send,
+	.reserve = vbi_sess_reserve,
+	.commit = vbi_sess_commit,
+	.flush = vbi_sess_flush,
+	.release = vbi_sess_release,
+	.hold = vbi_sess_hold,
+	.forward = vbi_sess_forward,
+	.unpin = vbi_sess_unpin,
+	.send_ctrl = vbi_sess_send_ctrl,
+	.peer_name = peer_name,
+	.name = vbi_sess_name,
+	.credentials = vbi_sess_credentials,
+	.pause = vbi_sess_pause,
+	.close = vbi_sess_close,
+	.stats = vbi_sess_stats,
+	.set_arg = vbi_sess_set_arg,
+	.tp_stats = tp_stats,
+};
