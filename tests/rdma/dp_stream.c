@@ -59,6 +59,7 @@ struct st {
 	uint32_t ring;
 	struct vbi_conn *c;
 	bool open, done, failed, vanished;
+	bool ponged, pong_owed; /* drain: the Pong came; one is owed */
 	uint64_t sent, received, eagain;
 	uint64_t mr_at_open;
 	struct vbi_frame_view held[HOLD_MAX];
@@ -188,6 +189,46 @@ static void on_closed(struct vbi_conn *c, const struct vbi_close_info *why,
 	s->done = true;
 }
 
+/* Control messages: a Ping is answered, a Pong ends a drain. */
+static void on_control(struct vbi_conn *c, const Verbus__Control *m, void *arg)
+{
+	struct st *s = arg;
+
+	if (m->body_case == VERBUS__CONTROL__BODY_PONG) {
+		s->ponged = true;
+	} else if (m->body_case == VERBUS__CONTROL__BODY_PING) {
+		Verbus__Control r = VERBUS__CONTROL__INIT;
+		Verbus__Pong p = VERBUS__PONG__INIT;
+
+		p.id = m->ping->id;
+		r.body_case = VERBUS__CONTROL__BODY_PONG;
+		r.pong = &p;
+		if (vbi_conn_send_ctrl(c, &r) != VB_OK)
+			s->pong_owed = true;
+	}
+}
+
+/* Wait until the peer has handed up everything we sent: Ping, then its
+ * Pong (control messages follow the frames before them). */
+static void drain(struct st *s, struct vbi_tp *tp)
+{
+	Verbus__Control m = VERBUS__CONTROL__INIT;
+	Verbus__Ping ping = VERBUS__PING__INIT;
+	int sent = VB_EAGAIN;
+
+	ping.id = 1;
+	m.body_case = VERBUS__CONTROL__BODY_PING;
+	m.ping = &ping;
+	for (int i = 0; i < 3000 && s->c && !s->ponged; i++) {
+		if (sent != VB_OK)
+			sent = vbi_conn_send_ctrl(s->c, &m);
+		vbi_tp_progress(tp, 10);
+	}
+	if (!s->ponged)
+		fprintf(stderr, "dp_stream: no pong: the peer may not have "
+				"everything\n");
+}
+
 /*
  * Send until the ring or the credits run out; in pingpong mode, only when
  * the peer's answer to our last message has come (the client leads).
@@ -300,6 +341,7 @@ int main(int argc, char **argv)
 	struct vbi_conn_cbs cbs = { .open = on_open,
 				    .message = on_message,
 				    .writable = on_writable,
+				    .control = on_control,
 				    .closed = on_closed };
 	struct vbi_conn_opts o = { .name = "dp_stream" };
 	struct vbi_tp *tp = NULL;
@@ -421,12 +463,25 @@ int main(int argc, char **argv)
 		}
 		if (s.c) {
 			pump(&s);
+			if (s.pong_owed) {
+				Verbus__Control r = VERBUS__CONTROL__INIT;
+				Verbus__Pong p = VERBUS__PONG__INIT;
+
+				r.body_case = VERBUS__CONTROL__BODY_PONG;
+				r.pong = &p;
+				s.pong_owed =
+					vbi_conn_send_ctrl(s.c, &r) != VB_OK;
+			}
 			vbi_conn_stats(s.c, &cs);
 		}
 		if (s.received >= s.to_recv && s.sent >= s.to_send && s.c &&
 		    !server && s.nheld == 0) {
 			vbi_conn_flush(s.c);
-			/* Let the last acks and writes drain, then close. */
+			/* Close once the peer has everything: a Ping goes
+			 * after the last frame, and its Pong comes back once
+			 * the peer has handed them all up (30 s at most); then
+			 * a few turns for the last acks. */
+			drain(&s, tp);
 			for (int i = 0; i < 20 && s.c; i++)
 				vbi_tp_progress(tp, 10);
 			break;

@@ -225,8 +225,8 @@ static void test_config_bad_values(void **state)
 		  "bad port \"http\"" },
 		{ "listen = \"[::1\";", 1, "listen", "missing ']'" },
 		{ "listen = \"a b:1\";", 1, "listen", "bad character ' '" },
-		{ "listen = \"tcp://h:1\";", 1, "listen",
-		  "unsupported scheme \"tcp\" (this build has: rdma)" },
+		{ "listen = \"udp://h:1\";", 1, "listen",
+		  "unsupported scheme \"udp\" (this build has: rdma, tcp)" },
 		{ "listen = \"rdma://u@h:1\";", 1, "listen", "credentials" },
 		{ "listen = \"rdma://h:1/x\";", 1, "listen", "bad port" },
 		{ "listen = \"rdma://h/x\";", 1, "listen", "unexpected" },
@@ -567,10 +567,10 @@ static void test_config_listen_url(void **state)
 
 	/* A hand-filled struct: a scheme without a transport, a bad host. */
 	vbd_config_defaults(&c);
-	snprintf(c.scheme, sizeof(c.scheme), "tcp");
+	snprintf(c.scheme, sizeof(c.scheme), "udp");
 	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
-	assert_string_equal(err, "listen: unsupported scheme \"tcp\" (this "
-				 "build has: rdma)");
+	assert_string_equal(err, "listen: unsupported scheme \"udp\" (this "
+				 "build has: rdma, tcp)");
 	vbd_config_defaults(&c);
 	snprintf(c.listen_addr, sizeof(c.listen_addr), "a/b");
 	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
