@@ -32,12 +32,15 @@
 
 #include <verbus/verbus.h>
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 
 /* uthash: out of memory is an error we report, never exit(). */
 #define uthash_nonfatal_oom(elt) ((elt)->oom = true)
@@ -123,8 +126,13 @@ struct bconn {
 struct vbd_broker {
 	uint32_t kind; /* KIND_BROKER: first, see conn_of() */
 	struct vbd_config cfg;
-	struct vbi_tp *tp;
-	struct vbi_listener *l;
+	/* One transport context and listener per transport listened on:
+	 * listen's, and listen_tcp's if set.  With two, @epfd watches both
+	 * contexts' fds (vbd_broker_fd). */
+	struct vbi_tp *tp[2];
+	struct vbi_listener *l[2];
+	unsigned ntp;
+	int epfd;
 	struct vbi_sublist *sl;
 	struct vbi_match match; /* reused for every message */
 	struct bconn *by_cid; /* uthash */
@@ -1126,6 +1134,24 @@ void vbd_broker_stats_source(struct vbd_broker *b, struct vbd_stats_source *src)
 
 /* ---- lifecycle --------------------------------------------------------- */
 
+/* A transport context for @scheme and a listener on @addr:@port in it. */
+static int listen_on(struct vbd_broker *b, const char *scheme, const char *addr,
+		     const char *port, const struct vbi_conn_opts *o)
+{
+	unsigned i = b->ntp;
+	int rc;
+
+	rc = vbi_tp_create(scheme, &b->tp[i]);
+	if (rc)
+		return rc;
+	b->ntp++;
+	rc = vbi_tp_listen(b->tp[i], addr, port, o, &broker_cbs, b, &b->l[i]);
+	if (rc)
+		vbi_err("cannot listen on %s://%s:%s: %s", scheme, addr, port,
+			vb_strerror(rc));
+	return rc;
+}
+
 int vbd_broker_create(const struct vbd_config *cfg, struct vbd_broker **out)
 {
 	struct vbi_conn_opts o = { 0 };
@@ -1135,6 +1161,7 @@ int vbd_broker_create(const struct vbd_config *cfg, struct vbd_broker **out)
 	if (!b)
 		return VB_ENOMEM;
 	b->kind = KIND_BROKER;
+	b->epfd = -1;
 	b->cfg = *cfg;
 	b->start_time = time(NULL);
 	b->start_ms = now_ms();
@@ -1142,9 +1169,6 @@ int vbd_broker_create(const struct vbd_config *cfg, struct vbd_broker **out)
 	snprintf(b->listen, sizeof(b->listen), "%s:%s", cfg->listen_addr,
 		 cfg->port);
 	rc = vbi_sublist_create(&b->sl);
-	if (rc)
-		goto out_free;
-	rc = vbi_tp_create(cfg->scheme, &b->tp);
 	if (rc)
 		goto out_free;
 	o.name = cfg->server_name;
@@ -1157,10 +1181,25 @@ int vbd_broker_create(const struct vbd_config *cfg, struct vbd_broker **out)
 	/* Each client reaches its own ring only, through its own QP. */
 	o.isolate = 1;
 	o.handshake_timeout_ms = cfg->handshake_timeout_ms;
-	rc = vbi_tp_listen(b->tp, cfg->listen_addr, cfg->port, &o, &broker_cbs,
-			   b, &b->l);
+	rc = listen_on(b, cfg->scheme, cfg->listen_addr, cfg->port, &o);
+	if (rc == VB_OK && cfg->tcp_addr[0])
+		rc = listen_on(b, "tcp", cfg->tcp_addr,
+			       cfg->tcp_port[0] ? cfg->tcp_port : cfg->port,
+			       &o);
 	if (rc)
 		goto out_free;
+	if (b->ntp > 1) {
+		struct epoll_event ev = { .events = EPOLLIN };
+
+		b->epfd = epoll_create1(EPOLL_CLOEXEC);
+		rc = VB_ESYS;
+		if (b->epfd < 0)
+			goto out_free;
+		for (unsigned i = 0; i < b->ntp; i++)
+			if (epoll_ctl(b->epfd, EPOLL_CTL_ADD,
+				      vbi_tp_fd(b->tp[i]), &ev))
+				goto out_free;
+	}
 	*out = b;
 	return VB_OK;
 out_free:
@@ -1170,23 +1209,48 @@ out_free:
 
 int vbd_broker_fd(struct vbd_broker *b)
 {
-	return vbi_tp_fd(b->tp);
+	return b->ntp > 1 ? b->epfd : vbi_tp_fd(b->tp[0]);
 }
 
 int vbd_broker_progress(struct vbd_broker *b, int timeout_ms)
 {
-	int rc;
+	struct epoll_event ev;
+	int rc, n = 0;
 
 	if (timeout_ms < 0 || timeout_ms > TICK_MS)
 		timeout_ms = TICK_MS;
-	rc = vbi_tp_progress(b->tp, timeout_ms);
+	if (b->ntp == 1) {
+		n = vbi_tp_progress(b->tp[0], timeout_ms);
+	} else {
+		/* Sleep on both; then each turns without waiting. */
+		if (timeout_ms && !b->cfg.busy_poll &&
+		    epoll_wait(b->epfd, &ev, 1, timeout_ms) < 0 &&
+		    errno != EINTR)
+			return VB_ESYS;
+		for (unsigned i = 0; i < b->ntp; i++) {
+			rc = vbi_tp_progress(b->tp[i], 0);
+			if (rc < 0)
+				return rc;
+			n += rc;
+		}
+	}
 	tick(b);
-	return rc;
+	return n;
 }
 
 int vbd_broker_spin(struct vbd_broker *b, uint32_t us)
 {
-	return vbi_tp_spin(b->tp, (uint64_t)us * 1000u);
+	uint64_t end = now_ms() + (us + 999) / 1000;
+	int n = 0;
+
+	if (b->ntp == 1)
+		return vbi_tp_spin(b->tp[0], (uint64_t)us * 1000u);
+	/* Each a pass at a time, so that neither waits for the other. */
+	do {
+		for (unsigned i = 0; i < b->ntp; i++)
+			n += vbi_tp_spin(b->tp[i], 0);
+	} while (n == 0 && now_ms() < end);
+	return n;
 }
 
 void vbd_broker_shutdown(struct vbd_broker *b)
@@ -1194,8 +1258,10 @@ void vbd_broker_shutdown(struct vbd_broker *b)
 	if (b->shutting_down)
 		return;
 	b->shutting_down = true;
-	vbi_listener_close(b->l);
-	b->l = NULL;
+	for (unsigned i = 0; i < b->ntp; i++) {
+		vbi_listener_close(b->l[i]);
+		b->l[i] = NULL;
+	}
 	b->last_tick = 0; /* start closing at the next tick */
 	vbi_info("shutting down: %" PRIu64 " connections to close", b->nconns);
 }
@@ -1211,10 +1277,26 @@ void vbd_broker_destroy(struct vbd_broker *b)
 
 	if (!b)
 		return;
-	vbi_listener_close(b->l);
 	/* Closes every connection; on_closed frees their state, and
-	 * handshake_done() the per-address counts. */
-	vbi_tp_destroy(b->tp);
+	 * handshake_done() the per-address counts.  Every listener first,
+	 * then every context: a connection of one may still forward from
+	 * another's. */
+	for (unsigned i = 0; i < b->ntp; i++)
+		vbi_listener_close(b->l[i]);
+	if (b->ntp > 1) {
+		/* A connection of one context may hold forwards from the
+		 * rings of another's: close them all and let every context
+		 * turn once, which completes each closed connection's
+		 * forwards, before any context frees its connections. */
+		for (struct bconn *bc = b->head; bc; bc = bc->next)
+			vbi_conn_close(bc->c);
+		for (unsigned i = 0; i < b->ntp; i++)
+			vbi_tp_progress(b->tp[i], 0);
+	}
+	for (unsigned i = 0; i < b->ntp; i++)
+		vbi_tp_destroy(b->tp[i]);
+	if (b->epfd >= 0)
+		close(b->epfd);
 	HASH_ITER(hh, b->hs_by_addr, h, tmp)
 	{
 		HASH_DEL(b->hs_by_addr, h);

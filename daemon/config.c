@@ -37,6 +37,7 @@
 enum kind {
 	K_NAME, /* an identifier string: [A-Za-z0-9._-]{1,63} */
 	K_URL, /* a broker URL, [SCHEME://]HOST[:PORT] (core/url.h) */
+	K_URL_TCP, /* a tcp URL, [tcp://]HOST[:PORT], or "": none */
 	K_LISTEN, /* "addr", "addr:port" or "[v6addr]:port", numeric */
 	K_PORT, /* an integer port */
 	K_UINT, /* an integer in [min, max] */
@@ -51,6 +52,7 @@ enum kind {
 enum key_id {
 	KEY_SERVER_NAME,
 	KEY_LISTEN,
+	KEY_LISTEN_TCP,
 	KEY_PORT,
 	KEY_MAX_CONNS,
 	KEY_MAX_SUBS,
@@ -90,6 +92,7 @@ struct key {
 static const struct key keys[KEY_COUNT] = {
 	[KEY_SERVER_NAME] = { "server_name", K_NAME, 0, 0 },
 	[KEY_LISTEN] = { "listen", K_URL, 0, 0 },
+	[KEY_LISTEN_TCP] = { "listen_tcp", K_URL_TCP, 0, 0 },
 	[KEY_PORT] = { "port", K_PORT, 1, 65535 },
 	[KEY_MAX_CONNS] = { "limits.max_conns", K_UINT, 1, 1u << 20 },
 	[KEY_MAX_SUBS] = { "limits.max_subs", K_UINT, 1, 1u << 24 },
@@ -392,29 +395,72 @@ static int apply_num(struct vbd_config *c, const struct key *k, uint64_t v,
  * would read as host and port, so it is bracketed first.  A URL without a
  * port keeps the port key's value; its scheme must have a transport.
  */
-static int apply_listen(struct vbd_config *c, const struct key *k,
-			const char *s, struct ectx *e)
+static int parse_listen(const struct key *k, const char *s, struct vb_url *u,
+			struct ectx *e)
 {
-	char v6[sizeof(c->listen_addr) + 2], why[160];
-	struct vb_url u;
+	char v6[VBD_ADDR_MAX + 2], why[160];
 
 	if (strstr(s, "://") == NULL && s[0] != '[' &&
 	    strchr(s, ':') != strrchr(s, ':')) {
-		if (strlen(s) >= sizeof(c->listen_addr))
+		if (strlen(s) >= VBD_ADDR_MAX)
 			return fail(e, "%s: address '%s' is too long", k->name,
 				    s);
 		snprintf(v6, sizeof(v6), "[%s]", s);
 		s = v6;
 	}
-	if (vbi_url_parse(s, &u, why, sizeof(why)) != VB_OK ||
-	    vbi_transport_check(u.scheme, why, sizeof(why)) != VB_OK)
+	if (vbi_url_parse(s, u, why, sizeof(why)) != VB_OK ||
+	    vbi_transport_check(u->scheme, why, sizeof(why)) != VB_OK)
 		return fail(e, "%s: %s", k->name, why);
-	if (strlen(u.host) >= sizeof(c->listen_addr))
-		return fail(e, "%s: address '%s' is too long", k->name, u.host);
+	if (strlen(u->host) >= VBD_ADDR_MAX)
+		return fail(e, "%s: address '%s' is too long", k->name,
+			    u->host);
+	return VB_OK;
+}
+
+static int apply_listen(struct vbd_config *c, const struct key *k,
+			const char *s, struct ectx *e)
+{
+	struct vb_url u;
+
+	if (parse_listen(k, s, &u, e))
+		return VB_EINVAL;
 	snprintf(c->scheme, sizeof(c->scheme), "%s", u.scheme);
-	snprintf(c->listen_addr, sizeof(c->listen_addr), "%s", u.host);
+	memcpy(c->listen_addr, u.host, strlen(u.host) + 1); /* checked */
 	if (u.has_port)
 		snprintf(c->port, sizeof(c->port), "%s", u.port);
+	return VB_OK;
+}
+
+/*
+ * listen_tcp: a second listener, over TCP, beside listen's: "tcp://addr",
+ * "tcp://addr:port" or the plain forms of listen (which mean tcp here);
+ * without a port, the port key's.  "" turns it off.
+ */
+static int apply_listen_tcp(struct vbd_config *c, const struct key *k,
+			    const char *s, struct ectx *e)
+{
+	struct vb_url u;
+	char url[VBD_ADDR_MAX + 16];
+
+	if (*s == '\0') {
+		c->tcp_addr[0] = c->tcp_port[0] = '\0';
+		return VB_OK;
+	}
+	if (strstr(s, "://") == NULL && strlen(s) < VBD_ADDR_MAX) {
+		bool v6 = s[0] != '[' && strchr(s, ':') != strrchr(s, ':');
+
+		snprintf(url, sizeof(url), "tcp://%s%s%s", v6 ? "[" : "", s,
+			 v6 ? "]" : "");
+		s = url;
+	}
+	if (parse_listen(k, s, &u, e))
+		return VB_EINVAL;
+	if (strcmp(u.scheme, "tcp") != 0)
+		return fail(e, "%s: '%s' is not a tcp URL (tcp://ADDR[:PORT])",
+			    k->name, s);
+	memcpy(c->tcp_addr, u.host, strlen(u.host) + 1); /* checked */
+	snprintf(c->tcp_port, sizeof(c->tcp_port), "%s",
+		 u.has_port ? u.port : "");
 	return VB_OK;
 }
 
@@ -540,6 +586,8 @@ static int apply_text(struct vbd_config *c, const struct key *k, const char *s,
 		return VB_OK;
 	case K_URL:
 		return apply_listen(c, k, s, e);
+	case K_URL_TCP:
+		return apply_listen_tcp(c, k, s, e);
 	case K_LISTEN:
 		return apply_monitor_listen(c, k, s, e);
 	case K_PORT:
@@ -799,6 +847,18 @@ static int check_strings(const struct vbd_config *c, struct ectx *e)
 	if (vbi_url_parse(url, &u, why, sizeof(why)) != VB_OK ||
 	    vbi_transport_check(u.scheme, why, sizeof(why)) != VB_OK)
 		return fail(e, "listen: %s", why);
+	if (c->tcp_addr[0]) {
+		if (!terminated(c->tcp_addr, sizeof(c->tcp_addr)) ||
+		    !terminated(c->tcp_port, sizeof(c->tcp_port)))
+			return fail(e, "listen_tcp: the address or port is "
+				       "not terminated");
+		if (strcmp(c->scheme, "tcp") == 0)
+			return fail(e, "listen_tcp: listen is a tcp URL "
+				       "already (one tcp listener)");
+		vbd_config_listen_tcp_url(c, url, sizeof(url));
+		if (vbi_url_parse(url, &u, why, sizeof(why)) != VB_OK)
+			return fail(e, "listen_tcp: %s", why);
+	}
 	if (c->monitor_port != 0 &&
 	    (!terminated(c->monitor_addr, sizeof(c->monitor_addr)) ||
 	     !numeric_addr_ok(c->monitor_addr)))
@@ -876,6 +936,21 @@ void vbd_config_listen_url(const struct vbd_config *c, char *buf, size_t len)
 		 c->listen_addr, v6 ? "]" : "", c->port);
 }
 
+bool vbd_config_listen_tcp_url(const struct vbd_config *c, char *buf,
+			       size_t len)
+{
+	bool v6 = strchr(c->tcp_addr, ':') != NULL;
+
+	if (!c->tcp_addr[0]) {
+		if (len)
+			buf[0] = '\0';
+		return false;
+	}
+	snprintf(buf, len, "tcp://%s%s%s:%s", v6 ? "[" : "", c->tcp_addr,
+		 v6 ? "]" : "", c->tcp_port[0] ? c->tcp_port : c->port);
+	return true;
+}
+
 /* "addr:port", with brackets around an IPv6 address. */
 static void print_listen(FILE *f, const char *key, const char *addr,
 			 unsigned port)
@@ -897,6 +972,8 @@ void vbd_config_print(const struct vbd_config *c, FILE *f)
 	fprintf(f, "server_name = \"%s\";\n", c->server_name);
 	vbd_config_listen_url(c, url, sizeof(url));
 	fprintf(f, "listen = \"%s\";\n", url);
+	if (vbd_config_listen_tcp_url(c, url, sizeof(url)))
+		fprintf(f, "listen_tcp = \"%s\";\n", url);
 	fprintf(f,
 		"limits = {\n"
 		"\tmax_conns = %u;\n"

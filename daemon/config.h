@@ -27,6 +27,7 @@
 #ifndef VERBUS_DAEMON_CONFIG_H
 #define VERBUS_DAEMON_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,6 +45,8 @@ enum vbd_slow_policy {
  */
 #define VBD_SPIN_US_DEFAULT 0u
 
+#define VBD_ADDR_MAX 64 /* a listen address, with its terminator */
+
 /* The effective configuration; every field has a default. */
 struct vbd_config {
 	char server_name[64]; /* [A-Za-z0-9._-], for monitoring ["verbusd"] */
@@ -52,8 +55,12 @@ struct vbd_config {
 	char scheme[16];
 	/* The address the broker listens on: a name, IPv4 or IPv6 address,
 	 * without brackets ["0.0.0.0"]. */
-	char listen_addr[64];
+	char listen_addr[VBD_ADDR_MAX];
 	char port[8]; /* its port, decimal, 1-65535 [VB_DEFAULT_PORT, "7700"] */
+	/* A second listener, over TCP, beside listen's (which must then not
+	 * be tcp): its address ["": none] and port ["": port's]. */
+	char tcp_addr[VBD_ADDR_MAX];
+	char tcp_port[8];
 	uint32_t max_conns; /* client connections at once [1024] */
 	uint32_t max_subs; /* subscriptions per connection [65536] */
 	uint32_t ring_size; /* each client's receive ring on the broker,
@@ -136,6 +143,14 @@ void vbd_config_print(const struct vbd_config *c, FILE *f);
  * the printed configuration.
  */
 void vbd_config_listen_url(const struct vbd_config *c, char *buf, size_t len);
+
+/*
+ * vbd_config_listen_tcp_url() - the second, TCP, listener's URL
+ * ("tcp://0.0.0.0:7700") into @buf as vbd_config_listen_url() does.
+ * Returns false (and an empty @buf) if there is none.
+ */
+bool vbd_config_listen_tcp_url(const struct vbd_config *c, char *buf,
+			       size_t len);
 
 /* vbd_slow_policy_name() - "block", "drop", "disconnect" or "?". */
 const char *vbd_slow_policy_name(enum vbd_slow_policy p);

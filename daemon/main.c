@@ -45,6 +45,9 @@ static void usage(FILE *f)
 		"                        brackets; no scheme: rdma; no port:\n"
 		"                        --port's [rdma://0.0.0.0:7700]\n"
 		"                        (schemes of this build: %s)\n"
+		"      --listen-tcp URL  also accept clients over TCP,\n"
+		"                        [tcp://]ADDR[:PORT] (no port: --port's);\n"
+		"                        listen stays RDMA [none]\n"
 		"  -p, --port PORT       port to accept clients on [7700]\n"
 		"  -m, --monitor ADDR:PORT   HTTP monitoring endpoint\n"
 		"                        [127.0.0.1:8222]; port 0 disables it\n"
@@ -115,6 +118,7 @@ static int parse_cli(int argc, char **argv, struct cli *o)
 	static const struct option lo[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "listen", required_argument, NULL, 'l' },
+		{ "listen-tcp", required_argument, NULL, 'L' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "monitor", required_argument, NULL, 'm' },
 		{ "set", required_argument, NULL, 's' },
@@ -139,6 +143,9 @@ static int parse_cli(int argc, char **argv, struct cli *o)
 			continue;
 		case 'l':
 			key = "listen";
+			break;
+		case 'L':
+			key = "listen_tcp";
 			break;
 		case 'p':
 			key = "port";
@@ -305,6 +312,8 @@ int main(int argc, char **argv)
 		 "slow consumers: %s)",
 		 vb_version(), url, cfg.ring_size, cfg.max_msg,
 		 vbd_slow_policy_name(cfg.slow_policy));
+	if (vbd_config_listen_tcp_url(&cfg, url, sizeof(url)))
+		vbi_info("verbusd also listening on %s", url);
 	if (mon)
 		vbi_info("monitoring on http://%s:%u/", cfg.monitor_addr,
 			 vbd_monitor_port(mon));

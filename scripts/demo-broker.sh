@@ -3,19 +3,26 @@
 # host 1, a subscriber on host 3 and a publisher on host 2 (the verbus
 # tool, as a user would run it), a request answered across hosts, a short
 # `verbus bench`, the broker's counters, then a clean shutdown.
+# VERBUS_SCHEME=tcp (scripts/demo.sh --tcp): all of it over TCP on
+# 127.0.0.1, no RDMA hosts needed.
 set -euo pipefail
 . "$(dirname "$0")/../tests/rdma/lib.sh"
-need_hosts 3
-B=$VERBUS_HOST_1_ADDR P=$VERBUS_HOST_2_ADDR S=$VERBUS_HOST_3_ADDR
+scheme=${VERBUS_SCHEME:-rdma}
+if [ "$scheme" = rdma ]; then
+	need_hosts 3
+	B=$VERBUS_HOST_1_ADDR P=$VERBUS_HOST_2_ADDR S=$VERBUS_HOST_3_ADDR
+else
+	B=127.0.0.1 P=127.0.0.1 S=127.0.0.1
+fi
 work=$(mktemp -d)
 bpid=
 trap '[ -n "$bpid" ] && kill "$bpid" 2>/dev/null; rm -rf "$work"' EXIT
 say() { echo; echo "== $*"; }
-export VERBUS_URL="rdma://$B:7700"
+export VERBUS_URL="$scheme://$B:7700"
 V=$VERBUS_BIN/verbus
 
-say "verbusd on $B:7700 (host 1), monitoring on 127.0.0.1:8222"
-"$VERBUS_BIN/verbusd" --listen "$B:7700" >"$work/broker.log" 2>&1 &
+say "verbusd on $VERBUS_URL (host 1), monitoring on 127.0.0.1:8222"
+"$VERBUS_BIN/verbusd" --listen "$VERBUS_URL" >"$work/broker.log" 2>&1 &
 bpid=$!
 until curl -sf http://127.0.0.1:8222/healthz >/dev/null; do sleep 0.1; done
 

@@ -4,10 +4,16 @@
 # RDMA host with `verbus sub` and `verbus pub` on two others, a request
 # answered across hosts, a short `verbus bench` and `verbus stat`
 # (scripts/demo-broker.sh), then shut everything down.
+#
+# demo.sh --tcp runs the same demo over the TCP transport on this machine
+# (127.0.0.1, no RDMA device, no guest): seconds once built.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${VERBUS_BUILD_DIR:-$ROOT/build}
 "$ROOT/scripts/setup.sh"
+if [ "${1:-}" = --tcp ]; then
+	VERBUS_BIN=$BUILD/bin VERBUS_SCHEME=tcp exec "$ROOT/scripts/demo-broker.sh"
+fi
 native=()
 [ "${VERBUS_RXE_MODE:-vm}" = native ] && native=(--native)
 VERBUS_BIN=$BUILD/bin exec "$ROOT/tests/vm/rxe-run" "${native[@]}" \

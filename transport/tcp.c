@@ -560,6 +560,17 @@ static int rec_begin(struct tcp_conn *t)
 	t->in_kind = get32(t->in_hdr);
 	t->in_len = get32(t->in_hdr + 4);
 	t->in_bytes = get32(t->in_hdr + 8);
+	/* Once open, every record takes a credit, as a WRITE or SEND takes a
+	 * posted RECV: the peer may have sent no more than we granted at the
+	 * handshake plus the reposts we have acknowledged (over RDMA, more
+	 * would find no RECV and fail the QP). */
+	if (c->state == VBI_SS_OPEN &&
+	    c->cr.reposted >=
+		    (uint64_t)c->cr.local_posted + c->cr.returned_recvs) {
+		vbi_sess_fail(c, VB_EPROTO,
+			      "peer sent more records than it had credit for");
+		return VB_EPROTO;
+	}
 	switch (t->in_kind) {
 	case REC_CTRL:
 		if (t->in_len != 0 || t->in_bytes > VBI_CTRL_MAX) {

@@ -299,9 +299,10 @@ static void test_config_unknown_key(void **state)
 			 VB_EINVAL);
 	snprintf(want, sizeof(want), "%s:2: unknown key 'limtis'", path);
 	assert_memory_equal(err, want, strlen(want));
-	assert_non_null(strstr(err, "allowed: server_name, listen, port, "
-				    "limits, slow_consumer, log, monitor, "
-				    "busy_poll, spin_us)"));
+	assert_non_null(
+		strstr(err, "allowed: server_name, listen, listen_tcp, port, "
+			    "limits, slow_consumer, log, monitor, "
+			    "busy_poll, spin_us)"));
 
 	assert_int_equal(load_text(&c,
 				   "limits = {\n  max_conns = 5;\n"
@@ -485,7 +486,7 @@ static void test_config_set_overrides(void **state)
 		vbd_config_set(&c, "limits.max_con", "5", err, sizeof(err)),
 		VB_EINVAL);
 	assert_non_null(strstr(err, "unknown key 'limits.max_con' (allowed: "
-				    "server_name, listen, port, "
+				    "server_name, listen, listen_tcp, port, "
 				    "limits.max_conns,"));
 	assert_non_null(strstr(err, "monitor.port, busy_poll, spin_us)"));
 	assert_int_equal(vbd_config_set(&c, "limits", "5", err, sizeof(err)),
@@ -524,6 +525,64 @@ static void test_config_set_overrides(void **state)
 }
 
 /* listen takes a URL, and the plain forms it always took (they mean rdma). */
+/* listen_tcp: a second, TCP, listener; its forms, defaults and refusals. */
+static void test_config_listen_tcp(void **state)
+{
+	static const struct {
+		const char *value; /* what listen_tcp is set to */
+		const char *url; /* vbd_config_listen_tcp_url(), port 7001 */
+	} cases[] = {
+		{ "tcp://10.0.0.1:7800", "tcp://10.0.0.1:7800" },
+		{ "TCP://host-1", "tcp://host-1:7001" },
+		{ "10.0.0.2", "tcp://10.0.0.2:7001" },
+		{ "10.0.0.2:1", "tcp://10.0.0.2:1" },
+		{ "::", "tcp://[::]:7001" },
+		{ "[::1]:5", "tcp://[::1]:5" },
+	};
+	char err[256], url[VBD_LISTEN_URL_MAX];
+	struct vbd_config c;
+	size_t i;
+
+	(void)state;
+	vbd_config_defaults(&c);
+	assert_false(vbd_config_listen_tcp_url(&c, url, sizeof(url)));
+	assert_string_equal(url, "");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		vbd_config_defaults(&c);
+		assert_int_equal(
+			vbd_config_set(&c, "port", "7001", err, sizeof(err)),
+			VB_OK);
+		if (vbd_config_set(&c, "listen_tcp", cases[i].value, err,
+				   sizeof(err)) != VB_OK)
+			fail_msg("%s: %s", cases[i].value, err);
+		assert_true(vbd_config_listen_tcp_url(&c, url, sizeof(url)));
+		assert_string_equal(url, cases[i].url);
+		assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_OK);
+	}
+	/* "" turns it off again. */
+	assert_int_equal(vbd_config_set(&c, "listen_tcp", "", err, sizeof(err)),
+			 VB_OK);
+	assert_false(vbd_config_listen_tcp_url(&c, url, sizeof(url)));
+	/* Not tcp, not a URL, or beside a listen that is tcp already. */
+	vbd_config_defaults(&c);
+	assert_int_equal(
+		vbd_config_set(&c, "listen_tcp", "rdma://h", err, sizeof(err)),
+		VB_EINVAL);
+	assert_non_null(strstr(err, "is not a tcp URL"));
+	assert_int_equal(
+		vbd_config_set(&c, "listen_tcp", "tcp://u@h", err, sizeof(err)),
+		VB_EINVAL);
+	assert_non_null(strstr(err, "credentials"));
+	assert_int_equal(vbd_config_set(&c, "listen", "tcp://127.0.0.1", err,
+					sizeof(err)),
+			 VB_OK);
+	assert_int_equal(vbd_config_set(&c, "listen_tcp", "127.0.0.1:1", err,
+					sizeof(err)),
+			 VB_OK);
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
+	assert_non_null(strstr(err, "listen is a tcp URL already"));
+}
+
 static void test_config_listen_url(void **state)
 {
 	static const struct {
@@ -739,6 +798,7 @@ int main(void)
 		cmocka_unit_test(test_config_size_suffixes),
 		cmocka_unit_test(test_config_set_overrides),
 		cmocka_unit_test(test_config_listen_url),
+		cmocka_unit_test(test_config_listen_tcp),
 		cmocka_unit_test(test_config_check_cross_field),
 		cmocka_unit_test(test_config_print_round_trip),
 		cmocka_unit_test(test_config_sample_file),

@@ -1,0 +1,373 @@
+/*
+ * tcp_hostile.c - a hostile peer of verbusd's TCP transport, written from
+ * docs/PROTOCOL.md ("Over TCP"): plain sockets and the protobuf-c codec,
+ * no libverbus.  Each mode is one attack; tests/rdma/tcp-hostile.sh runs
+ * them against a broker that carries a numbered stream meanwhile.
+ *
+ *   vb_tcp_hostile HOST PORT MODE [ARG...]
+ *
+ * Modes that expect the broker to close the connection print "closed
+ * after N ms" and exit 0 when it does (a reject record, then the end of
+ * the stream, counts as closed), 1 if it is still open after 10 s:
+ *   garbage     an HTTP request instead of the version record
+ *   version     a version record of another protocol version
+ *   kind        the version record, then a record of an unknown kind
+ *   bigctrl     a control record announcing 1,000,000 bytes
+ *   early       a DATA record before the Hello
+ *   nohello     the version record, then nothing (the handshake deadline)
+ *   truncated   half a record header, then nothing
+ *   flood       the handshake, then 5,000 empty Credits ignoring credits
+ *   lie         the handshake, then a DATA record longer than the ring
+ *   corrupt     the handshake, then a DATA record of garbage frames
+ * Others:
+ *   silent N SECS    N connections that send nothing, held SECS seconds;
+ *                    prints how many were refused (by reason), closed by
+ *                    the broker, or still open at the end
+ *   stall SUBJ SECS  the handshake and a subscription to SUBJ, then never
+ *                    reads: a consumer that takes nothing; exits after SECS
+ *
+ * Exit: 0 as described, 1 the broker did not do what was expected, 2 usage.
+ */
+#include "proto/codec.h"
+
+#include <verbus/verbus.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REC_HDR 12u
+#define REC_DATA 1u
+#define REC_CTRL 2u
+#define CLOSE_WAIT_MS 10000
+
+static const char *host, *port;
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+static int dial(void)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
+	int fd;
+
+	if (getaddrinfo(host, port, &hints, &ai))
+		return -1;
+	fd = socket(ai->ai_family, SOCK_STREAM, 0);
+	if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen)) {
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+static int send_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Read exactly @len bytes within @ms; 0, or -1 (closed, error, timeout). */
+static int recv_all(int fd, void *buf, size_t len, int ms)
+{
+	uint8_t *p = buf;
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+
+	while (len) {
+		ssize_t n;
+
+		if (poll(&pf, 1, ms) <= 0)
+			return -1;
+		n = recv(fd, p, len, 0);
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	v = htonl(v);
+	memcpy(p, &v, 4);
+}
+
+static int send_rec(int fd, uint32_t kind, uint32_t len, const void *body,
+		    uint32_t bytes)
+{
+	uint8_t h[REC_HDR];
+
+	put32(h, kind);
+	put32(h + 4, len);
+	put32(h + 8, bytes);
+	return send_all(fd, h, sizeof(h)) ||
+			       (bytes && send_all(fd, body, bytes)) ?
+		       -1 :
+		       0;
+}
+
+static int send_ctrl(int fd, const Verbus__Control *m)
+{
+	uint8_t buf[VBI_CTRL_MAX];
+	size_t len;
+
+	if (vbi_codec_encode(m, buf, sizeof(buf), &len))
+		return -1;
+	return send_rec(fd, REC_CTRL, 0, buf, (uint32_t)len);
+}
+
+/* The version records, both ways.  0, or -1 (refused or closed). */
+static int greet(int fd)
+{
+	uint8_t rec[VBI_CM_HDR_LEN];
+	struct vbi_cm_hdr h;
+
+	vbi_cm_hdr_encode(rec);
+	if (send_all(fd, rec, sizeof(rec)) ||
+	    recv_all(fd, rec, sizeof(rec), 5000) ||
+	    vbi_cm_hdr_decode(rec, sizeof(rec), &h) || h.reason)
+		return -1;
+	return 0;
+}
+
+/* Greet, Hello (a 64 KiB ring, 16 credits), and the Welcome back. */
+static int handshake(int fd, uint32_t *server_ring)
+{
+	Verbus__Control m = VERBUS__CONTROL__INIT, *w = NULL;
+	Verbus__Hello h = VERBUS__HELLO__INIT;
+	Verbus__RingInfo r = VERBUS__RING_INFO__INIT;
+	uint8_t hdr[REC_HDR], body[VBI_CTRL_MAX];
+	uint32_t n;
+
+	if (greet(fd))
+		return -1;
+	r.addr = 1;
+	r.size = 65536;
+	h.version = VBI_PROTO_VERSION;
+	h.name = (char *)"tcp-hostile";
+	h.ring = &r;
+	h.max_msg_size = 4096;
+	h.credits = 16;
+	m.body_case = VERBUS__CONTROL__BODY_HELLO;
+	m.hello = &h;
+	if (send_ctrl(fd, &m) || recv_all(fd, hdr, sizeof(hdr), 5000))
+		return -1;
+	memcpy(&n, hdr + 8, 4);
+	n = ntohl(n);
+	if (n > sizeof(body) || recv_all(fd, body, n, 5000) ||
+	    vbi_codec_decode(body, n, &w))
+		return -1;
+	if (w->body_case != VERBUS__CONTROL__BODY_WELCOME) {
+		vbi_codec_free(w);
+		return -1;
+	}
+	*server_ring = w->welcome->ring->size;
+	vbi_codec_free(w);
+	return 0;
+}
+
+/* Wait until the broker closes @fd (what it sends meanwhile is read and
+ * dropped): 0 and "closed after N ms", or -1 after CLOSE_WAIT_MS. */
+static int expect_close(int fd, uint64_t t0)
+{
+	uint8_t buf[4096];
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+
+	while (now_ms() - t0 < CLOSE_WAIT_MS) {
+		ssize_t n;
+
+		if (poll(&pf, 1, 100) <= 0)
+			continue;
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+			printf("closed after %llu ms\n",
+			       (unsigned long long)(now_ms() - t0));
+			close(fd);
+			return 0;
+		}
+	}
+	printf("still open after %d ms\n", CLOSE_WAIT_MS);
+	close(fd);
+	return -1;
+}
+
+static int silent(int n, int secs)
+{
+	int *fds = calloc((size_t)n, sizeof(*fds));
+	int refused[4] = { 0 }, closed = 0, open_ = 0, failed = 0;
+	uint64_t end = now_ms() + (uint64_t)secs * 1000u;
+	uint8_t rec[VBI_CM_HDR_LEN];
+
+	if (!fds)
+		return 1;
+	for (int i = 0; i < n; i++)
+		if ((fds[i] = dial()) < 0)
+			failed++;
+	while (now_ms() < end) {
+		for (int i = 0; i < n; i++) {
+			struct pollfd pf = { .fd = fds[i], .events = POLLIN };
+			struct vbi_cm_hdr h;
+			ssize_t r;
+
+			if (fds[i] < 0 || poll(&pf, 1, 0) <= 0)
+				continue;
+			r = recv(fds[i], rec, sizeof(rec), MSG_PEEK);
+			if (r == (ssize_t)sizeof(rec) &&
+			    vbi_cm_hdr_decode(rec, sizeof(rec), &h) == VB_OK &&
+			    h.reason)
+				refused[h.reason < 4 ? h.reason : 0]++;
+			else
+				closed++;
+			close(fds[i]);
+			fds[i] = -1;
+		}
+		usleep(20000);
+	}
+	for (int i = 0; i < n; i++)
+		if (fds[i] >= 0) {
+			open_++;
+			close(fds[i]);
+		}
+	printf("silent: %d opened, %d refused full, %d refused address, "
+	       "%d refused otherwise, %d closed, %d open at the end, %d "
+	       "failed to connect\n",
+	       n - failed, refused[1], refused[2], refused[0] + refused[3],
+	       closed, open_, failed);
+	free(fds);
+	return 0;
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: vb_tcp_hostile HOST PORT MODE [ARG...] "
+			"(see tests/rdma/tcp_hostile.c)\n");
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	Verbus__Control m = VERBUS__CONTROL__INIT;
+	uint8_t junk[4096];
+	uint32_t ring = 0;
+	const char *mode;
+	uint64_t t0;
+	int fd;
+
+	if (argc < 4)
+		return usage();
+	host = argv[1];
+	port = argv[2];
+	mode = argv[3];
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (strcmp(mode, "silent") == 0)
+		return argc == 6 ? silent(atoi(argv[4]), atoi(argv[5])) :
+				   usage();
+	fd = dial();
+	if (fd < 0) {
+		fprintf(stderr, "vb_tcp_hostile: cannot connect to %s:%s\n",
+			host, port);
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)(i * 131 + 7);
+	t0 = now_ms();
+	if (strcmp(mode, "garbage") == 0) {
+		const char *req = "GET / HTTP/1.0\r\n\r\n";
+
+		send_all(fd, req, strlen(req));
+	} else if (strcmp(mode, "version") == 0) {
+		uint8_t rec[VBI_CM_HDR_LEN];
+
+		vbi_cm_hdr_encode(rec);
+		rec[5] ^= 0x40; /* another version */
+		send_all(fd, rec, sizeof(rec));
+	} else if (strcmp(mode, "kind") == 0) {
+		if (greet(fd))
+			return 1;
+		send_rec(fd, 7, 0, junk, 16);
+	} else if (strcmp(mode, "bigctrl") == 0) {
+		if (greet(fd))
+			return 1;
+		/* The header only: the body never needs to come. */
+		uint8_t h[REC_HDR];
+
+		put32(h, REC_CTRL);
+		put32(h + 4, 0);
+		put32(h + 8, 1000000);
+		send_all(fd, h, sizeof(h));
+	} else if (strcmp(mode, "early") == 0) {
+		if (greet(fd))
+			return 1;
+		send_rec(fd, REC_DATA, 64, junk, 64);
+	} else if (strcmp(mode, "nohello") == 0) {
+		if (greet(fd))
+			return 1;
+	} else if (strcmp(mode, "truncated") == 0) {
+		if (greet(fd))
+			return 1;
+		send_all(fd, junk, REC_HDR / 2);
+	} else if (strcmp(mode, "flood") == 0) {
+		/* Credits that return nothing: the transport's own business,
+		 * which no layer above limits; each still takes a credit. */
+		Verbus__Credit cr = VERBUS__CREDIT__INIT;
+
+		if (handshake(fd, &ring))
+			return 1;
+		m.body_case = VERBUS__CONTROL__BODY_CREDIT;
+		m.credit = &cr;
+		for (int i = 0; i < 5000; i++)
+			if (send_ctrl(fd, &m))
+				break; /* closed on us already */
+	} else if (strcmp(mode, "lie") == 0) {
+		if (handshake(fd, &ring))
+			return 1;
+		send_rec(fd, REC_DATA, 2 * ring, junk, 64);
+	} else if (strcmp(mode, "corrupt") == 0) {
+		if (handshake(fd, &ring))
+			return 1;
+		send_rec(fd, REC_DATA, 64, junk, 64);
+	} else if (strcmp(mode, "stall") == 0 && argc == 6) {
+		Verbus__Subscribe s = VERBUS__SUBSCRIBE__INIT;
+
+		if (handshake(fd, &ring))
+			return 1;
+		s.sid = 1;
+		s.subject = argv[4];
+		m.body_case = VERBUS__CONTROL__BODY_SUBSCRIBE;
+		m.subscribe = &s;
+		if (send_ctrl(fd, &m))
+			return 1;
+		printf("stalled: subscribed to %s, reading nothing\n", argv[4]);
+		sleep((unsigned)atoi(argv[5]));
+		close(fd);
+		return 0;
+	} else {
+		close(fd);
+		return usage();
+	}
+	return expect_close(fd, t0) ? 1 : 0;
+}
