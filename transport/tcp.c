@@ -61,8 +61,7 @@
 #define REC_CTRL 2u
 #define CTRL_SLOTS 8u /* control messages queued at most */
 #define OUT_MAX 64u /* records queued for the socket at most */
-#define REC_IOV 32u /* gather entries per DATA record (+ its header) */
-#define WRITEV_MAX 256 /* iovecs per writev() */
+#define WRITEV_MAX 1024 /* iovecs per sendmsg() (IOV_MAX) */
 #define READ_RECORDS 64 /* records read per wake-up, then the others' turn */
 #define HS_CHECK_MS 50
 #define LISTEN_BACKLOG 128
@@ -84,6 +83,7 @@ struct tcp_tp {
 	struct tcp_listener *listeners;
 	bool busy_poll;
 	uint64_t hs_check;
+	struct iovec iov[WRITEV_MAX]; /* out_write()'s, one thread per tp */
 };
 
 struct tcp_listener {
@@ -97,14 +97,21 @@ struct tcp_listener {
 	struct tcp_listener *next;
 };
 
-/* One record queued for the socket. */
+/*
+ * One record queued for the socket.  A DATA record is described, not
+ * spelled out: its staging range and the forwards in it, whose topics and
+ * payloads out_write() gathers from their sources' rings (the forward
+ * entries stay put until the record is written or kicked).
+ */
 struct out_rec {
 	uint8_t hdr[REC_HDR];
-	struct iovec iov[REC_IOV + 1]; /* [0] is the header */
-	unsigned niov;
 	int slot; /* CTRL: its buffer; DATA: -1 */
-	uint64_t fwd_upto; /* DATA: the forwards done once it is written */
-	bool has_fwd; /* DATA: some iov points into a source's ring */
+	uint32_t ctrl_len; /* CTRL: the message's bytes */
+	size_t off, xfer; /* DATA: staging offset and bytes of the batch */
+	uint64_t start; /* DATA: the tx stream position of @off */
+	uint64_t fwd_from, fwd_to; /* DATA: the forwards in it */
+	bool copied; /* DATA: kick() copied them into staging */
+	size_t len; /* bytes on the wire, the header included */
 };
 
 struct tcp_conn {
@@ -278,20 +285,65 @@ static void want_out(struct tcp_conn *t, bool on)
 		t->want_out = on;
 }
 
-static size_t rec_len(const struct out_rec *r)
+/*
+ * Append the gather entries of record @r to @iov (room for @cap), skipping
+ * its first *@skip bytes (which are consumed).  Returns the entries
+ * added; fewer than the record needs only when @cap runs out.
+ */
+static int rec_iov(const struct tcp_conn *t, const struct out_rec *r,
+		   struct iovec *iov, int cap, size_t *skip)
 {
-	size_t n = 0;
+	const struct vbi_conn *c = &t->c;
+	int k = 0;
 
-	for (unsigned i = 0; i < r->niov; i++)
-		n += r->iov[i].iov_len;
-	return n;
+/* One segment of @len bytes at @p, after what *skip still swallows. */
+#define SEG(p, n)                                                 \
+	do {                                                      \
+		size_t n_ = (n);                                  \
+		if (*skip >= n_) {                                \
+			*skip -= n_;                              \
+		} else if (k < cap) {                             \
+			iov[k].iov_base = (uint8_t *)(p) + *skip; \
+			iov[k++].iov_len = n_ - *skip;            \
+			*skip = 0;                                \
+		} else {                                          \
+			return k;                                 \
+		}                                                 \
+	} while (0)
+
+	SEG(r->hdr, REC_HDR);
+	if (r->slot >= 0) {
+		SEG(t->ctrl_out[r->slot], r->ctrl_len);
+		return k;
+	}
+	if (!r->copied) {
+		size_t cur = r->off;
+
+		for (uint64_t i = r->fwd_from; i < r->fwd_to; i++) {
+			const struct vbi_fwd *f = &c->fwd[i % VBI_SESS_FWD_MAX];
+			size_t hoff = r->off + (size_t)(f->start - r->start);
+
+			SEG(c->stage_mem + cur, hoff + VBI_FRAME_HDR_LEN - cur);
+			if (f->span > VBI_FRAME_HDR_LEN)
+				SEG(f->src->ring_mem + f->off +
+					    VBI_FRAME_HDR_LEN,
+				    f->span - VBI_FRAME_HDR_LEN);
+			cur = hoff + f->span;
+		}
+		if (cur < r->off + r->xfer)
+			SEG(c->stage_mem + cur, r->off + r->xfer - cur);
+		return k;
+	}
+	SEG(c->stage_mem + r->off, r->xfer);
+	return k;
+#undef SEG
 }
 
-/* Write what is queued, as much as the socket takes, in one writev() per
- * WRITEV_MAX entries.  Completions are handled later (out_complete). */
+/* Write what is queued, as much as the socket takes, up to WRITEV_MAX
+ * entries per sendmsg().  Completions are handled later (out_complete). */
 static void out_write(struct tcp_conn *t)
 {
-	struct iovec iov[WRITEV_MAX];
+	struct iovec *iov = t->tp->iov;
 	struct msghdr msg = { 0 };
 	ssize_t n;
 
@@ -300,23 +352,9 @@ static void out_write(struct tcp_conn *t)
 		int k = 0;
 
 		for (uint64_t i = t->out_done;
-		     i < t->out_tail && k < WRITEV_MAX; i++) {
-			const struct out_rec *r = &t->out[i % OUT_MAX];
-
-			for (unsigned j = 0; j < r->niov && k < WRITEV_MAX;
-			     j++) {
-				size_t len = r->iov[j].iov_len;
-
-				if (skip >= len) {
-					skip -= len;
-					continue;
-				}
-				iov[k].iov_base =
-					(uint8_t *)r->iov[j].iov_base + skip;
-				iov[k++].iov_len = len - skip;
-				skip = 0;
-			}
-		}
+		     i < t->out_tail && k < WRITEV_MAX; i++)
+			k += rec_iov(t, &t->out[i % OUT_MAX], iov + k,
+				     WRITEV_MAX - k, &skip);
 		/* sendmsg() for MSG_NOSIGNAL: a peer gone must not raise
 		 * SIGPIPE in the host process. */
 		msg.msg_iov = iov;
@@ -336,7 +374,7 @@ static void out_write(struct tcp_conn *t)
 		/* Advance over the records now written whole. */
 		t->out_off += (size_t)n;
 		while (t->out_done < t->out_tail) {
-			size_t len = rec_len(&t->out[t->out_done % OUT_MAX]);
+			size_t len = t->out[t->out_done % OUT_MAX].len;
 
 			if (t->out_off < len)
 				break;
@@ -359,8 +397,8 @@ static void out_complete(struct tcp_conn *t)
 		if (r->slot >= 0) {
 			t->ctrl_busy &= ~(1u << r->slot);
 			vbi_sess_ctrl_sent(c);
-		} else if (r->fwd_upto > c->fwd_head) {
-			vbi_sess_fwd_complete(c, r->fwd_upto);
+		} else if (r->fwd_to > c->fwd_head) {
+			vbi_sess_fwd_complete(c, r->fwd_to);
 			vbi_sess_writable(c);
 		} else {
 			vbi_sess_writable(c);
@@ -418,12 +456,9 @@ static int ctrl_post(struct vbi_conn *c, const Verbus__Control *m)
 	put32(r->hdr, REC_CTRL);
 	put32(r->hdr + 4, 0);
 	put32(r->hdr + 8, (uint32_t)len);
-	r->iov[0] = (struct iovec){ r->hdr, REC_HDR };
-	r->iov[1] = (struct iovec){ t->ctrl_out[s], len };
-	r->niov = 2;
 	r->slot = (int)s;
-	r->fwd_upto = 0;
-	r->has_fwd = false;
+	r->ctrl_len = (uint32_t)len;
+	r->len = REC_HDR + len;
 	t->ctrl_busy |= 1u << s;
 	t->out_tail++;
 	out_write(t);
@@ -446,57 +481,33 @@ static bool can_gather(const struct vbi_conn *dst, const struct vbi_conn *src)
 
 /*
  * Queue batch @b as one DATA record: staging, except that each forwarded
- * frame's topic and payload come from its source's ring.  Cut short after
- * a forwarded frame when the record's gather entries run out.
+ * frame's topic and payload will be gathered from its source's ring when
+ * the record is written (rec_iov).
  */
 static int batch_post(struct vbi_conn *c, struct vbi_ring_batch *b,
 		      struct vbi_credit_ack *ack)
 {
 	struct tcp_conn *t = tconn(c);
 	struct out_rec *r = out_next(t);
-	uint64_t start = c->tx.flushed, i;
-	size_t cur = b->off, end = b->off + b->xfer, last = 0;
-	unsigned n = 1, k = 0;
+	uint64_t end = c->tx.flushed + b->len, i = c->fwd_post;
 
 	if (!r)
 		return VB_EAGAIN;
-	for (i = c->fwd_post; i < c->fwd_tail; i++) {
-		const struct vbi_fwd *f = &c->fwd[i % VBI_SESS_FWD_MAX];
-		size_t hoff;
-
-		if (f->start >= start + b->len)
-			break;
-		/* Room for this forward's two entries and a last one. */
-		if (k > 0 && n + 3 > REC_IOV + 1) {
-			b->len = b->xfer = cur - b->off;
-			b->last_off = last;
-			end = cur;
-			break;
-		}
-		hoff = b->off + (size_t)(f->start - start);
-		r->iov[n++] = (struct iovec){ c->stage_mem + cur,
-					      hoff + VBI_FRAME_HDR_LEN - cur };
-		if (f->span > VBI_FRAME_HDR_LEN)
-			r->iov[n++] =
-				(struct iovec){ f->src->ring_mem + f->off +
-							VBI_FRAME_HDR_LEN,
-						f->span - VBI_FRAME_HDR_LEN };
-		cur = hoff + f->span;
-		last = hoff;
-		k++;
-	}
-	if (cur < end)
-		r->iov[n++] = (struct iovec){ c->stage_mem + cur, end - cur };
+	while (i < c->fwd_tail && c->fwd[i % VBI_SESS_FWD_MAX].start < end)
+		i++;
 	vbi_sess_stamp_acks(c, b, ack);
 	put32(r->hdr, REC_DATA);
 	put32(r->hdr + 4, (uint32_t)b->len);
 	put32(r->hdr + 8, (uint32_t)b->xfer);
-	r->iov[0] = (struct iovec){ r->hdr, REC_HDR };
-	r->niov = n;
 	r->slot = -1;
-	c->fwd_post += k;
-	r->fwd_upto = c->fwd_post;
-	r->has_fwd = k > 0;
+	r->off = b->off;
+	r->xfer = b->xfer;
+	r->start = c->tx.flushed;
+	r->fwd_from = c->fwd_post;
+	r->fwd_to = i;
+	r->copied = false;
+	r->len = REC_HDR + b->xfer;
+	c->fwd_post = i;
 	t->out_tail++;
 	c->st.writes++;
 	out_write(t);
@@ -515,32 +526,24 @@ static void kick(struct vbi_conn *c)
 
 	for (uint64_t i = t->out_done; i < t->out_tail; i++) {
 		struct out_rec *r = &t->out[i % OUT_MAX];
-		size_t at = 0; /* staging offset of the record's first byte */
 
-		if (r->slot >= 0)
+		if (r->slot >= 0 || r->copied)
 			continue;
-		if (r->has_fwd) {
-			/* The record's staging run starts at its first
-			 * entry, which is always staging (a header). */
-			at = (size_t)((uint8_t *)r->iov[1].iov_base -
-				      c->stage_mem);
-			for (unsigned j = 1; j < r->niov; j++) {
-				uint8_t *p = r->iov[j].iov_base;
+		for (uint64_t j = r->fwd_from; j < r->fwd_to; j++) {
+			const struct vbi_fwd *f = &c->fwd[j % VBI_SESS_FWD_MAX];
+			size_t hoff = r->off + (size_t)(f->start - r->start);
+			/* Our own header says how much: not the source's. */
+			size_t len = vbi_frame_get_len(c->stage_mem + hoff) -
+				     VBI_FRAME_HDR_LEN;
 
-				if (p < c->stage_mem ||
-				    p >= c->stage_mem + c->tx.size) {
-					memcpy(c->stage_mem + at, p,
-					       r->iov[j].iov_len);
-					r->iov[j].iov_base = c->stage_mem + at;
-					c->st.bytes_copied += r->iov[j].iov_len;
-					c->st.bytes_forwarded -=
-						r->iov[j].iov_len;
-				}
-				at += r->iov[j].iov_len;
-			}
-			r->has_fwd = false;
+			memcpy(c->stage_mem + hoff + VBI_FRAME_HDR_LEN,
+			       f->src->ring_mem + f->off + VBI_FRAME_HDR_LEN,
+			       f->span - VBI_FRAME_HDR_LEN);
+			c->st.bytes_copied += len;
+			c->st.bytes_forwarded -= len;
 		}
-		upto = r->fwd_upto;
+		r->copied = true;
+		upto = r->fwd_to;
 	}
 	if (upto > c->fwd_head) {
 		vbi_sess_fwd_complete(c, upto);
