@@ -819,8 +819,8 @@ static void on_open(struct vbi_conn *c, void *arg)
 	b->nconns++;
 	b->st.conns++;
 	vbi_conn_set_arg(c, bc);
-	vbi_info("conn cid %" PRIu64 " %s from %s open", bc->cid, bc->name,
-		 bc->peer);
+	vbi_info("conn cid %" PRIu64 " %s from %s open (%s)", bc->cid, bc->name,
+		 bc->peer, vbi_conn_scheme(c));
 }
 
 static void on_closed(struct vbi_conn *c, const struct vbi_close_info *why,
@@ -1048,6 +1048,8 @@ static void fill_conn(const struct bconn *bc, struct vbd_stats_conn *o)
 	o->cid = bc->cid;
 	snprintf(o->name, sizeof(o->name), "%s", bc->name);
 	snprintf(o->peer, sizeof(o->peer), "%s", bc->peer);
+	snprintf(o->transport, sizeof(o->transport), "%s",
+		 vbi_conn_scheme(bc->c));
 	o->start_time = bc->start_time;
 	o->subs = bc->nsubs;
 	o->msgs_in = bc->msgs_in;

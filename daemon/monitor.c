@@ -551,6 +551,7 @@ static json_object *conn_json(const struct vbd_stats_conn *c, time_t now)
 	jadd_str(o, "name", text);
 	clean_text(text, c->peer, sizeof(c->peer));
 	jadd_str(o, "peer", text);
+	jadd_str(o, "transport", c->transport);
 	jadd_str(o, "start", start);
 	jadd_str(o, "uptime", up);
 	jadd_u64(o, "subscriptions", c->subs);

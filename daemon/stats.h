@@ -60,6 +60,7 @@ struct vbd_stats_conn {
 	uint64_t cid; /* connection id, unique for the broker's life */
 	char name[64]; /* the client's name from its Hello */
 	char peer[64]; /* "addr:port" of the client */
+	char transport[8]; /* its URL scheme: "rdma" or "tcp" */
 	int64_t start_time; /* unix seconds */
 	uint32_t subs; /* subscriptions now */
 	uint64_t msgs_in, bytes_in; /* published by this client */

@@ -179,6 +179,11 @@ void vbi_conn_pause(struct vbi_conn *c, int paused)
 	OPS(c)->pause(c, paused);
 }
 
+const char *vbi_conn_scheme(const struct vbi_conn *c)
+{
+	return OPS(c)->scheme;
+}
+
 const char *vbi_conn_name(const struct vbi_conn *c)
 {
 	return OPS(c)->name(c);

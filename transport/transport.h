@@ -383,6 +383,9 @@ int vbi_conn_peer_name(const struct vbi_conn *c, char *buf, size_t len);
  */
 void vbi_conn_pause(struct vbi_conn *c, int paused);
 
+/* vbi_conn_scheme() - the URL scheme of @c's transport ("rdma", "tcp"). */
+const char *vbi_conn_scheme(const struct vbi_conn *c);
+
 /* vbi_conn_name() - the name the client gave in its Hello (on a server),
  * or our own; valid as long as @c. */
 const char *vbi_conn_name(const struct vbi_conn *c);

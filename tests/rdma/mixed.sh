@@ -104,6 +104,12 @@ client q_rdma rdma "$a" --req mix.svc --count 100 ||
 reap r_tcp
 spawn g_tcp tcp "$b" --sub 'mix.q' --queue workers --idle-ms 3000
 spawn g_rdma rdma "$a" --sub 'mix.q' --queue workers --idle-ms 3000
+# /connz says which transport each client came by.
+kinds=$(curl -sf "http://127.0.0.1:$mport/connz" | python3 -c '
+import json, sys
+print(" ".join(sorted(c["name"] + ":" + c["transport"] for c in json.load(sys.stdin)["connections"])))')
+echo "connz: $kinds"
+[ "$kinds" = "g_rdma:rdma g_tcp:tcp" ] || fail "/connz shows \"$kinds\""
 client p_q rdma "$a" --pub mix.q --count 1000 --size 16 ||
 	{ show p_q "$work/p_q.out"; fail "queue publisher failed"; }
 reap g_tcp

@@ -47,6 +47,7 @@ static const struct vbd_stats_conn fake_conns[] = {
 	{ .cid = 5,
 	  .name = "we\"ird\\name",
 	  .peer = "10.0.0.3:40002",
+	  .transport = "tcp",
 	  .start_time = 1700000200,
 	  .subs = 1,
 	  .msgs_in = 20,
@@ -536,6 +537,7 @@ static void test_monitor_connz(void **state)
 	assert_true(jget_u64(c, "cid") == 5);
 	assert_string_equal(jget_str(c, "name"), "we\"ird\\name");
 	assert_string_equal(jget_str(c, "peer"), "10.0.0.3:40002");
+	assert_string_equal(jget_str(c, "transport"), "tcp");
 	assert_true(jget_u64(c, "drops") == 4);
 	assert_true(jget_u64(c, "pending") == 17);
 	assert_true(jget_u64(c, "ring_size") == 65536);
