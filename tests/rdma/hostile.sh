@@ -1,6 +1,6 @@
 #!/bin/bash
 # Hostile peers (issue 21): verbusd on host 1 with tight limits; a
-# legitimate stream (vb_pubsub, host 2 -> host 3, 6000 messages of 4 KiB
+# legitimate stream (vb_pubsub, host 2 -> host 3, 20000 messages of 4 KiB
 # every 2 ms) flows while vb_hostile (tests/rdma/hostile.c, raw verbs)
 # attacks from hosts 2 and 3, one attack after another: a subscriber that
 # withholds credit, connections that never say hello (past the per-address
@@ -23,7 +23,8 @@ broker_env 'touch "$work/sampling.stop" 2>/dev/null'
 KEEP=${VERBUS_HOSTILE_KEEP_GOING:-0}
 SLACK_S=${VERBUS_HOSTILE_SLACK_S:-5}
 MAX_CONNS=16 HS_MS=2000 PER_ADDR=8 BLOCK_MS=2000
-COUNT=6000 SIZE=4096 INTERVAL_US=2000
+# 20,000 x 2 ms: the stream outlasts every attack (about 25 s of them).
+COUNT=20000 SIZE=4096 INTERVAL_US=2000
 CAL_COUNT=200 # the calibration stream (see below)
 SILENT_N=12   # per batch: more than either limit leaves room for
 SILENT_HOLD_S=6
