@@ -31,6 +31,20 @@ void vbi_cm_hdr_encode(void *buf)
 	vbi_cm_hdr_encode_reject(buf, VBI_CM_REJ_NONE);
 }
 
+uint16_t vbi_cm_reject_code(int err)
+{
+	switch (err) {
+	case VB_ENOSPC:
+		return VBI_CM_REJ_FULL;
+	case VB_EAGAIN:
+		return VBI_CM_REJ_ADDR;
+	case VB_ESTATE:
+		return VBI_CM_REJ_SHUTDOWN;
+	default:
+		return VBI_CM_REJ_NONE;
+	}
+}
+
 const char *vbi_cm_reject_reason(uint16_t reason)
 {
 	switch (reason) {

@@ -68,6 +68,14 @@ void vbi_cm_hdr_encode_reject(void *buf, uint16_t reason);
 const char *vbi_cm_reject_reason(uint16_t reason);
 
 /*
+ * vbi_cm_reject_code() - the VBI_CM_REJ_* code for a server's refusal
+ * @err (the transport's accept callback's): VB_ENOSPC full, VB_EAGAIN
+ * too many handshakes from the address, VB_ESTATE shutting down, else
+ * VBI_CM_REJ_NONE.
+ */
+uint16_t vbi_cm_reject_code(int err);
+
+/*
  * vbi_cm_hdr_decode() - check a peer's private data.  Returns VB_OK, VB_EPROTO
  * (too short, or not Verbus) or VB_EVERSION (Verbus, another version: *hdr is
  * still filled so that the caller can report the peer's version).

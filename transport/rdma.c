@@ -41,32 +41,6 @@ static uint64_t now_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-int vbi_rdma_errno(int e)
-{
-	switch (e) {
-	case ENOMEM:
-		return VB_ENOMEM;
-	case ENODEV:
-	case ENOSYS:
-		return VB_ENODEV;
-	case ETIMEDOUT:
-		return VB_ETIMEDOUT;
-	case ECONNREFUSED:
-		return VB_ECONNREFUSED;
-	case EADDRNOTAVAIL:
-	case ENETUNREACH:
-	case EHOSTUNREACH:
-		return VB_EUNREACH;
-	case EINVAL:
-		return VB_EINVAL;
-	case EACCES:
-	case EPERM:
-		return VB_EACCES;
-	default:
-		return VB_ESYS;
-	}
-}
-
 static int wc_to_vb(enum ibv_wc_status s)
 {
 	switch (s) {
@@ -494,7 +468,7 @@ static int tp_create(struct vbi_tp **out)
 		goto out_free;
 	tp->ec = rdma_create_event_channel();
 	if (!tp->ec) {
-		rc = errno == ENODEV ? VB_ENODEV : vbi_rdma_errno(errno);
+		rc = errno == ENODEV ? VB_ENODEV : vbi_sess_errno(errno);
 		goto out_close_ep;
 	}
 	if (fcntl(tp->ec->fd, F_SETFL,

@@ -147,9 +147,6 @@ extern const struct vbi_sess_ops vbi_rdma_sess_ops;
 
 /* ---- rdma.c ------------------------------------------------------------- */
 
-/* errno as a vb_err. */
-int vbi_rdma_errno(int e);
-
 /* A new connection of @tp, linked, its session started; NULL: no memory. */
 struct rdma_conn *vbi_rdma_conn_new(struct rdma_tp *tp,
 				    const struct vbi_conn_opts *o,

@@ -63,21 +63,6 @@ void vbi_rdma_cm_disconnect(struct vbi_conn *c)
 		rdma_disconnect(r->id);
 }
 
-/* The reject's reason code for an accept callback's refusal. */
-static uint16_t reject_reason(int rc)
-{
-	switch (rc) {
-	case VB_ENOSPC:
-		return VBI_CM_REJ_FULL;
-	case VB_EAGAIN:
-		return VBI_CM_REJ_ADDR;
-	case VB_ESTATE:
-		return VBI_CM_REJ_SHUTDOWN;
-	default:
-		return VBI_CM_REJ_NONE;
-	}
-}
-
 static void on_connect_request(struct rdma_listener *l,
 			       struct rdma_cm_event *ev)
 {
@@ -116,7 +101,7 @@ static void on_connect_request(struct rdma_listener *l,
 	/* From now on it counts: whoever keeps limits hears of it first,
 	 * and it has this long to say Hello and be admitted. */
 	if (l->cbs.accept && (rc = l->cbs.accept(c, l->arg)) != VB_OK) {
-		vbi_cm_hdr_encode_reject(pd, reject_reason(rc));
+		vbi_cm_hdr_encode_reject(pd, vbi_cm_reject_code(rc));
 		rdma_reject(ev->id, pd, sizeof(pd));
 		c->state = VBI_SS_CLOSED;
 		c->closed_reported = true; /* refused: no callback */
@@ -133,7 +118,7 @@ static void on_connect_request(struct rdma_listener *l,
 		cp.initiator_depth = 1;
 		cp.rnr_retry_count = 7;
 		if (rdma_accept(r->id, &cp))
-			rc = vbi_rdma_errno(errno);
+			rc = vbi_sess_errno(errno);
 	}
 	if (rc) {
 		/* Said plainly: which resource, for whom. */
@@ -195,7 +180,7 @@ static void client_step(struct rdma_conn *r, struct rdma_cm_event *ev)
 	switch (ev->event) {
 	case RDMA_CM_EVENT_ADDR_RESOLVED:
 		if (rdma_resolve_route(r->id, c->opts.timeout_ms))
-			vbi_sess_fail(c, vbi_rdma_errno(errno),
+			vbi_sess_fail(c, vbi_sess_errno(errno),
 				      "resolve route");
 		break;
 	case RDMA_CM_EVENT_ROUTE_RESOLVED:
@@ -213,7 +198,7 @@ static void client_step(struct rdma_conn *r, struct rdma_cm_event *ev)
 		cp.rnr_retry_count = 7;
 		c->state = VBI_SS_CONNECTING;
 		if (rdma_connect(r->id, &cp))
-			vbi_sess_fail(c, vbi_rdma_errno(errno), "rdma_connect");
+			vbi_sess_fail(c, vbi_sess_errno(errno), "rdma_connect");
 		break;
 	default:
 		break;
@@ -359,7 +344,7 @@ int vbi_rdma_cm_listen(struct vbi_tp *vtp, const char *addr, const char *port,
 		goto out_free;
 	if (rdma_create_id(tp->ec, &l->id, l, RDMA_PS_TCP) ||
 	    rdma_bind_addr(l->id, ai->ai_src_addr) || rdma_listen(l->id, 64)) {
-		rc = vbi_rdma_errno(errno);
+		rc = vbi_sess_errno(errno);
 		goto out_free_ai;
 	}
 	rdma_freeaddrinfo(ai);
@@ -435,7 +420,7 @@ int vbi_rdma_cm_connect(struct vbi_tp *vtp, const char *addr, const char *port,
 	r->resolve_deadline = now_ms() + (uint64_t)opts.timeout_ms;
 	if (rdma_create_id(tp->ec, &r->id, r, RDMA_PS_TCP) ||
 	    !resolve_step(r)) {
-		rc = vbi_rdma_errno(errno);
+		rc = vbi_sess_errno(errno);
 		vbi_rdma_conn_free(r);
 		goto out_free_src;
 	}

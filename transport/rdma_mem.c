@@ -205,7 +205,7 @@ static int mem_get(struct rdma_conn *r, size_t len, int access, uint8_t **mem,
 	}
 	*mr = reg(r->pd, p0, len, access);
 	if (!*mr) {
-		rc = vbi_rdma_errno(errno);
+		rc = vbi_sess_errno(errno);
 		munmap(p0, len);
 		*mem = NULL;
 		return rc;
@@ -338,7 +338,7 @@ static int ring_setup(struct rdma_conn *r)
 	if (r->ring_access & IBV_ACCESS_MW_BIND) {
 		r->ring_mw = ibv_alloc_mw(r->pd, IBV_MW_TYPE_2);
 		if (!r->ring_mw)
-			return vbi_rdma_errno(errno);
+			return vbi_sess_errno(errno);
 	}
 	return VB_OK;
 }
@@ -366,7 +366,7 @@ static int ring_bind(struct rdma_conn *r)
 	wr.bind_mw.bind_info.length = r->c.opts.ring_size;
 	wr.bind_mw.bind_info.mw_access_flags = IBV_ACCESS_REMOTE_WRITE;
 	if (ibv_post_send(r->id->qp, &wr, &bad))
-		return vbi_rdma_errno(errno);
+		return vbi_sess_errno(errno);
 	r->sq_used++;
 	r->ring_rkey = rkey;
 	return VB_OK;
@@ -467,7 +467,7 @@ int vbi_rdma_mem_setup_verbs(struct rdma_conn *r, const char **what)
 		qa.cap.max_inline_data = 0;
 		qa.cap.max_send_sge = 1;
 		if (rdma_create_qp(r->id, r->pd, &qa))
-			return vbi_rdma_errno(errno);
+			return vbi_sess_errno(errno);
 	}
 	r->max_inline = qa.cap.max_inline_data;
 	r->max_sge = qa.cap.max_send_sge;

@@ -36,6 +36,7 @@
 
 #include <verbus/verbus.h>
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,36 @@
 #define DEFER_MAX 1024u /* control messages held while paused */
 #define FRAME_REFS_OFF 12u /* ack_recvs: our reference count once delivered */
 #define FWD_MAX VBI_SESS_FWD_MAX
+
+int vbi_sess_errno(int e)
+{
+	switch (e) {
+	case ENOMEM:
+	case ENOBUFS:
+		return VB_ENOMEM;
+	case ENODEV:
+	case ENOSYS:
+		return VB_ENODEV;
+	case ETIMEDOUT:
+		return VB_ETIMEDOUT;
+	case ECONNREFUSED:
+		return VB_ECONNREFUSED;
+	case ECONNRESET:
+	case EPIPE:
+		return VB_ECLOSED;
+	case EADDRNOTAVAIL:
+	case ENETUNREACH:
+	case EHOSTUNREACH:
+		return VB_EUNREACH;
+	case EINVAL:
+		return VB_EINVAL;
+	case EACCES:
+	case EPERM:
+		return VB_EACCES;
+	default:
+		return VB_ESYS;
+	}
+}
 
 /* ---- options, set-up, teardown ----------------------------------------- */
 

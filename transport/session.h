@@ -159,6 +159,12 @@ struct vbi_conn {
 	struct vbi_close_info why;
 };
 
+/*
+ * vbi_sess_errno() - errno @e as a vb_err: the one translation, which every
+ * transport makes at its edge (ECONNRESET and EPIPE mean the peer closed).
+ */
+int vbi_sess_errno(int e);
+
 /* ---- set-up and teardown (the transport's) ----------------------------- */
 
 /*

@@ -179,34 +179,6 @@ static uint64_t now_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-static int errno_to_vb(int e)
-{
-	switch (e) {
-	case ENOMEM:
-	case ENOBUFS:
-		return VB_ENOMEM;
-	case ETIMEDOUT:
-		return VB_ETIMEDOUT;
-	case ECONNREFUSED:
-		return VB_ECONNREFUSED;
-	case ECONNRESET:
-	case EPIPE:
-		return VB_ECLOSED;
-	case EADDRNOTAVAIL:
-	case ENETUNREACH:
-	case EHOSTUNREACH:
-		return VB_EUNREACH;
-	case EINVAL:
-		return VB_EINVAL;
-	case EACCES:
-	case EPERM:
-	case EADDRINUSE:
-		return VB_EACCES;
-	default:
-		return VB_ESYS;
-	}
-}
-
 static void put32(uint8_t *p, uint32_t v)
 {
 	v = htonl(v);
@@ -367,7 +339,7 @@ static void out_write(struct tcp_conn *t)
 			}
 			if (errno == EINTR)
 				continue;
-			vbi_sess_fail(&t->c, errno_to_vb(errno), "write: %s",
+			vbi_sess_fail(&t->c, vbi_sess_errno(errno), "write: %s",
 				      strerror(errno));
 			return;
 		}
@@ -652,10 +624,10 @@ static int conn_read(struct tcp_conn *t)
 				break;
 			if (n < 0 && errno == EINTR)
 				continue;
-			vbi_sess_fail(c,
-				      n == 0 ? VB_ECLOSED : errno_to_vb(errno),
-				      n == 0 ? "peer disconnected" : "read: %s",
-				      n == 0 ? "" : strerror(errno));
+			vbi_sess_fail(
+				c, n == 0 ? VB_ECLOSED : vbi_sess_errno(errno),
+				n == 0 ? "peer disconnected" : "read: %s",
+				n == 0 ? "" : strerror(errno));
 			break;
 		}
 		t->in_have += (size_t)n;
@@ -763,7 +735,7 @@ static int sock_setup(int fd)
 
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) ||
 	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
-		return errno_to_vb(errno);
+		return vbi_sess_errno(errno);
 	return VB_OK;
 }
 
@@ -782,21 +754,6 @@ static int greet_write(int fd, const uint8_t *rec)
 	ssize_t n = send(fd, rec, VBI_CM_HDR_LEN, MSG_NOSIGNAL);
 
 	return n == (ssize_t)VBI_CM_HDR_LEN ? VB_OK : VB_ECLOSED;
-}
-
-/* The reject's reason code for an accept callback's refusal. */
-static uint16_t reject_reason(int rc)
-{
-	switch (rc) {
-	case VB_ENOSPC:
-		return VBI_CM_REJ_FULL;
-	case VB_EAGAIN:
-		return VBI_CM_REJ_ADDR;
-	case VB_ESTATE:
-		return VBI_CM_REJ_SHUTDOWN;
-	default:
-		return VBI_CM_REJ_NONE;
-	}
 }
 
 static void on_accept(struct tcp_listener *l)
@@ -834,7 +791,7 @@ static void on_accept(struct tcp_listener *l)
 		t->c.state = VBI_SS_CONNECTING;
 		/* From now on it counts, as at an rdma_cm request. */
 		if (l->cbs.accept && (rc = l->cbs.accept(&t->c, l->arg))) {
-			vbi_cm_hdr_encode_reject(rec, reject_reason(rc));
+			vbi_cm_hdr_encode_reject(rec, vbi_cm_reject_code(rc));
 			greet_write(fd, rec);
 			t->c.state = VBI_SS_CLOSED;
 			t->c.closed_reported = true; /* refused: no callback */
@@ -865,7 +822,7 @@ static int greet_read(struct tcp_conn *t)
 	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return VB_EAGAIN;
 	if (n <= 0) {
-		vbi_sess_fail(c, n == 0 ? VB_ECLOSED : errno_to_vb(errno),
+		vbi_sess_fail(c, n == 0 ? VB_ECLOSED : vbi_sess_errno(errno),
 			      "%s before the version record",
 			      n == 0 ? "peer disconnected" : strerror(errno));
 		return VB_ECLOSED;
@@ -913,7 +870,7 @@ static void connected(struct tcp_conn *t)
 	int err = 0;
 
 	if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
-		vbi_sess_fail(&t->c, errno_to_vb(err ? err : errno),
+		vbi_sess_fail(&t->c, vbi_sess_errno(err ? err : errno),
 			      "connect: %s", strerror(err ? err : errno));
 		return;
 	}
@@ -1177,7 +1134,12 @@ static int tp_listen(struct vbi_tp *vtp, const char *addr, const char *port,
 	    setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
 	    bind(l->fd, ai->ai_addr, ai->ai_addrlen) ||
 	    listen(l->fd, LISTEN_BACKLOG)) {
-		rc = errno_to_vb(errno);
+		int e = errno;
+
+		/* The words too: "address already in use" has no vb_err. */
+		vbi_warn("tcp: cannot listen on %s:%s: %s", addr, port,
+			 strerror(e));
+		rc = vbi_sess_errno(e);
 		goto out_free_ai;
 	}
 	rc = epoll_add(tp, l->fd, &l->ep, EPOLLIN);
@@ -1232,7 +1194,7 @@ static int tp_connect(struct vbi_tp *vtp, const char *addr, const char *port,
 	    (src && bind(t->fd, src->ai_addr, src->ai_addrlen)) ||
 	    (connect(t->fd, dst->ai_addr, dst->ai_addrlen) &&
 	     errno != EINPROGRESS)) {
-		rc = errno_to_vb(errno);
+		rc = vbi_sess_errno(errno);
 		goto out_free_conn;
 	}
 	memcpy(&t->peer, dst->ai_addr, dst->ai_addrlen);
