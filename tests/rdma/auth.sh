@@ -13,7 +13,7 @@ tok=$(echo bob-token | "$VERBUS_BIN/verbusd" --hash-token) || fail "--hash-token
 case $pw in '$argon2id$'*) ;; *) fail "--hash-password printed '$pw'" ;; esac
 [ ${#tok} = 64 ] || fail "--hash-token printed '$tok'"
 cat >"$work/verbusd.conf" <<CONF
-listen = "$brk:$port";
+listen = "$scheme://$brk:$port";
 monitor = { listen = "127.0.0.1:$mport"; };
 authorization = {
   users = (
@@ -33,7 +33,7 @@ grep -q 'bad.conf:[0-9]*: authorization: token_sha256' "$work/bad.log" ||
 echo "PASS: a bad authorization entry stops verbusd with file:line"
 
 broker_start -c "$work/verbusd.conf"
-timeout 120 "$VERBUS_BIN/vb_libtest" auth "rdma://$brk:$port" "$a" "$b" >"$work/auth.out" 2>&1
+timeout 120 "$VERBUS_BIN/vb_libtest" auth "$scheme://$brk:$port" "$a" "$b" >"$work/auth.out" 2>&1
 rc=$?
 cat "$work/auth.out"
 [ "$rc" = 0 ] || { show broker "$work/broker.log"; fail "vb_libtest auth exited $rc"; }

@@ -84,11 +84,19 @@ run_pair() {
 
 # broker_env: the three hosts ($brk runs verbusd, $a and $b the clients), a
 # scratch directory $work removed on exit together with any broker still
-# running (and whatever "$@" says, run first), and free ports $port (rdma)
-# and $mport (monitoring).
+# running (and whatever "$@" says, run first), and free ports $port (the
+# broker's) and $mport (monitoring).  $scheme is the transport the broker
+# listens with and the clients connect by: VERBUS_SCHEME, rdma by default;
+# with tcp the three "hosts" are this machine's loopback (no RDMA needed).
 broker_env() {
-	need_hosts 3
-	brk=$VERBUS_HOST_1_ADDR a=$VERBUS_HOST_2_ADDR b=$VERBUS_HOST_3_ADDR
+	scheme=${VERBUS_SCHEME:-rdma}
+	if [ "$scheme" = rdma ]; then
+		need_hosts 3
+		brk=$VERBUS_HOST_1_ADDR a=$VERBUS_HOST_2_ADDR b=$VERBUS_HOST_3_ADDR
+	else
+		[ -n "${VERBUS_BIN:-}" ] || fail "VERBUS_BIN is not set (run through ctest)"
+		brk=127.0.0.1 a=127.0.0.1 b=127.0.0.1
+	fi
 	work=$(mktemp -d)
 	bpid=
 	broker_exit_extra=${1:-}
@@ -107,7 +115,7 @@ broker_start() {
 	if [ "${1:-}" = -c ]; then
 		"$VERBUS_BIN/verbusd" "$@" >>"$work/broker.log" 2>&1 &
 	else
-		"$VERBUS_BIN/verbusd" --listen "$brk:$port" \
+		"$VERBUS_BIN/verbusd" --listen "${scheme:-rdma}://$brk:$port" \
 			--monitor "127.0.0.1:$mport" "$@" >>"$work/broker.log" 2>&1 &
 	fi
 	bpid=$!

@@ -6,7 +6,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 broker_env
-url="rdma://$brk:$port"
+url="$scheme://$brk:$port"
 
 # libtest CASE: run one case to completion.
 libtest() {
@@ -43,9 +43,9 @@ done
 exec 5<>"/dev/tcp/127.0.0.1/$tpb" 6<>"/dev/tcp/127.0.0.1/$tpa"
 read -r -t 10 w5 <&5 && read -r -t 10 w6 <&6 && [ "$w5 $w6" = "welcome welcome" ] ||
 	fail "the bridges did not greet their tcp clients"
-echo "chat.room hello over rdma" >&6
+echo "chat.room hello over $scheme" >&6
 read -r -t 10 line <&5
-[ "$line" = "chat.room hello over rdma" ] || fail "bridge b's client read \"$line\""
+[ "$line" = "chat.room hello over $scheme" ] || fail "bridge b's client read \"$line\""
 exec 5<&- 6<&-
 kill "$bridge_a" "$bridge_b"
 echo "PASS: examples/epoll_bridge: tcp -> libverbus -> verbusd -> libverbus -> tcp"
