@@ -24,9 +24,10 @@
  * same reference counting as an RDMA forward: done once the kernel has
  * them), and records read straight into the receive ring, where frames are
  * parsed in place and delivered as views.  Records queued for a socket that
- * takes nothing are bounded (OUT_MAX); a forward that waits there for a
- * source that needs its frame back is copied into staging (kick), so a
- * stuck peer pins no publisher.
+ * takes nothing are bounded (OUT_MAX) and so are their forwards (the
+ * subscriber's credits and ring); a consumer that takes nothing is the
+ * broker's slow-consumer policy's, whose unpin has them copied into
+ * staging (kick) so that it pins no publisher.
  *
  * Completions (a record fully written) are handled at the end of a turn,
  * never inside the call that posted: as with RDMA, no callback runs under a
@@ -489,7 +490,9 @@ static int batch_post(struct vbi_conn *c, struct vbi_ring_batch *b,
 /*
  * Copy the forwarded bytes of every record not yet written whole into
  * staging (where their frames' space is reserved anyway), so that their
- * sources get their frames back now: for a socket that takes nothing.
+ * sources get their frames back now.  Only through vbi_conn_unpin(), the
+ * broker's answer to a slow consumer: a socket that drains slowly holds
+ * its publishers' frames, which is backpressure, as a full ring is.
  */
 static void kick(struct vbi_conn *c)
 {
@@ -929,20 +932,6 @@ static void reap(struct tcp_tp *tp, bool force)
 	}
 }
 
-/* Does a record waiting for @t's socket hold a frame whose source needs it
- * back (or is closed)? */
-static bool holds_pinned(const struct tcp_conn *t)
-{
-	const struct vbi_conn *c = &t->c;
-
-	if (!t->want_out)
-		return false;
-	for (uint64_t i = c->fwd_head; i < c->fwd_post; i++)
-		if (vbi_sess_pins(c->fwd[i % VBI_SESS_FWD_MAX].src))
-			return true;
-	return false;
-}
-
 static void check_deadlines(struct tcp_tp *tp)
 {
 	uint64_t now = now_coarse_ms();
@@ -971,8 +960,6 @@ static void tp_after(struct tcp_tp *tp)
 	for (t = tp->conns; t; t = t->next) {
 		out_complete(t);
 		vbi_sess_after(&t->c);
-		if (t->c.state == VBI_SS_OPEN && holds_pinned(t))
-			kick(&t->c);
 	}
 }
 
