@@ -4,10 +4,11 @@
 #   scripts/test.sh
 #
 # 1. scripts/setup.sh: packages, guest kernel, build (warnings are errors);
-# 2. the formatting check and the unit tests on this machine (ctest -L unit);
+# 2. the formatting check, and the unit and TCP tests on this machine
+#    (ctest -L 'unit|tcp': TCP needs no RDMA device);
 # 3. one boot of the test guest with 3 RDMA hosts running every rxe test
 #    (ctest -L rxe), so they exercise real verbs on Soft-RoCE;
-# 4. the same unit and rxe tests again from an ASan+UBSan build;
+# 4. the same unit, TCP and rxe tests again from an ASan+UBSan build;
 # 5. the harness's --native path, exercised inside a guest that has rxe but
 #    no hosts (it must create them, pass the smoke test and remove them);
 # 6. the end-to-end smoke across two guests on a QEMU socket network
