@@ -3,8 +3,9 @@
  *
  * The broker and the client library see only this header.  A transport is a
  * `static const struct vbi_transport_ops` registered under a URL scheme
- * (today one: "rdma", verbs and rdma_cm, transport/rdma*.c, under the
- * session protocol of transport/session.h); callers pass
+ * ("rdma": verbs and rdma_cm, transport/rdma*.c; "tcp": stream sockets,
+ * transport/tcp.c; both under the session protocol of
+ * transport/session.h); callers pass
  * the scheme of the URL they were given (core/url.h) and never name a
  * transport, and the functions below dispatch through its table, so a second
  * transport can be added without touching core/, the daemon or the library.
@@ -338,13 +339,16 @@ int vbi_conn_hold(struct vbi_conn *c, const struct vbi_frame_view *v);
 /*
  * vbi_conn_forward() - queue the message @v, delivered on @src and still
  * referenced, for delivery to @dst's peer with subscription id @sid.  The
- * header is built in @dst's staging; where @src and @dst share a device,
- * the topic and payload are gathered by the device from @src's receive
- * ring when the write goes out (no copy), and the forward holds its own
- * reference to @v until the write has completed; across devices (or on a
- * QP with fewer than 3 gather entries) they are copied into @dst's
- * staging at once (counted in bytes_copied).  Either way the caller may
- * release @v at once.  Forwards and sends to one @dst keep their order.
+ * header is built in @dst's staging; where @dst's transport can send from
+ * @src's receive ring (RDMA: the same device; TCP: always), the topic and
+ * payload are gathered from it when the write goes out (no copy), and the
+ * forward holds its own reference to @v until the write has completed (the
+ * device's completion; the kernel taking the TCP record); otherwise (across
+ * devices, from a TCP publisher to an RDMA subscriber, a QP with fewer than
+ * 3 gather entries) they are copied into @dst's staging at once (counted in
+ * bytes_copied).  @src and @dst may be of different transports.  Either way
+ * the caller may release @v at once.  Forwards and sends to one @dst keep
+ * their order.
  * Returns VB_OK, VB_EAGAIN (no room at @dst's peer or too many forwards in
  * flight: the writable callback fires later), VB_EMSGSIZE (larger than
  * @dst's peer takes), VB_EINVAL (@v is not a frame @src holds) or
