@@ -38,38 +38,8 @@ client() {
 		--source "$src" --name "$name" "$@" >"$work/$name.out" 2>&1
 }
 
-# spawn NAME SOURCE BROKER-ADDR ARGS...: a client in the background,
-# waited until it is ready.
-spawn() {
-	local name=$1
-	client "$@" &
-	eval "pid_$name=$!"
-	wait_for ready "$work/$name.out" 30 && return
-	show "$name" "$work/$name.out"
-	fail "$name never became ready"
-}
-
-# reap NAME: wait for a background client; it must exit 0.
-reap() {
-	local pid rc
-	eval "pid=\$pid_$1"
-	wait "$pid"
-	rc=$?
-	[ "$rc" = 0 ] || { show "$1" "$work/$1.out"; show broker "$work/broker.log"; fail "$1 exited $rc"; }
-}
-
-received() { sed -nE 's/.*received ([0-9]+) messages.*/\1/p' "$work/$1.out"; }
 dropped() { sed -nE 's/.*dropped ([0-9]+) \(notices\).*/\1/p' "$work/$1.out"; }
 
-# delta NAME: how much the metric NAME grew since the last `mark`.
-declare -A marks
-mark() {
-	for n in verbus_payload_copy_bytes_total verbus_zero_copy_bytes_total \
-		verbus_messages_out_total verbus_forward_failures_total; do
-		marks[$n]=$(metric "$n")
-	done
-}
-delta() { echo $(($(metric "$1") - ${marks[$1]})); }
 
 broker_start_any
 echo "broker on 0.0.0.0:$port; device 1 at $dev1, device 2 at $dev2"

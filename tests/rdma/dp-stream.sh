@@ -9,16 +9,9 @@
 # count constant throughout; traffic verified to cross the link.
 set -u
 . "$(dirname "$0")/lib.sh"
-# VERBUS_SCHEME=tcp runs the same cases over the TCP transport, on this
-# machine's loopback (no RDMA host needed): ctest's tcp.data_path.
-scheme=${VERBUS_SCHEME:-rdma}
-if [ "$scheme" = rdma ]; then
-	need_hosts 2
-	srv=$VERBUS_HOST_1_ADDR cli=$VERBUS_HOST_2_ADDR
-else
-	[ -n "${VERBUS_BIN:-}" ] || fail "VERBUS_BIN is not set (run through ctest)"
-	srv=127.0.0.1 cli=127.0.0.1
-fi
+# VERBUS_SCHEME=tcp runs the same over the TCP transport, on this
+# machine's loopback (pair_env): ctest's tcp.data_path.
+pair_env
 dev=$(netdev_of "$cli")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -56,6 +56,20 @@ wait_for() {
 	return 1
 }
 
+# pair_env: a server and a client address, $srv and $cli, for a pair of
+# processes over $scheme (VERBUS_SCHEME, rdma by default): two RDMA hosts,
+# or with tcp this machine's loopback twice (no RDMA device needed).
+pair_env() {
+	scheme=${VERBUS_SCHEME:-rdma}
+	if [ "$scheme" = rdma ]; then
+		need_hosts 2
+		srv=$VERBUS_HOST_1_ADDR cli=$VERBUS_HOST_2_ADDR
+	else
+		[ -n "${VERBUS_BIN:-}" ] || fail "VERBUS_BIN is not set (run through ctest)"
+		srv=127.0.0.1 cli=127.0.0.1
+	fi
+}
+
 # run_pair NAME SECONDS SERVER_CMD... -- CLIENT_CMD...: run a server in the
 # background (output in $work/srv), start the client (output in $work/cli)
 # once the server says "server listening" or after SECONDS (a client that
@@ -161,3 +175,37 @@ poll_mode() {
 metric() {
 	curl -sf "http://127.0.0.1:$mport/metrics" | awk -v n="$1" '$1 == n { print $2; exit }'
 }
+
+# Background vb_pubsub clients of a driver that defines
+# `client NAME ARGS...` (runs one, its output in $work/NAME.out):
+# spawn NAME ARGS...: a client in the background, waited until it is ready.
+spawn() {
+	local name=$1
+	client "$@" &
+	eval "pid_$name=$!"
+	wait_for ready "$work/$name.out" 30 && return
+	show "$name" "$work/$name.out"
+	fail "$name never became ready"
+}
+
+# reap NAME: wait for a background client; it must exit 0.
+reap() {
+	local pid rc
+	eval "pid=\$pid_$1"
+	wait "$pid"
+	rc=$?
+	[ "$rc" = 0 ] || { show "$1" "$work/$1.out"; show broker "$work/broker.log"; fail "$1 exited $rc"; }
+}
+
+# received NAME: how many messages the vb_pubsub subscriber NAME reported.
+received() { sed -nE 's/.*received ([0-9]+) messages.*/\1/p' "$work/$1.out"; }
+
+# mark, then delta NAME: how much the broker's metric NAME grew since.
+declare -A marks
+mark() {
+	for n in verbus_payload_copy_bytes_total verbus_zero_copy_bytes_total \
+		verbus_messages_out_total verbus_forward_failures_total; do
+		marks[$n]=$(metric "$n")
+	done
+}
+delta() { echo $(($(metric "$1") - ${marks[$1]})); }

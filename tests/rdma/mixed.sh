@@ -26,35 +26,6 @@ client() {
 		--port "$p" --source "$src" --name "$name" "$@" >"$work/$name.out" 2>&1
 }
 
-# spawn NAME ...: a client in the background, waited until it is ready.
-spawn() {
-	local name=$1
-	client "$@" &
-	eval "pid_$name=$!"
-	wait_for ready "$work/$name.out" 30 && return
-	show "$name" "$work/$name.out"
-	fail "$name never became ready"
-}
-
-# reap NAME: wait for a background client; it must exit 0.
-reap() {
-	local pid rc
-	eval "pid=\$pid_$1"
-	wait "$pid"
-	rc=$?
-	[ "$rc" = 0 ] || { show "$1" "$work/$1.out"; show broker "$work/broker.log"; fail "$1 exited $rc"; }
-}
-
-received() { sed -nE 's/.*received ([0-9]+) messages.*/\1/p' "$work/$1.out"; }
-metric() { curl -sf "http://127.0.0.1:$mport/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
-declare -A marks
-mark() {
-	for n in verbus_payload_copy_bytes_total verbus_zero_copy_bytes_total \
-		verbus_messages_out_total verbus_forward_failures_total; do
-		marks[$n]=$(metric "$n")
-	done
-}
-delta() { echo $(($(metric "$1") - ${marks[$1]})); }
 
 broker_start --listen-tcp "tcp://$brk:$tport"
 grep -q "also listening on tcp://$brk:$tport" "$work/broker.log" ||

@@ -8,18 +8,9 @@
 # VERBUS_SCHEME=tcp.)
 set -u
 . "$(dirname "$0")/lib.sh"
-[ -n "${VERBUS_BIN:-}" ] || fail "VERBUS_BIN is not set (run through ctest)"
-work=$(mktemp -d)
-bpid=
-trap '[ -n "$bpid" ] && kill -KILL "$bpid" 2>/dev/null; rm -rf "$work"' EXIT
-port=$(free_port) mport=$(free_port)
-url="tcp://127.0.0.1:$port"
-
-"$VERBUS_BIN/verbusd" --listen "$url" --monitor "127.0.0.1:$mport" \
-	>"$work/broker.log" 2>&1 &
-bpid=$!
-wait_for "listening on tcp://127.0.0.1:$port" "$work/broker.log" 30 ||
-	{ show broker "$work/broker.log"; fail "verbusd never listened on $url"; }
+VERBUS_SCHEME=tcp broker_env
+url="$scheme://$brk:$port"
+broker_start
 
 # A stream to 4 subscribers, every message verified (verbus bench fanout).
 "$VERBUS_BIN/verbus" bench -s "$url" --sizes 64,4K --count 20000 --subs 4 \
@@ -47,9 +38,5 @@ echo "broker: $out messages delivered, $copied payload bytes copied"
 [ "$copied" = 0 ] || fail "the broker copied $copied payload bytes to tcp subscribers"
 echo "PASS: zero-copy fan-out to tcp subscribers"
 
-kill -TERM "$bpid"
-wait "$bpid"
-rc=$?
-bpid=
-[ "$rc" = 0 ] || { show broker "$work/broker.log"; fail "verbusd exited $rc after SIGTERM"; }
+broker_stop
 echo "PASS: verbusd over tcp"

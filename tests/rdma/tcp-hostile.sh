@@ -14,23 +14,13 @@
 # connections come back to zero; SIGTERM is clean.
 set -u
 . "$(dirname "$0")/lib.sh"
-[ -n "${VERBUS_BIN:-}" ] || fail "VERBUS_BIN is not set (run through ctest)"
-H=$VERBUS_BIN/vb_tcp_hostile
-work=$(mktemp -d)
-bpid=
 pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; [ -n "$bpid" ] && kill -KILL "$bpid" 2>/dev/null; rm -rf "$work"' EXIT
-port=$(free_port) mport=$(free_port)
+VERBUS_SCHEME=tcp broker_env 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done'
+H=$VERBUS_BIN/vb_tcp_hostile
 N=${VERBUS_TCP_STREAM:-20000}
-metric() { curl -sf "http://127.0.0.1:$mport/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
-
-"$VERBUS_BIN/verbusd" --listen "tcp://127.0.0.1:$port" --monitor "127.0.0.1:$mport" \
-	--set limits.max_conns=24 --set limits.handshake_timeout_ms=1000 \
+broker_start --set limits.max_conns=24 --set limits.handshake_timeout_ms=1000 \
 	--set limits.max_handshakes_per_addr=8 \
-	--set slow_consumer.block_timeout_ms=1000 >"$work/broker.log" 2>&1 &
-bpid=$!
-wait_for "listening on tcp://127.0.0.1:$port" "$work/broker.log" 30 ||
-	{ show broker "$work/broker.log"; fail "verbusd never listened"; }
+	--set slow_consumer.block_timeout_ms=1000
 
 # The honest stream: a subscriber, then a paced publisher (about 10 s).
 pubsub() {
@@ -102,9 +92,5 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 [ "$(metric verbus_connections)" = 0 ] || fail "connections left: $(metric verbus_connections)"
-kill -TERM "$bpid"
-wait "$bpid"
-rc=$?
-bpid=
-[ "$rc" = 0 ] || { show broker "$work/broker.log"; fail "verbusd exited $rc after SIGTERM"; }
+broker_stop
 echo "PASS: tcp hostile peers"

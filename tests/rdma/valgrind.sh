@@ -6,16 +6,9 @@
 # DMA), so what remains is ours.
 set -u
 . "$(dirname "$0")/lib.sh"
-# VERBUS_SCHEME=tcp: the same over the TCP transport on loopback
-# (tcp.data_path_memcheck, natively).
-scheme=${VERBUS_SCHEME:-rdma}
-if [ "$scheme" = rdma ]; then
-	need_hosts 2
-	srv=$VERBUS_HOST_1_ADDR cli=$VERBUS_HOST_2_ADDR
-else
-	[ -n "${VERBUS_BIN:-}" ] || fail "VERBUS_BIN is not set (run through ctest)"
-	srv=127.0.0.1 cli=127.0.0.1
-fi
+# VERBUS_SCHEME=tcp runs the same over the TCP transport, on this
+# machine's loopback (pair_env): ctest's tcp.data_path_memcheck.
+pair_env
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 VG=(valgrind -q --vgdb=no --suppressions="$(dirname "$0")/valgrind.supp" --error-exitcode=99 --leak-check=full
