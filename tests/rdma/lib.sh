@@ -129,7 +129,11 @@ broker_start() {
 	if [ "${1:-}" = -c ]; then
 		"$VERBUS_BIN/verbusd" "$@" >>"$work/broker.log" 2>&1 &
 	else
-		"$VERBUS_BIN/verbusd" --listen "${scheme:-rdma}://$brk:$port" \
+		# rdma in the plain form, which builds older than the URL
+		# grammar also take (scripts/bench-ab.sh measures those).
+		local at="$brk:$port"
+		[ "${scheme:-rdma}" = rdma ] || at="$scheme://$brk:$port"
+		"$VERBUS_BIN/verbusd" --listen "$at" \
 			--monitor "127.0.0.1:$mport" "$@" >>"$work/broker.log" 2>&1 &
 	fi
 	bpid=$!
