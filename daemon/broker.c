@@ -1183,9 +1183,13 @@ int vbd_broker_create(const struct vbd_config *cfg, struct vbd_broker **out)
 	/* Each client reaches its own ring only, through its own QP. */
 	o.isolate = 1;
 	o.handshake_timeout_ms = cfg->handshake_timeout_ms;
+	/* Read by a tls listener only (OpenSSL loads them at listen). */
+	o.tls_cert = cfg->tls_cert[0] ? cfg->tls_cert : NULL;
+	o.tls_key = cfg->tls_key[0] ? cfg->tls_key : NULL;
+	o.tls_ca = cfg->tls_ca[0] ? cfg->tls_ca : NULL;
 	rc = listen_on(b, cfg->scheme, cfg->listen_addr, cfg->port, &o);
 	if (rc == VB_OK && cfg->tcp_addr[0])
-		rc = listen_on(b, "tcp", cfg->tcp_addr,
+		rc = listen_on(b, cfg->tcp_scheme, cfg->tcp_addr,
 			       cfg->tcp_port[0] ? cfg->tcp_port : cfg->port,
 			       &o);
 	if (rc)

@@ -37,7 +37,7 @@
 enum kind {
 	K_NAME, /* an identifier string: [A-Za-z0-9._-]{1,63} */
 	K_URL, /* a broker URL, [SCHEME://]HOST[:PORT] (core/url.h) */
-	K_URL_TCP, /* a tcp URL, [tcp://]HOST[:PORT], or "": none */
+	K_URL_TCP, /* a tcp or tls URL, [tcp://]HOST[:PORT], or "": none */
 	K_LISTEN, /* "addr", "addr:port" or "[v6addr]:port", numeric */
 	K_PORT, /* an integer port */
 	K_UINT, /* an integer in [min, max] */
@@ -46,6 +46,7 @@ enum kind {
 	K_FALLBACK, /* drop or disconnect */
 	K_LEVEL, /* err, warn, info, debug, or 0-3 */
 	K_BOOL, /* true or false */
+	K_PATH, /* a file name, or "": none */
 };
 
 /* Every key; the order is the order of keys[] and of the printed file. */
@@ -70,6 +71,9 @@ enum key_id {
 	KEY_MONITOR_PORT,
 	KEY_BUSY_POLL,
 	KEY_SPIN_US,
+	KEY_TLS_CERT,
+	KEY_TLS_KEY,
+	KEY_TLS_CA,
 	KEY_COUNT,
 };
 
@@ -117,6 +121,9 @@ static const struct key keys[KEY_COUNT] = {
 	[KEY_MONITOR_PORT] = { "monitor.port", K_PORT, 0, 65535 },
 	[KEY_BUSY_POLL] = { "busy_poll", K_BOOL, 0, 1 },
 	[KEY_SPIN_US] = { "spin_us", K_UINT, 0, 1000000 },
+	[KEY_TLS_CERT] = { "tls.cert", K_PATH, 0, 0 },
+	[KEY_TLS_KEY] = { "tls.key", K_PATH, 0, 0 },
+	[KEY_TLS_CA] = { "tls.ca", K_PATH, 0, 0 },
 };
 
 static const char *const policy_names[] = {
@@ -433,8 +440,8 @@ static int apply_listen(struct vbd_config *c, const struct key *k,
 
 /*
  * listen_tcp: a second listener, over TCP, beside listen's: "tcp://addr",
- * "tcp://addr:port" or the plain forms of listen (which mean tcp here);
- * without a port, the port key's.  "" turns it off.
+ * "tcp://addr:port", the same with tls://, or the plain forms of listen
+ * (which mean tcp here); without a port, the port key's.  "" turns it off.
  */
 static int apply_listen_tcp(struct vbd_config *c, const struct key *k,
 			    const char *s, struct ectx *e)
@@ -455,12 +462,40 @@ static int apply_listen_tcp(struct vbd_config *c, const struct key *k,
 	}
 	if (parse_listen(k, s, &u, e))
 		return VB_EINVAL;
-	if (strcmp(u.scheme, "tcp") != 0)
-		return fail(e, "%s: '%s' is not a tcp URL (tcp://ADDR[:PORT])",
+	if (strcmp(u.scheme, "tcp") != 0 && strcmp(u.scheme, "tls") != 0)
+		return fail(e,
+			    "%s: '%s' is not a tcp or tls URL "
+			    "(tcp://ADDR[:PORT], tls://ADDR[:PORT])",
 			    k->name, s);
+	memcpy(c->tcp_scheme, u.scheme, 4); /* "tcp" or "tls", checked */
 	memcpy(c->tcp_addr, u.host, strlen(u.host) + 1); /* checked */
 	snprintf(c->tcp_port, sizeof(c->tcp_port), "%s",
 		 u.has_port ? u.port : "");
+	return VB_OK;
+}
+
+/* The field of a K_PATH key. */
+static char *path_field(struct vbd_config *c, const struct key *k)
+{
+	switch ((enum key_id)(k - keys)) {
+	case KEY_TLS_CERT:
+		return c->tls_cert;
+	case KEY_TLS_KEY:
+		return c->tls_key;
+	default:
+		return c->tls_ca;
+	}
+}
+
+/* tls.cert, tls.key, tls.ca: a file name, read when the listener starts
+ * (then a file that does not load stops verbusd with OpenSSL's words). */
+static int apply_path(struct vbd_config *c, const struct key *k, const char *s,
+		      struct ectx *e)
+{
+	if (strlen(s) >= VBD_PATH_MAX)
+		return fail(e, "%s: a file name of at most %d bytes", k->name,
+			    VBD_PATH_MAX - 1);
+	memcpy(path_field(c, k), s, strlen(s) + 1);
 	return VB_OK;
 }
 
@@ -619,6 +654,8 @@ static int apply_text(struct vbd_config *c, const struct key *k, const char *s,
 	case K_BOOL:
 		rc = parse_bool(k, s, &v, e);
 		break;
+	case K_PATH:
+		return apply_path(c, k, s, e);
 	}
 	return rc ? rc : apply_num(c, k, v, e);
 }
@@ -740,6 +777,7 @@ void vbd_config_defaults(struct vbd_config *c)
 	memset(c, 0, sizeof(*c));
 	snprintf(c->server_name, sizeof(c->server_name), "verbusd");
 	snprintf(c->scheme, sizeof(c->scheme), "rdma");
+	snprintf(c->tcp_scheme, sizeof(c->tcp_scheme), "tcp");
 	snprintf(c->listen_addr, sizeof(c->listen_addr), "0.0.0.0");
 	snprintf(c->port, sizeof(c->port), "%d", VB_DEFAULT_PORT);
 	c->max_conns = 1024;
@@ -852,9 +890,16 @@ static int check_strings(const struct vbd_config *c, struct ectx *e)
 		    !terminated(c->tcp_port, sizeof(c->tcp_port)))
 			return fail(e, "listen_tcp: the address or port is "
 				       "not terminated");
-		if (strcmp(c->scheme, "tcp") == 0)
-			return fail(e, "listen_tcp: listen is a tcp URL "
-				       "already (one tcp listener)");
+		if (strcmp(c->scheme, "tcp") == 0 ||
+		    strcmp(c->scheme, "tls") == 0)
+			return fail(e,
+				    "listen_tcp: listen is a %s URL "
+				    "already (one tcp or tls listener)",
+				    c->scheme);
+		if (!terminated(c->tcp_scheme, sizeof(c->tcp_scheme)) ||
+		    (strcmp(c->tcp_scheme, "tcp") != 0 &&
+		     strcmp(c->tcp_scheme, "tls") != 0))
+			return fail(e, "listen_tcp: a tcp or tls URL");
 		vbd_config_listen_tcp_url(c, url, sizeof(url));
 		if (vbi_url_parse(url, &u, why, sizeof(why)) != VB_OK)
 			return fail(e, "listen_tcp: %s", why);
@@ -864,7 +909,20 @@ static int check_strings(const struct vbd_config *c, struct ectx *e)
 	     !numeric_addr_ok(c->monitor_addr)))
 		return fail(e, "monitor.listen: the address is not a numeric "
 			       "IPv4 or IPv6 address");
+	if (!terminated(c->tls_cert, sizeof(c->tls_cert)) ||
+	    !terminated(c->tls_key, sizeof(c->tls_key)) ||
+	    !terminated(c->tls_ca, sizeof(c->tls_ca)))
+		return fail(e, "tls: a file name is not terminated");
+	if (vbd_config_tls(c) && (!c->tls_cert[0] || !c->tls_key[0]))
+		return fail(e, "tls: a tls listener needs tls.cert and tls.key "
+			       "(--tls-cert, --tls-key)");
 	return VB_OK;
+}
+
+bool vbd_config_tls(const struct vbd_config *c)
+{
+	return strcmp(c->scheme, "tls") == 0 ||
+	       (c->tcp_addr[0] && strcmp(c->tcp_scheme, "tls") == 0);
 }
 
 int vbd_config_check(const struct vbd_config *c, char *err, size_t errlen)
@@ -946,8 +1004,9 @@ bool vbd_config_listen_tcp_url(const struct vbd_config *c, char *buf,
 			buf[0] = '\0';
 		return false;
 	}
-	snprintf(buf, len, "tcp://%s%s%s:%s", v6 ? "[" : "", c->tcp_addr,
-		 v6 ? "]" : "", c->tcp_port[0] ? c->tcp_port : c->port);
+	snprintf(buf, len, "%s://%s%s%s:%s", c->tcp_scheme, v6 ? "[" : "",
+		 c->tcp_addr, v6 ? "]" : "",
+		 c->tcp_port[0] ? c->tcp_port : c->port);
 	return true;
 }
 
@@ -959,6 +1018,19 @@ static void print_listen(FILE *f, const char *key, const char *addr,
 
 	fprintf(f, "%s = \"%s%s%s:%u\";\n", key, v6 ? "[" : "", addr,
 		v6 ? "]" : "", port);
+}
+
+/* "\tkey = \"value\";" with the value's quotes and backslashes escaped,
+ * as libconfig reads them. */
+static void print_str(FILE *f, const char *key, const char *v)
+{
+	fprintf(f, "\t%s = \"", key);
+	for (; *v; v++) {
+		if (*v == '"' || *v == '\\')
+			fputc('\\', f);
+		fputc(*v, f);
+	}
+	fprintf(f, "\";\n");
 }
 
 void vbd_config_print(const struct vbd_config *c, FILE *f)
@@ -1003,6 +1075,11 @@ void vbd_config_print(const struct vbd_config *c, FILE *f)
 	fprintf(f, "};\n");
 	fprintf(f, "busy_poll = %s;\n", c->busy_poll ? "true" : "false");
 	fprintf(f, "spin_us = %u;\n", c->spin_us);
+	fprintf(f, "tls = {\n");
+	print_str(f, "cert", c->tls_cert);
+	print_str(f, "key", c->tls_key);
+	print_str(f, "ca", c->tls_ca);
+	fprintf(f, "};\n");
 }
 
 const char *vbd_slow_policy_name(enum vbd_slow_policy p)

@@ -46,6 +46,7 @@ enum vbd_slow_policy {
 #define VBD_SPIN_US_DEFAULT 0u
 
 #define VBD_ADDR_MAX 64 /* a listen address, with its terminator */
+#define VBD_PATH_MAX 256 /* a file name, with its terminator */
 
 /* The effective configuration; every field has a default. */
 struct vbd_config {
@@ -57,8 +58,10 @@ struct vbd_config {
 	 * without brackets ["0.0.0.0"]. */
 	char listen_addr[VBD_ADDR_MAX];
 	char port[8]; /* its port, decimal, 1-65535 [VB_DEFAULT_PORT, "7700"] */
-	/* A second listener, over TCP, beside listen's (which must then not
-	 * be tcp): its address ["": none] and port ["": port's]. */
+	/* A second listener, over TCP, beside listen's (which must then be
+	 * neither tcp nor tls): its scheme, "tcp" or "tls" ["tcp"], address
+	 * ["": none] and port ["": port's]. */
+	char tcp_scheme[4];
 	char tcp_addr[VBD_ADDR_MAX];
 	char tcp_port[8];
 	uint32_t max_conns; /* client connections at once [1024] */
@@ -86,6 +89,13 @@ struct vbd_config {
 	int busy_poll; /* 1: the event loop spins instead of sleeping [0] */
 	uint32_t spin_us; /* after work, poll this long before sleeping
 			   * [VBD_SPIN_US_DEFAULT] */
+	/* TLS listeners (tls://): the certificate chain and key they present
+	 * (PEM; required with a tls listener) and, if set, the CA that every
+	 * client's certificate must be signed by (then each must present
+	 * one) ["": none]. */
+	char tls_cert[VBD_PATH_MAX];
+	char tls_key[VBD_PATH_MAX];
+	char tls_ca[VBD_PATH_MAX];
 };
 
 /* vbd_config_defaults() - fill @c with the defaults in brackets above. */
@@ -144,8 +154,11 @@ void vbd_config_print(const struct vbd_config *c, FILE *f);
  */
 void vbd_config_listen_url(const struct vbd_config *c, char *buf, size_t len);
 
+/* vbd_config_tls() - true if a listener (listen or listen_tcp) is tls. */
+bool vbd_config_tls(const struct vbd_config *c);
+
 /*
- * vbd_config_listen_tcp_url() - the second, TCP, listener's URL
+ * vbd_config_listen_tcp_url() - the second, TCP or TLS, listener's URL
  * ("tcp://0.0.0.0:7700") into @buf as vbd_config_listen_url() does.
  * Returns false (and an empty @buf) if there is none.
  */

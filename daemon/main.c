@@ -45,9 +45,14 @@ static void usage(FILE *f)
 		"                        brackets; no scheme: rdma; no port:\n"
 		"                        --port's [rdma://0.0.0.0:7700]\n"
 		"                        (schemes of this build: %s)\n"
-		"      --listen-tcp URL  also accept clients over TCP,\n"
-		"                        [tcp://]ADDR[:PORT] (no port: --port's);\n"
-		"                        listen stays RDMA [none]\n"
+		"      --listen-tcp URL  also accept clients over TCP or TLS,\n"
+		"                        [tcp://]ADDR[:PORT] or tls://ADDR[:PORT]\n"
+		"                        (no port: --port's); listen stays RDMA\n"
+		"                        [none]\n"
+		"      --tls-cert FILE   a tls listener's certificate chain (PEM)\n"
+		"      --tls-key FILE    and its private key (PEM)\n"
+		"      --tls-ca FILE     require client certificates signed by\n"
+		"                        this CA (PEM) [none: not asked]\n"
 		"  -p, --port PORT       port to accept clients on [7700]\n"
 		"  -m, --monitor ADDR:PORT   HTTP monitoring endpoint\n"
 		"                        [127.0.0.1:8222]; port 0 disables it\n"
@@ -119,6 +124,9 @@ static int parse_cli(int argc, char **argv, struct cli *o)
 		{ "config", required_argument, NULL, 'c' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "listen-tcp", required_argument, NULL, 'L' },
+		{ "tls-cert", required_argument, NULL, 'C' },
+		{ "tls-key", required_argument, NULL, 'K' },
+		{ "tls-ca", required_argument, NULL, 'A' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "monitor", required_argument, NULL, 'm' },
 		{ "set", required_argument, NULL, 's' },
@@ -146,6 +154,15 @@ static int parse_cli(int argc, char **argv, struct cli *o)
 			break;
 		case 'L':
 			key = "listen_tcp";
+			break;
+		case 'C':
+			key = "tls.cert";
+			break;
+		case 'K':
+			key = "tls.key";
+			break;
+		case 'A':
+			key = "tls.ca";
 			break;
 		case 'p':
 			key = "port";

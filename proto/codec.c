@@ -54,6 +54,8 @@ const char *vbi_cm_reject_reason(uint16_t reason)
 		return "too many handshakes from this address";
 	case VBI_CM_REJ_SHUTDOWN:
 		return "the server is shutting down";
+	case VBI_CM_REJ_TLS:
+		return "the server requires TLS (a tls:// URL)";
 	default:
 		return "connection refused";
 	}

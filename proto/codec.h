@@ -51,6 +51,7 @@ struct vbi_cm_hdr {
 #define VBI_CM_REJ_FULL 1u /* max_conns connections open or in handshake */
 #define VBI_CM_REJ_ADDR 2u /* too many handshakes from this address */
 #define VBI_CM_REJ_SHUTDOWN 3u /* the server is shutting down */
+#define VBI_CM_REJ_TLS 4u /* tls listener, plain client: TLS is required */
 
 /*
  * vbi_cm_hdr_encode() - write the record for this build into @buf (at least

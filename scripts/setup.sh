@@ -22,7 +22,7 @@ PACKAGES=(
 	libprotobuf-c-dev protobuf-c-compiler
 	libcmocka-dev
 	uthash-dev libconfig-dev libmicrohttpd-dev libjson-c-dev
-	libcurl4-openssl-dev libsodium-dev
+	libcurl4-openssl-dev libsodium-dev libssl-dev openssl
 	valgrind
 	nats-server libnats-dev ucx-utils gnuplot-nox python3
 	qemu-system-x86 busybox-static kmod xz-utils file

@@ -34,6 +34,7 @@
  * send.
  */
 #include "session.h"
+#include "tls.h"
 
 #include "core/frame.h"
 #include "core/log.h"
@@ -79,12 +80,14 @@ struct tcp_ep {
 
 struct tcp_tp {
 	const struct vbi_transport_ops *ops; /* first: transport.c dispatch */
+	bool tls; /* the "tls" scheme: every connection is TLS */
 	int epfd;
 	struct tcp_conn *conns;
 	struct tcp_listener *listeners;
 	bool busy_poll;
 	uint64_t hs_check;
 	struct iovec iov[WRITEV_MAX]; /* out_write()'s, one thread per tp */
+	uint8_t *tls_buf; /* VBI_TLS_CHUNK: io_writev()'s plaintext */
 };
 
 struct tcp_listener {
@@ -95,6 +98,7 @@ struct tcp_listener {
 	struct vbi_conn_opts opts;
 	struct vbi_conn_cbs cbs;
 	void *arg;
+	struct vbi_tls_ctx *tls_ctx; /* tls: what the sessions start from */
 	struct tcp_listener *next;
 };
 
@@ -123,6 +127,14 @@ struct tcp_conn {
 	int fd;
 	bool want_out; /* EPOLLOUT is in the epoll set */
 	bool greeted; /* the version records have been exchanged */
+	/* TLS (NULL: plain TCP).  The handshake comes first, then the
+	 * version records and the session, all inside it. */
+	struct vbi_tls *tls;
+	bool tls_done; /* handshake finished */
+	bool tls_plain; /* client: the server answered in plain TCP */
+	bool tls_err; /* the last io_*() failure was TLS's (tls_why) */
+	bool rd_wants_out; /* TLS read needs the socket writable */
+	bool wr_wants_in; /* TLS write needs the socket readable */
 	uint64_t connect_deadline; /* client: coarse ms; 0 once greeted */
 	/* Reading: a record's header, then its body into the ring (DATA) or
 	 * ctrl_in (CTRL). */
@@ -147,7 +159,9 @@ struct tcp_conn {
 
 static const struct vbi_sess_ops tcp_sess_ops;
 const struct vbi_transport_ops vbi_tcp_ops;
-static uint64_t conns_alive, handshake_timeouts;
+const struct vbi_transport_ops vbi_tls_ops;
+/* Per scheme: [0] tcp, [1] tls. */
+static uint64_t conns_alive[2], handshake_timeouts[2];
 
 static struct tcp_conn *tconn(struct vbi_conn *c)
 {
@@ -250,12 +264,108 @@ static void want_out(struct tcp_conn *t, bool on)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &t->ep };
 
+	on = on || t->rd_wants_out;
 	if (t->want_out == on || t->fd < 0)
 		return;
 	if (on)
 		ev.events |= EPOLLOUT;
 	if (epoll_ctl(t->tp->epfd, EPOLL_CTL_MOD, t->fd, &ev) == 0)
 		t->want_out = on;
+}
+
+/*
+ * The socket's bytes, plain or through TLS.  Both return what read() and
+ * sendmsg() do: bytes, 0 at the end of the stream (read), or -1 with
+ * errno (EAGAIN: not now; after a TLS failure EPROTO or EACCES, with
+ * t->tls_err set and the words in vbi_tls_why()).
+ */
+static ssize_t tls_errno(struct tcp_conn *t, enum vbi_tls_rc rc)
+{
+	switch (rc) {
+	case VBI_TLS_WANT_OUT:
+	case VBI_TLS_WANT_IN:
+		errno = EAGAIN;
+		return -1;
+	case VBI_TLS_EOF:
+		return 0;
+	case VBI_TLS_ERRNO:
+		return -1;
+	case VBI_TLS_DENIED:
+		t->tls_err = true;
+		errno = EACCES;
+		return -1;
+	default:
+		t->tls_err = true;
+		errno = EPROTO;
+		return -1;
+	}
+}
+
+static ssize_t io_read(struct tcp_conn *t, void *buf, size_t len)
+{
+	enum vbi_tls_rc rc;
+	size_t got;
+
+	if (!t->tls || !t->tls_done)
+		return read(t->fd, buf, len);
+	rc = vbi_tls_read(t->tls, buf, len, &got);
+	if (rc == VBI_TLS_OK)
+		return (ssize_t)got;
+	if (rc == VBI_TLS_WANT_OUT) {
+		t->rd_wants_out = true;
+		want_out(t, true);
+	}
+	return tls_errno(t, rc);
+}
+
+static ssize_t io_writev(struct tcp_conn *t, struct iovec *iov, int n)
+{
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+	enum vbi_tls_rc rc;
+	size_t put;
+
+	/* sendmsg() for MSG_NOSIGNAL: a peer gone must not raise SIGPIPE in
+	 * the host process (tls.c's socket BIO does the same). */
+	if (!t->tls)
+		return sendmsg(t->fd, &msg, MSG_NOSIGNAL);
+	rc = vbi_tls_write(t->tls, iov, n, t->tp->tls_buf, &put);
+	if (rc == VBI_TLS_OK)
+		return (ssize_t)put;
+	if (rc == VBI_TLS_WANT_IN)
+		t->wr_wants_in = true;
+	if (rc == VBI_TLS_EOF) {
+		errno = EPIPE;
+		return -1;
+	}
+	return tls_errno(t, rc);
+}
+
+/* Fail @t after an io_*() call failed with @err, saying @what failed. */
+static void io_fail(struct tcp_conn *t, int err, const char *what)
+{
+	if (t->tls_err)
+		vbi_sess_fail(&t->c, err == EACCES ? VB_EACCES : VB_EPROTO,
+			      "tls %s: %s", what, vbi_tls_why(t->tls));
+	else
+		vbi_sess_fail(&t->c, vbi_sess_errno(err), "%s: %s", what,
+			      strerror(err));
+}
+
+/*
+ * A write failed with @err.  A TLS peer that refused us (TLS 1.3: a
+ * client's certificate is judged after the client's handshake is over)
+ * said why in an alert before it closed, which the write cannot see: a
+ * read finds it, and that is the reason given.
+ */
+static void io_write_fail(struct tcp_conn *t, int err, const char *what)
+{
+	uint8_t b;
+
+	if (t->tls_done && !t->tls_err && io_read(t, &b, 1) < 0 && t->tls_err) {
+		io_fail(t, errno, "read");
+		return;
+	}
+	io_fail(t, err, what);
 }
 
 /*
@@ -317,31 +427,33 @@ static int rec_iov(const struct tcp_conn *t, const struct out_rec *r,
 static void out_write(struct tcp_conn *t)
 {
 	struct iovec *iov = t->tp->iov;
-	struct msghdr msg = { 0 };
+	/* TLS takes one record's plaintext per call: gather no more. */
+	size_t cap = t->tls ? VBI_TLS_CHUNK : SIZE_MAX;
 	ssize_t n;
 
 	while (t->out_done < t->out_tail && t->c.state != VBI_SS_CLOSED) {
-		size_t skip = t->out_off;
-		int k = 0;
+		size_t skip = t->out_off, bytes = 0;
+		int k = 0, k0;
 
 		for (uint64_t i = t->out_done;
-		     i < t->out_tail && k < WRITEV_MAX; i++)
+		     i < t->out_tail && k < WRITEV_MAX && bytes < cap; i++) {
+			k0 = k;
 			k += rec_iov(t, &t->out[i % OUT_MAX], iov + k,
 				     WRITEV_MAX - k, &skip);
-		/* sendmsg() for MSG_NOSIGNAL: a peer gone must not raise
-		 * SIGPIPE in the host process. */
-		msg.msg_iov = iov;
-		msg.msg_iovlen = (size_t)k;
-		n = sendmsg(t->fd, &msg, MSG_NOSIGNAL);
+			while (k0 < k)
+				bytes += iov[k0++].iov_len;
+		}
+		n = io_writev(t, iov, k);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				want_out(t, true);
+				/* A TLS write that must read first waits for
+				 * EPOLLIN (conn_event), not for EPOLLOUT. */
+				want_out(t, !t->wr_wants_in);
 				return;
 			}
 			if (errno == EINTR)
 				continue;
-			vbi_sess_fail(&t->c, vbi_sess_errno(errno), "write: %s",
-				      strerror(errno));
+			io_write_fail(t, errno, "write");
 			return;
 		}
 		/* Advance over the records now written whole. */
@@ -610,7 +722,11 @@ static int conn_read(struct tcp_conn *t)
 	int records = 0;
 	ssize_t n;
 
-	while (c->state != VBI_SS_CLOSED && records < READ_RECORDS) {
+	/* TLS may hold decrypted bytes that no epoll event announces: they
+	 * are read before the turn ends (at most one TLS record's). */
+	while (c->state != VBI_SS_CLOSED &&
+	       (records < READ_RECORDS ||
+		(t->tls_done && vbi_tls_pending(t->tls)))) {
 		uint8_t *to;
 		size_t want;
 
@@ -621,16 +737,17 @@ static int conn_read(struct tcp_conn *t)
 			to = t->in_to + t->in_have;
 			want = t->in_bytes - t->in_have;
 		}
-		n = want ? read(t->fd, to, want) : 0;
+		n = want ? io_read(t, to, want) : 0;
 		if (want && n <= 0) {
 			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 				break;
 			if (n < 0 && errno == EINTR)
 				continue;
-			vbi_sess_fail(
-				c, n == 0 ? VB_ECLOSED : vbi_sess_errno(errno),
-				n == 0 ? "peer disconnected" : "read: %s",
-				n == 0 ? "" : strerror(errno));
+			if (n == 0)
+				vbi_sess_fail(c, VB_ECLOSED,
+					      "peer disconnected");
+			else
+				io_fail(t, errno, "read");
 			break;
 		}
 		t->in_have += (size_t)n;
@@ -664,7 +781,7 @@ static struct tcp_conn *conn_new(struct tcp_tp *tp,
 
 	if (!t)
 		return NULL;
-	vbi_sess_init(&t->c, &vbi_tcp_ops, &tcp_sess_ops, o, cbs, arg);
+	vbi_sess_init(&t->c, tp->ops, &tcp_sess_ops, o, cbs, arg);
 	t->ep.kind = EP_CONN;
 	t->tp = tp;
 	t->fd = -1;
@@ -672,7 +789,7 @@ static struct tcp_conn *conn_new(struct tcp_tp *tp,
 	if (tp->conns)
 		tp->conns->prev = t;
 	tp->conns = t;
-	conns_alive++;
+	conns_alive[tp->tls]++;
 	if (o->busy_poll)
 		tp->busy_poll = true;
 	return t;
@@ -683,6 +800,7 @@ static void conn_free(struct tcp_conn *t)
 	if (!t)
 		return;
 	vbi_sess_fwd_complete(&t->c, t->c.fwd_tail);
+	vbi_tls_destroy(t->tls);
 	if (t->fd >= 0)
 		close(t->fd); /* also leaves the epoll set */
 	unmap(&t->c.ring_mem, &t->ring_len);
@@ -697,7 +815,7 @@ static void conn_free(struct tcp_conn *t)
 		t->tp->conns = t->next;
 	if (t->next)
 		t->next->prev = t->prev;
-	conns_alive--;
+	conns_alive[t->tp->tls]--;
 	free(t);
 }
 
@@ -706,14 +824,18 @@ static void disconnect(struct vbi_conn *c)
 	struct tcp_conn *t = tconn(c);
 
 	/* What was written goes first (an Error that turns a client away),
-	 * then the end of the stream. */
+	 * then TLS's close alert and the end of the stream. */
+	if (t->tls_done)
+		vbi_tls_close(t->tls);
 	if (t->fd >= 0)
 		shutdown(t->fd, SHUT_WR);
 }
 
 static void tag(const struct vbi_conn *c, char *buf, size_t len)
 {
-	snprintf(buf, len, "tcp fd %d", tconn_const(c)->fd);
+	const struct tcp_conn *t = tconn_const(c);
+
+	snprintf(buf, len, "%s fd %d", t->tls ? "tls" : "tcp", t->fd);
 }
 
 static int peer_name(const struct vbi_conn *c, char *buf, size_t len)
@@ -750,20 +872,46 @@ static int epoll_add(struct tcp_tp *tp, int fd, struct tcp_ep *ep,
 	return epoll_ctl(tp->epfd, EPOLL_CTL_ADD, fd, &ev) ? VB_ESYS : VB_OK;
 }
 
-/* Write a version (or reject) record; the socket is new and empty, so 8
- * bytes always fit.  VB_OK or an error. */
-static int greet_write(int fd, const uint8_t *rec)
+/* Write a refusal (a reject record) in plain TCP, before any TLS; the
+ * socket is new and empty, so 8 bytes always fit. */
+static void refuse_write(int fd, uint16_t reason)
 {
-	ssize_t n = send(fd, rec, VBI_CM_HDR_LEN, MSG_NOSIGNAL);
+	uint8_t rec[VBI_CM_HDR_LEN];
 
-	return n == (ssize_t)VBI_CM_HDR_LEN ? VB_OK : VB_ECLOSED;
+	vbi_cm_hdr_encode_reject(rec, reason);
+	if (send(fd, rec, VBI_CM_HDR_LEN, MSG_NOSIGNAL) < 0)
+		return; /* the peer is gone: nothing to tell */
+}
+
+/* Write our version record, inside TLS if the connection has it; nothing
+ * else is queued yet, so 8 bytes always fit.  What io_writev() returns. */
+static ssize_t greet_send(struct tcp_conn *t)
+{
+	uint8_t rec[VBI_CM_HDR_LEN];
+	struct iovec v = { .iov_base = rec, .iov_len = VBI_CM_HDR_LEN };
+
+	vbi_cm_hdr_encode(rec);
+	return io_writev(t, &v, 1);
+}
+
+/* greet_send(), failing the connection if it fails: VB_OK or VB_ECLOSED. */
+static int greet_write(struct tcp_conn *t)
+{
+	ssize_t n = greet_send(t);
+
+	if (n == (ssize_t)VBI_CM_HDR_LEN)
+		return VB_OK;
+	if (n < 0)
+		io_write_fail(t, errno, "write of the version record");
+	else
+		vbi_sess_fail(&t->c, VB_ECLOSED, "cannot send the version");
+	return VB_ECLOSED;
 }
 
 static void on_accept(struct tcp_listener *l)
 {
 	struct sockaddr_storage sa;
 	socklen_t len = sizeof(sa);
-	uint8_t rec[VBI_CM_HDR_LEN];
 	struct tcp_conn *t;
 	int fd, rc;
 
@@ -794,10 +942,18 @@ static void on_accept(struct tcp_listener *l)
 		t->c.state = VBI_SS_CONNECTING;
 		/* From now on it counts, as at an rdma_cm request. */
 		if (l->cbs.accept && (rc = l->cbs.accept(&t->c, l->arg))) {
-			vbi_cm_hdr_encode_reject(rec, vbi_cm_reject_code(rc));
-			greet_write(fd, rec);
+			/* In plain TCP even on a TLS listener: a refused
+			 * peer costs no handshake, and its client knows a
+			 * reject record from TLS by the first byte. */
+			refuse_write(fd, vbi_cm_reject_code(rc));
 			t->c.state = VBI_SS_CLOSED;
 			t->c.closed_reported = true; /* refused: no callback */
+			continue;
+		}
+		if (l->tls_ctx &&
+		    vbi_tls_create(l->tls_ctx, fd, true, NULL, &t->tls)) {
+			vbi_sess_fail(&t->c, VB_ENOMEM,
+				      "out of memory for TLS");
 			continue;
 		}
 		if (l->opts.handshake_timeout_ms)
@@ -815,19 +971,21 @@ static void on_accept(struct tcp_listener *l)
 static int greet_read(struct tcp_conn *t)
 {
 	struct vbi_conn *c = &t->c;
-	uint8_t rec[VBI_CM_HDR_LEN];
 	struct vbi_cm_hdr hdr;
 	ssize_t n;
 	int rc;
 
-	n = read(t->fd, t->in_hdr + t->in_have, VBI_CM_HDR_LEN - t->in_have);
+	n = io_read(t, t->in_hdr + t->in_have, VBI_CM_HDR_LEN - t->in_have);
 	if (n < 0 &&
 	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return VB_EAGAIN;
-	if (n <= 0) {
-		vbi_sess_fail(c, n == 0 ? VB_ECLOSED : vbi_sess_errno(errno),
-			      "%s before the version record",
-			      n == 0 ? "peer disconnected" : strerror(errno));
+	if (n == 0) {
+		vbi_sess_fail(c, VB_ECLOSED,
+			      "peer disconnected before the version record");
+		return VB_ECLOSED;
+	}
+	if (n < 0) {
+		io_fail(t, errno, "read of the version record");
 		return VB_ECLOSED;
 	}
 	t->in_have += (size_t)n;
@@ -836,15 +994,18 @@ static int greet_read(struct tcp_conn *t)
 	t->in_have = 0;
 	rc = vbi_cm_hdr_decode(t->in_hdr, VBI_CM_HDR_LEN, &hdr);
 	if (c->server) {
-		vbi_cm_hdr_encode(rec);
-		greet_write(t->fd, rec);
 		if (rc) {
+			/* Our record tells the peer which version we speak;
+			 * the refusal is the reason, whatever the write. */
+			greet_send(t);
 			vbi_sess_fail(c, rc, "refusing a connection: %s",
 				      rc == VB_EVERSION ?
 					      "peer speaks another version" :
 					      "not a verbus client");
 			return rc;
 		}
+		if (greet_write(t))
+			return VB_ECLOSED;
 	} else if (rc == VB_EVERSION) {
 		vbi_sess_fail(c, VB_EVERSION,
 			      "refused: the server speaks version %u",
@@ -858,6 +1019,11 @@ static int greet_read(struct tcp_conn *t)
 		vbi_sess_fail(c, VB_ECONNREFUSED, "refused: %s",
 			      vbi_cm_reject_reason(hdr.reason));
 		return VB_ECONNREFUSED;
+	} else if (t->tls_plain) {
+		vbi_sess_fail(c, VB_EPROTO,
+			      "the server does not speak TLS (a tcp:// "
+			      "listener?)");
+		return VB_EPROTO;
 	}
 	t->greeted = true;
 	t->connect_deadline = 0;
@@ -865,10 +1031,69 @@ static int greet_read(struct tcp_conn *t)
 	return VB_OK;
 }
 
+/*
+ * Advance the TLS handshake; true once it is done (a client has then sent
+ * its version record, inside TLS) or once a client found a plain server
+ * (whose record greet_read() then reads).  A peer that speaks plain TCP
+ * shows by its first byte (tls.c looks): TLS records start with a content
+ * type 20-23, a version or reject record with the magic's 'V'.
+ */
+static bool tls_step(struct tcp_conn *t)
+{
+	struct vbi_conn *c = &t->c;
+
+	switch (vbi_tls_handshake(t->tls)) {
+	case VBI_TLS_OK:
+		break;
+	case VBI_TLS_PLAIN:
+		if (!c->server) {
+			t->tls_plain = true;
+			return true;
+		}
+		refuse_write(t->fd, VBI_CM_REJ_TLS);
+		vbi_sess_fail(c, VB_EPROTO,
+			      "refusing a connection: it does not speak TLS "
+			      "(a tcp:// client?)");
+		return false;
+	case VBI_TLS_WANT_IN:
+		want_out(t, false);
+		return false;
+	case VBI_TLS_WANT_OUT:
+		want_out(t, true);
+		return false;
+	case VBI_TLS_EOF:
+		vbi_sess_fail(c, VB_ECLOSED,
+			      "peer disconnected during the TLS handshake");
+		return false;
+	case VBI_TLS_ERRNO:
+		vbi_sess_fail(c, vbi_sess_errno(errno), "tls handshake: %s",
+			      strerror(errno));
+		return false;
+	case VBI_TLS_DENIED:
+		vbi_sess_fail(c, VB_EACCES, "tls handshake: %s",
+			      vbi_tls_why(t->tls));
+		return false;
+	default:
+		vbi_sess_fail(c, VB_EPROTO, "tls handshake: %s",
+			      vbi_tls_why(t->tls));
+		return false;
+	}
+	t->tls_done = true;
+	want_out(t, false);
+	if (vbi_log_enabled(VBI_LOG_DEBUG)) {
+		char desc[96];
+
+		vbi_tls_describe(t->tls, desc, sizeof(desc));
+		vbi_debug("tls fd %d: %s", t->fd, desc);
+	}
+	if (!c->server && greet_write(t))
+		return false;
+	return true;
+}
+
 /* The client's socket became writable while connecting: did it connect? */
 static void connected(struct tcp_conn *t)
 {
-	uint8_t rec[VBI_CM_HDR_LEN];
 	socklen_t len = sizeof(int);
 	int err = 0;
 
@@ -879,9 +1104,10 @@ static void connected(struct tcp_conn *t)
 	}
 	want_out(t, false);
 	t->c.state = VBI_SS_CONNECTING; /* connected: records now */
-	vbi_cm_hdr_encode(rec);
-	if (greet_write(t->fd, rec))
-		vbi_sess_fail(&t->c, VB_ECLOSED, "cannot send the version");
+	if (t->tls)
+		tls_step(t); /* the ClientHello; the version comes after */
+	else
+		greet_write(t);
 }
 
 static void conn_event(struct tcp_conn *t, uint32_t events)
@@ -895,6 +1121,21 @@ static void conn_event(struct tcp_conn *t, uint32_t events)
 		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
 			connected(t);
 		return;
+	}
+	/* TLS's reversals: a read that waited to write, a write that
+	 * waited to read. */
+	if (t->rd_wants_out && (events & EPOLLOUT)) {
+		t->rd_wants_out = false;
+		events |= EPOLLIN;
+	}
+	if (t->wr_wants_in && (events & EPOLLIN)) {
+		t->wr_wants_in = false;
+		events |= EPOLLOUT;
+	}
+	if (t->tls && !t->tls_done && !t->tls_plain) {
+		if (!tls_step(t))
+			return;
+		events |= EPOLLIN; /* what came with the last flight */
 	}
 	if (events & EPOLLOUT)
 		out_write(t);
@@ -941,6 +1182,15 @@ static void check_deadlines(struct tcp_tp *tp)
 		return;
 	tp->hs_check = now + HS_CHECK_MS;
 	for (t = tp->conns; t; t = t->next) {
+		if (t->tls && !t->tls_done && t->c.hs_deadline &&
+		    now >= t->c.hs_deadline && t->c.state != VBI_SS_CLOSED) {
+			vbi_sess_fail(&t->c, VB_ETIMEDOUT,
+				      "handshake timeout: TLS not done within "
+				      "%u ms",
+				      t->c.opts.handshake_timeout_ms);
+			handshake_timeouts[tp->tls]++;
+			continue;
+		}
 		if (t->connect_deadline && now >= t->connect_deadline &&
 		    t->c.state != VBI_SS_CLOSED) {
 			vbi_sess_fail(&t->c, VB_ETIMEDOUT,
@@ -949,7 +1199,7 @@ static void check_deadlines(struct tcp_tp *tp)
 			continue;
 		}
 		if (vbi_sess_deadline(&t->c, now))
-			handshake_timeouts++;
+			handshake_timeouts[tp->tls]++;
 	}
 }
 
@@ -1022,20 +1272,37 @@ static int tp_spin(struct vbi_tp *vtp, uint64_t budget_ns)
 
 /* ---- the ops ------------------------------------------------------------ */
 
-static int tp_create(struct vbi_tp **out)
+static int tp_new(bool tls, struct vbi_tp **out)
 {
 	struct tcp_tp *tp = calloc(1, sizeof(*tp));
+	int rc = VB_ENOMEM;
 
 	if (!tp)
 		return VB_ENOMEM;
-	tp->ops = &vbi_tcp_ops;
+	tp->ops = tls ? &vbi_tls_ops : &vbi_tcp_ops;
+	tp->tls = tls;
+	if (tls && !(tp->tls_buf = malloc(VBI_TLS_CHUNK)))
+		goto out_free;
 	tp->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (tp->epfd < 0) {
-		free(tp);
-		return VB_ESYS;
-	}
+	rc = VB_ESYS;
+	if (tp->epfd < 0)
+		goto out_free;
 	*out = (struct vbi_tp *)(void *)tp;
 	return VB_OK;
+out_free:
+	free(tp->tls_buf);
+	free(tp);
+	return rc;
+}
+
+static int tp_create(struct vbi_tp **out)
+{
+	return tp_new(false, out);
+}
+
+static int tp_create_tls(struct vbi_tp **out)
+{
+	return tp_new(true, out);
 }
 
 static void listener_close(struct vbi_listener *vl)
@@ -1053,6 +1320,7 @@ static void listener_close(struct vbi_listener *vl)
 	}
 	if (l->fd >= 0)
 		close(l->fd);
+	vbi_tls_ctx_put(l->tls_ctx); /* its sessions keep their hold */
 	free(l);
 }
 
@@ -1070,6 +1338,7 @@ static void tp_destroy(struct vbi_tp *vtp)
 	reap(tp, false);
 	reap(tp, true);
 	close(tp->epfd);
+	free(tp->tls_buf);
 	free(tp);
 }
 
@@ -1088,6 +1357,19 @@ static int resolve(const char *addr, const char *port, bool passive,
 	return getaddrinfo(addr, port, &hints, ai) ? VB_EUNREACH : VB_OK;
 }
 
+/* A TLS context from @o's files; @err says what failed. */
+static int tls_ctx(const struct vbi_conn_opts *o, bool server,
+		   struct vbi_tls_ctx **out, char *err, size_t len)
+{
+	struct vbi_tls_conf conf = {
+		.cert = o->tls_cert,
+		.key = o->tls_key,
+		.ca = o->tls_ca,
+	};
+
+	return vbi_tls_ctx_create(&conf, server, out, err, len);
+}
+
 static int tp_listen(struct vbi_tp *vtp, const char *addr, const char *port,
 		     const struct vbi_conn_opts *o,
 		     const struct vbi_conn_cbs *cbs, void *arg,
@@ -1101,7 +1383,7 @@ static int tp_listen(struct vbi_tp *vtp, const char *addr, const char *port,
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return VB_ENOMEM;
-	l->ops = &vbi_tcp_ops;
+	l->ops = tp->ops;
 	l->ep.kind = EP_LISTENER;
 	l->tp = tp;
 	l->fd = -1;
@@ -1112,6 +1394,15 @@ static int tp_listen(struct vbi_tp *vtp, const char *addr, const char *port,
 	rc = vbi_sess_opts(&l->opts);
 	if (rc)
 		goto out_free;
+	if (tp->tls) {
+		char err[256];
+
+		rc = tls_ctx(o, true, &l->tls_ctx, err, sizeof(err));
+		if (rc) {
+			vbi_err("%s", err); /* names the operator's file */
+			goto out_free;
+		}
+	}
 	rc = resolve(addr, port, true, &ai);
 	if (rc)
 		goto out_free;
@@ -1142,6 +1433,7 @@ out_free_ai:
 out_free:
 	if (l->fd >= 0)
 		close(l->fd);
+	vbi_tls_ctx_put(l->tls_ctx);
 	free(l);
 	return rc;
 }
@@ -1154,16 +1446,28 @@ static int tp_connect(struct vbi_tp *vtp, const char *addr, const char *port,
 	struct tcp_tp *tp = ttp(vtp);
 	struct vbi_conn_opts opts = *o;
 	struct addrinfo *dst = NULL, *src = NULL;
+	struct vbi_tls_ctx *ctx = NULL;
 	const char *what = "session";
 	struct tcp_conn *t;
+	char err[256];
 	int rc;
 
 	rc = vbi_sess_opts(&opts);
 	if (rc)
 		return rc;
+	if (tp->tls && tls_ctx(&opts, false, &ctx, err, sizeof(err))) {
+		/* Said as a connection that failed, so that the words (a
+		 * file that does not load) reach the application. */
+		t = conn_new(tp, &opts, cbs, arg);
+		if (!t)
+			return VB_ENOMEM;
+		vbi_sess_fail(&t->c, VB_EINVAL, "%s", err);
+		*out = &t->c;
+		return VB_OK;
+	}
 	rc = resolve(addr, port, false, &dst);
 	if (rc)
-		return rc;
+		goto out_free_ctx;
 	if (opts.source) {
 		rc = resolve(opts.source, NULL, true, &src);
 		if (rc)
@@ -1186,6 +1490,14 @@ static int tp_connect(struct vbi_tp *vtp, const char *addr, const char *port,
 	}
 	memcpy(&t->peer, dst->ai_addr, dst->ai_addrlen);
 	t->peer_len = dst->ai_addrlen;
+	if (ctx) {
+		rc = vbi_tls_create(
+			ctx, t->fd, false,
+			opts.tls_server_name ? opts.tls_server_name : addr,
+			&t->tls);
+		if (rc)
+			goto out_free_conn;
+	}
 	rc = vbi_sess_setup(&t->c, &what);
 	if (rc)
 		goto out_free_conn;
@@ -1203,13 +1515,21 @@ out_free_src:
 		freeaddrinfo(src);
 out_free_dst:
 	freeaddrinfo(dst);
+out_free_ctx:
+	vbi_tls_ctx_put(ctx); /* the session keeps its own hold */
 	return rc;
 }
 
 static void tp_stats(struct vbi_tp_stats *s)
 {
-	s->conns_open = conns_alive;
-	s->handshake_timeouts = handshake_timeouts;
+	s->conns_open = conns_alive[0];
+	s->handshake_timeouts = handshake_timeouts[0];
+}
+
+static void tp_stats_tls(struct vbi_tp_stats *s)
+{
+	s->conns_open = conns_alive[1];
+	s->handshake_timeouts = handshake_timeouts[1];
 }
 
 static const struct vbi_sess_ops tcp_sess_ops = {
@@ -1253,4 +1573,34 @@ const struct vbi_transport_ops vbi_tcp_ops = {
 	.stats = vbi_sess_stats,
 	.set_arg = vbi_sess_set_arg,
 	.tp_stats = tp_stats,
+};
+
+/* TLS over TCP: the same transport, every connection through tls.c. */
+const struct vbi_transport_ops vbi_tls_ops = {
+	.scheme = "tls",
+	.tp_create = tp_create_tls,
+	.tp_destroy = tp_destroy,
+	.tp_fd = tp_fd,
+	.tp_progress = tp_progress,
+	.tp_spin = tp_spin,
+	.listen = tp_listen,
+	.listener_close = listener_close,
+	.connect = tp_connect,
+	.send = vbi_sess_send,
+	.reserve = vbi_sess_reserve,
+	.commit = vbi_sess_commit,
+	.flush = vbi_sess_flush,
+	.release = vbi_sess_release,
+	.hold = vbi_sess_hold,
+	.forward = vbi_sess_forward,
+	.unpin = vbi_sess_unpin,
+	.send_ctrl = vbi_sess_send_ctrl,
+	.peer_name = peer_name,
+	.name = vbi_sess_name,
+	.credentials = vbi_sess_credentials,
+	.pause = vbi_sess_pause,
+	.close = vbi_sess_close,
+	.stats = vbi_sess_stats,
+	.set_arg = vbi_sess_set_arg,
+	.tp_stats = tp_stats_tls,
 };

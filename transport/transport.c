@@ -24,6 +24,7 @@ struct tp_head {
 static const struct vbi_transport_ops *const transports[] = {
 	&vbi_rdma_ops,
 	&vbi_tcp_ops,
+	&vbi_tls_ops,
 };
 
 #define NTRANSPORTS (sizeof(transports) / sizeof(transports[0]))

@@ -76,6 +76,16 @@ struct vbi_conn_opts {
 	 * authorization, Welcome) has not completed within this, counted in
 	 * vbi_tp_stats.handshake_timeouts [0: no limit]. */
 	uint32_t handshake_timeout_ms;
+	/* tls (PEM file names; copied where kept): a listener's certificate
+	 * and key (required), or a client's own for a server that asks. */
+	const char *tls_cert;
+	const char *tls_key;
+	/* tls: a listener with one asks every client for a certificate this
+	 * CA signed; a client verifies the server by it [the system's CAs]. */
+	const char *tls_ca;
+	/* tls, connect: the name (DNS or IP) the server's certificate must
+	 * carry [the address connected to]. */
+	const char *tls_server_name;
 };
 
 /* Why a connection closed: an enum vb_err, and a human-readable reason. */
@@ -216,6 +226,8 @@ struct vbi_transport_ops {
 extern const struct vbi_transport_ops vbi_rdma_ops;
 /* The TCP transport (transport/tcp.c). */
 extern const struct vbi_transport_ops vbi_tcp_ops;
+/* TLS over TCP (tcp.c with tls.c): "tls". */
+extern const struct vbi_transport_ops vbi_tls_ops;
 
 /* Busy-polling, the turns of a spin per look at the fds (rdma_cm events,
  * and in verbusd's loop signals and the monitor): the completion queues

@@ -36,6 +36,9 @@ void cli_cmd_init(struct cli_cmd *cmd, const char *name, void (*usage)(FILE *f),
 	cmd->token = env_or("VERBUS_TOKEN", NULL);
 	cmd->user = env_or("VERBUS_USER", NULL);
 	cmd->password = env_or("VERBUS_PASSWORD", NULL);
+	cmd->tls_ca = env_or("VERBUS_TLS_CA", NULL);
+	cmd->tls_cert = env_or("VERBUS_TLS_CERT", NULL);
+	cmd->tls_key = env_or("VERBUS_TLS_KEY", NULL);
 	opterr = 0;
 	optind = 1;
 }
@@ -96,6 +99,15 @@ int cli_common_option(struct cli_cmd *cmd, int opt, char **argv)
 		return 1;
 	case CLI_OPT_PASSWORD:
 		cmd->password = optarg;
+		return 1;
+	case CLI_OPT_TLS_CA:
+		cmd->tls_ca = optarg;
+		return 1;
+	case CLI_OPT_TLS_CERT:
+		cmd->tls_cert = optarg;
+		return 1;
+	case CLI_OPT_TLS_KEY:
+		cmd->tls_key = optarg;
 		return 1;
 	case CLI_OPT_CONNECT_TIMEOUT:
 		if (cli_parse_ms(optarg, 1, &ms))
@@ -184,12 +196,27 @@ int cli_connect(const struct cli_cmd *cmd, unsigned flags, const char *source,
 	o.max_msg = cmd->max_msg;
 	o.on_event = cli_on_event;
 	o.event_arg = ev;
+	/* The files matter to tls:// only ($VERBUS_TLS_* may be set for
+	 * every URL a script uses); the library refuses them elsewhere. */
+	if (strcmp(cmd->server.scheme, "tls") == 0) {
+		o.tls_ca = cmd->tls_ca;
+		o.tls_cert = cmd->tls_cert;
+		o.tls_key = cmd->tls_key;
+	}
 	ev->cmd = cmd;
+	ev->close_detail[0] = '\0';
 	rc = vb_connect(cmd->url, &o, out);
 	if (rc != VB_OK)
-		cli_error(cmd, "cannot connect to %s%s%s: %s%s", cmd->url,
-			  o.source ? " from " : "", o.source ? o.source : "",
-			  vb_strerror(rc), connect_hint(rc));
+		cli_error(
+			cmd, "cannot connect to %s%s%s: %s%s%s%s", cmd->url,
+			o.source ? " from " : "", o.source ? o.source : "",
+			vb_strerror(rc), ev->close_detail[0] ? ": " : "",
+			ev->close_detail,
+			strncmp(ev->close_detail, "tls", 3) == 0 ?
+				" (check --tls-ca, --tls-cert and --tls-key)" :
+			strncmp(ev->close_detail, "refused", 7) == 0 ?
+				"" :
+				connect_hint(rc));
 	return rc;
 }
 
@@ -216,6 +243,8 @@ void cli_on_event(struct vb_conn *c, const struct vb_event *ev, void *arg)
 	case VB_EV_CLOSED:
 		e->closed = true;
 		e->close_err = ev->err;
+		snprintf(e->close_detail, sizeof(e->close_detail), "%s",
+			 detail ? detail : "");
 		break;
 	case VB_EV_NOTICE:
 		e->notices++;

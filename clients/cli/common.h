@@ -38,6 +38,9 @@ enum {
 	CLI_OPT_USER,
 	CLI_OPT_PASSWORD,
 	CLI_OPT_CONNECT_TIMEOUT,
+	CLI_OPT_TLS_CA,
+	CLI_OPT_TLS_CERT,
+	CLI_OPT_TLS_KEY,
 	CLI_OPT_FIRST_OWN, /* subcommands number their own options from here */
 };
 
@@ -53,6 +56,9 @@ enum {
 	{ "password", required_argument, NULL, CLI_OPT_PASSWORD },       \
 	{ "connect-timeout", required_argument, NULL,                    \
 	  CLI_OPT_CONNECT_TIMEOUT },                                     \
+	{ "tls-ca", required_argument, NULL, CLI_OPT_TLS_CA },           \
+	{ "tls-cert", required_argument, NULL, CLI_OPT_TLS_CERT },       \
+	{ "tls-key", required_argument, NULL, CLI_OPT_TLS_KEY },         \
 	{ "help", no_argument, NULL, 'h' },                              \
 	{ NULL, 0, NULL, 0 }
 /* clang-format on */
@@ -60,17 +66,23 @@ enum {
 #define CLI_COMMON_SHORTOPTS ":s:h"
 
 /* The usage text of the shared options, for each subcommand's --help. */
-#define CLI_COMMON_HELP                                                      \
-	"Connection (every subcommand):\n"                                   \
-	"  -s, --server URL        the broker, [rdma://]HOST[:PORT]\n"       \
-	"                          [$VERBUS_URL, else " VB_DEFAULT_URL "]\n" \
-	"      --source ADDR       local address to connect from (picks\n"   \
-	"                          the RDMA device) [any]\n"                 \
-	"      --name NAME         shown by the broker (/connz)\n"           \
-	"      --token TOKEN       credentials [$VERBUS_TOKEN]\n"            \
-	"      --user USER         credentials [$VERBUS_USER]\n"             \
-	"      --password PASS     credentials [$VERBUS_PASSWORD]\n"         \
-	"      --connect-timeout MS  one connection attempt [5000]\n"        \
+#define CLI_COMMON_HELP                                                         \
+	"Connection (every subcommand):\n"                                      \
+	"  -s, --server URL        the broker, [rdma://]HOST[:PORT],\n"         \
+	"                          tcp://HOST[:PORT] or tls://HOST[:PORT]\n"    \
+	"                          [$VERBUS_URL, else " VB_DEFAULT_URL "]\n"    \
+	"      --source ADDR       local address to connect from (picks\n"      \
+	"                          the RDMA device) [any]\n"                    \
+	"      --name NAME         shown by the broker (/connz)\n"              \
+	"      --token TOKEN       credentials [$VERBUS_TOKEN]\n"               \
+	"      --user USER         credentials [$VERBUS_USER]\n"                \
+	"      --password PASS     credentials [$VERBUS_PASSWORD]\n"            \
+	"      --connect-timeout MS  one connection attempt [5000]\n"           \
+	"      --tls-ca FILE       tls: the CAs that verify the broker\n"       \
+	"                          (PEM) [$VERBUS_TLS_CA, else the system's]\n" \
+	"      --tls-cert FILE     tls: our certificate, for a broker that\n"   \
+	"                          asks (PEM) [$VERBUS_TLS_CERT]\n"             \
+	"      --tls-key FILE      tls: its key (PEM) [$VERBUS_TLS_KEY]\n"      \
 	"  -h, --help              this text\n"
 
 /* One subcommand being run: its name, its usage, the shared options. */
@@ -82,6 +94,8 @@ struct cli_cmd {
 	const char *source; /* --source, or NULL */
 	const char *conn_name; /* --name, or the subcommand's default */
 	const char *token, *user, *password; /* credentials, or NULL */
+	/* TLS files (--tls-*, $VERBUS_TLS_*), or NULL; used with tls:// only */
+	const char *tls_ca, *tls_cert, *tls_key;
 	int connect_timeout_ms; /* 0: the library's default */
 	uint32_t ring_size; /* receive ring; 0: the library's default */
 	uint32_t max_msg; /* largest subject + data accepted; 0: default */
@@ -132,6 +146,7 @@ struct cli_events {
 	const struct cli_cmd *cmd; /* for messages */
 	bool closed; /* VB_EV_CLOSED came */
 	int close_err; /* its error */
+	char close_detail[256]; /* its detail ("" if none) */
 	uint64_t notices; /* VB_EV_NOTICE count */
 	bool sub_refused; /* a notice named a subscription (now gone) */
 	uint64_t dropped; /* the largest VB_EV_DROPPED count */

@@ -308,6 +308,10 @@ static void attempt(struct vb_conn *c)
 		.credentials = c->cred,
 		.credentials_len = c->cred_len,
 		.keep_memory = 1,
+		.tls_ca = c->tls_ca,
+		.tls_cert = c->tls_cert,
+		.tls_key = c->tls_key,
+		.tls_server_name = c->tls_server_name,
 	};
 	char why[sizeof(c->url.host) + 96];
 	int rc;
@@ -467,6 +471,11 @@ static int opts_load(struct vb_conn *c, const struct vb_opts *in)
 		return VB_EINVAL;
 	c->name = dup_or_null(o->name ? o->name : DEF_NAME, &rc);
 	c->source = dup_or_null(o->source, &rc);
+	c->tls_ca = dup_or_null(o->tls_ca, &rc);
+	c->tls_cert = dup_or_null(o->tls_cert, &rc);
+	c->tls_key = dup_or_null(o->tls_key, &rc);
+	c->tls_server_name = dup_or_null(o->tls_server_name, &rc);
+	o->tls_ca = o->tls_cert = o->tls_key = o->tls_server_name = NULL;
 	if (rc)
 		return rc;
 	if (strlen(c->name) > VBI_NAME_MAX)
@@ -515,6 +524,10 @@ static void client_free(struct vb_conn *c)
 		pthread_mutex_destroy(&c->lock);
 	free(c->name);
 	free(c->source);
+	free(c->tls_ca);
+	free(c->tls_cert);
+	free(c->tls_key);
+	free(c->tls_server_name);
 	free(c);
 }
 
@@ -549,6 +562,14 @@ int vb_connect(const char *url, const struct vb_opts *opts,
 	rc = opts_load(c, opts);
 	if (rc)
 		goto out_free;
+	/* TLS files with a plain URL would be a connection in the clear
+	 * that its application thinks is protected. */
+	rc = VB_EINVAL;
+	if ((c->tls_ca || c->tls_cert || c->tls_key || c->tls_server_name) &&
+	    strcmp(c->url.scheme, "tls") != 0) {
+		vbi_warn("tls options with a %s:// URL", c->url.scheme);
+		goto out_free;
+	}
 	if (c->o.flags & VB_OPT_LOCKED) {
 		pthread_mutexattr_init(&ma);
 		pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
@@ -584,6 +605,8 @@ int vb_connect(const char *url, const struct vb_opts *opts,
 			rc = c->close_err ? c->close_err : VB_ETIMEDOUT;
 			vbi_warn("%s: cannot connect to %s:%s: %s", c->name,
 				 c->url.host, c->url.port, c->close_reason);
+			vbi_client_event(c, VB_EV_CLOSED, rc, c->close_reason,
+					 NULL, 0);
 			goto out_free;
 		}
 		c->sync_connect = false;

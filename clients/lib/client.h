@@ -88,6 +88,8 @@ struct vb_conn {
 	/* Options, with defaults applied; the strings below are owned. */
 	struct vb_opts o;
 	char *name, *source;
+	/* vb_opts.tls_*, copied (NULL: not given). */
+	char *tls_ca, *tls_cert, *tls_key, *tls_server_name;
 	uint8_t cred[VBI_CRED_MAX];
 	size_t cred_len;
 	struct vb_url url; /* the broker; its scheme picks the transport */

@@ -247,21 +247,38 @@ struct vb_opts {
 	 * vb_flush() and vb_request() poll as long for their answer before
 	 * each sleep.  Costs CPU for latency [0: off]. */
 	int spin_us;
+	/* TLS, for tls:// URLs only (set with another scheme: VB_EINVAL).
+	 * PEM file names, read at each connection attempt.  The broker's
+	 * certificate is verified by @tls_ca [the system's CA store] and must
+	 * name @tls_server_name [the URL's host: a DNS name or an IP
+	 * address]; @tls_cert and @tls_key are ours, for a broker that asks
+	 * for client certificates [none]. */
+	const char *tls_ca;
+	const char *tls_cert;
+	const char *tls_key;
+	const char *tls_server_name;
 };
 /* clang-format off */
 #define VB_OPTS_INIT { .sz = sizeof(struct vb_opts) }
 /* clang-format on */
 
 /*
- * vb_connect() - connect to the broker at @url ("rdma://HOST[:PORT]" or
- * "HOST[:PORT]", as vb_url_parse() reads it; the scheme picks the
- * transport and must be one vb_url_supported() accepts).  @opts may be
- * NULL.  Blocks until the connection is open or the attempt failed, unless
- * VB_OPT_ASYNC_CONNECT (then it returns at once and VB_EV_CONNECTED
- * follows; what is published meanwhile is buffered).  Returns VB_OK,
- * VB_EINVAL (bad URL, a scheme this build has no transport for, or a bad
- * option), VB_ENOMEM, VB_ECONNREFUSED, VB_EUNREACH, VB_ETIMEDOUT,
- * VB_EVERSION, VB_EACCES, VB_ENODEV or VB_ESYS.
+ * vb_connect() - connect to the broker at @url ("rdma://HOST[:PORT]",
+ * "tcp://HOST[:PORT]", "tls://HOST[:PORT]" or "HOST[:PORT]", as
+ * vb_url_parse() reads it; the scheme picks the transport and must be one
+ * vb_url_supported() accepts).  @opts may be NULL.  Blocks until the
+ * connection is open or the attempt failed, unless VB_OPT_ASYNC_CONNECT
+ * (then it returns at once and VB_EV_CONNECTED follows; what is published
+ * meanwhile is buffered).  When a blocking attempt fails, @opts->on_event
+ * hears a VB_EV_CLOSED first, whose detail says why in words (a TLS
+ * certificate refused, a file that does not load); its connection
+ * argument is then not the application's to use.  Returns VB_OK,
+ * VB_EINVAL (bad URL, a scheme this build has no transport for, a bad
+ * option, a TLS file that does not load), VB_ENOMEM, VB_ECONNREFUSED,
+ * VB_EUNREACH, VB_ETIMEDOUT, VB_EVERSION, VB_EACCES (credentials refused;
+ * over TLS also a certificate refused, the broker's or ours), VB_EPROTO
+ * (a peer that speaks something else: TLS to a tcp:// listener, plain to
+ * a tls:// one), VB_ENODEV or VB_ESYS.
  */
 VB_EXPORT int vb_connect(const char *url, const struct vb_opts *opts,
 			 struct vb_conn **out);

@@ -12,9 +12,13 @@ pw=$(echo alice-pw | "$VERBUS_BIN/verbusd" --hash-password) || fail "--hash-pass
 tok=$(echo bob-token | "$VERBUS_BIN/verbusd" --hash-token) || fail "--hash-token"
 case $pw in '$argon2id$'*) ;; *) fail "--hash-password printed '$pw'" ;; esac
 [ ${#tok} = 64 ] || fail "--hash-token printed '$tok'"
+tls=
+[ "$scheme" = tls ] &&
+	tls="tls = { cert = \"$work/tls/srv.pem\"; key = \"$work/tls/srv.key\"; };"
 cat >"$work/verbusd.conf" <<CONF
 listen = "$scheme://$brk:$port";
 monitor = { listen = "127.0.0.1:$mport"; };
+$tls
 authorization = {
   users = (
     { user = "alice"; password = "$pw";

@@ -10,11 +10,18 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 # VERBUS_SCHEME=tcp runs the same over the TCP transport, on this
-# machine's loopback (pair_env): ctest's tcp.data_path.
+# machine's loopback (pair_env): ctest's tcp.data_path; VERBUS_SCHEME=tls
+# through TLS: tls.data_path.
 pair_env
 dev=$(netdev_of "$cli")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+tls=()
+if [ "$scheme" = tls ]; then
+	tls_files "$work/tls"
+	tls=(--tls-cert "$work/tls/srv.pem" --tls-key "$work/tls/srv.key")
+	export SSL_CERT_FILE=$work/tls/ca.pem # the client's trust
+fi
 N=${VERBUS_DP_COUNT:-1000000}
 
 # run NAME SERVER_ARGS -- CLIENT_ARGS: one server/client pair, both must pass.
@@ -25,7 +32,7 @@ run() {
 	shift
 	port=$(free_port)
 	run_pair "$name" 30 timeout 600 "$VERBUS_BIN/vb_dp_stream" --server \
-		--scheme "$scheme" --bind "$srv" --port "$port" "${sa[@]}" -- \
+		--scheme "$scheme" "${tls[@]}" --bind "$srv" --port "$port" "${sa[@]}" -- \
 		timeout 600 "$VERBUS_BIN/vb_dp_stream" --client --scheme "$scheme" \
 		--connect "$srv" --source "$cli" --port "$port" "$@" ||
 		fail "$name: server rc=$pair_src client rc=$pair_crc"
@@ -59,7 +66,8 @@ run "ping-pong, event-driven" --pingpong --count 2000 -- --pingpong \
 
 # A receiver killed mid-stream: the sender must stop with a clean error.
 port=$(free_port)
-"$VERBUS_BIN/vb_dp_stream" --server --scheme "$scheme" --bind "$srv" \
+: >"$work/srv" # not the last pair's "server listening" (run_pair says why)
+"$VERBUS_BIN/vb_dp_stream" --server --scheme "$scheme" "${tls[@]}" --bind "$srv" \
 	--port "$port" --count 100000000 >"$work/srv" 2>&1 &
 spid=$!
 wait_for "server listening" "$work/srv" 30

@@ -19,7 +19,9 @@
  * (the server answers each message with the next of its own) and the
  * client reports the round-trip latency's distribution: half of it is the
  * one-way latency.  --busy-poll never sleeps on the file descriptor.
- * --scheme tcp runs it over the TCP transport (default rdma).
+ * --scheme tcp runs it over the TCP transport (default rdma), --scheme tls
+ * over TLS (--tls-cert and --tls-key: the server's; --tls-ca: what the
+ * client trusts [OpenSSL's default store]).
  *
  * Exit: 0 verified, 1 failure, 2 usage, 4 the peer vanished (clean error).
  */
@@ -332,6 +334,9 @@ int main(int argc, char **argv)
 		{ "ring", required_argument, NULL, 'r' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "scheme", required_argument, NULL, 's' },
+		{ "tls-cert", required_argument, NULL, 'T' },
+		{ "tls-key", required_argument, NULL, 'K' },
+		{ "tls-ca", required_argument, NULL, 'A' },
 		{ 0 },
 	};
 	static struct st s = { .port = "7480",
@@ -366,6 +371,15 @@ int main(int argc, char **argv)
 			break;
 		case 'I':
 			s.source = optarg;
+			break;
+		case 'T':
+			o.tls_cert = optarg;
+			break;
+		case 'K':
+			o.tls_key = optarg;
+			break;
+		case 'A':
+			o.tls_ca = optarg;
 			break;
 		case 's':
 			scheme = optarg;

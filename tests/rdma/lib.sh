@@ -56,9 +56,38 @@ wait_for() {
 	return 1
 }
 
+# tls_files DIR: a test PKI made with openssl(1) in DIR: ca.pem (the CA),
+# srv.pem/srv.key (the broker's, for localhost and 127.0.0.1), cli.pem/
+# cli.key (a client's, signed by the CA), other.pem/other.key (a CA that
+# signed nothing here), and name.pem/name.key (signed by the CA, for the
+# name elsewhere.invalid only).  P-256 keys: made in milliseconds.
+tls_files() {
+	local d=$1 n
+	mkdir -p "$d"
+	(
+		cd "$d" || exit 1
+		key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1.key" 2>/dev/null; }
+		key ca && openssl req -x509 -new -key ca.key -out ca.pem -days 30 \
+			-subj "/CN=verbus test CA" 2>/dev/null || exit 1
+		key other && openssl req -x509 -new -key other.key -out other.pem \
+			-days 30 -subj "/CN=another CA" 2>/dev/null || exit 1
+		for n in srv:DNS:localhost,IP:127.0.0.1 cli:DNS:client1 \
+			name:DNS:elsewhere.invalid; do
+			key "${n%%:*}" &&
+				openssl req -new -key "${n%%:*}.key" -subj "/CN=${n%%:*}" \
+					-out "${n%%:*}.csr" 2>/dev/null &&
+				printf 'subjectAltName=%s\n' "${n#*:}" >"${n%%:*}.ext" &&
+				openssl x509 -req -in "${n%%:*}.csr" -CA ca.pem -CAkey ca.key \
+					-CAcreateserial -days 30 -extfile "${n%%:*}.ext" \
+					-out "${n%%:*}.pem" 2>/dev/null || exit 1
+		done
+	) || fail "openssl could not make the test certificates in $d"
+}
+
 # pair_env: a server and a client address, $srv and $cli, for a pair of
 # processes over $scheme (VERBUS_SCHEME, rdma by default): two RDMA hosts,
-# or with tcp this machine's loopback twice (no RDMA device needed).
+# or with tcp or tls this machine's loopback twice (no RDMA device
+# needed).
 pair_env() {
 	scheme=${VERBUS_SCHEME:-rdma}
 	if [ "$scheme" = rdma ]; then
@@ -84,6 +113,10 @@ run_pair() {
 		shift
 	done
 	shift
+	# Emptied here, not only by the child's redirection, which runs after
+	# the fork: wait_for could otherwise find the last pair's "server
+	# listening" and start the client before this server listens.
+	: >"$work/srv"
 	"${scmd[@]}" >"$work/srv" 2>&1 &
 	spid=$!
 	wait_for "server listening" "$work/srv" "$secs" || true
@@ -101,7 +134,11 @@ run_pair() {
 # running (and whatever "$@" says, run first), and free ports $port (the
 # broker's) and $mport (monitoring).  $scheme is the transport the broker
 # listens with and the clients connect by: VERBUS_SCHEME, rdma by default;
-# with tcp the three "hosts" are this machine's loopback (no RDMA needed).
+# with tcp or tls the three "hosts" are this machine's loopback (no RDMA
+# needed).  With tls, test certificates in $work/tls (tls_files), which
+# broker_start gives verbusd and SSL_CERT_FILE gives every client (it is
+# OpenSSL's default trust store: programs that set no CA of their own,
+# the examples among them, verify the broker by it).
 broker_env() {
 	scheme=${VERBUS_SCHEME:-rdma}
 	if [ "$scheme" = rdma ]; then
@@ -116,6 +153,10 @@ broker_env() {
 	broker_exit_extra=${1:-}
 	trap '[ -n "$broker_exit_extra" ] && eval "$broker_exit_extra"; broker_kill; rm -rf "$work"' EXIT
 	port=$(free_port) mport=$(free_port)
+	if [ "$scheme" = tls ]; then
+		tls_files "$work/tls"
+		export SSL_CERT_FILE=$work/tls/ca.pem
+	fi
 }
 
 # broker_start [VERBUSD-ARGS...]: verbusd on $brk:$port with its monitor on
@@ -131,9 +172,11 @@ broker_start() {
 	else
 		# rdma in the plain form, which builds older than the URL
 		# grammar also take (scripts/bench-ab.sh measures those).
-		local at="$brk:$port"
+		local at="$brk:$port" tls=()
 		[ "${scheme:-rdma}" = rdma ] || at="$scheme://$brk:$port"
-		"$VERBUS_BIN/verbusd" --listen "$at" \
+		[ "${scheme:-rdma}" = tls ] &&
+			tls=(--tls-cert "$work/tls/srv.pem" --tls-key "$work/tls/srv.key")
+		"$VERBUS_BIN/verbusd" --listen "$at" "${tls[@]}" \
 			--monitor "127.0.0.1:$mport" "$@" >>"$work/broker.log" 2>&1 &
 	fi
 	bpid=$!
@@ -185,6 +228,7 @@ metric() {
 # spawn NAME ARGS...: a client in the background, waited until it is ready.
 spawn() {
 	local name=$1
+	: >"$work/$name.out" # not the last run's "ready" (run_pair says why)
 	client "$@" &
 	eval "pid_$name=$!"
 	wait_for ready "$work/$name.out" 30 && return

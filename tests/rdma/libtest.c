@@ -19,6 +19,11 @@
  *              missing credentials refused (VB_EACCES), a user and a token
  *              admitted, a denied subscription and a denied publish
  *              reported as VB_EV_NOTICE, allowed traffic flowing.
+ *   tls        URL is a tls:// broker (tests/rdma/tls.sh), SOURCE-A the
+ *              CA file that verifies it: vb_opts.tls_* with a tcp:// URL
+ *              refused (VB_EINVAL), tls_server_name checked against the
+ *              broker's certificate (VB_EACCES, with the reason in the
+ *              VB_EV_CLOSED the failed vb_connect() reports).
  * Prints "PASS: ..." lines; exit 0 on success, 1 on the first failure.
  */
 #include <verbus/verbus.h>
@@ -746,12 +751,54 @@ static void case_auth(void)
 	vb_close(b);
 }
 
+/* The closed event of a failed blocking vb_connect(): its detail. */
+static void on_closed_detail(struct vb_conn *c, const struct vb_event *ev,
+			     void *arg)
+{
+	(void)c;
+	if (ev->type == VB_EV_CLOSED)
+		snprintf(arg, 256, "%s", ev->detail);
+}
+
+static void case_tls(void)
+{
+	struct vb_opts o = VB_OPTS_INIT;
+	char plain[256], detail[256] = "";
+	struct vb_conn *c = NULL;
+	int rc;
+
+	CHECK(strncmp(url, "tls://", 6) == 0, "%s is not a tls URL", url);
+	snprintf(plain, sizeof(plain), "tcp://%s", url + 6);
+	o.tls_ca = src_a;
+	o.flags = VB_OPT_NO_RECONNECT;
+	rc = vb_connect(plain, &o, &c);
+	CHECK(rc == VB_EINVAL && !c, "tls_ca with %s: %s", plain,
+	      vb_strerror(rc));
+	printf("PASS: tls options with a tcp:// URL: %s\n", vb_strerror(rc));
+
+	o.tls_server_name = "localhost";
+	OK(vb_connect(url, &o, &c));
+	vb_close(c);
+	c = NULL;
+	printf("PASS: tls_server_name localhost matches the certificate\n");
+
+	o.tls_server_name = "elsewhere.invalid";
+	o.on_event = on_closed_detail;
+	o.event_arg = detail;
+	rc = vb_connect(url, &o, &c);
+	CHECK(rc == VB_EACCES && !c, "tls_server_name elsewhere.invalid: %s",
+	      vb_strerror(rc));
+	CHECK(strstr(detail, "certificate verify failed"),
+	      "the closed event said \"%s\"", detail);
+	printf("PASS: tls_server_name elsewhere.invalid refused: %s\n", detail);
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc != 5) {
 		fprintf(stderr,
-			"usage: vb_libtest api|reconnect|threads|auth|posting "
+			"usage: vb_libtest api|reconnect|threads|auth|posting|tls "
 			"URL SRC-A "
 			"SRC-B\n");
 		return 2;
@@ -769,6 +816,8 @@ int main(int argc, char **argv)
 		case_auth();
 	else if (!strcmp(argv[1], "posting"))
 		case_posting();
+	else if (!strcmp(argv[1], "tls"))
+		case_tls();
 	else
 		die("unknown case %s", argv[1]);
 	return 0;

@@ -7,10 +7,17 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 # VERBUS_SCHEME=tcp runs the same over the TCP transport, on this
-# machine's loopback (pair_env): ctest's tcp.data_path_memcheck.
+# machine's loopback (pair_env): ctest's tcp.data_path_memcheck; tls
+# through TLS (OpenSSL's memory included): tls.data_path_memcheck.
 pair_env
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+tls=()
+if [ "$scheme" = tls ]; then
+	tls_files "$work/tls"
+	tls=(--tls-cert "$work/tls/srv.pem" --tls-key "$work/tls/srv.key")
+	export SSL_CERT_FILE=$work/tls/ca.pem # the client's trust
+fi
 VG=(valgrind -q --vgdb=no --suppressions="$(dirname "$0")/valgrind.supp" --error-exitcode=99 --leak-check=full
 	--show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible)
 
@@ -21,7 +28,7 @@ run() {
 	shift
 	port=$(free_port)
 	run_pair "$name" 60 timeout 600 "${VG[@]}" "$VERBUS_BIN/vb_dp_stream" \
-		--server --scheme "$scheme" --bind "$srv" --port "$port" "$@" -- \
+		--server --scheme "$scheme" "${tls[@]}" --bind "$srv" --port "$port" "$@" -- \
 		timeout 600 "${VG[@]}" "$VERBUS_BIN/vb_dp_stream" --client \
 		--scheme "$scheme" --connect "$srv" --source "$cli" \
 		--port "$port" "$@" ||

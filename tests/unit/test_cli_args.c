@@ -212,7 +212,7 @@ static void test_cli_args_bad_urls(void **state)
 	} bad[] = {
 		{ "", "empty" },
 		{ "http://10.0.0.1:7700",
-		  "unsupported scheme \"http\" (this build has: rdma, tcp)" },
+		  "unsupported scheme \"http\" (this build has: rdma, tcp, tls)" },
 		{ "UDP://host", "unsupported scheme \"udp\"" },
 		{ "1rdma://host", "bad scheme" },
 		{ "rdma://", "no host" },

@@ -226,7 +226,7 @@ static void test_config_bad_values(void **state)
 		{ "listen = \"[::1\";", 1, "listen", "missing ']'" },
 		{ "listen = \"a b:1\";", 1, "listen", "bad character ' '" },
 		{ "listen = \"udp://h:1\";", 1, "listen",
-		  "unsupported scheme \"udp\" (this build has: rdma, tcp)" },
+		  "unsupported scheme \"udp\" (this build has: rdma, tcp, tls)" },
 		{ "listen = \"rdma://u@h:1\";", 1, "listen", "credentials" },
 		{ "listen = \"rdma://h:1/x\";", 1, "listen", "bad port" },
 		{ "listen = \"rdma://h/x\";", 1, "listen", "unexpected" },
@@ -302,7 +302,7 @@ static void test_config_unknown_key(void **state)
 	assert_non_null(
 		strstr(err, "allowed: server_name, listen, listen_tcp, port, "
 			    "limits, slow_consumer, log, monitor, "
-			    "busy_poll, spin_us)"));
+			    "busy_poll, spin_us, tls)"));
 
 	assert_int_equal(load_text(&c,
 				   "limits = {\n  max_conns = 5;\n"
@@ -488,7 +488,8 @@ static void test_config_set_overrides(void **state)
 	assert_non_null(strstr(err, "unknown key 'limits.max_con' (allowed: "
 				    "server_name, listen, listen_tcp, port, "
 				    "limits.max_conns,"));
-	assert_non_null(strstr(err, "monitor.port, busy_poll, spin_us)"));
+	assert_non_null(strstr(err, "monitor.port, busy_poll, spin_us, "
+				    "tls.cert, tls.key, tls.ca)"));
 	assert_int_equal(vbd_config_set(&c, "limits", "5", err, sizeof(err)),
 			 VB_EINVAL);
 	assert_int_equal(
@@ -568,7 +569,7 @@ static void test_config_listen_tcp(void **state)
 	assert_int_equal(
 		vbd_config_set(&c, "listen_tcp", "rdma://h", err, sizeof(err)),
 		VB_EINVAL);
-	assert_non_null(strstr(err, "is not a tcp URL"));
+	assert_non_null(strstr(err, "is not a tcp or tls URL"));
 	assert_int_equal(
 		vbd_config_set(&c, "listen_tcp", "tcp://u@h", err, sizeof(err)),
 		VB_EINVAL);
@@ -581,6 +582,63 @@ static void test_config_listen_tcp(void **state)
 			 VB_OK);
 	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
 	assert_non_null(strstr(err, "listen is a tcp URL already"));
+}
+
+/* TLS: listen_tcp (or listen) tls://, which needs tls.cert and tls.key. */
+static void test_config_tls(void **state)
+{
+	char err[256], url[VBD_LISTEN_URL_MAX], big[VBD_PATH_MAX + 8];
+	struct vbd_config c;
+	FILE *f;
+	char *text = NULL;
+	size_t len = 0;
+
+	(void)state;
+	vbd_config_defaults(&c);
+	assert_false(vbd_config_tls(&c));
+	assert_int_equal(vbd_config_set(&c, "listen_tcp", "tls://0.0.0.0:7701",
+					err, sizeof(err)),
+			 VB_OK);
+	assert_true(vbd_config_tls(&c));
+	assert_true(vbd_config_listen_tcp_url(&c, url, sizeof(url)));
+	assert_string_equal(url, "tls://0.0.0.0:7701");
+	/* A tls listener without its certificate and key is refused. */
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
+	assert_non_null(strstr(err, "needs tls.cert and tls.key"));
+	assert_int_equal(vbd_config_set(&c, "tls.cert", "/etc/v/\"c\".pem", err,
+					sizeof(err)),
+			 VB_OK);
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
+	assert_int_equal(
+		vbd_config_set(&c, "tls.key", "/etc/v/k.pem", err, sizeof(err)),
+		VB_OK);
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_OK);
+	assert_string_equal(c.tls_cert, "/etc/v/\"c\".pem");
+	/* A file name too long for its field. */
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(vbd_config_set(&c, "tls.ca", big, err, sizeof(err)),
+			 VB_EINVAL);
+	assert_non_null(strstr(err, "tls.ca: a file name of at most"));
+	/* The printed configuration escapes the quotes. */
+	f = open_memstream(&text, &len);
+	assert_non_null(f);
+	vbd_config_print(&c, f);
+	fclose(f);
+	assert_non_null(strstr(text, "listen_tcp = \"tls://0.0.0.0:7701\";"));
+	assert_non_null(strstr(text, "cert = \"/etc/v/\\\"c\\\".pem\";"));
+	free(text);
+	/* listen tls:// counts as the tcp-family listener. */
+	vbd_config_defaults(&c);
+	assert_int_equal(vbd_config_set(&c, "listen", "tls://127.0.0.1", err,
+					sizeof(err)),
+			 VB_OK);
+	assert_true(vbd_config_tls(&c));
+	assert_int_equal(vbd_config_set(&c, "listen_tcp", "127.0.0.1:1", err,
+					sizeof(err)),
+			 VB_OK);
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
+	assert_non_null(strstr(err, "listen is a tls URL already"));
 }
 
 static void test_config_listen_url(void **state)
@@ -629,7 +687,7 @@ static void test_config_listen_url(void **state)
 	snprintf(c.scheme, sizeof(c.scheme), "udp");
 	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
 	assert_string_equal(err, "listen: unsupported scheme \"udp\" (this "
-				 "build has: rdma, tcp)");
+				 "build has: rdma, tcp, tls)");
 	vbd_config_defaults(&c);
 	snprintf(c.listen_addr, sizeof(c.listen_addr), "a/b");
 	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
@@ -799,6 +857,7 @@ int main(void)
 		cmocka_unit_test(test_config_set_overrides),
 		cmocka_unit_test(test_config_listen_url),
 		cmocka_unit_test(test_config_listen_tcp),
+		cmocka_unit_test(test_config_tls),
 		cmocka_unit_test(test_config_check_cross_field),
 		cmocka_unit_test(test_config_print_round_trip),
 		cmocka_unit_test(test_config_sample_file),

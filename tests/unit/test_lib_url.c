@@ -50,7 +50,8 @@ static void test_lib_url_supported(void **state)
 			 VB_OK);
 	assert_int_equal(vb_url_supported(&u, err, sizeof(err)), VB_EINVAL);
 	assert_string_equal(
-		err, "unsupported scheme \"udp\" (this build has: rdma, tcp)");
+		err,
+		"unsupported scheme \"udp\" (this build has: rdma, tcp, tls)");
 	/* Cut, never overrun. */
 	memset(err, 'x', sizeof(err));
 	assert_int_equal(vb_url_supported(&u, err, 8), VB_EINVAL);
