@@ -8,9 +8,14 @@
 # latencies, higher for rates).  A benchmark, not a test: nothing fails on
 # a number; lost or duplicated messages do fail it.
 #
-#   scripts/bench-tcp.sh [BUILD_DIR]     (VERBUS_BENCH_COUNT, _SAMPLES, _SIZES)
+#   scripts/bench-tcp.sh [--tls] [BUILD_DIR]   (VERBUS_BENCH_COUNT, _SAMPLES, _SIZES)
+#
+# --tls: both through TLS instead (verbusd --listen tls://, nats-server's
+# tls block; the same certificate, made here with openssl, TLS 1.3 both).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+tls=
+[ "${1:-}" = --tls ] && { tls=1; shift; }
 BIN=${1:-$ROOT/build}/bin
 SIZES=${VERBUS_BENCH_SIZES:-64,1024,65536}
 COUNT=${VERBUS_BENCH_COUNT:-200000}
@@ -23,7 +28,26 @@ for t in "$BIN/verbusd" "$BIN/verbus" "$BIN/vb_nats_bench" nats-server; do
 done
 port=$((20000 + RANDOM % 20000)) mport=$((port + 1)) nport=$((port + 2))
 
-"$BIN/verbusd" --listen "tcp://127.0.0.1:$port" --monitor "127.0.0.1:$mport" \
+scheme=tcp vtls=() ntls=() nblock=
+if [ -n "$tls" ]; then
+	scheme=tls
+	(
+		cd "$W"
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-keyout ca.key -out ca.pem -days 2 -subj /CN=bench-ca 2>/dev/null
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-keyout srv.key -out srv.csr -subj /CN=localhost 2>/dev/null
+		printf 'subjectAltName=IP:127.0.0.1\n' >srv.ext
+		openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+			-days 2 -extfile srv.ext -out srv.pem 2>/dev/null
+	) || { echo "bench-tcp: openssl could not make a certificate" >&2; exit 1; }
+	vtls=(--tls-cert "$W/srv.pem" --tls-key "$W/srv.key")
+	ntls=(--tls-ca "$W/ca.pem")
+	nblock="tls { cert_file: \"$W/srv.pem\", key_file: \"$W/srv.key\" }"
+	export VERBUS_TLS_CA=$W/ca.pem
+fi
+"$BIN/verbusd" --listen "$scheme://127.0.0.1:$port" "${vtls[@]}" \
+	--monitor "127.0.0.1:$mport" \
 	--set limits.max_msg=1M --set limits.ring_size=4M >"$W/verbusd.log" 2>&1 &
 pids+=("$!")
 cat >"$W/nats.conf" <<EON
@@ -31,6 +55,7 @@ listen: "127.0.0.1:$nport"
 max_payload: 1048576
 max_pending: 1073741824
 write_deadline: "60s"
+$nblock
 EON
 nats-server -c "$W/nats.conf" >"$W/nats.log" 2>&1 &
 pids+=("$!")
@@ -42,11 +67,11 @@ done
 
 common=(--pub-source 127.0.0.1 --sub-source 127.0.0.1 --sizes "$SIZES"
 	--count "$COUNT" --samples "$SAMPLES" --subs 4 --format csv)
-"$BIN/verbus" bench -s "tcp://127.0.0.1:$port" --max-msg 1M --ring 4M \
+"$BIN/verbus" bench -s "$scheme://127.0.0.1:$port" --max-msg 1M --ring 4M \
 	"${common[@]}" >"$W/verbus.csv"
-"$BIN/vb_nats_bench" -s "nats://127.0.0.1:$nport" "${common[@]}" >"$W/nats.csv"
+"$BIN/vb_nats_bench" -s "nats://127.0.0.1:$nport" "${ntls[@]}" "${common[@]}" >"$W/nats.csv"
 
-echo "# Verbus over TCP beside NATS over TCP, loopback, $(date -u +%FT%TZ)"
+echo "# Verbus over ${tls:+TLS over }TCP beside NATS over ${tls:+TLS over }TCP, loopback, $(date -u +%FT%TZ)"
 echo "# $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); nats-server $(nats-server --version 2>&1 | head -1)"
 python3 - "$W/verbus.csv" "$W/nats.csv" <<'EOP'
 import csv, sys

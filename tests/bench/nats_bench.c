@@ -84,6 +84,7 @@ struct bench {
 	const char *url; /* --server */
 	const char *pub_source; /* --pub-source */
 	const char *sub_source; /* --sub-source */
+	const char *tls_ca; /* --tls-ca: TLS, verified by this CA file */
 	bool want[T_COUNT]; /* which benchmarks run */
 	uint64_t sizes[MAX_SIZES]; /* --sizes */
 	size_t nsizes;
@@ -163,6 +164,8 @@ static void usage(FILE *f)
 		"[10000]\n"
 		"      --warmup N        messages sent before measuring [100]\n"
 		"      --subs N          fan-out subscribers, 1-%d [4]\n"
+		"      --tls-ca FILE     connect with TLS, the server verified\n"
+		"                        by this CA (PEM) [plain TCP]\n"
 		"  -t, --timeout MS      give a run up after MS without "
 		"progress [10000]\n"
 		"  -f, --format FMT      table or csv [table]\n"
@@ -232,6 +235,10 @@ static int open_conn(struct bench *b, const char *source, bool asap,
 	 * libnats derives it, 1 KiB each: 1 GiB) before any is dropped. */
 	if (s == NATS_OK)
 		s = natsOptions_SetMaxPendingMsgs(o, 1 << 20);
+	if (s == NATS_OK && b->tls_ca)
+		s = natsOptions_SetSecure(o, true);
+	if (s == NATS_OK && b->tls_ca)
+		s = natsOptions_LoadCATrustedCertificates(o, b->tls_ca);
 	if (s != NATS_OK) {
 		nats_fail("options", s);
 		goto out_opts;
@@ -657,7 +664,7 @@ static void print_csv(const struct bench *b)
 
 static int parse_args(struct bench *b, int argc, char **argv)
 {
-	enum { O_PUB = 256, O_SUB, O_SAMPLES, O_WARMUP, O_SUBS };
+	enum { O_PUB = 256, O_SUB, O_SAMPLES, O_WARMUP, O_SUBS, O_TLS_CA };
 	static const struct option opts[] = {
 		{ "server", required_argument, NULL, 's' },
 		{ "pub-source", required_argument, NULL, O_PUB },
@@ -667,6 +674,7 @@ static int parse_args(struct bench *b, int argc, char **argv)
 		{ "samples", required_argument, NULL, O_SAMPLES },
 		{ "warmup", required_argument, NULL, O_WARMUP },
 		{ "subs", required_argument, NULL, O_SUBS },
+		{ "tls-ca", required_argument, NULL, O_TLS_CA },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
@@ -686,6 +694,9 @@ static int parse_args(struct bench *b, int argc, char **argv)
 			break;
 		case O_SUB:
 			b->sub_source = optarg;
+			break;
+		case O_TLS_CA:
+			b->tls_ca = optarg;
 			break;
 		case 'z':
 			if (parse_sizes(b, optarg))

@@ -56,13 +56,16 @@ wait_for() {
 	return 1
 }
 
-# tls_files DIR: a test PKI made with openssl(1) in DIR: ca.pem (the CA),
-# srv.pem/srv.key (the broker's, for localhost and 127.0.0.1), cli.pem/
+# tls_files DIR [IP...]: a test PKI made with openssl(1) in DIR: ca.pem (the
+# CA), srv.pem/srv.key (the broker's, for localhost, 127.0.0.1 and each IP
+# given), cli.pem/
 # cli.key (a client's, signed by the CA), other.pem/other.key (a CA that
 # signed nothing here), and name.pem/name.key (signed by the CA, for the
 # name elsewhere.invalid only).  P-256 keys: made in milliseconds.
 tls_files() {
-	local d=$1 n
+	local d=$1 n ip san=DNS:localhost,IP:127.0.0.1
+	shift
+	for ip in "$@"; do san=$san,IP:$ip; done
 	mkdir -p "$d"
 	(
 		cd "$d" || exit 1
@@ -71,7 +74,7 @@ tls_files() {
 			-subj "/CN=verbus test CA" 2>/dev/null || exit 1
 		key other && openssl req -x509 -new -key other.key -out other.pem \
 			-days 30 -subj "/CN=another CA" 2>/dev/null || exit 1
-		for n in srv:DNS:localhost,IP:127.0.0.1 cli:DNS:client1 \
+		for n in "srv:$san" cli:DNS:client1 \
 			name:DNS:elsewhere.invalid; do
 			key "${n%%:*}" &&
 				openssl req -new -key "${n%%:*}.key" -subj "/CN=${n%%:*}" \
@@ -154,7 +157,7 @@ broker_env() {
 	trap '[ -n "$broker_exit_extra" ] && eval "$broker_exit_extra"; broker_kill; rm -rf "$work"' EXIT
 	port=$(free_port) mport=$(free_port)
 	if [ "$scheme" = tls ]; then
-		tls_files "$work/tls"
+		tls_files "$work/tls" "$brk"
 		export SSL_CERT_FILE=$work/tls/ca.pem
 	fi
 }

@@ -108,7 +108,7 @@ struct st {
 	/* Options. */
 	enum mode mode; /* the one role this process plays */
 	const char *addr, *source, *port; /* broker, our address, its port */
-	const char *scheme; /* the transport: "rdma" (NULL) or "tcp" */
+	const char *scheme; /* the transport: "rdma" (NULL), "tcp" or "tls" */
 	const char *name; /* connection name in the Hello, and in the inbox */
 	uint32_t ring, max_msg; /* our receive ring, largest message taken */
 	bool ring_set; /* --ring given */
@@ -1301,7 +1301,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: vb_pubsub --connect ADDR --source ADDR [--port P] "
-		"[--name NAME] [--scheme rdma|tcp]\n"
+		"[--name NAME] [--scheme rdma|tcp|tls]\n"
 		"  [--ring BYTES] [--max-msg BYTES] [--timeout SEC] "
 		"[--verbose] MODE\n"
 		"modes:\n"
