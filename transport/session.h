@@ -280,4 +280,28 @@ void vbi_sess_close(struct vbi_conn *c);
 void vbi_sess_stats(const struct vbi_conn *c, struct vbi_conn_stats *s);
 void vbi_sess_set_arg(struct vbi_conn *c, void *arg);
 
+/*
+ * The entries of a struct vbi_transport_ops that are the session's own
+ * functions, the same in every transport's table (designated
+ * initializers: a table lists its own entries beside this).
+ */
+/* clang-format off */
+#define VBI_SESS_TRANSPORT_OPS                  \
+	.send = vbi_sess_send,                  \
+	.reserve = vbi_sess_reserve,            \
+	.commit = vbi_sess_commit,              \
+	.flush = vbi_sess_flush,                \
+	.release = vbi_sess_release,            \
+	.hold = vbi_sess_hold,                  \
+	.forward = vbi_sess_forward,            \
+	.unpin = vbi_sess_unpin,                \
+	.send_ctrl = vbi_sess_send_ctrl,        \
+	.name = vbi_sess_name,                  \
+	.credentials = vbi_sess_credentials,    \
+	.pause = vbi_sess_pause,                \
+	.close = vbi_sess_close,                \
+	.stats = vbi_sess_stats,                \
+	.set_arg = vbi_sess_set_arg
+/* clang-format on */
+
 #endif /* VERBUS_TRANSPORT_SESSION_H */

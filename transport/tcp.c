@@ -1546,61 +1546,31 @@ static const struct vbi_sess_ops tcp_sess_ops = {
 	.tag = tag,
 };
 
+/* The two schemes' tables: the same code, tls's connections through
+ * tls.c. */
+/* clang-format off */
+#define TCP_TRANSPORT_OPS                     \
+	.tp_destroy = tp_destroy,             \
+	.tp_fd = tp_fd,                       \
+	.tp_progress = tp_progress,           \
+	.tp_spin = tp_spin,                   \
+	.listen = tp_listen,                  \
+	.listener_close = listener_close,     \
+	.connect = tp_connect,                \
+	.peer_name = peer_name,               \
+	VBI_SESS_TRANSPORT_OPS
+/* clang-format on */
+
 const struct vbi_transport_ops vbi_tcp_ops = {
 	.scheme = "tcp",
 	.tp_create = tp_create,
-	.tp_destroy = tp_destroy,
-	.tp_fd = tp_fd,
-	.tp_progress = tp_progress,
-	.tp_spin = tp_spin,
-	.listen = tp_listen,
-	.listener_close = listener_close,
-	.connect = tp_connect,
-	.send = vbi_sess_send,
-	.reserve = vbi_sess_reserve,
-	.commit = vbi_sess_commit,
-	.flush = vbi_sess_flush,
-	.release = vbi_sess_release,
-	.hold = vbi_sess_hold,
-	.forward = vbi_sess_forward,
-	.unpin = vbi_sess_unpin,
-	.send_ctrl = vbi_sess_send_ctrl,
-	.peer_name = peer_name,
-	.name = vbi_sess_name,
-	.credentials = vbi_sess_credentials,
-	.pause = vbi_sess_pause,
-	.close = vbi_sess_close,
-	.stats = vbi_sess_stats,
-	.set_arg = vbi_sess_set_arg,
 	.tp_stats = tp_stats,
+	TCP_TRANSPORT_OPS,
 };
 
-/* TLS over TCP: the same transport, every connection through tls.c. */
 const struct vbi_transport_ops vbi_tls_ops = {
 	.scheme = "tls",
 	.tp_create = tp_create_tls,
-	.tp_destroy = tp_destroy,
-	.tp_fd = tp_fd,
-	.tp_progress = tp_progress,
-	.tp_spin = tp_spin,
-	.listen = tp_listen,
-	.listener_close = listener_close,
-	.connect = tp_connect,
-	.send = vbi_sess_send,
-	.reserve = vbi_sess_reserve,
-	.commit = vbi_sess_commit,
-	.flush = vbi_sess_flush,
-	.release = vbi_sess_release,
-	.hold = vbi_sess_hold,
-	.forward = vbi_sess_forward,
-	.unpin = vbi_sess_unpin,
-	.send_ctrl = vbi_sess_send_ctrl,
-	.peer_name = peer_name,
-	.name = vbi_sess_name,
-	.credentials = vbi_sess_credentials,
-	.pause = vbi_sess_pause,
-	.close = vbi_sess_close,
-	.stats = vbi_sess_stats,
-	.set_arg = vbi_sess_set_arg,
 	.tp_stats = tp_stats_tls,
+	TCP_TRANSPORT_OPS,
 };
