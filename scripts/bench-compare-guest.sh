@@ -2,14 +2,16 @@
 # bench-compare-guest.sh - the part of scripts/bench-compare.sh that runs on
 # the RDMA hosts (inside the test guest, or natively): raw verbs (perftest),
 # the raw two-hop floor (vb_relay_bench), UCX (ucx_perftest), NATS
-# (nats-server + vb_nats_bench) and Verbus (verbusd + verbus bench) at 64 B,
-# 1 KiB and 64 KiB, then the report
+# (nats-server + vb_nats_bench), Verbus (verbusd + verbus bench) and Verbus
+# over TCP (the same with tcp:// URLs, beside NATS's TCP) at 64 B, 1 KiB and
+# 64 KiB, then the report
 # (tests/bench/report.py: results.md, results.csv, results.png).
 #
 #   bench-compare-guest.sh [--smoke] [--out DIR]
 #
 # Needs three hosts (tests/vm/rxe-run --hosts 3) and VERBUS_BIN.  Host 1
-# runs the brokers (verbusd, nats-server) and the raw relay; host 2 the
+# runs the brokers (verbusd over RDMA, then a verbusd listening on TCP
+# only, nats-server) and the raw relay; host 2 the
 # publishers, host 3 the subscribers; perftest and UCX run between hosts 2
 # and 3.  Without
 # --out the results go to a temporary directory and only the table is
@@ -345,11 +347,17 @@ wait "$npid" 2>/dev/null
 # ---- Verbus: verbusd on host 1, verbus bench on hosts 2 and 3 -------------
 say "verbus"
 bpid=
+# The transport broker() listens on and vb() connects to: rdma, then tcp
+# (the last section).  An RDMA listener keeps the plain ADDR:PORT form.
+vscheme=rdma
 broker() { # [verbusd args]: a fresh broker taking 64 KiB payloads
+	local listen
 	[ -n "$bpid" ] && { kill "$bpid"; wait "$bpid" 2>/dev/null; }
 	vport=$(free_port)
 	mport=$(free_port)
-	"$VERBUS_BIN/verbusd" --listen "$B:$vport" --monitor "127.0.0.1:$mport" \
+	listen=$B:$vport
+	[ "$vscheme" = tcp ] && listen=tcp://$B:$vport
+	"$VERBUS_BIN/verbusd" --listen "$listen" --monitor "127.0.0.1:$mport" \
 		--set limits.max_msg=$VB_MAX_MSG "$@" >"$W/verbusd.log" 2>&1 &
 	bpid=$!
 	pids+=("$bpid")
@@ -357,13 +365,13 @@ broker() { # [verbusd args]: a fresh broker taking 64 KiB payloads
 		curl -sf "http://127.0.0.1:$mport/healthz" >/dev/null && return 0
 		sleep 0.1
 	done
-	broken "verbusd $*" "$W/verbusd.log"
+	broken "verbusd --listen $listen $*" "$W/verbusd.log"
 	return 1
 }
 vb() { # SIZE COUNT SAMPLES ARGS...: verbus bench CSV on stdout
 	local size=$1 count=$2 samples=$3
 	shift 3
-	timeout 900 "$VERBUS_BIN/verbus" bench -s "rdma://$B:$vport" \
+	timeout 900 "$VERBUS_BIN/verbus" bench -s "$vscheme://$B:$vport" \
 		--pub-source "$P" --sub-source "$S" --sizes "$size" \
 		--count "$count" --samples "$samples" --subs "$FANOUT" \
 		--max-msg "$VB_MAX_MSG" --subject b --format csv "$@" \
@@ -411,6 +419,35 @@ echo "broker payload bytes copied (busy-poll run): ${copied:-?}" >>"$out/machine
 kill "$bpid" 2>/dev/null
 wait "$bpid" 2>/dev/null
 bpid=
+
+# ---- Verbus over TCP: verbusd on host 1, verbus bench on hosts 2 and 3 ----
+# The event-driven Verbus runs again, over TCP, beside NATS's TCP: the same
+# hosts, sizes and counts, verbus bench with tcp:// URLs and --pub-source /
+# --sub-source binding its sockets to hosts 2 and 3.  A broker of its own
+# listening on TCP only, started after the RDMA rows are done, so that
+# nothing of it runs beside them (a broker with both listeners holds both
+# transports' contexts, and busy-polling it turns both every round).
+# Event-driven only, as NATS is.
+say "verbus over tcp"
+vscheme=tcp
+tx0=$(tx_bytes "$pnet")
+if broker; then
+	for size in $SIZES; do
+		count=$COUNT samples=$SAMPLES
+		[ "$size" = 65536 ] && count=$COUNT_BIG samples=$SAMPLES_BIG
+		vb "$size" "$count" "$samples" >"$W/verbus_tcp.$size.csv" &&
+			rec_bench verbus_tcp "$size" <"$W/verbus_tcp.$size.csv"
+	done
+	copied=$(curl -s "http://127.0.0.1:$mport/metrics" |
+		awk '$1 == "verbus_payload_copy_bytes_total" { print $2 }')
+	echo "verbus over tcp: verbusd --listen tcp://$B:PORT (TCP only), verbus bench -s tcp://...; broker payload bytes copied: ${copied:-?}" >>"$out/machine.txt"
+	kill "$bpid" 2>/dev/null
+	wait "$bpid" 2>/dev/null
+	bpid=
+fi
+sent=$(($(tx_bytes "$pnet") - tx0))
+say "verbus over tcp: $pnet sent $sent bytes"
+[ "$sent" -gt "$COUNT" ] || broken "Verbus TCP traffic did not cross host 2's link" /dev/null
 
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"
 

@@ -1,10 +1,15 @@
 #!/bin/bash
-# bench-cpu.sh - CPU cost per message on Verbus's core path, in machine
-# instructions counted by valgrind's callgrind: deterministic, so it shows a
+# bench-cpu.sh - CPU cost per message on Verbus's core path and its TCP
+# path, in machine instructions counted by valgrind's callgrind:
+# deterministic (on the core path; see below for TCP), so it shows a
 # regression even on a busy machine where timings mean little.  No RDMA
-# device needed.  Prints a Markdown table.
+# device needed.  Prints two Markdown tables: the core path (RDMA's calls,
+# no device), then the TCP path (the real processes over loopback).
 #
-#   scripts/bench-cpu.sh [COUNT]      (messages per scenario [20000])
+#   scripts/bench-cpu.sh [--core | --tcp] [COUNT]
+#                         (messages per scenario [20000]; --core or --tcp:
+#                         that table only; VERBUS_BENCH_CPU_ROUNDS: rounds
+#                         of the TCP table [3])
 #
 # tests/bench/cpu_core.c (vb_bench_cpu) drives the calls transport/rdma.c
 # and daemon/broker.c make for each message: the publisher's copy into its
@@ -14,15 +19,39 @@
 # NIC's copies are done by memcpy outside the counted functions.  Built in
 # $VERBUS_BUILD_DIR [build/] as configured there (RelWithDebInfo: -O2 -g
 # by default).
+#
+# The TCP path (issue 16) is measured on the real processes instead: verbusd
+# --listen tcp://127.0.0.1 and `verbus bench -s tcp://127.0.0.1`, both under
+# callgrind.  A vb_bench_cpu scenario would have to re-enact what costs
+# most there, the event loop and transport/tcp.c's reads, records and
+# sendmsg() gather lists, and would drift from it; the processes run that
+# very code, and need no device.  What that counts: every user-space
+# instruction of each process, the event loop and libc's system-call
+# wrappers included; not the kernel's TCP work (callgrind sees user space
+# only, and `perf stat -e instructions:k` says "not supported" on the
+# builder this was written on).  Each
+# scenario runs at N and at 2N messages, and the difference is divided by
+# N, so start-up and connection set-up cancel out.  How many messages share
+# one read or one sendmsg() depends on how the two processes happen to be
+# scheduled, so the counts move by a tenth or more from round to round:
+# the table shows each figure's median over the rounds, and its range
+# where that is wide.  About a minute at the default COUNT.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${VERBUS_BUILD_DIR:-$ROOT/build}
+core=1 tcp=1
+case ${1:-} in
+--core) tcp=0; shift ;;
+--tcp) core=0; shift ;;
+esac
 COUNT=${1:-20000}
+ROUNDS=${VERBUS_BENCH_CPU_ROUNDS:-3}
 command -v valgrind >/dev/null || { echo "bench-cpu: valgrind is missing: run scripts/setup.sh" >&2; exit 1; }
 [ -f "$BUILD/CMakeCache.txt" ] || cmake -S "$ROOT" -B "$BUILD" -DVERBUS_WERROR=ON >/dev/null
-cmake --build "$BUILD" --target vb_bench_cpu >/dev/null
+cmake --build "$BUILD" --target vb_bench_cpu verbusd verbus_cli >/dev/null
 W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
+bpid=
+trap '[ -n "$bpid" ] && kill "$bpid" 2>/dev/null; rm -rf "$W"' EXIT
 
 # run LABEL ARGS...: one scenario under callgrind, one table row.
 run() {
@@ -64,21 +93,183 @@ run() {
 		}'
 }
 
-echo "CPU instructions per message on the core path (callgrind, $COUNT messages a row; $(date -u +%F), $(cc --version | head -1))"
-echo
-echo "| scenario | publish (library) | deliver (library) | broker per message | broker per delivery | whole path per message | in match | in subject checks | in frame parses |"
-echo "|---|---|---|---|---|---|---|---|---|"
-run "64 B, 1,000 subscriptions, one write per message" --size 64
-run "1 KiB, 1,000 subscriptions, one write per message" --size 1024
-# (a tenth of the messages: each is 64 KiB of copying under callgrind)
-COUNT=$((COUNT / 10)) run "64 KiB, 1,000 subscriptions, one write per message" --size 65536
-run "64 B, 1,000 subscriptions, 16 messages per write" --size 64 --batch 16
-run "64 B, 1,000 + 7 wildcard subscriptions (8 deliveries)" --size 64 --wild 7
-run "64 B, 10 subscriptions, one write per message" --size 64 --subs 10
-echo
-echo "publish: the publisher's copy into its staging ring, the write's description and the returned credit;"
-echo "deliver: the subscriber's parse, release and credit, per delivered message; target (issue 6): <= 500 each."
-echo "broker per message: parse, subject check, match, release (per published message); per delivery: the new header, the write, the credit."
-echo "whole path: everything above for one published message and all its deliveries; the last three columns are parts of it, per published"
-echo "message: vbi_sublist_match_valid, vbi_subject_check (once, by the broker), vbi_frame_parse (the receivers' vbi_ring_rx_next, once"
-echo "a frame and a hop; a sender's vbi_ring_tx_next_batch only reads the length and kind of the frames it staged itself)."
+core_table() {
+	echo "CPU instructions per message on the core path (callgrind, $COUNT messages a row; $(date -u +%F), $(cc --version | head -1))"
+	echo
+	echo "| scenario | publish (library) | deliver (library) | broker per message | broker per delivery | whole path per message | in match | in subject checks | in frame parses |"
+	echo "|---|---|---|---|---|---|---|---|---|"
+	run "64 B, 1,000 subscriptions, one write per message" --size 64
+	run "1 KiB, 1,000 subscriptions, one write per message" --size 1024
+	# (a tenth of the messages: each is 64 KiB of copying under callgrind)
+	COUNT=$((COUNT / 10)) run "64 KiB, 1,000 subscriptions, one write per message" --size 65536
+	run "64 B, 1,000 subscriptions, 16 messages per write" --size 64 --batch 16
+	run "64 B, 1,000 + 7 wildcard subscriptions (8 deliveries)" --size 64 --wild 7
+	run "64 B, 10 subscriptions, one write per message" --size 64 --subs 10
+	echo
+	echo "publish: the publisher's copy into its staging ring, the write's description and the returned credit;"
+	echo "deliver: the subscriber's parse, release and credit, per delivered message; target (issue 6): <= 500 each."
+	echo "broker per message: parse, subject check, match, release (per published message); per delivery: the new header, the write, the credit."
+	echo "whole path: everything above for one published message and all its deliveries; the last three columns are parts of it, per published"
+	echo "message: vbi_sublist_match_valid, vbi_subject_check (once, by the broker), vbi_frame_parse (the receivers' vbi_ring_rx_next, once"
+	echo "a frame and a hop; a sender's vbi_ring_tx_next_batch only reads the length and kind of the frames it staged itself)."
+}
+
+# ---- the TCP path -----------------------------------------------------------
+# cg_funcs FILE: "function inclusive-instructions" lines of a callgrind
+# output, the total first (as "TOTAL"); a function listed under two
+# spellings of its file is added up, as above.
+cg_funcs() {
+	(cd "$W" && callgrind_annotate --inclusive=yes --threshold=100 \
+		--auto=no "$1" 2>/dev/null) |
+		awk '
+		$1 ~ /^[0-9,]+$/ && /PROGRAM TOTALS/ { v = $1; gsub(",", "", v); print "TOTAL", v }
+		$1 ~ /^[0-9,]+$/ && $2 ~ /^\(/ && /:[A-Za-z_]/ {
+			v = $1; gsub(",", "", v)
+			f = $0; sub(/^[^)]*\) +/, "", f); sub(/ \[.*/, "", f)
+			sub(/.*:/, "", f); sub(/\..*/, "", f)
+			ir[f] += v
+		}
+		END { for (f in ir) print f, ir[f] }'
+}
+
+# tcp_run TAG N TEST SIZE BENCH-ARGS...: verbusd and verbus bench, both
+# under callgrind, one run of TEST; their function costs in $W/TAG.b and
+# $W/TAG.c.
+tcp_run() {
+	local tag=$1 n=$2 test=$3 size=$4 port mport i
+	shift 4
+	port=$((20000 + RANDOM % 20000)) mport=$((port + 1))
+	valgrind --tool=callgrind --callgrind-out-file="$W/$tag.b.cg" \
+		"$BUILD/bin/verbusd" --listen "tcp://127.0.0.1:$port" \
+		--monitor "127.0.0.1:$mport" --set limits.max_msg=128K \
+		>"$W/verbusd.log" 2>&1 &
+	bpid=$!
+	for ((i = 0; i < 300; i++)); do
+		curl -sf "http://127.0.0.1:$mport/healthz" >/dev/null && break
+		sleep 0.1
+	done
+	valgrind --tool=callgrind --callgrind-out-file="$W/$tag.c.cg" \
+		"$BUILD/bin/verbus" bench -s "tcp://127.0.0.1:$port" \
+		--max-msg 128K --sizes "$size" --count "$n" --samples "$n" \
+		--format csv "$@" "$test" >"$W/$tag.csv" 2>"$W/bench.err" ||
+		{ cat "$W/bench.err" "$W/verbusd.log" >&2; exit 1; }
+	kill "$bpid"
+	wait "$bpid" || true
+	bpid=
+	# A run that lost a message measured something else.
+	awk -F, 'NR > 1 && $15 + $16 + $17 != 0 { exit 1 }' "$W/$tag.csv" ||
+		{ echo "bench-cpu: $test $size: messages lost" >&2; exit 1; }
+	cg_funcs "$tag.b.cg" >"$W/$tag.b"
+	cg_funcs "$tag.c.cg" >"$W/$tag.c"
+}
+
+# tcp_scenario NAME N TEST SIZE SUBS BENCH-ARGS...: ROUNDS rounds of a run
+# of N and one of 2N messages; "NAME N SUBS TAG..." into $W/scenarios.
+tcp_scenario() {
+	local name=$1 n=$2 test=$3 size=$4 subs=$5 r tags=
+	shift 5
+	for ((r = 1; r <= ROUNDS; r++)); do
+		tcp_run "$name.$r.1" "$n" "$test" "$size" "$@"
+		tcp_run "$name.$r.2" $((2 * n)) "$test" "$size" "$@"
+		tags="$tags $name.$r"
+	done
+	echo "$name $n $subs$tags" >>"$W/scenarios"
+}
+
+tcp_table() {
+	: >"$W/scenarios"
+	tcp_scenario thr64 "$COUNT" throughput 64 1
+	tcp_scenario fan64 $((COUNT / 4)) fanout 64 4 --subs 4
+	tcp_scenario lat64 $((COUNT / 4)) latency 64 1
+	# (a tenth of the messages: each is 64 KiB of copying under callgrind)
+	tcp_scenario thr64k $((COUNT / 10)) throughput 65536 1
+	echo
+	echo "CPU instructions per message on the TCP path (callgrind, verbusd and verbus bench over tcp://127.0.0.1;" \
+		"$ROUNDS rounds of N and 2N messages; $(date -u +%F), $(cc --version | head -1))"
+	echo
+	python3 - "$W" <<'EOP'
+import os, statistics, sys
+w = sys.argv[1]
+LABEL = {
+    "thr64": "64 B, 1->1 stream (throughput)",
+    "fan64": "64 B, 1->4 fan-out (per published message)",
+    "lat64": "64 B, one message in flight (latency)",
+    "thr64k": "64 KiB, 1->1 stream (throughput)",
+}
+
+
+def funcs(path):
+    out = {}
+    with open(path) as f:
+        for line in f:
+            name, v = line.split()
+            out[name] = out.get(name, 0) + int(v)
+    return out
+
+
+def cols(b, c):
+    """The figures of one run: broker and client, by part."""
+    return {
+        "broker": b.get("TOTAL", 0),
+        "cb_message": b.get("cb_message", 0),
+        "match": b.get("vbi_sublist_match_valid", 0),
+        "subject": b.get("vbi_subject_check", 0),
+        "parse": b.get("vbi_frame_parse", 0),
+        "client": c.get("TOTAL", 0),
+        "publish": c.get("vb_publish", 0),
+        # The library's delivery, without the bench's own callback.
+        "deliver": c.get("vbi_sess_deliver", 0) - c.get("on_msg", 0),
+    }
+
+
+scen = {}
+for line in open(os.path.join(w, "scenarios")):
+    name, n, subs, *tags = line.split()
+    rounds = []
+    for t in tags:
+        one = cols(funcs(f"{w}/{t}.1.b"), funcs(f"{w}/{t}.1.c"))
+        two = cols(funcs(f"{w}/{t}.2.b"), funcs(f"{w}/{t}.2.c"))
+        rounds.append({k: (two[k] - one[k]) / int(n) for k in one})
+    scen[name] = (int(subs), rounds)
+
+
+def cell(rounds, key, div=1.0):
+    v = [r[key] / div for r in rounds]
+    med = statistics.median(v)
+    if len(v) > 1 and max(v) - min(v) >= 0.05 * med:
+        return f"{med:,.0f} ({min(v):,.0f}-{max(v):,.0f})"
+    return f"{med:,.0f}"
+
+
+print("| scenario | broker per message | broker per delivery | client per message "
+      "(publisher + subscribers, one process) | publish (library) | deliver "
+      "(library, per delivery) | broker's cb_message | in match | "
+      "in subject checks | in frame parses |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+base = scen.get("thr64")
+for name, (subs, rounds) in scen.items():
+    per_del = "-"
+    if subs > 1 and base:
+        # What each delivery beyond the first adds, from the same messages
+        # sent to one subscriber.
+        extra = [(r["broker"] - b["broker"]) / (subs - 1)
+                 for r in rounds for b in base[1]]
+        per_del = f"{statistics.median(extra):,.0f}"
+    print(f"| {LABEL.get(name, name)} | {cell(rounds, 'broker')} | {per_del} "
+          f"| {cell(rounds, 'client')} | {cell(rounds, 'publish')} "
+          f"| {cell(rounds, 'deliver', subs)} | {cell(rounds, 'cb_message')} "
+          f"| {cell(rounds, 'match')} | {cell(rounds, 'subject')} "
+          f"| {cell(rounds, 'parse')} |")
+EOP
+	echo
+	echo "Per published message unless said otherwise; median of the rounds, (min-max) where they differ by 5% or more."
+	echo "broker: every instruction of verbusd (event loop, transport/tcp.c, session, broker, libc); per delivery: what each"
+	echo "subscriber beyond the first adds (fan-out minus the 1->1 stream, over 3); client: the whole verbus bench process,"
+	echo "its own bookkeeping (a clock read, a sequence check) included; publish: vb_publish; deliver: the library's"
+	echo "vbi_sess_deliver without the bench's callback; the last four: parts of the broker's count.  One subscription;"
+	echo "user space only (the kernel's TCP work is not counted)."
+}
+
+[ "$core" = 1 ] && core_table
+[ "$tcp" = 1 ] && tcp_table
+exit 0

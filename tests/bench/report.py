@@ -4,7 +4,9 @@
 Reads DIR/results.csv (tool,test,size,payload,metric,value: one figure a
 line, written by scripts/bench-compare-guest.sh) and DIR/machine.txt, and
 writes DIR/results.md (one Markdown table with every figure and the ratios
-Verbus/raw verbs, Verbus/UCX, Verbus/NATS, then the issue's targets),
+Verbus/raw verbs, Verbus/UCX, Verbus/NATS, then the issue's targets; then
+Verbus over TCP beside NATS with the ratio Verbus-TCP/NATS and issue 16's
+targets),
 DIR/plot.dat and DIR/results.png (gnuplot: latency and throughput by
 message size).  A figure that was not measured shows as a dash.
 """
@@ -173,6 +175,89 @@ def table(vals, payload):
     return out + notes
 
 
+# Verbus over TCP beside NATS (issue 16): every row of ROWS that has a NATS
+# figure, read from the tool "verbus_tcp" with the same test.  Event-driven
+# Verbus over RDMA is shown beside them for reference.
+NATS_COL = 2
+VERBUS_COL = 3
+
+
+def tcp_table(vals):
+    out = [
+        "", "## Verbus over TCP beside NATS (same hosts, same run)", "",
+        "| measure | size | NATS | Verbus over TCP | Verbus over RDMA "
+        "| better | Verbus-TCP/NATS |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, metric, better, *cols in ROWS:
+        nats_src = cols[NATS_COL]
+        if nats_src is None:
+            continue
+        for size in SIZES:
+            nats = get(vals, nats_src, size, metric)
+            tcp = get(vals, ("verbus_tcp", nats_src[1]), size, metric)
+            rdma = get(vals, cols[VERBUS_COL], size, metric)
+            if tcp is None and nats is None:
+                continue
+            out.append(
+                f"| {label} | {SIZE_NAME[size]} | {fmt(nats)} | {fmt(tcp)} "
+                f"| {fmt(rdma)} | {better} | {fmt(ratio(tcp, nats))} |")
+    if len(out) == 5:
+        return []
+    out += [
+        "",
+        "Verbus over TCP: a verbusd listening on TCP only (--listen "
+        "tcp://) on host 1, verbus bench -s tcp://... with its publisher "
+        "on host 2 and its subscribers on host 3, event-driven, the same "
+        "tests, sizes and counts as NATS; run after the RDMA rows, with "
+        "no RDMA broker beside it. Verbus over RDMA: the event-driven "
+        "column of the table above.",
+    ]
+    return out
+
+
+def tcp_targets(vals):
+    """Issue 16's targets for Verbus over TCP, judged against NATS."""
+    def g(tool, test, size, metric):
+        return vals.get((tool, test, size, metric))
+
+    if not any(k[0] == "verbus_tcp" for k in vals):
+        return []
+    lines = ["", "| target (issue 16) | measured | met? |", "|---|---|---|"]
+    for name, test, size, metric, op in (
+            ("64 B one-way latency (median) lower than NATS's "
+             "(Verbus-TCP/NATS < 1)", "latency", 64, "p50_us", "<"),
+            ("64 B request/reply (median) lower than NATS's "
+             "(Verbus-TCP/NATS < 1)", "rtt", 64, "p50_us", "<"),
+            ("64 B message rate at least NATS's (Verbus-TCP/NATS >= 1)",
+             "throughput", 64, "msgs_per_s", ">="),
+            ("64 KiB throughput at least NATS's, MB/s "
+             "(Verbus-TCP/NATS >= 1)", "throughput", 65536, "mb_per_s",
+             ">=")):
+        r = ratio(g("verbus_tcp", test, size, metric),
+                  g("nats", test, size, metric))
+        if r is None:
+            lines.append(f"| {name} | not measured | - |")
+            continue
+        ok = r < 1.0 if op == "<" else r >= 1.0
+        lines.append(f"| {name} | {r:.2f}x | {'yes' if ok else 'no'} |")
+    won = of = 0
+    for label, metric, better, *cols in ROWS:
+        src = cols[NATS_COL]
+        if src is None:
+            continue
+        for size in SIZES:
+            tcp = get(vals, ("verbus_tcp", src[1]), size, metric)
+            nats = get(vals, src, size, metric)
+            if tcp is None or nats is None:
+                continue
+            of += 1
+            won += (tcp < nats) if better == LAT else (tcp > nats)
+    lines.append(f"| Verbus over TCP ahead of NATS on every row | {won} of "
+                 f"{of} rows | {'yes' if of and won == of else 'no'} |")
+    return lines
+
+
 def targets(vals):
     """The issue's targets, each with the figures it is judged on."""
     def g(tool, test, size, metric):
@@ -284,7 +369,8 @@ def plot(d, vals):
               ("relay", "latency", "throughput"), ("ucx", "am_lat", "am_bw"),
               ("nats", "latency", "throughput"),
               ("verbus", "latency", "throughput"),
-              ("verbus_spin", "latency", "throughput")]
+              ("verbus_spin", "latency", "throughput"),
+              ("verbus_tcp", "latency", "throughput")]
     with open(dat, "w") as f:
         f.write("# size " + " ".join(
             f"{t}_p50_us {t}_mb_per_s" for t, _, _ in series) + "\n")
@@ -299,7 +385,8 @@ def plot(d, vals):
     names = ["raw verbs (perftest), one hop",
              "raw relay (vb_relay_bench), two hops", "UCX (ucp am)",
              "NATS (TCP)",
-             "Verbus (via verbusd)", "Verbus, adaptive spin"]
+             "Verbus (via verbusd)", "Verbus, adaptive spin",
+             "Verbus over TCP"]
     lat = ", ".join(
         f"'{dat}' using 1:{2 + 2 * i} with linespoints title '{n}'"
         for i, n in enumerate(names))
@@ -309,7 +396,7 @@ def plot(d, vals):
     script = f"""
 set terminal pngcairo size 1200,500 font ',10'
 set output '{os.path.join(d, "results.png")}'
-set multiplot layout 1,2 title 'Verbus beside raw verbs, UCX and NATS (same run)'
+set multiplot layout 1,2 title 'Verbus (RDMA and TCP) beside raw verbs, UCX and NATS (same run)'
 set logscale xy
 set xtics ('64 B' 64, '1 KiB' 1024, '64 KiB' 65536)
 set xrange [40:100000]
@@ -342,6 +429,7 @@ def main():
     md = ["# Verbus beside raw verbs, UCX and NATS", ""]
     md += [f"- {line}" for line in machine]
     md += [""] + table(vals, payload) + targets(vals)
+    md += tcp_table(vals) + tcp_targets(vals)
     md += ["", "![latency and throughput by size](results.png)", ""]
     with open(os.path.join(d, "results.md"), "w") as f:
         f.write("\n".join(md))
