@@ -26,6 +26,7 @@
  */
 #include "daemon/broker.h"
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/subject.h"
 #include "transport/transport.h"
@@ -149,17 +150,6 @@ struct vbd_broker {
 	struct vbd_stats_server st; /* the monotonic counters */
 	struct vbd_auth *auth; /* owned; NULL: everyone admitted */
 };
-
-/* Milliseconds for the broker's timers (TICK_MS, block timeouts, uptime):
- * the coarse clock, a tick's resolution, and never a system call (tick()
- * reads it on every progress turn). */
-static uint64_t now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
-	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
-}
 
 /* ---- control messages to a client ------------------------------------ */
 
@@ -372,7 +362,7 @@ static int pend_push(struct bconn *bc, struct vbi_conn *src,
 	p->v = *v;
 	p->sid = sid;
 	if (!bc->blocked_since)
-		bc->blocked_since = now_ms();
+		bc->blocked_since = vbi_clock_coarse_ms();
 	return VB_OK;
 }
 
@@ -500,7 +490,7 @@ static void pend_flush(struct bconn *bc)
 		if (rc == VB_EAGAIN)
 			return;
 		/* Progress: the no-progress timer starts again. */
-		bc->blocked_since = now_ms();
+		bc->blocked_since = vbi_clock_coarse_ms();
 		if (rc == VB_OK) {
 			count_out(bc, &p->v);
 		} else {
@@ -1015,7 +1005,7 @@ static void stall_check(struct bconn *bc, uint64_t now)
 /* Timers: block timeouts, notices owed, and the end of a shutdown. */
 static void tick(struct vbd_broker *b)
 {
-	uint64_t now = now_ms();
+	uint64_t now = vbi_clock_coarse_ms();
 	struct bconn *bc, *next;
 
 	if (now - b->last_tick < TICK_MS)
@@ -1075,7 +1065,7 @@ static void src_server(void *arg, struct vbd_stats_server *s)
 	s->server_name = b->cfg.server_name;
 	s->listen = b->listen;
 	s->start_time = b->start_time;
-	s->uptime_ms = now_ms() - b->start_ms;
+	s->uptime_ms = vbi_clock_coarse_ms() - b->start_ms;
 	s->conns = b->nconns;
 	s->mr_registered = ts.mr_registered;
 	s->mr_deregistered = ts.mr_deregistered;
@@ -1166,7 +1156,7 @@ int vbd_broker_create(const struct vbd_config *cfg, struct vbd_broker **out)
 	b->epfd = -1;
 	b->cfg = *cfg;
 	b->start_time = time(NULL);
-	b->start_ms = now_ms();
+	b->start_ms = vbi_clock_coarse_ms();
 	vbi_match_init(&b->match);
 	snprintf(b->listen, sizeof(b->listen), "%s:%s", cfg->listen_addr,
 		 cfg->port);
@@ -1246,7 +1236,7 @@ int vbd_broker_progress(struct vbd_broker *b, int timeout_ms)
 
 int vbd_broker_spin(struct vbd_broker *b, uint32_t us)
 {
-	uint64_t end = now_ms() + (us + 999) / 1000;
+	uint64_t end = vbi_clock_coarse_ms() + (us + 999) / 1000;
 	int n = 0;
 
 	if (b->ntp == 1)
@@ -1255,7 +1245,7 @@ int vbd_broker_spin(struct vbd_broker *b, uint32_t us)
 	do {
 		for (unsigned i = 0; i < b->ntp; i++)
 			n += vbi_tp_spin(b->tp[i], 0);
-	} while (n == 0 && now_ms() < end);
+	} while (n == 0 && vbi_clock_coarse_ms() < end);
 	return n;
 }
 

@@ -7,6 +7,7 @@
  * accepting, drain what is queued, disconnect clients); a second signal, or
  * the drain deadline, ends it at once.
  */
+#include "core/clock.h"
 #include "core/log.h"
 #include "daemon/broker.h"
 #include "daemon/config.h"
@@ -72,14 +73,6 @@ static void usage(FILE *f)
 		"Logs go to stderr, one line per event.  SIGTERM or SIGINT shut\n"
 		"down gracefully (a second one at once).\n",
 		schemes);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
 }
 
 /* --hash-password, --hash-token: one line of stdin to a config entry. */
@@ -383,7 +376,7 @@ int main(int argc, char **argv)
 				vbi_info("signal %u: shutting down",
 					 si.ssi_signo);
 				vbd_broker_shutdown(b);
-				deadline = now_ms() + DRAIN_MS;
+				deadline = vbi_clock_ms() + DRAIN_MS;
 			}
 		}
 		rc = vbd_broker_progress(b, 0);
@@ -395,7 +388,8 @@ int main(int argc, char **argv)
 		work = spun + rc;
 		if (mon && mon_due)
 			vbd_monitor_run(mon);
-		if (deadline && (vbd_broker_idle(b) || now_ms() >= deadline)) {
+		if (deadline &&
+		    (vbd_broker_idle(b) || vbi_clock_ms() >= deadline)) {
 			if (!vbd_broker_idle(b))
 				vbi_warn("drain deadline passed: closing the "
 					 "remaining connections");

@@ -13,6 +13,7 @@
  */
 #include "rdma.h"
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/prof.h"
 
@@ -32,14 +33,6 @@
 #define POLL_BATCH 32
 
 static uint64_t conns_alive;
-
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
 
 static int wc_to_vb(enum ibv_wc_status s)
 {
@@ -440,7 +433,7 @@ static int tp_spin(struct vbi_tp *vtp, uint64_t budget_ns)
 		if (total || budget_ns == 0)
 			break;
 		if ((pass++ & 15) == 0) {
-			now = now_ns();
+			now = vbi_clock_ns();
 			if (end == 0)
 				end = now + budget_ns;
 			else if (now >= end)

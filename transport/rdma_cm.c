@@ -9,6 +9,7 @@
  */
 #include "rdma.h"
 
+#include "core/clock.h"
 #include "core/frame.h"
 #include "core/log.h"
 
@@ -32,23 +33,6 @@
 #define RESOLVE_STEP_MS 200
 
 static uint64_t handshake_timeouts;
-
-static uint64_t now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
-}
-
-/* For timers a tick late is fine: never a system call. */
-static uint64_t now_coarse_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
-	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
-}
 
 uint64_t vbi_rdma_cm_handshake_timeouts(void)
 {
@@ -108,7 +92,8 @@ static void on_connect_request(struct rdma_listener *l,
 		return;
 	}
 	if (l->opts.handshake_timeout_ms)
-		c->hs_deadline = now_coarse_ms() + l->opts.handshake_timeout_ms;
+		c->hs_deadline =
+			vbi_clock_coarse_ms() + l->opts.handshake_timeout_ms;
 	rc = vbi_rdma_mem_setup_verbs(r, &what);
 	if (rc == VB_OK) {
 		what = "rdma_accept";
@@ -141,7 +126,7 @@ static void on_connect_request(struct rdma_listener *l,
  */
 void vbi_rdma_cm_check_handshakes(struct rdma_tp *tp)
 {
-	uint64_t now = now_coarse_ms();
+	uint64_t now = vbi_clock_coarse_ms();
 	struct rdma_conn *r;
 
 	if (now < tp->hs_check)
@@ -156,7 +141,7 @@ void vbi_rdma_cm_check_handshakes(struct rdma_tp *tp)
  * Returns false when the deadline has passed or the call failed. */
 static bool resolve_step(struct rdma_conn *r)
 {
-	uint64_t now = now_ms();
+	uint64_t now = vbi_clock_ms();
 	uint64_t left =
 		r->resolve_deadline > now ? r->resolve_deadline - now : 0;
 
@@ -417,7 +402,7 @@ int vbi_rdma_cm_connect(struct vbi_tp *vtp, const char *addr, const char *port,
 		goto out_free_src;
 	}
 	memcpy(&r->dst_sa, dst->ai_dst_addr, dst->ai_dst_len);
-	r->resolve_deadline = now_ms() + (uint64_t)opts.timeout_ms;
+	r->resolve_deadline = vbi_clock_ms() + (uint64_t)opts.timeout_ms;
 	if (rdma_create_id(tp->ec, &r->id, r, RDMA_PS_TCP) ||
 	    !resolve_step(r)) {
 		rc = vbi_sess_errno(errno);

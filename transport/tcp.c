@@ -36,6 +36,7 @@
 #include "session.h"
 #include "tls.h"
 
+#include "core/clock.h"
 #include "core/frame.h"
 #include "core/log.h"
 
@@ -176,22 +177,6 @@ static const struct tcp_conn *tconn_const(const struct vbi_conn *c)
 static struct tcp_tp *ttp(struct vbi_tp *tp)
 {
 	return (struct tcp_tp *)(void *)tp;
-}
-
-static uint64_t now_coarse_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
-	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
 static void put32(uint8_t *p, uint32_t v)
@@ -957,8 +942,8 @@ static void on_accept(struct tcp_listener *l)
 			continue;
 		}
 		if (l->opts.handshake_timeout_ms)
-			t->c.hs_deadline =
-				now_coarse_ms() + l->opts.handshake_timeout_ms;
+			t->c.hs_deadline = vbi_clock_coarse_ms() +
+					   l->opts.handshake_timeout_ms;
 		if (epoll_add(l->tp, fd, &t->ep, EPOLLIN)) {
 			vbi_sess_fail(&t->c, VB_ESYS,
 				      "cannot watch the socket");
@@ -1175,7 +1160,7 @@ static void reap(struct tcp_tp *tp, bool force)
 
 static void check_deadlines(struct tcp_tp *tp)
 {
-	uint64_t now = now_coarse_ms();
+	uint64_t now = vbi_clock_coarse_ms();
 	struct tcp_conn *t;
 
 	if (now < tp->hs_check)
@@ -1261,8 +1246,8 @@ static int tp_spin(struct vbi_tp *vtp, uint64_t budget_ns)
 		if (total || budget_ns == 0)
 			break;
 		if (end == 0)
-			end = now_ns() + budget_ns;
-		else if (now_ns() >= end)
+			end = vbi_clock_ns() + budget_ns;
+		else if (vbi_clock_ns() >= end)
 			break;
 	}
 	tp_after(tp);
@@ -1505,7 +1490,7 @@ static int tp_connect(struct vbi_tp *vtp, const char *addr, const char *port,
 	if (rc)
 		goto out_free_conn;
 	t->want_out = true;
-	t->connect_deadline = now_coarse_ms() + (uint64_t)opts.timeout_ms;
+	t->connect_deadline = vbi_clock_coarse_ms() + (uint64_t)opts.timeout_ms;
 	*out = &t->c;
 	goto out_free_src;
 out_free_conn:

@@ -11,6 +11,8 @@
  */
 #include "cli/common.h"
 
+#include "core/clock.h"
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -358,16 +360,10 @@ void cli_catch_signals(void)
 
 uint64_t cli_now_ns(void)
 {
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+	return vbi_clock_ns();
 }
 
 uint64_t cli_coarse_ns(void)
 {
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+	return vbi_clock_coarse_ns();
 }

@@ -27,6 +27,7 @@
  * otherwise see every other one wait for that wake-up.
  */
 #include "clients/lib/client.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/subject.h"
 
@@ -52,10 +53,7 @@
 
 uint64_t vbi_client_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return vbi_clock_ns();
 }
 
 /*
