@@ -112,7 +112,7 @@ pass_if sh -c "CC=clang cmake -S '$ROOT' -B '${BUILD}-clang' -DVERBUS_WERROR=ON 
 step "fuzzers (libFuzzer, ASan+UBSan), ${VERBUS_FUZZ_SECONDS:-60} s each"
 # One counted test per target: any crash, leak or timeout fails it
 # (scripts/fuzz.sh; the build goes to ${BUILD}-fuzz).
-for t in codec frame subject auth escape; do
+for t in codec frame subject auth escape tcp; do
 	pass_if env VERBUS_FUZZ_BUILD_DIR="${BUILD}-fuzz" "$ROOT/scripts/fuzz.sh" \
 		"${VERBUS_FUZZ_SECONDS:-60}" "$t"
 done
