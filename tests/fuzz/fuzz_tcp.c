@@ -16,7 +16,9 @@
 #include <verbus/verbus.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -118,11 +120,52 @@ static size_t prefix(uint8_t *buf, size_t cap)
 	return VBI_CM_HDR_LEN + REC_HDR + len;
 }
 
+/* libFuzzer's timer (SIGALRM, for -timeout) interrupts blocking calls:
+ * they are carried on, never taken for a failure. */
+static int send_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	ssize_t n;
+
+	while (len) {
+		n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int connect_to(int fd, const struct sockaddr_in *sa)
+{
+	struct pollfd pf = { .fd = fd, .events = POLLOUT };
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
+		return 0;
+	if (errno != EINTR)
+		return -1;
+	/* The connection goes on in the kernel: wait for its outcome. */
+	while (poll(&pf, 1, -1) < 0 && errno == EINTR)
+		;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t pre[VBI_CM_HDR_LEN + REC_HDR + VBI_CTRL_MAX];
 	static size_t npre;
 	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct sockaddr_in src = { .sin_family = AF_INET };
+	static uint32_t nconn;
 	uint8_t sink[65536];
 	int fd, turns, idle;
 
@@ -134,11 +177,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return -1; /* more than the socket takes before it is read */
 	sa.sin_port = htons(port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	/* Each connection from its own address of 127.0.0.0/8: 100,000
+	 * connections a minute from one address would reuse its ephemeral
+	 * ports while the last minute's closes are in TIME_WAIT, and
+	 * connect() would fail (the harness's failure, not a finding). */
+	src.sin_addr.s_addr = htonl(0x7f000002u + nconn++ % 0xfffff0u);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    send(fd, pre, npre, MSG_NOSIGNAL) != (ssize_t)npre ||
-	    (size && send(fd, data, size, MSG_NOSIGNAL) != (ssize_t)size))
+	if (fd < 0 || bind(fd, (struct sockaddr *)&src, sizeof(src)) ||
+	    connect_to(fd, &sa) || send_all(fd, pre, npre) ||
+	    send_all(fd, data, size)) {
+		perror("fuzz_tcp: the harness's connection");
 		abort();
+	}
 	/* The server takes the input in and delivers what it holds before
 	 * the stream ends (an end of stream read with the records would
 	 * close it before a frame is parsed), then sees the end. */
