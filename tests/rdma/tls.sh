@@ -11,7 +11,8 @@
 # RDMA and TLS clients on one broker are rxe.mixed's.)
 set -u
 . "$(dirname "$0")/lib.sh"
-VERBUS_SCHEME=tls broker_env
+ppid_= # the plain broker of the last case, killed on exit too
+VERBUS_SCHEME=tls broker_env '[ -n "$ppid_" ] && kill "$ppid_" 2>/dev/null'
 T=$work/tls
 url="tls://$brk:$port"
 V=$VERBUS_BIN/verbus
