@@ -1026,8 +1026,9 @@ static int greet_read(struct tcp_conn *t)
 static bool tls_step(struct tcp_conn *t)
 {
 	struct vbi_conn *c = &t->c;
+	enum vbi_tls_rc rc = vbi_tls_handshake(t->tls);
 
-	switch (vbi_tls_handshake(t->tls)) {
+	switch (rc) {
 	case VBI_TLS_OK:
 		break;
 	case VBI_TLS_PLAIN:
@@ -1050,17 +1051,11 @@ static bool tls_step(struct tcp_conn *t)
 		vbi_sess_fail(c, VB_ECLOSED,
 			      "peer disconnected during the TLS handshake");
 		return false;
-	case VBI_TLS_ERRNO:
-		vbi_sess_fail(c, vbi_sess_errno(errno), "tls handshake: %s",
-			      strerror(errno));
-		return false;
-	case VBI_TLS_DENIED:
-		vbi_sess_fail(c, VB_EACCES, "tls handshake: %s",
-			      vbi_tls_why(t->tls));
-		return false;
 	default:
-		vbi_sess_fail(c, VB_EPROTO, "tls handshake: %s",
-			      vbi_tls_why(t->tls));
+		/* A socket error, a certificate refused, any other failure:
+		 * classified as for a read or write. */
+		tls_errno(t, rc);
+		io_fail(t, errno, "handshake");
 		return false;
 	}
 	t->tls_done = true;
