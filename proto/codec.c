@@ -155,6 +155,27 @@ static int validate(const Verbus__Control *m)
 		return m->ping != NULL ? VB_OK : VB_EPROTO;
 	case VERBUS__CONTROL__BODY_PONG:
 		return m->pong != NULL ? VB_OK : VB_EPROTO;
+	case VERBUS__CONTROL__BODY_ROUTE_SUB:
+		/* Lengths only: the receiving broker checks the syntax. */
+		if (m->route_sub == NULL || m->route_sub->id == 0 ||
+		    !str_valid(m->route_sub->subject, VBI_SUBJECT_MAX) ||
+		    !str_valid(m->route_sub->queue, VBI_QUEUE_MAX))
+			return VB_EPROTO;
+		return VB_OK;
+	case VERBUS__CONTROL__BODY_ROUTE_UNSUB:
+		return m->route_unsub != NULL && m->route_unsub->id != 0 ?
+			       VB_OK :
+			       VB_EPROTO;
+	case VERBUS__CONTROL__BODY_INFO:
+		if (m->info == NULL ||
+		    !str_valid(m->info->server_id, VBI_NAME_MAX) ||
+		    !str_valid(m->info->cluster, VBI_NAME_MAX) ||
+		    m->info->n_connect_urls > VBI_INFO_URLS_MAX)
+			return VB_EPROTO;
+		for (size_t i = 0; i < m->info->n_connect_urls; i++)
+			if (!str_valid(m->info->connect_urls[i], VBI_URL_MAX))
+				return VB_EPROTO;
+		return VB_OK;
 	default:
 		/* NOT_SET, or a kind from a newer peer we cannot act on. */
 		return VB_EPROTO;
@@ -209,6 +230,12 @@ const char *vbi_codec_kind_name(const Verbus__Control *msg)
 		return "ping";
 	case VERBUS__CONTROL__BODY_PONG:
 		return "pong";
+	case VERBUS__CONTROL__BODY_ROUTE_SUB:
+		return "route_sub";
+	case VERBUS__CONTROL__BODY_ROUTE_UNSUB:
+		return "route_unsub";
+	case VERBUS__CONTROL__BODY_INFO:
+		return "info";
 	default:
 		return "unknown";
 	}

@@ -33,6 +33,9 @@
 #define VBI_CRED_MAX 256u
 /* Longest reason accepted in an Error. */
 #define VBI_REASON_MAX 256u
+/* An Info's member URLs: how many, and the longest. */
+#define VBI_INFO_URLS_MAX 64u
+#define VBI_URL_MAX 256u
 
 /* "VBUS" in ASCII: the first four bytes of the rdma_cm private data. */
 #define VBI_CM_MAGIC 0x56425553u
