@@ -25,6 +25,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 /* Longest subject or pattern, in bytes: so at most 512 tokens. */
 #define VBI_SUBJECT_MAX 1024u
@@ -68,6 +69,22 @@ int vbi_queue_check(const char *s, size_t len);
  */
 bool vbi_pattern_covers(const char *allowed, size_t alen, const char *req,
 			size_t rlen);
+
+/*
+ * vbi_topic_split() - a frame's topic is "subject[ SP reply]"
+ * (PROTOCOL.md, "Frames"): returns the subject's length and sets *@reply
+ * and *@reply_len to the reply subject (NULL and 0 without one).  Nothing
+ * is validated: the caller checks each part as it needs.
+ */
+static inline size_t vbi_topic_split(const char *topic, size_t len,
+				     const char **reply, size_t *reply_len)
+{
+	const char *sp = memchr(topic, ' ', len);
+
+	*reply = sp ? sp + 1 : NULL;
+	*reply_len = sp ? len - (size_t)(sp - topic) - 1 : 0;
+	return sp ? (size_t)(sp - topic) : len;
+}
 
 struct vbi_sublist;
 struct vbi_subnode;

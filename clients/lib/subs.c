@@ -51,12 +51,9 @@ void vbi_subs_remove(struct vb_sub *s)
 /* Split a delivered topic "subject[ reply]" into the message. */
 static void msg_fill(struct vb_msg *m, const struct vbi_frame_view *v)
 {
-	const char *sp = memchr(v->topic, ' ', v->topic_len);
-
 	m->subject = v->topic;
-	m->subject_len = sp ? (size_t)(sp - v->topic) : v->topic_len;
-	m->reply = sp ? sp + 1 : NULL;
-	m->reply_len = sp ? v->topic_len - m->subject_len - 1 : 0;
+	m->subject_len = vbi_topic_split(v->topic, v->topic_len, &m->reply,
+					 &m->reply_len);
 	m->data = v->payload;
 	m->size = v->payload_len;
 }

@@ -1,0 +1,109 @@
+/*
+ * bstats.c - the monitor's view of the broker (daemon/stats.h): a snapshot
+ * copied out on every request.
+ */
+#include "daemon/broker_int.h"
+
+#include "core/clock.h"
+
+#include <verbus/verbus.h>
+
+#include <stdio.h>
+#include <string.h>
+
+/* ---- the monitor's view ----------------------------------------------- */
+
+static void fill_conn(const struct bconn *bc, struct vbd_stats_conn *o)
+{
+	struct vbi_conn_stats cs;
+
+	memset(o, 0, sizeof(*o));
+	vbi_conn_stats(bc->c, &cs);
+	o->cid = bc->cid;
+	snprintf(o->name, sizeof(o->name), "%s", bc->name);
+	snprintf(o->peer, sizeof(o->peer), "%s", bc->peer);
+	snprintf(o->transport, sizeof(o->transport), "%s",
+		 vbi_conn_scheme(bc->c));
+	o->start_time = bc->start_time;
+	o->subs = bc->nsubs;
+	o->msgs_in = bc->msgs_in;
+	o->bytes_in = bc->bytes_in;
+	o->msgs_out = bc->msgs_out;
+	o->bytes_out = bc->bytes_out;
+	o->drops = bc->drops;
+	o->credit_waits = bc->waits;
+	o->pending = bc->pend_n + cs.fwd_pending;
+	o->ring_size = cs.ring_size;
+	o->peer_ring = cs.peer_ring;
+}
+
+static void src_server(void *arg, struct vbd_stats_server *s)
+{
+	struct vbd_broker *b = arg;
+	struct vbi_tp_stats ts;
+	const struct bconn *bc;
+
+	vbi_tp_stats_all(&ts);
+	*s = b->st;
+	s->version = vb_version();
+	s->server_name = b->cfg.server_name;
+	s->listen = b->listen;
+	s->start_time = b->start_time;
+	s->uptime_ms = vbi_clock_coarse_ms() - b->start_ms;
+	s->conns = b->nconns;
+	s->mr_registered = ts.mr_registered;
+	s->mr_deregistered = ts.mr_deregistered;
+	s->handshakes = b->nhandshakes;
+	s->handshake_timeouts = ts.handshake_timeouts;
+	for (bc = b->head; bc; bc = bc->next) {
+		struct vbi_conn_stats cs;
+
+		vbi_conn_stats(bc->c, &cs);
+		s->payload_copies += cs.bytes_copied;
+		s->zero_copy_bytes += cs.bytes_forwarded;
+		s->forward_kicks += cs.kicks;
+		s->credit_waits += bc->waits;
+	}
+	/* What is registered now, counted where it is registered: rings,
+	 * staging and control buffers of open connections, and the
+	 * handshake buffers of those not yet admitted. */
+	s->mem_registered = ts.mr_bytes;
+	s->max_conns = b->cfg.max_conns;
+	s->max_subs = b->cfg.max_subs;
+	s->max_msg = b->cfg.max_msg;
+	s->ring_size = b->cfg.ring_size;
+}
+
+static void src_conns(void *arg,
+		      void (*fn)(void *ctx, const struct vbd_stats_conn *c),
+		      void *ctx)
+{
+	struct vbd_broker *b = arg;
+	struct vbd_stats_conn o;
+	const struct bconn *bc;
+
+	for (bc = b->head; bc; bc = bc->next) {
+		fill_conn(bc, &o);
+		fn(ctx, &o);
+	}
+}
+
+static int src_conn(void *arg, uint64_t cid, struct vbd_stats_conn *c)
+{
+	struct vbd_broker *b = arg;
+	struct bconn *bc = NULL;
+
+	HASH_FIND(hh, b->by_cid, &cid, sizeof(cid), bc);
+	if (!bc)
+		return -1;
+	fill_conn(bc, c);
+	return 0;
+}
+
+void vbd_broker_stats_source(struct vbd_broker *b, struct vbd_stats_source *src)
+{
+	src->server = src_server;
+	src->conns = src_conns;
+	src->conn = src_conn;
+	src->arg = b;
+}

@@ -1,0 +1,419 @@
+/*
+ * deliver.c - routing a published frame and delivering it.
+ *
+ * Decisions a reader must know:
+ *  - A published frame is not copied within a device.  It stays in the
+ *    publisher's receive ring on the broker; each matching subscription gets
+ *    a vbi_conn_forward() (the device gathers the payload from that ring;
+ *    to a subscriber on another device the transport copies it) and the
+ *    broker drops its own reference at once.  The frame's space, and so
+ *    the publisher's credit, comes back when the last write reading it has
+ *    completed.  A forward that fails is counted, logged once per
+ *    connection and reported to the subscriber as dropped: never silent.
+ *  - A subscriber without room (its ring or forward queue full) gets the
+ *    slow-consumer policy.  block: the delivery waits in the subscriber's
+ *    pending queue holding a reference to the frame, in order.  Once that
+ *    queue is pending_max deep, the publisher is paused (its frames stay
+ *    in its ring, so it runs out of room and sees VB_EAGAIN) until the
+ *    queue drains to half: backpressure, nothing lost.  A subscriber that
+ *    makes no progress for block_timeout_ms gets the fallback.  drop:
+ *    counted, and the subscriber is told with a Dropped message.
+ *    disconnect: the subscriber is closed.  Once a subscriber has pending
+ *    deliveries, new ones queue behind them so that per-publisher order
+ *    holds.
+ *  - Nothing is allocated per message: the match result and the pending
+ *    queues grow to their high-water mark and stay.
+ */
+#include "daemon/broker_int.h"
+
+#include "core/clock.h"
+#include "core/log.h"
+
+#include <verbus/verbus.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- delivery ---------------------------------------------------------- */
+
+static int pend_grow(struct bconn *bc)
+{
+	size_t cap = bc->pend_cap ? bc->pend_cap * 2 : 64, i;
+	struct pend *p;
+
+	if (cap > bc->b->cfg.pending_max + PEND_SLACK)
+		cap = bc->b->cfg.pending_max + PEND_SLACK;
+	if (cap <= bc->pend_cap)
+		return VB_ENOSPC;
+	p = malloc(cap * sizeof(*p));
+	if (!p)
+		return VB_ENOMEM;
+	for (i = 0; i < bc->pend_n; i++)
+		p[i] = bc->pend[(bc->pend_head + i) % bc->pend_cap];
+	free(bc->pend);
+	bc->pend = p;
+	bc->pend_cap = cap;
+	bc->pend_head = 0;
+	return VB_OK;
+}
+
+/* Queue a delivery behind the others (block policy); takes a reference. */
+static int pend_push(struct bconn *bc, struct vbi_conn *src,
+		     const struct vbi_frame_view *v, uint32_t sid)
+{
+	struct pend *p;
+	int rc;
+
+	if (bc->pend_n == bc->pend_cap) {
+		rc = pend_grow(bc);
+		if (rc)
+			return rc;
+	}
+	rc = vbi_conn_hold(src, v);
+	if (rc)
+		return rc;
+	p = &bc->pend[(bc->pend_head + bc->pend_n++) % bc->pend_cap];
+	p->src = src;
+	p->v = *v;
+	p->sid = sid;
+	if (!bc->blocked_since)
+		bc->blocked_since = vbi_clock_coarse_ms();
+	return VB_OK;
+}
+
+/* Let every paused publisher go on (those still blocked pause again). */
+void bk_resume_publishers(struct vbd_broker *b)
+{
+	struct bconn *bc;
+
+	if (b->npaused == 0)
+		return;
+	for (bc = b->head; bc; bc = bc->next) {
+		if (bc->paused) {
+			bc->paused = false;
+			vbi_conn_pause(bc->c, 0);
+		}
+	}
+	b->npaused = 0;
+}
+
+static void pend_pop(struct bconn *bc)
+{
+	struct pend *p = &bc->pend[bc->pend_head];
+
+	vbi_conn_release(p->src, &p->v);
+	bc->pend_head = (bc->pend_head + 1) % bc->pend_cap;
+	if (--bc->pend_n == 0)
+		bc->blocked_since = 0;
+	if (bc->pend_n == bc->b->cfg.pending_max / 2)
+		bk_resume_publishers(bc->b);
+}
+
+/* A delivery to @bc's subscription @sid is lost: the subscriber is told
+ * with a Dropped notice. */
+static void owe_dropped(struct bconn *bc, uint32_t sid)
+{
+	struct bsub *s = bk_sub_find(bc, sid);
+
+	bc->drops++;
+	if (s) {
+		s->dropped++;
+		s->dropped_owed = true;
+		bc->drops_owed = true;
+	}
+}
+
+static void count_drop(struct bconn *bc, uint32_t sid)
+{
+	bc->b->st.drops++;
+	owe_dropped(bc, sid);
+}
+
+/* What a failed vbi_conn_forward() means, for the log. */
+static const char *forward_error(int rc)
+{
+	switch (rc) {
+	case VB_EMSGSIZE:
+		return "the message is larger than the subscriber takes";
+	case VB_ECLOSED:
+	case VB_ESTATE:
+		return "the subscriber's connection is not open";
+	case VB_EINVAL:
+		return "the publisher's frame is no longer held";
+	default:
+		return vb_strerror(rc);
+	}
+}
+
+/*
+ * A forward to @bc for @sid failed with @rc (not VB_EAGAIN): the delivery
+ * is lost.  Counted (verbus_forward_failures_total), the subscriber told,
+ * and logged once per connection, so that no loss is silent and no
+ * subscriber floods the log.
+ */
+static void forward_failed(struct bconn *bc, uint32_t sid, int rc)
+{
+	bc->b->st.forward_failures++;
+	owe_dropped(bc, sid);
+	if (bc->fwd_fail_logged)
+		return;
+	bc->fwd_fail_logged = true;
+	vbi_warn("conn cid %" PRIu64 " %s: a delivery to sid %u failed: %s "
+		 "(%s); this and later failures on the connection are counted "
+		 "in verbus_forward_failures_total",
+		 bc->cid, bc->name, sid, forward_error(rc), vb_strerror(rc));
+}
+
+/* Drop every pending delivery (the fallback, or the subscriber left). */
+void bk_pend_drop_all(struct bconn *bc, bool count)
+{
+	while (bc->pend_n) {
+		if (count)
+			count_drop(bc, bc->pend[bc->pend_head].sid);
+		pend_pop(bc);
+	}
+}
+
+void bk_slow_disconnect(struct bconn *bc, const char *why)
+{
+	if (bc->closing)
+		return;
+	vbi_warn("conn cid %" PRIu64 " %s: slow consumer disconnected: %s",
+		 bc->cid, bc->name, why);
+	bc->b->st.slow_disconnects++;
+	bc->closing = true;
+	bk_pend_drop_all(bc, true);
+	bk_resume_publishers(bc->b);
+	vbi_conn_close(bc->c);
+}
+
+static void count_out(struct bconn *bc, const struct vbi_frame_view *v)
+{
+	bc->msgs_out++;
+	bc->bytes_out += v->topic_len + v->payload_len;
+	bc->b->st.msgs_out++;
+	bc->b->st.bytes_out += v->topic_len + v->payload_len;
+}
+
+/* Forward what waits, in order, while there is room. */
+void bk_pend_flush(struct bconn *bc)
+{
+	while (bc->pend_n && !bc->closing) {
+		struct pend *p = &bc->pend[bc->pend_head];
+		int rc = vbi_conn_forward(bc->c, p->src, &p->v, p->sid);
+
+		if (rc == VB_EAGAIN)
+			return;
+		/* Progress: the no-progress timer starts again. */
+		bc->blocked_since = vbi_clock_coarse_ms();
+		if (rc == VB_OK) {
+			count_out(bc, &p->v);
+		} else {
+			/* Counted as delivered when it was queued. */
+			struct bsub *s = bk_sub_find(bc, p->sid);
+
+			if (s && s->delivered)
+				s->delivered--;
+			forward_failed(bc, p->sid, rc);
+		}
+		pend_pop(bc);
+	}
+}
+
+/* The subscriber had no room for a delivery of @pub's frame: apply the
+ * policy.  Returns true if the delivery was queued (block), false if it
+ * was dropped or the subscriber disconnected. */
+static bool slow(struct bconn *dst, struct bconn *pub,
+		 const struct vbi_frame_view *v, uint32_t sid, bool first)
+{
+	struct vbi_conn *src = pub->c;
+	struct vbd_broker *b = dst->b;
+	enum vbd_slow_policy p = b->cfg.slow_policy;
+
+	if (first)
+		dst->waits++;
+	if (!dst->slow_counted) {
+		dst->slow_counted = true;
+		b->st.slow_consumers++;
+	}
+	if (p == VBD_SLOW_BLOCK) {
+		if (pend_push(dst, src, v, sid) == VB_OK) {
+			/* Deep enough: hold the publisher back. */
+			if (dst->pend_n >= b->cfg.pending_max && !pub->paused) {
+				pub->paused = true;
+				b->npaused++;
+				vbi_conn_pause(src, 1);
+			}
+			return true;
+		}
+		p = b->cfg.block_fallback; /* beyond even the slack */
+	}
+	if (p == VBD_SLOW_DISCONNECT)
+		bk_slow_disconnect(dst, "no room for a delivery");
+	else
+		count_drop(dst, sid);
+	return false;
+}
+
+/* One delivery as @sid to @dst (broker_int.h). */
+bool bk_deliver_to(struct bconn *dst, struct bconn *pub,
+		   const struct vbi_frame_view *v, uint32_t sid)
+{
+	int rc;
+
+	if (dst->closing)
+		return false;
+	if (dst->shed) {
+		/* It takes nothing: its deliveries are dropped until it
+		 * does, rather than pinning the publisher (tick). */
+		count_drop(dst, sid);
+		return false;
+	}
+	if (dst->pend_n)
+		return slow(dst, pub, v, sid, false);
+	rc = vbi_conn_forward(dst->c, pub->c, v, sid);
+	if (rc == VB_OK) {
+		count_out(dst, v);
+		return true;
+	}
+	if (rc == VB_EAGAIN)
+		return slow(dst, pub, v, sid, true);
+	forward_failed(dst, sid, rc);
+	return false;
+}
+
+/* One delivery of @pub's frame @v to subscription @s. */
+static void deliver(struct bsub *s, struct bconn *pub,
+		    const struct vbi_frame_view *v)
+{
+	/* delivered counts what was delivered or queued to be: what the
+	 * policy dropped or a failed forward lost is not. */
+	if (bk_deliver_to(s->bc, pub, v, s->sid))
+		s->delivered++;
+	if (s->max_msgs && s->delivered >= s->max_msgs)
+		bk_sub_free(s->bc->b, s);
+}
+
+/* A frame from a publisher: route it, then drop our reference. */
+void bk_publish(struct vbi_conn *c, const struct vbi_frame_view *v,
+		       void *arg)
+{
+	struct bconn *bc = arg;
+	struct vbd_broker *b = bc->b;
+	const char *sp = memchr(v->topic, ' ', v->topic_len);
+	size_t slen = sp ? (size_t)(sp - v->topic) : v->topic_len;
+	size_t i;
+	int rc;
+
+	bc->msgs_in++;
+	bc->bytes_in += v->topic_len + v->payload_len;
+	b->st.msgs_in++;
+	b->st.bytes_in += v->topic_len + v->payload_len;
+	if (vbi_subject_check(v->topic, slen) != VB_OK ||
+	    (sp &&
+	     vbi_subject_check(sp + 1, v->topic_len - slen - 1) != VB_OK)) {
+		bk_send_notice(bc, VB_EINVAL, 0, v->seq,
+			    "invalid subject or reply subject");
+		goto out_release;
+	}
+	if (!vbd_user_may_publish(bc->user, v->topic, slen)) {
+		b->st.denied_publish++;
+		bk_send_notice(bc, VB_EACCES, 0, v->seq,
+			    "permission denied: publish");
+		goto out_release;
+	}
+	/* Checked above: the match need not check it again. */
+	rc = vbi_sublist_match_valid(b->sl, v->topic, slen, &b->match);
+	if (rc) {
+		bk_send_notice(bc, rc, 0, v->seq, "cannot route the message");
+		goto out_release;
+	}
+	if (b->match.n == 0)
+		b->st.no_interest++;
+	/* deliver() may free a sub (auto-unsubscribe), not the match. */
+	for (i = 0; i < b->match.n; i++)
+		deliver(b->match.subs[i]->owner, bc, v);
+out_release:
+	vbi_conn_release(c, v);
+}
+
+
+/*
+ * A subscriber that has something waiting for it (deliveries queued here,
+ * or frames staged in the transport) and has made no progress (freed no
+ * ring space, returned no credit) for block_timeout_ms
+ * is a slow consumer, whatever it is short of, under any policy: a peer
+ * that withholds receive credits stalls as surely as one whose ring is
+ * full.  The fallback (drop or disconnect; drop under the drop policy):
+ * disconnect closes it, which returns every frame it held; drop drops
+ * what is queued, has the transport copy the forwards it holds so that no
+ * publisher stays pinned (vbi_conn_unpin), and drops its deliveries until
+ * it moves again.  A dropped one whose own writes still do not complete a
+ * block_timeout_ms later is disconnected: only a peer that breaks the
+ * protocol can do that.
+ */
+void bk_stall_check(struct bconn *bc, uint64_t now)
+{
+	struct vbd_broker *b = bc->b;
+	struct vbi_conn_stats cs;
+	bool waiting;
+	char what[160];
+
+	vbi_conn_stats(bc->c, &cs);
+	/* Once shed, only writes it let us post and never completed hold
+	 * anyone (vbi_conn_unpin() asked the device to report them). */
+	waiting = bc->pend_n || (bc->shed ? cs.fwd_pending : cs.tx_waiting);
+	if (cs.progress != bc->progress_seen) {
+		bc->progress_seen = cs.progress;
+		if (bc->shed)
+			vbi_info("conn cid %" PRIu64 " %s: takes deliveries "
+				 "again after %" PRIu64 " dropped",
+				 bc->cid, bc->name, bc->drops);
+		bc->shed = false;
+		bc->blocked_since = waiting ? now : 0;
+	}
+	if (!waiting) {
+		bc->blocked_since = 0;
+		bc->slow_counted = false;
+		return;
+	}
+	if (!bc->blocked_since) {
+		bc->blocked_since = now;
+		return;
+	}
+	/* No subtraction: bk_pend_flush() may just have set blocked_since a
+	 * little after @now. */
+	if (bc->blocked_since + b->cfg.block_timeout_ms > now)
+		return;
+	if (!bc->slow_counted) {
+		bc->slow_counted = true;
+		b->st.slow_consumers++;
+	}
+	snprintf(what, sizeof(what),
+		 "no progress for %u ms: %zu deliveries queued, %" PRIu64
+		 " bytes waiting to be written, %u receive credits left (it "
+		 "withholds %s)",
+		 b->cfg.block_timeout_ms, bc->pend_n, cs.tx_waiting,
+		 cs.recv_credits,
+		 cs.recv_credits == 0 ? "receive credit" : "ring space");
+	if (bc->shed) {
+		bk_slow_disconnect(bc, "its writes do not complete");
+		return;
+	}
+	if (b->cfg.slow_policy == VBD_SLOW_DISCONNECT ||
+	    (b->cfg.slow_policy == VBD_SLOW_BLOCK &&
+	     b->cfg.block_fallback == VBD_SLOW_DISCONNECT)) {
+		bk_slow_disconnect(bc, what);
+		return;
+	}
+	vbi_warn("conn cid %" PRIu64 " %s: slow consumer: %s; dropping its "
+		 "deliveries until it moves",
+		 bc->cid, bc->name, what);
+	bk_pend_drop_all(bc, true);
+	vbi_conn_unpin(bc->c);
+	bc->shed = true;
+	bc->blocked_since = now;
+}
+

@@ -1,0 +1,218 @@
+/*
+ * subs.c - a client's control messages: Subscribe, Unsubscribe and Ping,
+ * and the notices it is owed (Pongs, Dropped), sent as credit allows.
+ * See broker_int.h for how the broker's files divide the work.
+ */
+#include "daemon/broker_int.h"
+
+#include "core/log.h"
+
+#include <verbus/verbus.h>
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- control messages to a client ------------------------------------ */
+
+void bk_send_notice(struct bconn *bc, int err, uint32_t sid, uint64_t seq,
+			const char *reason)
+{
+	Verbus__Control m = VERBUS__CONTROL__INIT;
+	Verbus__Notice n = VERBUS__NOTICE__INIT;
+
+	n.code = (uint32_t)-err;
+	n.reason = (char *)reason;
+	n.sid = sid;
+	n.seq = seq;
+	m.body_case = VERBUS__CONTROL__BODY_NOTICE;
+	m.notice = &n;
+	/* Best effort: a client out of credit loses a notice, not data. */
+	if (vbi_conn_send_ctrl(bc->c, &m) != VB_OK)
+		vbi_debug("conn %s: notice dropped: %s", bc->name, reason);
+}
+
+/* Send the Pongs and Dropped notices owed, as credit allows. */
+void bk_send_owed(struct bconn *bc)
+{
+	Verbus__Control m = VERBUS__CONTROL__INIT;
+	struct bsub *s, *tmp;
+
+	while (bc->npings) {
+		Verbus__Pong p = VERBUS__PONG__INIT;
+
+		p.id = bc->pings[0];
+		m.body_case = VERBUS__CONTROL__BODY_PONG;
+		m.pong = &p;
+		if (vbi_conn_send_ctrl(bc->c, &m) != VB_OK)
+			return;
+		memmove(bc->pings, bc->pings + 1,
+			--bc->npings * sizeof(bc->pings[0]));
+	}
+	if (!bc->drops_owed)
+		return;
+	HASH_ITER(hh, bc->subs, s, tmp)
+	{
+		Verbus__Dropped d = VERBUS__DROPPED__INIT;
+
+		if (!s->dropped_owed)
+			continue;
+		d.sid = s->sid;
+		d.count = s->dropped;
+		m.body_case = VERBUS__CONTROL__BODY_DROPPED;
+		m.dropped = &d;
+		if (vbi_conn_send_ctrl(bc->c, &m) != VB_OK)
+			return;
+		s->dropped_owed = false;
+	}
+	bc->drops_owed = false;
+}
+
+/* ---- subscriptions ----------------------------------------------------- */
+
+void bk_sub_free(struct vbd_broker *b, struct bsub *s)
+{
+	struct bconn *bc = s->bc;
+
+	vbi_sublist_remove(b->sl, &s->s);
+	HASH_DEL(bc->subs, s);
+	bc->nsubs--;
+	b->st.subs--;
+	free(s->subject);
+	free(s->queue);
+	free(s);
+}
+
+struct bsub *bk_sub_find(struct bconn *bc, uint32_t sid)
+{
+	struct bsub *s = NULL;
+
+	HASH_FIND(hh, bc->subs, &sid, sizeof(sid), s);
+	return s;
+}
+
+static void on_subscribe(struct bconn *bc, const Verbus__Subscribe *m)
+{
+	struct vbd_broker *b = bc->b;
+	size_t plen = strlen(m->subject), qlen = strlen(m->queue);
+	struct bsub *s;
+	int rc;
+
+	if (vbi_pattern_check(m->subject, plen) != VB_OK) {
+		bk_send_notice(bc, VB_EINVAL, m->sid, 0,
+			    "invalid subject pattern");
+		return;
+	}
+	if (qlen && vbi_queue_check(m->queue, qlen) != VB_OK) {
+		bk_send_notice(bc, VB_EINVAL, m->sid, 0, "invalid queue group");
+		return;
+	}
+	if (bk_sub_find(bc, m->sid)) {
+		bk_send_notice(bc, VB_EINVAL, m->sid, 0, "sid already in use");
+		return;
+	}
+	if (!vbd_user_may_subscribe(bc->user, m->subject, plen)) {
+		char subj[VBI_LOG_ESCAPE_MAX];
+
+		b->st.denied_subscribe++;
+		/* Subjects may hold any byte from 0x80 up: escaped. */
+		vbi_log_escape(subj, sizeof(subj), m->subject, plen);
+		vbi_info("conn cid %" PRIu64 " %s (user %s): subscribe to %s "
+			 "denied",
+			 bc->cid, bc->name, vbd_user_name(bc->user), subj);
+		bk_send_notice(bc, VB_EACCES, m->sid, 0,
+			    "permission denied: subscribe");
+		return;
+	}
+	if (bc->nsubs >= b->cfg.max_subs) {
+		bk_send_notice(bc, VB_ENOSPC, m->sid, 0,
+			    "too many subscriptions on this connection");
+		return;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		goto out_nomem;
+	s->bc = bc;
+	s->sid = m->sid;
+	s->max_msgs = m->max_msgs;
+	s->subject = strdup(m->subject);
+	s->queue = qlen ? strdup(m->queue) : NULL;
+	if (!s->subject || (qlen && !s->queue))
+		goto out_free;
+	vbi_sub_init(&s->s, s->subject, plen, s->queue, qlen, s);
+	rc = vbi_sublist_insert(b->sl, &s->s);
+	if (rc)
+		goto out_free;
+	HASH_ADD(hh, bc->subs, sid, sizeof(s->sid), s);
+	if (s->oom) {
+		vbi_sublist_remove(b->sl, &s->s);
+		goto out_free;
+	}
+	bc->nsubs++;
+	b->st.subs++;
+	if (vbi_log_enabled(VBI_LOG_DEBUG)) {
+		char subj[VBI_LOG_ESCAPE_MAX], queue[VBI_LOG_ESCAPE_MAX];
+
+		vbi_log_escape(subj, sizeof(subj), s->subject, plen);
+		vbi_log_escape(queue, sizeof(queue), m->queue, qlen);
+		vbi_debug("conn %s: sid %u subscribes to %s%s%s", bc->name,
+			  s->sid, subj, qlen ? " in queue " : "", queue);
+	}
+	return;
+out_free:
+	free(s->subject);
+	free(s->queue);
+	free(s);
+out_nomem:
+	bk_send_notice(bc, VB_ENOMEM, m->sid, 0, "broker out of memory");
+}
+
+static void on_unsubscribe(struct bconn *bc, const Verbus__Unsubscribe *m)
+{
+	struct bsub *s = bk_sub_find(bc, m->sid);
+
+	if (!s) {
+		bk_send_notice(bc, VB_EINVAL, m->sid, 0, "no such subscription");
+		return;
+	}
+	if (m->max_msgs == 0 || s->delivered >= m->max_msgs)
+		bk_sub_free(bc->b, s);
+	else
+		s->max_msgs = m->max_msgs;
+}
+
+
+void bk_client_control(struct vbi_conn *c, const Verbus__Control *m, void *arg)
+{
+	struct bconn *bc = arg;
+
+	switch (m->body_case) {
+	case VERBUS__CONTROL__BODY_SUBSCRIBE:
+		on_subscribe(bc, m->subscribe);
+		break;
+	case VERBUS__CONTROL__BODY_UNSUBSCRIBE:
+		on_unsubscribe(bc, m->unsubscribe);
+		break;
+	case VERBUS__CONTROL__BODY_PING:
+		if (bc->npings == PINGS_MAX) {
+			vbi_warn("conn %s: too many pings in flight", bc->name);
+			vbi_conn_close(c);
+			break;
+		}
+		bc->pings[bc->npings++] = m->ping->id;
+		bk_send_owed(bc);
+		break;
+	default:
+		break; /* Pong, Notice, Dropped: nothing to do */
+	}
+}
+
+void bk_writable(struct vbi_conn *c, void *arg)
+{
+	struct bconn *bc = arg;
+
+	(void)c;
+	bk_pend_flush(bc);
+	bk_send_owed(bc);
+}
+
