@@ -44,7 +44,7 @@ static struct hs_addr *hs_find(struct vbd_broker *b, const char *addr)
  * many in their handshake.  Refused ones are turned away at rdma_cm with
  * the reason in the reject.
  */
-static int on_accept(struct vbi_conn *c, void *arg)
+int bk_accept(struct vbi_conn *c, void *arg)
 {
 	struct vbd_broker *b = arg;
 	char addr[64];
@@ -92,9 +92,9 @@ static int on_accept(struct vbi_conn *c, void *arg)
 	return VB_OK;
 }
 
-/* A connection on_accept() admitted has opened or closed: its handshake
+/* A connection bk_accept() admitted has opened or closed: its handshake
  * no longer counts. */
-static void handshake_done(struct vbd_broker *b, struct vbi_conn *c)
+void bk_handshake_done(struct vbd_broker *b, struct vbi_conn *c)
 {
 	char addr[64];
 	struct hs_addr *h;
@@ -110,7 +110,7 @@ static void handshake_done(struct vbd_broker *b, struct vbi_conn *c)
 }
 
 /* Turn a new connection away: it never gets a bconn. */
-static void refuse(struct vbd_broker *b, struct vbi_conn *c, const char *why)
+void bk_refuse(struct vbd_broker *b, struct vbi_conn *c, const char *why)
 {
 	vbi_warn("refusing a connection: %s", why);
 	b->st.conns_rejected++;
@@ -118,38 +118,18 @@ static void refuse(struct vbd_broker *b, struct vbi_conn *c, const char *why)
 	vbi_conn_close(c);
 }
 
-static void on_open(struct vbi_conn *c, void *arg)
+struct bconn *bk_conn_add(struct vbd_broker *b, struct vbi_conn *c,
+			  enum bk_role role, const struct vbd_user *user)
 {
-	struct vbd_broker *b = arg;
-	struct bconn *bc;
+	struct bconn *bc = calloc(1, sizeof(*bc));
 
-	handshake_done(b, c);
-	b->st.conns_total++;
-	if (b->shutting_down) {
-		refuse(b, c, "shutting down");
-		return;
-	}
-	if (b->nconns >= b->cfg.max_conns) {
-		refuse(b, c, "too many connections");
-		return;
-	}
-	bc = calloc(1, sizeof(*bc));
 	if (!bc) {
-		refuse(b, c, "out of memory");
-		return;
-	}
-	if (b->auth) {
-		/* authorize() admitted it: this check is the cached one. */
-		size_t clen;
-		const void *cred = vbi_conn_credentials(c, &clen);
-
-		if (vbd_auth_check(b->auth, cred, clen, &bc->user)) {
-			free(bc);
-			refuse(b, c, "credentials no longer valid");
-			return;
-		}
+		bk_refuse(b, c, "out of memory");
+		return NULL;
 	}
 	bc->kind = KIND_CONN;
+	bc->role = role;
+	bc->user = user;
 	bc->b = b;
 	bc->c = c;
 	bc->cid = ++b->next_cid;
@@ -159,8 +139,8 @@ static void on_open(struct vbi_conn *c, void *arg)
 	HASH_ADD(hh, b->by_cid, cid, sizeof(bc->cid), bc);
 	if (bc->oom) {
 		free(bc);
-		refuse(b, c, "out of memory");
-		return;
+		bk_refuse(b, c, "out of memory");
+		return NULL;
 	}
 	bc->prev = b->tail;
 	if (b->tail)
@@ -168,29 +148,66 @@ static void on_open(struct vbi_conn *c, void *arg)
 	else
 		b->head = bc;
 	b->tail = bc;
-	b->nconns++;
-	b->st.conns++;
+	if (role == BK_CLIENT) {
+		b->nconns++;
+		b->st.conns++;
+	} else {
+		b->nroutes++;
+	}
 	vbi_conn_set_arg(c, bc);
-	vbi_info("conn cid %" PRIu64 " %s from %s open (%s)", bc->cid, bc->name,
+	vbi_info("%s cid %" PRIu64 " %s from %s open (%s)",
+		 role == BK_ROUTE ? "route" : "conn", bc->cid, bc->name,
 		 bc->peer, vbi_conn_scheme(c));
+	return bc;
 }
 
-static void on_closed(struct vbi_conn *c, const struct vbi_close_info *why,
-		      void *arg)
+static void on_open(struct vbi_conn *c, void *arg)
 {
-	struct bconn *bc = arg;
-	struct vbd_broker *b;
+	struct vbd_broker *b = arg;
+	const struct vbd_user *user = NULL;
+	struct bconn *bc;
+
+	bk_handshake_done(b, c);
+	b->st.conns_total++;
+	if (b->shutting_down) {
+		bk_refuse(b, c, "shutting down");
+		return;
+	}
+	if (b->nconns >= b->cfg.max_conns) {
+		bk_refuse(b, c, "too many connections");
+		return;
+	}
+	if (b->auth) {
+		/* authorize() admitted it: this check is the cached one. */
+		size_t clen;
+		const void *cred = vbi_conn_credentials(c, &clen);
+
+		if (vbd_auth_check(b->auth, cred, clen, &user)) {
+			bk_refuse(b, c, "credentials no longer valid");
+			return;
+		}
+	}
+	bc = bk_conn_add(b, c, BK_CLIENT, user);
+	if (bc && b->cluster)
+		bk_cluster_client_open(b->cluster, bc);
+}
+
+void bk_conn_closed(struct bconn *bc, const struct vbi_close_info *why)
+{
+	struct vbd_broker *b = bc->b;
 	struct vbi_conn_stats cs;
 	struct bsub *s, *tmp;
 
-	b = bc->b;
-	vbi_info("conn cid %" PRIu64 " %s from %s closed: %s", bc->cid,
-		 bc->name, bc->peer, why->reason);
-	vbi_conn_stats(c, &cs);
+	vbi_info("%s cid %" PRIu64 " %s from %s closed: %s",
+		 bc->role == BK_ROUTE ? "route" : "conn", bc->cid, bc->name,
+		 bc->peer, why->reason);
+	vbi_conn_stats(bc->c, &cs);
 	b->st.payload_copies += cs.bytes_copied;
 	b->st.zero_copy_bytes += cs.bytes_forwarded;
 	b->st.forward_kicks += cs.kicks;
 	b->st.credit_waits += bc->waits;
+	if (bc->role == BK_ROUTE)
+		bk_route_closed(bc, why);
 	HASH_ITER(hh, bc->subs, s, tmp)
 	bk_sub_free(b, s);
 	bk_pend_drop_all(bc, false);
@@ -206,8 +223,12 @@ static void on_closed(struct vbi_conn *c, const struct vbi_close_info *why,
 		bc->next->prev = bc->prev;
 	else
 		b->tail = bc->prev;
-	b->nconns--;
-	b->st.conns--;
+	if (bc->role == BK_CLIENT) {
+		b->nconns--;
+		b->st.conns--;
+	} else {
+		b->nroutes--;
+	}
 	free(bc);
 }
 
@@ -216,7 +237,7 @@ static void on_closed(struct vbi_conn *c, const struct vbi_close_info *why,
  * arg), then its bconn, or NULL if it was refused: only a bconn of this very
  * connection gets the event.
  */
-static struct bconn *conn_of(struct vbi_conn *c, void *arg)
+struct bconn *bk_conn_of(struct vbi_conn *c, void *arg)
 {
 	struct bconn *bc = arg;
 
@@ -225,10 +246,10 @@ static struct bconn *conn_of(struct vbi_conn *c, void *arg)
 	return bc;
 }
 
-static void cb_message(struct vbi_conn *c, const struct vbi_frame_view *v,
-		       void *arg)
+void bk_cb_message(struct vbi_conn *c, const struct vbi_frame_view *v,
+		   void *arg)
 {
-	if (conn_of(c, arg))
+	if (bk_conn_of(c, arg))
 		bk_publish(c, v, arg);
 	else
 		vbi_conn_release(c, v);
@@ -236,13 +257,13 @@ static void cb_message(struct vbi_conn *c, const struct vbi_frame_view *v,
 
 static void cb_control(struct vbi_conn *c, const Verbus__Control *m, void *arg)
 {
-	if (conn_of(c, arg))
+	if (bk_conn_of(c, arg))
 		bk_client_control(c, m, arg);
 }
 
 static void cb_writable(struct vbi_conn *c, void *arg)
 {
-	if (conn_of(c, arg))
+	if (bk_conn_of(c, arg))
 		bk_writable(c, arg);
 }
 
@@ -251,10 +272,10 @@ static void cb_closed(struct vbi_conn *c, const struct vbi_close_info *why,
 {
 	struct vbd_broker *b = arg;
 
-	if (conn_of(c, arg))
-		on_closed(c, why, arg);
+	if (bk_conn_of(c, arg))
+		bk_conn_closed(arg, why);
 	else if (b && b->kind == KIND_BROKER)
-		handshake_done(b, c); /* it never opened */
+		bk_handshake_done(b, c); /* it never opened */
 }
 
 /* At the Hello, before the client learns anything: its credentials. */
@@ -265,28 +286,38 @@ static int cb_authorize(struct vbi_conn *c, const void *cred, size_t len,
 	const struct vbd_user *u;
 	char peer[64];
 
-	if (!b || b->kind != KIND_BROKER || !b->auth)
+	if (!b || b->kind != KIND_BROKER)
 		return VB_OK;
-	if (vbd_auth_check(b->auth, cred, len, &u) == VB_OK)
+	vbi_conn_peer_name(c, peer, sizeof(peer));
+	if (bk_cred_is_route(cred, len)) {
+		/* A broker at the client port: it would get a client's
+		 * rights and none of a route's. */
+		b->st.conns_rejected++;
+		vbi_warn("refusing %s from %s: a route Hello on the client "
+			 "port (routes go to cluster.listen)",
+			 vbi_conn_name(c), peer);
+		return VB_EACCES;
+	}
+	if (!b->auth || vbd_auth_check(b->auth, cred, len, &u) == VB_OK)
 		return VB_OK;
 	b->st.auth_failures++;
 	b->st.conns_rejected++;
-	vbi_conn_peer_name(c, peer, sizeof(peer));
 	vbi_warn("refusing %s from %s: bad or missing credentials",
 		 vbi_conn_name(c), peer);
 	return VB_EACCES;
 }
 
 static const struct vbi_conn_cbs broker_cbs = {
-	.accept = on_accept,
+	.accept = bk_accept,
 	.authorize = cb_authorize,
 	.open = on_open,
-	.message = cb_message,
+	.message = bk_cb_message,
 	.writable = cb_writable,
 	.control = cb_control,
 	.closed = cb_closed,
 };
 
+/* Timers: block timeouts, notices owed, routes, and the end of a shutdown. */
 static void tick(struct vbd_broker *b)
 {
 	uint64_t now = vbi_clock_coarse_ms();
@@ -295,6 +326,8 @@ static void tick(struct vbd_broker *b)
 	if (now - b->last_tick < TICK_MS)
 		return;
 	b->last_tick = now;
+	if (b->cluster)
+		bk_routes_tick(b, now);
 	for (bc = b->head; bc; bc = next) {
 		next = bc->next;
 		if (bc->closing)
@@ -312,6 +345,8 @@ static void tick(struct vbd_broker *b)
 }
 
 /* ---- lifecycle --------------------------------------------------------- */
+
+#define EV_CLUSTER 0xffu /* the epoll tag of ZooKeeper's fd */
 
 /* A transport context for @scheme and a listener on @addr:@port in it. */
 static int listen_on(struct vbd_broker *b, const char *scheme, const char *addr,
@@ -371,17 +406,31 @@ int vbd_broker_create(const struct vbd_config *cfg, struct vbd_broker **out)
 			       &o);
 	if (rc)
 		goto out_free;
-	if (b->ntp > 1) {
+	if (vbd_config_clustered(cfg)) {
+		rc = bk_routes_init(b);
+		if (rc)
+			goto out_free;
+		rc = bk_cluster_create(b, &b->cluster);
+		if (rc)
+			goto out_free;
+	}
+	if (b->ntp > 1 || b->cluster) {
 		struct epoll_event ev = { .events = EPOLLIN };
 
 		b->epfd = epoll_create1(EPOLL_CLOEXEC);
 		rc = VB_ESYS;
 		if (b->epfd < 0)
 			goto out_free;
-		for (unsigned i = 0; i < b->ntp; i++)
+		for (unsigned i = 0; i < b->ntp; i++) {
+			ev.data.u32 = i;
 			if (epoll_ctl(b->epfd, EPOLL_CTL_ADD,
 				      vbi_tp_fd(b->tp[i]), &ev))
 				goto out_free;
+		}
+		ev.data.u32 = EV_CLUSTER;
+		if (b->cluster && epoll_ctl(b->epfd, EPOLL_CTL_ADD,
+					    bk_cluster_fd(b->cluster), &ev))
+			goto out_free;
 	}
 	*out = b;
 	return VB_OK;
@@ -392,30 +441,50 @@ out_free:
 
 int vbd_broker_fd(struct vbd_broker *b)
 {
-	return b->ntp > 1 ? b->epfd : vbi_tp_fd(b->tp[0]);
+	return b->epfd >= 0 ? b->epfd : vbi_tp_fd(b->tp[0]);
 }
 
 int vbd_broker_progress(struct vbd_broker *b, int timeout_ms)
 {
-	struct epoll_event ev;
-	int rc, n = 0;
+	struct epoll_event evs[4];
+	bool zk_due = false;
+	int rc, ne, n = 0;
 
 	if (timeout_ms < 0 || timeout_ms > TICK_MS)
 		timeout_ms = TICK_MS;
-	if (b->ntp == 1) {
+	if (b->epfd < 0) {
 		n = vbi_tp_progress(b->tp[0], timeout_ms);
-	} else {
-		/* Sleep on both; then each turns without waiting. */
-		if (timeout_ms && !b->cfg.busy_poll &&
-		    epoll_wait(b->epfd, &ev, 1, timeout_ms) < 0 &&
-		    errno != EINTR)
+		tick(b);
+		return n;
+	}
+	if (b->cluster) {
+		int zt = bk_cluster_timeout_ms(b->cluster);
+
+		if (zt < timeout_ms)
+			timeout_ms = zt;
+		zk_due = vbi_clock_coarse_ms() >= b->cluster_due;
+	}
+	/* Sleep on every fd; then each context turns without waiting.
+	 * Clustered, the wait also says whether ZooKeeper's fd is ready. */
+	if (!b->cfg.busy_poll || b->cluster) {
+		ne = epoll_wait(b->epfd, evs, 4,
+				b->cfg.busy_poll ? 0 : timeout_ms);
+		if (ne < 0 && errno != EINTR)
 			return VB_ESYS;
-		for (unsigned i = 0; i < b->ntp; i++) {
-			rc = vbi_tp_progress(b->tp[i], 0);
-			if (rc < 0)
-				return rc;
-			n += rc;
-		}
+		for (int i = 0; i < ne; i++)
+			if (evs[i].data.u32 == EV_CLUSTER)
+				zk_due = true;
+	}
+	for (unsigned i = 0; i < b->ntp; i++) {
+		rc = vbi_tp_progress(b->tp[i], 0);
+		if (rc < 0)
+			return rc;
+		n += rc;
+	}
+	if (b->cluster && zk_due) {
+		bk_cluster_process(b->cluster);
+		b->cluster_due = vbi_clock_coarse_ms() +
+				 (uint64_t)bk_cluster_timeout_ms(b->cluster);
 	}
 	tick(b);
 	return n;
@@ -445,13 +514,23 @@ void vbd_broker_shutdown(struct vbd_broker *b)
 		vbi_listener_close(b->l[i]);
 		b->l[i] = NULL;
 	}
+	vbi_listener_close(b->route_l);
+	b->route_l = NULL;
+	if (b->cluster) {
+		/* Leave the cluster now: the others stop routing to us and
+		 * our clients' next broker is already known to them. */
+		epoll_ctl(b->epfd, EPOLL_CTL_DEL, bk_cluster_fd(b->cluster),
+			  NULL);
+		bk_cluster_destroy(b->cluster);
+		b->cluster = NULL;
+	}
 	b->last_tick = 0; /* start closing at the next tick */
 	vbi_info("shutting down: %" PRIu64 " connections to close", b->nconns);
 }
 
 bool vbd_broker_idle(const struct vbd_broker *b)
 {
-	return b->nconns == 0;
+	return b->nconns == 0 && b->nroutes == 0;
 }
 
 void vbd_broker_destroy(struct vbd_broker *b)
@@ -460,6 +539,13 @@ void vbd_broker_destroy(struct vbd_broker *b)
 
 	if (!b)
 		return;
+	if (b->cluster && b->epfd >= 0)
+		epoll_ctl(b->epfd, EPOLL_CTL_DEL, bk_cluster_fd(b->cluster),
+			  NULL);
+	bk_cluster_destroy(b->cluster);
+	b->cluster = NULL;
+	vbi_listener_close(b->route_l);
+	b->route_l = NULL;
 	/* Closes every connection; on_closed frees their state, and
 	 * handshake_done() the per-address counts.  Every listener first,
 	 * then every context: a connection of one may still forward from
@@ -485,6 +571,7 @@ void vbd_broker_destroy(struct vbd_broker *b)
 		HASH_DEL(b->hs_by_addr, h);
 		free(h);
 	}
+	bk_routes_fini(b);
 	vbi_sublist_destroy(b->sl);
 	vbi_match_fini(&b->match);
 	vbd_auth_destroy(b->auth);

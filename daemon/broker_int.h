@@ -113,6 +113,8 @@ struct bconn {
 	bool shed;
 	bool paused; /* as a publisher: paused for a full subscriber */
 	bool closing;
+	enum bk_role role;
+	struct vbd_route *route; /* BK_ROUTE: route.c's state */
 	uint64_t msgs_in, bytes_in, msgs_out, bytes_out, drops, waits;
 	struct bconn *prev, *next; /* the broker's list, by cid */
 	bool oom;
@@ -145,6 +147,26 @@ struct vbd_broker {
 	char listen[80];
 	struct vbd_stats_server st; /* the monotonic counters */
 	struct vbd_auth *auth; /* owned; NULL: everyone admitted */
+	/* The cluster (NULL, and the rest zero, when not clustered):
+	 * membership (cluster.c); the routes by peer id, the route
+	 * listener and the context it is in, and the interest the peers
+	 * declared, in a trie of its own (route.c); the interest of our own
+	 * clients as the peers know it (by key and by id). */
+	struct vbd_cluster *cluster;
+	uint64_t cluster_due; /* ms: ZooKeeper's next turn is due */
+	struct vbd_route *routes; /* uthash, by peer id */
+	uint64_t nroutes; /* route connections open */
+	struct vbi_tp *route_tp;
+	struct vbi_listener *route_l;
+	struct vbi_sublist *remote;
+	struct vbi_match rmatch; /* reused for every message */
+	struct bk_interest *interest; /* by (pattern, queue) */
+	struct bk_interest *interest_by_id;
+	uint32_t next_interest_id;
+	uint64_t fwd_gen; /* one per routed message: plain forwards once */
+	uint8_t route_cred[VBI_CRED_MAX]; /* our packed RouteAuth */
+	size_t route_cred_len;
+	struct vbd_stats_cluster cst; /* the cluster's counters */
 };
 
 /* ---- subs.c ---------------------------------------------------------- */
@@ -155,16 +177,14 @@ void bk_send_owed(struct bconn *bc);
 void bk_sub_free(struct vbd_broker *b, struct bsub *s);
 struct bsub *bk_sub_find(struct bconn *bc, uint32_t sid);
 /* A client's control message. */
-void bk_client_control(struct vbi_conn *c, const Verbus__Control *m,
-		       void *arg);
+void bk_client_control(struct vbi_conn *c, const Verbus__Control *m, void *arg);
 /* Room again at @arg's connection: pending deliveries, notices owed. */
 void bk_writable(struct vbi_conn *c, void *arg);
 
 /* ---- deliver.c ------------------------------------------------------- */
 
 /* A frame from a client or a route: route it, then drop our reference. */
-void bk_publish(struct vbi_conn *c, const struct vbi_frame_view *v,
-		void *arg);
+void bk_publish(struct vbi_conn *c, const struct vbi_frame_view *v, void *arg);
 /* One delivery of @pub's frame to @dst as @sid; true if it was made or
  * queued to be (the policy may drop it or close @dst). */
 bool bk_deliver_to(struct bconn *dst, struct bconn *pub,
@@ -174,5 +194,79 @@ void bk_pend_drop_all(struct bconn *bc, bool count);
 void bk_resume_publishers(struct vbd_broker *b);
 void bk_stall_check(struct bconn *bc, uint64_t now);
 void bk_slow_disconnect(struct bconn *bc, const char *why);
+
+/* ---- broker.c -------------------------------------------------------- */
+
+/* The transport's accept callback, for every listener: limits. */
+int bk_accept(struct vbi_conn *c, void *arg);
+/* A connection bk_accept() admitted has opened or closed. */
+void bk_handshake_done(struct vbd_broker *b, struct vbi_conn *c);
+/* Turn a new connection away: it never gets a bconn. */
+void bk_refuse(struct vbd_broker *b, struct vbi_conn *c, const char *why);
+/* A bconn for @c, listed and counted, @c's arg from now on; NULL: out of
+ * memory, and @c refused. */
+struct bconn *bk_conn_add(struct vbd_broker *b, struct vbi_conn *c,
+			  enum bk_role role, const struct vbd_user *user);
+/* @bc's connection closed: everything it held goes, and @bc is freed. */
+void bk_conn_closed(struct bconn *bc, const struct vbi_close_info *why);
+/* @arg as a bconn of @c, or NULL (see broker.c). */
+struct bconn *bk_conn_of(struct vbi_conn *c, void *arg);
+/* The message callback of every connection. */
+void bk_cb_message(struct vbi_conn *c, const struct vbi_frame_view *v,
+		   void *arg);
+
+/* ---- route.c --------------------------------------------------------- */
+
+/* A clustered broker's routes: the remote trie, our RouteAuth, the route
+ * listener on cfg.cluster_listen.  bk_routes_fini() undoes it (any
+ * state). */
+int bk_routes_init(struct vbd_broker *b);
+void bk_routes_fini(struct vbd_broker *b);
+/* Is @cred (a Hello's) a broker's, with a RouteAuth? */
+bool bk_cred_is_route(const void *cred, size_t len);
+/* Membership: @peer_id is a member whose routes listen at @url; keep a
+ * route to it (opened from here if our id is the smaller). */
+void bk_route_want(struct vbd_broker *b, const char *peer_id, const char *url);
+/* @peer_id is no longer a member: its route is not reopened once it
+ * closes (an open one stays: ZooKeeper's view is not the route's). */
+void bk_route_unwant(struct vbd_broker *b, const char *peer_id);
+/* Timers: connection attempts with backoff, pings, interest to send. */
+void bk_routes_tick(struct vbd_broker *b, uint64_t now);
+/* A route's connection closed (bk_conn_closed). */
+void bk_route_closed(struct bconn *bc, const struct vbi_close_info *why);
+/* A client's message, delivered locally to @local: forward it over
+ * every route with matching interest.  Returns the forwards made. */
+size_t bk_routes_forward(struct vbd_broker *b, struct bconn *pub,
+			 const struct vbi_frame_view *v, size_t slen,
+			 const struct vbi_match *local);
+/* The queue group of our interest entry @id (a route frame's sid):
+ * false if there is none (it went), else *@q and *@qlen. */
+bool bk_interest_queue(struct vbd_broker *b, uint32_t id, const char **q,
+		       size_t *qlen);
+/* A client's subscription came or went: the peers learn of the first
+ * and the last of each (pattern, queue). */
+void bk_interest_add(struct vbd_broker *b, const struct bsub *s);
+void bk_interest_del(struct vbd_broker *b, const struct bsub *s);
+/* A route dropped for what it sent: logged, counted, closed. */
+void bk_route_fail(struct bconn *bc, const char *why);
+/* For the monitor: each route, open or not. */
+void bk_routes_each(struct vbd_broker *b,
+		    void (*fn)(void *ctx, const struct vbd_stats_route *r),
+		    void *ctx);
+
+/* ---- cluster.c ------------------------------------------------------- */
+
+/* Join the cluster of b->cfg (ZooKeeper session, our member node). */
+int bk_cluster_create(struct vbd_broker *b, struct vbd_cluster **out);
+void bk_cluster_destroy(struct vbd_cluster *cl);
+/* ZooKeeper's fd (stable) and how long until it needs a turn. */
+int bk_cluster_fd(struct vbd_cluster *cl);
+int bk_cluster_timeout_ms(struct vbd_cluster *cl);
+/* A turn: when its fd is readable or its timeout passed. */
+void bk_cluster_process(struct vbd_cluster *cl);
+/* A client opened: it learns the members (Info). */
+void bk_cluster_client_open(struct vbd_cluster *cl, struct bconn *bc);
+/* The cluster's state for /varz, /healthz and /metrics. */
+void bk_cluster_stats(struct vbd_cluster *cl, struct vbd_stats_cluster *st);
 
 #endif /* VERBUS_DAEMON_BROKER_INT_H */

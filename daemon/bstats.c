@@ -83,6 +83,8 @@ static void src_conns(void *arg,
 	const struct bconn *bc;
 
 	for (bc = b->head; bc; bc = bc->next) {
+		if (bc->role != BK_CLIENT)
+			continue; /* /routez's */
 		fill_conn(bc, &o);
 		fn(ctx, &o);
 	}
@@ -94,10 +96,28 @@ static int src_conn(void *arg, uint64_t cid, struct vbd_stats_conn *c)
 	struct bconn *bc = NULL;
 
 	HASH_FIND(hh, b->by_cid, &cid, sizeof(cid), bc);
-	if (!bc)
+	if (!bc || bc->role != BK_CLIENT)
 		return -1;
 	fill_conn(bc, c);
 	return 0;
+}
+
+/* The cluster's state; enabled false (the rest zero) if not clustered,
+ * or no longer (shutting down). */
+static void src_cluster(void *arg, struct vbd_stats_cluster *c)
+{
+	struct vbd_broker *b = arg;
+
+	memset(c, 0, sizeof(*c));
+	if (b->cluster)
+		bk_cluster_stats(b->cluster, c);
+}
+
+static void src_routes(void *arg,
+		       void (*fn)(void *ctx, const struct vbd_stats_route *r),
+		       void *ctx)
+{
+	bk_routes_each(arg, fn, ctx);
 }
 
 void vbd_broker_stats_source(struct vbd_broker *b, struct vbd_stats_source *src)
@@ -105,5 +125,7 @@ void vbd_broker_stats_source(struct vbd_broker *b, struct vbd_stats_source *src)
 	src->server = src_server;
 	src->conns = src_conns;
 	src->conn = src_conn;
+	src->cluster = src_cluster;
+	src->routes = src_routes;
 	src->arg = b;
 }

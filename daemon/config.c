@@ -47,6 +47,7 @@ enum kind {
 	K_LEVEL, /* err, warn, info, debug, or 0-3 */
 	K_BOOL, /* true or false */
 	K_PATH, /* a file name, or "": none */
+	K_STR, /* a string of the field's size at most (checked later) */
 };
 
 /* Every key; the order is the order of keys[] and of the printed file. */
@@ -74,6 +75,13 @@ enum key_id {
 	KEY_TLS_CERT,
 	KEY_TLS_KEY,
 	KEY_TLS_CA,
+	KEY_CLUSTER_ZK,
+	KEY_CLUSTER_NAME,
+	KEY_CLUSTER_ID,
+	KEY_CLUSTER_LISTEN,
+	KEY_CLUSTER_ADVERTISE,
+	KEY_CLUSTER_SECRET,
+	KEY_CLUSTER_SESSION,
 	KEY_COUNT,
 };
 
@@ -124,6 +132,14 @@ static const struct key keys[KEY_COUNT] = {
 	[KEY_TLS_CERT] = { "tls.cert", K_PATH, 0, 0 },
 	[KEY_TLS_KEY] = { "tls.key", K_PATH, 0, 0 },
 	[KEY_TLS_CA] = { "tls.ca", K_PATH, 0, 0 },
+	[KEY_CLUSTER_ZK] = { "cluster.zookeeper", K_STR, 0, 0 },
+	[KEY_CLUSTER_NAME] = { "cluster.name", K_NAME, 0, 0 },
+	[KEY_CLUSTER_ID] = { "cluster.id", K_NAME, 0, 0 },
+	[KEY_CLUSTER_LISTEN] = { "cluster.listen", K_STR, 0, 0 },
+	[KEY_CLUSTER_ADVERTISE] = { "cluster.advertise", K_STR, 0, 0 },
+	[KEY_CLUSTER_SECRET] = { "cluster.secret", K_STR, 0, 0 },
+	[KEY_CLUSTER_SESSION] = { "cluster.session_timeout_ms", K_UINT, 1000,
+				  60000 },
 };
 
 static const char *const policy_names[] = {
@@ -388,6 +404,9 @@ static int apply_num(struct vbd_config *c, const struct key *k, uint64_t v,
 	case KEY_SPIN_US:
 		c->spin_us = (uint32_t)v;
 		break;
+	case KEY_CLUSTER_SESSION:
+		c->cluster_session_ms = (uint32_t)v;
+		break;
 	default:
 		/* Not a numeric key: a bug in keys[]. */
 		return fail(e, "%s: not a number", k->name);
@@ -496,6 +515,51 @@ static int apply_path(struct vbd_config *c, const struct key *k, const char *s,
 		return fail(e, "%s: a file name of at most %d bytes", k->name,
 			    VBD_PATH_MAX - 1);
 	memcpy(path_field(c, k), s, strlen(s) + 1);
+	return VB_OK;
+}
+
+/* The field of a K_NAME key (each 64 bytes). */
+static char *name_field(struct vbd_config *c, const struct key *k)
+{
+	switch ((enum key_id)(k - keys)) {
+	case KEY_CLUSTER_NAME:
+		return c->cluster_name;
+	case KEY_CLUSTER_ID:
+		return c->cluster_id;
+	default:
+		return c->server_name;
+	}
+}
+
+/* The field of a K_STR key, and its size. */
+static char *str_field(struct vbd_config *c, const struct key *k, size_t *size)
+{
+	switch ((enum key_id)(k - keys)) {
+	case KEY_CLUSTER_ZK:
+		*size = sizeof(c->cluster_zk);
+		return c->cluster_zk;
+	case KEY_CLUSTER_LISTEN:
+		*size = sizeof(c->cluster_listen);
+		return c->cluster_listen;
+	case KEY_CLUSTER_ADVERTISE:
+		*size = sizeof(c->cluster_advertise);
+		return c->cluster_advertise;
+	default:
+		*size = sizeof(c->cluster_secret);
+		return c->cluster_secret;
+	}
+}
+
+/* A K_STR key: bounded here, its syntax checked by vbd_config_check(). */
+static int apply_str(struct vbd_config *c, const struct key *k, const char *s,
+		     struct ectx *e)
+{
+	size_t size;
+	char *f = str_field(c, k, &size);
+
+	if (strlen(s) >= size)
+		return fail(e, "%s: at most %zu bytes", k->name, size - 1);
+	memcpy(f, s, strlen(s) + 1);
 	return VB_OK;
 }
 
@@ -617,8 +681,10 @@ static int apply_text(struct vbd_config *c, const struct key *k, const char *s,
 				    "%s: '%s' must be 1-63 characters from "
 				    "A-Z a-z 0-9 . _ -",
 				    k->name, s);
-		snprintf(c->server_name, sizeof(c->server_name), "%s", s);
+		snprintf(name_field(c, k), sizeof(c->server_name), "%s", s);
 		return VB_OK;
+	case K_STR:
+		return apply_str(c, k, s, e);
 	case K_URL:
 		return apply_listen(c, k, s, e);
 	case K_URL_TCP:
@@ -796,6 +862,8 @@ void vbd_config_defaults(struct vbd_config *c)
 	c->monitor_port = 8222;
 	c->busy_poll = 0;
 	c->spin_us = VBD_SPIN_US_DEFAULT;
+	snprintf(c->cluster_name, sizeof(c->cluster_name), "verbus");
+	c->cluster_session_ms = 2000;
 }
 
 int vbd_config_load(struct vbd_config *c, const char *path, char *err,
@@ -861,6 +929,63 @@ static bool terminated(const char *s, size_t size)
 	return memchr(s, '\0', size) != NULL;
 }
 
+/* A cluster URL (cluster.listen, cluster.advertise): SCHEME://HOST:PORT,
+ * a transport's scheme, a port, and no wildcard address. */
+static int check_cluster_url(struct ectx *e, const char *key, const char *s)
+{
+	char why[160];
+	struct vb_url u;
+
+	if (vbi_url_parse(s, &u, why, sizeof(why)) != VB_OK ||
+	    vbi_transport_check(u.scheme, why, sizeof(why)) != VB_OK)
+		return fail(e, "%s: %s", key, why);
+	if (!strstr(s, "://") || !u.has_port)
+		return fail(e, "%s: '%s' must be SCHEME://ADDR:PORT", key, s);
+	if (strcmp(u.host, "0.0.0.0") == 0 || strcmp(u.host, "::") == 0)
+		return fail(e,
+			    "%s: '%s' is a wildcard address: other brokers "
+			    "and clients need one they can reach",
+			    key, s);
+	return VB_OK;
+}
+
+static int check_cluster(const struct vbd_config *c, struct ectx *e)
+{
+	if (!terminated(c->cluster_zk, sizeof(c->cluster_zk)) ||
+	    !terminated(c->cluster_name, sizeof(c->cluster_name)) ||
+	    !terminated(c->cluster_id, sizeof(c->cluster_id)) ||
+	    !terminated(c->cluster_listen, sizeof(c->cluster_listen)) ||
+	    !terminated(c->cluster_advertise, sizeof(c->cluster_advertise)) ||
+	    !terminated(c->cluster_secret, sizeof(c->cluster_secret)))
+		return fail(e, "cluster: a setting is not terminated");
+	if (!vbd_config_clustered(c))
+		return VB_OK;
+	if (!name_ok(c->cluster_name, sizeof(c->cluster_name)) ||
+	    (c->cluster_id[0] &&
+	     !name_ok(c->cluster_id, sizeof(c->cluster_id))))
+		return fail(e, "cluster.name, cluster.id: 1-63 characters from "
+			       "A-Z a-z 0-9 . _ -");
+	if (!c->cluster_listen[0])
+		return fail(e,
+			    "cluster.listen: a clustered broker needs a route "
+			    "listener (SCHEME://ADDR:PORT)");
+	if (check_cluster_url(e, "cluster.listen", c->cluster_listen))
+		return VB_EINVAL;
+	if (c->cluster_advertise[0] &&
+	    check_cluster_url(e, "cluster.advertise", c->cluster_advertise))
+		return VB_EINVAL;
+	if (!c->cluster_advertise[0] &&
+	    (strcmp(c->listen_addr, "0.0.0.0") == 0 ||
+	     strcmp(c->listen_addr, "::") == 0))
+		return fail(e, "cluster.advertise: listen is on a wildcard "
+			       "address, so clients need the URL to reach "
+			       "this broker at (--cluster-advertise)");
+	if (!c->cluster_secret[0])
+		return fail(e, "cluster.secret: a clustered broker needs the "
+			       "cluster's secret (or $VERBUSD_CLUSTER_SECRET)");
+	return VB_OK;
+}
+
 static int check_strings(const struct vbd_config *c, struct ectx *e)
 {
 	char url[VBD_LISTEN_URL_MAX], why[160];
@@ -916,7 +1041,12 @@ static int check_strings(const struct vbd_config *c, struct ectx *e)
 	if (vbd_config_tls(c) && (!c->tls_cert[0] || !c->tls_key[0]))
 		return fail(e, "tls: a tls listener needs tls.cert and tls.key "
 			       "(--tls-cert, --tls-key)");
-	return VB_OK;
+	return check_cluster(c, e);
+}
+
+bool vbd_config_clustered(const struct vbd_config *c)
+{
+	return c->cluster_zk[0] != '\0';
 }
 
 bool vbd_config_tls(const struct vbd_config *c)
@@ -942,6 +1072,7 @@ int vbd_config_check(const struct vbd_config *c, char *err, size_t errlen)
 		{ KEY_HANDSHAKE_TIMEOUT, c->handshake_timeout_ms },
 		{ KEY_MAX_HANDSHAKES, c->max_handshakes_per_addr },
 		{ KEY_SPIN_US, c->spin_us },
+		{ KEY_CLUSTER_SESSION, c->cluster_session_ms },
 	};
 	char a[32], b[32];
 	size_t i;
@@ -1079,6 +1210,17 @@ void vbd_config_print(const struct vbd_config *c, FILE *f)
 	print_str(f, "cert", c->tls_cert);
 	print_str(f, "key", c->tls_key);
 	print_str(f, "ca", c->tls_ca);
+	fprintf(f, "};\n");
+	if (!vbd_config_clustered(c))
+		return;
+	/* The secret is not printed: this output may land in a log. */
+	fprintf(f, "cluster = {\n");
+	print_str(f, "zookeeper", c->cluster_zk);
+	print_str(f, "name", c->cluster_name);
+	print_str(f, "id", c->cluster_id);
+	print_str(f, "listen", c->cluster_listen);
+	print_str(f, "advertise", c->cluster_advertise);
+	fprintf(f, "\tsession_timeout_ms = %u;\n", c->cluster_session_ms);
 	fprintf(f, "};\n");
 }
 

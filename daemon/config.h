@@ -47,6 +47,8 @@ enum vbd_slow_policy {
 
 #define VBD_ADDR_MAX 64 /* a listen address, with its terminator */
 #define VBD_PATH_MAX 256 /* a file name, with its terminator */
+#define VBD_URL_MAX 96 /* a URL in the cluster's settings, terminated */
+#define VBD_SECRET_MAX 129 /* the cluster's secret: 128 bytes at most */
 
 /* The effective configuration; every field has a default. */
 struct vbd_config {
@@ -96,6 +98,23 @@ struct vbd_config {
 	char tls_cert[VBD_PATH_MAX];
 	char tls_key[VBD_PATH_MAX];
 	char tls_ca[VBD_PATH_MAX];
+	/* The cluster (docs/ARCHITECTURE.md, "The cluster"): brokers that
+	 * find each other in ZooKeeper and route to each other.
+	 * cluster.zookeeper: zk://HOST:PORT[,HOST:PORT...]/PATH ["": not
+	 * clustered]; cluster.name: every member's [verbus]; cluster.id:
+	 * this broker's, unique in the cluster [server_name]; cluster.listen:
+	 * the route listener's URL, SCHEME://ADDR:PORT with a specific
+	 * address, the scheme one the broker listens with; cluster.advertise:
+	 * the URL clients reach this broker at ["": the listen URL, unless its
+	 * address is a wildcard]; cluster.secret: shared by the members,
+	 * checked on every route (or $VERBUSD_CLUSTER_SECRET) [""]. */
+	char cluster_zk[VBD_PATH_MAX];
+	char cluster_name[64];
+	char cluster_id[64];
+	char cluster_listen[VBD_URL_MAX];
+	char cluster_advertise[VBD_URL_MAX];
+	char cluster_secret[VBD_SECRET_MAX];
+	uint32_t cluster_session_ms; /* ZooKeeper session timeout [2000] */
 };
 
 /* vbd_config_defaults() - fill @c with the defaults in brackets above. */
@@ -156,6 +175,9 @@ void vbd_config_listen_url(const struct vbd_config *c, char *buf, size_t len);
 
 /* vbd_config_tls() - true if a listener (listen or listen_tcp) is tls. */
 bool vbd_config_tls(const struct vbd_config *c);
+
+/* vbd_config_clustered() - is cluster.zookeeper set? */
+bool vbd_config_clustered(const struct vbd_config *c);
 
 /*
  * vbd_config_listen_tcp_url() - the second, TCP or TLS, listener's URL

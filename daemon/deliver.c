@@ -296,15 +296,44 @@ static void deliver(struct bsub *s, struct bconn *pub,
 		bk_sub_free(s->bc->b, s);
 }
 
-/* A frame from a publisher: route it, then drop our reference. */
-void bk_publish(struct vbi_conn *c, const struct vbi_frame_view *v,
-		       void *arg)
+/*
+ * A frame that came over a route: to local subscribers only, never back
+ * over a route.  Its sid says which: 0, our plain subscribers; else our
+ * interest entry of that id, one member of its queue group (the peer
+ * chose us for the group).
+ */
+static size_t publish_from_route(struct bconn *bc,
+				 const struct vbi_frame_view *v)
+{
+	struct vbd_broker *b = bc->b;
+	const char *q = NULL;
+	size_t i, qlen = 0, n = 0;
+
+	b->cst.route_msgs_in++;
+	b->cst.route_bytes_in += v->topic_len + v->payload_len;
+	if (v->sid && !bk_interest_queue(b, v->sid, &q, &qlen))
+		return 0; /* the group left here meanwhile */
+	for (i = 0; i < b->match.n; i++) {
+		struct bsub *s = b->match.subs[i]->owner;
+
+		if (v->sid == 0 ? s->s.queue != NULL :
+				  (!s->s.queue || s->s.queue_len != qlen ||
+				   memcmp(s->s.queue, q, qlen) != 0))
+			continue;
+		deliver(s, bc, v);
+		n++;
+	}
+	return n;
+}
+
+/* A frame from a client or a route: route it, then drop our reference. */
+void bk_publish(struct vbi_conn *c, const struct vbi_frame_view *v, void *arg)
 {
 	struct bconn *bc = arg;
 	struct vbd_broker *b = bc->b;
-	const char *sp = memchr(v->topic, ' ', v->topic_len);
-	size_t slen = sp ? (size_t)(sp - v->topic) : v->topic_len;
-	size_t i;
+	const char *reply;
+	size_t i, n, rlen;
+	size_t slen = vbi_topic_split(v->topic, v->topic_len, &reply, &rlen);
 	int rc;
 
 	bc->msgs_in++;
@@ -312,33 +341,46 @@ void bk_publish(struct vbi_conn *c, const struct vbi_frame_view *v,
 	b->st.msgs_in++;
 	b->st.bytes_in += v->topic_len + v->payload_len;
 	if (vbi_subject_check(v->topic, slen) != VB_OK ||
-	    (sp &&
-	     vbi_subject_check(sp + 1, v->topic_len - slen - 1) != VB_OK)) {
-		bk_send_notice(bc, VB_EINVAL, 0, v->seq,
-			    "invalid subject or reply subject");
+	    (reply && vbi_subject_check(reply, rlen) != VB_OK)) {
+		if (bc->role == BK_ROUTE)
+			bk_route_fail(bc, "a message with an invalid subject");
+		else
+			bk_send_notice(bc, VB_EINVAL, 0, v->seq,
+				       "invalid subject or reply subject");
 		goto out_release;
 	}
-	if (!vbd_user_may_publish(bc->user, v->topic, slen)) {
+	/* A route carries its cluster's messages: no user's permissions. */
+	if (bc->role == BK_CLIENT &&
+	    !vbd_user_may_publish(bc->user, v->topic, slen)) {
 		b->st.denied_publish++;
 		bk_send_notice(bc, VB_EACCES, 0, v->seq,
-			    "permission denied: publish");
+			       "permission denied: publish");
 		goto out_release;
 	}
 	/* Checked above: the match need not check it again. */
 	rc = vbi_sublist_match_valid(b->sl, v->topic, slen, &b->match);
 	if (rc) {
-		bk_send_notice(bc, rc, 0, v->seq, "cannot route the message");
+		if (bc->role == BK_CLIENT)
+			bk_send_notice(bc, rc, 0, v->seq,
+				       "cannot route the message");
 		goto out_release;
 	}
-	if (b->match.n == 0)
+	if (bc->role == BK_ROUTE) {
+		n = publish_from_route(bc, v);
+	} else {
+		/* The routes first: they read the local match's queue
+		 * groups, and deliver() may free a local sub
+		 * (auto-unsubscribe), though not the match. */
+		n = bk_routes_forward(b, bc, v, slen, &b->match);
+		for (i = 0; i < b->match.n; i++)
+			deliver(b->match.subs[i]->owner, bc, v);
+		n += b->match.n;
+	}
+	if (n == 0)
 		b->st.no_interest++;
-	/* deliver() may free a sub (auto-unsubscribe), not the match. */
-	for (i = 0; i < b->match.n; i++)
-		deliver(b->match.subs[i]->owner, bc, v);
 out_release:
 	vbi_conn_release(c, v);
 }
-
 
 /*
  * A subscriber that has something waiting for it (deliveries queued here,
@@ -416,4 +458,3 @@ void bk_stall_check(struct bconn *bc, uint64_t now)
 	bc->shed = true;
 	bc->blocked_since = now;
 }
-

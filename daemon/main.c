@@ -55,6 +55,16 @@ static void usage(FILE *f)
 		"      --tls-ca FILE     require client certificates signed by\n"
 		"                        this CA (PEM) [none: not asked]\n"
 		"  -p, --port PORT       port to accept clients on [7700]\n"
+		"      --cluster zk://HOST:PORT[,HOST:PORT...]/PATH\n"
+		"                        join the cluster whose members register\n"
+		"                        in this ZooKeeper under PATH [none]\n"
+		"      --cluster-name NAME   the cluster's name [verbus]\n"
+		"      --cluster-id ID   this broker's id in it [server_name]\n"
+		"      --cluster-listen URL  where other members open routes,\n"
+		"                        SCHEME://ADDR:PORT\n"
+		"      --cluster-advertise URL  where clients reach this broker\n"
+		"                        [the listen URL]; the secret comes from\n"
+		"                        cluster.secret or $VERBUSD_CLUSTER_SECRET\n"
 		"  -m, --monitor ADDR:PORT   HTTP monitoring endpoint\n"
 		"                        [127.0.0.1:8222]; port 0 disables it\n"
 		"  -s, --set KEY=VALUE   any setting of the file, e.g.\n"
@@ -121,6 +131,11 @@ static int parse_cli(int argc, char **argv, struct cli *o)
 		{ "tls-key", required_argument, NULL, 'K' },
 		{ "tls-ca", required_argument, NULL, 'A' },
 		{ "port", required_argument, NULL, 'p' },
+		{ "cluster", required_argument, NULL, 'Z' },
+		{ "cluster-name", required_argument, NULL, 'N' },
+		{ "cluster-id", required_argument, NULL, 'I' },
+		{ "cluster-listen", required_argument, NULL, 'R' },
+		{ "cluster-advertise", required_argument, NULL, 'U' },
 		{ "monitor", required_argument, NULL, 'm' },
 		{ "set", required_argument, NULL, 's' },
 		{ "log-level", required_argument, NULL, 'v' },
@@ -159,6 +174,21 @@ static int parse_cli(int argc, char **argv, struct cli *o)
 			break;
 		case 'p':
 			key = "port";
+			break;
+		case 'Z':
+			key = "cluster.zookeeper";
+			break;
+		case 'N':
+			key = "cluster.name";
+			break;
+		case 'I':
+			key = "cluster.id";
+			break;
+		case 'R':
+			key = "cluster.listen";
+			break;
+		case 'U':
+			key = "cluster.advertise";
 			break;
 		case 'm':
 			key = "monitor.listen";
@@ -207,12 +237,20 @@ static int parse_cli(int argc, char **argv, struct cli *o)
 
 static int load_config(const struct cli *o, struct vbd_config *cfg)
 {
+	const char *secret;
 	char err[512];
 	int i;
 
 	vbd_config_defaults(cfg);
 	if (o->config && vbd_config_load(cfg, o->config, err, sizeof(err))) {
 		fprintf(stderr, "verbusd: %s\n", err);
+		return -1;
+	}
+	/* Not a flag: the command line is visible to every user. */
+	secret = getenv("VERBUSD_CLUSTER_SECRET");
+	if (secret && *secret &&
+	    vbd_config_set(cfg, "cluster.secret", secret, err, sizeof(err))) {
+		fprintf(stderr, "verbusd: $VERBUSD_CLUSTER_SECRET: %s\n", err);
 		return -1;
 	}
 	for (i = 0; i < o->nsets; i++) {

@@ -1,5 +1,6 @@
 /*
- * monitor.c - the HTTP monitoring endpoint: /metrics, /varz, /connz, /healthz.
+ * monitor.c - the HTTP monitoring endpoint: /metrics, /varz, /connz, /routez,
+ * /healthz.
  *
  * libmicrohttpd runs in "external polling" mode with epoll and no threads:
  * its epoll descriptor joins the daemon's epoll set and MHD_run() does the
@@ -10,9 +11,15 @@
  *
  * Every body is built in malloc()ed memory and handed to libmicrohttpd with
  * MHD_RESPMEM_MUST_FREE, which frees it when the response is done.  Strings
- * that come from clients (a connection's name) are made valid UTF-8 before
- * they reach JSON or a Prometheus label, since one bad byte would make a
- * scraper reject the whole page.
+ * that come from clients (a connection's name) or from other brokers (a
+ * route's peer id, its last error) are made valid UTF-8 before they reach
+ * JSON or a Prometheus label, since one bad byte would make a scraper reject
+ * the whole page; JSON and label escaping then take care of quotes, control
+ * characters and newlines.
+ *
+ * The cluster callbacks of the stats source are optional: a source without
+ * them, or a broker that is not clustered, is rendered exactly as before the
+ * cluster existed, except that /routez answers with no routes.
  */
 #include "monitor.h"
 
@@ -47,6 +54,13 @@
 #define CONNZ_LIMIT_DEFAULT 1024u
 #define CONNZ_LIMIT_MAX 10000u
 /*
+ * Per-route Prometheus series are written for at most this many routes (the
+ * first by peer id).  There is one route per cluster member, so this only
+ * keeps a member list gone wild from swamping every scrape; /routez lists
+ * them all.
+ */
+#define ROUTE_METRICS_MAX 256u
+/*
  * MHD_run() rounds per vbd_monitor_run() while libmicrohttpd reports work
  * already pending (data read but not processed): enough to finish a short
  * request, few enough that the broker is not starved.
@@ -76,7 +90,7 @@ struct reply {
 /*
  * Copy @src (a field of @size bytes, terminated or not) to @dst (at least
  * @size bytes), replacing every byte that is not part of valid UTF-8 by '?'.
- * The copy is never longer than the original.
+ * The copy is never longer than the original, and @dst may be @src.
  */
 static void clean_text(char *dst, const char *src, size_t size)
 {
@@ -91,7 +105,7 @@ static void clean_text(char *dst, const char *src, size_t size)
 			dst[i++] = '?';
 			continue;
 		}
-		memcpy(dst + i, src + i, k);
+		memmove(dst + i, src + i, k);
 		i += k;
 	}
 	dst[n] = '\0';
@@ -190,6 +204,97 @@ static void snap_server(struct vbd_monitor *m, struct vbd_stats_server *s)
 	snap_memory(s);
 }
 
+/*
+ * The cluster's state, or all zero (enabled false) when the source has no
+ * cluster callback or the broker is not clustered.  Its names are cleaned
+ * here, once, for every page.
+ */
+static void snap_cluster(struct vbd_monitor *m, struct vbd_stats_cluster *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (m->src.cluster == NULL)
+		return;
+	m->src.cluster(m->src.arg, c);
+	if (!c->enabled) {
+		memset(c, 0, sizeof(*c));
+		return;
+	}
+	clean_text(c->name, c->name, sizeof(c->name));
+	clean_text(c->id, c->id, sizeof(c->id));
+}
+
+/* One route as the monitor keeps it: strings cleaned, the state copied. */
+struct route_snap {
+	struct vbd_stats_route r; /* r.state is NULL: see @state */
+	char state[16]; /* "open", "connecting", "waiting" */
+};
+
+/* Every route, copied out of the broker in one pass. */
+struct route_list {
+	struct route_snap *v; /* the copies, by peer id once sorted */
+	size_t n; /* used */
+	size_t cap; /* allocated */
+	bool oom; /* a copy did not fit: the list is incomplete */
+};
+
+static void collect_route(void *ctx, const struct vbd_stats_route *r)
+{
+	struct route_list *l = ctx;
+	struct route_snap *v, *rs;
+	size_t cap;
+
+	if (l->oom)
+		return;
+	if (l->n == l->cap) {
+		cap = l->cap ? 2 * l->cap : 16;
+		v = realloc(l->v, cap * sizeof(*v));
+		if (v == NULL) {
+			l->oom = true;
+			return;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	rs = &l->v[l->n++];
+	rs->r = *r;
+	/* The broker's pointer is not ours to keep. */
+	rs->r.state = NULL;
+	snprintf(rs->state, sizeof(rs->state), "%s", r->state ? r->state : "");
+	clean_text(rs->state, rs->state, sizeof(rs->state));
+	/* What other brokers chose: their ids, addresses and errors. */
+	clean_text(rs->r.peer_id, rs->r.peer_id, sizeof(rs->r.peer_id));
+	clean_text(rs->r.url, rs->r.url, sizeof(rs->r.url));
+	clean_text(rs->r.peer, rs->r.peer, sizeof(rs->r.peer));
+	clean_text(rs->r.last_error, rs->r.last_error,
+		   sizeof(rs->r.last_error));
+}
+
+static int route_cmp(const void *a, const void *b)
+{
+	const struct route_snap *x = a, *y = b;
+	int d = strcmp(x->r.peer_id, y->r.peer_id);
+
+	if (d != 0)
+		return d;
+	return (x->r.cid > y->r.cid) - (x->r.cid < y->r.cid);
+}
+
+/* The routes of a clustered broker (none otherwise), sorted by peer id. */
+static void snap_routes(struct vbd_monitor *m,
+			const struct vbd_stats_cluster *c, struct route_list *l)
+{
+	if (!c->enabled || m->src.routes == NULL)
+		return;
+	m->src.routes(m->src.arg, collect_route, l);
+	if (!l->oom && l->n > 1)
+		qsort(l->v, l->n, sizeof(l->v[0]), route_cmp);
+}
+
+static bool route_open(const struct route_snap *rs)
+{
+	return strcmp(rs->state, "open") == 0;
+}
+
 /* ---- /metrics ---------------------------------------------------------- */
 
 /* A label value, escaped as the exposition format asks. */
@@ -213,7 +318,7 @@ static void put_family(FILE *f, const char *name, const char *type,
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* A server-wide metric. */
+/* A metric without labels: the server's, or the cluster's. */
 struct server_metric {
 	const char *name; /* verbus_..., _total for counters */
 	const char *type; /* "counter" or "gauge" */
@@ -273,6 +378,18 @@ static uint64_t conn_field(const struct vbd_stats_conn *c,
 	}
 	memcpy(&v64, p, sizeof(v64));
 	return v64;
+}
+
+/* Metrics without labels, each its own family. */
+static void put_metrics(FILE *f, const struct server_metric *ms, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		put_family(f, ms[i].name, ms[i].type, ms[i].help);
+		fprintf(f, "%s %llu\n", ms[i].name,
+			(unsigned long long)ms[i].v);
+	}
 }
 
 static void put_server_metrics(FILE *f, const struct vbd_stats_server *s)
@@ -363,7 +480,6 @@ static void put_server_metrics(FILE *f, const struct vbd_stats_server *s)
 		  "Configured receive ring per client on the broker.",
 		  s->ring_size },
 	};
-	size_t i;
 
 	put_family(f, "verbus_info", "gauge",
 		   "Version and name of the broker, as labels.");
@@ -379,10 +495,174 @@ static void put_server_metrics(FILE *f, const struct vbd_stats_server *s)
 	fprintf(f, "verbus_uptime_seconds %llu.%03u\n",
 		(unsigned long long)(s->uptime_ms / 1000),
 		(unsigned)(s->uptime_ms % 1000));
-	for (i = 0; i < sizeof(ms) / sizeof(ms[0]); i++) {
-		put_family(f, ms[i].name, ms[i].type, ms[i].help);
-		fprintf(f, "%s %llu\n", ms[i].name,
-			(unsigned long long)ms[i].v);
+	put_metrics(f, ms, sizeof(ms) / sizeof(ms[0]));
+}
+
+/* A family with one sample per direction, "in" and "out". */
+static void put_directions(FILE *f, const char *name, const char *help,
+			   uint64_t in, uint64_t out)
+{
+	put_family(f, name, "counter", help);
+	fprintf(f, "%s{direction=\"in\"} %llu\n", name, (unsigned long long)in);
+	fprintf(f, "%s{direction=\"out\"} %llu\n", name,
+		(unsigned long long)out);
+}
+
+static void put_cluster_metrics(FILE *f, const struct vbd_stats_cluster *c)
+{
+	const struct server_metric ms[] = {
+		{ "verbus_cluster_members", "gauge",
+		  "Members in ZooKeeper's latest list, this broker included.",
+		  c->members },
+		{ "verbus_cluster_routes", "gauge",
+		  "Routes to other brokers open now.", c->routes },
+		{ "verbus_cluster_zookeeper_connected", "gauge",
+		  "1 while the ZooKeeper session is up, else 0.",
+		  c->zk_connected },
+		{ "verbus_cluster_registered", "gauge",
+		  "1 while this broker's member node exists, else 0.",
+		  c->registered },
+		{ "verbus_cluster_zookeeper_connects_total", "counter",
+		  "ZooKeeper sessions that came up.", c->zk_connects },
+		{ "verbus_cluster_zookeeper_disconnects_total", "counter",
+		  "Times the ZooKeeper connection was lost.",
+		  c->zk_disconnects },
+		{ "verbus_cluster_zookeeper_expiries_total", "counter",
+		  "ZooKeeper sessions that expired.", c->zk_expiries },
+		{ "verbus_routes_opened_total", "counter",
+		  "Route connections that opened.", c->routes_opened },
+		{ "verbus_route_connect_failures_total", "counter",
+		  "Routes this broker tried to open and could not.",
+		  c->route_connect_failures },
+		{ "verbus_routes_refused_total", "counter",
+		  "Routes refused (credentials, rule, port).",
+		  c->routes_refused },
+		{ "verbus_route_errors_total", "counter",
+		  "Routes dropped for what the peer sent.", c->route_errors },
+		{ "verbus_cluster_interest_local", "gauge",
+		  "This broker's (pattern, queue) interest entries now.",
+		  c->interest_local },
+		{ "verbus_cluster_interest_remote", "gauge",
+		  "Interest entries the peers hold now, in all.",
+		  c->interest_remote },
+	};
+
+	put_family(f, "verbus_cluster_info", "gauge",
+		   "Name of the cluster and id of this broker, as labels.");
+	fputs("verbus_cluster_info{cluster=\"", f);
+	put_label(f, c->name);
+	fputs("\",id=\"", f);
+	put_label(f, c->id);
+	fputs("\"} 1\n", f);
+	put_metrics(f, ms, sizeof(ms) / sizeof(ms[0]));
+	put_directions(
+		f, "verbus_route_messages_total",
+		"Messages received from (in) and sent over (out) routes.",
+		c->route_msgs_in, c->route_msgs_out);
+	put_directions(f, "verbus_route_bytes_total",
+		       "Bytes received from (in) and sent over (out) routes.",
+		       c->route_bytes_in, c->route_bytes_out);
+}
+
+/* A per-route metric: uint64_t fields of struct vbd_stats_route. */
+struct route_metric {
+	const char *name; /* verbus_route_... */
+	const char *type; /* "counter" or "gauge" */
+	const char *help; /* one sentence */
+	size_t off; /* the field; the "in" one with a direction */
+	size_t off_out; /* the "out" field, or NO_DIRECTION */
+};
+
+#define NO_DIRECTION SIZE_MAX
+#define ROUTE_FIELD(field) offsetof(struct vbd_stats_route, field)
+
+static const struct route_metric route_metrics[] = {
+	{ "verbus_route_peer_messages_total", "counter",
+	  "Messages received from (in) and sent to (out) the peer on the "
+	  "route's current connection.",
+	  ROUTE_FIELD(msgs_in), ROUTE_FIELD(msgs_out) },
+	{ "verbus_route_peer_bytes_total", "counter",
+	  "Bytes received from (in) and sent to (out) the peer on the "
+	  "route's current connection.",
+	  ROUTE_FIELD(bytes_in), ROUTE_FIELD(bytes_out) },
+	{ "verbus_route_peer_interest", "gauge",
+	  "Interest entries the peer holds now.", ROUTE_FIELD(interest_in),
+	  NO_DIRECTION },
+	{ "verbus_route_peer_interest_queued", "gauge",
+	  "Interest entries not yet sent to the peer.",
+	  ROUTE_FIELD(interest_queued), NO_DIRECTION },
+	{ "verbus_route_peer_connects_total", "counter",
+	  "Times the route to the peer opened.", ROUTE_FIELD(connects),
+	  NO_DIRECTION },
+	{ "verbus_route_peer_connect_failures_total", "counter",
+	  "Attempts to open the route to the peer that failed.",
+	  ROUTE_FIELD(failures), NO_DIRECTION },
+};
+
+static uint64_t route_field(const struct vbd_stats_route *r, size_t off)
+{
+	uint64_t v;
+
+	memcpy(&v, (const char *)r + off, sizeof(v));
+	return v;
+}
+
+/* One sample of a per-route family; @dir NULL: no direction label. */
+static void put_route_sample(FILE *f, const char *name, const char *peer_id,
+			     const char *dir, uint64_t v)
+{
+	fprintf(f, "%s{peer=\"", name);
+	put_label(f, peer_id);
+	if (dir != NULL)
+		fprintf(f, "\",direction=\"%s", dir);
+	fprintf(f, "\"} %llu\n", (unsigned long long)v);
+}
+
+/*
+ * The routes that get series: the first ROUTE_METRICS_MAX, and of two whose
+ * peer ids cleaned to the same text only the first, since a repeated series
+ * would make Prometheus reject the whole scrape.
+ */
+static bool route_has_series(const struct route_list *l, size_t i,
+			     size_t *shown)
+{
+	if (*shown >= ROUTE_METRICS_MAX ||
+	    (i > 0 && strcmp(l->v[i].r.peer_id, l->v[i - 1].r.peer_id) == 0))
+		return false;
+	(*shown)++;
+	return true;
+}
+
+static void put_route_metrics(FILE *f, const struct route_list *l)
+{
+	const struct route_metric *rm;
+	const struct vbd_stats_route *r;
+	size_t i, j, shown;
+
+	put_family(f, "verbus_route_up", "gauge",
+		   "1 while the route to the peer is open, else 0.");
+	for (i = 0, shown = 0; i < l->n; i++)
+		if (route_has_series(l, i, &shown))
+			put_route_sample(f, "verbus_route_up",
+					 l->v[i].r.peer_id, NULL,
+					 route_open(&l->v[i]));
+	for (j = 0; j < sizeof(route_metrics) / sizeof(route_metrics[0]); j++) {
+		rm = &route_metrics[j];
+		put_family(f, rm->name, rm->type, rm->help);
+		for (i = 0, shown = 0; i < l->n; i++) {
+			if (!route_has_series(l, i, &shown))
+				continue;
+			r = &l->v[i].r;
+			if (rm->off_out == NO_DIRECTION) {
+				put_route_sample(f, rm->name, r->peer_id, NULL,
+						 route_field(r, rm->off));
+				continue;
+			}
+			put_route_sample(f, rm->name, r->peer_id, "in",
+					 route_field(r, rm->off));
+			put_route_sample(f, rm->name, r->peer_id, "out",
+					 route_field(r, rm->off_out));
+		}
 	}
 }
 
@@ -409,31 +689,43 @@ static void put_conn_metrics(FILE *f, const struct conn_list *l)
 static void render_metrics(struct vbd_monitor *m, struct MHD_Connection *conn,
 			   struct reply *r)
 {
+	struct route_list rl = { 0 };
 	struct conn_list l = { 0 };
+	struct vbd_stats_cluster c;
 	struct vbd_stats_server s;
 	FILE *f;
+	int bad;
 
 	(void)conn;
 	snap_server(m, &s);
+	snap_cluster(m, &c);
+	snap_routes(m, &c, &rl);
 	m->src.conns(m->src.arg, collect_conn, &l);
-	if (l.oom)
+	if (l.oom || rl.oom)
 		goto out_free;
 	f = open_memstream(&r->body, &r->len);
 	if (f == NULL)
 		goto out_free;
 	put_server_metrics(f, &s);
+	if (c.enabled) {
+		put_cluster_metrics(f, &c);
+		put_route_metrics(f, &rl);
+	}
 	put_conn_metrics(f, &l);
-	if (ferror(f) || fclose(f) != 0) {
+	/* Closed whatever happened: the stream owns r->body until then. */
+	bad = ferror(f);
+	if (fclose(f) != 0 || bad) {
 		free(r->body);
 		r->body = NULL;
 	}
 	r->status = MHD_HTTP_OK;
 	r->type = TYPE_PROM;
 out_free:
+	free(rl.v);
 	free(l.v);
 }
 
-/* ---- JSON: /varz, /connz, /healthz, errors ----------------------------- */
+/* ---- JSON: /varz, /connz, /routez, /healthz, errors -------------------- */
 
 static void jadd_u64(json_object *o, const char *key, uint64_t v)
 {
@@ -443,6 +735,11 @@ static void jadd_u64(json_object *o, const char *key, uint64_t v)
 static void jadd_str(json_object *o, const char *key, const char *v)
 {
 	json_object_object_add(o, key, json_object_new_string(v));
+}
+
+static void jadd_bool(json_object *o, const char *key, bool v)
+{
+	json_object_object_add(o, key, json_object_new_boolean(v));
 }
 
 /* Serialize @o into r->body and drop it; NULL @o: out of memory. */
@@ -478,10 +775,40 @@ static void error_reply(struct reply *r, unsigned status, const char *msg)
 	json_reply(r, status, o);
 }
 
+/* /varz's "cluster" object; NULL when out of memory. */
+static json_object *cluster_json(const struct vbd_stats_cluster *c)
+{
+	json_object *o = json_object_new_object();
+
+	if (o == NULL)
+		return NULL;
+	jadd_str(o, "name", c->name);
+	jadd_str(o, "id", c->id);
+	jadd_bool(o, "zk_connected", c->zk_connected);
+	jadd_bool(o, "registered", c->registered);
+	jadd_u64(o, "zk_connects", c->zk_connects);
+	jadd_u64(o, "zk_disconnects", c->zk_disconnects);
+	jadd_u64(o, "zk_expiries", c->zk_expiries);
+	jadd_u64(o, "members", c->members);
+	jadd_u64(o, "routes", c->routes);
+	jadd_u64(o, "routes_opened", c->routes_opened);
+	jadd_u64(o, "route_connect_failures", c->route_connect_failures);
+	jadd_u64(o, "routes_refused", c->routes_refused);
+	jadd_u64(o, "route_errors", c->route_errors);
+	jadd_u64(o, "interest_local", c->interest_local);
+	jadd_u64(o, "interest_remote", c->interest_remote);
+	jadd_u64(o, "route_msgs_in", c->route_msgs_in);
+	jadd_u64(o, "route_msgs_out", c->route_msgs_out);
+	jadd_u64(o, "route_bytes_in", c->route_bytes_in);
+	jadd_u64(o, "route_bytes_out", c->route_bytes_out);
+	return o;
+}
+
 static void render_varz(struct vbd_monitor *m, struct MHD_Connection *conn,
 			struct reply *r)
 {
-	json_object *o = json_object_new_object();
+	json_object *o = json_object_new_object(), *co;
+	struct vbd_stats_cluster c;
 	struct vbd_stats_server s;
 	char start[32], now[32], up[48];
 
@@ -533,6 +860,17 @@ static void render_varz(struct vbd_monitor *m, struct MHD_Connection *conn,
 	jadd_u64(o, "max_subscriptions", s.max_subs);
 	jadd_u64(o, "max_payload", s.max_msg);
 	jadd_u64(o, "ring_size", s.ring_size);
+	/* Absent, not null, when not clustered: /varz as it always was. */
+	snap_cluster(m, &c);
+	if (c.enabled) {
+		co = cluster_json(&c);
+		if (co == NULL) {
+			json_object_put(o);
+			o = NULL;
+		} else {
+			json_object_object_add(o, "cluster", co);
+		}
+	}
 	json_reply(r, MHD_HTTP_OK, o);
 }
 
@@ -672,31 +1010,132 @@ out_oom:
 	json_reply(r, MHD_HTTP_OK, NULL);
 }
 
+/* One route of /routez, like one connection of /connz. */
+static json_object *route_json(const struct route_snap *rs, time_t now)
+{
+	const struct vbd_stats_route *r = &rs->r;
+	json_object *o = json_object_new_object();
+	char start[32] = "", up[48] = "";
+
+	if (o == NULL)
+		return NULL;
+	/* A route that is not open has no connection, so no start. */
+	if (r->start_time > 0) {
+		fmt_time(start, sizeof(start), r->start_time);
+		fmt_uptime(up, sizeof(up),
+			   now > r->start_time ?
+				   (uint64_t)(now - r->start_time) :
+				   0);
+	}
+	jadd_str(o, "peer_id", r->peer_id);
+	jadd_str(o, "url", r->url);
+	jadd_str(o, "state", rs->state);
+	jadd_bool(o, "outbound", r->outbound);
+	jadd_bool(o, "member", r->member);
+	jadd_u64(o, "cid", r->cid);
+	jadd_str(o, "peer", r->peer);
+	jadd_str(o, "start", start);
+	jadd_str(o, "uptime", up);
+	jadd_u64(o, "msgs_in", r->msgs_in);
+	jadd_u64(o, "bytes_in", r->bytes_in);
+	jadd_u64(o, "msgs_out", r->msgs_out);
+	jadd_u64(o, "bytes_out", r->bytes_out);
+	jadd_u64(o, "interest_in", r->interest_in);
+	jadd_u64(o, "interest_queued", r->interest_queued);
+	jadd_u64(o, "connects", r->connects);
+	jadd_u64(o, "failures", r->failures);
+	jadd_str(o, "last_error", r->last_error);
+	return o;
+}
+
+static void render_routez(struct vbd_monitor *m, struct MHD_Connection *conn,
+			  struct reply *r)
+{
+	struct route_list l = { 0 };
+	struct vbd_stats_cluster c;
+	json_object *o, *arr, *ro;
+	time_t now = time(NULL);
+	uint64_t open = 0;
+	char nowbuf[32];
+	size_t i;
+
+	(void)conn;
+	snap_cluster(m, &c);
+	snap_routes(m, &c, &l);
+	o = json_object_new_object();
+	arr = json_object_new_array();
+	if (l.oom || o == NULL || arr == NULL)
+		goto out_oom;
+	for (i = 0; i < l.n; i++) {
+		ro = route_json(&l.v[i], now);
+		if (ro == NULL || json_object_array_add(arr, ro) != 0) {
+			json_object_put(ro);
+			goto out_oom;
+		}
+		open += route_open(&l.v[i]);
+	}
+	fmt_time(nowbuf, sizeof(nowbuf), (int64_t)now);
+	jadd_str(o, "server_id", c.id);
+	jadd_str(o, "cluster", c.name);
+	jadd_str(o, "now", nowbuf);
+	jadd_u64(o, "num_routes", open);
+	json_object_object_add(o, "routes", arr);
+	free(l.v);
+	json_reply(r, MHD_HTTP_OK, o);
+	return;
+out_oom:
+	json_object_put(arr);
+	json_object_put(o);
+	free(l.v);
+	json_reply(r, MHD_HTTP_OK, NULL);
+}
+
+/*
+ * {"status":"ok"}, and when clustered a "cluster" object beside it.  Always
+ * 200 while the broker runs: clients are served without ZooKeeper, so its
+ * loss is reported here, not made a failed check.
+ */
 static void render_healthz(struct vbd_monitor *m, struct MHD_Connection *conn,
 			   struct reply *r)
 {
-	json_object *o = json_object_new_object();
+	json_object *o = json_object_new_object(), *co;
+	struct vbd_stats_cluster c;
 
-	(void)m;
 	(void)conn;
-	if (o != NULL)
-		jadd_str(o, "status", "ok");
+	if (o == NULL)
+		goto out;
+	jadd_str(o, "status", "ok");
+	snap_cluster(m, &c);
+	if (!c.enabled)
+		goto out;
+	co = json_object_new_object();
+	if (co == NULL) {
+		json_object_put(o);
+		o = NULL;
+		goto out;
+	}
+	jadd_str(co, "zookeeper",
+		 c.zk_connected ? "connected" : "disconnected");
+	jadd_bool(co, "registered", c.registered);
+	jadd_u64(co, "routes", c.routes);
+	jadd_u64(co, "members", c.members);
+	json_object_object_add(o, "cluster", co);
+out:
 	json_reply(r, MHD_HTTP_OK, o);
 }
 
 /* ---- libmicrohttpd glue ------------------------------------------------ */
 
 /* A path and the function that answers it. */
-struct route {
+struct endpoint {
 	const char *path; /* exact, without the query */
 	void (*render)(struct vbd_monitor *m, struct MHD_Connection *conn,
 		       struct reply *r); /* fills *r */
 };
 
-static const struct route routes[] = {
-	{ "/metrics", render_metrics },
-	{ "/varz", render_varz },
-	{ "/connz", render_connz },
+static const struct endpoint endpoints[] = {
+	{ "/metrics", render_metrics }, { "/varz", render_varz },
+	{ "/connz", render_connz },	{ "/routez", render_routez },
 	{ "/healthz", render_healthz },
 };
 
@@ -749,10 +1188,10 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn,
 	(void)upload_data;
 	(void)upload_data_size;
 	(void)con_cls;
-	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		if (strcmp(url, routes[i].path) == 0)
+	for (i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++)
+		if (strcmp(url, endpoints[i].path) == 0)
 			break;
-	if (i == sizeof(routes) / sizeof(routes[0])) {
+	if (i == sizeof(endpoints) / sizeof(endpoints[0])) {
 		error_reply(&r, MHD_HTTP_NOT_FOUND, "not found");
 		return send_reply(conn, &r, false);
 	}
@@ -766,7 +1205,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn,
 			    "method not allowed");
 		return send_reply(conn, &r, true);
 	}
-	routes[i].render(m, conn, &r);
+	endpoints[i].render(m, conn, &r);
 	return send_reply(conn, &r, false);
 }
 

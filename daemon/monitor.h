@@ -8,10 +8,51 @@
  *   GET /varz      the server's numbers as one JSON object
  *   GET /connz     the connections as JSON; ?offset=N&limit=N (default 0
  *                  and 1024, limit at most 10000), or ?cid=N for one
- *   GET /healthz   {"status":"ok"}
+ *   GET /routez    the routes to other brokers as JSON, as nats-server's
+ *   GET /healthz   {"status":"ok"}, plus "cluster" when clustered
  *
  * HEAD is answered as GET without a body; any other method gets 405, an
  * unknown path 404, a malformed query argument 400 with a JSON error.
+ *
+ * The cluster (stats.h's cluster and routes callbacks) shows as follows;
+ * when the broker is not clustered every page is as it was before clusters
+ * existed, except /routez:
+ *
+ *   /routez   {"server_id", "cluster" (its name), "now", "num_routes" (the
+ *             open ones), "routes": [...]}, the routes sorted by peer_id,
+ *             each with peer_id, url, state ("open", "connecting",
+ *             "waiting"), outbound, member, cid, peer, start (RFC 3339),
+ *             uptime (both "" while not open), msgs_in, bytes_in, msgs_out,
+ *             bytes_out, interest_in, interest_queued, connects, failures,
+ *             last_error.  Not clustered: 200 with "server_id" and
+ *             "cluster" "", "num_routes" 0 and "routes" [].
+ *   /varz     a "cluster" object (name, id, zk_connected, registered,
+ *             zk_connects, zk_disconnects, zk_expiries, members, routes,
+ *             routes_opened, route_connect_failures, routes_refused,
+ *             route_errors, interest_local, interest_remote, route_msgs_in,
+ *             route_msgs_out, route_bytes_in, route_bytes_out); the key is
+ *             absent, not null, when not clustered.
+ *   /healthz  still 200 and "status": "ok" (clients are served without
+ *             ZooKeeper), with "cluster": {"zookeeper": "connected" or
+ *             "disconnected", "registered", "routes", "members"}.
+ *   /metrics  verbus_cluster_info{cluster,id}, verbus_cluster_members,
+ *             verbus_cluster_routes, verbus_cluster_zookeeper_connected and
+ *             verbus_cluster_registered (0/1),
+ *             verbus_cluster_zookeeper_{connects,disconnects,expiries}_total,
+ *             verbus_routes_opened_total, verbus_route_connect_failures_total,
+ *             verbus_routes_refused_total, verbus_route_errors_total,
+ *             verbus_cluster_interest_local, verbus_cluster_interest_remote,
+ *             verbus_route_{messages,bytes}_total{direction="in"|"out"};
+ *             per route, labelled peer="ID" (for at most 256 routes):
+ *             verbus_route_up, verbus_route_peer_{messages,bytes}_total
+ *             {peer,direction} (the current connection's),
+ *             verbus_route_peer_interest, verbus_route_peer_interest_queued,
+ *             verbus_route_peer_connects_total,
+ *             verbus_route_peer_connect_failures_total.  None of these
+ *             families appears when not clustered.
+ *
+ * Strings that other brokers or clients chose (peer ids, errors, names) are
+ * made valid UTF-8 ('?' for a bad byte) and escaped for JSON or Prometheus.
  *
  * It runs on the daemon's event-loop thread and never starts a thread of
  * its own: vbd_monitor_fd() is an epoll descriptor for the daemon's epoll
@@ -39,12 +80,14 @@ struct vbd_monitor;
  * configuration's "port 0 disables the monitor" is the daemon's business
  * (it does not call this), and tests use port 0.
  *
- * @src is copied; its callbacks (all three required) and src->arg must stay
- * valid until vbd_monitor_destroy().  Does not block.
+ * @src is copied; its callbacks and src->arg must stay valid until
+ * vbd_monitor_destroy().  server, conns and conn are required; cluster may
+ * be NULL ("not clustered") and so may routes (no routes).  Does not block.
  *
  * Returns VB_OK and sets *@out; VB_EINVAL (@addr not a numeric address, a
- * NULL argument or callback); VB_ENOMEM; or VB_ESYS (the socket cannot be
- * created or bound, e.g. the port is in use: the reason is logged).
+ * NULL argument or required callback); VB_ENOMEM; or VB_ESYS (the socket
+ * cannot be created or bound, e.g. the port is in use: the reason is
+ * logged).
  */
 int vbd_monitor_create(const char *addr, uint16_t port,
 		       const struct vbd_stats_source *src,

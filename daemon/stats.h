@@ -12,6 +12,7 @@
 #ifndef VERBUS_DAEMON_STATS_H
 #define VERBUS_DAEMON_STATS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +56,44 @@ struct vbd_stats_server {
 	uint32_t ring_size;
 };
 
+/* The cluster, when the broker is in one (daemon/cluster.c, route.c). */
+struct vbd_stats_cluster {
+	bool enabled; /* clustered at all; the rest is zero if not */
+	char name[64]; /* cluster.name */
+	char id[64]; /* this broker's id */
+	bool zk_connected; /* the ZooKeeper session is up now */
+	bool registered; /* our member node exists now */
+	uint64_t zk_connects, zk_disconnects, zk_expiries;
+	uint32_t members; /* in the latest list, us included */
+	uint32_t routes; /* route connections open now */
+	uint64_t routes_opened; /* route connections that opened */
+	uint64_t route_connect_failures; /* our attempts that failed */
+	uint64_t routes_refused; /* refused: credentials, rule, port */
+	uint64_t route_errors; /* routes dropped for what they sent */
+	uint64_t interest_local; /* our (pattern, queue) entries now */
+	uint64_t interest_remote; /* the peers' entries now */
+	uint64_t route_msgs_in, route_bytes_in; /* from routes, in all */
+	uint64_t route_msgs_out, route_bytes_out; /* over routes, in all */
+};
+
+/* One route (to a member, open or not). */
+struct vbd_stats_route {
+	char peer_id[64];
+	char url[96]; /* where its routes listen, "" if unknown */
+	const char *state; /* "open", "connecting", "waiting" */
+	bool outbound; /* we open it (our id is the smaller) */
+	bool member; /* in ZooKeeper's latest list */
+	uint64_t cid; /* its connection while open, else 0 */
+	char peer[64]; /* "addr:port" while open */
+	int64_t start_time; /* unix seconds, while open */
+	uint64_t msgs_in, bytes_in, msgs_out, bytes_out; /* this connection */
+	uint64_t interest_in; /* the peer's entries now */
+	uint64_t interest_queued; /* our entries not yet sent to it */
+	uint64_t connects; /* times it opened */
+	uint64_t failures; /* our attempts that failed */
+	char last_error[160]; /* why it last closed or failed */
+};
+
 /* One client connection. */
 struct vbd_stats_conn {
 	uint64_t cid; /* connection id, unique for the broker's life */
@@ -84,6 +123,10 @@ struct vbd_stats_source {
 		      void (*fn)(void *ctx, const struct vbd_stats_conn *c),
 		      void *ctx);
 	int (*conn)(void *arg, uint64_t cid, struct vbd_stats_conn *c);
+	void (*cluster)(void *arg, struct vbd_stats_cluster *c);
+	void (*routes)(void *arg,
+		       void (*fn)(void *ctx, const struct vbd_stats_route *r),
+		       void *ctx);
 	void *arg;
 };
 

@@ -16,7 +16,7 @@
 /* ---- control messages to a client ------------------------------------ */
 
 void bk_send_notice(struct bconn *bc, int err, uint32_t sid, uint64_t seq,
-			const char *reason)
+		    const char *reason)
 {
 	Verbus__Control m = VERBUS__CONTROL__INIT;
 	Verbus__Notice n = VERBUS__NOTICE__INIT;
@@ -75,6 +75,7 @@ void bk_sub_free(struct vbd_broker *b, struct bsub *s)
 	struct bconn *bc = s->bc;
 
 	vbi_sublist_remove(b->sl, &s->s);
+	bk_interest_del(b, s);
 	HASH_DEL(bc->subs, s);
 	bc->nsubs--;
 	b->st.subs--;
@@ -100,7 +101,7 @@ static void on_subscribe(struct bconn *bc, const Verbus__Subscribe *m)
 
 	if (vbi_pattern_check(m->subject, plen) != VB_OK) {
 		bk_send_notice(bc, VB_EINVAL, m->sid, 0,
-			    "invalid subject pattern");
+			       "invalid subject pattern");
 		return;
 	}
 	if (qlen && vbi_queue_check(m->queue, qlen) != VB_OK) {
@@ -121,12 +122,12 @@ static void on_subscribe(struct bconn *bc, const Verbus__Subscribe *m)
 			 "denied",
 			 bc->cid, bc->name, vbd_user_name(bc->user), subj);
 		bk_send_notice(bc, VB_EACCES, m->sid, 0,
-			    "permission denied: subscribe");
+			       "permission denied: subscribe");
 		return;
 	}
 	if (bc->nsubs >= b->cfg.max_subs) {
 		bk_send_notice(bc, VB_ENOSPC, m->sid, 0,
-			    "too many subscriptions on this connection");
+			       "too many subscriptions on this connection");
 		return;
 	}
 	s = calloc(1, sizeof(*s));
@@ -150,6 +151,7 @@ static void on_subscribe(struct bconn *bc, const Verbus__Subscribe *m)
 	}
 	bc->nsubs++;
 	b->st.subs++;
+	bk_interest_add(b, s);
 	if (vbi_log_enabled(VBI_LOG_DEBUG)) {
 		char subj[VBI_LOG_ESCAPE_MAX], queue[VBI_LOG_ESCAPE_MAX];
 
@@ -172,7 +174,8 @@ static void on_unsubscribe(struct bconn *bc, const Verbus__Unsubscribe *m)
 	struct bsub *s = bk_sub_find(bc, m->sid);
 
 	if (!s) {
-		bk_send_notice(bc, VB_EINVAL, m->sid, 0, "no such subscription");
+		bk_send_notice(bc, VB_EINVAL, m->sid, 0,
+			       "no such subscription");
 		return;
 	}
 	if (m->max_msgs == 0 || s->delivered >= m->max_msgs)
@@ -180,7 +183,6 @@ static void on_unsubscribe(struct bconn *bc, const Verbus__Unsubscribe *m)
 	else
 		s->max_msgs = m->max_msgs;
 }
-
 
 void bk_client_control(struct vbi_conn *c, const Verbus__Control *m, void *arg)
 {
@@ -202,6 +204,17 @@ void bk_client_control(struct vbi_conn *c, const Verbus__Control *m, void *arg)
 		bc->pings[bc->npings++] = m->ping->id;
 		bk_send_owed(bc);
 		break;
+	case VERBUS__CONTROL__BODY_ROUTE_SUB:
+	case VERBUS__CONTROL__BODY_ROUTE_UNSUB:
+		/* A route's business: from a client, a protocol error. */
+		if (bc->role == BK_CLIENT) {
+			vbi_warn("conn cid %" PRIu64 " %s: sent a route's "
+				 "message (%s); closed",
+				 bc->cid, bc->name, vbi_codec_kind_name(m));
+			bc->closing = true;
+			vbi_conn_close(c);
+		}
+		break;
 	default:
 		break; /* Pong, Notice, Dropped: nothing to do */
 	}
@@ -215,4 +228,3 @@ void bk_writable(struct vbi_conn *c, void *arg)
 	bk_pend_flush(bc);
 	bk_send_owed(bc);
 }
-

@@ -186,6 +186,10 @@ void vbi_rdma_mem_free(struct rdma_conn *r);
 /* Drop every buffer kept for reuse (at transport destruction). */
 void vbi_rdma_mem_drop_kept(struct rdma_tp *tp);
 
+/* A client's ring window (isolate), bound once its QP can send: before
+ * the Hello that names the rkey.  VB_OK without a window. */
+int vbi_rdma_mem_bind_client(struct vbi_conn *c);
+
 /* The ops the session calls for memory. */
 int vbi_rdma_mem_setup_session(struct vbi_conn *c, const char **what);
 int vbi_rdma_mem_setup_stage(struct vbi_conn *c, const Verbus__RingInfo *r);

@@ -224,9 +224,18 @@ static void conn_cm_event(struct rdma_conn *r, struct rdma_cm_event *ev)
 		    (c->server ||
 		     vbi_cm_hdr_decode(ev->param.conn.private_data,
 				       ev->param.conn.private_data_len,
-				       &hdr) == VB_OK))
-			vbi_sess_established(c);
-		else
+				       &hdr) == VB_OK)) {
+			/* A client's window (isolate) is bound now that its
+			 * QP can send: before the Hello that names its rkey,
+			 * on the same send queue. */
+			rc = c->server ? VB_OK : vbi_rdma_mem_bind_client(c);
+			if (rc)
+				vbi_sess_fail(c, rc,
+					      "cannot bind the ring's "
+					      "memory window");
+			else
+				vbi_sess_established(c);
+		} else
 			vbi_sess_fail(c, VB_EPROTO,
 				      "peer is not a verbus v%u server",
 				      VBI_PROTO_VERSION);

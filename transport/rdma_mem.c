@@ -372,6 +372,13 @@ static int ring_bind(struct rdma_conn *r)
 	return VB_OK;
 }
 
+int vbi_rdma_mem_bind_client(struct vbi_conn *c)
+{
+	struct rdma_conn *r = rdma_conn_of(c);
+
+	return r->ring_mw ? ring_bind(r) : VB_OK;
+}
+
 int vbi_rdma_mem_setup_session(struct vbi_conn *c, const char **what)
 {
 	struct rdma_conn *r = rdma_conn_of(c);

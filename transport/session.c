@@ -911,6 +911,9 @@ static void on_ctrl(struct vbi_conn *c, const uint8_t *buf, uint32_t len)
 	case VERBUS__CONTROL__BODY_DROPPED:
 	case VERBUS__CONTROL__BODY_PING:
 	case VERBUS__CONTROL__BODY_PONG:
+	case VERBUS__CONTROL__BODY_ROUTE_SUB:
+	case VERBUS__CONTROL__BODY_ROUTE_UNSUB:
+	case VERBUS__CONTROL__BODY_INFO:
 		/* The layer above's business, in order with the frames that
 		 * came before it: while those are held (paused), so is it. */
 		if (c->state != VBI_SS_OPEN)

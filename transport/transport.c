@@ -83,6 +83,11 @@ void vbi_tp_destroy(struct vbi_tp *tp)
 		OPS(tp)->tp_destroy(tp);
 }
 
+const char *vbi_tp_scheme(const struct vbi_tp *tp)
+{
+	return OPS(tp)->scheme;
+}
+
 int vbi_tp_fd(struct vbi_tp *tp)
 {
 	return OPS(tp)->tp_fd(tp);

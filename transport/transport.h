@@ -66,10 +66,11 @@ struct vbi_conn_opts {
 	 * nothing: a client that reconnects.  Never on a server: a kept ring
 	 * stays remotely writable through its rkey. */
 	int keep_memory;
-	/* 1 (a server): each peer's rkey reaches its own ring only, and only
-	 * through its own QP: a type-2 memory window bound to the
-	 * connection's QP over the ring, the ring's region itself without
-	 * remote rights.  On a device without type-2 windows: a warning, and
+	/* 1: the peer's rkey reaches our ring only, and only through this
+	 * connection's QP: a type-2 memory window bound to the QP over the
+	 * ring, the ring's region itself without remote rights (a server
+	 * binds it before its Welcome, a client before its Hello: broker
+	 * routes use it on both ends).  On a device without type-2 windows: a warning, and
 	 * the region's rkey as without it. */
 	int isolate;
 	/* A server's accepted connections: closed if the handshake (Hello,
@@ -398,6 +399,9 @@ int vbi_conn_peer_name(const struct vbi_conn *c, char *buf, size_t len);
  * messages resume from the next progress().
  */
 void vbi_conn_pause(struct vbi_conn *c, int paused);
+
+/* vbi_tp_scheme() - the URL scheme of @tp's transport ("rdma", "tcp"). */
+const char *vbi_tp_scheme(const struct vbi_tp *tp);
 
 /* vbi_conn_scheme() - the URL scheme of @c's transport ("rdma", "tcp"). */
 const char *vbi_conn_scheme(const struct vbi_conn *c);

@@ -179,6 +179,24 @@ int cli_parse_url(const char *s, struct vb_url *u, char *err, size_t errlen)
 	return 0;
 }
 
+int cli_parse_servers(const char *s, struct vb_url *first, size_t *n,
+		      size_t *ntls, char *err, size_t errlen)
+{
+	struct vb_url all[VB_URL_LIST_MAX];
+	size_t i, tls = 0;
+	int k;
+
+	k = vb_url_list_parse(s, all, VB_URL_LIST_MAX, err, errlen);
+	if (k < 1)
+		return -1;
+	for (i = 0; i < (size_t)k; i++)
+		tls += strcmp(all[i].scheme, "tls") == 0;
+	*first = all[0];
+	*n = (size_t)k;
+	*ntls = tls;
+	return 0;
+}
+
 int cli_monitor_url(const char *s, const struct vb_url *server, char *buf,
 		    size_t len, char *err, size_t errlen)
 {

@@ -59,6 +59,16 @@ int cli_parse_ms(const char *s, int min, int *out);
 int cli_parse_url(const char *s, struct vb_url *u, char *err, size_t errlen);
 
 /*
+ * cli_parse_servers() - -s's value: one broker URL or a comma-separated
+ * list of them, read by vb_url_list_parse() (what vb_connect() accepts;
+ * each element as cli_parse_url() reads one).  On success *@first is the
+ * first server, *@n the number of distinct ones and *@ntls how many of
+ * them are tls://; on failure the library's reason goes to @err.
+ */
+int cli_parse_servers(const char *s, struct vb_url *first, size_t *n,
+		      size_t *ntls, char *err, size_t errlen);
+
+/*
  * cli_monitor_url() - the base URL of a broker's monitoring endpoint,
  * without a trailing slash, into @buf (@len bytes).  @s is what the user
  * gave ("http://HOST:PORT", "HOST:PORT", "HOST"; port 8222 if left out;

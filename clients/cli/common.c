@@ -152,9 +152,19 @@ int cli_finish_options(struct cli_cmd *cmd)
 		cmd->usage(stdout);
 		return -1;
 	}
-	if (cli_parse_url(cmd->url, &cmd->server, err, sizeof(err)))
+	if (cli_parse_servers(cmd->url, &cmd->server, &cmd->nservers,
+			      &cmd->ntls, err, sizeof(err)))
 		return cli_usage_error(cmd, "bad server URL '%s': %s", cmd->url,
 				       err);
+	/* TLS files are given to a list with a tls:// server, and the
+	 * library takes them for a list of tls:// servers only. */
+	if (cmd->ntls && cmd->ntls < cmd->nservers &&
+	    (cmd->tls_ca || cmd->tls_cert || cmd->tls_key))
+		return cli_usage_error(cmd,
+				       "--tls-ca, --tls-cert and --tls-key "
+				       "(or $VERBUS_TLS_*) need every server "
+				       "of '%s' to be tls://",
+				       cmd->url);
 	return 0;
 }
 
@@ -200,7 +210,7 @@ int cli_connect(const struct cli_cmd *cmd, unsigned flags, const char *source,
 	o.event_arg = ev;
 	/* The files matter to tls:// only ($VERBUS_TLS_* may be set for
 	 * every URL a script uses); the library refuses them elsewhere. */
-	if (strcmp(cmd->server.scheme, "tls") == 0) {
+	if (cmd->ntls > 0) {
 		o.tls_ca = cmd->tls_ca;
 		o.tls_cert = cmd->tls_cert;
 		o.tls_key = cmd->tls_key;
@@ -240,7 +250,8 @@ void cli_on_event(struct vb_conn *c, const struct vb_event *ev, void *arg)
 		break;
 	case VB_EV_RECONNECTED:
 		if (!e->quiet)
-			fprintf(stderr, "verbus: reconnected\n");
+			fprintf(stderr, "verbus: reconnected%s%s\n",
+				detail ? " to " : "", detail ? detail : "");
 		break;
 	case VB_EV_CLOSED:
 		e->closed = true;

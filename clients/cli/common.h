@@ -68,8 +68,10 @@ enum {
 /* The usage text of the shared options, for each subcommand's --help. */
 #define CLI_COMMON_HELP                                                         \
 	"Connection (every subcommand):\n"                                      \
-	"  -s, --server URL        the broker, [rdma://]HOST[:PORT],\n"         \
-	"                          tcp://HOST[:PORT] or tls://HOST[:PORT]\n"    \
+	"  -s, --server URL[,URL...]  the broker, [rdma://]HOST[:PORT],\n"      \
+	"                          tcp://HOST[:PORT] or tls://HOST[:PORT];\n"   \
+	"                          a list: the first that answers, and\n"       \
+	"                          failover to the next when it goes\n"         \
 	"                          [$VERBUS_URL, else " VB_DEFAULT_URL "]\n"    \
 	"      --source ADDR       local address to connect from (picks\n"      \
 	"                          the RDMA device) [any]\n"                    \
@@ -89,8 +91,10 @@ enum {
 struct cli_cmd {
 	const char *name; /* "pub", for messages: "verbus pub: ..." */
 	void (*usage)(FILE *f); /* prints the --help text */
-	const char *url; /* -s, $VERBUS_URL or VB_DEFAULT_URL */
-	struct vb_url server; /* @url taken apart (checked) */
+	const char *url; /* -s, $VERBUS_URL or VB_DEFAULT_URL: a list */
+	struct vb_url server; /* @url's first server taken apart (checked) */
+	size_t nservers; /* distinct servers in @url */
+	size_t ntls; /* of them tls:// */
 	const char *source; /* --source, or NULL */
 	const char *conn_name; /* --name, or the subcommand's default */
 	const char *token, *user, *password; /* credentials, or NULL */
@@ -121,7 +125,8 @@ void cli_cmd_init(struct cli_cmd *cmd, const char *name, void (*usage)(FILE *f),
 int cli_common_option(struct cli_cmd *cmd, int opt, char **argv);
 
 /*
- * cli_finish_options() - after the option loop: checks the URL.  Returns
+ * cli_finish_options() - after the option loop: checks the URL list (and
+ * that TLS files go with tls:// servers only).  Returns
  * 0, CLI_EXIT_USAGE after printing why, or -1 if --help was given (the
  * usage was printed: exit 0).
  */

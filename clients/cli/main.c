@@ -48,9 +48,13 @@ static void usage(FILE *f)
 		"  verbus COMMAND --help    that command's options\n"
 		"  verbus --version         the tool's and library's version\n"
 		"\n"
-		"The broker is [rdma://]HOST[:PORT] (-s/--server; an IPv6 HOST "
-		"in brackets),\ndefault $VERBUS_URL, else " VB_DEFAULT_URL
-		".\nExit status: 0 success, 1 failure, 2 bad usage.\n"
+		"The broker is [rdma://]HOST[:PORT], tcp://HOST[:PORT] or "
+		"tls://HOST[:PORT]\n(-s/--server; an IPv6 HOST in brackets), "
+		"default $VERBUS_URL, else\n" VB_DEFAULT_URL
+		"; or a comma-separated list of brokers: the first that\n"
+		"answers is used, and the next one when it goes "
+		"(failover).\n"
+		"Exit status: 0 success, 1 failure, 2 bad usage.\n"
 		"\n"
 		"Examples:\n"
 		"  verbus sub 'orders.>'                    print what "

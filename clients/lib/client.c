@@ -6,13 +6,24 @@
  *
  * Decisions a reader must know.
  *
- * Reconnecting.  When the transport connection closes, queued control
- * messages are dropped (the state they describe is re-sent whole: every
- * open puts one Subscribe per live subscription at the head of the queue)
- * and queued publishes stay.  Attempts follow a doubling, capped, jittered
- * delay on the timerfd.  The transport keeps the closed connection's
- * registered buffers for the next one (vbi_conn_opts.keep_memory), so a
- * reconnection registers no memory.
+ * Reconnecting, and failing over.  When the transport connection closes,
+ * queued control messages are dropped (the state they describe is re-sent
+ * whole: every open puts one Subscribe per live subscription at the head
+ * of the queue) and queued publishes stay.  The next attempt goes to the
+ * next server of the pool (pool.h) at once, so that the loss of one broker
+ * moves the client to another without a wait; only after a whole pass in
+ * which no server opened does the doubling, capped, jittered delay of the
+ * timerfd apply.  Every attempt starts from the timer, never from inside
+ * the transport's callback that reported the failure.
+ *
+ * One transport context per scheme.  The pool may mix schemes (rdma://
+ * and tcp://); each attempt uses the context of its server's scheme,
+ * created the first time and kept until vb_close(): a transport keeps the
+ * closed connection's registered buffers for its next one
+ * (vbi_conn_opts.keep_memory; RDMA per device), so reconnecting to a
+ * scheme used before registers no memory, and messages held from an
+ * older connection stay valid.  Every context's fd is in vb_fd()'s epoll
+ * set and every one is progressed (an idle one costs a non-blocking look).
  *
  * Posting, and waking the loop.  The first message published outside
  * vb_process() since the last one is posted at once (vbi_client_staged):
@@ -137,6 +148,12 @@ void vbi_client_staged(struct vb_conn *c)
 
 /* ---- the transport's callbacks ------------------------------------------ */
 
+/* Whether TLS options were given: then every server must be tls://. */
+static bool tls_only(const struct vb_conn *c)
+{
+	return c->tls_ca || c->tls_cert || c->tls_key || c->tls_server_name;
+}
+
 static void fail_for_good(struct vb_conn *c, int err, const char *reason)
 {
 	c->state = CS_CLOSED;
@@ -147,17 +164,24 @@ static void fail_for_good(struct vb_conn *c, int err, const char *reason)
 	vbi_client_event(c, VB_EV_CLOSED, err, reason, NULL, 0);
 }
 
-/* The transport connection is gone (or could not be made). */
+/*
+ * The transport connection is gone (or could not be made): the next
+ * server of the pool is tried at once, unless that completes a pass in
+ * which none opened: then after the backoff (or, connecting
+ * synchronously, not at all).
+ */
 static void lost(struct vb_conn *c, int err, const char *reason)
 {
 	bool was_open = c->state == CS_OPEN;
-	uint64_t wait;
+	uint64_t now = vbi_client_now_ns(), wait = 0;
+	bool pass_done;
 	int shift;
 
 	c->vc = NULL;
 	c->reserving = false;
 	vbi_outq_drop_control(c);
-	if (c->sync_connect) {
+	pass_done = vbi_pool_failed(c->pool, err, now);
+	if (c->sync_connect && pass_done) {
 		c->state = CS_CLOSED;
 		c->close_err = err;
 		snprintf(c->close_reason, sizeof(c->close_reason), "%s",
@@ -166,28 +190,38 @@ static void lost(struct vb_conn *c, int err, const char *reason)
 	}
 	if (was_open)
 		vbi_client_event(c, VB_EV_DISCONNECTED, err, reason, NULL, 0);
-	if ((c->o.flags & VB_OPT_NO_RECONNECT) ||
-	    (c->o.reconnect_max >= 0 && c->attempts >= c->o.reconnect_max)) {
+	/* Without reconnection a first connect still tries every server. */
+	if (((c->o.flags & VB_OPT_NO_RECONNECT) &&
+	     (c->ever_open || pass_done)) ||
+	    (pass_done && c->o.reconnect_max >= 0 &&
+	     c->passes >= c->o.reconnect_max)) {
 		fail_for_good(c, err, reason);
 		return;
 	}
-	shift = c->attempts < 20 ? c->attempts : 20;
-	wait = (uint64_t)c->o.reconnect_wait_ms << shift;
-	if (wait > (uint64_t)c->o.reconnect_wait_max_ms)
-		wait = (uint64_t)c->o.reconnect_wait_max_ms;
-	if (c->o.reconnect_jitter_ms > 0)
-		wait += rng_next(c) % (uint64_t)c->o.reconnect_jitter_ms;
-	c->attempts++;
+	if (pass_done) {
+		shift = c->passes < 20 ? c->passes : 20;
+		wait = (uint64_t)c->o.reconnect_wait_ms << shift;
+		if (wait > (uint64_t)c->o.reconnect_wait_max_ms)
+			wait = (uint64_t)c->o.reconnect_wait_max_ms;
+		if (c->o.reconnect_jitter_ms > 0)
+			wait += rng_next(c) %
+				(uint64_t)c->o.reconnect_jitter_ms;
+		c->passes++;
+	}
 	c->state = CS_WAITING;
-	c->retry_ns = vbi_client_now_ns() + wait * 1000000ull;
-	vbi_debug("%s: %s (%s); attempt %d in %llu ms", c->name, reason,
-		  vb_strerror(err), c->attempts, (unsigned long long)wait);
+	c->retry_ns = now + wait * 1000000ull;
+	if (vbi_pool_url(&vbi_pool_current(c->pool)->url, c->server,
+			 sizeof(c->server)))
+		c->server[0] = '\0';
+	vbi_debug("%s: %s (%s); next: %s in %llu ms", c->name, reason,
+		  vb_strerror(err), c->server, (unsigned long long)wait);
 	vbi_client_arm_timer(c);
 }
 
 static void on_open(struct vbi_conn *vc, void *arg)
 {
 	struct vb_conn *c = arg;
+	const struct vbi_srv *srv;
 
 	if (c->closing || vc != c->vc)
 		return;
@@ -195,20 +229,30 @@ static void on_open(struct vbi_conn *vc, void *arg)
 		vbi_conn_close(vc);
 		return;
 	}
+	srv = vbi_pool_current(c->pool);
+	vbi_pool_opened(c->pool);
 	c->state = CS_OPEN;
-	c->attempts = 0;
+	c->passes = 0;
 	c->gen++;
 	if (c->o.ping_interval_ms > 0) {
 		c->ping_ns = vbi_client_now_ns() +
 			     (uint64_t)c->o.ping_interval_ms * 1000000ull;
 		vbi_client_arm_timer(c);
 	}
+	if (vbi_pool_url(&srv->url, c->server, sizeof(c->server)))
+		c->server[0] = '\0';
+	vbi_debug("%s: connected to %s", c->name, c->server);
 	if (c->ever_open) {
 		c->st.reconnects++;
-		vbi_client_event(c, VB_EV_RECONNECTED, VB_OK, NULL, NULL, 0);
+		if (!vbi_pool_same(&srv->url, &c->open_url))
+			c->st.failovers++;
+		c->open_url = srv->url;
+		vbi_client_event(c, VB_EV_RECONNECTED, VB_OK, c->server, NULL,
+				 0);
 	} else {
 		c->ever_open = true;
-		vbi_client_event(c, VB_EV_CONNECTED, VB_OK, NULL, NULL, 0);
+		c->open_url = srv->url;
+		vbi_client_event(c, VB_EV_CONNECTED, VB_OK, c->server, NULL, 0);
 	}
 	vbi_outq_pump(c);
 }
@@ -235,6 +279,32 @@ static void on_notice(struct vb_conn *c, const Verbus__Notice *n)
 		vbi_subs_remove(s);
 }
 
+/*
+ * A broker's Info: the cluster's client URLs join the pool (those it no
+ * longer names leave it, if they were learned).  The strings are the
+ * peer's: the pool parses each and drops what is bad; none reaches a log.
+ * A client that speaks TLS (its options, or a tls:// broker) learns
+ * tls:// URLs only: an advertisement never moves it to plain text.
+ */
+static void on_info(struct vb_conn *c, const Verbus__Info *in)
+{
+	struct vbi_pool_merge_result r;
+	char scheme[sizeof(c->open_url.scheme)];
+	bool tls;
+
+	/* A copy: the merge moves the pool's entries. */
+	snprintf(scheme, sizeof(scheme), "%s",
+		 vbi_pool_current(c->pool)->url.scheme);
+	tls = tls_only(c) || strcmp(scheme, "tls") == 0;
+	vbi_pool_merge(c->pool, (const char *const *)in->connect_urls,
+		       in->n_connect_urls, scheme, tls ? "tls" : NULL,
+		       c->pool_flags, rng_next(c), &r);
+	vbi_debug("%s: info: %zu servers learned, %zu forgotten, %zu "
+		  "ignored; %zu in all",
+		  c->name, r.added, r.removed, r.ignored,
+		  vbi_pool_count(c->pool));
+}
+
 static void on_control(struct vbi_conn *vc, const Verbus__Control *m, void *arg)
 {
 	struct vb_conn *c = arg;
@@ -259,6 +329,9 @@ static void on_control(struct vbi_conn *vc, const Verbus__Control *m, void *arg)
 	}
 	case VERBUS__CONTROL__BODY_NOTICE:
 		on_notice(c, m->notice);
+		break;
+	case VERBUS__CONTROL__BODY_INFO:
+		on_info(c, m->info);
 		break;
 	case VERBUS__CONTROL__BODY_DROPPED:
 		s = vbi_subs_find(c, m->dropped->sid);
@@ -293,9 +366,51 @@ static const struct vbi_conn_cbs client_cbs = {
 	.closed = on_closed,
 };
 
-/* Start one attempt. */
+static int add_fd(int epfd, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? VB_ESYS : VB_OK;
+}
+
+/* The transport context for @scheme: the one made before, or a new one
+ * whose fd joins vb_fd()'s epoll set. */
+static int tp_for(struct vb_conn *c, const char *scheme, struct vbi_tp **out)
+{
+	struct client_tp *t;
+	unsigned i;
+	int rc;
+
+	for (i = 0; i < c->ntps; i++) {
+		if (strcmp(c->tps[i].scheme, scheme) == 0) {
+			*out = c->tps[i].tp;
+			return VB_OK;
+		}
+	}
+	if (c->ntps == CLIENT_TPS_MAX)
+		return VB_ENOSPC;
+	t = &c->tps[c->ntps];
+	rc = vbi_tp_create(scheme, &t->tp);
+	if (rc) {
+		t->tp = NULL;
+		return rc;
+	}
+	rc = add_fd(c->epfd, vbi_tp_fd(t->tp));
+	if (rc) {
+		vbi_tp_destroy(t->tp);
+		t->tp = NULL;
+		return rc;
+	}
+	snprintf(t->scheme, sizeof(t->scheme), "%s", scheme);
+	c->ntps++;
+	*out = t->tp;
+	return VB_OK;
+}
+
+/* Start one attempt, to the pool's current server. */
 static void attempt(struct vb_conn *c)
 {
+	const struct vbi_srv *srv = vbi_pool_current(c->pool);
 	struct vbi_conn_opts o = {
 		.name = c->name,
 		.ring_size = c->o.ring_size,
@@ -311,15 +426,17 @@ static void attempt(struct vb_conn *c)
 		.tls_key = c->tls_key,
 		.tls_server_name = c->tls_server_name,
 	};
-	char why[sizeof(c->url.host) + 96];
+	char why[sizeof(srv->url.host) + 96];
 	int rc;
 
 	c->state = CS_CONNECTING;
-	rc = vbi_tp_connect(c->tp, c->url.host, c->url.port, &o, &client_cbs, c,
-			    &c->vc);
+	rc = tp_for(c, srv->url.scheme, &c->tp);
+	if (rc == VB_OK)
+		rc = vbi_tp_connect(c->tp, srv->url.host, srv->url.port, &o,
+				    &client_cbs, c, &c->vc);
 	if (rc) {
 		snprintf(why, sizeof(why), "cannot connect to %s:%s: %s",
-			 c->url.host, c->url.port, vb_strerror(rc));
+			 srv->url.host, srv->url.port, vb_strerror(rc));
 		c->vc = NULL;
 		c->state = CS_WAITING; /* lost() decides what follows */
 		lost(c, rc, why);
@@ -439,9 +556,9 @@ static int opts_load(struct vb_conn *c, const struct vb_opts *in)
 		memcpy(o, in, in->sz < sizeof(*o) ? in->sz : sizeof(*o));
 	}
 	o->sz = sizeof(*o);
-	if (o->flags &
-	    ~(unsigned)(VB_OPT_ASYNC_CONNECT | VB_OPT_BUSY_POLL |
-			VB_OPT_LOCKED | VB_OPT_NO_RECONNECT | VB_OPT_NODELAY))
+	if (o->flags & ~(unsigned)(VB_OPT_ASYNC_CONNECT | VB_OPT_BUSY_POLL |
+				   VB_OPT_LOCKED | VB_OPT_NO_RECONNECT |
+				   VB_OPT_NODELAY | VB_OPT_RANDOMIZE))
 		return VB_EINVAL;
 	if (o->connect_timeout_ms < 0 || o->reconnect_wait_ms < 0 ||
 	    o->reconnect_wait_max_ms < 0 || o->reconnect_jitter_ms < 0 ||
@@ -484,13 +601,6 @@ static int opts_load(struct vb_conn *c, const struct vb_opts *in)
 	return rc;
 }
 
-static int add_fd(int epfd, int fd)
-{
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
-
-	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? VB_ESYS : VB_OK;
-}
-
 static void client_free(struct vb_conn *c)
 {
 	struct held_msg *h;
@@ -505,7 +615,9 @@ static void client_free(struct vb_conn *c)
 		free(h);
 	}
 	vbi_request_free_all(c);
-	vbi_tp_destroy(c->tp);
+	while (c->ntps > 0)
+		vbi_tp_destroy(c->tps[--c->ntps].tp);
+	c->tp = NULL;
 	HASH_ITER(hh, c->subs, s, tmp)
 	{
 		HASH_DELETE(hh, c->subs, s);
@@ -526,6 +638,7 @@ static void client_free(struct vb_conn *c)
 	free(c->tls_cert);
 	free(c->tls_key);
 	free(c->tls_server_name);
+	vbi_pool_destroy(c->pool);
 	free(c);
 }
 
@@ -539,8 +652,10 @@ int vb_connect(const char *url, const struct vb_opts *opts,
 	       struct vb_conn **out)
 {
 	pthread_mutexattr_t ma;
+	const struct vbi_srv *srv;
 	struct vb_conn *c;
-	char err[128];
+	char err[384];
+	size_t i;
 	int rc;
 
 	if (!out)
@@ -550,23 +665,28 @@ int vb_connect(const char *url, const struct vb_opts *opts,
 		return VB_ENOMEM;
 	c->epfd = c->tfd = c->efd = -1;
 	c->out_tail = &c->out_head;
-	rc = vbi_url_parse(url, &c->url, err, sizeof(err));
-	if (rc == VB_OK)
-		rc = vbi_transport_check(c->url.scheme, err, sizeof(err));
+	if (getrandom(&c->rng, sizeof(c->rng), 0) != sizeof(c->rng))
+		c->rng = vbi_client_now_ns();
+	c->rng |= 1;
+	rc = opts_load(c, opts);
+	if (rc)
+		goto out_free;
+	c->pool_flags = (c->o.flags & VB_OPT_RANDOMIZE) ? VBI_POOL_SHUFFLE : 0;
+	rc = vbi_pool_create(url, c->pool_flags, rng_next(c), &c->pool, err,
+			     sizeof(err));
 	if (rc) {
 		vbi_warn("bad url \"%s\": %s", url ? url : "", err);
 		goto out_free;
 	}
-	rc = opts_load(c, opts);
-	if (rc)
-		goto out_free;
 	/* TLS files with a plain URL would be a connection in the clear
-	 * that its application thinks is protected. */
+	 * that its application thinks is protected: every server counts. */
 	rc = VB_EINVAL;
-	if ((c->tls_ca || c->tls_cert || c->tls_key || c->tls_server_name) &&
-	    strcmp(c->url.scheme, "tls") != 0) {
-		vbi_warn("tls options with a %s:// URL", c->url.scheme);
-		goto out_free;
+	for (i = 0; tls_only(c) && (srv = vbi_pool_get(c->pool, i)); i++) {
+		if (strcmp(srv->url.scheme, "tls") != 0) {
+			vbi_warn("tls options with a %s:// URL",
+				 srv->url.scheme);
+			goto out_free;
+		}
 	}
 	if (c->o.flags & VB_OPT_LOCKED) {
 		pthread_mutexattr_init(&ma);
@@ -577,20 +697,13 @@ int vb_connect(const char *url, const struct vb_opts *opts,
 			goto out_free;
 		c->locked = true;
 	}
-	if (getrandom(&c->rng, sizeof(c->rng), 0) != sizeof(c->rng))
-		c->rng = vbi_client_now_ns();
-	c->rng |= 1;
 	rc = VB_ESYS;
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
 	c->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (c->epfd < 0 || c->tfd < 0 || c->efd < 0)
 		goto out_free;
-	rc = vbi_tp_create(c->url.scheme, &c->tp);
-	if (rc)
-		goto out_free;
-	if ((rc = add_fd(c->epfd, vbi_tp_fd(c->tp))) ||
-	    (rc = add_fd(c->epfd, c->tfd)) || (rc = add_fd(c->epfd, c->efd)))
+	if ((rc = add_fd(c->epfd, c->tfd)) || (rc = add_fd(c->epfd, c->efd)))
 		goto out_free;
 
 	c->sync_connect = !(c->o.flags & VB_OPT_ASYNC_CONNECT);
@@ -601,8 +714,8 @@ int vb_connect(const char *url, const struct vb_opts *opts,
 		client_unlock(c);
 		if (c->state != CS_OPEN) {
 			rc = c->close_err ? c->close_err : VB_ETIMEDOUT;
-			vbi_warn("%s: cannot connect to %s:%s: %s", c->name,
-				 c->url.host, c->url.port, c->close_reason);
+			vbi_warn("%s: cannot connect to %s: %s", c->name, url,
+				 c->close_reason);
 			vbi_client_event(c, VB_EV_CLOSED, rc, c->close_reason,
 					 NULL, 0);
 			goto out_free;
@@ -643,6 +756,8 @@ static int spin(struct vb_conn *c, int us)
 {
 	int n;
 
+	if (!c->tp)
+		return 0;
 	c->in_process = true;
 	c->posted_early = false;
 	n = vbi_tp_spin(c->tp, (uint64_t)us * 1000u);
@@ -653,6 +768,7 @@ static int spin(struct vb_conn *c, int us)
 static int process(struct vb_conn *c)
 {
 	uint64_t v;
+	unsigned i;
 	int n, total = 0;
 
 	if ((c->efd_armed || atomic_load(&c->stop)) &&
@@ -660,9 +776,11 @@ static int process(struct vb_conn *c)
 		c->efd_armed = false;
 	c->in_process = true;
 	c->posted_early = false;
-	n = vbi_tp_progress(c->tp, 0);
-	if (n > 0)
-		total += n;
+	for (i = 0; i < c->ntps; i++) {
+		n = vbi_tp_progress(c->tps[i].tp, 0);
+		if (n > 0)
+			total += n;
+	}
 	total += run_timers(c);
 	vbi_outq_pump(c);
 	c->in_process = false;
@@ -828,6 +946,7 @@ int vb_stats(struct vb_conn *c, struct vb_stats *s)
 	}
 	vbi_tp_stats_all(&ts);
 	all.mr_registered = ts.mr_registered;
+	all.servers = vbi_pool_count(c->pool);
 	memcpy(s, &all, all.sz);
 	client_unlock(c);
 	return VB_OK;
@@ -843,4 +962,23 @@ int vb_is_connected(struct vb_conn *c)
 	open = c->state == CS_OPEN;
 	client_unlock(c);
 	return open;
+}
+
+int vb_conn_server_url(struct vb_conn *c, char *buf, size_t len)
+{
+	char u[VBI_POOL_URL_LEN];
+	int rc;
+
+	if (!c || !buf)
+		return VB_EINVAL;
+	client_lock(c);
+	rc = vbi_pool_url(c->state == CS_OPEN ? &c->open_url :
+						&vbi_pool_current(c->pool)->url,
+			  u, sizeof(u));
+	client_unlock(c);
+	if (rc == VB_OK && strlen(u) >= len)
+		rc = VB_ENOSPC;
+	if (rc == VB_OK)
+		memcpy(buf, u, strlen(u) + 1);
+	return rc;
 }

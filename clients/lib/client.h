@@ -1,11 +1,14 @@
 /*
  * client.h - libverbus internals shared by the client's source files.
  *
- * A struct vb_conn drives one transport context (struct vbi_tp) holding at
- * most one transport connection at a time (the current attempt, or the
- * open connection).  Everything the application sees survives a
- * reconnection: subscriptions (re-sent on every open), the queue of
- * unsent messages, pending requests.
+ * A struct vb_conn holds at most one transport connection at a time (the
+ * current attempt, or the open connection), to the current server of its
+ * pool (pool.h), through a transport context (struct vbi_tp) of that
+ * server's scheme: one per scheme it has used, kept until vb_close() (its
+ * registered memory serves the next connection of that scheme, and held
+ * messages may still point into it).  Everything the application sees
+ * survives a reconnection, to the same server or another: subscriptions
+ * (re-sent on every open), the queue of unsent messages, pending requests.
  *
  * Threading: every function here expects the caller to hold the
  * connection's lock (client_lock) when it is a locked connection; none of
@@ -14,6 +17,7 @@
 #ifndef VERBUS_CLIENTS_LIB_CLIENT_H
 #define VERBUS_CLIENTS_LIB_CLIENT_H
 
+#include "clients/lib/pool.h"
 #include "core/subject.h"
 #include "core/url.h"
 #include "proto/codec.h"
@@ -29,6 +33,16 @@
 #include "core/hash.h"
 
 #define VB_INBOX_PREFIX "_INBOX."
+
+/* Transport contexts a connection may hold: one per scheme (this build has
+ * three: rdma, tcp, tls). */
+#define CLIENT_TPS_MAX 4
+
+/* A transport context and the scheme it serves. */
+struct client_tp {
+	char scheme[16]; /* as struct vb_url's */
+	struct vbi_tp *tp; /* owned; its fd is in vb_conn.epfd */
+};
 
 /* One subscription (the application's handle). */
 struct vb_sub {
@@ -92,16 +106,21 @@ struct vb_conn {
 	char *tls_ca, *tls_cert, *tls_key, *tls_server_name;
 	uint8_t cred[VBI_CRED_MAX];
 	size_t cred_len;
-	struct vb_url url; /* the broker; its scheme picks the transport */
+	struct vbi_pool *pool; /* owned: the servers, and the current one */
+	unsigned pool_flags; /* VBI_POOL_SHUFFLE with VB_OPT_RANDOMIZE */
+	struct vb_url open_url; /* the server of the last open (ever_open) */
+	char server[VBI_POOL_URL_LEN]; /* scratch: a server's URL, for events */
 
-	struct vbi_tp *tp; /* owned */
+	struct client_tp tps[CLIENT_TPS_MAX]; /* by scheme, as created */
+	unsigned ntps; /* entries of tps in use */
+	struct vbi_tp *tp; /* the one of vc (or of the last attempt), or NULL */
 	struct vbi_conn *vc; /* the current transport connection, or NULL */
 	enum client_state state;
 	bool ever_open;
-	bool sync_connect; /* vb_connect waits: a failure is final */
+	bool sync_connect; /* vb_connect waits: a failed pass is final */
 	bool closing; /* vb_close running: callbacks do nothing */
 	uint64_t gen; /* +1 per open */
-	int attempts; /* failed attempts in a row */
+	int passes; /* passes over the pool in a row in which none opened */
 	uint64_t retry_ns; /* CS_WAITING: when to try again */
 	uint64_t ping_ns; /* CS_OPEN: the next heartbeat Ping */
 	uint64_t rng; /* jitter (xorshift64*) */

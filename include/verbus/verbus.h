@@ -78,10 +78,11 @@ VB_EXPORT const char *vb_version(void);
  * Client connections.
  *
  * A struct vb_conn is one client's connection to a verbusd broker (and,
- * after a loss, its reconnections).  It owns everything it uses: a
- * transport context, one RDMA connection at a time, the memory registered
- * for it (registered once and kept across reconnections), an internal epoll
- * fd, a timer and the subscriptions.
+ * after a loss, its reconnections, to that broker or another of its list).
+ * It owns everything it uses: its list of servers, a transport context per
+ * scheme it connected with, one connection at a time, the memory
+ * registered for it (registered once and kept across reconnections), an
+ * internal epoll fd, a timer and the subscriptions.
  *
  * Threading.  A connection is used from one thread at a time: the caller
  * serialises every vb_ call on it, unless it was created with
@@ -151,6 +152,24 @@ VB_EXPORT int vb_url_parse(const char *url, struct vb_url *out, char *err,
 VB_EXPORT int vb_url_supported(const struct vb_url *u, char *err,
 			       size_t errlen);
 
+/* The most servers a list (vb_connect, vb_url_list_parse) may name. */
+#define VB_URL_LIST_MAX 64
+
+/*
+ * vb_url_list_parse() - take apart @list, the servers vb_connect() takes:
+ * one URL or several separated by commas ("tcp://a:7700, tcp://b:7700";
+ * spaces around each are ignored), each as vb_url_parse() reads it and
+ * with a scheme vb_url_supported() accepts.  Refused: an empty element,
+ * more than VB_URL_LIST_MAX servers.  Duplicates are dropped (the same
+ * scheme, port, and host without case).  Returns the number of distinct
+ * servers (1 or more), the first min(that, @cap) in list order at @out
+ * (may be NULL if @cap is 0); or VB_EINVAL with a reason as vb_url_parse()
+ * (naming the element of a list that is wrong), or VB_ENOMEM.  Reads the
+ * caller's strings only; thread-safe, never blocks.
+ */
+VB_EXPORT int vb_url_list_parse(const char *list, struct vb_url *out,
+				size_t cap, char *err, size_t errlen);
+
 /*
  * A delivered message.  Subject, reply and data point into the connection's
  * registered receive ring (zero copy) and are valid until the message
@@ -173,10 +192,13 @@ typedef void (*vb_msg_cb)(struct vb_conn *c, const struct vb_msg *m, void *arg);
 
 /* What happened to a connection; see struct vb_event. */
 enum vb_event_type {
-	VB_EV_CONNECTED = 1, /* first open (VB_OPT_ASYNC_CONNECT) */
+	VB_EV_CONNECTED = 1, /* first open (VB_OPT_ASYNC_CONNECT); detail:
+			      * the server's URL */
 	VB_EV_DISCONNECTED, /* the broker is gone: err, detail; reconnecting
 			     * unless a VB_EV_CLOSED follows */
-	VB_EV_RECONNECTED, /* open again; subscriptions re-sent */
+	VB_EV_RECONNECTED, /* open again, to the server whose URL is detail
+			    * (another one after a failover); subscriptions
+			    * re-sent, buffered messages follow */
 	VB_EV_CLOSED, /* for good: reconnecting gave up (err) or vb_close() */
 	VB_EV_WRITABLE, /* a call that returned VB_EAGAIN may succeed now */
 	VB_EV_NOTICE, /* the broker refused something: err, detail, and sub
@@ -210,6 +232,10 @@ typedef void (*vb_event_cb)(struct vb_conn *c, const struct vb_event *ev,
  * last vb_process() goes at once and those after it are coalesced until
  * the next vb_process() (see vb_publish). */
 #define VB_OPT_NODELAY 0x10
+/* Try the servers of vb_connect()'s list in a random order (as those
+ * the brokers advertise), so that clients given one list spread over the
+ * brokers; without it, in the order written. */
+#define VB_OPT_RANDOMIZE 0x20
 
 /*
  * Connection options.  Initialise with VB_OPTS_INIT (or zero it and set
@@ -229,8 +255,12 @@ struct vb_opts {
 	uint32_t ring_size; /* receive ring bytes, a power of 2 [1 MiB] */
 	uint32_t max_msg; /* largest subject + data accepted [64 KiB] */
 	int connect_timeout_ms; /* one connection attempt [5000] */
-	int reconnect_max; /* attempts in a row; -1 forever [60] */
-	int reconnect_wait_ms; /* delay before the 1st retry, doubling [50] */
+	/* Passes over the servers in a row, each server tried once per pass
+	 * (one server: attempts); -1 forever [60] */
+	int reconnect_max;
+	/* Delay after a pass in which no server opened, doubling with each
+	 * such pass [50]; within a pass the next server is tried at once. */
+	int reconnect_wait_ms;
 	int reconnect_wait_max_ms; /* cap on that delay [2000] */
 	int reconnect_jitter_ms; /* plus a random 0..jitter [100] */
 	size_t pending_max; /* bytes buffered unsent [8 MiB] */
@@ -266,14 +296,31 @@ struct vb_opts {
  * vb_connect() - connect to the broker at @url ("rdma://HOST[:PORT]",
  * "tcp://HOST[:PORT]", "tls://HOST[:PORT]" or "HOST[:PORT]", as
  * vb_url_parse() reads it; the scheme picks the transport and must be one
- * vb_url_supported() accepts).  @opts may be NULL.  Blocks until the
- * connection is open or the attempt failed, unless VB_OPT_ASYNC_CONNECT
- * (then it returns at once and VB_EV_CONNECTED follows; what is published
- * meanwhile is buffered).  When a blocking attempt fails, @opts->on_event
- * hears a VB_EV_CLOSED first, whose detail says why in words (a TLS
- * certificate refused, a file that does not load); its connection
- * argument is then not the application's to use.  Returns VB_OK,
- * VB_EINVAL (bad URL, a scheme this build has no transport for, a bad
+ * vb_url_supported() accepts), or to one of several: @url may be a
+ * comma-separated list ("tcp://a:7700,tcp://b:7700", as
+ * vb_url_list_parse() reads it; every element is checked, and with TLS
+ * options every one must be tls://).  The servers are tried in the order
+ * written (VB_OPT_RANDOMIZE: shuffled) and the first that opens is used.
+ *
+ * Failover: when the connection is lost, or an attempt fails, the next
+ * server of the list is tried at once, round robin; the reconnect delay
+ * (vb_opts.reconnect_wait_ms, doubling) comes only after a whole pass in
+ * which none opened.  Subscriptions are re-sent and buffered publishes
+ * flushed to whichever server opens next.  The brokers of a cluster
+ * advertise their members' URLs, which join the list (one without a scheme
+ * takes the advertising broker's; with TLS options, or from a tls://
+ * broker, only tls:// ones are taken).  Memory registered for one
+ * transport is kept for it: going back to a server of a scheme used before
+ * registers nothing new.
+ *
+ * @opts may be NULL.  Blocks until a connection is open or every server
+ * failed once, unless VB_OPT_ASYNC_CONNECT (then it returns at once and
+ * VB_EV_CONNECTED follows; what is published meanwhile is buffered).  When
+ * a blocking connect fails, @opts->on_event hears a VB_EV_CLOSED first,
+ * whose detail says why in words (a TLS certificate refused, a file that
+ * does not load; of a list, the last server's failure); its connection
+ * argument is then not the application's to use.  Returns VB_OK, VB_EINVAL
+ * (bad URL or list, a scheme this build has no transport for, a bad
  * option, a TLS file that does not load), VB_ENOMEM, VB_ECONNREFUSED,
  * VB_EUNREACH, VB_ETIMEDOUT, VB_EVERSION, VB_EACCES (credentials refused;
  * over TLS also a certificate refused, the broker's or ours), VB_EPROTO
@@ -458,6 +505,9 @@ struct vb_stats {
 	uint64_t mr_registered; /* memory registrations in this process */
 	uint64_t max_msg; /* now: the largest subject (+ 1 + reply) + data
 			   * the broker accepts; 0 while not connected */
+	uint64_t failovers; /* opens to another server than the last open */
+	uint64_t servers; /* now: the servers it may connect to (the list's,
+			   * and those the brokers advertised) */
 };
 
 /* vb_stats() - fill @s (up to s->sz bytes).  Returns VB_OK or VB_EINVAL. */
@@ -465,6 +515,15 @@ VB_EXPORT int vb_stats(struct vb_conn *c, struct vb_stats *s);
 
 /* vb_is_connected() - 1 while a connection to the broker is open. */
 VB_EXPORT int vb_is_connected(struct vb_conn *c);
+
+/*
+ * vb_conn_server_url() - the URL of @c's server ("tcp://10.0.0.2:7700"; an
+ * IPv6 host in brackets) into @buf (@len bytes, NUL-terminated): the one
+ * connected to while open, else the one being tried or tried next.  300
+ * bytes always suffice.  Returns VB_OK, VB_EINVAL, or VB_ENOSPC (too small:
+ * @buf untouched).  Any thread with VB_OPT_LOCKED; never blocks.
+ */
+VB_EXPORT int vb_conn_server_url(struct vb_conn *c, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,15 @@
  *              refused (VB_EINVAL), tls_server_name checked against the
  *              broker's certificate (VB_EACCES, with the reason in the
  *              VB_EV_CLOSED the failed vb_connect() reports).
+ *   failover   URL is a list of two brokers A,B (tests/rdma/failover.sh):
+ *              a subscriber and a publisher on A; "KILL-BROKER": the
+ *              driver kills A; the subscriber must be on B with its
+ *              subscriptions in force ("resubscribed at" a wall-clock
+ *              time the driver compares with the kill), the publisher's
+ *              messages published while it had no broker are buffered
+ *              and reach it through B; then "RESTART-A-KILL-B": both go
+ *              back to A (round robin).  Server URLs, failovers and
+ *              reconnects checked in vb_conn_server_url() and vb_stats.
  * Prints "PASS: ..." lines; exit 0 on success, 1 on the first failure.
  */
 #include <verbus/verbus.h>
@@ -81,6 +90,7 @@ struct events {
 	int connected, disconnected, reconnected, closed, writable, notices;
 	int last_notice_err;
 	uint64_t t_disconnected, t_reconnected;
+	char server[300]; /* the detail of the last (re)connected event */
 };
 
 static void on_event(struct vb_conn *c, const struct vb_event *ev, void *arg)
@@ -91,6 +101,7 @@ static void on_event(struct vb_conn *c, const struct vb_event *ev, void *arg)
 	switch (ev->type) {
 	case VB_EV_CONNECTED:
 		e->connected++;
+		snprintf(e->server, sizeof(e->server), "%s", ev->detail);
 		break;
 	case VB_EV_DISCONNECTED:
 		e->disconnected++;
@@ -103,6 +114,7 @@ static void on_event(struct vb_conn *c, const struct vb_event *ev, void *arg)
 
 		e->reconnected++;
 		e->t_reconnected = now_ms();
+		snprintf(e->server, sizeof(e->server), "%s", ev->detail);
 		clock_gettime(CLOCK_REALTIME, &rt);
 		/* The driver compares this with when the broker came back. */
 		printf("event: reconnected at %lld.%03ld\n",
@@ -793,12 +805,149 @@ static void case_tls(void)
 	printf("PASS: tls_server_name elsewhere.invalid refused: %s\n", detail);
 }
 
+/* Server @i of the list in url, as vb_conn_server_url() writes it. */
+static void list_url(size_t i, char *buf, size_t len)
+{
+	struct vb_url u[VB_URL_LIST_MAX];
+	int n = vb_url_list_parse(url, u, VB_URL_LIST_MAX, NULL, 0);
+
+	CHECK(n > (int)i, "the list \"%s\" has %d servers", url, n);
+	snprintf(buf, len,
+		 strchr(u[i].host, ':') ? "%s://[%s]:%s" : "%s://%s:%s",
+		 u[i].scheme, u[i].host, u[i].port);
+}
+
+/* @c is on @want, told by its last event @e too, after @reconnects
+ * reconnections of which @failovers to another server. */
+static void expect_server(struct vb_conn *c, const struct events *e,
+			  const char *want, uint64_t reconnects,
+			  uint64_t failovers)
+{
+	struct vb_stats st = { .sz = sizeof(st) };
+	char buf[300];
+
+	OK(vb_conn_server_url(c, buf, sizeof(buf)));
+	CHECK(!strcmp(buf, want), "on %s, want %s", buf, want);
+	CHECK(!strcmp(e->server, want), "the last event named %s, want %s",
+	      e->server, want);
+	CHECK(vb_conn_server_url(c, buf, 5) == VB_ENOSPC,
+	      "vb_conn_server_url() into 5 bytes");
+	OK(vb_stats(c, &st));
+	CHECK(st.reconnects == reconnects && st.failovers == failovers &&
+		      st.servers == 2,
+	      "reconnects %" PRIu64 " (want %" PRIu64 "), failovers %" PRIu64
+	      " (want %" PRIu64 "), servers %" PRIu64 " (want 2)",
+	      st.reconnects, reconnects, st.failovers, failovers, st.servers);
+}
+
+/* Poll @a (and @b, unless NULL) until @e has seen @n reconnections. */
+static void wait_reconnected(struct vb_conn *a, struct vb_conn *b,
+			     const struct events *e, int n, const char *what)
+{
+	uint64_t end = now_ms() + 30000;
+
+	while (e->reconnected < n) {
+		CHECK(now_ms() < end, "%s never reconnected", what);
+		vb_poll(a, 1);
+		if (b)
+			vb_poll(b, 0);
+	}
+}
+
+static void say_when(const char *what)
+{
+	struct timespec rt;
+
+	clock_gettime(CLOCK_REALTIME, &rt);
+	printf("%s at %lld.%06ld\n", what, (long long)rt.tv_sec,
+	       rt.tv_nsec / 1000);
+}
+
+static void case_failover(void)
+{
+	struct events es = { 0 }, ep = { 0 };
+	struct vb_conn *s = open_conn("fo-sub", src_a, &es, 0, 0);
+	struct vb_conn *p = open_conn("fo-pub", src_b, &ep, 0, 0);
+	struct seq_sub before = { 0 }, queued = { 0 }, after = { 0 };
+	struct vb_stats st = { .sz = sizeof(st) };
+	char ua[300], ub[300], buf[64];
+	uint64_t end, seen;
+	int n;
+
+	list_url(0, ua, sizeof(ua));
+	list_url(1, ub, sizeof(ub));
+	expect_server(s, &es, ua, 0, 0);
+	expect_server(p, &ep, ua, 0, 0);
+	OK(vb_subscribe(s, "fo.before", NULL, on_seq, &before, NULL));
+	OK(vb_subscribe(s, "fo.queued", NULL, on_seq, &queued, NULL));
+	OK(vb_subscribe(s, "fo.after", NULL, on_seq, &after, NULL));
+	OK(vb_flush(s, 5000));
+	publish_seq(p, s, "fo.before", 1, 100, NULL);
+	pump_until(p, s, &before.got, 100, 10000, "before the kill");
+
+	printf("KILL-BROKER\n");
+	fflush(stdout);
+	/* The subscriber alone: on B, its subscriptions in force. */
+	wait_reconnected(s, NULL, &es, 1, "the subscriber");
+	seen = es.t_reconnected - es.t_disconnected;
+	OK(vb_flush(s, 5000));
+	say_when("resubscribed");
+	CHECK(es.disconnected == 1, "subscriber: %d disconnections",
+	      es.disconnected);
+	expect_server(s, &es, ub, 1, 1);
+	printf("subscriber: on %s %" PRIu64 " ms after it saw the loss\n", ub,
+	       seen);
+
+	/* The publisher has not looked at its connection since the kill: it
+	 * sees the loss now, and what it publishes before it is open again
+	 * waits in its buffer, then goes to B. */
+	end = now_ms() + 10000;
+	while (!ep.disconnected) {
+		CHECK(now_ms() < end, "the publisher never saw the loss");
+		vb_poll(p, 1);
+	}
+	CHECK(!vb_is_connected(p), "the publisher is connected already");
+	for (int i = 1; i <= 200; i++) {
+		n = snprintf(buf, sizeof(buf), "fo.queued#%d", i);
+		OK(vb_publish(p, "fo.queued", buf, (size_t)n));
+	}
+	OK(vb_stats(p, &st));
+	CHECK(st.pending_msgs == 200, "%" PRIu64 " of 200 buffered",
+	      st.pending_msgs);
+	pump_until(p, s, &queued.got, 200, 10000, "buffered in the failover");
+	expect_server(p, &ep, ub, 1, 1);
+	publish_seq(p, s, "fo.after", 1, 1000, NULL);
+	pump_until(p, s, &after.got, 1000, 10000, "after the failover");
+	CHECK(before.bad == 0 && queued.bad == 0 && after.bad == 0,
+	      "bad or out-of-order messages");
+	printf("PASS: failover to %s: subscriptions restored, 200 messages "
+	       "buffered without a broker delivered in order through it\n",
+	       ub);
+
+	/* A is back, B goes: round robin leads back to A. */
+	printf("RESTART-A-KILL-B\n");
+	fflush(stdout);
+	wait_reconnected(s, p, &es, 2, "the subscriber");
+	wait_reconnected(p, s, &ep, 2, "the publisher");
+	OK(vb_flush(s, 5000));
+	expect_server(s, &es, ua, 2, 2);
+	expect_server(p, &ep, ua, 2, 2);
+	after.got = 0;
+	publish_seq(p, s, "fo.after", 1, 1000, NULL);
+	pump_until(p, s, &after.got, 1000, 10000, "back on A");
+	CHECK(after.bad == 0, "bad messages back on A");
+	printf("PASS: back to %s when %s went\n", ua, ub);
+	vb_close(p);
+	vb_close(s);
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc != 5) {
 		fprintf(stderr,
-			"usage: vb_libtest api|reconnect|threads|auth|posting|tls "
+			"usage: vb_libtest "
+			"api|reconnect|threads|auth|posting|tls|failover "
 			"URL SRC-A "
 			"SRC-B\n");
 		return 2;
@@ -818,6 +967,8 @@ int main(int argc, char **argv)
 		case_posting();
 	else if (!strcmp(argv[1], "tls"))
 		case_tls();
+	else if (!strcmp(argv[1], "failover"))
+		case_failover();
 	else
 		die("unknown case %s", argv[1]);
 	return 0;

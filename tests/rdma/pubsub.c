@@ -121,6 +121,7 @@ struct st {
 	bool size_set; /* --size given: a subscriber checks lengths too */
 	uint32_t pub_id; /* our id in the payload header */
 	bool no_verify; /* do not fill or check payload bytes */
+	bool late; /* --late: a publisher's first message may have any seq */
 	bool latency; /* send times in payload bytes 16-23 */
 	uint32_t interval_us; /* --pub: one message every this long */
 	const char *lead; /* --pub: one message here first, as pub_id + 1 */
@@ -480,6 +481,8 @@ static void on_control(struct vbi_conn *c, const Verbus__Control *m, void *arg)
 	case VERBUS__CONTROL__BODY_NOTICE:
 		on_notice(p, m->notice);
 		break;
+	case VERBUS__CONTROL__BODY_INFO:
+		break; /* a clustered broker's members: not ours to use */
 	case VERBUS__CONTROL__BODY_DROPPED:
 		sid = m->dropped->sid <= nsubs(s) ? m->dropped->sid : 0;
 		p->dropped[sid] = m->dropped->count;
@@ -702,7 +705,7 @@ static void sub_message(struct pc *p, const struct vbi_frame_view *v)
 		s->phase = PH_DONE;
 		return;
 	}
-	if (seq != *last + 1) {
+	if (seq != *last + 1 && !(s->late && *last == 0)) {
 		if (s->gaps < GAPS_SHOWN)
 			fprintf(stderr,
 				"pubsub: sub: connection %d sid %" PRIu32
@@ -1312,7 +1315,7 @@ static void usage(void)
 		"[--max-msgs N]\n"
 		"        [--hold-ms MS] [--ready-file PATH] [--many N | "
 		"--conns N]\n"
-		"        [--size B] [--no-verify] [--latency]\n"
+		"        [--size B] [--no-verify] [--latency] [--late]\n"
 		"  --req SUBJECT --count N [--size B] [--pub-id K]\n"
 		"  --rep SUBJECT [--queue Q] [--count N] [--idle-ms MS] "
 		"[--ready-file PATH]\n"
@@ -1380,6 +1383,7 @@ static void parse(struct st *s, int argc, char **argv)
 		{ "size", required_argument, NULL, 'z' },
 		{ "pub-id", required_argument, NULL, 'i' },
 		{ "no-verify", no_argument, NULL, 'N' },
+		{ "late", no_argument, NULL, 'J' },
 		{ "latency", no_argument, NULL, 'L' },
 		{ "interval-us", required_argument, NULL, 'T' },
 		{ "lead", required_argument, NULL, 'l' },
@@ -1457,6 +1461,9 @@ static void parse(struct st *s, int argc, char **argv)
 			break;
 		case 'N':
 			s->no_verify = true;
+			break;
+		case 'J':
+			s->late = true;
 			break;
 		case 'l':
 			s->lead = optarg;

@@ -247,6 +247,45 @@ static void test_cli_args_bad_urls(void **state)
 	assert_int_equal(strlen(err), 3);
 }
 
+/* -s takes a list: the first server, how many, how many over TLS. */
+static void test_cli_args_server_lists(void **state)
+{
+	struct vb_url u = { .host = "untouched" };
+	size_t n = 99, ntls = 99;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(
+		cli_parse_servers("rdma://h", &u, &n, &ntls, err, sizeof(err)),
+		0);
+	assert_string_equal(u.host, "h");
+	assert_int_equal(n, 1);
+	assert_int_equal(ntls, 0);
+	assert_int_equal(cli_parse_servers("tls://a:1, tcp://b:2,tls://A:1,"
+					   "tls://c",
+					   &u, &n, &ntls, err, sizeof(err)),
+			 0);
+	assert_string_equal(u.scheme, "tls");
+	assert_string_equal(u.host, "a");
+	assert_int_equal(n, 3);
+	assert_int_equal(ntls, 2);
+
+	u.host[0] = 'x';
+	assert_int_equal(cli_parse_servers("tcp://a:1,", &u, &n, &ntls, err,
+					   sizeof(err)),
+			 -1);
+	assert_string_equal(err, "server 2 of the list is empty");
+	assert_int_equal(cli_parse_servers("tcp://a:1,http://b", &u, &n, &ntls,
+					   err, sizeof(err)),
+			 -1);
+	assert_non_null(strstr(err, "server 2 of the list (\"http://b\"): "
+				    "unsupported scheme \"http\""));
+	assert_int_equal(cli_parse_servers("", &u, &n, &ntls, err, sizeof(err)),
+			 -1);
+	assert_int_equal(u.host[0], 'x');
+	assert_int_equal(n, 3);
+}
+
 static void test_cli_args_monitor_urls(void **state)
 {
 	struct vb_url srv;
@@ -331,6 +370,7 @@ int main(void)
 		cmocka_unit_test(test_cli_args_durations),
 		cmocka_unit_test(test_cli_args_urls),
 		cmocka_unit_test(test_cli_args_bad_urls),
+		cmocka_unit_test(test_cli_args_server_lists),
 		cmocka_unit_test(test_cli_args_monitor_urls),
 		cmocka_unit_test(test_cli_args_formats),
 	};

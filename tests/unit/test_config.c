@@ -302,7 +302,7 @@ static void test_config_unknown_key(void **state)
 	assert_non_null(
 		strstr(err, "allowed: server_name, listen, listen_tcp, port, "
 			    "limits, slow_consumer, log, monitor, "
-			    "busy_poll, spin_us, tls)"));
+			    "busy_poll, spin_us, tls, cluster)"));
 
 	assert_int_equal(load_text(&c,
 				   "limits = {\n  max_conns = 5;\n"
@@ -428,6 +428,72 @@ static void test_config_size_suffixes(void **state)
 	assert_non_null(strstr(err, "not a decimal integer"));
 }
 
+/* The cluster's settings: each needed one, wildcard addresses, and the
+ * secret left out of --print-config. */
+static void test_config_cluster(void **state)
+{
+	struct vbd_config c;
+	char err[512], *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	vbd_config_defaults(&c);
+	assert_false(vbd_config_clustered(&c));
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_OK);
+	assert_int_equal(vbd_config_set(&c, "cluster.zookeeper",
+					"zk://127.0.0.1:2181/verbus/t", err,
+					sizeof(err)),
+			 VB_OK);
+	assert_true(vbd_config_clustered(&c));
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
+	assert_non_null(strstr(err, "cluster.listen"));
+	assert_int_equal(vbd_config_set(&c, "cluster.listen",
+					"rdma://0.0.0.0:7701", err,
+					sizeof(err)),
+			 VB_OK);
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
+	assert_non_null(strstr(err, "wildcard"));
+	assert_int_equal(vbd_config_set(&c, "cluster.listen",
+					"rdma://10.0.0.1:7701", err,
+					sizeof(err)),
+			 VB_OK);
+	/* listen is 0.0.0.0 by default: clients need an advertised URL. */
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
+	assert_non_null(strstr(err, "cluster.advertise"));
+	assert_int_equal(vbd_config_set(&c, "cluster.advertise",
+					"rdma://10.0.0.1:7700", err,
+					sizeof(err)),
+			 VB_OK);
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
+	assert_non_null(strstr(err, "cluster.secret"));
+	assert_int_equal(vbd_config_set(&c, "cluster.secret", "s3cret-value",
+					err, sizeof(err)),
+			 VB_OK);
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_OK);
+	assert_int_equal(
+		vbd_config_set(&c, "cluster.id", "bad id", err, sizeof(err)),
+		VB_EINVAL);
+	assert_int_equal(vbd_config_set(&c, "cluster.listen", "nope://x:1", err,
+					sizeof(err)),
+			 VB_OK);
+	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_EINVAL);
+	assert_int_equal(vbd_config_set(&c, "cluster.listen",
+					"rdma://10.0.0.1:7701", err,
+					sizeof(err)),
+			 VB_OK);
+	assert_int_equal(vbd_config_set(&c, "cluster.session_timeout_ms", "500",
+					err, sizeof(err)),
+			 VB_EINVAL);
+	f = open_memstream(&out, &len);
+	assert_non_null(f);
+	vbd_config_print(&c, f);
+	fclose(f);
+	assert_non_null(strstr(out, "zookeeper = \"zk://127.0.0.1:2181/"));
+	assert_null(strstr(out, "s3cret-value"));
+	free(out);
+}
+
 static void test_config_set_overrides(void **state)
 {
 	struct vbd_config c, d;
@@ -489,7 +555,11 @@ static void test_config_set_overrides(void **state)
 				    "server_name, listen, listen_tcp, port, "
 				    "limits.max_conns,"));
 	assert_non_null(strstr(err, "monitor.port, busy_poll, spin_us, "
-				    "tls.cert, tls.key, tls.ca)"));
+				    "tls.cert, tls.key, tls.ca, "
+				    "cluster.zookeeper, cluster.name, "
+				    "cluster.id, cluster.listen, "
+				    "cluster.advertise, cluster.secret, "
+				    "cluster.session_timeout_ms)"));
 	assert_int_equal(vbd_config_set(&c, "limits", "5", err, sizeof(err)),
 			 VB_EINVAL);
 	assert_int_equal(
@@ -855,6 +925,7 @@ int main(void)
 		cmocka_unit_test(test_config_missing_file),
 		cmocka_unit_test(test_config_size_suffixes),
 		cmocka_unit_test(test_config_set_overrides),
+		cmocka_unit_test(test_config_cluster),
 		cmocka_unit_test(test_config_listen_url),
 		cmocka_unit_test(test_config_listen_tcp),
 		cmocka_unit_test(test_config_tls),

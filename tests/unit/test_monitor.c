@@ -68,11 +68,67 @@ static const struct vbd_stats_conn fake_conns[] = {
 };
 #define NCONNS (sizeof(fake_conns) / sizeof(fake_conns[0]))
 
+/*
+ * The routes, in no particular order: the monitor sorts them by peer id.
+ * The last one's id is filled to the brim, with no terminator, at run time.
+ */
+static const struct vbd_stats_route fake_routes[] = {
+	{ .peer_id = "broker-c",
+	  .url = "rdma://10.0.0.12:7701",
+	  .state = "open",
+	  .outbound = true,
+	  .member = true,
+	  .cid = 42,
+	  .peer = "10.0.0.12:7701",
+	  .start_time = 1700000100,
+	  .msgs_in = 5,
+	  .bytes_in = 500,
+	  .msgs_out = 6,
+	  .bytes_out = 600,
+	  .interest_in = 7,
+	  .interest_queued = 1,
+	  .connects = 2,
+	  .failures = 1,
+	  .last_error = "connection reset by peer" },
+	{ .peer_id = "broker-a",
+	  .url = "rdma://10.0.0.10:7701",
+	  .state = "connecting",
+	  .member = true,
+	  .failures = 3,
+	  .last_error = "connection refused" },
+	/*
+	 * What another broker chose: a quote, a backslash, a newline, a
+	 * control character, bytes that are not UTF-8.
+	 */
+	{ .peer_id = "evil\"\\\n\xff",
+	  .state = "waiting",
+	  .interest_in = 1,
+	  .last_error = "bad \"frame\"\\\n\x01\xfe</script>" },
+	/* Cleaned, the same id as the one above: one series for the two. */
+	{ .peer_id = "evil\"\\\n\xfe",
+	  .state = "open",
+	  .cid = 50,
+	  .peer = "10.0.0.66:1",
+	  .start_time = 1700000200,
+	  .interest_in = 2 },
+	{ .state = "waiting" },
+};
+#define NROUTES (sizeof(fake_routes) / sizeof(fake_routes[0]))
+
+/* What the fake says about the cluster. */
+enum fake_cluster {
+	FAKE_NO_CALLBACKS, /* cluster and routes NULL, as before clusters */
+	FAKE_NOT_CLUSTERED, /* the callbacks, and enabled false */
+	FAKE_CLUSTERED, /* in a cluster of 4, ZooKeeper down */
+};
+
 /* How often the monitor asked: one snapshot per request. */
 struct fake {
 	int server_calls; /* server() */
 	int conns_calls; /* conns() */
 	int conn_calls; /* conn() */
+	int cluster_calls; /* cluster() */
+	int routes_calls; /* routes() */
 };
 
 static void fake_server(void *arg, struct vbd_stats_server *s)
@@ -140,6 +196,67 @@ static int fake_conn(void *arg, uint64_t cid, struct vbd_stats_conn *c)
 	return -1;
 }
 
+static void fake_cluster(void *arg, struct vbd_stats_cluster *c)
+{
+	struct fake *f = arg;
+
+	f->cluster_calls++;
+	c->enabled = true;
+	snprintf(c->name, sizeof(c->name), "prod");
+	snprintf(c->id, sizeof(c->id), "broker-b");
+	c->zk_connected = false;
+	c->registered = true;
+	c->zk_connects = 3;
+	c->zk_disconnects = 2;
+	c->zk_expiries = 1;
+	c->members = 4;
+	c->routes = 2;
+	c->routes_opened = 9;
+	c->route_connect_failures = 4;
+	c->routes_refused = 1;
+	c->route_errors = 2;
+	c->interest_local = 11;
+	c->interest_remote = 22;
+	c->route_msgs_in = 100;
+	c->route_bytes_in = 1000;
+	c->route_msgs_out = 200;
+	c->route_bytes_out = 2000;
+}
+
+/* Not clustered, with junk beside enabled that the monitor must ignore. */
+static void fake_no_cluster(void *arg, struct vbd_stats_cluster *c)
+{
+	struct fake *f = arg;
+
+	f->cluster_calls++;
+	memset(c, 0x5a, sizeof(*c));
+	c->enabled = false;
+}
+
+static void fake_routes_each(void *arg,
+			     void (*fn)(void *ctx,
+					const struct vbd_stats_route *r),
+			     void *ctx)
+{
+	struct fake *f = arg;
+	struct vbd_stats_route r;
+	char state[16];
+	size_t i;
+
+	f->routes_calls++;
+	for (i = 0; i < NROUTES; i++) {
+		r = fake_routes[i];
+		if (i == NROUTES - 1)
+			memset(r.peer_id, 'z', sizeof(r.peer_id));
+		/* The state too is gone once fn returns. */
+		snprintf(state, sizeof(state), "%s", r.state);
+		r.state = state;
+		fn(ctx, &r);
+		memset(&r, 0x5a, sizeof(r));
+		memset(state, 0x5a, sizeof(state));
+	}
+}
+
 /* The monitor and its fake source, for every test. */
 struct fixture {
 	struct fake fake; /* the counts */
@@ -147,7 +264,7 @@ struct fixture {
 	struct vbd_monitor *m; /* on 127.0.0.1, an ephemeral port */
 };
 
-static int setup(void **state)
+static int setup_with(void **state, enum fake_cluster mode)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
 
@@ -156,6 +273,11 @@ static int setup(void **state)
 	fx->src.server = fake_server;
 	fx->src.conns = fake_conns_each;
 	fx->src.conn = fake_conn;
+	if (mode != FAKE_NO_CALLBACKS) {
+		fx->src.cluster =
+			mode == FAKE_CLUSTERED ? fake_cluster : fake_no_cluster;
+		fx->src.routes = fake_routes_each;
+	}
 	fx->src.arg = &fx->fake;
 	if (vbd_monitor_create("127.0.0.1", 0, &fx->src, &fx->m) != VB_OK) {
 		free(fx);
@@ -163,6 +285,22 @@ static int setup(void **state)
 	}
 	*state = fx;
 	return 0;
+}
+
+/* As the monitor's tests always had it: no cluster callbacks at all. */
+static int setup(void **state)
+{
+	return setup_with(state, FAKE_NO_CALLBACKS);
+}
+
+static int setup_not_clustered(void **state)
+{
+	return setup_with(state, FAKE_NOT_CLUSTERED);
+}
+
+static int setup_clustered(void **state)
+{
+	return setup_with(state, FAKE_CLUSTERED);
 }
 
 static int teardown(void **state)
@@ -333,6 +471,52 @@ static const char *jget_str(json_object *o, const char *key)
 		fail_msg("no \"%s\"", key);
 	assert_true(json_object_is_type(v, json_type_string));
 	return json_object_get_string(v);
+}
+
+static bool jget_bool(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		fail_msg("no \"%s\"", key);
+	assert_true(json_object_is_type(v, json_type_boolean));
+	return json_object_get_boolean(v);
+}
+
+static json_object *jget(json_object *o, const char *key, json_type type)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		fail_msg("no \"%s\"", key);
+	assert_true(json_object_is_type(v, type));
+	return v;
+}
+
+/* GET @path, expect 200; returns the body, to be freed. */
+static char *get_text(struct vbd_monitor *m, const char *path)
+{
+	char *resp = malloc(RESP_MAX), *copy;
+	const char *body;
+
+	assert_non_null(resp);
+	assert_int_equal(http_get(m, path, resp, RESP_MAX, &body), 200);
+	copy = strdup(body);
+	assert_non_null(copy);
+	free(resp);
+	return copy;
+}
+
+/* How many times @needle occurs in @hay. */
+static int count_of(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	while ((hay = strstr(hay, needle)) != NULL) {
+		n++;
+		hay++;
+	}
+	return n;
 }
 
 /* ---- the tests --------------------------------------------------------- */
@@ -654,6 +838,299 @@ static void test_monitor_stuck_client(void **state)
 	spin(fx->m, 20);
 }
 
+/* ---- the cluster ------------------------------------------------------- */
+
+/* Every page as if clusters did not exist, and /routez empty. */
+static void check_not_clustered(struct fixture *fx)
+{
+	json_object *o, *v;
+	char *text;
+
+	o = get_json(fx->m, "/routez", 200);
+	assert_string_equal(jget_str(o, "cluster"), "");
+	assert_string_equal(jget_str(o, "server_id"), "");
+	assert_true(jget_u64(o, "num_routes") == 0);
+	assert_int_equal(
+		json_object_array_length(jget(o, "routes", json_type_array)),
+		0);
+	jget_str(o, "now");
+	json_object_put(o);
+
+	o = get_json(fx->m, "/varz", 200);
+	assert_false(json_object_object_get_ex(o, "cluster", &v));
+	assert_string_equal(jget_str(o, "server_name"), "test-broker");
+	json_object_put(o);
+
+	o = get_json(fx->m, "/healthz", 200);
+	assert_string_equal(jget_str(o, "status"), "ok");
+	assert_int_equal(json_object_object_length(o), 1);
+	json_object_put(o);
+
+	text = get_text(fx->m, "/metrics");
+	check_exposition(text);
+	assert_null(strstr(text, "verbus_cluster"));
+	assert_null(strstr(text, "verbus_route"));
+	free(text);
+	/* Nobody asks for routes where there is no cluster. */
+	assert_int_equal(fx->fake.routes_calls, 0);
+}
+
+/* A source from before clusters: cluster and routes NULL. */
+static void test_monitor_cluster_no_callbacks(void **state)
+{
+	check_not_clustered(*state);
+}
+
+/* The callbacks say "not clustered", with junk in the other fields. */
+static void test_monitor_cluster_not_clustered(void **state)
+{
+	struct fixture *fx = *state;
+
+	check_not_clustered(fx);
+	assert_int_equal(fx->fake.cluster_calls, 4);
+}
+
+static json_object *route_at(json_object *routez, size_t i)
+{
+	json_object *r = json_object_array_get_idx(
+		jget(routez, "routes", json_type_array), i);
+
+	assert_non_null(r);
+	return r;
+}
+
+static void test_monitor_routez(void **state)
+{
+	struct fixture *fx = *state;
+	json_object *o, *r;
+	char zs[64];
+
+	o = get_json(fx->m, "/routez", 200);
+	assert_int_equal(fx->fake.cluster_calls, 1);
+	assert_int_equal(fx->fake.routes_calls, 1);
+	assert_string_equal(jget_str(o, "server_id"), "broker-b");
+	assert_string_equal(jget_str(o, "cluster"), "prod");
+	/* broker-c and the second evil one are open. */
+	assert_true(jget_u64(o, "num_routes") == 2);
+	assert_int_equal(
+		json_object_array_length(jget(o, "routes", json_type_array)),
+		NROUTES);
+
+	/* By peer id: broker-a, broker-c, evil (x2), zzz... */
+	r = route_at(o, 0);
+	assert_string_equal(jget_str(r, "peer_id"), "broker-a");
+	assert_string_equal(jget_str(r, "state"), "connecting");
+	assert_false(jget_bool(r, "outbound"));
+	assert_true(jget_bool(r, "member"));
+	assert_true(jget_u64(r, "cid") == 0);
+	assert_string_equal(jget_str(r, "peer"), "");
+	assert_string_equal(jget_str(r, "start"), "");
+	assert_string_equal(jget_str(r, "uptime"), "");
+	assert_true(jget_u64(r, "failures") == 3);
+	assert_string_equal(jget_str(r, "last_error"), "connection refused");
+
+	r = route_at(o, 1);
+	assert_string_equal(jget_str(r, "peer_id"), "broker-c");
+	assert_string_equal(jget_str(r, "url"), "rdma://10.0.0.12:7701");
+	assert_string_equal(jget_str(r, "state"), "open");
+	assert_true(jget_bool(r, "outbound"));
+	assert_true(jget_bool(r, "member"));
+	assert_true(jget_u64(r, "cid") == 42);
+	assert_string_equal(jget_str(r, "peer"), "10.0.0.12:7701");
+	assert_string_equal(jget_str(r, "start"), "2023-11-14T22:15:00Z");
+	assert_true(strlen(jget_str(r, "uptime")) > 1);
+	assert_true(jget_u64(r, "msgs_in") == 5);
+	assert_true(jget_u64(r, "bytes_in") == 500);
+	assert_true(jget_u64(r, "msgs_out") == 6);
+	assert_true(jget_u64(r, "bytes_out") == 600);
+	assert_true(jget_u64(r, "interest_in") == 7);
+	assert_true(jget_u64(r, "interest_queued") == 1);
+	assert_true(jget_u64(r, "connects") == 2);
+	assert_true(jget_u64(r, "failures") == 1);
+	assert_string_equal(jget_str(r, "last_error"),
+			    "connection reset by peer");
+
+	/* Equal ids after cleaning: by cid. */
+	assert_true(jget_u64(route_at(o, 2), "cid") == 0);
+	assert_true(jget_u64(route_at(o, 3), "cid") == 50);
+
+	/* An id with no terminator: cut to the field, less one byte. */
+	memset(zs, 'z', sizeof(zs) - 1);
+	zs[sizeof(zs) - 1] = '\0';
+	assert_string_equal(jget_str(route_at(o, 4), "peer_id"), zs);
+	assert_string_equal(jget_str(route_at(o, 4), "state"), "waiting");
+	json_object_put(o);
+}
+
+/* A clustered source with no routes callback: the routes are []. */
+static void test_monitor_routez_no_routes_callback(void **state)
+{
+	struct fixture *fx = *state;
+	struct vbd_stats_source src = fx->src;
+	struct vbd_monitor *m;
+	json_object *o;
+
+	src.routes = NULL;
+	assert_int_equal(vbd_monitor_create("127.0.0.1", 0, &src, &m), VB_OK);
+	o = get_json(m, "/routez", 200);
+	assert_string_equal(jget_str(o, "cluster"), "prod");
+	assert_true(jget_u64(o, "num_routes") == 0);
+	assert_int_equal(
+		json_object_array_length(jget(o, "routes", json_type_array)),
+		0);
+	json_object_put(o);
+	vbd_monitor_destroy(m);
+}
+
+/* What other brokers chose reaches JSON and labels cleaned and escaped. */
+static void test_monitor_routez_hostile(void **state)
+{
+	struct fixture *fx = *state;
+	char *text;
+	json_object *o, *r;
+
+	text = get_text(fx->m, "/routez");
+	assert_null(strchr(text, '\xff'));
+	assert_null(strchr(text, '\xfe'));
+	assert_null(strchr(text, '\x01'));
+	o = json_tokener_parse(text);
+	assert_non_null(o);
+	r = route_at(o, 2);
+	assert_string_equal(jget_str(r, "peer_id"), "evil\"\\\n?");
+	assert_string_equal(jget_str(r, "last_error"),
+			    "bad \"frame\"\\\n\x01?</script>");
+	assert_string_equal(jget_str(route_at(o, 3), "peer_id"), "evil\"\\\n?");
+	json_object_put(o);
+	free(text);
+
+	text = get_text(fx->m, "/metrics");
+	check_exposition(text);
+	assert_null(strchr(text, '\xff'));
+	assert_null(strchr(text, '\xfe'));
+	/* One series for the two ids that cleaned alike: the first's. */
+	assert_int_equal(count_of(text, "\nverbus_route_up{"
+					"peer=\"evil\\\"\\\\\\n?\"}"),
+			 1);
+	assert_non_null(strstr(text, "\nverbus_route_up{"
+				     "peer=\"evil\\\"\\\\\\n?\"} 0\n"));
+	assert_non_null(strstr(text, "\nverbus_route_peer_interest{"
+				     "peer=\"evil\\\"\\\\\\n?\"} 1\n"));
+	free(text);
+}
+
+static void test_monitor_varz_cluster(void **state)
+{
+	struct fixture *fx = *state;
+	json_object *o = get_json(fx->m, "/varz", 200), *c;
+
+	assert_string_equal(jget_str(o, "server_name"), "test-broker");
+	c = jget(o, "cluster", json_type_object);
+	assert_string_equal(jget_str(c, "name"), "prod");
+	assert_string_equal(jget_str(c, "id"), "broker-b");
+	assert_false(jget_bool(c, "zk_connected"));
+	assert_true(jget_bool(c, "registered"));
+	assert_true(jget_u64(c, "zk_connects") == 3);
+	assert_true(jget_u64(c, "zk_disconnects") == 2);
+	assert_true(jget_u64(c, "zk_expiries") == 1);
+	assert_true(jget_u64(c, "members") == 4);
+	assert_true(jget_u64(c, "routes") == 2);
+	assert_true(jget_u64(c, "routes_opened") == 9);
+	assert_true(jget_u64(c, "route_connect_failures") == 4);
+	assert_true(jget_u64(c, "routes_refused") == 1);
+	assert_true(jget_u64(c, "route_errors") == 2);
+	assert_true(jget_u64(c, "interest_local") == 11);
+	assert_true(jget_u64(c, "interest_remote") == 22);
+	assert_true(jget_u64(c, "route_msgs_in") == 100);
+	assert_true(jget_u64(c, "route_msgs_out") == 200);
+	assert_true(jget_u64(c, "route_bytes_in") == 1000);
+	assert_true(jget_u64(c, "route_bytes_out") == 2000);
+	json_object_put(o);
+	/* /varz does not walk the routes. */
+	assert_int_equal(fx->fake.routes_calls, 0);
+}
+
+static void test_monitor_metrics_cluster(void **state)
+{
+	static const char *const want[] = {
+		"# TYPE verbus_cluster_members gauge\n"
+		"verbus_cluster_members 4\n",
+		"# TYPE verbus_cluster_routes gauge\nverbus_cluster_routes 2\n",
+		"\nverbus_cluster_info{cluster=\"prod\",id=\"broker-b\"} 1\n",
+		"\nverbus_cluster_zookeeper_connected 0\n",
+		"\nverbus_cluster_registered 1\n",
+		"# TYPE verbus_cluster_zookeeper_expiries_total counter\n"
+		"verbus_cluster_zookeeper_expiries_total 1\n",
+		"\nverbus_cluster_zookeeper_disconnects_total 2\n",
+		"\nverbus_cluster_zookeeper_connects_total 3\n",
+		"\nverbus_routes_opened_total 9\n",
+		"\nverbus_route_connect_failures_total 4\n",
+		"\nverbus_routes_refused_total 1\n",
+		"\nverbus_route_errors_total 2\n",
+		"\nverbus_cluster_interest_local 11\n",
+		"\nverbus_cluster_interest_remote 22\n",
+		"# TYPE verbus_route_messages_total counter\n"
+		"verbus_route_messages_total{direction=\"in\"} 100\n"
+		"verbus_route_messages_total{direction=\"out\"} 200\n",
+		"\nverbus_route_bytes_total{direction=\"in\"} 1000\n"
+		"verbus_route_bytes_total{direction=\"out\"} 2000\n",
+		"# TYPE verbus_route_up gauge\n"
+		"verbus_route_up{peer=\"broker-a\"} 0\n"
+		"verbus_route_up{peer=\"broker-c\"} 1\n",
+		"\nverbus_route_peer_messages_total"
+		"{peer=\"broker-c\",direction=\"in\"} 5\n"
+		"verbus_route_peer_messages_total"
+		"{peer=\"broker-c\",direction=\"out\"} 6\n",
+		"\nverbus_route_peer_bytes_total"
+		"{peer=\"broker-c\",direction=\"in\"} 500\n"
+		"verbus_route_peer_bytes_total"
+		"{peer=\"broker-c\",direction=\"out\"} 600\n",
+		"\nverbus_route_peer_interest{peer=\"broker-c\"} 7\n",
+		"\nverbus_route_peer_interest_queued{peer=\"broker-c\"} 1\n",
+		"\nverbus_route_peer_connects_total{peer=\"broker-c\"} 2\n",
+		"\nverbus_route_peer_connect_failures_total"
+		"{peer=\"broker-a\"} 3\n",
+		/* The client connections are still there. */
+		"\nverbus_connection_messages_in_total"
+		"{cid=\"1\",name=\"alpha\"} 10\n",
+	};
+	struct fixture *fx = *state;
+	char *text = get_text(fx->m, "/metrics");
+	size_t i;
+
+	check_exposition(text);
+	assert_int_equal(fx->fake.cluster_calls, 1);
+	assert_int_equal(fx->fake.routes_calls, 1);
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		if (strstr(text, want[i]) == NULL)
+			fail_msg("missing: %s", want[i]);
+	/* Every family once; 4 distinct peers of 5 routes. */
+	assert_int_equal(count_of(text, "# TYPE verbus_route_up "), 1);
+	assert_int_equal(count_of(text, "\nverbus_route_up{"), 4);
+	assert_int_equal(count_of(text, "\nverbus_route_peer_messages_total{"),
+			 8);
+	free(text);
+}
+
+static void test_monitor_healthz_cluster(void **state)
+{
+	struct fixture *fx = *state;
+	char *text = get_text(fx->m, "/healthz");
+	json_object *o, *c;
+
+	/* Still "ok" for a plain grep, with ZooKeeper down. */
+	assert_non_null(strstr(text, "\"ok\""));
+	o = json_tokener_parse(text);
+	assert_non_null(o);
+	assert_string_equal(jget_str(o, "status"), "ok");
+	c = jget(o, "cluster", json_type_object);
+	assert_string_equal(jget_str(c, "zookeeper"), "disconnected");
+	assert_true(jget_bool(c, "registered"));
+	assert_true(jget_u64(c, "routes") == 2);
+	assert_true(jget_u64(c, "members") == 4);
+	json_object_put(o);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -675,6 +1152,24 @@ int main(void)
 			test_monitor_not_found_and_methods, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_monitor_stuck_client,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_monitor_cluster_no_callbacks, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_monitor_cluster_not_clustered, setup_not_clustered,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_monitor_routez,
+						setup_clustered, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_monitor_routez_no_routes_callback, setup_clustered,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_monitor_routez_hostile,
+						setup_clustered, teardown),
+		cmocka_unit_test_setup_teardown(test_monitor_varz_cluster,
+						setup_clustered, teardown),
+		cmocka_unit_test_setup_teardown(test_monitor_metrics_cluster,
+						setup_clustered, teardown),
+		cmocka_unit_test_setup_teardown(test_monitor_healthz_cluster,
+						setup_clustered, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
