@@ -4,11 +4,10 @@
  * clients learn (Info).
  *
  * Decisions a reader must know:
- *  - Our member node, PATH/members/<cluster.id>, holds two lines,
- *    "client=URL" (where clients reach us: cluster.advertise, or the
- *    listen URL) and "route=URL" (cluster.listen).  Other keys are
- *    ignored, so later versions may add some; a member whose data lacks
- *    a valid route URL is skipped with a warning.
+ *  - Our member node, PATH/members/<cluster.id>, holds our client URL
+ *    (cluster.advertise, or the listen URL) and route URL (cluster.listen)
+ *    in member.h's format; a member whose data lacks a valid route URL is
+ *    skipped with a warning.
  *  - Every list ZooKeeper gives (the complete set, us included) is
  *    applied: a route wanted for each other member, unwanted for those
  *    gone.  While ZooKeeper is away no list comes, so nothing changes:
@@ -20,6 +19,7 @@
  *    as fit one control message are sent.
  */
 #include "daemon/broker_int.h"
+#include "daemon/member.h"
 #include "daemon/zk.h"
 
 #include "core/clock.h"
@@ -48,44 +48,6 @@ struct vbd_cluster {
 	bool connected; /* the ZooKeeper session is up */
 	bool ever_listed; /* a member list has come at least once */
 };
-
-/* "key=value" lines; @key's value into @out (at most @len with its NUL).
- * false if absent, empty or too long. */
-static bool data_get(const char *data, size_t dlen, const char *key, char *out,
-		     size_t len)
-{
-	size_t klen = strlen(key);
-	const char *p = data, *end = data + dlen;
-
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *le = nl ? nl : end;
-
-		if ((size_t)(le - p) > klen && memcmp(p, key, klen) == 0 &&
-		    p[klen] == '=') {
-			size_t vlen = (size_t)(le - p) - klen - 1;
-
-			if (vlen == 0 || vlen >= len ||
-			    memchr(p + klen + 1, '\0', vlen))
-				return false;
-			memcpy(out, p + klen + 1, vlen);
-			out[vlen] = '\0';
-			return true;
-		}
-		p = le + 1;
-	}
-	return false;
-}
-
-/* A URL a member published, checked before anything dials it. */
-static bool url_ok(const char *s)
-{
-	struct vb_url u;
-	char why[160];
-
-	return vbi_url_parse(s, &u, why, sizeof(why)) == VB_OK && u.has_port &&
-	       vbi_transport_check(u.scheme, why, sizeof(why)) == VB_OK;
-}
 
 /* An Info for @bc: the members' client URLs, ours first. */
 static void send_info(struct vbd_cluster *cl, struct bconn *bc)
@@ -156,19 +118,18 @@ static void on_members(void *arg, const struct vbd_zk_member *zm, size_t n)
 	for (i = 0; i < n; i++) {
 		struct member *m = &next[k];
 
+		struct vbd_member_addrs a;
+
 		snprintf(m->id, sizeof(m->id), "%s", zm[i].id);
-		if (!data_get(zm[i].data, zm[i].data_len, "route", m->route,
-			      sizeof(m->route)) ||
-		    !url_ok(m->route)) {
+		if (!vbd_member_parse(zm[i].data, zm[i].data_len, &a)) {
 			vbi_warn("cluster: member %s has no valid route URL "
 				 "in its node; ignored",
 				 m->id);
 			continue;
 		}
-		if (!data_get(zm[i].data, zm[i].data_len, "client", m->client,
-			      sizeof(m->client)) ||
-		    !url_ok(m->client))
-			m->client[0] = '\0'; /* routes still work */
+		/* A member without a client URL still routes. */
+		memcpy(m->route, a.route, sizeof(m->route));
+		memcpy(m->client, a.client, sizeof(m->client));
 		k++;
 	}
 	/* Those gone first, then those wanted (new or moved). */
@@ -224,7 +185,8 @@ int bk_cluster_create(struct vbd_broker *b, struct vbd_cluster **out)
 	struct vbd_cluster *cl = calloc(1, sizeof(*cl));
 	char hosts[VBD_PATH_MAX], path[VBD_PATH_MAX],
 		data[2 * VBI_URL_MAX + 16];
-	int rc, len;
+	size_t len;
+	int rc;
 
 	if (!cl)
 		return VB_ENOMEM;
@@ -239,11 +201,13 @@ int bk_cluster_create(struct vbd_broker *b, struct vbd_cluster **out)
 	else
 		vbd_config_listen_url(&b->cfg, cl->client_url,
 				      sizeof(cl->client_url));
-	len = snprintf(data, sizeof(data), "client=%s\nroute=%s\n",
-		       cl->client_url, b->cfg.cluster_listen);
+	len = vbd_member_encode(cl->client_url, b->cfg.cluster_listen, data,
+				sizeof(data));
+	rc = VB_EINVAL;
+	if (len == 0)
+		goto out_free;
 	rc = vbd_zk_create(hosts, path, b->cfg.cluster_session_ms,
-			   b->cfg.cluster_id, data, (size_t)len, &cbs, cl,
-			   &cl->zk);
+			   b->cfg.cluster_id, data, len, &cbs, cl, &cl->zk);
 	if (rc)
 		goto out_free;
 	vbi_info("cluster %s: broker %s, routes on %s, clients on %s, "

@@ -29,8 +29,8 @@
  *    room, so a stuck route pauses publishers rather than losing
  *    messages, until block_timeout_ms closes it).
  *  - Interest to send waits in a queue per route, in order, while the
- *    route has no control credit; a route whose queue exceeds
- *    ROUTE_OPS_MAX is closed and resynchronised when it reopens.
+ *    route has no control credit; a route whose queue exceeds the whole
+ *    set by ROUTE_OPS_MAX is closed and resynchronised when it reopens.
  *  - A member that leaves ZooKeeper keeps its open route (ZooKeeper's
  *    view is not the route's: a broker cut from ZooKeeper still routes);
  *    a closed route is reopened, with backoff, only while its peer is a
@@ -52,7 +52,9 @@
 #include <time.h>
 
 #define KIND_ROUTE 0x524f5554u /* an outbound route's arg until it opens */
-#define ROUTE_OPS_MAX (1u << 20) /* interest messages waiting per route */
+#define ROUTE_OPS_MAX \
+	(1u << 20) /* interest messages waiting per route,
+				  * beyond the whole set */
 #define ROUTE_RSUBS_MAX (1u << 22) /* interest entries a peer may declare */
 #define ROUTE_PING_MS 1000 /* a ping on each open route this often */
 #define ROUTE_BACKOFF_MIN_MS 100
@@ -226,6 +228,8 @@ static int route_authorize(struct vbi_conn *c, const void *cred, size_t len,
 		why = "invalid broker id";
 	} else if (strcmp(ra->broker_id, b->cfg.cluster_id) == 0) {
 		why = "it has our own broker id (two brokers with one id?)";
+	} else if (strcmp(b->cfg.cluster_id, ra->broker_id) < 0) {
+		why = "our id is the smaller, so we open the route to it";
 	} else {
 		rc = VB_OK;
 	}
@@ -309,7 +313,8 @@ static bool op_push(struct vbd_route *rt, const struct bk_interest *in,
 {
 	struct route_op *op;
 
-	if (rt->nops >= ROUTE_OPS_MAX)
+	/* Room for the whole set (a route's opening sync) and a backlog. */
+	if (rt->nops >= ROUTE_OPS_MAX + rt->b->cst.interest_local)
 		goto out_close;
 	op = calloc(1, sizeof(*op));
 	if (!op)
@@ -698,11 +703,7 @@ static void route_in_open(struct vbi_conn *c, struct vbd_broker *b)
 		bk_refuse(b, c, "out of memory");
 		return;
 	}
-	if (rt->outbound) {
-		b->cst.routes_refused++;
-		vbi_warn("refusing a route from %s: our id ('%s') is the "
-			 "smaller, so we open the route to it",
-			 id, b->cfg.cluster_id);
+	if (rt->outbound) { /* route_authorize() refused these */
 		bk_refuse(b, c, "route from the wrong side");
 		route_gc(b, rt);
 		return;

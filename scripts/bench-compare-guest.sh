@@ -4,7 +4,9 @@
 # the raw two-hop floor (vb_relay_bench), UCX (ucx_perftest), NATS
 # (nats-server + vb_nats_bench), Verbus (verbusd + verbus bench) and Verbus
 # over TCP (the same with tcp:// URLs, beside NATS's TCP) at 64 B, 1 KiB and
-# 64 KiB, then the report
+# 64 KiB; the cluster rows (issue 15): Verbus across two brokers of a
+# three-broker cluster, a NATS cluster of three, and the raw floor of those
+# three hops (two relays in a chain); then the report
 # (tests/bench/report.py: results.md, results.csv, results.png).
 #
 #   bench-compare-guest.sh [--smoke] [--out DIR]
@@ -13,13 +15,19 @@
 # runs the brokers (verbusd over RDMA, then a verbusd listening on TCP
 # only, nats-server) and the raw relay; host 2 the
 # publishers, host 3 the subscribers; perftest and UCX run between hosts 2
-# and 3.  Without
+# and 3.  The clusters have a broker (verbusd, nats-server) on each of
+# hosts 1, 2 and 3, the relay chain a relay on hosts 1 and 2: publisher on
+# host 2 to the broker on host 1, subscribers on host 3 to the broker on
+# host 2, every hop across a link.  ZooKeeper (tests/rdma/zk.sh, for the
+# Verbus cluster) starts in the background first: its JVM takes ~14 s in
+# the guest, spent while the other rows run.  Without
 # --out the results go to a temporary directory and only the table is
 # printed (what the smoke test does).  Nothing here fails on a number:
 # only a tool that does not run, or a lost message, makes the status 1.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/tests/rdma/lib.sh"
+. "$ROOT/tests/rdma/zk.sh"
 
 smoke=0 out=
 while [ $# -gt 0 ]; do
@@ -39,6 +47,8 @@ for t in ib_write_lat ib_write_bw ib_send_lat ucx_perftest nats-server \
 done
 
 B=$VERBUS_HOST_1_ADDR P=$VERBUS_HOST_2_ADDR S=$VERBUS_HOST_3_ADDR
+# The clusters' brokers: K on host K.
+H=(- "$VERBUS_HOST_1_ADDR" "$VERBUS_HOST_2_ADDR" "$VERBUS_HOST_3_ADDR")
 pdev=$(rdmadev_of "$P") sdev=$(rdmadev_of "$S")
 pnet=$(netdev_of "$P")
 [ -n "$pdev" ] && [ -n "$sdev" ] && [ "$pdev" != "$sdev" ] ||
@@ -52,12 +62,44 @@ if [ -z "$out" ]; then
 fi
 mkdir -p "$out" || fail "cannot create $out"
 pids=()
+rules=()
+zkbg=0 zkjob=''
 cleanup() {
-	local p
+	local p r
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	for r in "${rules[@]}"; do
+		# shellcheck disable=SC2086 # a rule's selectors, split on purpose
+		ip rule del $r 2>/dev/null
+	done
+	zk_load
+	zk_stop
 	rm -rf "$W"
 }
 trap cleanup EXIT
+
+# ZooKeeper for the Verbus cluster, in the background (its JVM takes ~14 s
+# under TCG), waited for by zk_load when the cluster rows come; zk_start's
+# variables come back through a file.  The smoke starts it here, while the
+# other rows run; the full run just before the cluster rows, so that no
+# JVM starting up takes the vCPUs from a measurement.
+zk_start_bg() {
+	zkbg=1
+	(zk_start >"$W/zk.log" 2>&1 &&
+		echo "ZK_PID=$ZK_PID ZK_CONNECT=$ZK_CONNECT ZK_DIR=$ZK_DIR ZK_OWN_DIR=$ZK_OWN_DIR ZK_EXTERNAL=$ZK_EXTERNAL" \
+			>"$W/zk.env") &
+	zkjob=$!
+}
+[ "$smoke" = 1 ] && zk_start_bg
+# zk_load: wait for that start; 0, with its variables set, if it serves.
+zk_load() {
+	[ "$zkbg" = 1 ] || return 1
+	[ -n "$zkjob" ] && { wait "$zkjob" 2>/dev/null; zkjob=; }
+	[ -s "$W/zk.env" ] || return 1
+	# shellcheck disable=SC2046 # NAME=VALUE words
+	eval $(cat "$W/zk.env")
+	rm -f "$W/zk.env"
+	return 0
+}
 
 SIZES="64 1024 65536"
 RANKS="50 99 99.9"
@@ -256,6 +298,42 @@ rb "$WIRE64" 1 "$SAMPLES" latency rtt >"$W/relay_wire.csv" &&
 kill "$rpid" 2>/dev/null
 wait "$rpid" 2>/dev/null
 
+# ---- raw relay, three hops: host 2 -> host 1 -> host 2 -> host 3 ----------
+# The floor of a message between two brokers of a cluster (publisher ->
+# broker 1 -> broker 2 -> subscriber): relay A on host 1 forwards to relay
+# B on host 2 (vb_relay_bench relay --next), which forwards to the driver's
+# subscriber on host 3.  Busy-polling ("relay3") and event-driven
+# ("relay3_events"), as the two-hop relay.
+say "raw relay, three hops"
+rport=$(free_port)
+rport2=$((rport + 1))
+"$VERBUS_BIN/vb_relay_bench" relay --listen "${H[2]}" --port "$rport2" \
+	>"$W/relay_b.log" 2>&1 &
+rbpid=$!
+pids+=("$rbpid")
+"$VERBUS_BIN/vb_relay_bench" relay --listen "$B" --port "$rport" \
+	--next "${H[2]}" --next-port "$rport2" >"$W/relay_a.log" 2>&1 &
+rpid=$!
+pids+=("$rpid")
+for _ in $(seq 100); do
+	grep -q "listening" "$W/relay_a.log" &&
+		grep -q "listening" "$W/relay_b.log" && break
+	sleep 0.1
+done
+for size in $SIZES; do
+	count=$COUNT samples=$SAMPLES
+	[ "$size" = 65536 ] && count=$COUNT_BIG samples=$SAMPLES_BIG
+	rb "$size" "$count" "$samples" --sub-connect "${H[2]}" \
+		--sub-port "$rport2" >"$W/relay3.$size.csv" &&
+		rec_bench relay3 "$size" <"$W/relay3.$size.csv"
+	rb "$size" 1 "$samples" --sub-connect "${H[2]}" --sub-port "$rport2" \
+		--events latency rtt >"$W/relay3_ev.$size.csv" &&
+		rec_bench relay3_events "$size" <"$W/relay3_ev.$size.csv"
+done
+kill "$rpid" "$rbpid" 2>/dev/null
+wait "$rpid" "$rbpid" 2>/dev/null
+[ -s "$W/relay3.64.csv" ] || cat "$W/relay_a.log" "$W/relay_b.log" >&2
+
 # ---- UCX: ucx_perftest active messages between hosts 2 and 3 --------------
 say "ucx_perftest"
 # UCP active messages (ucp_am_lat, ucp_am_bw) over rc_verbs, each side held
@@ -343,6 +421,90 @@ say "nats: $pnet sent $sent bytes"
 [ "$sent" -gt "$COUNT" ] || broken "NATS traffic did not cross host 2's link" /dev/null
 kill "$npid" 2>/dev/null
 wait "$npid" 2>/dev/null
+
+# ---- NATS cluster: nats-server on hosts 1, 2 and 3, routes between them --
+# vb_nats_bench's publisher on server 1 (from host 2), its subscribers and
+# responder on server 2 (--sub-server, from host 3).  nats-server cannot
+# bind the source address of a route it dials, and a socket without one
+# reaches a local address through lo; so, for the run, a routing rule per
+# server sends what this kernel sends to that server's cluster port out of
+# another host's link (host 1's; for server 1, host 2's), as verbusd's
+# source-bound routes go.  Host 1's link must then carry what server 1
+# forwards to server 2.
+say "nats cluster"
+nbase=$((4300 + RANDOM % 1000))
+declare -a np cp hp
+for k in 1 2 3; do
+	np[k]=$((nbase + k)) cp[k]=$((nbase + 10 + k)) hp[k]=$((nbase + 20 + k))
+done
+for k in 1 2 3; do
+	routes=
+	for j in 1 2 3; do
+		[ "$j" = "$k" ] || routes="$routes \"nats://${H[j]}:${cp[j]}\""
+	done
+	cat >"$W/nats$k.conf" <<EOF
+listen: "${H[k]}:${np[k]}"
+http: "127.0.0.1:${hp[k]}"
+server_name: "n$k"
+max_payload: 1048576
+max_pending: 1073741824
+write_deadline: "60s"
+cluster {
+  name: "bench"
+  listen: "${H[k]}:${cp[k]}"
+  routes: [$routes ]
+}
+EOF
+	via=$((k == 1 ? 2 : 1))
+	r="pref 12 iif lo to ${H[k]} ipproto tcp dport ${cp[k]} lookup $((100 + via))"
+	# shellcheck disable=SC2086 # the rule's selectors
+	if ip rule add $r; then
+		rules+=("$r")
+	else
+		broken "ip rule add $r (the NATS routes would stay on lo)" /dev/null
+	fi
+done
+npids=()
+for k in 1 2 3; do
+	nats-server -c "$W/nats$k.conf" >"$W/nats$k.log" 2>&1 &
+	npids+=($!)
+	pids+=($!)
+done
+nroutes() { # HTTP_PORT: the server's routes, from its monitor
+	curl -sf "http://127.0.0.1:$1/routez" | python3 -c \
+		'import json, sys; print(json.load(sys.stdin)["num_routes"])' \
+		2>/dev/null
+}
+for k in 1 2 3; do
+	for _ in $(seq 300); do
+		[ "$(nroutes "${hp[k]}")" = 2 ] && break
+		sleep 0.1
+	done
+	[ "$(nroutes "${hp[k]}")" = 2 ] ||
+		broken "nats-server n$k has no route to both others" "$W/nats$k.log"
+done
+bnet=$(netdev_of "$B")
+tx0=$(tx_bytes "$bnet")
+for size in $SIZES; do
+	count=$COUNT samples=$SAMPLES
+	[ "$size" = 65536 ] && count=$COUNT_BIG samples=$SAMPLES_BIG
+	if timeout 900 "$VERBUS_BIN/vb_nats_bench" -s "nats://${H[1]}:${np[1]}" \
+		--sub-server "nats://${H[2]}:${np[2]}" \
+		--pub-source "$P" --sub-source "$S" --sizes "$size" \
+		--count "$count" --samples "$samples" --subs "$FANOUT" \
+		--format csv >"$W/nats_cluster.$size.csv" \
+		2>>"$W/nats_cluster.err"; then
+		rec_bench nats_cluster "$size" <"$W/nats_cluster.$size.csv"
+	else
+		broken "vb_nats_bench --sub-server --sizes $size" "$W/nats_cluster.err"
+	fi
+done
+sent=$(($(tx_bytes "$bnet") - tx0))
+say "nats cluster: $bnet (server 1's link) sent $sent bytes"
+[ "$sent" -gt "$COUNT" ] || broken "the NATS route did not cross host 1's link" /dev/null
+kill "${npids[@]}" 2>/dev/null
+wait "${npids[@]}" 2>/dev/null
+echo "nats cluster: nats-server on hosts 1-3 (routes: a full mesh), publisher on n1 from host 2, subscribers and responder on n2 from host 3" >>"$out/machine.txt"
 
 # ---- Verbus: verbusd on host 1, verbus bench on hosts 2 and 3 -------------
 say "verbus"
@@ -448,6 +610,108 @@ fi
 sent=$(($(tx_bytes "$pnet") - tx0))
 say "verbus over tcp: $pnet sent $sent bytes"
 [ "$sent" -gt "$COUNT" ] || broken "Verbus TCP traffic did not cross host 2's link" /dev/null
+
+# ---- Verbus cluster: verbusd on hosts 1, 2 and 3 (issue 15) ---------------
+# Three brokers under one ZooKeeper cluster path, a full mesh of routes
+# over RDMA; verbus bench's publisher on broker 1 (from host 2), its
+# subscribers and responder on broker 2 (--sub-server, from host 3):
+# publisher -> b1 -> b2 -> subscriber, three hops.  verbus bench probes each
+# run's subject until its interest has crossed the route.  Event-driven,
+# adaptive polling and busy-polling as the single broker: brokers 1 and 2
+# in that mode, broker 3 (in the mesh, off the path) event-driven in all,
+# so that on these 2 vCPUs no fourth party spins beside the path's three.
+say "verbus cluster"
+cpids=()
+declare -a cport mport
+cluster_down() {
+	[ "${#cpids[@]}" -gt 0 ] || return 0
+	kill "${cpids[@]}" 2>/dev/null
+	wait "${cpids[@]}" 2>/dev/null
+	cpids=()
+}
+# cluster_up NAME [verbusd args]: brokers b1-b3 under a cluster path of
+# their own (no member left from the mode before), waited until each has
+# a route to both others.
+cluster_up() {
+	local name=$1 k i v cbase extra
+	shift
+	cluster_down
+	cbase=$(free_port)
+	for k in 1 2 3; do
+		cport[k]=$((cbase + k)) mport[k]=$((cbase + 10 + k))
+		extra=("$@")
+		[ "$k" = 3 ] && extra=()
+		"$VERBUS_BIN/verbusd" --listen "rdma://${H[k]}:${cport[k]}" \
+			--monitor "127.0.0.1:${mport[k]}" \
+			--cluster "zk://$ZK_CONNECT/verbus/bench-$$-$name" \
+			--cluster-id "b$k" \
+			--cluster-listen "rdma://${H[k]}:$((cbase + 20 + k))" \
+			--set limits.max_msg=$VB_MAX_MSG "${extra[@]}" \
+			>"$W/cluster.b$k.log" 2>&1 &
+		cpids+=($!)
+		pids+=($!)
+	done
+	for k in 1 2 3; do
+		for ((i = 0; i < 300; i++)); do
+			v=$(curl -sf "http://127.0.0.1:${mport[k]}/metrics" |
+				awk '$1 == "verbus_cluster_routes" { print $2 }')
+			[ "${v%.*}" = 2 ] && break
+			sleep 0.1
+		done
+		[ "${v%.*}" = 2 ] || {
+			broken "verbusd cluster ($name): b$k has ${v:-no} routes, not 2" \
+				"$W/cluster.b$k.log"
+			return 1
+		}
+	done
+}
+vbc() { # TOOL SIZE COUNT SAMPLES ARGS...: verbus bench, b1 -> b2, recorded
+	local tool=$1 size=$2 count=$3 samples=$4
+	shift 4
+	if timeout 900 "$VERBUS_BIN/verbus" bench -s "rdma://${H[1]}:${cport[1]}" \
+		--sub-server "rdma://${H[2]}:${cport[2]}" \
+		--pub-source "$P" --sub-source "$S" --sizes "$size" \
+		--count "$count" --samples "$samples" --subs "$FANOUT" \
+		--max-msg "$VB_MAX_MSG" --subject b --format csv "$@" \
+		>"$W/$tool.$size.csv" 2>>"$W/verbus_cluster.err"; then
+		rec_bench "$tool" "$size" <"$W/$tool.$size.csv"
+	else
+		broken "verbus bench --sub-server ($tool) --sizes $size $*" \
+			"$W/verbus_cluster.err"
+	fi
+}
+t_zk=$(date +%s)
+[ "$zkbg" = 1 ] || zk_start_bg
+if ! zk_load; then
+	broken "ZooKeeper did not start (tests/rdma/zk.sh)" "$W/zk.log"
+else
+	say "zookeeper at $ZK_CONNECT (waited $(($(date +%s) - t_zk)) s for it here)"
+	export VERBUSD_CLUSTER_SECRET=bench-$RANDOM$RANDOM$RANDOM
+	bnet=$(netdev_of "$B")
+	tx0=$(tx_bytes "$bnet")
+	for mode in events spin busy; do
+		case $mode in
+		events) bargs=() cargs=() tool=verbus_cluster ;;
+		spin) bargs=(--set spin_us="$VB_SPIN") cargs=(--spin "$VB_SPIN")
+			tool=verbus_cluster_spin ;;
+		busy) bargs=(--set busy_poll=true) cargs=(--busy-poll)
+			tool=verbus_cluster_busy ;;
+		esac
+		cluster_up "$mode" "${bargs[@]}" || continue
+		for size in $SIZES; do
+			count=$COUNT samples=$SAMPLES
+			[ "$size" = 65536 ] && count=$COUNT_BIG samples=$SAMPLES_BIG
+			vbc "$tool" "$size" "$count" "$samples" "${cargs[@]}"
+		done
+	done
+	copied=$(curl -s "http://127.0.0.1:${mport[2]}/metrics" |
+		awk '$1 == "verbus_payload_copy_bytes_total" { print $2 }')
+	cluster_down
+	sent=$(($(tx_bytes "$bnet") - tx0))
+	say "verbus cluster: $bnet (broker 1's link) sent $sent bytes"
+	[ "$sent" -gt "$COUNT" ] || broken "the Verbus route did not cross host 1's link" /dev/null
+	echo "verbus cluster: verbusd on hosts 1-3 (ZooKeeper membership, a full mesh of RDMA routes, limits.max_msg=$VB_MAX_MSG), publisher on b1 from host 2, subscribers and responder on b2 from host 3 (verbus bench --sub-server); b3 event-driven in every mode; b2's payload bytes copied (busy-poll run): ${copied:-?}" >>"$out/machine.txt"
+fi
 
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"
 

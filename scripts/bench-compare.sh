@@ -4,16 +4,20 @@
 # guest, on the same devices: latency, request/reply, throughput and
 # fan-out at 64 B, 1 KiB and 64 KiB.  Verbus runs over RDMA, then over TCP
 # (a verbusd listening on TCP only on host 1, verbus bench -s tcp:// from
-# hosts 2 and 3, after the RDMA rows) beside NATS on the same hosts.
-# Writes a Markdown table with the ratios, a second one with Verbus over
-# TCP / NATS and issue 16's targets, a CSV and a PNG plot
+# hosts 2 and 3, after the RDMA rows) beside NATS on the same hosts; then
+# the cluster (issue 15): Verbus from broker 1 to broker 2 of a
+# three-broker cluster beside a NATS cluster of three and the raw relay
+# over three hops.  Writes a Markdown table with the ratios, a second one
+# with Verbus over TCP / NATS and issue 16's targets, a third with the
+# cluster and issue 15's targets, a CSV and a PNG plot
 # (docs/PERFORMANCE.md explains them).  A tool, not a test: it never fails
 # on a number, only when a tool fails.
 #
 #   scripts/bench-compare.sh [--smoke] [--idle-poll] [--out DIR]
 #
-#   --smoke    tiny counts, every tool once (a minute or two; the TCP rows
-#              add seconds): the suite's rxe.bench_compare runs the same
+#   --smoke    tiny counts, every tool once (a few minutes; the TCP rows
+#              add seconds, the cluster rows CLUSTER_SMOKE_S): the suite's
+#              rxe.bench_compare runs the same
 #              inside an already-booted guest
 #   --idle-poll  boot the guest with idle=poll: its idle vCPUs poll instead
 #              of halting, so waking a sleeping party costs what it does on

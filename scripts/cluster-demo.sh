@@ -34,8 +34,8 @@ for _ in $(seq 300); do
 	[ "$n" = 2 ] && break
 	sleep 0.1
 done
-echo "== a's routes (curl http://127.0.0.1:8222/routez):"
-curl -sf http://127.0.0.1:8222/routez
+echo "== broker a as verbus stat sees it (/varz and /routez):"
+"$BIN/verbus" stat -m http://127.0.0.1:8222 --routes | grep -E "^broker|^cluster|^routes|^peer|^[bc] "
 c_url="$scheme://${H[2]}:7702" a_url="$scheme://${H[0]}:7700" b_url="$scheme://${H[1]}:7701"
 "$BIN/verbus" sub -s "$c_url" --count 3 'orders.>' >"$work/sub.out" 2>&1 &
 spid=$!

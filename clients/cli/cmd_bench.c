@@ -16,6 +16,12 @@
  * one process).  Receivers mark sequence numbers in a bitmap, so lost and
  * duplicated messages are counted exactly and reported, and any makes the
  * exit status 1: a benchmark cannot pass on messages that never came.
+ *
+ * --sub-server connects the subscribers and the responder to another
+ * broker of a cluster than the publisher's: the path crosses a route.
+ * Interest crosses it asynchronously, and a broker drops what nobody it
+ * knows of wants, so each run first sends probes (their sequence number
+ * PROBE_SEQ, never one of the run's) until every receiver has had one.
  */
 #include "cli/common.h"
 #include "cli/stats.h"
@@ -38,6 +44,10 @@
 /* How often the progress line is redrawn, and after how long a run. */
 #define PROGRESS_NS 200000000u
 #define PROGRESS_AFTER_NS 500000000u
+/* The sequence number of a --sub-server probe; receivers count none. */
+#define PROBE_SEQ UINT64_MAX
+/* How long a probe is given before the next is sent. */
+#define PROBE_MS 100
 
 /* The four benchmarks, in the order they run. */
 enum test {
@@ -63,6 +73,7 @@ enum {
 	OPT_RING,
 	OPT_MAX_MSG,
 	OPT_SPIN,
+	OPT_SUB_SERVER,
 };
 
 /* One result line. */
@@ -94,6 +105,7 @@ struct rx {
 	uint64_t bad; /* wrong size or sequence number */
 	uint64_t t_last; /* when the last message arrived */
 	bool done; /* rtt: the request's callback ran */
+	bool probed; /* a --sub-server probe came */
 };
 
 /* The whole command. */
@@ -109,6 +121,8 @@ struct bench {
 	uint64_t subs; /* --subs: fan-out subscribers */
 	const char *pub_source; /* --pub-source, else --source */
 	const char *sub_source; /* --sub-source, else --source */
+	const char *sub_url; /* --sub-server, or NULL: -s */
+	struct cli_cmd sub_cmd; /* -s's settings with @sub_url's servers */
 	bool busy; /* --busy-poll */
 	int spin_us; /* --spin: adaptive polling before each sleep */
 	bool recent_work; /* the last drive() had work: --spin applies */
@@ -158,6 +172,12 @@ static void usage(FILE *f)
 		"[--source]\n"
 		"      --sub-source ADDR local address of the subscribers "
 		"[--source]\n"
+		"      --sub-server URL  connect the subscribers and the "
+		"responder to this\n"
+		"                        broker (another of -s's cluster: "
+		"probes first wait\n"
+		"                        until its interest reached -s) "
+		"[-s]\n"
 		"      --busy-poll       spin instead of sleeping (lowest "
 		"latency, a full CPU)\n"
 		"      --spin US         after work, poll US microseconds before "
@@ -175,17 +195,20 @@ static void usage(FILE *f)
 
 /* ---- connections -------------------------------------------------------- */
 
-/* @flags: VB_OPT_* beyond the run's (latency runs: VB_OPT_NODELAY). */
-static int open_conn(struct bench *b, const char *source, const char *name,
+/* @flags: VB_OPT_* beyond the run's (latency runs: VB_OPT_NODELAY);
+ * @sub: a subscriber or responder, connected to --sub-server if given. */
+static int open_conn(struct bench *b, bool sub, const char *name,
 		     unsigned flags, struct vb_conn **out)
 {
+	const struct cli_cmd *cmd = sub && b->sub_url ? &b->sub_cmd : &b->cmd;
+	const char *source = sub ? b->sub_source : b->pub_source;
 	struct bconn *bc = &b->conns[b->nconns];
 	struct epoll_event e = { .events = EPOLLIN };
 
 	flags |= VB_OPT_NO_RECONNECT | (b->busy ? VB_OPT_BUSY_POLL : 0);
 	memset(bc, 0, sizeof(*bc));
 	bc->ev.quiet = true;
-	if (cli_connect(&b->cmd, flags, source, name, &bc->ev, &bc->c))
+	if (cli_connect(cmd, flags, source, name, &bc->ev, &bc->c))
 		return -1;
 	e.data.u64 = b->nconns;
 	if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, vb_fd(bc->c), &e)) {
@@ -320,12 +343,17 @@ static uint64_t rx_account(struct rx *r, const void *data, size_t size)
 	uint64_t seq, t, now = r->lat ? cli_now_ns() : cli_coarse_ns();
 	int first;
 
-	r->t_last = now;
 	if (size != r->size || size < HDR_BYTES) {
+		r->t_last = now;
 		r->bad++;
 		return UINT64_MAX;
 	}
 	memcpy(&seq, data, sizeof(seq));
+	if (seq == PROBE_SEQ) {
+		r->probed = true;
+		return UINT64_MAX;
+	}
+	r->t_last = now;
 	memcpy(&t, (const char *)data + 8, sizeof(t));
 	first = cli_seqset_mark(&r->seen, seq);
 	if (first < 0) {
@@ -495,6 +523,62 @@ static int await(struct bench *b, struct rx *r, uint64_t seq, bool rtt)
 	return 1;
 }
 
+/*
+ * --sub-server: send probes through @p on @subject (rtt: requests, one at
+ * a time, each given PROBE_MS) until each of the @n receivers @rx has had
+ * one, driving every connection meanwhile.  Returns 0, or -1 (said why)
+ * once --timeout passes or a connection closes.  @buf is the run's
+ * payload, its header overwritten.
+ */
+static int await_interest(struct bench *b, struct vb_conn *p,
+			  const char *subject, char *buf, uint64_t size,
+			  struct rx *rx, uint64_t n, bool rtt)
+{
+	uint64_t end = cli_coarse_ns() + (uint64_t)b->timeout_ms * 1000000u;
+	uint64_t next = 0, now, k, probes = 0;
+	bool asked = false;
+	int rc;
+
+	put_header(buf, PROBE_SEQ, false);
+	for (;;) {
+		for (k = 0; k < n && rx[k].probed; k++)
+			;
+		if (k == n)
+			return 0;
+		now = cli_coarse_ns();
+		if (now > end || cli_stop) {
+			cli_error(&b->cmd,
+				  "%s: no probe reached the subscribers on %s "
+				  "in %d ms (%llu sent): interest did not "
+				  "cross the cluster",
+				  subject, b->sub_url, b->timeout_ms,
+				  (unsigned long long)probes);
+			return -1;
+		}
+		if (rtt && asked && rx->done)
+			asked = false; /* answered, or timed out */
+		if (now >= next && !(rtt && asked)) {
+			if (rtt) {
+				rx->done = false;
+				rc = vb_request_async(p, subject, buf, size,
+						      PROBE_MS, on_reply, rx);
+				if (rc != VB_OK) {
+					cli_error(&b->cmd, "probe: %s",
+						  vb_strerror(rc));
+					return -1;
+				}
+				asked = true;
+			} else if (publish_wait(b, p, subject, buf, size)) {
+				return -1;
+			}
+			probes++;
+			next = now + PROBE_MS * 1000000u;
+		}
+		if (drive(b, 10) < 0)
+			return -1;
+	}
+}
+
 /* latency and rtt: one message in flight, @samples of them measured. */
 static int run_one_in_flight(struct bench *b, enum test t, uint64_t size,
 			     struct row *row)
@@ -513,9 +597,12 @@ static int run_one_in_flight(struct bench *b, enum test t, uint64_t size,
 		goto out;
 	r.lat = &lat;
 	/* One message at a time, each handed to the device at once. */
-	if (open_conn(b, b->sub_source, "bench-sub", VB_OPT_NODELAY, &s) ||
-	    open_conn(b, b->pub_source, "bench-pub", VB_OPT_NODELAY, &p) ||
+	if (open_conn(b, true, "bench-sub", VB_OPT_NODELAY, &s) ||
+	    open_conn(b, false, "bench-pub", VB_OPT_NODELAY, &p) ||
 	    subscribe(b, s, subject, t == T_RTT ? on_echo : on_msg, &r))
+		goto out;
+	if (b->sub_url &&
+	    await_interest(b, p, subject, buf, size, &r, 1, t == T_RTT))
 		goto out;
 	b->run_start = cli_now_ns();
 	for (i = 0; i < total && !cli_stop; i++) {
@@ -578,11 +665,14 @@ static int run_stream(struct bench *b, enum test t, uint64_t size,
 		}
 		snprintf(name, sizeof(name), "bench-sub-%llu",
 			 (unsigned long long)k);
-		if (open_conn(b, b->sub_source, name, 0, &s) ||
+		if (open_conn(b, true, name, 0, &s) ||
 		    subscribe(b, s, subject, on_msg, &rx[k]))
 			goto out;
 	}
-	if (open_conn(b, b->pub_source, "bench-pub", 0, &p))
+	if (open_conn(b, false, "bench-pub", 0, &p))
+		goto out;
+	if (b->sub_url &&
+	    await_interest(b, p, subject, buf, size, rx, nsubs, false))
 		goto out;
 	t0 = b->run_start = cli_now_ns();
 	idle_since = cli_coarse_ns();
@@ -682,9 +772,10 @@ static void print_table(struct bench *b)
 		else
 			tput = true;
 	}
-	printf("verbus bench: %s, publisher from %s, subscribers from %s%s",
+	printf("verbus bench: %s, publisher from %s, subscribers from %s%s%s%s",
 	       b->cmd.url, b->pub_source ? b->pub_source : "any address",
 	       b->sub_source ? b->sub_source : "any address",
+	       b->sub_url ? " to " : "", b->sub_url ? b->sub_url : "",
 	       b->busy ? ", busy-polling" : "");
 	if (!b->busy && b->spin_us)
 		printf(", spinning %d us before sleeping", b->spin_us);
@@ -778,6 +869,8 @@ static int print_json(struct bench *b)
 	     b->pub_source ? json_object_new_string(b->pub_source) : NULL);
 	jset(top, "sub_source",
 	     b->sub_source ? json_object_new_string(b->sub_source) : NULL);
+	jset(top, "sub_server",
+	     b->sub_url ? json_object_new_string(b->sub_url) : NULL);
 	jset(top, "busy_poll", json_object_new_boolean(b->busy));
 	jset(top, "spin_us", json_object_new_int(b->busy ? 0 : b->spin_us));
 	jset(top, "results", arr); /* @top owns it from here */
@@ -875,6 +968,7 @@ static int parse(struct bench *b, int argc, char **argv)
 		{ "subs", required_argument, NULL, OPT_SUBS },
 		{ "pub-source", required_argument, NULL, OPT_PUB_SOURCE },
 		{ "sub-source", required_argument, NULL, OPT_SUB_SOURCE },
+		{ "sub-server", required_argument, NULL, OPT_SUB_SERVER },
 		{ "busy-poll", no_argument, NULL, OPT_BUSY_POLL },
 		{ "ring", required_argument, NULL, OPT_RING },
 		{ "max-msg", required_argument, NULL, OPT_MAX_MSG },
@@ -933,6 +1027,9 @@ static int parse(struct bench *b, int argc, char **argv)
 		case OPT_SUB_SOURCE:
 			b->sub_source = optarg;
 			break;
+		case OPT_SUB_SERVER:
+			b->sub_url = optarg;
+			break;
 		case OPT_BUSY_POLL:
 			b->busy = true;
 			break;
@@ -980,6 +1077,15 @@ static int parse(struct bench *b, int argc, char **argv)
 	rc = cli_finish_options(&b->cmd);
 	if (rc)
 		return rc;
+	if (b->sub_url) {
+		/* The same settings, checked the same way, with the other
+		 * broker's URL. */
+		b->sub_cmd = b->cmd;
+		b->sub_cmd.url = b->sub_url;
+		rc = cli_finish_options(&b->sub_cmd);
+		if (rc)
+			return rc;
+	}
 	return parse_tests(b, argc, argv);
 }
 

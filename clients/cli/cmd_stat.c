@@ -1,7 +1,8 @@
 /*
  * cmd_stat.c - `verbus stat`: the broker's counters, read from its HTTP
  * monitoring endpoint (verbusd --monitor: GET /varz, and /connz for
- * --conns), printed as a table or passed through as JSON.
+ * --conns, /routez for --routes), printed as a table or passed through as
+ * JSON.
  *
  * The endpoint, not an RDMA connection, is the source: it is what
  * operators already scrape, it works when the broker refuses clients
@@ -24,6 +25,7 @@
 
 enum {
 	OPT_CONNS = CLI_OPT_FIRST_OWN,
+	OPT_ROUTES,
 };
 
 /* One run of the command. */
@@ -33,6 +35,7 @@ struct statcmd {
 	char base[320]; /* the endpoint's base URL */
 	enum cli_format fmt; /* table or json */
 	bool conns; /* --conns */
+	bool routes; /* --routes */
 	int timeout_ms; /* --timeout */
 };
 
@@ -58,6 +61,8 @@ static void usage(FILE *f)
 		"verbusd listens\n"
 		"                        on 127.0.0.1 unless told otherwise]\n"
 		"      --conns           list the connections too (/connz)\n"
+		"      --routes          list a clustered broker's routes too\n"
+		"                        (/routez)\n"
 		"  -f, --format FMT      table or json (the endpoint's own "
 		"JSON) [table]\n"
 		"  -t, --timeout MS      give up after MS [5s]\n"
@@ -216,6 +221,82 @@ static const struct counter counters[] = {
 	{ "ring_size", "ring per connection", true },
 };
 
+/* The rows of /varz's "cluster" object (absent: not clustered). */
+static const struct counter cluster_counters[] = {
+	{ "members", "cluster: members", false },
+	{ "routes", "cluster: routes open", false },
+	{ "interest_local", "cluster: interest out", false },
+	{ "interest_remote", "cluster: interest in", false },
+	{ "route_msgs_out", "cluster: messages out", false },
+	{ "route_msgs_in", "cluster: messages in", false },
+	{ "route_connect_failures", "cluster: route failures", false },
+	{ "routes_refused", "cluster: routes refused", false },
+	{ "route_errors", "cluster: routes dropped", false },
+	{ "zk_expiries", "cluster: sessions expired", false },
+};
+
+static void print_cluster(json_object *v)
+{
+	json_object *c, *zk;
+	char name[96], id[96], val[96];
+	size_t i;
+
+	if (!json_object_object_get_ex(v, "cluster", &c) ||
+	    !json_object_is_type(c, json_type_object))
+		return;
+	value_of(c, "name", false, name, sizeof(name));
+	value_of(c, "id", false, id, sizeof(id));
+	printf("%-26s %s, this broker %s, ZooKeeper %s\n", "cluster", name, id,
+	       json_object_object_get_ex(c, "zk_connected", &zk) &&
+			       json_object_get_boolean(zk) ?
+		       "connected" :
+		       "DISCONNECTED");
+	for (i = 0; i < sizeof(cluster_counters) / sizeof(cluster_counters[0]);
+	     i++) {
+		value_of(c, cluster_counters[i].key, false, val, sizeof(val));
+		printf("%-26s %s\n", cluster_counters[i].label, val);
+	}
+}
+
+/* /routez as a table: one route per line. */
+static void print_routez(json_object *r)
+{
+	static const char *const cols[] = { "msgs_out", "msgs_in",
+					    "interest_in", "failures" };
+	json_object *arr, *o;
+	char v[192];
+	size_t i, k, n;
+
+	if (!json_object_object_get_ex(r, "routes", &arr) ||
+	    !json_object_is_type(arr, json_type_array) ||
+	    json_object_array_length(arr) == 0) {
+		printf("\nroutes: none\n");
+		return;
+	}
+	n = json_object_array_length(arr);
+	printf("\nroutes (%zu)\n", n);
+	printf("%-16s %-10s %-28s %10s %10s %9s %8s  %s\n", "peer", "state",
+	       "url", "msgs out", "msgs in", "interest", "failures",
+	       "last error");
+	for (i = 0; i < n; i++) {
+		o = json_object_array_get_idx(arr, i);
+		value_of(o, "peer_id", false, v, sizeof(v));
+		printf("%-16.16s", v);
+		value_of(o, "state", false, v, sizeof(v));
+		printf(" %-10.10s", v);
+		value_of(o, "url", false, v, sizeof(v));
+		printf(" %-28.28s", v);
+		for (k = 0; k < sizeof(cols) / sizeof(cols[0]); k++) {
+			static const int width[] = { 10, 10, 9, 8 };
+
+			value_of(o, cols[k], false, v, sizeof(v));
+			printf(" %*s", width[k], v);
+		}
+		value_of(o, "last_error", false, v, sizeof(v));
+		printf("  %s\n", v);
+	}
+}
+
 static void print_varz(json_object *v)
 {
 	char name[128], ver[64], listen[128], up[64], val[96];
@@ -231,6 +312,7 @@ static void print_varz(json_object *v)
 			 sizeof(val));
 		printf("%-26s %s\n", counters[i].label, val);
 	}
+	print_cluster(v);
 }
 
 static void print_connz(json_object *c)
@@ -279,6 +361,7 @@ static int parse(struct statcmd *s, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "monitor", required_argument, NULL, 'm' },
 		{ "conns", no_argument, NULL, OPT_CONNS },
+		{ "routes", no_argument, NULL, OPT_ROUTES },
 		{ "format", required_argument, NULL, 'f' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "server", required_argument, NULL, 's' },
@@ -302,6 +385,9 @@ static int parse(struct statcmd *s, int argc, char **argv)
 			break;
 		case OPT_CONNS:
 			s->conns = true;
+			break;
+		case OPT_ROUTES:
+			s->routes = true;
 			break;
 		case 'f':
 			if (cli_parse_format(optarg, &s->fmt) ||
@@ -333,7 +419,7 @@ static int parse(struct statcmd *s, int argc, char **argv)
 
 static int run(struct statcmd *s)
 {
-	json_object *varz, *connz = NULL, *both;
+	json_object *varz, *connz = NULL, *routez = NULL, *both;
 	char *raw = NULL;
 	int status = CLI_EXIT_FAIL;
 
@@ -345,11 +431,18 @@ static int run(struct statcmd *s)
 		if (connz == NULL)
 			goto out;
 	}
+	if (s->routes) {
+		routez = fetch(s, "/routez", NULL);
+		if (routez == NULL)
+			goto out;
+	}
 	if (s->fmt == CLI_FMT_TABLE) {
 		print_varz(varz);
 		if (connz)
 			print_connz(connz);
-	} else if (connz == NULL) {
+		if (routez)
+			print_routez(routez);
+	} else if (connz == NULL && routez == NULL) {
 		fputs(raw, stdout);
 		if (*raw && raw[strlen(raw) - 1] != '\n')
 			putchar('\n');
@@ -358,13 +451,19 @@ static int run(struct statcmd *s)
 		if (both == NULL)
 			goto out;
 		json_object_object_add(both, "varz", json_object_get(varz));
-		json_object_object_add(both, "connz", json_object_get(connz));
+		if (connz)
+			json_object_object_add(both, "connz",
+					       json_object_get(connz));
+		if (routez)
+			json_object_object_add(both, "routez",
+					       json_object_get(routez));
 		puts(json_object_to_json_string_ext(both,
 						    JSON_C_TO_STRING_PRETTY));
 		json_object_put(both);
 	}
 	status = CLI_EXIT_OK;
 out:
+	json_object_put(routez);
 	json_object_put(connz);
 	json_object_put(varz);
 	free(raw);

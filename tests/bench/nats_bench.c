@@ -25,6 +25,12 @@
  * binds the socket to the address chosen for the connection being opened
  * before the real connect(2).  Every connection's local address is checked
  * after connecting; a mismatch fails the run.
+ *
+ * --sub-server connects the subscribers (and the responder) to another
+ * server of a NATS cluster than the publisher's.  Interest crosses the
+ * cluster's routes asynchronously, and a server drops what nobody it
+ * knows of wants, so each run first sends probes (sequence number
+ * PROBE_SEQ, never one of the run's) until every receiver has had one.
  */
 #include <nats/nats.h>
 
@@ -49,6 +55,10 @@
 #define MAX_SUBS 64
 /* Payload bytes every message starts with: sequence number, send time. */
 #define HDR_BYTES 16
+/* The sequence number of a --sub-server probe; receivers count none. */
+#define PROBE_SEQ UINT64_MAX
+/* How long a probe is given before the next is sent, ms. */
+#define PROBE_MS 100
 
 /* The four benchmarks, in the order they run (as in `verbus bench`). */
 enum test { T_LATENCY, T_RTT, T_THROUGHPUT, T_FANOUT, T_COUNT };
@@ -77,11 +87,13 @@ struct rx {
 	uint64_t size; /* expected payload size */
 	uint64_t uniq, dup, bad; /* what arrived */
 	uint64_t t_last; /* when the last message arrived */
+	bool probed; /* a --sub-server probe came */
 };
 
 /* The command line and the open connections. */
 struct bench {
 	const char *url; /* --server */
+	const char *sub_url; /* --sub-server, else --server */
 	const char *pub_source; /* --pub-source */
 	const char *sub_source; /* --sub-source */
 	const char *tls_ca; /* --tls-ca: TLS, verified by this CA file */
@@ -156,6 +168,12 @@ static void usage(FILE *f)
 		"  -s, --server URL      nats://HOST:PORT [nats://127.0.0.1:4222]\n"
 		"      --pub-source ADDR local address of the publisher\n"
 		"      --sub-source ADDR local address of the subscribers\n"
+		"      --sub-server URL  the subscribers' and the responder's "
+		"server, another\n"
+		"                        of --server's cluster (probes first "
+		"wait until\n"
+		"                        its interest reached --server) "
+		"[--server]\n"
 		"  -z, --sizes LIST      payload sizes, at least 16 bytes "
 		"[64,1024,16384]\n"
 		"  -n, --count N         messages per throughput/fan-out run "
@@ -215,9 +233,10 @@ static int nats_fail(const char *what, natsStatus s)
 	return -1;
 }
 
-/* open_conn: a connection from SOURCE (NULL: any), checked to be there. */
-static int open_conn(struct bench *b, const char *source, bool asap,
-		     natsConnection **out)
+/* open_conn: a connection to URL from SOURCE (NULL: any), checked to be
+ * there. */
+static int open_conn(struct bench *b, const char *url, const char *source,
+		     bool asap, natsConnection **out)
 {
 	natsOptions *o = NULL;
 	natsStatus s;
@@ -226,7 +245,7 @@ static int open_conn(struct bench *b, const char *source, bool asap,
 
 	s = natsOptions_Create(&o);
 	if (s == NATS_OK)
-		s = natsOptions_SetURL(o, b->url);
+		s = natsOptions_SetURL(o, url);
 	if (s == NATS_OK)
 		s = natsOptions_SetAllowReconnect(o, false);
 	if (s == NATS_OK)
@@ -247,7 +266,7 @@ static int open_conn(struct bench *b, const char *source, bool asap,
 	s = natsConnection_Connect(out, o);
 	bind_source = NULL;
 	if (s != NATS_OK) {
-		nats_fail(b->url, s);
+		nats_fail(url, s);
 		goto out_opts;
 	}
 	if (source != NULL) {
@@ -329,6 +348,80 @@ static int flush_all(struct bench *b, size_t nsubs)
 	return 0;
 }
 
+/* probe_failed: what a run says when its probes never came through. */
+static int probe_failed(const struct bench *b, const char *subject)
+{
+	fprintf(stderr,
+		"vb_nats_bench: %s: no probe reached the subscribers on %s in "
+		"%" PRId64 " ms: interest did not cross the cluster\n",
+		subject, b->sub_url, b->timeout_ms);
+	return -1;
+}
+
+/*
+ * probe_sync: --sub-server, before a latency run: publish probes on
+ * SUBJECT until the synchronous subscription SUB returns one.
+ */
+static int probe_sync(struct bench *b, const char *subject,
+		      natsSubscription *sub, char *buf, uint64_t size)
+{
+	uint64_t end = now_ns() + (uint64_t)b->timeout_ms * 1000000u, seq, t;
+	natsMsg *m = NULL;
+	natsStatus s;
+	bool got;
+
+	put_header(buf, PROBE_SEQ);
+	while (now_ns() < end) {
+		s = natsConnection_Publish(b->pub_asap, subject, buf,
+					   (int)size);
+		if (s != NATS_OK)
+			return nats_fail("publish", s);
+		s = natsSubscription_NextMsg(&m, sub, PROBE_MS);
+		if (s == NATS_TIMEOUT)
+			continue;
+		if (s != NATS_OK)
+			return nats_fail("next message", s);
+		got = (uint64_t)natsMsg_GetDataLength(m) == size;
+		if (got) {
+			get_header(natsMsg_GetData(m), &seq, &t);
+			got = seq == PROBE_SEQ;
+		}
+		natsMsg_Destroy(m);
+		if (got)
+			return 0;
+	}
+	return probe_failed(b, subject);
+}
+
+/* probe_request: --sub-server, before an rtt run: requests until one is
+ * answered. */
+static int probe_request(struct bench *b, const char *subject, char *buf,
+			 uint64_t size)
+{
+	uint64_t end = now_ns() + (uint64_t)b->timeout_ms * 1000000u;
+	struct timespec nap = { 0, 10000000 };
+	natsMsg *m = NULL;
+	natsStatus s;
+
+	put_header(buf, PROBE_SEQ);
+	while (now_ns() < end) {
+		s = natsConnection_Request(&m, b->pub_asap, subject, buf,
+					   (int)size, PROBE_MS);
+		if (s == NATS_NO_RESPONDERS) {
+			/* Said at once: no interest here yet. */
+			nanosleep(&nap, NULL);
+			continue;
+		}
+		if (s == NATS_TIMEOUT)
+			continue;
+		if (s != NATS_OK)
+			return nats_fail("request", s);
+		natsMsg_Destroy(m);
+		return 0;
+	}
+	return probe_failed(b, subject);
+}
+
 /* run_latency: one message in flight, publisher -> server -> subscriber. */
 static int run_latency(struct bench *b, uint64_t size, struct row *row)
 {
@@ -352,6 +445,8 @@ static int run_latency(struct bench *b, uint64_t size, struct row *row)
 	}
 	if (flush_all(b, 1))
 		goto out;
+	if (b->sub_url && probe_sync(b, subject, sub, buf, size))
+		goto out;
 	for (i = 0; i < total; i++) {
 		put_header(buf, i);
 		s = natsConnection_Publish(b->pub_asap, subject, buf,
@@ -360,6 +455,7 @@ static int run_latency(struct bench *b, uint64_t size, struct row *row)
 			nats_fail("publish", s);
 			goto out;
 		}
+next:
 		s = natsSubscription_NextMsg(&m, sub, b->timeout_ms);
 		now = now_ns();
 		if (s == NATS_TIMEOUT) {
@@ -374,6 +470,11 @@ static int run_latency(struct bench *b, uint64_t size, struct row *row)
 			row->bad++;
 		} else {
 			get_header(natsMsg_GetData(m), &seq, &t);
+			if (seq == PROBE_SEQ) {
+				/* A probe that came late: not this one. */
+				natsMsg_Destroy(m);
+				goto next;
+			}
 			if (seq != i)
 				row->bad++;
 			else if (i >= b->warmup)
@@ -427,6 +528,8 @@ static int run_rtt(struct bench *b, uint64_t size, struct row *row)
 	}
 	if (flush_all(b, 1))
 		goto out;
+	if (b->sub_url && probe_request(b, subject, buf, size))
+		goto out;
 	for (i = 0; i < total; i++) {
 		put_header(buf, i);
 		t = now_ns();
@@ -473,6 +576,10 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m,
 		r->bad++;
 	} else {
 		get_header(natsMsg_GetData(m), &seq, &t);
+		if (seq == PROBE_SEQ) {
+			r->probed = true;
+			goto out;
+		}
 		if (seq >= r->count) {
 			r->bad++;
 		} else if (r->seen[seq / 8] & (1u << (seq % 8))) {
@@ -483,8 +590,48 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m,
 		}
 	}
 	r->t_last = now;
+out:
 	pthread_mutex_unlock(&r->lock);
 	natsMsg_Destroy(m);
+}
+
+/* probed_all: every one of the NSUBS receivers had a probe. */
+static bool probed_all(struct rx *rx, size_t nsubs)
+{
+	bool all = true;
+	size_t k;
+
+	for (k = 0; k < nsubs; k++) {
+		pthread_mutex_lock(&rx[k].lock);
+		all = all && rx[k].probed;
+		pthread_mutex_unlock(&rx[k].lock);
+	}
+	return all;
+}
+
+/* probe_async: --sub-server, before a stream: publish a probe every
+ * PROBE_MS until each of the NSUBS receivers has had one. */
+static int probe_async(struct bench *b, const char *subject, struct rx *rx,
+		       size_t nsubs, char *buf, uint64_t size)
+{
+	uint64_t end = now_ns() + (uint64_t)b->timeout_ms * 1000000u, next = 0;
+	struct timespec nap = { 0, 1000000 };
+	natsStatus s;
+
+	put_header(buf, PROBE_SEQ);
+	while (!probed_all(rx, nsubs)) {
+		if (now_ns() > end)
+			return probe_failed(b, subject);
+		if (now_ns() >= next) {
+			s = natsConnection_Publish(b->pub_asap, subject, buf,
+						   (int)size);
+			if (s != NATS_OK)
+				return nats_fail("publish", s);
+			next = now_ns() + PROBE_MS * 1000000u;
+		}
+		nanosleep(&nap, NULL);
+	}
+	return 0;
 }
 
 /* uniq_of: deliveries so far, all subscribers together. */
@@ -535,6 +682,8 @@ static int run_tput(struct bench *b, enum test test, uint64_t size,
 		}
 	}
 	if (flush_all(b, nsubs))
+		goto out;
+	if (b->sub_url && probe_async(b, subject, rx, nsubs, buf, size))
 		goto out;
 	t0 = idle = now_ns();
 	for (i = 0; i < b->count; i++) {
@@ -601,9 +750,10 @@ static void print_table(const struct bench *b)
 {
 	size_t i;
 
-	printf("vb_nats_bench: %s, publisher from %s, subscribers from %s\n",
+	printf("vb_nats_bench: %s, publisher from %s, subscribers from %s%s%s\n",
 	       b->url, b->pub_source ? b->pub_source : "any address",
-	       b->sub_source ? b->sub_source : "any address");
+	       b->sub_source ? b->sub_source : "any address",
+	       b->sub_url ? " to " : "", b->sub_url ? b->sub_url : "");
 	printf("\nlatency in microseconds, one message in flight\n"
 	       "%-10s %8s %8s %9s %9s %9s %9s %9s %9s %9s %6s\n",
 	       "test", "size", "samples", "min", "mean", "p50", "p90", "p99",
@@ -664,11 +814,20 @@ static void print_csv(const struct bench *b)
 
 static int parse_args(struct bench *b, int argc, char **argv)
 {
-	enum { O_PUB = 256, O_SUB, O_SAMPLES, O_WARMUP, O_SUBS, O_TLS_CA };
+	enum {
+		O_PUB = 256,
+		O_SUB,
+		O_SAMPLES,
+		O_WARMUP,
+		O_SUBS,
+		O_TLS_CA,
+		O_SUB_SERVER
+	};
 	static const struct option opts[] = {
 		{ "server", required_argument, NULL, 's' },
 		{ "pub-source", required_argument, NULL, O_PUB },
 		{ "sub-source", required_argument, NULL, O_SUB },
+		{ "sub-server", required_argument, NULL, O_SUB_SERVER },
 		{ "sizes", required_argument, NULL, 'z' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "samples", required_argument, NULL, O_SAMPLES },
@@ -694,6 +853,9 @@ static int parse_args(struct bench *b, int argc, char **argv)
 			break;
 		case O_SUB:
 			b->sub_source = optarg;
+			break;
+		case O_SUB_SERVER:
+			b->sub_url = optarg;
 			break;
 		case O_TLS_CA:
 			b->tls_ca = optarg;
@@ -773,11 +935,12 @@ int main(int argc, char **argv)
 	if (parse_args(&b, argc, argv))
 		return 2;
 	nsubs = b.want[T_FANOUT] && b.subs > 1 ? b.subs : 1;
-	if (open_conn(&b, b.pub_source, true, &b.pub_asap) ||
-	    open_conn(&b, b.pub_source, false, &b.pub))
+	if (open_conn(&b, b.url, b.pub_source, true, &b.pub_asap) ||
+	    open_conn(&b, b.url, b.pub_source, false, &b.pub))
 		goto out;
 	for (k = 0; k < nsubs; k++)
-		if (open_conn(&b, b.sub_source, true, &b.sub[k]))
+		if (open_conn(&b, b.sub_url ? b.sub_url : b.url, b.sub_source,
+			      true, &b.sub[k]))
 			goto out;
 	for (t = 0; t < T_COUNT; t++) {
 		if (!b.want[t])

@@ -3,9 +3,11 @@
  * a relay can do, in raw verbs, measured the way `verbus bench` measures
  * Verbus (the "raw relay" column of scripts/bench-compare.sh).
  *
- *   vb_relay_bench relay --listen ADDR [--port P]
+ *   vb_relay_bench relay --listen ADDR [--port P] [--next ADDR
+ *       [--next-port P]]
  *   vb_relay_bench run --connect ADDR [--port P] --pub-source ADDR
- *       --sub-source ADDR [--sizes LIST] [--samples N] [--count N]
+ *       --sub-source ADDR [--sub-connect ADDR [--sub-port P]]
+ *       [--sizes LIST] [--samples N] [--count N]
  *       [--warmup N] [--ring BYTES] [--events] [--timeout MS]
  *       [--format table|csv] [TEST...]        (latency rtt throughput)
  *
@@ -37,6 +39,18 @@
  *
  * Output: the rows and columns of `verbus bench` (--format csv: the same
  * CSV header), so that bench-compare-guest.sh reads both alike.
+ *
+ * Chains: a relay started with --next forwards to another relay instead
+ * of to a driver's subscriber: when a driver's publisher connects, it
+ * connects to the --next relay as that relay's publisher (from --listen's
+ * address, so over that device) before it accepts, and its session's
+ * second connection is that link.  The driver's subscriber then connects
+ * to the last relay of the chain (--sub-connect).  Two relays make the
+ * three hops of a message between two brokers of a cluster: client ->
+ * relay A -> relay B -> client; each relay still does only what any
+ * broker must.  The driver reuses a slot once a message has reached the
+ * far end, which holds along a chain too: every relay's copy has been
+ * read by then.
  *
  * A benchmark tool, not part of libverbus (tests/bench/CMakeLists.txt).
  * The connection record travels in rdma_cm private data, as perftest's
@@ -119,6 +133,8 @@ struct conn {
 /* What a run measures, with the settings it shares. */
 struct opts {
 	const char *connect, *port, *pub_src, *sub_src, *listen;
+	const char *next, *next_port; /* relay: the next relay of a chain */
+	const char *sub_connect, *sub_port; /* run: the chain's last relay */
 	uint32_t sizes[16];
 	size_t nsizes;
 	uint64_t samples, count, warmup;
@@ -348,6 +364,38 @@ static int cq_sleep(struct conn *const *cs, size_t n, int ms)
 	return 1;
 }
 
+/* The next rdma_cm event, which must be @want for @id: 0, or -1 (said). */
+static int expect(struct rdma_event_channel *ec, struct rdma_cm_id *id,
+		  enum rdma_cm_event_type want, struct welcome *w, int ms)
+{
+	struct pollfd pfd = { .fd = ec->fd, .events = POLLIN };
+	struct rdma_cm_event *ev;
+	int ok;
+
+	if (poll(&pfd, 1, ms) != 1) {
+		fprintf(stderr, "relay_bench: no %s in %d ms\n",
+			rdma_event_str(want), ms);
+		return -1;
+	}
+	if (rdma_get_cm_event(ec, &ev)) {
+		perror("relay_bench: rdma_get_cm_event");
+		return -1;
+	}
+	ok = ev->event == want && ev->id == id;
+	if (ok && w != NULL) {
+		ok = ev->param.conn.private_data_len >= sizeof(*w);
+		if (ok)
+			memcpy(w, ev->param.conn.private_data, sizeof(*w));
+		ok = ok && be32toh(w->magic) == MAGIC;
+	}
+	if (!ok)
+		fprintf(stderr, "relay_bench: got %s (status %d), wanted %s\n",
+			rdma_event_str(ev->event), ev->status,
+			rdma_event_str(want));
+	rdma_ack_cm_event(ev);
+	return ok ? 0 : -1;
+}
+
 /* ---- the relay ----------------------------------------------------------- */
 
 /* One pair of connections from one driver run. */
@@ -357,6 +405,9 @@ struct session {
 	struct ibv_comp_channel *cc;
 	struct ibv_cq *cq;
 	struct ibv_context *verbs; /* the device all of it is on */
+	/* --next: the channel of the link to the next relay (c[1]), its own
+	 * so that the link is made synchronously; NULL otherwise. */
+	struct rdma_event_channel *next_ec;
 	uint32_t slots, size;
 	bool events;
 	uint64_t forwarded;
@@ -375,8 +426,113 @@ static void session_end(struct session *s)
 			rdma_disconnect(s->c[i].id);
 		conn_destroy(&s->c[i]);
 	}
+	/* Its events were acked or never read: the ids are gone. */
+	if (s->next_ec)
+		rdma_destroy_event_channel(s->next_ec);
 	cq_destroy(s->pd, s->cc, s->cq);
 	memset(s, 0, sizeof(*s));
+}
+
+/*
+ * Connect @c from @src to the relay at @dst:@port as @role, with
+ * @slots x @size rings.  A driver's connection (@s NULL) has its own PD,
+ * CQ and a buffer to send from; a relay's link to the next relay (@s its
+ * session) uses the session's PD and CQ and sends from its other ring.
+ * 0, or -1 (said) with what was made left in @c for conn_destroy().
+ */
+static int dial(struct rdma_event_channel *ec, struct conn *c, const char *dst,
+		const char *port, const char *src, int role, bool events,
+		uint32_t slots, uint32_t size, const struct session *s)
+{
+	struct rdma_addrinfo hints = { 0 }, *to = NULL, *me = NULL;
+	struct rdma_conn_param cp = { 0 };
+	struct hello h = { 0 };
+	struct welcome w;
+	int rc = -1;
+
+	hints.ai_port_space = RDMA_PS_TCP;
+	if (rdma_getaddrinfo(dst, port, &hints, &to)) {
+		fprintf(stderr, "relay_bench: cannot resolve %s\n", dst);
+		goto out;
+	}
+	hints.ai_flags = RAI_PASSIVE;
+	if (rdma_getaddrinfo(src, NULL, &hints, &me)) {
+		fprintf(stderr, "relay_bench: cannot resolve %s\n", src);
+		goto out;
+	}
+	if (rdma_create_id(ec, &c->id, NULL, RDMA_PS_TCP) ||
+	    rdma_resolve_addr(c->id, me->ai_src_addr, to->ai_dst_addr, 2000)) {
+		perror("relay_bench: rdma_resolve_addr");
+		goto out;
+	}
+	if (expect(ec, c->id, RDMA_CM_EVENT_ADDR_RESOLVED, NULL, 5000) ||
+	    rdma_resolve_route(c->id, 2000) ||
+	    expect(ec, c->id, RDMA_CM_EVENT_ROUTE_RESOLVED, NULL, 5000))
+		goto out;
+	if (s != NULL) {
+		if (c->id->verbs != s->verbs) {
+			fprintf(stderr,
+				"relay_bench: %s is not reached over "
+				"--listen's device\n",
+				dst);
+			goto out;
+		}
+		c->pd = s->pd;
+		c->cc = s->cc;
+		c->cq = s->cq;
+	} else if (make_cq(c)) {
+		goto out;
+	}
+	if (make_qp(c) || make_bufs(c, (size_t)slots * size, s == NULL) ||
+	    post_recvs(c, RQ_DEPTH))
+		goto out;
+	h.magic = htobe32(MAGIC);
+	h.role = (uint8_t)role;
+	h.events = events;
+	h.slots = htobe16((uint16_t)slots);
+	h.size = htobe32(size);
+	h.rkey = htobe32(c->ring_mr->rkey);
+	h.addr = htobe64((uintptr_t)c->ring);
+	cp.private_data = &h;
+	cp.private_data_len = sizeof(h);
+	cp.responder_resources = 1;
+	cp.initiator_depth = 1;
+	cp.retry_count = 7;
+	cp.rnr_retry_count = 7;
+	if (rdma_connect(c->id, &cp)) {
+		perror("relay_bench: rdma_connect");
+		goto out;
+	}
+	if (expect(ec, c->id, RDMA_CM_EVENT_ESTABLISHED, &w, 10000))
+		goto out;
+	c->peer_addr = be64toh(w.addr);
+	c->peer_rkey = be32toh(w.rkey);
+	c->established = true;
+	rc = 0;
+out:
+	rdma_freeaddrinfo(me);
+	rdma_freeaddrinfo(to);
+	return rc;
+}
+
+/*
+ * --next: the session's second connection, a link to the next relay as
+ * its publisher, made before the first connection is accepted.  0, or -1
+ * (said) with the link undone.
+ */
+static int link_next(const struct opts *o, struct session *s)
+{
+	s->next_ec = rdma_create_event_channel();
+	if (s->next_ec == NULL) {
+		perror("relay_bench: rdma_create_event_channel");
+		return -1;
+	}
+	if (dial(s->next_ec, &s->c[1], o->next,
+		 o->next_port ? o->next_port : o->port, o->listen, 0, s->events,
+		 s->slots, s->size, s) == 0)
+		return 0;
+	conn_destroy(&s->c[1]);
+	return -1;
 }
 
 /*
@@ -386,7 +542,8 @@ static void session_end(struct session *s)
  * left with no connection by a refusal is ended, so that the next driver
  * starts afresh.
  */
-static bool on_request(struct session *s, struct rdma_cm_event *ev)
+static bool on_request(const struct opts *o, struct session *s,
+		       struct rdma_cm_event *ev)
 {
 	const struct hello *h = ev->param.conn.private_data;
 	struct rdma_cm_id *id = ev->id;
@@ -403,6 +560,9 @@ static bool on_request(struct session *s, struct rdma_cm_event *ev)
 	if (be32toh(hv.magic) != MAGIC || hv.role > 1 || hv.slots == 0 ||
 	    hv.slots > SLOTS_MAX || hv.size == 0 || hv.size > SIZE_MAX_BYTES ||
 	    (uint64_t)hv.slots * hv.size > RING_MAX_BYTES)
+		goto reject;
+	/* In a chain the second connection is the link to --next. */
+	if (o->next && hv.role != 0)
 		goto reject;
 	c = &s->c[hv.role];
 	if (c->id != NULL)
@@ -427,6 +587,8 @@ static bool on_request(struct session *s, struct rdma_cm_event *ev)
 	c->peer_rkey = be32toh(hv.rkey);
 	if (make_qp(c) || make_bufs(c, (size_t)s->slots * s->size, false) ||
 	    post_recvs(c, RQ_DEPTH))
+		goto undo;
+	if (o->next && link_next(o, s))
 		goto undo;
 	w.magic = htobe32(MAGIC);
 	w.rkey = htobe32(c->ring_mr->rkey);
@@ -465,7 +627,8 @@ static int role_of(const struct session *s, const struct rdma_cm_id *id)
 }
 
 /* Take every pending rdma_cm event (the channel is non-blocking). */
-static int cm_events(struct rdma_event_channel *ec, struct session *s)
+static int cm_events(const struct opts *o, struct rdma_event_channel *ec,
+		     struct session *s)
 {
 	struct rdma_cm_event *ev;
 	int role;
@@ -474,7 +637,7 @@ static int cm_events(struct rdma_event_channel *ec, struct session *s)
 		switch (ev->event) {
 		case RDMA_CM_EVENT_CONNECT_REQUEST: {
 			struct rdma_cm_id *id = ev->id;
-			bool ok = on_request(s, ev);
+			bool ok = on_request(o, s, ev);
 
 			rdma_ack_cm_event(ev);
 			if (!ok)
@@ -612,7 +775,10 @@ static int run_relay(const struct opts *o)
 		perror("relay_bench: listen");
 		goto out_id;
 	}
-	printf("relay_bench: relay listening on %s:%s\n", o->listen, o->port);
+	printf("relay_bench: relay listening on %s:%s%s%s%s%s\n", o->listen,
+	       o->port, o->next ? ", forwarding to " : "",
+	       o->next ? o->next : "", o->next ? ":" : "",
+	       o->next ? (o->next_port ? o->next_port : o->port) : "");
 	fflush(stdout);
 	while (!stop) {
 		bool live = s.c[0].established && s.c[1].established;
@@ -621,7 +787,7 @@ static int run_relay(const struct opts *o)
 		if (!live) {
 			if (poll(pfd, 1, 500) < 0 && errno != EINTR)
 				break;
-			if (cm_events(ec, &s))
+			if (cm_events(o, ec, &s))
 				break;
 			continue;
 		}
@@ -635,7 +801,7 @@ static int run_relay(const struct opts *o)
 			continue;
 		}
 		if (!s.events) {
-			if (++idle % CM_EVERY == 0 && cm_events(ec, &s))
+			if (++idle % CM_EVERY == 0 && cm_events(o, ec, &s))
 				break;
 			continue;
 		}
@@ -661,7 +827,7 @@ static int run_relay(const struct opts *o)
 				break;
 			ibv_ack_cq_events(cq, 1);
 		}
-		if ((pfd[0].revents & POLLIN) && cm_events(ec, &s))
+		if ((pfd[0].revents & POLLIN) && cm_events(o, ec, &s))
 			break;
 	}
 	rc = stop ? 0 : 1;
@@ -679,98 +845,19 @@ out_channel:
 
 /* ---- the driver ---------------------------------------------------------- */
 
-/* The next rdma_cm event, which must be @want for @id: 0, or -1 (said). */
-static int expect(struct rdma_event_channel *ec, struct rdma_cm_id *id,
-		  enum rdma_cm_event_type want, struct welcome *w, int ms)
-{
-	struct pollfd pfd = { .fd = ec->fd, .events = POLLIN };
-	struct rdma_cm_event *ev;
-	int ok;
-
-	if (poll(&pfd, 1, ms) != 1) {
-		fprintf(stderr, "relay_bench: no %s in %d ms\n",
-			rdma_event_str(want), ms);
-		return -1;
-	}
-	if (rdma_get_cm_event(ec, &ev)) {
-		perror("relay_bench: rdma_get_cm_event");
-		return -1;
-	}
-	ok = ev->event == want && ev->id == id;
-	if (ok && w != NULL) {
-		ok = ev->param.conn.private_data_len >= sizeof(*w);
-		if (ok)
-			memcpy(w, ev->param.conn.private_data, sizeof(*w));
-		ok = ok && be32toh(w->magic) == MAGIC;
-	}
-	if (!ok)
-		fprintf(stderr, "relay_bench: got %s (status %d), wanted %s\n",
-			rdma_event_str(ev->event), ev->status,
-			rdma_event_str(want));
-	rdma_ack_cm_event(ev);
-	return ok ? 0 : -1;
-}
-
-/* Connect @c from @src to the relay as @role. */
+/* Connect @c from @src to the relay of --connect (@sub and --sub-connect:
+ * that one) as @role. */
 static int drv_connect(const struct opts *o, struct rdma_event_channel *ec,
 		       struct conn *c, const char *src, int role,
 		       uint32_t slots, uint32_t size)
 {
-	struct rdma_addrinfo hints = { 0 }, *dst = NULL, *me = NULL;
-	struct rdma_conn_param cp = { 0 };
-	struct hello h = { 0 };
-	struct welcome w;
-	int rc = -1;
+	const char *dst = o->connect, *port = o->port;
 
-	hints.ai_port_space = RDMA_PS_TCP;
-	if (rdma_getaddrinfo(o->connect, o->port, &hints, &dst)) {
-		fprintf(stderr, "relay_bench: cannot resolve %s\n", o->connect);
-		goto out;
+	if (role == 1 && o->sub_connect) {
+		dst = o->sub_connect;
+		port = o->sub_port ? o->sub_port : o->port;
 	}
-	hints.ai_flags = RAI_PASSIVE;
-	if (rdma_getaddrinfo(src, NULL, &hints, &me)) {
-		fprintf(stderr, "relay_bench: cannot resolve %s\n", src);
-		goto out;
-	}
-	if (rdma_create_id(ec, &c->id, NULL, RDMA_PS_TCP) ||
-	    rdma_resolve_addr(c->id, me->ai_src_addr, dst->ai_dst_addr, 2000)) {
-		perror("relay_bench: rdma_resolve_addr");
-		goto out;
-	}
-	if (expect(ec, c->id, RDMA_CM_EVENT_ADDR_RESOLVED, NULL, 5000) ||
-	    rdma_resolve_route(c->id, 2000) ||
-	    expect(ec, c->id, RDMA_CM_EVENT_ROUTE_RESOLVED, NULL, 5000))
-		goto out;
-	if (make_cq(c) || make_qp(c) ||
-	    make_bufs(c, (size_t)slots * size, true) || post_recvs(c, RQ_DEPTH))
-		goto out;
-	h.magic = htobe32(MAGIC);
-	h.role = (uint8_t)role;
-	h.events = o->events;
-	h.slots = htobe16((uint16_t)slots);
-	h.size = htobe32(size);
-	h.rkey = htobe32(c->ring_mr->rkey);
-	h.addr = htobe64((uintptr_t)c->ring);
-	cp.private_data = &h;
-	cp.private_data_len = sizeof(h);
-	cp.responder_resources = 1;
-	cp.initiator_depth = 1;
-	cp.retry_count = 7;
-	cp.rnr_retry_count = 7;
-	if (rdma_connect(c->id, &cp)) {
-		perror("relay_bench: rdma_connect");
-		goto out;
-	}
-	if (expect(ec, c->id, RDMA_CM_EVENT_ESTABLISHED, &w, 10000))
-		goto out;
-	c->peer_addr = be64toh(w.addr);
-	c->peer_rkey = be32toh(w.rkey);
-	c->established = true;
-	rc = 0;
-out:
-	rdma_freeaddrinfo(me);
-	rdma_freeaddrinfo(dst);
-	return rc;
+	return dial(ec, c, dst, port, src, role, o->events, slots, size, NULL);
 }
 
 /* Disconnect and free both connections (the relay may have disconnected
@@ -1068,9 +1155,12 @@ static int run_driver(const struct opts *o)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: vb_relay_bench relay --listen ADDR [--port P]\n"
+		"usage: vb_relay_bench relay --listen ADDR [--port P] "
+		"[--next ADDR [--next-port P]]\n"
 		"       vb_relay_bench run --connect ADDR [--port P] "
 		"--pub-source ADDR --sub-source ADDR\n"
+		"           [--sub-connect ADDR [--sub-port P]] "
+		"(the last relay of a chain)\n"
 		"           [--sizes LIST] [--samples N] [--count N] "
 		"[--warmup N] [--ring BYTES]\n"
 		"           [--events] [--timeout MS] [--format table|csv] "
@@ -1129,6 +1219,10 @@ int main(int argc, char **argv)
 		{ "events", no_argument, NULL, 'e' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "format", required_argument, NULL, 'f' },
+		{ "next", required_argument, NULL, 'x' },
+		{ "next-port", required_argument, NULL, 'X' },
+		{ "sub-connect", required_argument, NULL, 'C' },
+		{ "sub-port", required_argument, NULL, 'Q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1163,6 +1257,18 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			o.pub_src = optarg;
+			break;
+		case 'x':
+			o.next = optarg;
+			break;
+		case 'X':
+			o.next_port = optarg;
+			break;
+		case 'C':
+			o.sub_connect = optarg;
+			break;
+		case 'Q':
+			o.sub_port = optarg;
 			break;
 		case 'S':
 			o.sub_src = optarg;

@@ -6,7 +6,8 @@ line, written by scripts/bench-compare-guest.sh) and DIR/machine.txt, and
 writes DIR/results.md (one Markdown table with every figure and the ratios
 Verbus/raw verbs, Verbus/UCX, Verbus/NATS, then the issue's targets; then
 Verbus over TCP beside NATS with the ratio Verbus-TCP/NATS and issue 16's
-targets),
+targets; then the cluster: Verbus across two brokers of a cluster beside a
+NATS cluster and the raw three-hop relay, with issue 15's targets),
 DIR/plot.dat and DIR/results.png (gnuplot: latency and throughput by
 message size).  A figure that was not measured shows as a dash.
 """
@@ -363,6 +364,139 @@ def targets(vals):
     return lines
 
 
+# The cluster (issue 15): Verbus from broker 1 to broker 2 of three beside
+# a NATS cluster of three and the raw floor of those three hops (two relays
+# in a chain).  The rows of ROWS that NATS has, read from these tools.
+CLUSTER_VB = ("verbus_cluster", "verbus_cluster_spin", "verbus_cluster_busy")
+
+
+def cluster_rows(vals):
+    """(label, metric, better, size, figures by column) of the table."""
+    rows = []
+    for label, metric, better, *cols in ROWS:
+        nats_src = cols[NATS_COL]
+        if nats_src is None:
+            continue
+        test = nats_src[1]
+        relay_ok = test in ("latency", "rtt", "throughput")
+        for size in SIZES:
+            f = {
+                "relay3": get(vals, ("relay3", test), size, metric)
+                if relay_ok else None,
+                "relay3_events": get(vals, ("relay3_events", test), size,
+                                     metric) if test != "throughput"
+                and relay_ok else None,
+                "nats_cluster": get(vals, ("nats_cluster", test), size,
+                                    metric),
+                "nats": get(vals, nats_src, size, metric),
+                "verbus": get(vals, cols[VERBUS_COL], size, metric),
+            }
+            for t in CLUSTER_VB:
+                f[t] = get(vals, (t, test), size, metric)
+            f["best"] = best([f[t] for t in CLUSTER_VB], better)
+            if f["verbus_cluster"] is None and f["nats_cluster"] is None \
+                    and f["relay3"] is None:
+                continue
+            rows.append((label, metric, better, size, test, f))
+    return rows
+
+
+def cluster_table(vals):
+    rows = cluster_rows(vals)
+    if not rows:
+        return []
+    out = [
+        "", "## The cluster (issue 15): across two brokers, beside a NATS "
+        "cluster and the raw three-hop relay", "",
+        "| measure | size | raw relay, 3 hops | raw relay, 3 hops, events "
+        "| NATS cluster | Verbus cluster | Verbus cluster spin "
+        "| Verbus cluster busy-poll | better "
+        "| Verbus/relay3, events | best Verbus/relay3 "
+        "| Verbus/NATS | best Verbus/NATS "
+        "| NATS, one server | Verbus, one broker |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, metric, better, size, test, f in rows:
+        vb = f["verbus_cluster"]
+        out.append(
+            f"| {label} | {SIZE_NAME[size]} | {fmt(f['relay3'])} "
+            f"| {fmt(f['relay3_events'])} | {fmt(f['nats_cluster'])} "
+            f"| {fmt(vb)} | {fmt(f['verbus_cluster_spin'])} "
+            f"| {fmt(f['verbus_cluster_busy'])} | {better} "
+            f"| {fmt(ratio(vb, f['relay3_events']))} "
+            f"| {fmt(ratio(f['best'], f['relay3']))} "
+            f"| {fmt(ratio(vb, f['nats_cluster']))} "
+            f"| {fmt(ratio(f['best'], f['nats_cluster']))} "
+            f"| {fmt(f['nats'])} | {fmt(f['verbus'])} |")
+    out += [
+        "",
+        "Three brokers on hosts 1, 2 and 3; the publisher on broker 1 "
+        "(from host 2), the subscribers and the responder on broker 2 (from "
+        "host 3): publisher -> broker 1 -> broker 2 -> subscriber, three "
+        "hops (request/reply: six). Verbus cluster: verbusd in one "
+        "ZooKeeper cluster, routes over RDMA, verbus bench --sub-server; "
+        "event-driven, spin (adaptive polling) and busy-poll as the single "
+        "broker (broker 3, off the path, event-driven in all). NATS "
+        "cluster: nats-server with cluster routes (a full mesh, over the "
+        "hosts' links), vb_nats_bench --sub-server. raw relay, 3 hops: "
+        "vb_relay_bench, relay A on host 1 forwarding to relay B on host 2 "
+        "(relay --next), the floor of those three hops, busy-polling, and "
+        "event-driven (events). Ratios: Verbus (event-driven) / the "
+        "event-driven relay, the best Verbus configuration / the "
+        "busy-polling relay, Verbus / the NATS cluster (event-driven, then "
+        "the best configuration). The last two columns: the same test "
+        "through one server (NATS) and one broker (event-driven Verbus), "
+        "two hops, from the tables above.",
+    ]
+    return out
+
+
+def cluster_targets(vals):
+    """Issue 15's targets, judged; never a failure."""
+    rows = cluster_rows(vals)
+    if not rows:
+        return []
+
+    def g(tool, test, size, metric):
+        return vals.get((tool, test, size, metric))
+
+    lines = ["", "| target (issue 15) | measured | met? |", "|---|---|---|"]
+
+    def judge(name, r, op, bound):
+        if r is None:
+            lines.append(f"| {name} | not measured | - |")
+            return
+        ok = r <= bound if op == "<=" else r >= bound
+        lines.append(f"| {name} | {r:.2f}x | {'yes' if ok else 'no'} |")
+
+    best64 = best([g(t, "latency", 64, "p50_us") for t in CLUSTER_VB], LAT)
+    judge("64 B cross-broker one-way latency (median), best Verbus "
+          "configuration <= 1.2x the raw three-hop relay (busy-polling)",
+          ratio(best64, g("relay3", "latency", 64, "p50_us")), "<=", 1.2)
+    judge("the same, event-driven Verbus <= 1.2x the event-driven relay",
+          ratio(g("verbus_cluster", "latency", 64, "p50_us"),
+                g("relay3_events", "latency", 64, "p50_us")), "<=", 1.2)
+    bestrtt = best([g(t, "rtt", 64, "p50_us") for t in CLUSTER_VB], LAT)
+    judge("64 B cross-broker request/reply (median), best Verbus "
+          "configuration <= 1.2x the raw relay's six hops",
+          ratio(bestrtt, g("relay3", "rtt", 64, "p50_us")), "<=", 1.2)
+    for name, pick in (("event-driven Verbus", lambda f: f["verbus_cluster"]),
+                       ("best Verbus configuration", lambda f: f["best"])):
+        won = of = 0
+        for label, metric, better, size, test, f in rows:
+            if better == LAT or (size == 64 and metric == "msgs_per_s"):
+                vb, nats = pick(f), f["nats_cluster"]
+                if vb is None or nats is None:
+                    continue
+                of += 1
+                won += (vb < nats) if better == LAT else (vb > nats)
+        lines.append(
+            f"| ahead of the NATS cluster on every latency row and the "
+            f"64 B rate rows ({name}) | {won} of {of} rows "
+            f"| {'yes' if of and won == of else 'no'} |")
+    return lines
+
+
 def plot(d, vals):
     dat = os.path.join(d, "plot.dat")
     series = [("raw", "ib_write_lat", "ib_write_bw"),
@@ -430,6 +564,7 @@ def main():
     md += [f"- {line}" for line in machine]
     md += [""] + table(vals, payload) + targets(vals)
     md += tcp_table(vals) + tcp_targets(vals)
+    md += cluster_table(vals) + cluster_targets(vals)
     md += ["", "![latency and throughput by size](results.png)", ""]
     with open(os.path.join(d, "results.md"), "w") as f:
         f.write("\n".join(md))
