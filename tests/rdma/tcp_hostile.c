@@ -25,6 +25,12 @@
  *                    the broker, or still open at the end
  *   stall SUBJ SECS  the handshake and a subscription to SUBJ, then never
  *                    reads: a consumer that takes nothing; exits after SECS
+ *   route CLUSTER SECRET ID WHAT  a broker of the cluster (a RouteAuth in
+ *                    its Hello, to a route listener) that then sends bad
+ *                    input, WHAT: badsub (an invalid pattern), dupid (one
+ *                    interest id twice), unsub (withdraws an id it never
+ *                    declared), subscribe (a client's Subscribe); expects
+ *                    the route closed
  *
  * Exit: 0 as described, 1 the broker did not do what was expected, 2 usage.
  */
@@ -154,6 +160,10 @@ static int greet(int fd)
 	return 0;
 }
 
+/* A route's credentials (mode route), packed; none by default. */
+static uint8_t cred[VBI_CRED_MAX];
+static size_t cred_len;
+
 /* Greet, Hello (a 64 KiB ring, 16 credits), and the Welcome back. */
 static int handshake(int fd, uint32_t *server_ring)
 {
@@ -172,6 +182,8 @@ static int handshake(int fd, uint32_t *server_ring)
 	h.ring = &r;
 	h.max_msg_size = 4096;
 	h.credits = 16;
+	h.credentials.data = cred;
+	h.credentials.len = cred_len;
 	m.body_case = VERBUS__CONTROL__BODY_HELLO;
 	m.hello = &h;
 	if (send_ctrl(fd, &m) || recv_all(fd, hdr, sizeof(hdr), 5000))
@@ -259,6 +271,56 @@ static int silent(int n, int secs)
 	       closed, open_, failed);
 	free(fds);
 	return 0;
+}
+
+/* Mode route: admitted as broker @id of @cluster, then @what. */
+static int route(int fd, const char *cluster, const char *secret,
+		 const char *id, const char *what)
+{
+	Verbus__Credentials cr = VERBUS__CREDENTIALS__INIT;
+	Verbus__RouteAuth ra = VERBUS__ROUTE_AUTH__INIT;
+	Verbus__Control m = VERBUS__CONTROL__INIT;
+	Verbus__RouteSub rs = VERBUS__ROUTE_SUB__INIT;
+	Verbus__RouteUnsub ru = VERBUS__ROUTE_UNSUB__INIT;
+	Verbus__Subscribe sub = VERBUS__SUBSCRIBE__INIT;
+	uint32_t ring;
+
+	ra.cluster = (char *)cluster;
+	ra.secret = (char *)secret;
+	ra.broker_id = (char *)id;
+	cr.route = &ra;
+	if (verbus__credentials__get_packed_size(&cr) > sizeof(cred))
+		return -1;
+	cred_len = verbus__credentials__pack(&cr, cred);
+	if (handshake(fd, &ring)) {
+		fprintf(stderr, "vb_tcp_hostile: not admitted as a route\n");
+		return -1;
+	}
+	printf("admitted as route %s\n", id);
+	rs.id = 7;
+	rs.subject = (char *)"ok.subject";
+	rs.queue = (char *)"";
+	m.body_case = VERBUS__CONTROL__BODY_ROUTE_SUB;
+	m.route_sub = &rs;
+	if (strcmp(what, "badsub") == 0) {
+		rs.subject = (char *)"a.>.b";
+	} else if (strcmp(what, "dupid") == 0) {
+		if (send_ctrl(fd, &m))
+			return -1;
+	} else if (strcmp(what, "unsub") == 0) {
+		ru.id = 99;
+		m.body_case = VERBUS__CONTROL__BODY_ROUTE_UNSUB;
+		m.route_unsub = &ru;
+	} else if (strcmp(what, "subscribe") == 0) {
+		sub.sid = 1;
+		sub.subject = (char *)">";
+		sub.queue = (char *)"";
+		m.body_case = VERBUS__CONTROL__BODY_SUBSCRIBE;
+		m.subscribe = &sub;
+	} else {
+		return -1;
+	}
+	return send_ctrl(fd, &m);
 }
 
 static int usage(void)
@@ -365,6 +427,9 @@ int main(int argc, char **argv)
 		sleep((unsigned)atoi(argv[5]));
 		close(fd);
 		return 0;
+	} else if (strcmp(mode, "route") == 0 && argc == 8) {
+		if (route(fd, argv[4], argv[5], argv[6], argv[7]))
+			return 1;
 	} else {
 		close(fd);
 		return usage();
