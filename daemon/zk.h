@@ -84,6 +84,12 @@ struct vbd_zk_cbs {
 bool vbd_zk_id_valid(const char *id);
 
 /*
+ * vbd_zk_path_check() - NULL if @p (@len bytes) is a valid base path (see
+ * vbd_zk_url_parse()), else why not, in words.  Pure; any thread.
+ */
+const char *vbd_zk_path_check(const char *p, size_t len);
+
+/*
  * vbd_zk_url_parse() - split "zk://HOST:PORT[,HOST:PORT...]/PATH" (the
  * "zk://" prefix optional) into the host list zookeeper_init() takes, in
  * @hosts (@hosts_len bytes), and the cluster's base path ("/verbus/c1"),

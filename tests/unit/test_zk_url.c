@@ -1,5 +1,5 @@
 /*
- * Unit tests for the ZooKeeper URL and broker ids (daemon/zk.c), and for
+ * Unit tests for the ZooKeeper URL and broker ids (daemon/zk_url.c), and for
  * vbd_zk_create() refusing bad arguments and coming to no harm with no
  * server: a closed port on the loopback, never another machine.
  */
