@@ -1,0 +1,57 @@
+/*
+ * monitor_int.h - what the monitor's files share: the snapshots a request
+ * copies out of the broker, and the Prometheus rendering (metrics.c) that
+ * monitor.c's /metrics calls.  Internal to daemon/.
+ *
+ * Threading: the daemon's event-loop thread, as the monitor.
+ */
+#ifndef VERBUS_DAEMON_MONITOR_INT_H
+#define VERBUS_DAEMON_MONITOR_INT_H
+
+#include "daemon/stats.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* Every connection, copied out of the broker in one pass. */
+struct conn_list {
+	struct vbd_stats_conn *v; /* the copies */
+	size_t n; /* used */
+	size_t cap; /* allocated */
+	bool oom; /* a copy did not fit: the list is incomplete */
+};
+
+/* One route as the monitor keeps it: strings cleaned, the state copied. */
+struct route_snap {
+	struct vbd_stats_route r; /* r.state is NULL: see @state */
+	char state[16]; /* "open", "connecting", "waiting" */
+};
+
+/* Every route, copied out of the broker in one pass. */
+struct route_list {
+	struct route_snap *v; /* the copies, by peer id once sorted */
+	size_t n; /* used */
+	size_t cap; /* allocated */
+	bool oom; /* a copy did not fit: the list is incomplete */
+};
+
+/*
+ * vbd_mon_clean_text() - copy @src (a field of @size bytes, terminated or
+ * not) to @dst (at least @size bytes), every byte that is not part of
+ * valid UTF-8 replaced by '?'; @dst may be @src.
+ */
+void vbd_mon_clean_text(char *dst, const char *src, size_t size);
+
+/* vbd_mon_route_open() - is the route of @rs open? */
+bool vbd_mon_route_open(const struct route_snap *rs);
+
+/*
+ * vbd_metrics_write() - the Prometheus text exposition of @s, the cluster
+ * @c and its routes @rl (if @c->enabled), and the connections @l, to @f.
+ */
+void vbd_metrics_write(FILE *f, const struct vbd_stats_server *s,
+		       const struct vbd_stats_cluster *c,
+		       const struct route_list *rl, const struct conn_list *l);
+
+#endif /* VERBUS_DAEMON_MONITOR_INT_H */
