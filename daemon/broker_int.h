@@ -44,6 +44,8 @@
 /* Deliveries a pending queue takes past pending_max: those of the frames
  * already being routed when the publishers were paused. */
 #define PEND_SLACK 1024u
+/* A route's stall is judged after this many block_timeout_ms (deliver.c). */
+#define ROUTE_STALL_FACTOR 4u
 
 /* What a connection is to the broker. */
 enum bk_role {

@@ -400,6 +400,7 @@ void bk_stall_check(struct bconn *bc, uint64_t now)
 {
 	struct vbd_broker *b = bc->b;
 	struct vbi_conn_stats cs;
+	uint64_t timeout;
 	bool waiting;
 	char what[160];
 
@@ -425,20 +426,28 @@ void bk_stall_check(struct bconn *bc, uint64_t now)
 		bc->blocked_since = now;
 		return;
 	}
-	/* No subtraction: bk_pend_flush() may just have set blocked_since a
-	 * little after @now. */
-	if (bc->blocked_since + b->cfg.block_timeout_ms > now)
+	/* A route stalls when the broker behind it holds it back for a slow
+	 * subscriber of its own, which its policy settles within
+	 * block_timeout_ms: the route gets ROUTE_STALL_FACTOR times as long
+	 * before it is judged, so that one slow subscriber over there does
+	 * not cost every message in flight on the route.  No subtraction:
+	 * bk_pend_flush() may just have set blocked_since a little after
+	 * @now. */
+	timeout = b->cfg.block_timeout_ms;
+	if (bc->role == BK_ROUTE)
+		timeout *= ROUTE_STALL_FACTOR;
+	if (bc->blocked_since + timeout > now)
 		return;
 	if (!bc->slow_counted) {
 		bc->slow_counted = true;
 		b->st.slow_consumers++;
 	}
 	snprintf(what, sizeof(what),
-		 "no progress for %u ms: %zu deliveries queued, %" PRIu64
+		 "no progress for %" PRIu64
+		 " ms: %zu deliveries queued, %" PRIu64
 		 " bytes waiting to be written, %u receive credits left (it "
 		 "withholds %s)",
-		 b->cfg.block_timeout_ms, bc->pend_n, cs.tx_waiting,
-		 cs.recv_credits,
+		 timeout, bc->pend_n, cs.tx_waiting, cs.recv_credits,
 		 cs.recv_credits == 0 ? "receive credit" : "ring space");
 	if (bc->shed) {
 		bk_slow_disconnect(bc, "its writes do not complete");

@@ -394,6 +394,10 @@ def cluster_rows(vals):
             for t in CLUSTER_VB:
                 f[t] = get(vals, (t, test), size, metric)
             f["best"] = best([f[t] for t in CLUSTER_VB], better)
+            # The floor: the lower of the relay's two modes (busy-polling
+            # three parties on two vCPUs can be the slower one).
+            f["relay3_best"] = best([f["relay3"], f["relay3_events"]],
+                                    better)
             if f["verbus_cluster"] is None and f["nats_cluster"] is None \
                     and f["relay3"] is None:
                 continue
@@ -411,7 +415,7 @@ def cluster_table(vals):
         "| measure | size | raw relay, 3 hops | raw relay, 3 hops, events "
         "| NATS cluster | Verbus cluster | Verbus cluster spin "
         "| Verbus cluster busy-poll | better "
-        "| Verbus/relay3, events | best Verbus/relay3 "
+        "| Verbus/relay3, events | best Verbus/best relay3 "
         "| Verbus/NATS | best Verbus/NATS "
         "| NATS, one server | Verbus, one broker |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -424,7 +428,7 @@ def cluster_table(vals):
             f"| {fmt(vb)} | {fmt(f['verbus_cluster_spin'])} "
             f"| {fmt(f['verbus_cluster_busy'])} | {better} "
             f"| {fmt(ratio(vb, f['relay3_events']))} "
-            f"| {fmt(ratio(f['best'], f['relay3']))} "
+            f"| {fmt(ratio(f['best'], f['relay3_best']))} "
             f"| {fmt(ratio(vb, f['nats_cluster']))} "
             f"| {fmt(ratio(f['best'], f['nats_cluster']))} "
             f"| {fmt(f['nats'])} | {fmt(f['verbus'])} |")
@@ -443,7 +447,7 @@ def cluster_table(vals):
         "(relay --next), the floor of those three hops, busy-polling, and "
         "event-driven (events). Ratios: Verbus (event-driven) / the "
         "event-driven relay, the best Verbus configuration / the "
-        "busy-polling relay, Verbus / the NATS cluster (event-driven, then "
+        "relay's better mode, Verbus / the NATS cluster (event-driven, then "
         "the best configuration). The last two columns: the same test "
         "through one server (NATS) and one broker (event-driven Verbus), "
         "two hops, from the tables above.",
@@ -469,17 +473,21 @@ def cluster_targets(vals):
         ok = r <= bound if op == "<=" else r >= bound
         lines.append(f"| {name} | {r:.2f}x | {'yes' if ok else 'no'} |")
 
+    def floor(test):
+        return best([g("relay3", test, 64, "p50_us"),
+                     g("relay3_events", test, 64, "p50_us")], LAT)
+
     best64 = best([g(t, "latency", 64, "p50_us") for t in CLUSTER_VB], LAT)
     judge("64 B cross-broker one-way latency (median), best Verbus "
-          "configuration <= 1.2x the raw three-hop relay (busy-polling)",
-          ratio(best64, g("relay3", "latency", 64, "p50_us")), "<=", 1.2)
+          "configuration <= 1.2x the raw three-hop relay (its better mode)",
+          ratio(best64, floor("latency")), "<=", 1.2)
     judge("the same, event-driven Verbus <= 1.2x the event-driven relay",
           ratio(g("verbus_cluster", "latency", 64, "p50_us"),
                 g("relay3_events", "latency", 64, "p50_us")), "<=", 1.2)
     bestrtt = best([g(t, "rtt", 64, "p50_us") for t in CLUSTER_VB], LAT)
     judge("64 B cross-broker request/reply (median), best Verbus "
-          "configuration <= 1.2x the raw relay's six hops",
-          ratio(bestrtt, g("relay3", "rtt", 64, "p50_us")), "<=", 1.2)
+          "configuration <= 1.2x the raw relay's six hops (its better mode)",
+          ratio(bestrtt, floor("rtt")), "<=", 1.2)
     for name, pick in (("event-driven Verbus", lambda f: f["verbus_cluster"]),
                        ("best Verbus configuration", lambda f: f["best"])):
         won = of = 0
