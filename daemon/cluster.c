@@ -22,9 +22,7 @@
 #include "daemon/member.h"
 #include "daemon/zk.h"
 
-#include "core/clock.h"
 #include "core/log.h"
-#include "core/url.h"
 
 #include <verbus/verbus.h>
 

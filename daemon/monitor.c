@@ -134,25 +134,39 @@ static void fmt_uptime(char *buf, size_t len, uint64_t s)
 
 /* ---- snapshots --------------------------------------------------------- */
 
+/*
+ * Room for one more element in a snapshot list (@v, @n used of *@cap,
+ * elements of @size bytes), grown by doubling from @first: the array to
+ * use from now on; @v itself, with *@oom set, if it could not grow (the
+ * list is then incomplete).
+ */
+static void *list_room(void *v, size_t n, size_t *cap, bool *oom, size_t size,
+		       size_t first)
+{
+	size_t c;
+	void *p;
+
+	if (n < *cap)
+		return v;
+	c = *cap ? 2 * *cap : first;
+	p = realloc(v, c * size);
+	if (p == NULL) {
+		*oom = true;
+		return v;
+	}
+	*cap = c;
+	return p;
+}
+
 static void collect_conn(void *ctx, const struct vbd_stats_conn *c)
 {
 	struct conn_list *l = ctx;
-	struct vbd_stats_conn *v;
-	size_t cap;
 
-	if (l->oom)
-		return;
-	if (l->n == l->cap) {
-		cap = l->cap ? 2 * l->cap : 64;
-		v = realloc(l->v, cap * sizeof(*v));
-		if (v == NULL) {
-			l->oom = true;
-			return;
-		}
-		l->v = v;
-		l->cap = cap;
-	}
-	l->v[l->n++] = *c;
+	if (!l->oom)
+		l->v = list_room(l->v, l->n, &l->cap, &l->oom, sizeof(*l->v),
+				 64);
+	if (!l->oom)
+		l->v[l->n++] = *c;
 }
 
 /*
@@ -212,21 +226,13 @@ static void snap_cluster(struct vbd_monitor *m, struct vbd_stats_cluster *c)
 static void collect_route(void *ctx, const struct vbd_stats_route *r)
 {
 	struct route_list *l = ctx;
-	struct route_snap *v, *rs;
-	size_t cap;
+	struct route_snap *rs;
 
+	if (!l->oom)
+		l->v = list_room(l->v, l->n, &l->cap, &l->oom, sizeof(*l->v),
+				 16);
 	if (l->oom)
 		return;
-	if (l->n == l->cap) {
-		cap = l->cap ? 2 * l->cap : 16;
-		v = realloc(l->v, cap * sizeof(*v));
-		if (v == NULL) {
-			l->oom = true;
-			return;
-		}
-		l->v = v;
-		l->cap = cap;
-	}
 	rs = &l->v[l->n++];
 	rs->r = *r;
 	/* The broker's pointer is not ours to keep. */

@@ -49,7 +49,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define KIND_ROUTE 0x524f5554u /* an outbound route's arg until it opens */
 #define ROUTE_OPS_MAX \
