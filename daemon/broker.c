@@ -206,8 +206,12 @@ void bk_conn_closed(struct bconn *bc, const struct vbi_close_info *why)
 	b->st.zero_copy_bytes += cs.bytes_forwarded;
 	b->st.forward_kicks += cs.kicks;
 	b->st.credit_waits += bc->waits;
-	if (bc->role == BK_ROUTE)
+	if (bc->role == BK_ROUTE) {
+		/* Its queue is lost: the peer hears of it when the route
+		 * opens again (route.c). */
+		bk_pend_drop_all(bc, true);
 		bk_route_closed(bc, why);
+	}
 	HASH_ITER(hh, bc->subs, s, tmp)
 	bk_sub_free(b, s);
 	bk_pend_drop_all(bc, false);

@@ -196,6 +196,9 @@ void bk_pend_drop_all(struct bconn *bc, bool count);
 void bk_resume_publishers(struct vbd_broker *b);
 void bk_stall_check(struct bconn *bc, uint64_t now);
 void bk_slow_disconnect(struct bconn *bc, const char *why);
+/* A route's peer reports messages lost on their way here (a Dropped with
+ * a subject): our subscribers that would have had them are told. */
+void bk_route_dropped(struct bconn *bc, const Verbus__Dropped *d);
 
 /* ---- broker.c -------------------------------------------------------- */
 
@@ -251,6 +254,10 @@ void bk_interest_add(struct vbd_broker *b, const struct bsub *s);
 void bk_interest_del(struct vbd_broker *b, const struct bsub *s);
 /* A route dropped for what it sent: logged, counted, closed. */
 void bk_route_fail(struct bconn *bc, const char *why);
+/* A delivery of @v to route @bc for the peer's @sid is lost: kept to be
+ * reported to the peer (rloss.h). */
+void bk_route_lost(struct bconn *bc, const struct vbi_frame_view *v,
+		   uint32_t sid);
 /* For the monitor: each route, open or not. */
 void bk_routes_each(struct vbd_broker *b,
 		    void (*fn)(void *ctx, const struct vbd_stats_route *r),

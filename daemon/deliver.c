@@ -20,7 +20,9 @@
  *    counted, and the subscriber is told with a Dropped message.
  *    disconnect: the subscriber is closed.  Once a subscriber has pending
  *    deliveries, new ones queue behind them so that per-publisher order
- *    holds.
+ *    holds.  A route always queues and is shed, never closed, when it
+ *    stalls; what it loses is reported to its peer (route.c), whose
+ *    bk_route_dropped() tells its own subscribers.
  *  - Nothing is allocated per message: the match result and the pending
  *    queues grow to their high-water mark and stay.
  */
@@ -111,24 +113,37 @@ static void pend_pop(struct bconn *bc)
 		bk_resume_publishers(bc->b);
 }
 
-/* A delivery to @bc's subscription @sid is lost: the subscriber is told
- * with a Dropped notice. */
-static void owe_dropped(struct bconn *bc, uint32_t sid)
+/* @n deliveries to @s are lost: its subscriber is told (subs.c). */
+static void sub_owe(struct bsub *s, uint64_t n)
 {
-	struct bsub *s = bk_sub_find(bc, sid);
-
-	bc->drops++;
-	if (s) {
-		s->dropped++;
-		s->dropped_owed = true;
-		bc->drops_owed = true;
-	}
+	s->dropped += n;
+	s->dropped_owed = true;
+	s->bc->drops_owed = true;
 }
 
-static void count_drop(struct bconn *bc, uint32_t sid)
+/* A delivery of @v to @bc's subscription @sid is lost: the subscriber is
+ * told with a Dropped notice; a route's peer, with a Dropped naming the
+ * subject, for the subscribers behind it (route.c). */
+static void owe_dropped(struct bconn *bc, const struct vbi_frame_view *v,
+			uint32_t sid)
+{
+	struct bsub *s;
+
+	bc->drops++;
+	if (bc->role == BK_ROUTE) {
+		bk_route_lost(bc, v, sid);
+		return;
+	}
+	s = bk_sub_find(bc, sid);
+	if (s)
+		sub_owe(s, 1);
+}
+
+static void count_drop(struct bconn *bc, const struct vbi_frame_view *v,
+		       uint32_t sid)
 {
 	bc->b->st.drops++;
-	owe_dropped(bc, sid);
+	owe_dropped(bc, v, sid);
 }
 
 /* What a failed vbi_conn_forward() means, for the log. */
@@ -153,10 +168,11 @@ static const char *forward_error(int rc)
  * and logged once per connection, so that no loss is silent and no
  * subscriber floods the log.
  */
-static void forward_failed(struct bconn *bc, uint32_t sid, int rc)
+static void forward_failed(struct bconn *bc, const struct vbi_frame_view *v,
+			   uint32_t sid, int rc)
 {
 	bc->b->st.forward_failures++;
-	owe_dropped(bc, sid);
+	owe_dropped(bc, v, sid);
 	if (bc->fwd_fail_logged)
 		return;
 	bc->fwd_fail_logged = true;
@@ -171,7 +187,8 @@ void bk_pend_drop_all(struct bconn *bc, bool count)
 {
 	while (bc->pend_n) {
 		if (count)
-			count_drop(bc, bc->pend[bc->pend_head].sid);
+			count_drop(bc, &bc->pend[bc->pend_head].v,
+				   bc->pend[bc->pend_head].sid);
 		pend_pop(bc);
 	}
 }
@@ -216,7 +233,7 @@ void bk_pend_flush(struct bconn *bc)
 
 			if (s && s->delivered)
 				s->delivered--;
-			forward_failed(bc, p->sid, rc);
+			forward_failed(bc, &p->v, p->sid, rc);
 		}
 		pend_pop(bc);
 	}
@@ -230,7 +247,11 @@ static bool slow(struct bconn *dst, struct bconn *pub,
 {
 	struct vbi_conn *src = pub->c;
 	struct vbd_broker *b = dst->b;
-	enum vbd_slow_policy p = b->cfg.slow_policy;
+	/* A route always queues (stall detection sheds it, never closes
+	 * it): dropping or disconnecting at once would cost every
+	 * subscriber behind it for one busy moment. */
+	enum vbd_slow_policy p =
+		dst->role == BK_ROUTE ? VBD_SLOW_BLOCK : b->cfg.slow_policy;
 
 	if (first)
 		dst->waits++;
@@ -248,12 +269,14 @@ static bool slow(struct bconn *dst, struct bconn *pub,
 			}
 			return true;
 		}
-		p = b->cfg.block_fallback; /* beyond even the slack */
+		/* Beyond even the slack. */
+		p = dst->role == BK_ROUTE ? VBD_SLOW_DROP :
+					    b->cfg.block_fallback;
 	}
 	if (p == VBD_SLOW_DISCONNECT)
 		bk_slow_disconnect(dst, "no room for a delivery");
 	else
-		count_drop(dst, sid);
+		count_drop(dst, v, sid);
 	return false;
 }
 
@@ -268,7 +291,7 @@ bool bk_deliver_to(struct bconn *dst, struct bconn *pub,
 	if (dst->shed) {
 		/* It takes nothing: its deliveries are dropped until it
 		 * does, rather than pinning the publisher (tick). */
-		count_drop(dst, sid);
+		count_drop(dst, v, sid);
 		return false;
 	}
 	if (dst->pend_n)
@@ -280,7 +303,7 @@ bool bk_deliver_to(struct bconn *dst, struct bconn *pub,
 	}
 	if (rc == VB_EAGAIN)
 		return slow(dst, pub, v, sid, true);
-	forward_failed(dst, sid, rc);
+	forward_failed(dst, v, sid, rc);
 	return false;
 }
 
@@ -324,6 +347,49 @@ static size_t publish_from_route(struct bconn *bc,
 		n++;
 	}
 	return n;
+}
+
+/*
+ * A route's peer lost @d->count messages on @d->subject on their way here
+ * (route.c): the subscribers that would have had them are told, as if we
+ * had dropped them.  Plain subscribers each; a queue group, one member
+ * (which one would have had them is unknowable).  Invalid input fails the
+ * route, as a bad frame does.
+ */
+void bk_route_dropped(struct bconn *bc, const Verbus__Dropped *d)
+{
+	struct vbd_broker *b = bc->b;
+	size_t slen = strlen(d->subject), qlen = 0, i;
+	const char *q = NULL;
+	bool told = false;
+
+	if (d->count == 0 || (slen && vbi_subject_check(d->subject, slen))) {
+		bk_route_fail(bc, "a Dropped with no count or an invalid "
+				  "subject");
+		return;
+	}
+	b->cst.route_drops_in += d->count;
+	if (slen == 0) {
+		vbi_warn("route cid %" PRIu64 " %s: the peer lost %" PRIu64
+			 " messages on their way here it cannot name the "
+			 "subjects of; their subscribers cannot be told",
+			 bc->cid, bc->name, d->count);
+		return;
+	}
+	if (d->sid && !bk_interest_queue(b, d->sid, &q, &qlen))
+		return; /* the group left here meanwhile */
+	if (vbi_sublist_match_valid(b->sl, d->subject, slen, &b->match))
+		return;
+	for (i = 0; i < b->match.n && !told; i++) {
+		struct bsub *s = b->match.subs[i]->owner;
+
+		if (d->sid == 0 ? s->s.queue != NULL :
+				  (!s->s.queue || s->s.queue_len != qlen ||
+				   memcmp(s->s.queue, q, qlen) != 0))
+			continue;
+		sub_owe(s, d->count);
+		told = d->sid != 0; /* one member of the group */
+	}
 }
 
 /* A frame from a client or a route: route it, then drop our reference. */
@@ -453,15 +519,23 @@ void bk_stall_check(struct bconn *bc, uint64_t now)
 		bk_slow_disconnect(bc, "its writes do not complete");
 		return;
 	}
-	if (b->cfg.slow_policy == VBD_SLOW_DISCONNECT ||
-	    (b->cfg.slow_policy == VBD_SLOW_BLOCK &&
-	     b->cfg.block_fallback == VBD_SLOW_DISCONNECT)) {
+	/* A route is shed, never closed: closing it would lose its
+	 * interest and what its transport holds, for every subscriber
+	 * behind it; shed, it loses only what it cannot take, and the
+	 * peer is told what (route.c). */
+	if (bc->role == BK_CLIENT &&
+	    (b->cfg.slow_policy == VBD_SLOW_DISCONNECT ||
+	     (b->cfg.slow_policy == VBD_SLOW_BLOCK &&
+	      b->cfg.block_fallback == VBD_SLOW_DISCONNECT))) {
 		bk_slow_disconnect(bc, what);
 		return;
 	}
-	vbi_warn("conn cid %" PRIu64 " %s: slow consumer: %s; dropping its "
-		 "deliveries until it moves",
-		 bc->cid, bc->name, what);
+	vbi_warn("%s cid %" PRIu64 " %s: slow consumer: %s; dropping its "
+		 "deliveries until it moves%s",
+		 bc->role == BK_ROUTE ? "route" : "conn", bc->cid, bc->name,
+		 what,
+		 bc->role == BK_ROUTE ? " (the peer is told what it lost)" :
+					"");
 	bk_pend_drop_all(bc, true);
 	vbi_conn_unpin(bc->c);
 	bc->shed = true;

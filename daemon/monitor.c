@@ -377,6 +377,9 @@ static json_object *cluster_json(const struct vbd_stats_cluster *c)
 	jadd_u64(o, "route_connect_failures", c->route_connect_failures);
 	jadd_u64(o, "routes_refused", c->routes_refused);
 	jadd_u64(o, "route_errors", c->route_errors);
+	jadd_u64(o, "route_drops", c->route_drops);
+	jadd_u64(o, "route_drops_reported", c->route_drops_reported);
+	jadd_u64(o, "route_drops_in", c->route_drops_in);
 	jadd_u64(o, "interest_local", c->interest_local);
 	jadd_u64(o, "interest_remote", c->interest_remote);
 	jadd_u64(o, "route_msgs_in", c->route_msgs_in);

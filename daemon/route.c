@@ -25,9 +25,12 @@
  *    rotation).  A message that came over a route goes to local clients
  *    only: never back over a route, so no loops and no duplicates.
  *  - Forwards to a route are deliveries like any other (bk_deliver_to:
- *    zero copy within a device, the slow-consumer policy when it has no
- *    room, so a stuck route pauses publishers rather than losing
- *    messages, until block_timeout_ms closes it).
+ *    zero copy within a device; when it has no room they queue and pause
+ *    publishers rather than lose messages).  A route is never closed for
+ *    slowness: held back for ROUTE_STALL_FACTOR x block_timeout_ms it is
+ *    shed (deliver.c), and what it loses, then or when it closes, is kept
+ *    by subject (rloss.h) and reported to the peer in Dropped messages
+ *    after our interest, so that the subscribers behind it are told.
  *  - Interest to send waits in a queue per route, in order, while the
  *    route has no control credit; a route whose queue exceeds the whole
  *    set by ROUTE_OPS_MAX is closed and resynchronised when it reopens.
@@ -37,6 +40,7 @@
  *    member.
  */
 #include "daemon/broker_int.h"
+#include "daemon/rloss.h"
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -121,6 +125,7 @@ struct vbd_route {
 	uint64_t last_ping;
 	uint64_t ping_id;
 	uint64_t connects, failures;
+	struct vbd_rloss *loss; /* deliveries lost on the way, to report */
 	char last_error[160];
 	bool oom;
 	UT_hash_handle hh; /* b->routes, by peer_id */
@@ -265,7 +270,10 @@ static void ops_clear(struct vbd_route *rt)
 	rt->nops = 0;
 }
 
-/* Send what waits while the route has control credit. */
+static void loss_flush(struct vbd_route *rt);
+
+/* Send what waits while the route has control credit: our interest, then
+ * the losses we owe the peer. */
 static void ops_flush(struct vbd_route *rt)
 {
 	Verbus__Control m = VERBUS__CONTROL__INIT;
@@ -303,6 +311,60 @@ static void ops_flush(struct vbd_route *rt)
 		rt->nops--;
 		op_free(op);
 	}
+	loss_flush(rt);
+}
+
+/* Report what was lost on the way to the peer (rloss.h), once our interest
+ * has gone out, while the route has control credit. */
+static void loss_flush(struct vbd_route *rt)
+{
+	Verbus__Control m = VERBUS__CONTROL__INIT;
+	Verbus__Dropped d = VERBUS__DROPPED__INIT;
+	struct vbd_rloss_entry e;
+
+	if (rt->state != RT_OPEN || rt->bc->closing || rt->ops || !rt->loss)
+		return;
+	while (vbd_rloss_peek(rt->loss, &e)) {
+		int rc;
+
+		d.sid = e.sid;
+		d.count = e.count;
+		d.subject = (char *)e.subject;
+		m.body_case = VERBUS__CONTROL__BODY_DROPPED;
+		m.dropped = &d;
+		rc = vbi_conn_send_ctrl(rt->bc->c, &m);
+		if (rc == VB_EAGAIN)
+			return; /* the writable callback goes on */
+		if (rc) {
+			vbi_warn("route to %s: cannot report losses: %s",
+				 rt->peer_id, vb_strerror(rc));
+			return;
+		}
+		rt->b->cst.route_drops_reported += e.count;
+		vbd_rloss_pop(rt->loss);
+	}
+}
+
+void bk_route_lost(struct bconn *bc, const struct vbi_frame_view *v,
+		   uint32_t sid)
+{
+	struct vbd_route *rt = bc->route;
+	const char *reply;
+	size_t rlen, slen;
+
+	bc->b->cst.route_drops++;
+	if (!rt) {
+		bc->b->cst.route_drops_unreported++;
+		return; /* closing, detached from its route already */
+	}
+	if (!rt->loss)
+		rt->loss = vbd_rloss_create();
+	if (!rt->loss) {
+		bc->b->cst.route_drops_unreported++;
+		return;
+	}
+	slen = vbi_topic_split(v->topic, v->topic_len, &reply, &rlen);
+	vbd_rloss_add(rt->loss, v->topic, slen, sid, 1);
 }
 
 /* Queue one interest message for @rt; false if it cannot (then the route
@@ -636,8 +698,13 @@ static struct vbd_route *route_get(struct vbd_broker *b, const char *id)
 
 static void route_free(struct vbd_broker *b, struct vbd_route *rt)
 {
+	if (rt->loss && vbd_rloss_owed(rt->loss))
+		vbi_warn("route to %s: %" PRIu64 " deliveries lost on the way "
+			 "to it were never reported: it left the cluster",
+			 rt->peer_id, vbd_rloss_owed(rt->loss));
 	HASH_DEL(b->routes, rt);
 	ops_clear(rt);
+	vbd_rloss_destroy(rt->loss);
 	free(rt);
 }
 
@@ -827,13 +894,16 @@ static void route_control(struct vbi_conn *c, const Verbus__Control *m,
 	case VERBUS__CONTROL__BODY_PING:
 		bk_client_control(c, m, arg); /* answered with a Pong */
 		break;
+	case VERBUS__CONTROL__BODY_DROPPED:
+		bk_route_dropped(bc, m->dropped);
+		break;
 	case VERBUS__CONTROL__BODY_SUBSCRIBE:
 	case VERBUS__CONTROL__BODY_UNSUBSCRIBE:
 		bk_route_fail(bc, "a client's Subscribe or Unsubscribe on a "
 				  "route");
 		break;
 	default:
-		break; /* Pong, Notice, Dropped, Info: nothing to do */
+		break; /* Pong, Notice, Info: nothing to do */
 	}
 }
 

@@ -70,6 +70,10 @@ struct vbd_stats_cluster {
 	uint64_t route_connect_failures; /* our attempts that failed */
 	uint64_t routes_refused; /* refused: credentials, rule, port */
 	uint64_t route_errors; /* routes dropped for what they sent */
+	uint64_t route_drops; /* deliveries to routes lost here */
+	uint64_t route_drops_reported; /* of which reported to the peer */
+	uint64_t route_drops_unreported; /* lost with no route to tell */
+	uint64_t route_drops_in; /* losses peers reported to us */
 	uint64_t interest_local; /* our (pattern, queue) entries now */
 	uint64_t interest_remote; /* the peers' entries now */
 	uint64_t route_msgs_in, route_bytes_in; /* from routes, in all */

@@ -150,7 +150,10 @@ static int validate(const Verbus__Control *m)
 			return VB_EPROTO;
 		return VB_OK;
 	case VERBUS__CONTROL__BODY_DROPPED:
-		return m->dropped != NULL ? VB_OK : VB_EPROTO;
+		if (m->dropped == NULL ||
+		    !str_valid(m->dropped->subject, VBI_SUBJECT_MAX))
+			return VB_EPROTO;
+		return VB_OK;
 	case VERBUS__CONTROL__BODY_PING:
 		return m->ping != NULL ? VB_OK : VB_EPROTO;
 	case VERBUS__CONTROL__BODY_PONG:

@@ -232,6 +232,8 @@ static const struct counter cluster_counters[] = {
 	{ "route_connect_failures", "cluster: route failures", false },
 	{ "routes_refused", "cluster: routes refused", false },
 	{ "route_errors", "cluster: routes dropped", false },
+	{ "route_drops", "cluster: deliveries lost", false },
+	{ "route_drops_in", "cluster: lost, peers said", false },
 	{ "zk_expiries", "cluster: sessions expired", false },
 };
 

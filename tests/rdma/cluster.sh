@@ -233,13 +233,14 @@ echo "PASS: a client on a route port, a wrong secret, another cluster: refused a
 if [ "$scheme" = tcp ]; then
 	# A broker with the secret that then sends bad input (vb_tcp_hostile
 	# speaks TCP): that route dropped with the reason, nothing else.
-	for what in badsub dupid unsub subscribe; do
+	for what in badsub dupid unsub subscribe dropped dropsubj; do
 		"$VERBUS_BIN/vb_tcp_hostile" 127.0.0.1 "${R[1]}" route verbus \
 			"$VERBUSD_CLUSTER_SECRET" "a-$what" "$what" >"$work/hr.out" 2>&1 ||
 			{ cat "$work/hr.out"; show b1 "$work/b1.log"; fail "b1 kept a route that sent $what"; }
 	done
 	for why in "invalid subject pattern" "interest id declared twice" \
-		"it withdrew interest it never declared" "a client's Subscribe"; do
+		"it withdrew interest it never declared" "a client's Subscribe" \
+		"a Dropped with no count or an invalid subject"; do
 		grep -q "route cid .* to a-.*dropped: $why" "$work/b1.log" ||
 			{ grep -E "a-|dropped" "$work/b1.log"; fail "b1 did not log a route dropped for: $why"; }
 	done
@@ -322,6 +323,43 @@ echo "b1: registered memory $mem0 -> $mem bytes, fds $fd0 -> $fd, routes opened 
 [ "$mem" = "$mem0" ] || fail "b1's registered memory grew from $mem0 to $mem over $cycles route cycles"
 [ "$fd" -le "$fd0" ] || fail "b1's fds grew from $fd0 to $fd over $cycles route cycles"
 echo "PASS: $cycles route cycles, no registered memory or fd kept"
+
+echo "===== 9. a route held back: shed, not closed; the subscribers behind it told"
+# b2 holds its route from b1 back for a subscriber of its own that stalls
+# for 3 s (b2's block timeout is long); b1 judges the stalled route after 4 x 250 ms,
+# sheds it rather than closing it, and reports what it lost, by subject, to
+# b2, which tells its subscribers: each gets every message or a Dropped
+# for it, and the route stays open.
+for k in 1 2; do
+	kill -TERM "${bpid[$k]}"
+	wait "${bpid[$k]}" || { show "b$k" "$work/b$k.log"; fail "b$k exited $? on SIGTERM"; }
+done
+member_start 1 --set slow_consumer.block_timeout_ms=250
+member_start 2 --set slow_consumer.block_timeout_ms=60000
+wait_mesh 1 2 3
+L=${VERBUS_CLUSTER_LOSSY:-20000}
+sub_at 2 lossy 'lossy.>' --pause-ms 3000 --idle-ms 5000 --size 1024
+sub_at 2 lossyfast 'lossy.>' --idle-ms 5000 --size 1024
+interest 1 1
+opened=$(mval 1 verbus_routes_opened_total)
+client 1 lpub --pub lossy.x --count "$L" --size 1024 ||
+	{ show lpub "$work/lpub.out"; fail "the publisher failed"; }
+reap lossy
+reap lossyfast
+dropped() { sed -nE 's/.*dropped ([0-9]+) \(notices\).*/\1/p' "$work/$1.out"; }
+for s in lossy lossyfast; do
+	r=$(received $s) d=$(dropped $s)
+	echo "$s: received $r, told dropped $d, of $L"
+	[ $((r + d)) = "$L" ] || { show "$s" "$work/$s.out"; fail "$s: $r received + $d dropped is not $L"; }
+done
+[ "$(dropped lossyfast)" -gt 0 ] || fail "nothing was shed: the test did not hold the route back"
+wait_metric 1 verbus_route_drops_reported_total -eq "$(mval 1 verbus_route_drops_total)" 10 ||
+	fail "b1 did not report every loss"
+wait_metric 2 verbus_route_drops_in_total -eq "$(dropped lossyfast)" 10 ||
+	fail "b2 was not told of every loss"
+[ "$(mval 1 verbus_routes_opened_total)" = "$opened" ] || fail "b1's routes were reopened: a route was closed"
+grep -h "slow consumer" "$work/b1.log" | tail -2
+echo "PASS: the held-back route was shed, not closed; every loss was reported to the subscribers behind it"
 
 for k in 1 2 3; do
 	kill -TERM "${bpid[$k]}"

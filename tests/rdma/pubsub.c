@@ -24,7 +24,8 @@
  * vbi_tp_progress(); callbacks record what arrived and, where latency
  * matters (a reply, a request to answer), act at once.  Even a slow
  * subscriber (--hold-ms) does its slow work there, between progress
- * rounds, not in the callback: see hold_pump().
+ * rounds, not in the callback: see hold_pump().  Only --pause-ms, a
+ * consumer that stalls once, sleeps in the callback, on purpose.
  *
  * For benchmarks, --latency makes a publisher write its send time
  * (CLOCK_MONOTONIC) into payload bytes 16-23 and a subscriber compute each
@@ -133,6 +134,7 @@ struct st {
 	int idle_ms; /* quiet this long after a message or a Dropped: stop */
 	uint64_t max_msgs; /* Subscribe.max_msgs */
 	int hold_ms; /* slow consumer: time spent per message */
+	int pause_ms; /* a stall: takes nothing this long at its first */
 	const char *ready_file; /* created once ready, or NULL */
 	uint32_t many; /* subscriptions per connection */
 	int conns; /* connections */
@@ -877,8 +879,13 @@ static void on_message(struct vbi_conn *c, const struct vbi_frame_view *v,
 	s->t_last = now_ns();
 	switch (s->mode) {
 	case M_SUB:
-		if (s->total++ == 0)
+		if (s->total++ == 0) {
 			s->t_first = s->t_last;
+			/* A consumer that stalls once: nothing is taken
+			 * meanwhile, so its ring and its broker fill. */
+			if (s->pause_ms > 0)
+				usleep((useconds_t)s->pause_ms * 1000);
+		}
 		s->payload_bytes += v->payload_len;
 		if (!s->failed)
 			sub_message(p, v);
@@ -1313,8 +1320,8 @@ static void usage(void)
 		"        [--latency] [--interval-us US] [--lead SUBJECT]\n"
 		"  --sub PATTERN [--queue Q] [--expect N] [--idle-ms MS] "
 		"[--max-msgs N]\n"
-		"        [--hold-ms MS] [--ready-file PATH] [--many N | "
-		"--conns N]\n"
+		"        [--hold-ms MS] [--pause-ms MS] [--ready-file PATH] "
+		"[--many N | --conns N]\n"
 		"        [--size B] [--no-verify] [--latency] [--late]\n"
 		"  --req SUBJECT --count N [--size B] [--pub-id K]\n"
 		"  --rep SUBJECT [--queue Q] [--count N] [--idle-ms MS] "
@@ -1392,6 +1399,7 @@ static void parse(struct st *s, int argc, char **argv)
 		{ "idle-ms", required_argument, NULL, 'd' },
 		{ "max-msgs", required_argument, NULL, 'x' },
 		{ "hold-ms", required_argument, NULL, 'h' },
+		{ "pause-ms", required_argument, NULL, 'H' },
 		{ "ready-file", required_argument, NULL, 'f' },
 		{ "many", required_argument, NULL, 'M' },
 		{ "conns", required_argument, NULL, 'C' },
@@ -1490,6 +1498,9 @@ static void parse(struct st *s, int argc, char **argv)
 			break;
 		case 'h':
 			s->hold_ms = (int)num("hold-ms", optarg, 0, 60000);
+			break;
+		case 'H':
+			s->pause_ms = (int)num("pause-ms", optarg, 0, 60000);
 			break;
 		case 'f':
 			s->ready_file = optarg;

@@ -29,8 +29,9 @@
  *                    its Hello, to a route listener) that then sends bad
  *                    input, WHAT: badsub (an invalid pattern), dupid (one
  *                    interest id twice), unsub (withdraws an id it never
- *                    declared), subscribe (a client's Subscribe); expects
- *                    the route closed
+ *                    declared), subscribe (a client's Subscribe), dropped
+ *                    (a Dropped of no messages), dropsubj (a Dropped for
+ *                    a wildcard subject); expects the route closed
  *
  * Exit: 0 as described, 1 the broker did not do what was expected, 2 usage.
  */
@@ -283,6 +284,7 @@ static int route(int fd, const char *cluster, const char *secret,
 	Verbus__RouteSub rs = VERBUS__ROUTE_SUB__INIT;
 	Verbus__RouteUnsub ru = VERBUS__ROUTE_UNSUB__INIT;
 	Verbus__Subscribe sub = VERBUS__SUBSCRIBE__INIT;
+	Verbus__Dropped d = VERBUS__DROPPED__INIT;
 	uint32_t ring;
 
 	ra.cluster = (char *)cluster;
@@ -317,6 +319,12 @@ static int route(int fd, const char *cluster, const char *secret,
 		sub.queue = (char *)"";
 		m.body_case = VERBUS__CONTROL__BODY_SUBSCRIBE;
 		m.subscribe = &sub;
+	} else if (strcmp(what, "dropped") == 0 ||
+		   strcmp(what, "dropsubj") == 0) {
+		d.subject = (char *)(what[4] == 's' ? "a.*" : "ok.subject");
+		d.count = what[4] == 's' ? 5 : 0;
+		m.body_case = VERBUS__CONTROL__BODY_DROPPED;
+		m.dropped = &d;
 	} else {
 		return -1;
 	}

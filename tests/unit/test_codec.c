@@ -325,6 +325,34 @@ static void test_codec_notice_checks(void **state)
 	assert_int_equal(round_trip(&c), VB_EPROTO);
 }
 
+/* A Dropped: a client's has no subject; a route's names one, bounded. */
+static void test_codec_dropped_checks(void **state)
+{
+	Verbus__Control c = VERBUS__CONTROL__INIT, *m = NULL;
+	Verbus__Dropped d = VERBUS__DROPPED__INIT;
+	char subj[VBI_SUBJECT_MAX + 2];
+	uint8_t buf[VBI_CTRL_MAX];
+	size_t len;
+
+	(void)state;
+	c.body_case = VERBUS__CONTROL__BODY_DROPPED;
+	c.dropped = &d;
+	d.sid = 3;
+	d.count = 42;
+	assert_int_equal(vbi_codec_encode(&c, buf, sizeof(buf), &len), VB_OK);
+	assert_int_equal(vbi_codec_decode(buf, len, &m), VB_OK);
+	assert_int_equal(m->dropped->sid, 3);
+	assert_true(m->dropped->count == 42);
+	assert_string_equal(m->dropped->subject, "");
+	vbi_codec_free(m);
+	d.subject = (char *)"orders.new";
+	assert_int_equal(round_trip(&c), VB_OK);
+	d.subject = string_of(subj, VBI_SUBJECT_MAX);
+	assert_int_equal(round_trip(&c), VB_OK);
+	d.subject = string_of(subj, VBI_SUBJECT_MAX + 1);
+	assert_int_equal(round_trip(&c), VB_EPROTO);
+}
+
 static void test_codec_encode_checks_size(void **state)
 {
 	Verbus__Control c = VERBUS__CONTROL__INIT;
@@ -401,6 +429,7 @@ int main(void)
 		cmocka_unit_test(test_codec_subscribe_checks),
 		cmocka_unit_test(test_codec_unsubscribe_checks),
 		cmocka_unit_test(test_codec_notice_checks),
+		cmocka_unit_test(test_codec_dropped_checks),
 		cmocka_unit_test(test_codec_encode_checks_size),
 		cmocka_unit_test(test_codec_cm_hdr),
 		cmocka_unit_test(test_codec_cm_reject_reason),
