@@ -22,3 +22,22 @@ bool vbi_parse_u64(const char *s, uint64_t *out)
 	*out = v;
 	return true;
 }
+
+bool vbi_name_valid(const char *s, size_t len)
+{
+	size_t i;
+
+	if (!s || len == 0 || len > VBI_ID_MAX)
+		return false;
+	if (s[0] == '.' && (len == 1 || (len == 2 && s[1] == '.')))
+		return false;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
+			return false;
+	}
+	return true;
+}

@@ -306,21 +306,13 @@ static bool parse_size(const char *s, uint64_t *out)
 	return true;
 }
 
+/* A name (server, cluster, broker id) that fits @max bytes with its NUL,
+ * by core/parse.h's one rule. */
 static bool name_ok(const char *s, size_t max)
 {
-	size_t i;
+	size_t n = strnlen(s, max);
 
-	for (i = 0; s[i] != '\0'; i++) {
-		char ch = s[i];
-
-		if (i + 1 >= max)
-			return false;
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
-		      ch == '-'))
-			return false;
-	}
-	return i > 0;
+	return n < max && vbi_name_valid(s, n);
 }
 
 /*

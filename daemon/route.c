@@ -44,6 +44,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/parse.h"
 #include "core/url.h"
 
 #include <verbus/verbus.h>
@@ -168,22 +169,6 @@ bool bk_cred_is_route(const void *cred, size_t len)
 	return route;
 }
 
-/* A broker id as the configuration allows it: [A-Za-z0-9._-]{1,63}. */
-static bool id_ok(const char *s)
-{
-	size_t n = strnlen(s, 64);
-
-	if (n == 0 || n > 63)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!(s[i] >= 'a' && s[i] <= 'z') &&
-		    !(s[i] >= 'A' && s[i] <= 'Z') &&
-		    !(s[i] >= '0' && s[i] <= '9') && s[i] != '.' &&
-		    s[i] != '_' && s[i] != '-')
-			return false;
-	return true;
-}
-
 /* Equal secrets, in time that does not depend on where they differ. */
 static bool secret_eq(const char *a, const char *b)
 {
@@ -228,7 +213,8 @@ static int route_authorize(struct vbi_conn *c, const void *cred, size_t len,
 		why = "it belongs to another cluster";
 	} else if (!secret_eq(ra->secret, b->cfg.cluster_secret)) {
 		why = "wrong cluster secret";
-	} else if (!id_ok(ra->broker_id)) {
+	} else if (!vbi_name_valid(ra->broker_id,
+				   strnlen(ra->broker_id, VBI_ID_MAX + 1))) {
 		why = "invalid broker id";
 	} else if (strcmp(ra->broker_id, b->cfg.cluster_id) == 0) {
 		why = "it has our own broker id (two brokers with one id?)";

@@ -38,10 +38,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/parse.h" /* VBI_ID_MAX */
+
 struct vbd_zk;
 
-/* A broker id: [A-Za-z0-9_.-]{1,64}, and neither "." nor "..". */
-#define VBD_ZK_ID_MAX 64
+/* A broker id: a name by core/parse.h's one rule ([A-Za-z0-9_.-]{1,63},
+ * neither "." nor ".."). */
+#define VBD_ZK_ID_MAX VBI_ID_MAX
 /* The most bytes of a member's opaque data. */
 #define VBD_ZK_DATA_MAX 1024
 /* The most members taken from one listing; the rest are skipped. */

@@ -6,6 +6,7 @@
 #include "daemon/zk.h"
 
 #include "core/log.h"
+#include "core/parse.h"
 
 #include <verbus/verbus.h>
 
@@ -40,8 +41,7 @@ static bool name_valid(const char *s, size_t len, size_t max)
 
 bool vbd_zk_id_valid(const char *id)
 {
-	return id &&
-	       name_valid(id, strnlen(id, VBD_ZK_ID_MAX + 1), VBD_ZK_ID_MAX);
+	return id && vbi_name_valid(id, strnlen(id, VBD_ZK_ID_MAX + 1));
 }
 
 /*

@@ -1,10 +1,11 @@
-/* Unit tests for strict number parsing (core/parse.c). */
+/* Unit tests for strict number and name parsing (core/parse.c). */
 #include "core/parse.h"
 
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <string.h>
 #include <cmocka.h>
 
 static void test_parse_accepts_plain_decimals(void **state)
@@ -50,11 +51,38 @@ static void test_parse_refuses_the_rest(void **state)
 	assert_false(vbi_parse_u64(NULL, &v));
 }
 
+/* One rule for server names, cluster names and broker ids. */
+static void test_parse_names(void **state)
+{
+	char n[VBI_ID_MAX + 2];
+
+	(void)state;
+#define NAME(s) vbi_name_valid(s, strlen(s))
+	assert_true(NAME("b1"));
+	assert_true(NAME("verbusd"));
+	assert_true(NAME("Broker_2.east-1"));
+	assert_true(NAME("..."));
+	assert_true(NAME(".a"));
+	assert_false(NAME(""));
+	assert_false(NAME("."));
+	assert_false(NAME(".."));
+	assert_false(NAME("a/b"));
+	assert_false(NAME("a b"));
+	assert_false(NAME("caf\xc3\xa9"));
+#undef NAME
+	assert_false(vbi_name_valid(NULL, 3));
+	assert_false(vbi_name_valid("a\0b", 3)); /* a NUL inside */
+	memset(n, 'x', sizeof(n));
+	assert_true(vbi_name_valid(n, VBI_ID_MAX));
+	assert_false(vbi_name_valid(n, VBI_ID_MAX + 1));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_accepts_plain_decimals),
 		cmocka_unit_test(test_parse_refuses_the_rest),
+		cmocka_unit_test(test_parse_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
