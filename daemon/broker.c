@@ -321,6 +321,32 @@ static const struct vbi_conn_cbs broker_cbs = {
 	.closed = cb_closed,
 };
 
+/*
+ * The loop ran again after @away ms (it turns at least every TICK_MS): the
+ * process was not running (a host or VM paused, swapping, a debugger).
+ * Its peers were paused with it, or could not be served: no stall timer
+ * counts that time, so that nobody is judged a slow consumer for it at the
+ * first tick back, before it had a chance to move.
+ */
+static void loop_was_away(struct vbd_broker *b, uint64_t now, uint64_t away)
+{
+	struct bconn *bc;
+
+	b->st.loop_late++;
+	b->st.loop_late_ms += away;
+	if (b->st.loop_late == 1 || away >= 2000)
+		vbi_warn("the event loop was away %" PRIu64 " ms (the process "
+			 "was not running); stall timers skip that time "
+			 "(verbus_event_loop_late_total)",
+			 away);
+	/* Not past now: a stall that began after we woke keeps its start. */
+	for (bc = b->head; bc; bc = bc->next)
+		if (bc->blocked_since)
+			bc->blocked_since = bc->blocked_since + away > now ?
+						    now :
+						    bc->blocked_since + away;
+}
+
 /* Timers: block timeouts, notices owed, routes, and the end of a shutdown. */
 static void tick(struct vbd_broker *b)
 {
@@ -329,6 +355,9 @@ static void tick(struct vbd_broker *b)
 
 	if (now - b->last_tick < TICK_MS)
 		return;
+	/* last_tick 0: a shutdown asked for the next tick at once. */
+	if (b->last_tick && now - b->last_tick > LOOP_AWAY_MS)
+		loop_was_away(b, now, now - b->last_tick - TICK_MS);
 	b->last_tick = now;
 	if (b->cluster)
 		bk_routes_tick(b, now);

@@ -36,6 +36,8 @@
 #include "core/hash.h"
 
 #define TICK_MS 50 /* timers: block timeouts, notices owed */
+/* A tick this late means the process was not running (broker.c). */
+#define LOOP_AWAY_MS 500
 /* What a callback's arg points at: the broker (before open) or a bconn. */
 #define KIND_BROKER 0x42524b52u
 #define KIND_CONN 0x434f4e4eu

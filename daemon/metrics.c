@@ -146,6 +146,13 @@ static void put_server_metrics(FILE *f, const struct vbd_stats_server *s)
 		  "Subscribers that hit a full ring.", s->slow_consumers },
 		{ "verbus_slow_disconnects_total", "counter",
 		  "Connections closed for slowness.", s->slow_disconnects },
+		{ "verbus_event_loop_late_total", "counter",
+		  "Times the event loop ran again after more than 500 ms away "
+		  "(the host or VM paused the broker); stall timers skip it.",
+		  s->loop_late },
+		{ "verbus_event_loop_late_ms_total", "counter",
+		  "Milliseconds the event loop was away, in all, those times.",
+		  s->loop_late_ms },
 		{ "verbus_credit_waits_total", "counter",
 		  "Sends that waited for credit.", s->credit_waits },
 		{ "verbus_no_interest_total", "counter",

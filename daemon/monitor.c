@@ -423,6 +423,7 @@ static void render_varz(struct vbd_monitor *m, struct MHD_Connection *conn,
 	jadd_u64(o, "out_bytes", s.bytes_out);
 	jadd_u64(o, "slow_consumers", s.slow_consumers);
 	jadd_u64(o, "slow_disconnects", s.slow_disconnects);
+	jadd_u64(o, "loop_late", s.loop_late);
 	jadd_u64(o, "drops", s.drops);
 	jadd_u64(o, "credit_waits", s.credit_waits);
 	jadd_u64(o, "no_interest", s.no_interest);

@@ -32,6 +32,8 @@ struct vbd_stats_server {
 	uint64_t drops; /* deliveries dropped (policy drop) */
 	uint64_t slow_consumers; /* subscribers that hit a full ring */
 	uint64_t slow_disconnects; /* connections closed for slowness */
+	uint64_t loop_late; /* ticks after the loop was away > 500 ms */
+	uint64_t loop_late_ms; /* the time away, in all */
 	uint64_t credit_waits; /* sends that waited for credit */
 	uint64_t no_interest; /* published messages nobody matched */
 	uint64_t auth_failures; /* clients turned away at the Hello */
