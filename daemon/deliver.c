@@ -319,6 +319,17 @@ static void deliver(struct bsub *s, struct bconn *pub,
 		bk_sub_free(s->bc->b, s);
 }
 
+/* Whether local subscription @s is one a route's @sid means: 0, a plain
+ * subscriber; else a member of the queue group @q (@qlen bytes). */
+static bool route_sid_wants(const struct bsub *s, uint32_t sid, const char *q,
+			    size_t qlen)
+{
+	if (sid == 0)
+		return s->s.queue == NULL;
+	return s->s.queue && s->s.queue_len == qlen &&
+	       memcmp(s->s.queue, q, qlen) == 0;
+}
+
 /*
  * A frame that came over a route: to local subscribers only, never back
  * over a route.  Its sid says which: 0, our plain subscribers; else our
@@ -339,9 +350,7 @@ static size_t publish_from_route(struct bconn *bc,
 	for (i = 0; i < b->match.n; i++) {
 		struct bsub *s = b->match.subs[i]->owner;
 
-		if (v->sid == 0 ? s->s.queue != NULL :
-				  (!s->s.queue || s->s.queue_len != qlen ||
-				   memcmp(s->s.queue, q, qlen) != 0))
+		if (!route_sid_wants(s, v->sid, q, qlen))
 			continue;
 		deliver(s, bc, v);
 		n++;
@@ -383,9 +392,7 @@ void bk_route_dropped(struct bconn *bc, const Verbus__Dropped *d)
 	for (i = 0; i < b->match.n && !told; i++) {
 		struct bsub *s = b->match.subs[i]->owner;
 
-		if (d->sid == 0 ? s->s.queue != NULL :
-				  (!s->s.queue || s->s.queue_len != qlen ||
-				   memcmp(s->s.queue, q, qlen) != 0))
+		if (!route_sid_wants(s, d->sid, q, qlen))
 			continue;
 		sub_owe(s, d->count);
 		told = d->sid != 0; /* one member of the group */
