@@ -12,6 +12,7 @@
  * arrived.  A PAD is validated from its first 8 bytes alone.
  */
 #include "frame.h"
+#include "header.h"
 
 #include <verbus/verbus.h>
 
@@ -27,29 +28,29 @@
 #define HDR_OFF_ACK_FREED offsetof(struct vbi_frame_hdr, ack_freed)
 #define HDR_OFF_SID offsetof(struct vbi_frame_hdr, sid)
 
-static uint16_t frame_ld16(const uint8_t *p)
+static inline uint16_t frame_ld16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] | (unsigned)p[1] << 8);
 }
 
-static uint32_t frame_ld32(const uint8_t *p)
+static inline uint32_t frame_ld32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
 	       (uint32_t)p[3] << 24;
 }
 
-static uint64_t frame_ld64(const uint8_t *p)
+static inline uint64_t frame_ld64(const uint8_t *p)
 {
 	return (uint64_t)frame_ld32(p) | (uint64_t)frame_ld32(p + 4) << 32;
 }
 
-static void frame_st16(uint8_t *p, uint16_t v)
+static inline void frame_st16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)v;
 	p[1] = (uint8_t)(v >> 8);
 }
 
-static void frame_st32(uint8_t *p, uint32_t v)
+static inline void frame_st32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)v;
 	p[1] = (uint8_t)(v >> 8);
@@ -57,7 +58,7 @@ static void frame_st32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)(v >> 24);
 }
 
-static void frame_st64(uint8_t *p, uint64_t v)
+static inline void frame_st64(uint8_t *p, uint64_t v)
 {
 	frame_st32(p, (uint32_t)v);
 	frame_st32(p + 4, (uint32_t)(v >> 32));
@@ -89,7 +90,8 @@ static void frame_write_hdr(uint8_t *p, uint32_t len, size_t span,
 			    const struct vbi_frame_msg *m)
 {
 	frame_st32(p + HDR_OFF_LEN, len);
-	p[HDR_OFF_KIND] = VBI_FRAME_MSG;
+	/* 0 and MSG are MSG, HMSG stays (no branch on the message path). */
+	p[HDR_OFF_KIND] = (uint8_t)(m->kind | VBI_FRAME_MSG);
 	p[HDR_OFF_FLAGS] = 0;
 	frame_st16(p + HDR_OFF_TOPIC_LEN, m->topic_len);
 	frame_st32(p + HDR_OFF_PAYLOAD_LEN, m->payload_len);
@@ -186,6 +188,20 @@ void vbi_frame_set_flags(void *frame, uint8_t flags)
 	((uint8_t *)frame)[HDR_OFF_FLAGS] = flags;
 }
 
+int vbi_frame_hmsg_split(const void *payload, uint32_t payload_len,
+			 uint32_t *hdr_len)
+{
+	uint32_t h;
+
+	if (payload == NULL || payload_len < VBI_FRAME_HLEN_LEN)
+		return VB_EPROTO;
+	h = frame_ld32(payload);
+	if (h < VBI_HDR_MIN_LEN || h > payload_len - VBI_FRAME_HLEN_LEN)
+		return VB_EPROTO;
+	*hdr_len = h;
+	return VB_OK;
+}
+
 /* A PAD covers exactly the rest of the ring and nothing else. */
 static int frame_parse_pad(uint32_t len, uint16_t topic_len, size_t room,
 			   size_t avail, struct vbi_frame_view *v)
@@ -197,9 +213,10 @@ static int frame_parse_pad(uint32_t len, uint16_t topic_len, size_t room,
 	return VB_OK;
 }
 
-static int frame_parse_msg(const uint8_t *p, uint32_t len, uint16_t topic_len,
-			   size_t room, size_t avail, size_t max_msg,
-			   struct vbi_frame_view *v)
+/* A MSG or an HMSG (whose payload the reader splits: frame.h). */
+static int frame_parse_msg(const uint8_t *p, uint8_t kind, uint32_t len,
+			   uint16_t topic_len, size_t room, size_t avail,
+			   size_t max_msg, struct vbi_frame_view *v)
 {
 	uint32_t payload_len;
 	size_t span;
@@ -213,7 +230,7 @@ static int frame_parse_msg(const uint8_t *p, uint32_t len, uint16_t topic_len,
 	if (vbi_frame_msg_len(topic_len, payload_len) != len ||
 	    payload_len > max_msg)
 		return VB_EPROTO;
-	v->kind = VBI_FRAME_MSG;
+	v->kind = kind;
 	v->span = span;
 	v->seq = frame_ld64(p + HDR_OFF_SEQ);
 	v->ack_recvs = frame_ld32(p + HDR_OFF_ACK_RECVS);
@@ -232,6 +249,7 @@ int vbi_frame_parse(const void *ring, size_t ring_size, size_t off,
 	struct vbi_frame_view v = { 0 };
 	const uint8_t *p;
 	uint16_t topic_len;
+	uint8_t kind;
 	uint32_t len;
 	size_t room;
 	int rc;
@@ -245,15 +263,17 @@ int vbi_frame_parse(const void *ring, size_t ring_size, size_t off,
 	room = ring_size - off;
 	len = frame_ld32(p + HDR_OFF_LEN);
 	topic_len = frame_ld16(p + HDR_OFF_TOPIC_LEN);
+	kind = p[HDR_OFF_KIND];
 	if (p[HDR_OFF_FLAGS] != 0)
 		return VB_EPROTO;
-	switch (p[HDR_OFF_KIND]) {
+	switch (kind) {
 	case VBI_FRAME_PAD:
 		rc = frame_parse_pad(len, topic_len, room, avail, &v);
 		break;
 	case VBI_FRAME_MSG:
-		rc = frame_parse_msg(p, len, topic_len, room, avail, max_msg,
-				     &v);
+	case VBI_FRAME_HMSG:
+		rc = frame_parse_msg(p, kind, len, topic_len, room, avail,
+				     max_msg, &v);
 		break;
 	default:
 		rc = VB_EPROTO;

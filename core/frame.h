@@ -21,9 +21,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Frame kinds.  Any other value is malformed (room for later kinds). */
+/*
+ * Frame kinds.  Any other value is malformed (room for later kinds).  An
+ * HMSG is a MSG whose payload starts with a header block: a u32 (little
+ * endian) H, then H bytes of NATS/1.0 headers (core/header.h), then the
+ * message's data.  Messages without headers stay MSG frames, so headers
+ * cost them nothing; anything that forwards a frame keeps its kind.
+ */
 #define VBI_FRAME_MSG 1u
 #define VBI_FRAME_PAD 2u
+#define VBI_FRAME_HMSG 3u
+
+/* Bytes of the header-block length at the start of an HMSG's payload. */
+#define VBI_FRAME_HLEN_LEN 4u
 
 /*
  * Receiver-local bookkeeping in the flags byte: the receiver sets it in its
@@ -49,7 +59,7 @@
  */
 struct vbi_frame_hdr {
 	uint32_t len; /* header + topic + payload, unpadded */
-	uint8_t kind; /* VBI_FRAME_MSG or VBI_FRAME_PAD */
+	uint8_t kind; /* VBI_FRAME_MSG, _HMSG or _PAD */
 	uint8_t flags; /* 0 on the wire; VBI_FRAME_F_RELEASED locally */
 	uint16_t topic_len; /* topic bytes after the header; 0 in a PAD */
 	uint32_t payload_len; /* payload bytes after the topic */
@@ -81,6 +91,7 @@ struct vbi_frame_msg {
 	uint32_t ack_recvs; /* piggybacked RECV credit (see credit.h) */
 	uint32_t ack_freed; /* piggybacked ring credit, in 8-byte units */
 	uint32_t sid; /* subscription id (broker to subscriber); else 0 */
+	uint8_t kind; /* VBI_FRAME_HMSG, VBI_FRAME_MSG, or 0 (MSG too) */
 };
 
 /*
@@ -88,7 +99,7 @@ struct vbi_frame_msg {
  * to vbi_frame_parse(); the view is valid until the frame is released.
  */
 struct vbi_frame_view {
-	uint8_t kind; /* VBI_FRAME_MSG or VBI_FRAME_PAD */
+	uint8_t kind; /* VBI_FRAME_MSG, _HMSG or _PAD */
 	size_t off; /* ring offset of the header */
 	size_t span; /* bytes the frame occupies in the ring */
 	uint64_t pos; /* stream position: @off, or see ring.h */
@@ -111,6 +122,28 @@ static inline size_t vbi_frame_span(size_t len)
 {
 	return (len + VBI_FRAME_ALIGN - 1) & ~(size_t)(VBI_FRAME_ALIGN - 1);
 }
+
+/*
+ * vbi_frame_is_msg() - whether @kind is a message (MSG or HMSG): 1 and 3
+ * are the only values whose bits other than bit 1 are exactly bit 0, one
+ * compare on every message's path.
+ */
+static inline int vbi_frame_is_msg(uint8_t kind)
+{
+	return (kind | 2u) == 3u;
+}
+
+/*
+ * vbi_frame_hmsg_split() - the header block of an HMSG's payload (@payload,
+ * @payload_len bytes, e.g. a view's): sets *@hdr_len to the block's length,
+ * which starts VBI_FRAME_HLEN_LEN bytes into the payload; the data follows
+ * it.  Reads the length once.  Returns VB_OK, or VB_EPROTO if the payload
+ * is too short for the length or the block it announces (or the block is
+ * shorter than the smallest valid one).  It does not validate the block
+ * itself (vbi_hdr_validate()).
+ */
+int vbi_frame_hmsg_split(const void *payload, uint32_t payload_len,
+			 uint32_t *hdr_len);
 
 /*
  * vbi_frame_msg_len() - the unpadded len of a MSG frame with @topic_len and
@@ -187,7 +220,11 @@ void vbi_frame_set_flags(void *frame, uint8_t flags);
  *   sender lied.
  * - VB_EINVAL: a caller error (@ring or @out NULL, @off >= @ring_size, or
  *   @avail beyond the end of the ring).
- * *@out is written only on success; @out->pos is set to @off.
+ * *@out is written only on success; @out->pos is set to @off.  An HMSG is
+ * checked as a MSG and its kind reported: what its payload holds is for
+ * its reader to check (vbi_frame_hmsg_split(), vbi_hdr_validate()), since
+ * a broker forwards it from the publisher's ring, which can change under
+ * the forward: a bad block is the message's fault, not the connection's.
  */
 int vbi_frame_parse(const void *ring, size_t ring_size, size_t off,
 		    size_t avail, size_t max_msg, struct vbi_frame_view *out);

@@ -111,22 +111,20 @@ static size_t ring_tx_contiguous(const struct vbi_ring_tx *tx)
 static size_t ring_tx_span(const uint8_t *p, size_t left, bool *msg)
 {
 	uint32_t len = vbi_frame_get_len(p);
+	uint8_t kind = vbi_frame_get_kind(p);
 	size_t span;
 
-	switch (vbi_frame_get_kind(p)) {
-	case VBI_FRAME_MSG:
+	if (vbi_frame_is_msg(kind)) {
 		if (len < VBI_FRAME_HDR_LEN)
 			return 0;
 		span = vbi_frame_span(len);
 		*msg = true;
-		break;
-	case VBI_FRAME_PAD:
+	} else if (kind == VBI_FRAME_PAD) {
 		if (len < VBI_FRAME_PAD_LEN || len % VBI_FRAME_ALIGN)
 			return 0;
 		span = len;
 		*msg = false;
-		break;
-	default:
+	} else {
 		return 0;
 	}
 	return span <= left ? span : 0;
@@ -238,7 +236,7 @@ static int ring_rx_advance(struct vbi_ring_rx *rx)
 		if (!(vbi_frame_get_flags(p) & VBI_FRAME_F_RELEASED))
 			break;
 		span = vbi_frame_get_len(p);
-		if (kind == VBI_FRAME_MSG)
+		if (vbi_frame_is_msg(kind))
 			span = vbi_frame_span(span);
 		else if (kind != VBI_FRAME_PAD)
 			return ring_rx_fail(rx);
@@ -268,7 +266,7 @@ int vbi_ring_rx_next(struct vbi_ring_rx *rx, size_t max_msg,
 		if (vbi_frame_parse(rx->base, rx->size, at, avail, max_msg,
 				    &v) != VB_OK)
 			return ring_rx_fail(rx);
-		if (v.kind == VBI_FRAME_MSG)
+		if (vbi_frame_is_msg(v.kind))
 			break;
 		/* A PAD is consumed and released at once. */
 		vbi_frame_set_flags(rx->base + at, VBI_FRAME_F_RELEASED);
@@ -291,7 +289,7 @@ int vbi_ring_rx_release(struct vbi_ring_rx *rx,
 {
 	uint8_t *p;
 
-	if (view == NULL || view->kind != VBI_FRAME_MSG)
+	if (view == NULL || !vbi_frame_is_msg(view->kind))
 		return VB_EINVAL;
 	if (view->pos < rx->freed || view->pos >= rx->head ||
 	    view->pos % VBI_FRAME_ALIGN || view->span < VBI_FRAME_HDR_LEN ||
@@ -301,7 +299,7 @@ int vbi_ring_rx_release(struct vbi_ring_rx *rx,
 		return VB_EINVAL;
 	p = rx->base + view->off;
 	if (view->topic != (const char *)p + VBI_FRAME_HDR_LEN ||
-	    vbi_frame_get_kind(p) != VBI_FRAME_MSG ||
+	    !vbi_frame_is_msg(vbi_frame_get_kind(p)) ||
 	    vbi_frame_get_seq(p) != view->seq ||
 	    (vbi_frame_get_flags(p) & VBI_FRAME_F_RELEASED))
 		return VB_EINVAL;

@@ -175,6 +175,13 @@ struct vbd_broker {
 
 /* ---- subs.c ---------------------------------------------------------- */
 
+/*
+ * bk_send_notice_reply() - bk_send_notice() about a message whose reply
+ * subject was @reply (@rlen bytes, not terminated; NULL: none), which the
+ * Notice names so that the requester's library can fail that request.
+ */
+void bk_send_notice_reply(struct bconn *bc, int err, uint32_t sid, uint64_t seq,
+			  const char *reply, size_t rlen, const char *reason);
 void bk_send_notice(struct bconn *bc, int err, uint32_t sid, uint64_t seq,
 		    const char *reason);
 void bk_send_owed(struct bconn *bc);

@@ -29,6 +29,7 @@
 #include "daemon/broker_int.h"
 
 #include "core/clock.h"
+#include "core/header.h"
 #include "core/log.h"
 
 #include <verbus/verbus.h>
@@ -399,12 +400,33 @@ void bk_route_dropped(struct bconn *bc, const Verbus__Dropped *d)
 	}
 }
 
+/*
+ * What is wrong with an HMSG's header block, or NULL if nothing (or the
+ * frame is a plain MSG).  Read from the publisher's ring, which it may
+ * rewrite later (a forward then carries what is there, and subscribers
+ * check again), but a publisher that sends a malformed block breaks the
+ * protocol now and is dropped.
+ */
+static const char *hmsg_bad(const struct vbi_frame_view *v)
+{
+	const uint8_t *p = v->payload;
+	uint32_t hlen;
+
+	if (v->kind != VBI_FRAME_HMSG)
+		return NULL;
+	if (vbi_frame_hmsg_split(p, v->payload_len, &hlen))
+		return "its length is past the message's end";
+	if (vbi_hdr_validate((const char *)p + VBI_FRAME_HLEN_LEN, hlen))
+		return "not NATS/1.0 headers";
+	return NULL;
+}
+
 /* A frame from a client or a route: route it, then drop our reference. */
 void bk_publish(struct vbi_conn *c, const struct vbi_frame_view *v, void *arg)
 {
 	struct bconn *bc = arg;
 	struct vbd_broker *b = bc->b;
-	const char *reply;
+	const char *reply, *bad;
 	size_t i, n, rlen;
 	size_t slen = vbi_topic_split(v->topic, v->topic_len, &reply, &rlen);
 	int rc;
@@ -422,12 +444,29 @@ void bk_publish(struct vbi_conn *c, const struct vbi_frame_view *v, void *arg)
 				       "invalid subject or reply subject");
 		goto out_release;
 	}
+	bad = hmsg_bad(v);
+	if (bad) {
+		b->st.bad_headers++;
+		if (bc->role == BK_ROUTE) {
+			bk_route_fail(bc, "a message with a malformed header "
+					  "block");
+		} else {
+			vbi_warn("conn cid %" PRIu64 " %s: sent a message "
+				 "with a malformed header block (%s); closed",
+				 bc->cid, bc->name, bad);
+			bc->closing = true;
+			vbi_conn_release(c, v);
+			vbi_conn_close(c);
+			return;
+		}
+		goto out_release;
+	}
 	/* A route carries its cluster's messages: no user's permissions. */
 	if (bc->role == BK_CLIENT &&
 	    !vbd_user_may_publish(bc->user, v->topic, slen)) {
 		b->st.denied_publish++;
-		bk_send_notice(bc, VB_EACCES, 0, v->seq,
-			       "permission denied: publish");
+		bk_send_notice_reply(bc, VB_EACCES, 0, v->seq, reply, rlen,
+				     "permission denied: publish");
 		goto out_release;
 	}
 	/* Checked above: the match need not check it again. */
@@ -449,8 +488,17 @@ void bk_publish(struct vbi_conn *c, const struct vbi_frame_view *v, void *arg)
 			deliver(b->match.subs[i]->owner, bc, v);
 		n += b->match.n;
 	}
-	if (n == 0)
+	if (n == 0) {
 		b->st.no_interest++;
+		/* A request nobody can answer fails now, not at its timeout
+		 * (best effort: a client out of credit loses the Notice and
+		 * its request times out as before). */
+		if (reply && bc->role == BK_CLIENT) {
+			b->st.no_responders++;
+			bk_send_notice_reply(bc, VB_ENORESPONDERS, 0, v->seq,
+					     reply, rlen, "no responders");
+		}
+	}
 out_release:
 	vbi_conn_release(c, v);
 }

@@ -158,6 +158,14 @@ static void put_server_metrics(FILE *f, const struct vbd_stats_server *s)
 		{ "verbus_no_interest_total", "counter",
 		  "Published messages no subscription matched.",
 		  s->no_interest },
+		{ "verbus_no_responders_total", "counter",
+		  "Of those, messages with a reply subject: the publisher was "
+		  "told no responders.",
+		  s->no_responders },
+		{ "verbus_bad_headers_total", "counter",
+		  "Messages with a malformed header block (the publisher was "
+		  "dropped).",
+		  s->bad_headers },
 		{ "verbus_auth_failures_total", "counter",
 		  "Clients turned away for their credentials.",
 		  s->auth_failures },

@@ -427,6 +427,8 @@ static void render_varz(struct vbd_monitor *m, struct MHD_Connection *conn,
 	jadd_u64(o, "drops", s.drops);
 	jadd_u64(o, "credit_waits", s.credit_waits);
 	jadd_u64(o, "no_interest", s.no_interest);
+	jadd_u64(o, "no_responders", s.no_responders);
+	jadd_u64(o, "bad_headers", s.bad_headers);
 	jadd_u64(o, "auth_failures", s.auth_failures);
 	jadd_u64(o, "denied_publish", s.denied_publish);
 	jadd_u64(o, "denied_subscribe", s.denied_subscribe);

@@ -36,6 +36,8 @@ struct vbd_stats_server {
 	uint64_t loop_late_ms; /* the time away, in all */
 	uint64_t credit_waits; /* sends that waited for credit */
 	uint64_t no_interest; /* published messages nobody matched */
+	uint64_t no_responders; /* of those, requests: told no responders */
+	uint64_t bad_headers; /* messages with a malformed header block */
 	uint64_t auth_failures; /* clients turned away at the Hello */
 	uint64_t denied_publish; /* messages refused by permissions */
 	uint64_t denied_subscribe; /* subscriptions refused by permissions */

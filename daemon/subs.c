@@ -18,13 +18,25 @@
 void bk_send_notice(struct bconn *bc, int err, uint32_t sid, uint64_t seq,
 		    const char *reason)
 {
+	bk_send_notice_reply(bc, err, sid, seq, NULL, 0, reason);
+}
+
+void bk_send_notice_reply(struct bconn *bc, int err, uint32_t sid, uint64_t seq,
+			  const char *reply, size_t rlen, const char *reason)
+{
 	Verbus__Control m = VERBUS__CONTROL__INIT;
 	Verbus__Notice n = VERBUS__NOTICE__INIT;
+	char subj[VBI_SUBJECT_MAX + 1];
 
 	n.code = (uint32_t)-err;
 	n.reason = (char *)reason;
 	n.sid = sid;
 	n.seq = seq;
+	if (reply && rlen && rlen <= VBI_SUBJECT_MAX) {
+		memcpy(subj, reply, rlen);
+		subj[rlen] = '\0';
+		n.subject = subj;
+	}
 	m.body_case = VERBUS__CONTROL__BODY_NOTICE;
 	m.notice = &n;
 	/* Best effort: a client out of credit loses a notice, not data. */

@@ -146,7 +146,8 @@ static int validate(const Verbus__Control *m)
 			       VB_EPROTO;
 	case VERBUS__CONTROL__BODY_NOTICE:
 		if (m->notice == NULL ||
-		    !str_valid(m->notice->reason, VBI_REASON_MAX))
+		    !str_valid(m->notice->reason, VBI_REASON_MAX) ||
+		    !str_valid(m->notice->subject, VBI_SUBJECT_MAX))
 			return VB_EPROTO;
 		return VB_OK;
 	case VERBUS__CONTROL__BODY_DROPPED:

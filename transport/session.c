@@ -232,7 +232,7 @@ static int setup_stage(struct vbi_conn *c, const Verbus__RingInfo *r,
 static bool view_in_ring(const struct vbi_conn *c,
 			 const struct vbi_frame_view *v)
 {
-	return c->ring_mem && v && v->kind == VBI_FRAME_MSG &&
+	return c->ring_mem && v && vbi_frame_is_msg(v->kind) &&
 	       v->off < c->rx.size && v->span <= c->rx.size - v->off &&
 	       v->pos >= c->rx.freed && v->pos < c->rx.head &&
 	       v->off == (size_t)(v->pos & (c->rx.size - 1));
@@ -433,7 +433,7 @@ int vbi_sess_flush(struct vbi_conn *c)
 	}
 }
 
-int vbi_sess_reserve(struct vbi_conn *c, uint16_t topic_len,
+int vbi_sess_reserve(struct vbi_conn *c, uint8_t kind, uint16_t topic_len,
 		     uint32_t payload_len, void **topic, void **payload)
 {
 	struct vbi_frame_msg m = { 0 };
@@ -460,6 +460,7 @@ int vbi_sess_reserve(struct vbi_conn *c, uint16_t topic_len,
 	if (rc)
 		return rc;
 	f = c->stage_mem + off;
+	m.kind = kind;
 	m.topic_len = topic_len;
 	m.payload_len = payload_len;
 	m.seq = c->seq + 1;
@@ -494,7 +495,7 @@ int vbi_sess_send(struct vbi_conn *c, const void *topic, uint16_t tlen,
 		  const void *payload, uint32_t plen)
 {
 	void *t, *p;
-	int rc = vbi_sess_reserve(c, tlen, plen, &t, &p);
+	int rc = vbi_sess_reserve(c, VBI_FRAME_MSG, tlen, plen, &t, &p);
 
 	if (rc)
 		return rc;
@@ -550,6 +551,7 @@ int vbi_sess_forward(struct vbi_conn *dst, struct vbi_conn *src,
 		goto out_full;
 	if (rc)
 		return rc;
+	m.kind = v->kind; /* headers and all: the payload is copied whole */
 	m.topic_len = v->topic_len;
 	m.payload_len = v->payload_len;
 	m.seq = ++dst->seq;

@@ -263,7 +263,7 @@ bool vbi_sess_deadline(struct vbi_conn *c, uint64_t now_ms);
 
 int vbi_sess_send(struct vbi_conn *c, const void *topic, uint16_t topic_len,
 		  const void *payload, uint32_t payload_len);
-int vbi_sess_reserve(struct vbi_conn *c, uint16_t topic_len,
+int vbi_sess_reserve(struct vbi_conn *c, uint8_t kind, uint16_t topic_len,
 		     uint32_t payload_len, void **topic, void **payload);
 int vbi_sess_commit(struct vbi_conn *c);
 int vbi_sess_flush(struct vbi_conn *c);

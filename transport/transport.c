@@ -133,7 +133,16 @@ int vbi_conn_send(struct vbi_conn *c, const void *topic, uint16_t topic_len,
 int vbi_conn_reserve(struct vbi_conn *c, uint16_t topic_len,
 		     uint32_t payload_len, void **topic, void **payload)
 {
-	return OPS(c)->reserve(c, topic_len, payload_len, topic, payload);
+	return OPS(c)->reserve(c, VBI_FRAME_MSG, topic_len, payload_len, topic,
+			       payload);
+}
+
+int vbi_conn_reserve_kind(struct vbi_conn *c, uint8_t kind, uint16_t topic_len,
+			  uint32_t payload_len, void **topic, void **payload)
+{
+	if (!vbi_frame_is_msg(kind))
+		return VB_EINVAL;
+	return OPS(c)->reserve(c, kind, topic_len, payload_len, topic, payload);
 }
 
 int vbi_conn_commit(struct vbi_conn *c)

@@ -203,7 +203,7 @@ struct vbi_transport_ops {
 		       struct vbi_conn **out);
 	int (*send)(struct vbi_conn *c, const void *topic, uint16_t topic_len,
 		    const void *payload, uint32_t payload_len);
-	int (*reserve)(struct vbi_conn *c, uint16_t topic_len,
+	int (*reserve)(struct vbi_conn *c, uint8_t kind, uint16_t topic_len,
 		       uint32_t payload_len, void **topic, void **payload);
 	int (*commit)(struct vbi_conn *c);
 	int (*flush)(struct vbi_conn *c);
@@ -330,6 +330,14 @@ int vbi_conn_send(struct vbi_conn *c, const void *topic, uint16_t topic_len,
 int vbi_conn_reserve(struct vbi_conn *c, uint16_t topic_len,
 		     uint32_t payload_len, void **topic, void **payload);
 int vbi_conn_commit(struct vbi_conn *c);
+
+/*
+ * vbi_conn_reserve_kind() - vbi_conn_reserve() for a frame of @kind:
+ * VBI_FRAME_MSG, or VBI_FRAME_HMSG, whose payload the caller starts with
+ * the header block's length and the block (core/frame.h).
+ */
+int vbi_conn_reserve_kind(struct vbi_conn *c, uint8_t kind, uint16_t topic_len,
+			  uint32_t payload_len, void **topic, void **payload);
 
 /* vbi_conn_flush() - post everything queued now (as few writes as can). */
 int vbi_conn_flush(struct vbi_conn *c);

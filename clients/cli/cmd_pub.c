@@ -20,6 +20,7 @@
  * buffered decides whether to process first, and stdio does not say.
  */
 #include "cli/common.h"
+#include "cli/headers.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +58,7 @@ struct pub {
 	uint64_t sent; /* messages published */
 	uint64_t bytes; /* their payload bytes */
 	uint64_t waits; /* times VB_EAGAIN made us wait */
+	struct cli_headers hdrs; /* --header, on every message */
 };
 
 static void usage(FILE *f)
@@ -76,6 +78,8 @@ static void usage(FILE *f)
 		"  -z, --size SIZE       generated payloads of SIZE bytes (64, "
 		"4K, 1M)\n"
 		"  -r, --reply SUBJECT   ask receivers to answer to SUBJECT\n"
+		"  -H, --header 'K: V'   a header on every message (repeat "
+		"for more)\n"
 		"      --raw             stdin, byte for byte, as one message\n"
 		"      --interval MS     pause between messages (100, 1s)\n"
 		"  -t, --timeout MS      wait for the broker's confirmation "
@@ -97,9 +101,8 @@ static int publish(struct pub *p, const void *data, size_t size)
 	int rc;
 
 	for (;;) {
-		rc = p->reply ? vb_publish_reply(p->c, p->subject, p->reply,
-						 data, size) :
-				vb_publish(p->c, p->subject, data, size);
+		rc = vb_publish_msg(p->c, p->subject, p->reply, p->hdrs.h,
+				    p->hdrs.n, data, size);
 		if (rc != VB_EAGAIN)
 			break;
 		p->waits++;
@@ -419,16 +422,19 @@ static int parse(struct pub *p, int argc, char **argv)
 		{ "count", required_argument, NULL, 'c' },
 		{ "size", required_argument, NULL, 'z' },
 		{ "reply", required_argument, NULL, 'r' },
+		{ "header", required_argument, NULL, 'H' },
 		{ "raw", no_argument, NULL, OPT_RAW },
 		{ "interval", required_argument, NULL, OPT_INTERVAL },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "quiet", no_argument, NULL, 'q' },
 		CLI_COMMON_LONGOPTS,
 	};
+	char why[160];
 	int opt, rc;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "c:z:r:t:q",
-				  longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv,
+				  CLI_COMMON_SHORTOPTS "c:z:r:H:t:q", longopts,
+				  NULL)) != -1) {
 		rc = cli_common_option(&p->cmd, opt, argv);
 		if (rc == 1)
 			continue;
@@ -450,6 +456,11 @@ static int parse(struct pub *p, int argc, char **argv)
 			break;
 		case 'r':
 			p->reply = optarg;
+			break;
+		case 'H':
+			if (cli_headers_add(&p->hdrs, optarg, why, sizeof(why)))
+				return cli_usage_error(&p->cmd, "--header: %s",
+						       why);
 			break;
 		case OPT_RAW:
 			p->raw = true;
@@ -504,19 +515,24 @@ int cli_cmd_pub(int argc, char **argv)
 
 	cli_cmd_init(&p.cmd, "pub", usage, "verbus-pub");
 	rc = parse(&p, argc, argv);
-	if (rc)
+	if (rc) {
+		cli_headers_free(&p.hdrs);
 		return rc < 0 ? CLI_EXIT_OK : rc;
+	}
 	data = optind < argc ? argv[optind] : NULL;
 	/* With fd 0 closed, the connection's first descriptor would become
 	 * fd 0 and the stdin loop would read the library's own fds. */
 	if (data == NULL && !p.generate && fcntl(STDIN_FILENO, F_GETFD) < 0) {
 		cli_error(&p.cmd, "stdin is closed: give DATA, --size or some "
 				  "input");
-		return CLI_EXIT_FAIL;
+		status = CLI_EXIT_FAIL;
+		goto out_free_headers;
 	}
 	cli_catch_signals();
-	if (cli_connect(&p.cmd, VB_OPT_NO_RECONNECT, NULL, NULL, &p.ev, &p.c))
-		return CLI_EXIT_FAIL;
+	if (cli_connect(&p.cmd, VB_OPT_NO_RECONNECT, NULL, NULL, &p.ev, &p.c)) {
+		status = CLI_EXIT_FAIL;
+		goto out_free_headers;
+	}
 	t0 = cli_now_ns();
 	if (data != NULL || p.generate)
 		status = run_generated(&p, data);
@@ -538,6 +554,12 @@ int cli_cmd_pub(int argc, char **argv)
 			  p.ev.notices == 1 ? "" : "s");
 		status = CLI_EXIT_FAIL;
 	}
+	if (p.ev.no_responders && !p.quiet)
+		fprintf(stderr,
+			"verbus: no responders: nobody subscribes to %s (%llu "
+			"message%s with a reply subject)\n",
+			p.subject, (unsigned long long)p.ev.no_responders,
+			p.ev.no_responders == 1 ? "" : "s");
 	if (status == CLI_EXIT_OK && !p.quiet)
 		fprintf(stderr,
 			"verbus: published %llu message%s (%llu bytes) to %s "
@@ -546,5 +568,7 @@ int cli_cmd_pub(int argc, char **argv)
 			(unsigned long long)p.bytes, p.subject,
 			(double)(cli_now_ns() - t0) / 1e6);
 	vb_close(p.c);
+out_free_headers:
+	cli_headers_free(&p.hdrs);
 	return status;
 }

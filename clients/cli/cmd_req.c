@@ -9,6 +9,7 @@
  * its last answer is not lost with the connection.
  */
 #include "cli/common.h"
+#include "cli/headers.h"
 #include "cli/print.h"
 
 #include <string.h>
@@ -34,6 +35,7 @@ struct rr {
 	uint64_t got; /* reply: requests seen */
 	uint64_t answered; /* reply: answers sent */
 	uint64_t failed; /* reply: answers that could not be sent */
+	struct cli_headers hdrs; /* reply: --header, on every answer */
 };
 
 static void usage_req(FILE *f)
@@ -51,6 +53,9 @@ static void usage_req(FILE *f)
 		"      --hex             the reply always as a hex dump\n"
 		"      --raw             the reply byte for byte (and a "
 		"newline)\n"
+		"\n"
+		"The reply's headers, if any, go to stderr.  With nobody "
+		"subscribed to\nSUBJECT it fails at once: \"no responders\".\n"
 		"\n" CLI_COMMON_HELP);
 }
 
@@ -73,6 +78,8 @@ static void usage_reply(FILE *f)
 		"      --quiet           do not print the requests\n"
 		"      --hex, --raw      how requests are printed (as verbus "
 		"sub)\n"
+		"  -H, --header 'K: V'   a header on every answer (repeat for "
+		"more)\n"
 		"\n" CLI_COMMON_HELP);
 }
 
@@ -85,11 +92,13 @@ static int parse(struct rr *r, bool reply, int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'Q' },
 		{ "hex", no_argument, NULL, OPT_HEX },
 		{ "raw", no_argument, NULL, OPT_RAW },
+		{ "header", required_argument, NULL, 'H' },
 		CLI_COMMON_LONGOPTS,
 	};
+	char why[160];
 	int opt, rc;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "t:c:q:",
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "t:c:q:H:",
 				  longopts, NULL)) != -1) {
 		rc = cli_common_option(&r->cmd, opt, argv);
 		if (rc == 1)
@@ -97,7 +106,7 @@ static int parse(struct rr *r, bool reply, int argc, char **argv)
 		if (rc)
 			return rc;
 		/* The two share a table; each refuses the other's own. */
-		if ((opt == 'q' || opt == 'Q') && !reply)
+		if ((opt == 'q' || opt == 'Q' || opt == 'H') && !reply)
 			return cli_usage_error(&r->cmd, "unknown option '%s'",
 					       argv[optind - 1]);
 		switch (opt) {
@@ -125,6 +134,11 @@ static int parse(struct rr *r, bool reply, int argc, char **argv)
 			break;
 		case OPT_RAW:
 			r->mode = CLI_PAYLOAD_RAW;
+			break;
+		case 'H':
+			if (cli_headers_add(&r->hdrs, optarg, why, sizeof(why)))
+				return cli_usage_error(&r->cmd, "--header: %s",
+						       why);
 			break;
 		}
 	}
@@ -160,6 +174,16 @@ static int request_one(struct rr *r, struct vb_conn *c, const char *data)
 		cli_error(&r->cmd, "no reply from %s within %d ms", r->subject,
 			  r->timeout_ms);
 		return CLI_EXIT_FAIL;
+	case VB_ENORESPONDERS:
+		cli_error(&r->cmd, "no responders: nobody subscribes to %s",
+			  r->subject);
+		return CLI_EXIT_FAIL;
+	case VB_EACCES:
+		cli_error(&r->cmd,
+			  "permission denied: the broker refused a request "
+			  "to %s",
+			  r->subject);
+		return CLI_EXIT_FAIL;
 	case VB_EINVAL:
 		return cli_usage_error(&r->cmd,
 				       "bad subject '%s' (tokens separated by "
@@ -170,6 +194,7 @@ static int request_one(struct rr *r, struct vb_conn *c, const char *data)
 			  vb_strerror(r->ev.closed ? r->ev.close_err : rc));
 		return CLI_EXIT_FAIL;
 	}
+	cli_print_headers(stderr, reply);
 	cli_print_payload(stdout, reply->data, reply->size, r->mode);
 	fflush(stdout);
 	fprintf(stderr, "verbus: reply of %zu bytes in %.3f ms\n", reply->size,
@@ -226,7 +251,7 @@ static void on_request(struct vb_conn *c, const struct vb_msg *m, void *arg)
 	/* Without room (VB_EAGAIN: pending_max bytes of answers unsent),
 	 * the answer is counted as failed rather than waited for: a
 	 * callback must not block. */
-	rc = vb_respond(c, m, data, size);
+	rc = vb_respond_msg(c, m, r->hdrs.h, r->hdrs.n, data, size);
 	if (rc == VB_OK) {
 		r->answered++;
 		return;
@@ -244,11 +269,15 @@ int cli_cmd_reply(int argc, char **argv)
 
 	cli_cmd_init(&r.cmd, "reply", usage_reply, "verbus-reply");
 	rc = parse(&r, true, argc, argv);
-	if (rc)
+	if (rc) {
+		cli_headers_free(&r.hdrs);
 		return rc < 0 ? CLI_EXIT_OK : rc;
+	}
 	cli_catch_signals();
-	if (cli_connect(&r.cmd, 0, NULL, NULL, &r.ev, &c))
+	if (cli_connect(&r.cmd, 0, NULL, NULL, &r.ev, &c)) {
+		cli_headers_free(&r.hdrs);
 		return CLI_EXIT_FAIL;
+	}
 	status = cli_subscribe(&r.cmd, c, &r.ev, r.subject, r.queue, r.count,
 			       on_request, &r);
 	if (status == 0) {
@@ -283,5 +312,6 @@ int cli_cmd_reply(int argc, char **argv)
 	if (status == CLI_EXIT_OK && r.failed)
 		status = CLI_EXIT_FAIL;
 	vb_close(c);
+	cli_headers_free(&r.hdrs);
 	return status;
 }

@@ -207,6 +207,8 @@ static const struct counter counters[] = {
 	{ "out_msgs", "messages out", false },
 	{ "out_bytes", "bytes out", true },
 	{ "no_interest", "messages nobody wanted", false },
+	{ "no_responders", "requests told no responders", false },
+	{ "bad_headers", "malformed header blocks", false },
 	{ "drops", "deliveries dropped", false },
 	{ "forward_failures", "deliveries failed", false },
 	{ "slow_consumers", "slow consumers", false },

@@ -260,6 +260,12 @@ void cli_on_event(struct vb_conn *c, const struct vb_event *ev, void *arg)
 			 detail ? detail : "");
 		break;
 	case VB_EV_NOTICE:
+		if (ev->err == VB_ENORESPONDERS) {
+			/* Routed, but nobody subscribes to it: not a
+			 * refusal (the command reports the count). */
+			e->no_responders++;
+			break;
+		}
 		e->notices++;
 		if (ev->sub != NULL)
 			e->sub_refused = true;

@@ -152,7 +152,8 @@ struct cli_events {
 	bool closed; /* VB_EV_CLOSED came */
 	int close_err; /* its error */
 	char close_detail[256]; /* its detail ("" if none) */
-	uint64_t notices; /* VB_EV_NOTICE count */
+	uint64_t notices; /* VB_EV_NOTICE count (refusals) */
+	uint64_t no_responders; /* VB_ENORESPONDERS notices (not refusals) */
 	bool sub_refused; /* a notice named a subscription (now gone) */
 	uint64_t dropped; /* the largest VB_EV_DROPPED count */
 	bool quiet; /* no lines for (re)connections */

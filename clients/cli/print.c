@@ -103,6 +103,30 @@ void cli_print_payload(FILE *f, const void *data, size_t size,
 		fputc('\n', f);
 }
 
+void cli_print_headers(FILE *f, const struct vb_msg *m)
+{
+	struct vb_header_field h;
+	size_t pos = 0;
+	int rc;
+
+	while ((rc = vb_msg_header_next(m, &pos, &h)) == VB_OK) {
+		/* Names are visible ASCII; a value may hold control bytes
+		 * (only CR and LF are refused): shown escaped. */
+		fprintf(f, "%.*s: ", (int)h.name_len, h.name);
+		for (size_t i = 0; i < h.value_len; i++) {
+			unsigned char ch = (unsigned char)h.value[i];
+
+			if (ch < 0x20 || ch == 0x7f)
+				fprintf(f, "\\x%02x", ch);
+			else
+				fputc(ch, f);
+		}
+		fputc('\n', f);
+	}
+	if (rc == VB_EPROTO)
+		fputs("(malformed header block)\n", f);
+}
+
 void cli_print_msg(FILE *f, uint64_t index, const struct vb_msg *m,
 		   enum cli_payload mode)
 {
@@ -113,6 +137,7 @@ void cli_print_msg(FILE *f, uint64_t index, const struct vb_msg *m,
 		if (m->reply != NULL)
 			fprintf(f, " reply %.*s", (int)m->reply_len, m->reply);
 		fputc('\n', f);
+		cli_print_headers(f, m);
 	}
 	cli_print_payload(f, m->data, m->size, mode);
 }

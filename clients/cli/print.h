@@ -48,12 +48,20 @@ void cli_print_payload(FILE *f, const void *data, size_t size,
 		       enum cli_payload mode);
 
 /*
+ * cli_print_headers() - @m's headers, one "Name: value" line each, in
+ * order (control characters in a value as \xNN); nothing if it has none.
+ */
+void cli_print_headers(FILE *f, const struct vb_msg *m);
+
+/*
  * cli_print_msg() - message number @index (from 1) as @mode says:
  *
  *     [#1] orders.new (5 bytes)
+ *     Trace-Id: 42
  *     hello
  *
- * with " reply SUBJECT" after the size when the message has one.  An empty
+ * with " reply SUBJECT" after the size when the message has one, and its
+ * headers (if any, not with CLI_PAYLOAD_RAW) before the payload.  An empty
  * payload still prints its (empty) line, so every message is at least two
  * lines.
  */

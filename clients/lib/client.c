@@ -272,6 +272,9 @@ static void on_notice(struct vb_conn *c, const Verbus__Notice *n)
 
 	if (n->code == 0)
 		return; /* informational (an auto-unsubscribe completed) */
+	/* A request refused or unanswerable: it fails now, no event. */
+	if (n->subject[0] && vbi_request_refused(c, n->subject, err))
+		return;
 	vbi_client_event(c, VB_EV_NOTICE, err, n->reason, s, 0);
 	/* A refused subscription is not in force: forget it, so that it is
 	 * not re-sent on reconnection either. */

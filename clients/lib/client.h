@@ -18,6 +18,7 @@
 #define VERBUS_CLIENTS_LIB_CLIENT_H
 
 #include "clients/lib/pool.h"
+#include "core/header.h"
 #include "core/subject.h"
 #include "core/url.h"
 #include "proto/codec.h"
@@ -67,7 +68,8 @@ struct out_item {
 	enum out_kind kind;
 	uint32_t sid; /* SUB, UNSUB */
 	uint64_t num; /* UNSUB: max_msgs; PING: id */
-	uint16_t topic_len; /* PUB: topic bytes, then size data bytes */
+	uint16_t topic_len; /* PUB: topic bytes, then size payload bytes */
+	uint8_t fkind; /* PUB: VBI_FRAME_MSG, or _HMSG (headers first) */
 	uint32_t size;
 	uint8_t bytes[];
 };
@@ -195,6 +197,10 @@ int vbi_outq_resubscribe(struct vb_conn *c);
 void vbi_outq_pump(struct vb_conn *c);
 int vbi_outq_publish(struct vb_conn *c, const char *subject, const char *reply,
 		     const void *data, size_t size);
+/* vbi_outq_publish() with the @n headers at @h (n > 0: an HMSG frame). */
+int vbi_outq_publish_hdr(struct vb_conn *c, const char *subject,
+			 const char *reply, const struct vb_header *h, size_t n,
+			 const void *data, size_t size);
 
 /* subs.c */
 struct vb_sub *vbi_subs_find(struct vb_conn *c, uint32_t sid);
@@ -209,6 +215,12 @@ void vbi_subs_deliver(struct vbi_conn *vc, const struct vbi_frame_view *v,
 /* Expire the requests due at @now_ns, or @all of them (VB_ECLOSED). */
 void vbi_request_expire(struct vb_conn *c, uint64_t now_ns, bool all);
 uint64_t vbi_request_next_deadline(const struct vb_conn *c);
+/*
+ * vbi_request_refused() - the broker refused the message whose reply
+ * subject is @reply, or found nobody to answer it (@err): if that is one
+ * of our requests, it ends now with @err; returns whether it was.
+ */
+bool vbi_request_refused(struct vb_conn *c, const char *reply, int err);
 void vbi_request_free_all(struct vb_conn *c);
 
 /* Lock and unlock the connection if it is a locked one. */

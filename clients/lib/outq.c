@@ -12,6 +12,7 @@
  * the publishes stay.
  */
 #include "clients/lib/client.h"
+#include "core/header.h"
 #include "core/subject.h"
 
 #include <stdio.h>
@@ -128,6 +129,20 @@ static int send_subscribe(struct vb_conn *c, uint32_t sid)
 	return vbi_conn_send_ctrl(c->vc, &m);
 }
 
+/* vbi_conn_send() for a frame of @kind (the payload is whole already). */
+static int send_copy(struct vbi_conn *vc, uint8_t kind, const void *topic,
+		     uint16_t tlen, const void *payload, uint32_t plen)
+{
+	void *t, *p;
+	int rc = vbi_conn_reserve_kind(vc, kind, tlen, plen, &t, &p);
+
+	if (rc)
+		return rc;
+	memcpy(t, topic, tlen);
+	memcpy(p, payload, plen);
+	return vbi_conn_commit(vc);
+}
+
 static int send_item(struct vb_conn *c, const struct out_item *it)
 {
 	Verbus__Control m = VERBUS__CONTROL__INIT;
@@ -136,6 +151,10 @@ static int send_item(struct vb_conn *c, const struct out_item *it)
 
 	switch (it->kind) {
 	case OUT_PUB:
+		if (it->fkind == VBI_FRAME_HMSG)
+			return send_copy(c->vc, it->fkind, it->bytes,
+					 it->topic_len,
+					 it->bytes + it->topic_len, it->size);
 		return vbi_conn_send(c->vc, it->bytes, it->topic_len,
 				     it->bytes + it->topic_len, it->size);
 	case OUT_SUB:
@@ -214,10 +233,48 @@ static int make_topic(struct vb_conn *c, const char *subject, const char *reply)
 	return (int)sl;
 }
 
-int vbi_outq_publish(struct vb_conn *c, const char *subject, const char *reply,
-		     const void *data, size_t size)
+/*
+ * An HMSG's payload at @p: the block's length (little endian), the block
+ * of the @n headers at @h (@blk bytes, checked), the @size data bytes.
+ */
+static void hmsg_fill(uint8_t *p, const struct vb_header *h, size_t n,
+		      size_t blk, const void *data, size_t size)
+{
+	p[0] = (uint8_t)blk;
+	p[1] = (uint8_t)(blk >> 8);
+	p[2] = (uint8_t)(blk >> 16);
+	p[3] = (uint8_t)(blk >> 24);
+	vbi_hdr_encode(h, n, (char *)p + VBI_FRAME_HLEN_LEN);
+	if (size)
+		memcpy(p + VBI_FRAME_HLEN_LEN + blk, data, size);
+}
+
+/* Straight to the transport: VB_OK, VB_EAGAIN (queue it) or an error. */
+static int publish_now(struct vb_conn *c, int tlen, const struct vb_header *h,
+		       size_t n, size_t blk, const void *data, size_t size)
+{
+	void *t, *p;
+	int rc;
+
+	if (!n)
+		return vbi_conn_send(c->vc, c->topic, (uint16_t)tlen, data,
+				     (uint32_t)size);
+	rc = vbi_conn_reserve_kind(c->vc, VBI_FRAME_HMSG, (uint16_t)tlen,
+				   (uint32_t)(VBI_FRAME_HLEN_LEN + blk + size),
+				   &t, &p);
+	if (rc)
+		return rc;
+	memcpy(t, c->topic, (size_t)tlen);
+	hmsg_fill(p, h, n, blk, data, size);
+	return vbi_conn_commit(c->vc);
+}
+
+int vbi_outq_publish_hdr(struct vb_conn *c, const char *subject,
+			 const char *reply, const struct vb_header *h, size_t n,
+			 const void *data, size_t size)
 {
 	struct out_item *it;
+	size_t blk = 0, plen;
 	int tlen, rc;
 
 	if (c->state == CS_CLOSED)
@@ -229,14 +286,22 @@ int vbi_outq_publish(struct vb_conn *c, const char *subject, const char *reply,
 	tlen = make_topic(c, subject, reply);
 	if (tlen < 0)
 		return tlen;
-	if (size > UINT32_MAX - (size_t)tlen)
+	if (n) {
+		rc = vbi_hdr_encoded_len(h, n, &blk);
+		if (rc)
+			return rc;
+	}
+	/* The payload: [the block's length and the block] and the data. */
+	plen = n ? VBI_FRAME_HLEN_LEN + blk : 0;
+	if (plen > UINT32_MAX - (size_t)tlen ||
+	    size > UINT32_MAX - (size_t)tlen - plen)
 		return VB_EMSGSIZE;
+	plen += size;
 	if (c->state == CS_OPEN && !c->out_head) {
-		rc = vbi_conn_send(c->vc, c->topic, (uint16_t)tlen, data,
-				   (uint32_t)size);
+		rc = publish_now(c, tlen, h, n, blk, data, size);
 		if (rc == VB_OK) {
 			c->st.msgs_out++;
-			c->st.bytes_out += size;
+			c->st.bytes_out += plen;
 			vbi_client_staged(c);
 			return VB_OK;
 		}
@@ -248,23 +313,32 @@ int vbi_outq_publish(struct vb_conn *c, const char *subject, const char *reply,
 		struct vbi_conn_stats cs;
 
 		vbi_conn_stats(c->vc, &cs);
-		if ((size_t)tlen + size > cs.peer_max_msg)
+		if ((size_t)tlen + plen > cs.peer_max_msg)
 			return VB_EMSGSIZE;
 	}
-	if (c->out_bytes + size > c->o.pending_max) {
+	if (c->out_bytes + plen > c->o.pending_max) {
 		c->want_writable = true;
 		return VB_EAGAIN;
 	}
-	it = vbi_outq_new(OUT_PUB, (size_t)tlen + size);
+	it = vbi_outq_new(OUT_PUB, (size_t)tlen + plen);
 	if (!it)
 		return VB_ENOMEM;
 	it->topic_len = (uint16_t)tlen;
-	it->size = (uint32_t)size;
+	it->fkind = n ? VBI_FRAME_HMSG : VBI_FRAME_MSG;
+	it->size = (uint32_t)plen;
 	memcpy(it->bytes, c->topic, (size_t)tlen);
-	if (size)
+	if (n)
+		hmsg_fill(it->bytes + tlen, h, n, blk, data, size);
+	else if (size)
 		memcpy(it->bytes + tlen, data, size);
 	vbi_outq_append(c, it);
 	return VB_OK;
+}
+
+int vbi_outq_publish(struct vb_conn *c, const char *subject, const char *reply,
+		     const void *data, size_t size)
+{
+	return vbi_outq_publish_hdr(c, subject, reply, NULL, 0, data, size);
 }
 
 int vb_publish(struct vb_conn *c, const char *subject, const void *data,

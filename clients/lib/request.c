@@ -199,3 +199,21 @@ int vb_request(struct vb_conn *c, const char *subject, const void *data,
 	client_unlock(c);
 	return rc;
 }
+
+bool vbi_request_refused(struct vb_conn *c, const char *reply, int err)
+{
+	size_t plen = strlen(c->inbox), rlen = strlen(reply);
+	uint64_t token;
+	struct req *r;
+
+	if (!c->inbox[0] || rlen <= plen + 1 || rlen - plen - 1 >= 24 ||
+	    memcmp(reply, c->inbox, plen) != 0 || reply[plen] != '.' ||
+	    !vbi_parse_u64(reply + plen + 1, &token))
+		return false;
+	HASH_FIND(hh, c->reqs, &token, sizeof(token), r);
+	if (!r)
+		return false;
+	req_finish(c, r, NULL, err);
+	vbi_client_arm_timer(c);
+	return true;
+}

@@ -48,14 +48,35 @@ void vbi_subs_remove(struct vb_sub *s)
 		vbi_subs_free(s);
 }
 
-/* Split a delivered topic "subject[ reply]" into the message. */
-static void msg_fill(struct vb_msg *m, const struct vbi_frame_view *v)
+/*
+ * Split a delivered frame into the message: the topic "subject[ reply]",
+ * and an HMSG's header block and data.  Returns VB_OK, or VB_EPROTO for
+ * an HMSG whose block is malformed: the broker checked it, but forwards
+ * it from the publisher's memory, which a hostile publisher can change
+ * under the forward; that costs the message, not the connection.
+ */
+static int msg_fill(struct vb_msg *m, const struct vbi_frame_view *v)
 {
+	const char *p = v->payload;
+	uint32_t hlen;
+
 	m->subject = v->topic;
 	m->subject_len = vbi_topic_split(v->topic, v->topic_len, &m->reply,
 					 &m->reply_len);
 	m->data = v->payload;
 	m->size = v->payload_len;
+	m->headers = NULL;
+	m->headers_len = 0;
+	if (v->kind != VBI_FRAME_HMSG)
+		return VB_OK;
+	if (vbi_frame_hmsg_split(p, v->payload_len, &hlen) ||
+	    vbi_hdr_validate(p + VBI_FRAME_HLEN_LEN, hlen))
+		return VB_EPROTO;
+	m->headers = p + VBI_FRAME_HLEN_LEN;
+	m->headers_len = hlen;
+	m->data = p + VBI_FRAME_HLEN_LEN + hlen;
+	m->size = v->payload_len - VBI_FRAME_HLEN_LEN - hlen;
+	return VB_OK;
 }
 
 void vbi_subs_deliver(struct vbi_conn *vc, const struct vbi_frame_view *v,
@@ -70,7 +91,15 @@ void vbi_subs_deliver(struct vbi_conn *vc, const struct vbi_frame_view *v,
 		vbi_conn_release(vc, v);
 		return;
 	}
-	msg_fill(&h.m, v);
+	if (msg_fill(&h.m, v)) {
+		c->st.bad_msgs++;
+		vbi_client_event(c, VB_EV_NOTICE, VB_EPROTO,
+				 "a message with a malformed header block "
+				 "was dropped",
+				 NULL, 0);
+		vbi_conn_release(vc, v);
+		return;
+	}
 	h.m.sub = s;
 	s->delivered++;
 	if (s != c->inbox_sub) {

@@ -33,24 +33,26 @@ extern "C" {
  * The error list: one X-macro yields the enum, the names and the messages,
  * so that the three can never disagree.  X(name, value, message).
  */
-#define VB_ERRORS(X)                                                        \
-	X(VB_OK, 0, "success")                                              \
-	X(VB_EAGAIN, -1, "resource temporarily unavailable, try again")     \
-	X(VB_EINVAL, -2, "invalid argument")                                \
-	X(VB_ENOMEM, -3, "out of memory")                                   \
-	X(VB_EPROTO, -4, "protocol error: malformed or unexpected message") \
-	X(VB_EVERSION, -5, "protocol version mismatch")                     \
-	X(VB_EMSGSIZE, -6, "message too large")                             \
-	X(VB_ECLOSED, -7, "connection closed")                              \
-	X(VB_ETIMEDOUT, -8, "timed out")                                    \
-	X(VB_ECONNREFUSED, -9, "connection refused by peer")                \
-	X(VB_EUNREACH, -10, "address or route could not be resolved")       \
-	X(VB_EACCES, -11, "access denied")                                  \
-	X(VB_ENODEV, -12, "no usable RDMA device")                          \
-	X(VB_EIO, -13, "RDMA operation failed")                             \
-	X(VB_ESTATE, -14, "operation not valid in the current state")       \
-	X(VB_ENOSPC, -15, "no space left in a ring or pool")                \
-	X(VB_ESYS, -16, "system call failed")
+#define VB_ERRORS(X)                                                         \
+	X(VB_OK, 0, "success")                                               \
+	X(VB_EAGAIN, -1, "resource temporarily unavailable, try again")      \
+	X(VB_EINVAL, -2, "invalid argument")                                 \
+	X(VB_ENOMEM, -3, "out of memory")                                    \
+	X(VB_EPROTO, -4, "protocol error: malformed or unexpected message")  \
+	X(VB_EVERSION, -5, "protocol version mismatch")                      \
+	X(VB_EMSGSIZE, -6, "message too large")                              \
+	X(VB_ECLOSED, -7, "connection closed")                               \
+	X(VB_ETIMEDOUT, -8, "timed out")                                     \
+	X(VB_ECONNREFUSED, -9, "connection refused by peer")                 \
+	X(VB_EUNREACH, -10, "address or route could not be resolved")        \
+	X(VB_EACCES, -11, "access denied")                                   \
+	X(VB_ENODEV, -12, "no usable RDMA device")                           \
+	X(VB_EIO, -13, "RDMA operation failed")                              \
+	X(VB_ESTATE, -14, "operation not valid in the current state")        \
+	X(VB_ENOSPC, -15, "no space left in a ring or pool")                 \
+	X(VB_ESYS, -16, "system call failed")                                \
+	X(VB_ENORESPONDERS, -17, "no responders: nobody subscribes to that") \
+	X(VB_ENOENT, -18, "not found")
 
 #define VB_ERR_ENUM_(name, value, msg) name = (value),
 /* Every error a vb_ function can return. */
@@ -182,9 +184,14 @@ struct vb_msg {
 	size_t subject_len;
 	const char *reply; /* where to send an answer; NULL if none */
 	size_t reply_len;
-	const void *data;
+	const void *data; /* the data, after the headers if any */
 	size_t size;
 	struct vb_sub *sub; /* the subscription that matched */
+	/* The message's header block as it came ("NATS/1.0\r\nName: value
+	 * \r\n...\r\n"), in the ring too, or NULL and 0 if it has none: read
+	 * it with vb_msg_header() and vb_msg_header_next(). */
+	const char *headers;
+	size_t headers_len;
 };
 
 /* Called for each message a subscription receives. */
@@ -202,7 +209,11 @@ enum vb_event_type {
 	VB_EV_CLOSED, /* for good: reconnecting gave up (err) or vb_close() */
 	VB_EV_WRITABLE, /* a call that returned VB_EAGAIN may succeed now */
 	VB_EV_NOTICE, /* the broker refused something: err, detail, and sub
-		       * (a refused subscription, now removed) or NULL */
+		       * (a refused subscription, now removed) or NULL; or
+		       * VB_ENORESPONDERS: a message published with a reply
+		       * subject (not a vb_request's) that nobody subscribes
+		       * to; or VB_EPROTO: a delivered message was dropped as
+		       * malformed (vb_stats.bad_msgs) */
 	VB_EV_DROPPED, /* the broker dropped deliveries to sub (slow
 			* consumer): count, in all since it subscribed */
 };
@@ -399,6 +410,31 @@ VB_EXPORT int vb_publish_reply(struct vb_conn *c, const char *subject,
 			       size_t size);
 
 /*
+ * Message headers, as NATS 2.2's: name/value pairs a message carries
+ * before its data, sent as a "NATS/1.0" header block.  A name is 1-255
+ * visible ASCII characters other than ':' (compared exactly: names are
+ * case-sensitive, as in nats.c); a value any characters but CR and LF (the
+ * spaces and tabs around it are not kept).  A name may be given several
+ * times: each is a value of it, in order.  A message published without
+ * headers costs nothing more than before.
+ */
+struct vb_header {
+	const char *name; /* NUL-terminated, the caller's */
+	const char *value; /* NUL-terminated, the caller's; may be "" */
+};
+
+/*
+ * vb_publish_msg() - vb_publish_reply() (@reply may be NULL) with the
+ * @nhdrs headers at @hdrs (none: 0, and @hdrs may be NULL).  Names,
+ * values and data are copied.  The header block counts against the
+ * broker's largest message as the data does.  Returns as vb_publish(), and
+ * VB_EINVAL also for a bad header name or value.
+ */
+VB_EXPORT int vb_publish_msg(struct vb_conn *c, const char *subject,
+			     const char *reply, const struct vb_header *hdrs,
+			     size_t nhdrs, const void *data, size_t size);
+
+/*
  * vb_reserve() - zero-copy publish: room for @size bytes of data in the
  * connection's registered send memory, at *@buf.  Fill it, then call
  * vb_commit() before any other call on @c.  @reply may be NULL.  Returns
@@ -466,9 +502,45 @@ VB_EXPORT void vb_msg_release(struct vb_msg *m);
 VB_EXPORT int vb_respond(struct vb_conn *c, const struct vb_msg *m,
 			 const void *data, size_t size);
 
+/* vb_respond_msg() - vb_respond() with headers, as vb_publish_msg(). */
+VB_EXPORT int vb_respond_msg(struct vb_conn *c, const struct vb_msg *m,
+			     const struct vb_header *hdrs, size_t nhdrs,
+			     const void *data, size_t size);
+
+/*
+ * vb_msg_header() - the @idx-th value (0: the first) of @m's header named
+ * @name (NUL-terminated, matched exactly), zero copy: *@value points into
+ * the message (valid as long as the message) and is NOT NUL-terminated:
+ * *@len bytes.  Returns VB_OK, VB_ENOENT (no such header, or not that
+ * many values; @m has no headers), VB_EPROTO (the block is malformed: the
+ * broker checked it, so only a peer that changed it after can cause
+ * that), or VB_EINVAL.  Reads the block each call (headers are few).
+ */
+VB_EXPORT int vb_msg_header(const struct vb_msg *m, const char *name,
+			    size_t idx, const char **value, size_t *len);
+
+/* One header of a delivered message: pointers into it, not terminated. */
+struct vb_header_field {
+	const char *name;
+	size_t name_len;
+	const char *value;
+	size_t value_len;
+};
+
+/*
+ * vb_msg_header_next() - iterate @m's headers in order: set *@pos to 0,
+ * then each call fills *@out with the next and advances *@pos.  Returns
+ * VB_OK, VB_ENOENT after the last (or when @m has none), VB_EPROTO (a
+ * malformed block) or VB_EINVAL.
+ */
+VB_EXPORT int vb_msg_header_next(const struct vb_msg *m, size_t *pos,
+				 struct vb_header_field *out);
+
 /* Called once per vb_request_async(): @m is the reply (valid during the
- * call, vb_msg_hold() keeps it) or NULL with @err VB_ETIMEDOUT or
- * VB_ECLOSED. */
+ * call, vb_msg_hold() keeps it) or NULL with @err VB_ETIMEDOUT,
+ * VB_ECLOSED, VB_ENORESPONDERS (the broker found nobody subscribed to the
+ * subject: at once, not at the timeout) or VB_EACCES (the broker refused
+ * to publish it). */
 typedef void (*vb_reply_cb)(struct vb_conn *c, const struct vb_msg *m, int err,
 			    void *arg);
 
@@ -488,7 +560,8 @@ VB_EXPORT int vb_request_async(struct vb_conn *c, const char *subject,
  * the reply message, to give back with vb_msg_release().  Runs callbacks
  * meanwhile, of @c only (a responder on another connection of this thread
  * would not run: use vb_request_async there).  Returns VB_OK,
- * VB_ETIMEDOUT, or as vb_publish().
+ * VB_ETIMEDOUT, VB_ENORESPONDERS, VB_EACCES (see vb_reply_cb), or as
+ * vb_publish().
  */
 VB_EXPORT int vb_request(struct vb_conn *c, const char *subject,
 			 const void *data, size_t size, int timeout_ms,
@@ -508,6 +581,8 @@ struct vb_stats {
 	uint64_t failovers; /* opens to another server than the last open */
 	uint64_t servers; /* now: the servers it may connect to (the list's,
 			   * and those the brokers advertised) */
+	uint64_t bad_msgs; /* delivered messages dropped as malformed (a
+			    * header block changed under its forward) */
 };
 
 /* vb_stats() - fill @s (up to s->sz bytes).  Returns VB_OK or VB_EINVAL. */

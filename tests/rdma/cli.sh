@@ -6,8 +6,8 @@
 # queue group split exactly; request/reply; a short `verbus bench` in all
 # three formats (with nothing lost, and its bytes really on the wire);
 # `verbus stat` against the broker's own counts; and the errors a user
-# meets (bad URL, bad option, no broker, no responder) with their exit
-# statuses.
+# meets (bad URL, bad option, no broker, no responders, no answer) with
+# their exit statuses; headers given with -H, shown by sub and req.
 set -u
 . "$(dirname "$0")/lib.sh"
 need_hosts 3
@@ -227,6 +227,21 @@ EOF
 same s3 "$work/want"
 echo "PASS: --size/--count, --raw both ways, --reply, binary shown in hex"
 
+echo "===== headers: pub -H, sub shows them, reply -H, req prints them"
+bg sh "$h2" sub hdr.x --count 1
+vb "$h3" pub hdr.x -H 'Trace-Id: 7' -H 'Dup: a' -H 'Dup:b' hi -q || fail "pub -H failed"
+reap sh
+printf '[#1] hdr.x (2 bytes)\nTrace-Id: 7\nDup: a\nDup: b\nhi\n' >"$work/want"
+same sh "$work/want"
+bg rh "$h2" reply svc.hdr -H 'Status: ok' --count 1 --quiet
+out=$(vb "$h3" req svc.hdr x 2>"$work/reqh.err") || { cat "$work/reqh.err"; fail "req to a -H responder failed"; }
+[ "$out" = x ] || fail "the -H responder answered '$out'"
+grep -qx "Status: ok" "$work/reqh.err" || { cat "$work/reqh.err"; fail "req did not show the answer's header"; }
+reap rh
+expect_fail 2 "verbus pub: --header: 'nocolon' is not \"Name: value\"" "$V" pub -H nocolon x y
+expect_fail 2 "verbus pub: --header: header name 'a b' has a space" "$V" pub -H 'a b: c' x y
+echo "PASS: headers shown by sub in order, an answer's header on req's stderr, bad -H refused"
+
 echo "===== queue group: 30 messages, 3 members, each exactly once"
 for i in 1 2 3; do bg "q$i" "$h2" sub 'jobs.>' --queue workers --count 10 --raw; done
 bg qall "$h2" sub 'jobs.>' --count 30 --raw
@@ -320,7 +335,10 @@ expect_fail 2 "verbus: unknown command 'publish'" "$V" publish x
 expect_fail 2 "verbus pub: bad subject 'a b'" vb "$h3" pub 'a b' x
 expect_fail 1 "verbus pub: cannot connect to rdma://$brk:$((port + 1)) from $h3: " \
 	vb "$h3" pub -s "rdma://$brk:$((port + 1))" --connect-timeout 3s x y
-expect_fail 1 "verbus req: no reply from nobody.home within 300 ms" vb "$h3" req nobody.home x --timeout 300
+expect_fail 1 "verbus req: no responders: nobody subscribes to nobody.home" vb "$h3" req nobody.home x --timeout 10s
+bg silent "$h2" sub svc.silent --count 1
+expect_fail 1 "verbus req: no reply from svc.silent within 300 ms" vb "$h3" req svc.silent x --timeout 300
+reap silent
 expect_fail 1 "verbus stat: cannot read http://127.0.0.1:$((mport + 1))/varz" \
 	"$V" stat -m "127.0.0.1:$((mport + 1))"
 expect_fail 1 "verbus sub: timed out after 0 of 1 messages" vb "$h2" sub quiet.x --count 1 --timeout 500ms

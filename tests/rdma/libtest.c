@@ -18,7 +18,8 @@
  *   auth       against a broker configured by tests/rdma/auth.sh: bad or
  *              missing credentials refused (VB_EACCES), a user and a token
  *              admitted, a denied subscription and a denied publish
- *              reported as VB_EV_NOTICE, allowed traffic flowing.
+ *              reported as VB_EV_NOTICE, allowed traffic flowing, a
+ *              denied request failing at once with VB_EACCES.
  *   tls        URL is a tls:// broker (tests/rdma/tls.sh), SOURCE-A the
  *              CA file that verifies it: vb_opts.tls_* with a tcp:// URL
  *              refused (VB_EINVAL), tls_server_name checked against the
@@ -291,7 +292,7 @@ static void case_api(void)
 	struct holder h = { 0 };
 	struct vb_msg *reply;
 	struct vb_stats st = { .sz = sizeof(st) };
-	uint64_t n_auto = 0, n_q1 = 0, n_q2 = 0, n_gone = 0;
+	uint64_t n_auto = 0, n_q1 = 0, n_q2 = 0, n_gone = 0, n_silent = 0;
 	uint64_t t0;
 	void *buf;
 	int rc;
@@ -409,8 +410,12 @@ static void case_api(void)
 		vb_stop(b);
 		pthread_join(responder, NULL);
 	}
+	/* A subscriber that never answers: the request times out (with no
+	 * subscriber at all it would fail at once: tests/rdma/libhdr.c). */
+	OK(vb_subscribe(b, "svc.silent", NULL, on_count, &n_silent, NULL));
+	OK(vb_flush(b, 5000));
 	t0 = now_ms();
-	rc = vb_request(a, "svc.nobody", "x", 1, 300, &reply);
+	rc = vb_request(a, "svc.silent", "x", 1, 300, &reply);
 	CHECK(rc == VB_ETIMEDOUT, "unanswered request: %s", vb_strerror(rc));
 	CHECK(now_ms() - t0 >= 290 && now_ms() - t0 < 3000,
 	      "timeout after %" PRIu64 " ms", now_ms() - t0);
@@ -759,6 +764,27 @@ static void case_auth(void)
 	CHECK(vb_is_connected(a) && vb_is_connected(b), "a denial closed");
 	printf("PASS: alice's 10 orders delivered, her secret.plans denied, "
 	       "both still connected\n");
+	/* A request the broker refuses fails at once, not at its timeout,
+	 * and as the request's error, not as one more event. */
+	{
+		struct vb_msg *r = NULL;
+		uint64_t ms;
+
+		t0 = now_ms();
+		rc = vb_request(a, "secret.ask", "q", 1, 10000, &r);
+		ms = now_ms() - t0;
+		CHECK(rc == VB_EACCES && !r,
+		      "denied request: %s, expected "
+		      "VB_EACCES",
+		      vb_strerror(rc));
+		CHECK(ms < 5000, "denied request failed after %" PRIu64 " ms",
+		      ms);
+		CHECK(ea.notices == 1, "denied request: %d notices",
+		      ea.notices);
+		printf("PASS: alice's request to secret.ask refused in %" PRIu64
+		       " ms (timeout 10000)\n",
+		       ms);
+	}
 	vb_close(a);
 	vb_close(b);
 }

@@ -20,6 +20,10 @@ broker_start --monitor 127.0.0.1:0
 libtest api
 libtest threads
 libtest posting
+# Message headers and no-responders (tests/rdma/libhdr.c).
+timeout 120 "$VERBUS_BIN/vb_libhdr" "$url" "$a" "$b" >"$work/libhdr.out" 2>&1 ||
+	{ cat "$work/libhdr.out"; show broker "$work/broker.log"; fail "vb_libhdr failed"; }
+cat "$work/libhdr.out"
 
 # The examples: hello, then two epoll bridges (hosts 2 and 3) passing a
 # line from a TCP client of one to a TCP client of the other.

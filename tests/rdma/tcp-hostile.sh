@@ -6,7 +6,8 @@
 # control record announcing 1 MB, data before the Hello, a Hello that never
 # comes and half a record header (both closed by the handshake deadline),
 # 5,000 empty Credit messages sent ignoring credits, a DATA record longer than the ring, a
-# DATA record of garbage frames, 20 silent connections from one address
+# DATA record of garbage frames, messages with headers whose header block
+# is malformed or longer than the message, 20 silent connections from one address
 # (the per-address cap refuses the rest with its reason; the deadline
 # closes those accepted), and a subscriber that stops reading (a slow
 # consumer, disconnected within block_timeout_ms).  Each is closed with its
@@ -60,6 +61,11 @@ attack truncated "handshake timeout"
 attack flood "more records than it had credit for"
 attack lie "had no room for"
 attack corrupt "corrupt frame"
+attack badhdr "malformed header block .not NATS/1.0 headers.; closed"
+attack badhlen "malformed header block .its length is past the message.s end.; closed"
+attack hshort "malformed header block .its length is past the message.s end.; closed"
+[ "$(grep -c "its length is past the message's end" "$work/broker.log")" = 2 ] ||
+	{ show broker "$work/broker.log"; fail "badhlen and hshort: not both closed for their header block"; }
 
 to_before=$(metric verbus_handshake_timeouts_total)
 "$H" 127.0.0.1 "$port" silent 20 3 >"$work/silent.out" 2>&1 || fail "silent attack failed"

@@ -19,6 +19,11 @@
  *   flood       the handshake, then 5,000 empty Credits ignoring credits
  *   lie         the handshake, then a DATA record longer than the ring
  *   corrupt     the handshake, then a DATA record of garbage frames
+ *   badhdr      the handshake, then a message with headers (an HMSG frame)
+ *               whose header block is malformed (a line without ':')
+ *   badhlen     the same, its header block's length past the payload
+ *   hshort      an HMSG whose payload (3 bytes) cannot hold the block's
+ *               length
  * Others:
  *   silent N SECS    N connections that send nothing, held SECS seconds;
  *                    prints how many were refused (by reason), closed by
@@ -35,6 +40,7 @@
  *
  * Exit: 0 as described, 1 the broker did not do what was expected, 2 usage.
  */
+#include "core/frame.h"
 #include "proto/codec.h"
 
 #include <verbus/verbus.h>
@@ -135,6 +141,38 @@ static int send_rec(int fd, uint32_t kind, uint32_t len, const void *body,
 			       (bytes && send_all(fd, body, bytes)) ?
 		       -1 :
 		       0;
+}
+
+/*
+ * One HMSG frame (seq 1, at the start of the ring) whose header block is
+ * what @mode breaks: "badhdr" a line without ':', "badhlen" a block length
+ * past the payload, "hshort" a payload of 3 bytes.
+ */
+static int send_hmsg(int fd, const char *mode)
+{
+	static const char blk[] = "NATS/1.0\r\nno colon here\r\n\r\n";
+	uint8_t payload[64], frame[128] __attribute__((aligned(8)));
+	struct vbi_frame_msg m = { 0 };
+	uint32_t hlen = sizeof(blk) - 1;
+	size_t span;
+
+	if (strcmp(mode, "badhlen") == 0)
+		hlen = 1000;
+	payload[0] = (uint8_t)hlen;
+	payload[1] = (uint8_t)(hlen >> 8);
+	payload[2] = 0;
+	payload[3] = 0;
+	memcpy(payload + 4, blk, sizeof(blk) - 1);
+	payload[4 + sizeof(blk) - 1] = 'x';
+	m.kind = VBI_FRAME_HMSG;
+	m.topic = "hostile.hdr";
+	m.topic_len = 11;
+	m.payload = payload;
+	m.payload_len = strcmp(mode, "hshort") == 0 ? 3 : 4 + sizeof(blk);
+	m.seq = 1;
+	if (vbi_frame_encode(frame, sizeof(frame), &m, &span))
+		return -1;
+	return send_rec(fd, REC_DATA, (uint32_t)span, frame, (uint32_t)span);
 }
 
 static int send_ctrl(int fd, const Verbus__Control *m)
@@ -420,6 +458,13 @@ int main(int argc, char **argv)
 		if (handshake(fd, &ring))
 			return 1;
 		send_rec(fd, REC_DATA, 64, junk, 64);
+	} else if (strcmp(mode, "badhdr") == 0 ||
+		   strcmp(mode, "badhlen") == 0 ||
+		   strcmp(mode, "hshort") == 0) {
+		if (handshake(fd, &ring))
+			return 1;
+		if (send_hmsg(fd, mode))
+			return 1;
 	} else if (strcmp(mode, "stall") == 0 && argc == 6) {
 		Verbus__Subscribe s = VERBUS__SUBSCRIBE__INIT;
 

@@ -65,6 +65,32 @@ static void test_cli_print_text(void **state)
 	free(s);
 }
 
+static void test_cli_print_headers(void **state)
+{
+	static const char blk[] = "NATS/1.0\r\nTrace-Id: 42\r\nE:\r\n"
+				  "Ctl: a\x01"
+				  "b\r\n\r\n";
+	struct vb_msg m = msg("orders.new", "hello", 5);
+	char *s;
+
+	(void)state;
+	m.headers = blk;
+	m.headers_len = sizeof(blk) - 1;
+	s = printed(1, &m, CLI_PAYLOAD_AUTO);
+	assert_string_equal(s, "[#1] orders.new (5 bytes)\nTrace-Id: 42\nE: "
+			       "\nCtl: a\\x01b\nhello\n");
+	free(s);
+	/* --raw: the payload only. */
+	s = printed(1, &m, CLI_PAYLOAD_RAW);
+	assert_string_equal(s, "hello\n");
+	free(s);
+	m.headers_len = 12; /* cut inside the first header: malformed */
+	s = printed(1, &m, CLI_PAYLOAD_AUTO);
+	assert_string_equal(s, "[#1] orders.new (5 bytes)\n(malformed header "
+			       "block)\nhello\n");
+	free(s);
+}
+
 static void test_cli_print_binary_as_hex(void **state)
 {
 	static const unsigned char bin[] = { 0x00, 0x01, 'A', 0xff };
@@ -156,6 +182,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cli_print_text),
+		cmocka_unit_test(test_cli_print_headers),
 		cmocka_unit_test(test_cli_print_binary_as_hex),
 		cmocka_unit_test(test_cli_print_long_binary_is_cut),
 		cmocka_unit_test(test_cli_print_raw),

@@ -356,11 +356,17 @@ static void test_frame_rejects_malformed_msg(void **state)
 	}
 	g.ring[off + 5] = 0;
 	for (b = 0; b < 256; b++) {
-		if (b == VBI_FRAME_MSG)
+		if (b == VBI_FRAME_MSG || b == VBI_FRAME_HMSG)
 			continue;
 		g.ring[off + 4] = (uint8_t)b;
 		assert_int_equal(parse_end(&g, off), VB_EPROTO);
 	}
+	/* The same frame as an HMSG: its 10-byte payload has room for the
+	 * block's length, and the kind reaches the view. */
+	g.ring[off + 4] = VBI_FRAME_HMSG;
+	assert_int_equal(vbi_frame_parse(g.ring, RING_SIZE, off, 48, 10, &v),
+			 VB_OK);
+	assert_int_equal(v.kind, VBI_FRAME_HMSG);
 	g.ring[off + 4] = VBI_FRAME_MSG;
 
 	/* The subscription id is any value, and reaches the view. */
@@ -472,6 +478,64 @@ static void test_frame_pad(void **state)
 	guarded_unmap(&g);
 }
 
+/* An HMSG: encoded with its kind, parsed, its block length checked. */
+static void test_frame_hmsg(void **state)
+{
+	static const char blk[] = "NATS/1.0\r\nA: b\r\n\r\n";
+	uint8_t payload[64], ring[256] __attribute__((aligned(8)));
+	struct vbi_frame_msg m = { 0 };
+	struct vbi_frame_view v;
+	uint32_t hlen = sizeof(blk) - 1, got = 0;
+	size_t span;
+
+	(void)state;
+	put_le32(payload, hlen);
+	memcpy(payload + 4, blk, hlen);
+	memcpy(payload + 4 + hlen, "data", 4);
+	m.kind = VBI_FRAME_HMSG;
+	m.topic = "t";
+	m.topic_len = 1;
+	m.payload = payload;
+	m.payload_len = 4 + hlen + 4;
+	m.seq = 1;
+	assert_int_equal(vbi_frame_encode(ring, sizeof(ring), &m, &span),
+			 VB_OK);
+	assert_int_equal(vbi_frame_get_kind(ring), VBI_FRAME_HMSG);
+	assert_int_equal(
+		vbi_frame_parse(ring, sizeof(ring), 0, span, MAX_MSG, &v),
+		VB_OK);
+	assert_int_equal(v.kind, VBI_FRAME_HMSG);
+	assert_true(vbi_frame_is_msg(v.kind));
+	assert_int_equal(vbi_frame_hmsg_split(v.payload, v.payload_len, &got),
+			 VB_OK);
+	assert_int_equal(got, hlen);
+	/* No data after the block is fine; a block past the payload is not. */
+	assert_int_equal(vbi_frame_hmsg_split(payload, 4 + hlen, &got), VB_OK);
+	assert_int_equal(vbi_frame_hmsg_split(payload, 4 + hlen - 1, &got),
+			 VB_EPROTO);
+	assert_int_equal(vbi_frame_hmsg_split(payload, 3, &got), VB_EPROTO);
+	put_le32(payload, 0xffffffffu);
+	assert_int_equal(vbi_frame_hmsg_split(payload, 64, &got), VB_EPROTO);
+	put_le32(payload, 11); /* shorter than "NATS/1.0\r\n\r\n" */
+	assert_int_equal(vbi_frame_hmsg_split(payload, 64, &got), VB_EPROTO);
+	/* A zero kind in the input is a plain MSG. */
+	m.kind = 0;
+	assert_int_equal(vbi_frame_encode(ring, sizeof(ring), &m, &span),
+			 VB_OK);
+	assert_int_equal(vbi_frame_get_kind(ring), VBI_FRAME_MSG);
+	/* An HMSG whose payload cannot hold the block's length is a frame
+	 * (its reader refuses the payload, not the connection). */
+	m.kind = VBI_FRAME_HMSG;
+	m.payload_len = 3;
+	assert_int_equal(vbi_frame_encode(ring, sizeof(ring), &m, &span),
+			 VB_OK);
+	assert_int_equal(
+		vbi_frame_parse(ring, sizeof(ring), 0, span, MAX_MSG, &v),
+		VB_OK);
+	assert_int_equal(vbi_frame_hmsg_split(v.payload, v.payload_len, &got),
+			 VB_EPROTO);
+}
+
 static void test_frame_rejects_short_avail(void **state)
 {
 	struct vbi_frame_view v;
@@ -553,6 +617,7 @@ int main(void)
 		cmocka_unit_test(test_frame_rejects_malformed_msg),
 		cmocka_unit_test(test_frame_rejects_crossing_end),
 		cmocka_unit_test(test_frame_pad),
+		cmocka_unit_test(test_frame_hmsg),
 		cmocka_unit_test(test_frame_rejects_short_avail),
 		cmocka_unit_test(test_frame_parse_caller_errors),
 		cmocka_unit_test(test_frame_parse_garbage),
