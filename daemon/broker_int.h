@@ -70,6 +70,7 @@ struct bsub {
 	uint64_t delivered; /* deliveries made or queued to be made */
 	uint64_t dropped; /* dropped by the policy, in all */
 	bool dropped_owed; /* a Dropped notice must go out */
+	bool too_big_told; /* a Notice said a message was too large for it */
 	bool oom; /* uthash: an insert failed */
 	UT_hash_handle hh; /* bc->subs, by sid */
 };

@@ -172,8 +172,27 @@ static const char *forward_error(int rc)
 static void forward_failed(struct bconn *bc, const struct vbi_frame_view *v,
 			   uint32_t sid, int rc)
 {
+	struct bsub *s;
+	char why[200];
+
 	bc->b->st.forward_failures++;
 	owe_dropped(bc, v, sid);
+	/* Too large for it: the Dropped count says how many, and a Notice,
+	 * once per subscription, says why (not a slow consumer). */
+	if (rc == VB_EMSGSIZE && bc->role == BK_CLIENT &&
+	    (s = bk_sub_find(bc, sid)) && !s->too_big_told) {
+		struct vbi_conn_stats cs;
+
+		vbi_conn_stats(bc->c, &cs);
+		s->too_big_told = true;
+		snprintf(why, sizeof(why),
+			 "a message of %u bytes (subject and data) was "
+			 "dropped: this connection takes %u at most; later "
+			 "ones are counted as dropped",
+			 (unsigned)(v->topic_len + v->payload_len),
+			 (unsigned)cs.peer_max_msg);
+		bk_send_notice(bc, VB_EMSGSIZE, sid, 0, why);
+	}
 	if (bc->fwd_fail_logged)
 		return;
 	bc->fwd_fail_logged = true;

@@ -17,6 +17,7 @@
 enum {
 	OPT_HEX = CLI_OPT_FIRST_OWN,
 	OPT_RAW,
+	OPT_MAX_MSG,
 };
 
 /* One run of the command. */
@@ -52,6 +53,11 @@ static void usage(FILE *f)
 		"      --hex             payloads always as hex dumps\n"
 		"      --raw             payloads only, byte for byte, a "
 		"newline after each\n"
+		"      --max-msg SIZE    the largest message (subject and "
+		"data) to take\n"
+		"                        [64K]; larger ones are dropped by the "
+		"broker, which\n"
+		"                        says so\n"
 		"\n" CLI_COMMON_HELP);
 }
 
@@ -72,8 +78,10 @@ static int parse(struct sub *s, int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "hex", no_argument, NULL, OPT_HEX },
 		{ "raw", no_argument, NULL, OPT_RAW },
+		{ "max-msg", required_argument, NULL, OPT_MAX_MSG },
 		CLI_COMMON_LONGOPTS,
 	};
+	uint64_t v;
 	int opt, rc;
 
 	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "q:c:t:",
@@ -105,6 +113,19 @@ static int parse(struct sub *s, int argc, char **argv)
 			break;
 		case OPT_RAW:
 			s->mode = CLI_PAYLOAD_RAW;
+			break;
+		case OPT_MAX_MSG:
+			if (cli_parse_size(optarg, 1, 512u << 20, &v))
+				return cli_bad_value(&s->cmd, "--max-msg",
+						     optarg,
+						     "a size from 1 to 512M");
+			s->cmd.max_msg = (uint32_t)v;
+			/* A frame (32 bytes of header, the message, padding)
+			 * takes at most half the ring: grow it to fit. */
+			for (v = 1u << 20; v / 2 < 32 + s->cmd.max_msg + 7;)
+				v *= 2;
+			if (v > 1u << 20)
+				s->cmd.ring_size = (uint32_t)v;
 			break;
 		}
 	}

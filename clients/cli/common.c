@@ -260,6 +260,15 @@ void cli_on_event(struct vb_conn *c, const struct vb_event *ev, void *arg)
 			 detail ? detail : "");
 		break;
 	case VB_EV_NOTICE:
+		if (ev->err == VB_EMSGSIZE && ev->sub != NULL) {
+			/* A delivery too large for us: no refusal. */
+			e->too_big++;
+			fprintf(stderr,
+				"verbus: a message was too large for this "
+				"subscriber: %s (--max-msg raises the limit)\n",
+				detail ? detail : vb_strerror(ev->err));
+			break;
+		}
 		if (ev->err == VB_ENORESPONDERS) {
 			/* Routed, but nobody subscribes to it: not a
 			 * refusal (the command reports the count). */
@@ -278,8 +287,11 @@ void cli_on_event(struct vb_conn *c, const struct vb_event *ev, void *arg)
 		if (ev->count > e->dropped) {
 			fprintf(stderr,
 				"verbus: the broker dropped %llu messages in "
-				"all for this slow subscriber\n",
-				(unsigned long long)ev->count);
+				"all for this %s\n",
+				(unsigned long long)ev->count,
+				e->too_big ? "subscriber (too large for it, or "
+					     "it was too slow)" :
+					     "slow subscriber");
 			e->dropped = ev->count;
 		}
 		break;

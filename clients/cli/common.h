@@ -154,6 +154,7 @@ struct cli_events {
 	char close_detail[256]; /* its detail ("" if none) */
 	uint64_t notices; /* VB_EV_NOTICE count (refusals) */
 	uint64_t no_responders; /* VB_ENORESPONDERS notices (not refusals) */
+	uint64_t too_big; /* VB_EMSGSIZE notices about a subscription */
 	bool sub_refused; /* a notice named a subscription (now gone) */
 	uint64_t dropped; /* the largest VB_EV_DROPPED count */
 	bool quiet; /* no lines for (re)connections */

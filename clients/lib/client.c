@@ -277,8 +277,9 @@ static void on_notice(struct vb_conn *c, const Verbus__Notice *n)
 		return;
 	vbi_client_event(c, VB_EV_NOTICE, err, n->reason, s, 0);
 	/* A refused subscription is not in force: forget it, so that it is
-	 * not re-sent on reconnection either. */
-	if (s && s->delivered == 0)
+	 * not re-sent on reconnection either.  VB_EMSGSIZE about a
+	 * subscription is no refusal: a delivery was too large for us. */
+	if (s && s->delivered == 0 && err != VB_EMSGSIZE)
 		vbi_subs_remove(s);
 }
 

@@ -213,7 +213,10 @@ enum vb_event_type {
 		       * VB_ENORESPONDERS: a message published with a reply
 		       * subject (not a vb_request's) that nobody subscribes
 		       * to; or VB_EPROTO: a delivered message was dropped as
-		       * malformed (vb_stats.bad_msgs) */
+		       * malformed (vb_stats.bad_msgs); or VB_EMSGSIZE with
+		       * sub: a message for it was larger than this
+		       * connection's max_msg and dropped (once per
+		       * subscription; VB_EV_DROPPED counts them all) */
 	VB_EV_DROPPED, /* the broker dropped deliveries to sub (slow
 			* consumer): count, in all since it subscribed */
 };

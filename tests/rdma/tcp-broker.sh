@@ -4,7 +4,8 @@
 # tool's pub and sub, a stream from a publisher to 4 subscribers, the
 # broker's fan-out to TCP subscribers gathered from the publisher's ring
 # (payload_copy_bytes stays 0), a host paused under a subscriber that is
-# behind (no slow consumer for it), a clean SIGTERM.  (The library's cases run
+# behind (no slow consumer for it), messages too large for a subscriber
+# (it is told, with sizes, and takes the next), a clean SIGTERM.  (The library's cases run
 # over TCP as tcp.libverbus and tcp.auth: libverbus.sh and auth.sh with
 # VERBUS_SCHEME=tcp.)
 set -u
@@ -66,6 +67,32 @@ reap paused
 late=$(metric verbus_event_loop_late_total)
 [ "${late:-0}" -ge 1 ] || fail "the broker did not notice it was away"
 echo "PASS: a paused host is no slow consumer (the broker saw itself away $late time(s), $(metric verbus_event_loop_late_ms_total) ms)"
+
+# A message larger than a subscriber takes is never dropped in silence:
+# the broker takes 256 KiB, one subscriber 64 KiB (the default), another
+# --max-msg 200K; two of 100 KiB and one small message published.
+broker_stop
+broker_start --set limits.max_msg=256K
+"$VERBUS_BIN/verbus" sub -s "$url" --count 2 --timeout 5s big.x >"$work/small.out" 2>&1 &
+p1=$!
+"$VERBUS_BIN/verbus" sub -s "$url" --count 3 --raw --max-msg 200K big.x >"$work/large.out" 2>"$work/large.err" &
+p2=$!
+wait_for subscribed "$work/small.out" 30 && wait_for subscribed "$work/large.err" 30 ||
+	fail "the big.x subscribers never subscribed"
+"$VERBUS_BIN/verbus" pub -s "$url" big.x --size 100K --count 2 -q || fail "pub of 100 KiB failed"
+"$VERBUS_BIN/verbus" pub -s "$url" big.x small -q || fail "pub small failed"
+wait "$p2" || { cat "$work/large.err"; fail "the --max-msg 200K subscriber exited $?"; }
+wait "$p1"
+rc=$?
+cat "$work/small.out"
+[ "$rc" = 1 ] || fail "the 64 KiB subscriber exited $rc (expected 1: 1 of 2 messages)"
+grep -q "^verbus: a message was too large for this subscriber: a message of 102405 bytes .* this connection takes 65536 at most" "$work/small.out" ||
+	fail "the 64 KiB subscriber was not told why"
+grep -q "^verbus: the broker dropped 2 messages in all for this subscriber (too large" "$work/small.out" ||
+	fail "the 64 KiB subscriber was not told how many"
+grep -qx small "$work/small.out" || fail "the small message after the large ones did not arrive"
+[ "$(wc -c <"$work/large.out")" = $((2 * (102400 + 1) + 6)) ] || fail "the 200K subscriber got $(wc -c <"$work/large.out") bytes"
+echo "PASS: messages too large for a subscriber: told why (once) and how many (2), the next one delivered; --max-msg 200K took both"
 
 broker_stop
 echo "PASS: verbusd over tcp"
