@@ -40,6 +40,7 @@ void vbi_subs_remove(struct vb_sub *s)
 
 	if (s->gone)
 		return;
+	vbi_drain_sub_gone(s);
 	HASH_DELETE(hh, c->subs, s);
 	if (c->inbox_sub == s)
 		c->inbox_sub = NULL;
@@ -65,7 +66,8 @@ void vbi_subs_deliver(struct vbi_conn *vc, const struct vbi_frame_view *v,
 	struct held_msg h = { .c = c, .vc = vc, .v = *v };
 	struct vb_sub *s = c->closing ? NULL : vbi_subs_find(c, v->sid);
 
-	if (!s || (s->max && s->delivered >= s->max)) {
+	if (!s || (s->max && s->delivered >= s->max) ||
+	    (s->drain && vbi_drain_expired(s))) {
 		c->st.orphans++;
 		vbi_conn_release(vc, v);
 		return;
@@ -108,6 +110,9 @@ int vb_subscribe(struct vb_conn *c, const char *pattern, const char *queue,
 	rc = VB_ECLOSED;
 	if (c->state == CS_CLOSED)
 		goto out_unlock;
+	rc = VB_ESTATE;
+	if (c->drain)
+		goto out_unlock; /* vb_drain(): no new interest */
 	rc = VB_ENOMEM;
 	s = calloc(1, sizeof(*s));
 	if (!s)
