@@ -179,7 +179,8 @@ int vb_unsubscribe(struct vb_sub *s)
 		return VB_EINVAL;
 	c = s->c;
 	client_lock(c);
-	rc = queue_unsub(c, s->sid, 0);
+	/* Draining, it was unsubscribed at the broker already. */
+	rc = s->drain ? VB_OK : queue_unsub(c, s->sid, 0);
 	vbi_subs_remove(s);
 	client_unlock(c);
 	return rc;
@@ -194,6 +195,10 @@ int vb_sub_autounsubscribe(struct vb_sub *s, uint64_t max)
 		return VB_EINVAL;
 	c = s->c;
 	client_lock(c);
+	if (s->drain) { /* ending already: vb_sub_drain() */
+		client_unlock(c);
+		return VB_ESTATE;
+	}
 	if (s->delivered >= max) {
 		rc = queue_unsub(c, s->sid, 0);
 		vbi_subs_remove(s);

@@ -562,7 +562,8 @@ VB_EXPORT int vb_unsubscribe(struct vb_sub *s);
 /*
  * vb_sub_autounsubscribe() - end @s by itself once it has had @max
  * messages in all (counting those delivered already); @s is freed then,
- * after its last callback.  Returns VB_OK or VB_EINVAL.
+ * after its last callback.  Returns VB_OK, VB_EINVAL, or VB_ESTATE if @s
+ * is being drained.
  */
 VB_EXPORT int vb_sub_autounsubscribe(struct vb_sub *s, uint64_t max);
 

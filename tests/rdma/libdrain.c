@@ -101,6 +101,7 @@ struct seen {
 	pthread_mutex_t mu; /* P's events and log may come from its thread */
 	int closed, close_err;
 	char close_detail[128];
+	int notices;
 	int drained, drained_err;
 	struct vb_sub *drained_sub;
 	uint64_t drained_count;
@@ -135,6 +136,11 @@ static void on_event(struct vb_conn *c, const struct vb_event *ev, void *arg)
 		break;
 	case VB_EV_DISCONNECTED:
 		printf("event: disconnected: %s\n", ev->detail);
+		break;
+	case VB_EV_NOTICE:
+		e->notices++;
+		printf("event: notice: %s (%s)\n", ev->detail,
+		       vb_strerror(ev->err));
 		break;
 	default:
 		break;
@@ -484,7 +490,7 @@ static void case_sub_drain(void)
 	struct counter a = { .delay_us = 300 }, b = { 0 }, c3 = { 0 };
 	struct counter slow = { .delay_us = 50000 };
 	struct seen ep, eq;
-	struct vb_sub *sa, *sb, *sc;
+	struct vb_sub *sa, *sb, *sc, *se;
 	struct vb_conn *p, *q;
 	struct want w;
 	uint64_t t0;
@@ -555,6 +561,21 @@ static void case_sub_drain(void)
 	w.n = 5;
 	CHECK(drive_until(p, NULL, NULL, have_n, &w, 5000), "sd.d had %" PRIu64,
 	      (uint64_t)c3.got);
+
+	/* Unsubscribed while draining: ends it, without an event, and
+	 * without a second Unsubscribe (the broker would say "no such
+	 * subscription"). */
+	OK(vb_subscribe(p, "sd.e", NULL, on_count, &c3, &se));
+	OK(vb_flush(p, 5000));
+	OK(vb_sub_drain(se, -1));
+	EXPECT(vb_sub_autounsubscribe(se, 5), VB_ESTATE);
+	OK(vb_unsubscribe(se));
+	OK(vb_flush(p, 5000));
+	vb_poll(p, 100);
+	CHECK(ep.drained == 1 && ep.notices == 0,
+	      "after vb_unsubscribe of a draining subscription: %d "
+	      "VB_EV_DRAINED, %d notices",
+	      ep.drained, ep.notices);
 	vb_close(p);
 	vb_close(q);
 	printf("PASS: sub-drain: 600 in flight delivered, VB_EV_DRAINED, "
