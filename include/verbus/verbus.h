@@ -466,7 +466,9 @@ VB_EXPORT int vb_commit(struct vb_conn *c);
 /*
  * vb_flush() - wait until everything published so far has reached the
  * broker and been routed (a round trip: the broker's answer follows what
- * came before it), and subscriptions made so far are in force.  Runs
+ * came before it), and subscriptions made so far are in force; what the
+ * broker had queued for @c by then has been delivered too (its answer
+ * comes after it, so a subscriber far behind waits that long).  Runs
  * callbacks meanwhile.  Returns VB_OK, VB_ETIMEDOUT or VB_ECLOSED.  It
  * progresses @c only: a program driving several connections from one
  * thread keeps the others going itself (vb_process on each).
