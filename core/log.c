@@ -22,6 +22,19 @@ static vbi_log_fn log_fn;
 static void *log_arg;
 static enum vbi_log_level log_max = VBI_LOG_INFO;
 
+#define SCOPES_MAX 8u
+
+/*
+ * This thread's pushed sinks.  initial-exec: a read is one load from the
+ * thread pointer, no __tls_get_addr call, even in libverbus.so (a few
+ * bytes of the static TLS surplus that glibc keeps for such libraries).
+ */
+static __attribute__((
+	tls_model("initial-exec"))) _Thread_local const struct vbi_log_sink
+	*scopes[SCOPES_MAX];
+static __attribute__((
+	tls_model("initial-exec"))) _Thread_local unsigned nscopes;
+
 void vbi_log_set(vbi_log_fn fn, void *arg, enum vbi_log_level max_level)
 {
 	log_fn = fn;
@@ -29,13 +42,41 @@ void vbi_log_set(vbi_log_fn fn, void *arg, enum vbi_log_level max_level)
 	log_max = max_level;
 }
 
+void vbi_log_push(const struct vbi_log_sink *s)
+{
+	if (nscopes < SCOPES_MAX)
+		scopes[nscopes] = s;
+	nscopes++;
+}
+
+void vbi_log_pop(void)
+{
+	if (nscopes)
+		nscopes--;
+}
+
+/* The scope in force on this thread, or NULL: the process-wide sink. */
+static const struct vbi_log_sink *scope(void)
+{
+	unsigned n = nscopes;
+
+	if (!n)
+		return NULL;
+	return scopes[(n < SCOPES_MAX ? n : SCOPES_MAX) - 1];
+}
+
 int vbi_log_enabled(enum vbi_log_level level)
 {
+	const struct vbi_log_sink *s = scope();
+
+	if (s)
+		return s->fn != NULL && level <= s->max_level;
 	return log_fn != NULL && level <= log_max;
 }
 
 void vbi_log(enum vbi_log_level level, const char *fmt, ...)
 {
+	const struct vbi_log_sink *s = scope();
 	char line[512];
 	va_list ap;
 
@@ -44,7 +85,10 @@ void vbi_log(enum vbi_log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	log_fn(log_arg, level, line);
+	if (s)
+		s->fn(s->arg, level, line);
+	else
+		log_fn(log_arg, level, line);
 }
 
 const char *vbi_log_level_name(enum vbi_log_level level)

@@ -4,7 +4,9 @@
  * The library is silent unless the application installs a sink; the daemon
  * installs one that writes one line per event to stderr.  The sink and the
  * level are process-wide and set once, before any connection exists; reading
- * them is then lock-free from any thread.
+ * them is then lock-free from any thread.  A thread working for one
+ * libverbus connection logs to that connection's sink instead
+ * (vbi_log_push).
  */
 #ifndef VERBUS_CORE_LOG_H
 #define VERBUS_CORE_LOG_H
@@ -34,6 +36,30 @@ typedef void (*vbi_log_fn)(void *arg, enum vbi_log_level level,
  * emit.  Not thread-safe with concurrent logging: call at start-up.
  */
 void vbi_log_set(vbi_log_fn fn, void *arg, enum vbi_log_level max_level);
+
+/*
+ * A sink of one scope: libverbus's connection, whose application gave a
+ * log callback (vb_opts.log) or none.  Owned by whoever pushes it, and
+ * kept alive while pushed.
+ */
+struct vbi_log_sink {
+	vbi_log_fn fn; /* NULL: silent */
+	void *arg;
+	enum vbi_log_level max_level;
+};
+
+/*
+ * vbi_log_push() - until the matching vbi_log_pop(), lines logged on this
+ * thread go to @s instead of the process-wide sink (a library connection's
+ * entry points push its sink, so that what the transport logs on their
+ * behalf reaches that connection's application).  Pushes nest (a
+ * callback of one connection calling into another); past 8 deep the
+ * innermost 8th stays in force.  Thread-local, never allocates.
+ */
+void vbi_log_push(const struct vbi_log_sink *s);
+
+/* vbi_log_pop() - undo this thread's latest vbi_log_push(). */
+void vbi_log_pop(void);
 
 /* vbi_log_enabled() - true if a line at @level would reach a sink. */
 int vbi_log_enabled(enum vbi_log_level level);

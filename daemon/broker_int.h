@@ -41,7 +41,9 @@
 /* What a callback's arg points at: the broker (before open) or a bconn. */
 #define KIND_BROKER 0x42524b52u
 #define KIND_CONN 0x434f4e4eu
-#define PINGS_MAX 16 /* Pongs owed per connection at most */
+/* Pongs owed per connection at most; a Ping beyond takes the place of
+ * the newest (its Pong answers every Ping before it). */
+#define PINGS_MAX 16
 #define MAX_CLIENT_RING (64u << 20) /* largest client ring we mirror */
 /* Deliveries a pending queue takes past pending_max: those of the frames
  * already being routed when the publishers were paused. */
@@ -90,6 +92,20 @@ struct hs_addr {
 	UT_hash_handle hh;
 };
 
+/*
+ * A Pong owed (subs.c).  It goes once everything queued to the peer before
+ * its Ping (pending deliveries, staged frames) has been handed to the
+ * transport, so that it arrives after them, as NATS's PONG follows the
+ * MSGs written before it: a client that unsubscribes and then sees the
+ * Pong has had every message the broker sent for it (libverbus's drain).
+ */
+struct owed_pong {
+	uint64_t id;
+	uint64_t pend_mark; /* bconn.pend_pushed when the Ping came */
+	uint64_t tx_mark; /* tx_staged once those left the pending queue */
+	bool tx_known; /* tx_mark is set */
+};
+
 /* One client connection. */
 struct bconn {
 	uint32_t kind; /* KIND_CONN: first, see conn_of() */
@@ -105,7 +121,8 @@ struct bconn {
 	size_t pend_head, pend_n, pend_cap;
 	uint64_t blocked_since; /* ms: waiting without progress since; 0:
 				 * nothing waits for it */
-	uint64_t pings[PINGS_MAX]; /* Pongs owed, oldest first */
+	uint64_t pend_pushed; /* deliveries ever queued in pend */
+	struct owed_pong pings[PINGS_MAX]; /* Pongs owed, oldest first */
 	unsigned npings;
 	bool drops_owed; /* some sub has dropped_owed */
 	bool fwd_fail_logged; /* a failed forward to it was logged */

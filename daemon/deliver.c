@@ -81,6 +81,7 @@ static int pend_push(struct bconn *bc, struct vbi_conn *src,
 	p->src = src;
 	p->v = *v;
 	p->sid = sid;
+	bc->pend_pushed++;
 	if (!bc->blocked_since)
 		bc->blocked_since = vbi_clock_coarse_ms();
 	return VB_OK;

@@ -44,16 +44,54 @@ void bk_send_notice_reply(struct bconn *bc, int err, uint32_t sid, uint64_t seq,
 		vbi_debug("conn %s: notice dropped: %s", bc->name, reason);
 }
 
-/* Send the Pongs and Dropped notices owed, as credit allows. */
+/* A Ping came: its Pong is owed behind what was queued to @bc before it. */
+static void ping_owe(struct bconn *bc, uint64_t id)
+{
+	struct owed_pong *p = &bc->pings[bc->npings];
+
+	/* Full: the newest takes the place of the last, whose Pong it
+	 * answers too (a peer takes the highest id seen); no peer is
+	 * dropped for pinging while its Pongs wait behind a backlog. */
+	if (bc->npings == PINGS_MAX)
+		p = &bc->pings[PINGS_MAX - 1];
+	else
+		bc->npings++;
+	p->id = id;
+	p->pend_mark = bc->pend_pushed;
+	p->tx_mark = 0;
+	p->tx_known = false;
+}
+
+/* Whether everything queued to @bc before @p's Ping has been handed to
+ * the transport, so that a Pong sent now arrives after it. */
+static bool pong_due(struct bconn *bc, struct owed_pong *p)
+{
+	struct vbi_conn_stats cs;
+
+	if (bc->pend_pushed - bc->pend_n < p->pend_mark)
+		return false; /* deliveries queued before it wait still */
+	vbi_conn_stats(bc->c, &cs);
+	if (!p->tx_known) {
+		p->tx_mark = cs.tx_staged;
+		p->tx_known = true;
+	}
+	if (cs.tx_posted >= p->tx_mark)
+		return true;
+	vbi_conn_flush(bc->c); /* staged this turn: post it now */
+	vbi_conn_stats(bc->c, &cs);
+	return cs.tx_posted >= p->tx_mark;
+}
+
+/* Send the Pongs and Dropped notices owed, as credit and order allow. */
 void bk_send_owed(struct bconn *bc)
 {
 	Verbus__Control m = VERBUS__CONTROL__INIT;
 	struct bsub *s, *tmp;
 
-	while (bc->npings) {
+	while (bc->npings && pong_due(bc, &bc->pings[0])) {
 		Verbus__Pong p = VERBUS__PONG__INIT;
 
-		p.id = bc->pings[0];
+		p.id = bc->pings[0].id;
 		m.body_case = VERBUS__CONTROL__BODY_PONG;
 		m.pong = &p;
 		if (vbi_conn_send_ctrl(bc->c, &m) != VB_OK)
@@ -208,12 +246,7 @@ void bk_client_control(struct vbi_conn *c, const Verbus__Control *m, void *arg)
 		on_unsubscribe(bc, m->unsubscribe);
 		break;
 	case VERBUS__CONTROL__BODY_PING:
-		if (bc->npings == PINGS_MAX) {
-			vbi_warn("conn %s: too many pings in flight", bc->name);
-			vbi_conn_close(c);
-			break;
-		}
-		bc->pings[bc->npings++] = m->ping->id;
+		ping_owe(bc, m->ping->id);
 		bk_send_owed(bc);
 		break;
 	case VERBUS__CONTROL__BODY_ROUTE_SUB:

@@ -123,7 +123,8 @@ static int validate(const Verbus__Control *m)
 		return VB_OK;
 	case VERBUS__CONTROL__BODY_WELCOME:
 		if (m->welcome == NULL || !ring_valid(m->welcome->ring) ||
-		    m->welcome->credits == 0 || m->welcome->max_msg_size == 0)
+		    m->welcome->credits == 0 || m->welcome->max_msg_size == 0 ||
+		    !str_valid(m->welcome->server_version, VBI_VERSION_MAX))
 			return VB_EPROTO;
 		return VB_OK;
 	case VERBUS__CONTROL__BODY_CREDIT:

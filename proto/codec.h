@@ -36,6 +36,8 @@
 /* An Info's member URLs: how many, and the longest. */
 #define VBI_INFO_URLS_MAX 64u
 #define VBI_URL_MAX 256u
+/* Longest server version accepted in a Welcome. */
+#define VBI_VERSION_MAX 32u
 
 /* "VBUS" in ASCII: the first four bytes of the rdma_cm private data. */
 #define VBI_CM_MAGIC 0x56425553u

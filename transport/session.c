@@ -763,6 +763,7 @@ static void on_hello(struct vbi_conn *c, const Verbus__Hello *h)
 	w.ring = &r;
 	w.credits = c->opts.recv_depth;
 	w.max_msg_size = c->opts.max_msg;
+	w.server_version = (char *)vb_version();
 	m.body_case = VERBUS__CONTROL__BODY_WELCOME;
 	m.welcome = &w;
 	rc = send_ctrl(c, &m, false, false);
@@ -897,6 +898,11 @@ static void on_ctrl(struct vbi_conn *c, const uint8_t *buf, uint32_t len)
 			vbi_sess_fail(c, rc, "unusable welcome");
 			break;
 		}
+		/* The peer's text, bounded by the codec: escaped once here,
+		 * so that whoever shows it shows no control character. */
+		vbi_log_escape(c->peer_version, sizeof(c->peer_version),
+			       m->welcome->server_version,
+			       strlen(m->welcome->server_version));
 		conn_open(c);
 		break;
 	case VERBUS__CONTROL__BODY_CREDIT:
@@ -1087,6 +1093,9 @@ void vbi_sess_stats(const struct vbi_conn *c, struct vbi_conn_stats *s)
 	s->ring_size = c->opts.ring_size;
 	s->peer_ring = c->peer_ring;
 	s->peer_max_msg = c->peer_max_msg;
+	s->tx_staged = c->tx.tail;
+	s->tx_posted = c->tx.flushed;
+	memcpy(s->peer_version, c->peer_version, sizeof(s->peer_version));
 }
 
 void vbi_sess_set_arg(struct vbi_conn *c, void *arg)

@@ -173,6 +173,14 @@ struct vbi_conn_stats {
 	uint32_t ring_size; /* our receive ring */
 	uint32_t peer_ring; /* the peer's receive ring (0 before open) */
 	uint32_t peer_max_msg; /* largest topic + payload it takes (0 ditto) */
+	/* Frame bytes staged for the peer since the connection opened, and
+	 * of those handed to the transport (a control message sent now
+	 * arrives after all of these): monotonic, so that a caller can mark
+	 * a place in the stream and wait until it has been posted. */
+	uint64_t tx_staged, tx_posted;
+	/* Client: the server's version from its Welcome (escaped, as a log
+	 * line would have it); "" if it said none or before open. */
+	char peer_version[VBI_VERSION_MAX + 1];
 };
 
 /* Process-wide counters of the transport. */

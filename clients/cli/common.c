@@ -241,6 +241,7 @@ void cli_on_event(struct vb_conn *c, const struct vb_event *ev, void *arg)
 	switch (ev->type) {
 	case VB_EV_CONNECTED:
 	case VB_EV_WRITABLE:
+	case VB_EV_DRAINED: /* the tool drains no subscription */
 		break;
 	case VB_EV_DISCONNECTED:
 		if (!e->quiet)

@@ -241,6 +241,7 @@ static void on_open(struct vbi_conn *vc, void *arg)
 	}
 	if (vbi_pool_url(&srv->url, c->server, sizeof(c->server)))
 		c->server[0] = '\0';
+	vbi_diag_opened(c);
 	vbi_debug("%s: connected to %s", c->name, c->server);
 	if (c->ever_open) {
 		c->st.reconnects++;
@@ -318,8 +319,7 @@ static void on_control(struct vbi_conn *vc, const Verbus__Control *m, void *arg)
 		return;
 	switch (m->body_case) {
 	case VERBUS__CONTROL__BODY_PONG:
-		if (m->pong->id > c->pong_id)
-			c->pong_id = m->pong->id;
+		vbi_diag_pong(c, m->pong->id);
 		break;
 	case VERBUS__CONTROL__BODY_PING: {
 		Verbus__Control r = VERBUS__CONTROL__INIT;
@@ -453,7 +453,10 @@ void vbi_client_arm_timer(struct vb_conn *c)
 {
 	struct itimerspec its = { 0 };
 	uint64_t next = vbi_request_next_deadline(c);
+	uint64_t drain = vbi_drain_next_deadline(c);
 
+	if (drain && (!next || drain < next))
+		next = drain;
 	if (c->state == CS_WAITING && (!next || c->retry_ns < next))
 		next = c->retry_ns;
 	if (c->state == CS_OPEN && c->ping_ns && (!next || c->ping_ns < next))
@@ -479,17 +482,10 @@ void vbi_client_arm_timer(struct vb_conn *c)
  */
 static void heartbeat(struct vb_conn *c, uint64_t now)
 {
-	struct out_item *it;
-
 	c->ping_ns = now + (uint64_t)c->o.ping_interval_ms * 1000000ull;
 	if (c->out_head)
 		return; /* traffic is waiting: no need, and no pile-up */
-	it = vbi_outq_new(OUT_PING, 0);
-	if (!it)
-		return;
-	it->num = ++c->ping_id;
-	vbi_outq_append(c, it);
-	vbi_outq_pump(c);
+	vbi_diag_ping(c);
 }
 
 /* Deadlines due: checked against the clock (vDSO, no syscall); the
@@ -588,6 +584,8 @@ static int opts_load(struct vb_conn *c, const struct vb_opts *in)
 		o->ping_interval_ms = DEF_PING_INTERVAL_MS;
 	if (o->spin_us < 0 || o->spin_us > 1000000)
 		return VB_EINVAL;
+	if (vbi_diag_log_load(c))
+		return VB_EINVAL;
 	c->name = dup_or_null(o->name ? o->name : DEF_NAME, &rc);
 	c->source = dup_or_null(o->source, &rc);
 	c->tls_ca = dup_or_null(o->tls_ca, &rc);
@@ -613,6 +611,10 @@ static void client_free(struct vb_conn *c)
 	if (!c)
 		return;
 	c->closing = true;
+	/* What the transport logs while it closes is still this
+	 * connection's (the sink lives in @c: popped before the free). */
+	vbi_log_push(&c->log);
+	vbi_drain_free_all(c);
 	while ((h = c->held)) {
 		c->held = h->next;
 		vbi_conn_release(h->vc, &h->v);
@@ -636,6 +638,7 @@ static void client_free(struct vb_conn *c)
 		close(c->epfd);
 	if (c->locked)
 		pthread_mutex_destroy(&c->lock);
+	vbi_log_pop();
 	free(c->name);
 	free(c->source);
 	free(c->tls_ca);
@@ -658,6 +661,7 @@ int vb_connect(const char *url, const struct vb_opts *opts,
 	pthread_mutexattr_t ma;
 	const struct vbi_srv *srv;
 	struct vb_conn *c;
+	bool pushed = false;
 	char err[384];
 	size_t i;
 	int rc;
@@ -675,6 +679,9 @@ int vb_connect(const char *url, const struct vb_opts *opts,
 	rc = opts_load(c, opts);
 	if (rc)
 		goto out_free;
+	/* From here what the library logs is this connection's. */
+	vbi_log_push(&c->log);
+	pushed = true;
 	c->pool_flags = (c->o.flags & VB_OPT_RANDOMIZE) ? VBI_POOL_SHUFFLE : 0;
 	rc = vbi_pool_create(url, c->pool_flags, rng_next(c), &c->pool, err,
 			     sizeof(err));
@@ -726,9 +733,12 @@ int vb_connect(const char *url, const struct vb_opts *opts,
 		}
 		c->sync_connect = false;
 	}
+	vbi_log_pop();
 	*out = c;
 	return VB_OK;
 out_free:
+	if (pushed)
+		vbi_log_pop();
 	client_free(c);
 	return rc;
 }
@@ -786,6 +796,8 @@ static int process(struct vb_conn *c)
 			total += n;
 	}
 	total += run_timers(c);
+	if (c->drain || c->sub_drains)
+		vbi_drain_step(c);
 	vbi_outq_pump(c);
 	c->in_process = false;
 	/* What vbi_outq_pump() staged goes now, not at the next call. */
@@ -874,6 +886,8 @@ int vb_run(struct vb_conn *c)
 	atomic_store(&c->stop, false);
 	while (!atomic_load(&c->stop)) {
 		rc = vb_poll(c, 1000);
+		if (rc == VB_ECLOSED && c->drained)
+			return VB_OK; /* vb_drain() completed */
 		if (rc == VB_ECLOSED)
 			return c->close_err ? c->close_err : VB_ECLOSED;
 	}

@@ -19,6 +19,7 @@
 
 #include "clients/lib/pool.h"
 #include "core/header.h"
+#include "core/log.h"
 #include "core/subject.h"
 #include "core/url.h"
 #include "proto/codec.h"
@@ -57,6 +58,7 @@ struct vb_sub {
 	uint64_t max; /* 0: no limit, else ends after that many */
 	bool in_cb; /* cb running: freeing waits until it returns */
 	bool gone; /* unsubscribed: free once cb returns */
+	struct sub_drain *drain; /* owned: a drain under way, or NULL */
 	UT_hash_handle hh; /* in c->subs, by sid */
 };
 
@@ -160,6 +162,18 @@ struct vb_conn {
 
 	struct vb_stats st;
 	char topic[2 * VBI_SUBJECT_MAX + 2]; /* scratch: "subject reply" */
+
+	/* drain.c */
+	struct conn_drain *drain; /* owned: vb_drain() under way, or NULL */
+	unsigned sub_drains; /* subscriptions with a drain under way */
+	bool pubs_closed; /* a drain's last flush: publishing refused */
+	bool drained; /* closed by a drain that completed */
+
+	/* diag.c */
+	uint64_t rtt_ping_id, rtt_ping_ns; /* the Ping timed for st.rtt_ns */
+	uint64_t pong_ns; /* when pong_id last grew */
+	char server_version[VBI_VERSION_MAX + 1]; /* the last open's */
+	struct vbi_log_sink log; /* vb_opts.log; pushed by client_lock */
 };
 
 /* client.c */
@@ -211,6 +225,31 @@ void vbi_subs_remove(struct vb_sub *s);
 void vbi_subs_deliver(struct vbi_conn *vc, const struct vbi_frame_view *v,
 		      void *arg);
 
+/* drain.c */
+/* Finish what the Pongs and deadlines end; from every process(), before
+ * the queue is pumped. */
+void vbi_drain_step(struct vb_conn *c);
+/* The nearest drain deadline, or 0. */
+uint64_t vbi_drain_next_deadline(const struct vb_conn *c);
+/* Whether @s's drain (or its connection's) is past its deadline: its
+ * deliveries are dropped from then on (counted as orphans). */
+bool vbi_drain_expired(struct vb_sub *s);
+/* @s leaves the table otherwise (vb_unsubscribe, its limit, a refusal):
+ * its drain ends with it, quietly. */
+void vbi_drain_sub_gone(struct vb_sub *s);
+/* vb_close(): forget every drain. */
+void vbi_drain_free_all(struct vb_conn *c);
+
+/* diag.c */
+/* Queue a Ping (timed for st.rtt_ns) and pump; its id, or 0 (no memory). */
+uint64_t vbi_diag_ping(struct vb_conn *c);
+/* A Pong arrived. */
+void vbi_diag_pong(struct vb_conn *c, uint64_t id);
+/* A connection opened: what it says of its server. */
+void vbi_diag_opened(struct vb_conn *c);
+/* Load vb_opts.log into c->log: VB_OK or VB_EINVAL (a bad level). */
+int vbi_diag_log_load(struct vb_conn *c);
+
 /* request.c */
 /* Expire the requests due at @now_ns, or @all of them (VB_ECLOSED). */
 void vbi_request_expire(struct vb_conn *c, uint64_t now_ns, bool all);
@@ -223,15 +262,18 @@ uint64_t vbi_request_next_deadline(const struct vb_conn *c);
 bool vbi_request_refused(struct vb_conn *c, const char *reply, int err);
 void vbi_request_free_all(struct vb_conn *c);
 
-/* Lock and unlock the connection if it is a locked one. */
+/* Lock and unlock the connection if it is a locked one; in between, what
+ * the library logs on this thread goes to the connection's vb_opts.log. */
 static inline void client_lock(struct vb_conn *c)
 {
 	if (c->locked)
 		pthread_mutex_lock(&c->lock);
+	vbi_log_push(&c->log);
 }
 
 static inline void client_unlock(struct vb_conn *c)
 {
+	vbi_log_pop();
 	if (c->locked)
 		pthread_mutex_unlock(&c->lock);
 }

@@ -91,6 +91,8 @@ int vbi_outq_resubscribe(struct vb_conn *c)
 
 	HASH_ITER(hh, c->subs, s, tmp)
 	{
+		if (s->drain)
+			continue; /* unsubscribed already (drain.c) */
 		it = vbi_outq_new(OUT_SUB, 0);
 		if (!it) {
 			while ((it = head)) {
@@ -279,7 +281,7 @@ int vbi_outq_publish_hdr(struct vb_conn *c, const char *subject,
 
 	if (c->state == CS_CLOSED)
 		return VB_ECLOSED;
-	if (c->reserving)
+	if (c->reserving || c->pubs_closed)
 		return VB_ESTATE;
 	if (size && !data)
 		return VB_EINVAL;
@@ -373,7 +375,7 @@ int vb_reserve(struct vb_conn *c, const char *subject, const char *reply,
 	if (c->state == CS_CLOSED)
 		goto out;
 	rc = VB_ESTATE;
-	if (c->reserving)
+	if (c->reserving || c->pubs_closed)
 		goto out;
 	rc = VB_EMSGSIZE;
 	if (size > UINT32_MAX - 2 * VBI_SUBJECT_MAX - 1)
@@ -433,7 +435,6 @@ struct flush_wait {
 static bool flush_done(struct vb_conn *c, void *arg)
 {
 	struct flush_wait *w = arg;
-	struct out_item *it;
 
 	if (w->id && w->gen == c->gen && c->state == CS_OPEN &&
 	    c->pong_id >= w->id)
@@ -441,14 +442,8 @@ static bool flush_done(struct vb_conn *c, void *arg)
 	/* (Re)issue the Ping once connected; a lost one is lost with its
 	 * connection. */
 	if (c->state == CS_OPEN && (!w->id || w->gen != c->gen)) {
-		it = vbi_outq_new(OUT_PING, 0);
-		if (it) {
-			it->num = ++c->ping_id;
-			w->id = it->num;
-			w->gen = c->gen;
-			vbi_outq_append(c, it);
-			vbi_outq_pump(c);
-		}
+		w->id = vbi_diag_ping(c);
+		w->gen = c->gen;
 	}
 	return false;
 }

@@ -40,6 +40,7 @@ void vbi_subs_remove(struct vb_sub *s)
 
 	if (s->gone)
 		return;
+	vbi_drain_sub_gone(s);
 	HASH_DELETE(hh, c->subs, s);
 	if (c->inbox_sub == s)
 		c->inbox_sub = NULL;
@@ -86,7 +87,8 @@ void vbi_subs_deliver(struct vbi_conn *vc, const struct vbi_frame_view *v,
 	struct held_msg h = { .c = c, .vc = vc, .v = *v };
 	struct vb_sub *s = c->closing ? NULL : vbi_subs_find(c, v->sid);
 
-	if (!s || (s->max && s->delivered >= s->max)) {
+	if (!s || (s->max && s->delivered >= s->max) ||
+	    (s->drain && vbi_drain_expired(s))) {
 		c->st.orphans++;
 		vbi_conn_release(vc, v);
 		return;
@@ -137,6 +139,9 @@ int vb_subscribe(struct vb_conn *c, const char *pattern, const char *queue,
 	rc = VB_ECLOSED;
 	if (c->state == CS_CLOSED)
 		goto out_unlock;
+	rc = VB_ESTATE;
+	if (c->drain)
+		goto out_unlock; /* vb_drain(): no new interest */
 	rc = VB_ENOMEM;
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -203,7 +208,8 @@ int vb_unsubscribe(struct vb_sub *s)
 		return VB_EINVAL;
 	c = s->c;
 	client_lock(c);
-	rc = queue_unsub(c, s->sid, 0);
+	/* Draining, it was unsubscribed at the broker already. */
+	rc = s->drain ? VB_OK : queue_unsub(c, s->sid, 0);
 	vbi_subs_remove(s);
 	client_unlock(c);
 	return rc;
@@ -218,6 +224,10 @@ int vb_sub_autounsubscribe(struct vb_sub *s, uint64_t max)
 		return VB_EINVAL;
 	c = s->c;
 	client_lock(c);
+	if (s->drain) { /* ending already: vb_sub_drain() */
+		client_unlock(c);
+		return VB_ESTATE;
+	}
 	if (s->delivered >= max) {
 		rc = queue_unsub(c, s->sid, 0);
 		vbi_subs_remove(s);

@@ -105,7 +105,9 @@ VB_EXPORT const char *vb_version(void);
  * limit vb_publish() returns VB_EAGAIN and VB_EV_WRITABLE says when to
  * retry: nothing is dropped silently.  Messages already handed to the
  * device when a connection breaks may or may not have reached the broker;
- * VB_EV_DISCONNECTED reports the break.
+ * VB_EV_DISCONNECTED reports the break.  vb_close() discards what is
+ * buffered or in flight; vb_drain() and vb_sub_drain() end a connection or
+ * a subscription without losing any of it.
  */
 struct vb_conn;
 struct vb_sub;
@@ -219,18 +221,58 @@ enum vb_event_type {
 		       * subscription; VB_EV_DROPPED counts them all) */
 	VB_EV_DROPPED, /* the broker dropped deliveries to sub (slow
 			* consumer): count, in all since it subscribed */
+	/* A vb_sub_drain() ended: sub (valid during the event only: freed
+	 * when it returns; do not unsubscribe it there), err VB_OK (every
+	 * message routed to it was delivered), VB_ETIMEDOUT (its timeout
+	 * came first: later ones are dropped) or VB_ECLOSED (the connection
+	 * was lost meanwhile, and what was in flight with it); count: the
+	 * messages it delivered in all. */
+	VB_EV_DRAINED = 9,
 };
 
 struct vb_event {
 	enum vb_event_type type;
 	int err; /* an enum vb_err, or VB_OK */
 	const char *detail; /* human-readable, or "" */
-	struct vb_sub *sub; /* VB_EV_NOTICE, VB_EV_DROPPED; else NULL */
-	uint64_t count; /* VB_EV_DROPPED */
+	struct vb_sub *sub; /* VB_EV_NOTICE, VB_EV_DROPPED, VB_EV_DRAINED;
+			     * else NULL */
+	uint64_t count; /* VB_EV_DROPPED, VB_EV_DRAINED */
 };
 
 typedef void (*vb_event_cb)(struct vb_conn *c, const struct vb_event *ev,
 			    void *arg);
+
+/* The severity of one of the library's log lines (vb_opts.log), most
+ * severe first. */
+enum vb_log_level {
+	VB_LOG_ERR = 1, /* something the library could not do for you */
+	/* a failure it handles or reports otherwise too: a connection lost
+	 * or refused, a bad URL, a drain that timed out */
+	VB_LOG_WARN = 2,
+	VB_LOG_INFO = 3, /* a connection opened */
+	VB_LOG_DEBUG = 4, /* internals: reconnect delays, servers learned */
+};
+
+/*
+ * Called with each line the library logs for a connection, at or above
+ * vb_opts.log.level: @line is one lowercase line without a newline, valid
+ * during the call (a string a peer chose is escaped in it: no line can
+ * carry control characters).  It runs on the thread inside a call on @c
+ * (vb_process/vb_poll/vb_run, vb_publish, vb_connect, vb_close, ...), with
+ * @c's lock held under VB_OPT_LOCKED, possibly deep inside the transport:
+ * it must return quickly and must not call any vb_ function on any
+ * connection.  While vb_connect() or vb_close() runs, @c is not the
+ * application's to use (it may be half built, or going).
+ */
+typedef void (*vb_log_cb)(struct vb_conn *c, enum vb_log_level level,
+			  const char *line, void *arg);
+
+/* vb_opts.log: the library's own diagnostics. */
+struct vb_log_opts {
+	vb_log_cb cb; /* [NULL: the library is silent] */
+	void *arg; /* handed to cb */
+	int level; /* the most verbose level passed to cb [VB_LOG_WARN] */
+};
 
 /* vb_opts.flags */
 #define VB_OPT_ASYNC_CONNECT 0x1 /* vb_connect returns at once; retries */
@@ -301,6 +343,10 @@ struct vb_opts {
 	const char *tls_cert;
 	const char *tls_key;
 	const char *tls_server_name;
+	/* What the library warns about (a lost connection and why, a drain
+	 * that timed out, ...), per connection; see vb_log_cb.  A level
+	 * outside VB_LOG_ERR..VB_LOG_DEBUG: VB_EINVAL. */
+	struct vb_log_opts log;
 };
 /* clang-format off */
 #define VB_OPTS_INIT { .sz = sizeof(struct vb_opts) }
@@ -345,9 +391,17 @@ VB_EXPORT int vb_connect(const char *url, const struct vb_opts *opts,
 			 struct vb_conn **out);
 
 /*
- * vb_close() - disconnect and free @c, its subscriptions and every message
- * still held.  Unsent buffered messages are discarded: call vb_flush()
- * first to send them.  Accepts NULL.  Not from a callback.
+ * vb_close() - disconnect at once and free @c and its subscriptions.
+ * Discarded, without a word: messages published and buffered but not yet
+ * sent (vb_stats.pending_msgs: call vb_flush() first, or use vb_drain()),
+ * messages that arrived and were not yet delivered to a callback, those
+ * the broker has in flight to us, and a reservation not committed.
+ * Messages held with vb_msg_hold() or returned by vb_request() are
+ * released: their pointers are invalid afterwards.  Requests still waiting
+ * get their callback with VB_ECLOSED, and on_event a VB_EV_CLOSED (unless
+ * @c was closed already, by a drain or by giving up reconnecting); drains
+ * under way end without their events (vb_sub_drain_wait() is not to be
+ * running meanwhile).  Accepts NULL.  Not from a callback.
  */
 VB_EXPORT void vb_close(struct vb_conn *c);
 
@@ -451,12 +505,82 @@ VB_EXPORT int vb_commit(struct vb_conn *c);
 /*
  * vb_flush() - wait until everything published so far has reached the
  * broker and been routed (a round trip: the broker's answer follows what
- * came before it), and subscriptions made so far are in force.  Runs
+ * came before it), and subscriptions made so far are in force; what the
+ * broker had queued for @c by then has been delivered too (its answer
+ * comes after it, so a subscriber far behind waits that long).  Runs
  * callbacks meanwhile.  Returns VB_OK, VB_ETIMEDOUT or VB_ECLOSED.  It
  * progresses @c only: a program driving several connections from one
  * thread keeps the others going itself (vb_process on each).
  */
 VB_EXPORT int vb_flush(struct vb_conn *c, int timeout_ms);
+
+/*
+ * vb_drain() - close @c without losing what is in flight, as nats.c's
+ * natsConnection_Drain: every subscription is unsubscribed at the broker
+ * at once, and keeps receiving what the broker routed to it before;
+ * requests still waiting get their reply (or their own timeout); then
+ * publishing is refused and everything buffered is sent; once the broker
+ * has routed all of it the connection closes: VB_EV_CLOSED with err VB_OK
+ * and detail "drained".  If that takes more than @timeout_ms (-1: no
+ * limit), it closes anyway: VB_EV_CLOSED with err VB_ETIMEDOUT, and a
+ * VB_LOG_WARN line saying what was left.
+ *
+ * Asynchronous: returns at once, and the drain makes progress as the
+ * connection is driven, by whatever drives it (vb_run() in another thread
+ * with VB_OPT_LOCKED, the application's own loop on vb_fd() with
+ * vb_process(), a blocking call).  To wait for the end, run the loop until
+ * vb_process()/vb_poll() return VB_ECLOSED, or call vb_run(), which
+ * returns VB_OK after a drain that completed and VB_ETIMEDOUT after one
+ * that did not.  Then vb_close() frees @c (held messages stay valid
+ * until then).
+ *
+ * Meanwhile: vb_subscribe() returns VB_ESTATE (and so does a first
+ * vb_request(), which needs a subscription); vb_publish(), vb_reserve()
+ * and requests are accepted until the final flush begins (when every
+ * subscription has drained and no request waits), then return VB_ESTATE.
+ * The subscriptions are the library's from the call on: each is freed as
+ * its drain ends, without an event; do not use their handles.  A
+ * connection lost during a drain loses what was in flight (as always),
+ * reconnects as usual, and sends what is buffered to the next server
+ * before it closes, within @timeout_ms.
+ *
+ * Returns VB_OK, VB_EINVAL (@timeout_ms < -1), VB_ESTATE (draining
+ * already), VB_ECLOSED or VB_ENOMEM (nothing changed).  Any thread with
+ * VB_OPT_LOCKED; from callbacks too.  Never blocks.
+ */
+VB_EXPORT int vb_drain(struct vb_conn *c, int timeout_ms);
+
+/* vb_is_draining() - 1 while a vb_drain() of @c is under way, else 0. */
+VB_EXPORT int vb_is_draining(struct vb_conn *c);
+
+/*
+ * vb_sub_drain() - end @s without losing what is in flight, as nats.c's
+ * natsSubscription_Drain: it is unsubscribed at the broker at once, its
+ * callback keeps receiving what the broker routed to it before, and then
+ * it is freed, after a VB_EV_DRAINED event naming it (err VB_OK, or
+ * VB_ETIMEDOUT after @timeout_ms, -1: no limit, or VB_ECLOSED if the
+ * connection was lost first).  Asynchronous, like vb_drain(): the loop
+ * that drives the connection ends it.  After the call @s is only to be
+ * compared with the event's sub (or vb_unsubscribe()d, which ends the
+ * drain at once, without the event).  Returns VB_OK, VB_EINVAL,
+ * VB_ESTATE (draining already: by vb_drain() too), VB_ECLOSED or
+ * VB_ENOMEM.  Never blocks; from callbacks too, @s's own included.
+ */
+VB_EXPORT int vb_sub_drain(struct vb_sub *s, int timeout_ms);
+
+/*
+ * vb_sub_drain_wait() - vb_sub_drain(), waiting for its end: runs @s's
+ * connection (callbacks run meanwhile, @s's too) until the drain is over,
+ * and returns how it ended: VB_OK, VB_ETIMEDOUT (@timeout_ms passed, -1:
+ * no limit: the subscription is ended then) or VB_ECLOSED.  On any of
+ * those @s is freed when it returns.  On a subscription vb_sub_drain()
+ * began draining it waits for that drain (and its VB_EV_DRAINED), cut
+ * short at @timeout_ms; one it begins itself has no event.  Also returns,
+ * with @s untouched: VB_EINVAL, VB_ESTATE (from @s's own callback, or
+ * another thread waits already), VB_ENOMEM.  Blocks; drops the lock while
+ * it sleeps (VB_OPT_LOCKED).
+ */
+VB_EXPORT int vb_sub_drain_wait(struct vb_sub *s, int timeout_ms);
 
 /*
  * vb_subscribe() - deliver messages whose subject matches @pattern ('*'
@@ -479,7 +603,8 @@ VB_EXPORT int vb_unsubscribe(struct vb_sub *s);
 /*
  * vb_sub_autounsubscribe() - end @s by itself once it has had @max
  * messages in all (counting those delivered already); @s is freed then,
- * after its last callback.  Returns VB_OK or VB_EINVAL.
+ * after its last callback.  Returns VB_OK, VB_EINVAL, or VB_ESTATE if @s
+ * is being drained.
  */
 VB_EXPORT int vb_sub_autounsubscribe(struct vb_sub *s, uint64_t max);
 
@@ -586,6 +711,10 @@ struct vb_stats {
 			   * and those the brokers advertised) */
 	uint64_t bad_msgs; /* delivered messages dropped as malformed (a
 			    * header block changed under its forward) */
+	/* The last round trip to the broker measured, in nanoseconds: a
+	 * Ping's (the heartbeat's, vb_flush()'s, vb_rtt()'s) until its Pong,
+	 * behind what was queued with it; 0 until one is measured. */
+	uint64_t rtt_ns;
 };
 
 /* vb_stats() - fill @s (up to s->sz bytes).  Returns VB_OK or VB_EINVAL. */
@@ -602,6 +731,29 @@ VB_EXPORT int vb_is_connected(struct vb_conn *c);
  * @buf untouched).  Any thread with VB_OPT_LOCKED; never blocks.
  */
 VB_EXPORT int vb_conn_server_url(struct vb_conn *c, char *buf, size_t len);
+
+/*
+ * vb_conn_server_version() - the software version of @c's broker
+ * ("0.1.0", as its vb_version()), from the handshake of the last
+ * connection that opened (kept while reconnecting), into @buf (@len
+ * bytes, NUL-terminated); "" from a broker that did not say.  33 bytes
+ * always suffice.  Returns VB_OK, VB_EINVAL, VB_ESTATE (no connection has
+ * opened yet) or VB_ENOSPC (@buf untouched).  Any thread with
+ * VB_OPT_LOCKED; never blocks.
+ */
+VB_EXPORT int vb_conn_server_version(struct vb_conn *c, char *buf, size_t len);
+
+/*
+ * vb_rtt() - measure a round trip to the broker: a Ping, queued behind
+ * what is already queued (as vb_flush()), until its Pong, as nats.c's
+ * natsConnection_GetRTT; *@ns gets the nanoseconds (> 0), also kept as
+ * vb_stats.rtt_ns.  Runs callbacks meanwhile, like vb_flush().  Returns
+ * VB_OK, VB_ETIMEDOUT (no Pong within @timeout_ms; -1: no limit),
+ * VB_ESTATE (no connection open: reconnecting, now or meanwhile),
+ * VB_ECLOSED, VB_EINVAL or VB_ENOMEM.  Blocks; drops the lock while it
+ * sleeps (VB_OPT_LOCKED).
+ */
+VB_EXPORT int vb_rtt(struct vb_conn *c, int timeout_ms, uint64_t *ns);
 
 #ifdef __cplusplus
 }

@@ -135,6 +135,7 @@ static void on_event(struct vb_conn *c, const struct vb_event *ev, void *arg)
 		       vb_strerror(ev->err));
 		break;
 	case VB_EV_DROPPED:
+	case VB_EV_DRAINED:
 		break;
 	}
 }

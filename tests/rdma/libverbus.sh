@@ -2,7 +2,8 @@
 # libverbus against verbusd: verbusd on host 1, the library's two
 # connections on hosts 2 and 3 (tests/rdma/libtest.c): the API case, the
 # threads case, and reconnection after the broker is killed with SIGKILL
-# and restarted on the same address.
+# and restarted on the same address; drain, round trips, the broker's
+# version and the log callback (tests/rdma/libdrain.c).
 set -u
 . "$(dirname "$0")/lib.sh"
 broker_env
@@ -24,6 +25,15 @@ libtest posting
 timeout 120 "$VERBUS_BIN/vb_libhdr" "$url" "$a" "$b" >"$work/libhdr.out" 2>&1 ||
 	{ cat "$work/libhdr.out"; show broker "$work/broker.log"; fail "vb_libhdr failed"; }
 cat "$work/libhdr.out"
+
+# Drain, round trips, the broker's version, the log callback
+# (tests/rdma/libdrain.c); CLOSED-URL: a port where nothing listens.
+ver=$("$VERBUS_BIN/verbusd" --version | awk '{ print $2 }')
+timeout 300 "$VERBUS_BIN/vb_libdrain" "$url" "$a" "$b" "$ver" \
+	"$scheme://$brk:$(free_port)" >"$work/libdrain.out" 2>&1
+rc=$?
+cat "$work/libdrain.out"
+[ "$rc" = 0 ] || { show broker "$work/broker.log"; fail "vb_libdrain exited $rc"; }
 
 # The examples: hello, then two epoll bridges (hosts 2 and 3) passing a
 # line from a TCP client of one to a TCP client of the other.

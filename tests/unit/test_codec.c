@@ -75,7 +75,20 @@ static void test_codec_welcome_and_error_round_trip(void **state)
 	assert_int_equal(vbi_codec_decode(buf, len, &m), VB_OK);
 	assert_true(m->welcome->session_id == 42);
 	assert_int_equal(m->welcome->credits, 16);
+	assert_string_equal(m->welcome->server_version, ""); /* unsaid */
 	vbi_codec_free(m);
+
+	/* The server's version: up to VBI_VERSION_MAX bytes. */
+	w.server_version = (char *)"0.1.0";
+	assert_int_equal(vbi_codec_encode(&c, buf, sizeof(buf), &len), VB_OK);
+	assert_int_equal(vbi_codec_decode(buf, len, &m), VB_OK);
+	assert_string_equal(m->welcome->server_version, "0.1.0");
+	vbi_codec_free(m);
+	w.server_version = (char *)"0123456789abcdef0123456789abcdef0";
+	assert_int_equal(strlen(w.server_version), VBI_VERSION_MAX + 1);
+	assert_int_equal(vbi_codec_encode(&c, buf, sizeof(buf), &len), VB_OK);
+	assert_int_equal(vbi_codec_decode(buf, len, &m), VB_EPROTO);
+	w.server_version = (char *)"";
 
 	e.code = (uint32_t)-VB_EVERSION;
 	e.reason = (char *)"protocol version mismatch";

@@ -65,6 +65,56 @@ static void test_log_long_line_is_cut(void **state)
 	vbi_log_set(NULL, NULL, VBI_LOG_INFO);
 }
 
+static void test_log_scope_routes_and_nests(void **state)
+{
+	struct capture g = { 0 }, a = { 0 }, b = { 0 };
+	struct vbi_log_sink sa = { capture_fn, &a, VBI_LOG_INFO };
+	struct vbi_log_sink sb = { capture_fn, &b, VBI_LOG_ERR };
+	struct vbi_log_sink silent = { NULL, NULL, VBI_LOG_DEBUG };
+	int i;
+
+	(void)state;
+	vbi_log_set(capture_fn, &g, VBI_LOG_DEBUG);
+	vbi_log_push(&sa);
+	vbi_info("to a");
+	vbi_debug("filtered by a");
+	vbi_log_push(&sb); /* a callback of one into another */
+	vbi_warn("filtered by b");
+	vbi_err("to b");
+	vbi_log_pop();
+	vbi_warn("a again");
+	vbi_log_pop();
+	vbi_warn("to the process");
+	assert_int_equal(a.lines, 2);
+	assert_string_equal(a.last, "a again");
+	assert_int_equal(b.lines, 1);
+	assert_string_equal(b.last, "to b");
+	assert_int_equal(g.lines, 1);
+	assert_string_equal(g.last, "to the process");
+
+	/* A scope without a sink is silent, not the process's. */
+	vbi_log_push(&silent);
+	assert_false(vbi_log_enabled(VBI_LOG_ERR));
+	vbi_err("nobody");
+	vbi_log_pop();
+	assert_int_equal(g.lines, 1);
+
+	/* Past 8 deep the 8th stays in force; pops unwind all the same. */
+	for (i = 0; i < 7; i++)
+		vbi_log_push(&sb);
+	vbi_log_push(&sa);
+	for (i = 0; i < 4; i++)
+		vbi_log_push(&sb);
+	vbi_info("deep");
+	assert_int_equal(a.lines, 3);
+	for (i = 0; i < 12; i++)
+		vbi_log_pop();
+	vbi_log_pop(); /* one too many: harmless */
+	vbi_warn("back");
+	assert_int_equal(g.lines, 2);
+	vbi_log_set(NULL, NULL, VBI_LOG_INFO);
+}
+
 static void test_log_level_names(void **state)
 {
 	(void)state;
@@ -516,6 +566,7 @@ int main(void)
 		cmocka_unit_test(test_log_silent_without_sink),
 		cmocka_unit_test(test_log_level_filter),
 		cmocka_unit_test(test_log_long_line_is_cut),
+		cmocka_unit_test(test_log_scope_routes_and_nests),
 		cmocka_unit_test(test_log_level_names),
 		cmocka_unit_test(test_log_sinks_format),
 		cmocka_unit_test(test_log_escape_forged_newline),
