@@ -85,6 +85,10 @@ static void usage(FILE *f)
 		"any case (64K, 1MiB), as the verbus tool reads them.  An ADDR\n"
 		"is a name or IPv4 address, or an IPv6 address in brackets\n"
 		"([::1]:8222; bare when no port follows).\n"
+		"Each connection's ring and buffers are registered (locked)\n"
+		"memory: RLIMIT_MEMLOCK (ulimit -l, systemd LimitMEMLOCK=)\n"
+		"must allow them, or verbusd says so and stops (or refuses the\n"
+		"connection).\n"
 
 		"Logs go to stderr, one line per event.  SIGTERM or SIGINT shut\n"
 		"down gracefully (a second one at once).\n",

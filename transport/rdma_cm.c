@@ -333,6 +333,9 @@ int vbi_rdma_cm_listen(struct vbi_tp *vtp, const char *addr, const char *port,
 	rc = vbi_sess_opts(&l->opts);
 	if (rc)
 		goto out_free;
+	rc = vbi_rdma_mem_check_limit(&l->opts);
+	if (rc)
+		goto out_free;
 	rc = resolve(addr, port, true, &ai);
 	if (rc)
 		goto out_free;
