@@ -356,13 +356,15 @@ expect_fail 1 "verbus sub: cannot connect to $url from $h2: out of memory: canno
 # ring it cannot mirror: the log says why, the client is told.
 lport=$(free_port) lmport=$(free_port)
 nolock 512 "$VERBUS_BIN/verbusd" --listen "$brk:$lport" --monitor "127.0.0.1:$lmport" \
-	--set limits.ring_size=64K >"$work/lowlock.log" 2>&1 &
+	--set limits.ring_size=64K --set limits.max_msg=16K >"$work/lowlock.log" 2>&1 &
 lpid=$!
 pids+=($lpid)
+up=
 for _ in $(seq 50); do
-	curl -sf "http://127.0.0.1:$lmport/healthz" >/dev/null && break
+	curl -sf "http://127.0.0.1:$lmport/healthz" >/dev/null && { up=1; break; }
 	sleep 0.1
 done
+[ -n "$up" ] || { show broker "$work/lowlock.log"; fail "the low-limit verbusd did not come up"; }
 grep -q "warn: rdma: the locked-memory limit RLIMIT_MEMLOCK (512 KiB) leaves room for 1 connection at most, each registering at least 344 KiB$raise" \
 	"$work/lowlock.log" || { show broker "$work/lowlock.log"; fail "no start-up warning about the limit"; }
 expect_fail 1 "verbus sub: cannot connect to rdma://$brk:$lport from $h2: out of memory: peer sent an error before the handshake: the broker cannot register memory for this connection now \(see its log\)" \
