@@ -355,7 +355,10 @@ expect_fail 1 "verbus sub: cannot connect to $url from $h2: out of memory: canno
 # all) under 512 KiB warns at start-up, and refuses a client whose 1 MiB
 # ring it cannot mirror: the log says why, the client is told.
 lport=$(free_port) lmport=$(free_port)
-nolock 512 "$VERBUS_BIN/verbusd" --listen "$brk:$lport" --monitor "127.0.0.1:$lmport" \
+# (nolock's commands spelt out: $! must be verbusd, which prlimit and
+# setpriv become, not a subshell running the function.)
+prlimit --memlock=$((512 * 1024)) setpriv --inh-caps=-ipc_lock --bounding-set=-ipc_lock \
+	"$VERBUS_BIN/verbusd" --listen "$brk:$lport" --monitor "127.0.0.1:$lmport" \
 	--set limits.ring_size=64K --set limits.max_msg=16K >"$work/lowlock.log" 2>&1 &
 lpid=$!
 pids+=($lpid)
