@@ -38,10 +38,10 @@ enum kind {
 	K_NAME, /* an identifier string: [A-Za-z0-9._-]{1,63} */
 	K_URL, /* a broker URL, [SCHEME://]HOST[:PORT] (core/url.h) */
 	K_URL_TCP, /* a tcp or tls URL, [tcp://]HOST[:PORT], or "": none */
-	K_LISTEN, /* "addr", "addr:port" or "[v6addr]:port", numeric */
+	K_LISTEN, /* numeric ADDR[:PORT] (vbi_hostport_parse, bare IPv6) */
 	K_PORT, /* an integer port */
 	K_UINT, /* an integer in [min, max] */
-	K_SIZE, /* an integer or a string with a K/M/G suffix */
+	K_SIZE, /* an integer, or a string vbi_parse_size() reads ("64KiB") */
 	K_POLICY, /* block, drop or disconnect */
 	K_FALLBACK, /* drop or disconnect */
 	K_LEVEL, /* err, warn, info, debug, or 0-3 */
@@ -271,41 +271,6 @@ static const char *fmt_num(const struct key *k, uint64_t v, char *buf,
 	return buf;
 }
 
-/* A size: decimal digits and an optional K, M or G (powers of 1024). */
-static bool parse_size(const char *s, uint64_t *out)
-{
-	char digits[32];
-	size_t n = strlen(s);
-	unsigned shift = 0;
-	uint64_t v;
-
-	if (n == 0 || n >= sizeof(digits))
-		return false;
-	memcpy(digits, s, n + 1);
-	switch (digits[n - 1]) {
-	case 'k':
-	case 'K':
-		shift = 10;
-		break;
-	case 'm':
-	case 'M':
-		shift = 20;
-		break;
-	case 'g':
-	case 'G':
-		shift = 30;
-		break;
-	default:
-		break;
-	}
-	if (shift != 0)
-		digits[n - 1] = '\0';
-	if (!vbi_parse_u64(digits, &v) || v > (UINT64_MAX >> shift))
-		return false;
-	*out = v << shift;
-	return true;
-}
-
 /* A name (server, cluster, broker id) that fits @max bytes with its NUL,
  * by core/parse.h's one rule. */
 static bool name_ok(const char *s, size_t max)
@@ -408,26 +373,21 @@ static int apply_num(struct vbd_config *c, const struct key *k, uint64_t v,
 
 /*
  * listen: a broker URL ("rdma://0.0.0.0:7700"), or one of the plain forms
- * the key always took, which mean rdma: "addr", "addr:port",
- * "[v6addr]:port", and a bare IPv6 address ("::"), which the URL grammar
- * would read as host and port, so it is bracketed first.  A URL without a
- * port keeps the port key's value; its scheme must have a transport.
+ * the key always took, which mean @dflt ("rdma"; listen_tcp's "tcp"):
+ * "addr", "addr:port", "[v6addr]:port", and a bare IPv6 address ("::"),
+ * which core/url.c takes whole (VBI_HP_BARE_V6).  A URL without a port
+ * keeps the port key's value; its scheme must have a transport.
  */
-static int parse_listen(const struct key *k, const char *s, struct vb_url *u,
-			struct ectx *e)
+static int parse_listen(const struct key *k, const char *s, const char *dflt,
+			struct vb_url *u, struct ectx *e)
 {
-	char v6[VBD_ADDR_MAX + 2], why[160];
+	char why[160];
 
-	if (strstr(s, "://") == NULL && s[0] != '[' &&
-	    strchr(s, ':') != strrchr(s, ':')) {
-		if (strlen(s) >= VBD_ADDR_MAX)
-			return fail(e, "%s: address '%s' is too long", k->name,
-				    s);
-		snprintf(v6, sizeof(v6), "[%s]", s);
-		s = v6;
-	}
-	if (vbi_url_parse(s, u, why, sizeof(why)) != VB_OK ||
-	    vbi_transport_check(u->scheme, why, sizeof(why)) != VB_OK)
+	if (vbi_url_parse_ex(s, VBI_HP_BARE_V6, u, why, sizeof(why)) != VB_OK)
+		return fail(e, "%s: %s", k->name, why);
+	if (!u->has_scheme)
+		snprintf(u->scheme, sizeof(u->scheme), "%s", dflt);
+	if (vbi_transport_check(u->scheme, why, sizeof(why)) != VB_OK)
 		return fail(e, "%s: %s", k->name, why);
 	if (strlen(u->host) >= VBD_ADDR_MAX)
 		return fail(e, "%s: address '%s' is too long", k->name,
@@ -440,7 +400,7 @@ static int apply_listen(struct vbd_config *c, const struct key *k,
 {
 	struct vb_url u;
 
-	if (parse_listen(k, s, &u, e))
+	if (parse_listen(k, s, "rdma", &u, e))
 		return VB_EINVAL;
 	snprintf(c->scheme, sizeof(c->scheme), "%s", u.scheme);
 	memcpy(c->listen_addr, u.host, strlen(u.host) + 1); /* checked */
@@ -458,20 +418,12 @@ static int apply_listen_tcp(struct vbd_config *c, const struct key *k,
 			    const char *s, struct ectx *e)
 {
 	struct vb_url u;
-	char url[VBD_ADDR_MAX + 16];
 
 	if (*s == '\0') {
 		c->tcp_addr[0] = c->tcp_port[0] = '\0';
 		return VB_OK;
 	}
-	if (strstr(s, "://") == NULL && strlen(s) < VBD_ADDR_MAX) {
-		bool v6 = s[0] != '[' && strchr(s, ':') != strrchr(s, ':');
-
-		snprintf(url, sizeof(url), "tcp://%s%s%s", v6 ? "[" : "", s,
-			 v6 ? "]" : "");
-		s = url;
-	}
-	if (parse_listen(k, s, &u, e))
+	if (parse_listen(k, s, "tcp", &u, e))
 		return VB_EINVAL;
 	if (strcmp(u.scheme, "tcp") != 0 && strcmp(u.scheme, "tls") != 0)
 		return fail(e,
@@ -555,49 +507,31 @@ static int apply_str(struct vbd_config *c, const struct key *k, const char *s,
 	return VB_OK;
 }
 
-/* monitor.listen: "addr", "addr:port", "[v6addr]" or "[v6addr]:port". */
+/*
+ * monitor.listen: "addr", "addr:port", "[v6addr]", "[v6addr]:port" or a
+ * bare IPv6 address, read by core/url.c's vbi_hostport_parse(); port 0
+ * turns the monitor off, as monitor.port = 0 does.
+ */
 static int apply_monitor_listen(struct vbd_config *c, const struct key *k,
 				const char *s, struct ectx *e)
 {
-	const char *colon = strrchr(s, ':'), *port = NULL;
-	char addr[64];
-	size_t n = strlen(s);
-	uint64_t p;
-	int rc;
+	struct vbi_hostport hp;
+	char why[160];
 
-	if (s[0] == '[') {
-		const char *close = strchr(s, ']');
-
-		if (close == NULL || (close[1] != '\0' && close[1] != ':'))
-			return fail(e, "%s: '%s' is not addr:port", k->name, s);
-		n = (size_t)(close - s - 1);
-		s++;
-		port = close[1] == ':' ? close + 2 : NULL;
-	} else if (colon != NULL && strchr(s, ':') == colon) {
-		/* One colon: addr:port.  More, unbracketed: a bare IPv6. */
-		n = (size_t)(colon - s);
-		port = colon + 1;
-	}
-	if (n >= sizeof(addr))
-		return fail(e, "%s: address '%.*s' is too long", k->name,
-			    (int)n, s);
-	memcpy(addr, s, n);
-	addr[n] = '\0';
-	if (!numeric_addr_ok(addr))
+	if (vbi_hostport_parse(s, strlen(s), VBI_HP_BARE_V6 | VBI_HP_PORT_ZERO,
+			       &hp, why, sizeof(why)) != VB_OK)
+		return fail(e, "%s: %s", k->name, why);
+	if (strlen(hp.host) >= sizeof(c->monitor_addr))
+		return fail(e, "%s: address '%s' is too long", k->name,
+			    hp.host);
+	if (!numeric_addr_ok(hp.host))
 		return fail(e,
 			    "%s: '%s' is not a valid numeric IPv4 or IPv6 "
 			    "address",
-			    k->name, addr);
-	if (port != NULL) {
-		if (!vbi_parse_u64(port, &p))
-			return fail(e, "%s: port '%s' is not a number", k->name,
-				    port);
-		rc = check_range(e, k, p);
-		if (rc)
-			return rc;
-		apply_num(c, &keys[KEY_MONITOR_PORT], p, e);
-	}
-	snprintf(c->monitor_addr, sizeof(c->monitor_addr), "%s", addr);
+			    k->name, hp.host);
+	if (hp.has_port)
+		c->monitor_port = hp.port;
+	snprintf(c->monitor_addr, sizeof(c->monitor_addr), "%s", hp.host);
 	return VB_OK;
 }
 
@@ -663,6 +597,7 @@ static int parse_bool(const struct key *k, const char *s, uint64_t *v,
 static int apply_text(struct vbd_config *c, const struct key *k, const char *s,
 		      struct ectx *e)
 {
+	const char *why = NULL;
 	uint64_t v = 0;
 	int rc = VB_OK;
 
@@ -690,11 +625,9 @@ static int apply_text(struct vbd_config *c, const struct key *k, const char *s,
 				    k->name, s);
 		break;
 	case K_SIZE:
-		if (!parse_size(s, &v))
-			return fail(e,
-				    "%s: '%s' is not a size (an integer, "
-				    "optionally with K, M or G)",
-				    k->name, s);
+		if (!vbi_parse_size(s, &v, &why))
+			return fail(e, "%s: '%s' is not a size: %s", k->name, s,
+				    why);
 		break;
 	case K_POLICY:
 	case K_FALLBACK:
@@ -748,7 +681,8 @@ static const char *kind_wants(enum kind kind)
 	case K_UINT:
 		return "an integer";
 	case K_SIZE:
-		return "an integer or a size string such as \"1M\"";
+		return "an integer or a size string such as \"1M\" or "
+		       "\"64KiB\"";
 	case K_LEVEL:
 		return "a level name (\"err\", \"warn\", \"info\", \"debug\") "
 		       "or 0-3";

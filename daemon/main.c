@@ -80,6 +80,16 @@ static void usage(FILE *f)
 		"  -h, --help            this text\n"
 		"\n"
 		"Settings apply in order: defaults, the file, then the options.\n"
+		"Sizes (limits.ring_size, limits.max_msg) are bytes, or digits\n"
+		"and a unit: K, KB or KiB (1024), M, MB or MiB, G, GB or GiB,\n"
+		"any case (64K, 1MiB), as the verbus tool reads them.  An ADDR\n"
+		"is a name or IPv4 address, or an IPv6 address in brackets\n"
+		"([::1]:8222; bare when no port follows).\n"
+		"Each connection's ring and buffers are registered (locked)\n"
+		"memory: RLIMIT_MEMLOCK (ulimit -l, systemd LimitMEMLOCK=)\n"
+		"must allow them, or verbusd says so and stops (or refuses the\n"
+		"connection).\n"
+
 		"Logs go to stderr, one line per event.  SIGTERM or SIGINT shut\n"
 		"down gracefully (a second one at once).\n",
 		schemes);

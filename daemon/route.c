@@ -127,7 +127,7 @@ struct vbd_route {
 	uint64_t ping_id;
 	uint64_t connects, failures;
 	struct vbd_rloss *loss; /* deliveries lost on the way, to report */
-	char last_error[160];
+	char last_error[256]; /* as vbi_close_info.reason */
 	bool oom;
 	UT_hash_handle hh; /* b->routes, by peer_id */
 };

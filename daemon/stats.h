@@ -99,7 +99,7 @@ struct vbd_stats_route {
 	uint64_t interest_queued; /* our entries not yet sent to it */
 	uint64_t connects; /* times it opened */
 	uint64_t failures; /* our attempts that failed */
-	char last_error[160]; /* why it last closed or failed */
+	char last_error[256]; /* why it last closed or failed */
 };
 
 /* One client connection. */

@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "core/parse.h"
+#include "core/url.h"
 
 #include <verbus/verbus.h>
 
@@ -71,69 +72,18 @@ const char *vbd_zk_path_check(const char *p, size_t len)
 	return NULL;
 }
 
-/* The port of @len bytes at @s, 1-65535 in decimal, or 0. */
-static unsigned port_parse(const char *s, size_t len)
-{
-	unsigned v = 0;
-	size_t i;
-
-	if (len == 0)
-		return 0;
-	for (i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-		v = v * 10 + (unsigned)(s[i] - '0');
-		if (v > 65535)
-			return 0;
-	}
-	return v;
-}
-
 /*
- * One "HOST:PORT" entry of @len bytes at @e: its host (@h, @hlen: without
- * brackets) and port; NULL if valid, else why not.
+ * One "HOST:PORT" entry of @len bytes at @e, read by core/url.c's one
+ * host:port reader (an IPv6 address in brackets, the port required):
+ * *@hp, and NULL if valid, else why not (in @why).
  */
-static const char *host_check(const char *e, size_t len, const char **h,
-			      size_t *hlen, unsigned *port)
+static const char *host_check(const char *e, size_t len,
+			      struct vbi_hostport *hp, char *why, size_t wlen)
 {
-	const char *colon, *end = e + len;
-	size_t i;
-
 	if (len == 0)
 		return "an empty entry in the host list";
-	if (e[0] == '[') {
-		const char *close = memchr(e, ']', len);
-
-		if (!close || close == e + 1)
-			return "an IPv6 address needs its closing ']'";
-		for (i = 1; e + i < close; i++) {
-			char c = e[i];
-
-			if (!(c == ':' || c == '.' || c == '%' || name_char(c)))
-				return "a bad character in an IPv6 address";
-		}
-		if (close + 1 == end || close[1] != ':')
-			return "no port after an IPv6 address (zk://[ADDR]:PORT/PATH)";
-		*h = e + 1;
-		*hlen = (size_t)(close - e - 1);
-		colon = close + 1;
-	} else {
-		colon = memrchr(e, ':', len);
-		if (!colon)
-			return "no port (zk://HOST:PORT/PATH)";
-		if (memchr(e, ':', (size_t)(colon - e)))
-			return "an IPv6 address must be in brackets";
-		if (colon == e)
-			return "an empty host";
-		for (i = 0; e + i < colon; i++)
-			if (!name_char(e[i]))
-				return "a bad character in a host name";
-		*h = e;
-		*hlen = (size_t)(colon - e);
-	}
-	*port = port_parse(colon + 1, (size_t)(end - colon - 1));
-	if (*port == 0)
-		return "the port must be 1-65535";
+	if (vbi_hostport_parse(e, len, VBI_HP_NEED_PORT, hp, why, wlen))
+		return why;
 	return NULL;
 }
 
@@ -154,9 +104,10 @@ __attribute__((format(printf, 2, 3))) static int url_bad(const char *url,
 int vbd_zk_url_parse(const char *url, char *hosts, size_t hosts_len, char *path,
 		     size_t path_len)
 {
-	const char *s, *slash, *e, *why, *h;
-	size_t plen, need = 0, hlen, off = 0;
-	unsigned port;
+	const char *s, *slash, *e, *why;
+	size_t plen, need = 0, off = 0;
+	struct vbi_hostport hp;
+	char reason[160];
 
 	if (!url || !hosts || !path)
 		return url_bad(url, "no url or no room for the result");
@@ -176,11 +127,12 @@ int vbd_zk_url_parse(const char *url, char *hosts, size_t hosts_len, char *path,
 		const char *comma = memchr(e, ',', (size_t)(slash - e));
 		const char *end = comma ? comma : slash;
 
-		why = host_check(e, (size_t)(end - e), &h, &hlen, &port);
+		why = host_check(e, (size_t)(end - e), &hp, reason,
+				 sizeof(reason));
 		if (why)
 			return url_bad(url, "%s", why);
-		need += (need ? 1 : 0) + hlen + 1 +
-			(size_t)snprintf(NULL, 0, "%u", port);
+		need += (need ? 1 : 0) + strlen(hp.host) + 1 +
+			(size_t)snprintf(NULL, 0, "%u", hp.port);
 		if (comma && comma + 1 == slash)
 			return url_bad(url, "%s",
 				       "an empty entry in the host list");
@@ -202,10 +154,11 @@ int vbd_zk_url_parse(const char *url, char *hosts, size_t hosts_len, char *path,
 		const char *comma = memchr(e, ',', (size_t)(slash - e));
 		const char *end = comma ? comma : slash;
 
-		host_check(e, (size_t)(end - e), &h, &hlen, &port);
-		off += (size_t)snprintf(hosts + off, hosts_len - off,
-					"%s%.*s:%u", off ? "," : "", (int)hlen,
-					h, port);
+		host_check(e, (size_t)(end - e), &hp, reason, sizeof(reason));
+		/* As the ZooKeeper client reads it: an IPv6 address without
+		 * brackets, the port after its last ':'. */
+		off += (size_t)snprintf(hosts + off, hosts_len - off, "%s%s:%u",
+					off ? "," : "", hp.host, hp.port);
 		e = comma ? comma + 1 : slash;
 	}
 	memcpy(path, slash, plen);

@@ -125,6 +125,9 @@ struct rdma_conn {
 	struct sockaddr_storage src_sa, dst_sa; /* connect: for re-resolving */
 	bool has_src;
 	uint64_t resolve_deadline; /* connect: CLOCK_MONOTONIC ms */
+	/* The part whose registration the locked-memory limit refused, and
+	 * the sentence that says so (memlock.h); "" if none was. */
+	char fail_what[256];
 };
 
 static inline struct rdma_conn *rdma_conn_of(struct vbi_conn *c)
@@ -192,11 +195,21 @@ int vbi_rdma_mem_bind_client(struct vbi_conn *c);
 
 /* The ops the session calls for memory. */
 int vbi_rdma_mem_setup_session(struct vbi_conn *c, const char **what);
-int vbi_rdma_mem_setup_stage(struct vbi_conn *c, const Verbus__RingInfo *r);
+int vbi_rdma_mem_setup_stage(struct vbi_conn *c, const Verbus__RingInfo *r,
+			     const char **what);
 void vbi_rdma_mem_ring_info(struct vbi_conn *c, Verbus__RingInfo *r);
 
 /* Process-wide registration counters (vbi_tp_stats). */
 void vbi_rdma_mem_stats(struct vbi_tp_stats *s);
+
+/*
+ * vbi_rdma_mem_check_limit() - before listening with @o: VB_ENOMEM, with
+ * the sentence logged, if the locked-memory limit leaves less than one
+ * server connection registers at least (the handshake's buffers, the
+ * smallest staging, @o's ring and control buffers); else VB_OK, with a
+ * warning naming how many connections fit if the limit applies at all.
+ */
+int vbi_rdma_mem_check_limit(const struct vbi_conn_opts *o);
 
 /* ---- rdma_post.c -------------------------------------------------------- */
 

@@ -108,9 +108,14 @@ static void on_connect_request(struct rdma_listener *l,
 	if (rc) {
 		/* Said plainly: which resource, for whom. */
 		c->why.err = rc;
-		snprintf(c->why.reason, sizeof(c->why.reason),
-			 "cannot accept: %s failed (%s)", what,
-			 vb_strerror(rc));
+		if (r->fail_what[0]) /* what, and the limit that refused it */
+			snprintf(c->why.reason, sizeof(c->why.reason),
+				 "cannot accept: %s (%s)", what,
+				 vb_strerror(rc));
+		else
+			snprintf(c->why.reason, sizeof(c->why.reason),
+				 "cannot accept: %s failed (%s)", what,
+				 vb_strerror(rc));
 		vbi_warn("conn %s: %s", vbi_sess_label(c, label, sizeof(label)),
 			 c->why.reason);
 		rdma_reject(ev->id, pd, sizeof(pd));
@@ -331,6 +336,9 @@ int vbi_rdma_cm_listen(struct vbi_tp *vtp, const char *addr, const char *port,
 	l->cbs = *cbs;
 	l->arg = arg;
 	rc = vbi_sess_opts(&l->opts);
+	if (rc)
+		goto out_free;
+	rc = vbi_rdma_mem_check_limit(&l->opts);
 	if (rc)
 		goto out_free;
 	rc = resolve(addr, port, true, &ai);

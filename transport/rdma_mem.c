@@ -6,16 +6,23 @@
  * within one PD).  Buffers are mmap()ed and registered at set-up: never
  * per message.  A client that keeps memory (vbi_conn_opts.keep_memory)
  * leaves its closed connection's buffers for the next one, which then
- * registers nothing.
+ * registers nothing.  A registration the locked-memory limit refuses
+ * (memlock.h) is said in words, in the failing part's name
+ * (rdma_conn.fail_what), and a listener whose connections could not even
+ * register one set of buffers under that limit is not started.
  */
 #include "rdma.h"
 
+#include "memlock.h"
+
 #include "core/log.h"
+#include "core/parse.h"
 
 #include <verbus/verbus.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -171,11 +178,14 @@ static bool device_has_mw2(struct rdma_conn *r)
 /*
  * A zeroed buffer of @len bytes registered with @access in @r's PD: one a
  * closed connection kept, if @r keeps memory and one fits, else a new
- * one.  Returns VB_OK or an error, with *@mem and *@mr set or NULL.
+ * one.  Returns VB_OK or an error, with *@mem and *@mr set or NULL; when
+ * the locked-memory limit refused it, VB_ENOMEM and r->fail_what says so
+ * under @name ("receive ring: locking 1 MiB more would pass...").
  */
-static int mem_get(struct rdma_conn *r, size_t len, int access, uint8_t **mem,
-		   struct ibv_mr **mr)
+static int mem_get(struct rdma_conn *r, const char *name, size_t len,
+		   int access, uint8_t **mem, struct ibv_mr **mr)
 {
+	char why[sizeof(r->fail_what) - 32]; /* and "NAME: " before it */
 	struct rdma_pd *p = r->c.opts.keep_memory ?
 				    vbi_rdma_mem_pd_find(r->tp, r->pd) :
 				    NULL;
@@ -205,7 +215,14 @@ static int mem_get(struct rdma_conn *r, size_t len, int access, uint8_t **mem,
 	}
 	*mr = reg(r->pd, p0, len, access);
 	if (!*mr) {
-		rc = vbi_sess_errno(errno);
+		int err = errno;
+
+		rc = vbi_sess_errno(err);
+		if (vbi_memlock_blame(err, len, mr_bytes, why, sizeof(why))) {
+			rc = VB_ENOMEM;
+			snprintf(r->fail_what, sizeof(r->fail_what), "%s: %s",
+				 name, why);
+		}
 		munmap(p0, len);
 		*mem = NULL;
 		return rc;
@@ -298,7 +315,8 @@ static int ctrl_setup(struct rdma_conn *r, uint32_t recvs, uint32_t sends)
 
 	r->ctrl_mem = NULL;
 	r->ctrl_mr = NULL;
-	rc = mem_get(r, (size_t)(recvs + sends) * VBI_CTRL_MAX,
+	rc = mem_get(r, "control buffers",
+		     (size_t)(recvs + sends) * VBI_CTRL_MAX,
 		     IBV_ACCESS_LOCAL_WRITE, &r->ctrl_mem, &r->ctrl_mr);
 	if (rc) {
 		r->ctrl_mem = old_mem;
@@ -325,8 +343,8 @@ static int ring_setup(struct rdma_conn *r)
 		 * bound to this connection's QP does (ring_bind()). */
 		r->ring_access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_MW_BIND;
 	}
-	rc = mem_get(r, r->c.opts.ring_size, r->ring_access, &r->c.ring_mem,
-		     &r->ring_mr);
+	rc = mem_get(r, "receive ring", r->c.opts.ring_size, r->ring_access,
+		     &r->c.ring_mem, &r->ring_mr);
 	if (rc)
 		return rc;
 	r->ring_rkey = r->ring_mr->rkey;
@@ -379,6 +397,14 @@ int vbi_rdma_mem_bind_client(struct vbi_conn *c)
 	return r->ring_mw ? ring_bind(r) : VB_OK;
 }
 
+/* @rc, with *@what the part that failed: its sentence if it has one. */
+static int failed(struct rdma_conn *r, int rc, const char **what)
+{
+	if (r->fail_what[0])
+		*what = r->fail_what;
+	return rc;
+}
+
 int vbi_rdma_mem_setup_session(struct vbi_conn *c, const char **what)
 {
 	struct rdma_conn *r = rdma_conn_of(c);
@@ -387,11 +413,11 @@ int vbi_rdma_mem_setup_session(struct vbi_conn *c, const char **what)
 	*what = "receive ring";
 	rc = ring_setup(r);
 	if (rc)
-		return rc;
+		return failed(r, rc, what);
 	*what = "control buffers";
 	rc = ctrl_setup(r, c->opts.recv_depth, RDMA_CTRL_SENDS);
 	if (rc)
-		return rc;
+		return failed(r, rc, what);
 	/* A server's, at the Hello: the window is bound before the
 	 * Welcome names its rkey. */
 	if (c->server && r->ring_mw) {
@@ -401,15 +427,17 @@ int vbi_rdma_mem_setup_session(struct vbi_conn *c, const char **what)
 	return VB_OK;
 }
 
-int vbi_rdma_mem_setup_stage(struct vbi_conn *c, const Verbus__RingInfo *ri)
+int vbi_rdma_mem_setup_stage(struct vbi_conn *c, const Verbus__RingInfo *ri,
+			     const char **what)
 {
 	struct rdma_conn *r = rdma_conn_of(c);
 	int rc;
 
-	rc = mem_get(r, ri->size, IBV_ACCESS_LOCAL_WRITE, &c->stage_mem,
-		     &r->stage_mr);
+	*what = "staging buffer";
+	rc = mem_get(r, "staging buffer", ri->size, IBV_ACCESS_LOCAL_WRITE,
+		     &c->stage_mem, &r->stage_mr);
 	if (rc)
-		return rc;
+		return failed(r, rc, what);
 	r->peer_addr = ri->addr;
 	r->peer_rkey = ri->rkey;
 	return VB_OK;
@@ -488,5 +516,57 @@ int vbi_rdma_mem_setup_verbs(struct rdma_conn *r, const char **what)
 		return vbi_sess_setup(&r->c, what);
 	*what = "control buffers";
 	r->c.preauth = true;
-	return ctrl_setup(r, 1, 1);
+	return failed(r, ctrl_setup(r, 1, 1), what);
+}
+
+/*
+ * The least a server connection registers: the handshake's control
+ * buffers, then at the Hello the staging mirror of the smallest peer ring,
+ * our ring and the full control buffers, before the handshake's go.
+ */
+static uint64_t conn_floor(const struct vbi_conn_opts *o, uint64_t page)
+{
+	const uint64_t parts[] = {
+		2 * VBI_CTRL_MAX,
+		VBI_SESS_RING_MIN,
+		o->ring_size,
+		(uint64_t)(o->recv_depth + RDMA_CTRL_SENDS) * VBI_CTRL_MAX,
+	};
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		sum += (parts[i] + page - 1) / page * page;
+	return sum;
+}
+
+int vbi_rdma_mem_check_limit(const struct vbi_conn_opts *o)
+{
+	struct vbi_memlock m;
+	char why[256], a[32], b[32], c[32];
+	uint64_t need;
+
+	vbi_memlock_read(&m, mr_bytes);
+	need = conn_floor(o, m.page);
+	if (vbi_memlock_short(&m, need)) {
+		vbi_err("rdma: cannot serve a single connection: each "
+			"registers at least %s (a %s ring, control and "
+			"staging buffers): %s",
+			vbi_size_str(need, a, sizeof(a)),
+			vbi_size_str(o->ring_size, b, sizeof(b)),
+			vbi_memlock_explain(&m, need, why, sizeof(why)));
+		return VB_ENOMEM;
+	}
+	if (!m.exempt && m.limit != VBI_MEMLOCK_INFINITY) {
+		uint64_t n = (m.limit - m.locked) / need;
+
+		vbi_warn("rdma: the locked-memory limit RLIMIT_MEMLOCK (%s) "
+			 "leaves room for %llu connection%s at most, each "
+			 "registering at least %s; raise it: ulimit -l, "
+			 "systemd LimitMEMLOCK=, memlock in "
+			 "/etc/security/limits.conf",
+			 vbi_size_str(m.limit, c, sizeof(c)),
+			 (unsigned long long)n, n == 1 ? "" : "s",
+			 vbi_size_str(need, a, sizeof(a)));
+	}
+	return VB_OK;
 }

@@ -46,7 +46,6 @@
 #define DEF_MAX_MSG (64u << 10)
 #define DEF_RECV_DEPTH 128u
 #define DEF_TIMEOUT_MS 10000
-#define RING_MIN 4096u /* smallest ring, ours or the peer's (one page) */
 #define DEFER_MAX 1024u /* control messages held while paused */
 #define FRAME_REFS_OFF 12u /* ack_recvs: our reference count once delivered */
 #define FWD_MAX VBI_SESS_FWD_MAX
@@ -86,7 +85,7 @@ int vbi_sess_errno(int e)
 /* A ring we allocate, or accept from a peer: a power of two in range. */
 static bool ring_size_ok(uint32_t size)
 {
-	return size >= RING_MIN && size <= VBI_RING_MAX &&
+	return size >= VBI_SESS_RING_MIN && size <= VBI_RING_MAX &&
 	       (size & (size - 1)) == 0;
 }
 
@@ -197,18 +196,23 @@ void vbi_sess_fail(struct vbi_conn *c, int err, const char *fmt, ...)
 	c->state = VBI_SS_CLOSED;
 }
 
-/* The staging mirror of the peer's ring, once its size is known. */
+/* The staging mirror of the peer's ring, once its size is known.  *@what
+ * names the transport's part that failed, or is NULL: the peer's ring
+ * info is unusable. */
 static int setup_stage(struct vbi_conn *c, const Verbus__RingInfo *r,
-		       uint32_t peer_max_msg, uint32_t peer_credits)
+		       uint32_t peer_max_msg, uint32_t peer_credits,
+		       const char **what)
 {
 	int rc;
 
+	*what = NULL;
 	if (!ring_size_ok(r->size) ||
 	    (c->opts.max_peer_ring && r->size > c->opts.max_peer_ring))
 		return VB_EPROTO;
-	rc = c->sops->setup_stage(c, r);
+	rc = c->sops->setup_stage(c, r, what);
 	if (rc)
 		return rc;
+	*what = NULL;
 	rc = vbi_ring_tx_init(&c->tx, c->stage_mem, r->size);
 	if (rc)
 		return VB_EPROTO;
@@ -713,6 +717,28 @@ static void refuse(struct vbi_conn *c, int err, const char *reason)
 		vbi_sess_fail(c, err, "refused: %s", reason);
 }
 
+/*
+ * The session's memory could not be set up after a Hello (@what failed):
+ * said in the log, with the transport's sentence if it has one (the
+ * locked-memory limit), and the client turned away with a reason of its
+ * own, rather than a bare disconnect it could only guess about.
+ */
+static void refuse_setup(struct vbi_conn *c, int err, const char *what)
+{
+	char label[96], tag[32];
+
+	c->sops->tag(c, tag, sizeof(tag));
+	vbi_warn("conn %s %s: refused: cannot set up the session's %s (%s)",
+		 vbi_sess_label(c, label, sizeof(label)), tag, what,
+		 vb_strerror(err));
+	refuse(c, err,
+	       err == VB_ENOMEM ?
+		       "the broker cannot register memory for this "
+		       "connection now (see its log)" :
+		       "the broker cannot set up this connection (see its "
+		       "log)");
+}
+
 static void on_hello(struct vbi_conn *c, const Verbus__Hello *h)
 {
 	Verbus__Control m = VERBUS__CONTROL__INIT;
@@ -747,14 +773,15 @@ static void on_hello(struct vbi_conn *c, const Verbus__Hello *h)
 			return;
 		}
 	}
-	rc = setup_stage(c, h->ring, h->max_msg_size, h->credits);
-	if (rc) {
+	rc = setup_stage(c, h->ring, h->max_msg_size, h->credits, &what);
+	if (rc && !what) {
 		vbi_sess_fail(c, rc, "unusable hello");
 		return;
 	}
-	rc = vbi_sess_setup(c, &what);
+	if (rc == VB_OK)
+		rc = vbi_sess_setup(c, &what);
 	if (rc) {
-		vbi_sess_fail(c, rc, "cannot set up the session's %s", what);
+		refuse_setup(c, rc, what);
 		return;
 	}
 	c->sops->ring_info(c, &r);
@@ -865,6 +892,7 @@ static void on_error(struct vbi_conn *c, const Verbus__Error *e)
 static void on_ctrl(struct vbi_conn *c, const uint8_t *buf, uint32_t len)
 {
 	Verbus__Control *m = NULL;
+	const char *what;
 	int rc;
 
 	if (c->refusing)
@@ -893,9 +921,14 @@ static void on_ctrl(struct vbi_conn *c, const uint8_t *buf, uint32_t len)
 			break;
 		}
 		rc = setup_stage(c, m->welcome->ring, m->welcome->max_msg_size,
-				 m->welcome->credits);
+				 m->welcome->credits, &what);
 		if (rc) {
-			vbi_sess_fail(c, rc, "unusable welcome");
+			if (what)
+				vbi_sess_fail(c, rc,
+					      "cannot set up the session's %s",
+					      what);
+			else
+				vbi_sess_fail(c, rc, "unusable welcome");
 			break;
 		}
 		/* The peer's text, bounded by the codec: escaped once here,

@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 #define VBI_SESS_FWD_MAX 1024u /* forwards queued or in flight per conn */
+#define VBI_SESS_RING_MIN 4096u /* smallest ring, ours or the peer's */
 #define VBI_SESS_BATCH_MAX (256u << 10) /* bytes per write at most */
 
 enum vbi_sess_state {
@@ -99,8 +100,10 @@ struct vbi_sess_ops {
 	 */
 	int (*setup_session)(struct vbi_conn *c, const char **what);
 	/* The staging mirror of the peer's ring, @r->size bytes (stage_mem),
-	 * and what the transport keeps of @r (its address, its key). */
-	int (*setup_stage)(struct vbi_conn *c, const Verbus__RingInfo *r);
+	 * and what the transport keeps of @r (its address, its key).  *@what
+	 * names what failed, as for setup_session. */
+	int (*setup_stage)(struct vbi_conn *c, const Verbus__RingInfo *r,
+			   const char **what);
 	/* How the peer reaches our ring (its address and key, our size). */
 	void (*ring_info)(struct vbi_conn *c, Verbus__RingInfo *r);
 	/* The connection is failing (still connected): disconnect. */

@@ -223,10 +223,12 @@ static int setup_session(struct vbi_conn *c, const char **what)
 	return VB_OK;
 }
 
-static int setup_stage(struct vbi_conn *c, const Verbus__RingInfo *r)
+static int setup_stage(struct vbi_conn *c, const Verbus__RingInfo *r,
+		       const char **what)
 {
 	struct tcp_conn *t = tconn(c);
 
+	*what = "staging buffer";
 	c->stage_mem = map(r->size);
 	if (!c->stage_mem)
 		return VB_ENOMEM;

@@ -92,7 +92,7 @@ struct vbi_conn_opts {
 /* Why a connection closed: an enum vb_err, and a human-readable reason. */
 struct vbi_close_info {
 	int err; /* VB_ECLOSED: orderly; anything else: failure */
-	char reason[160]; /* lowercase, for logs */
+	char reason[256]; /* lowercase, for logs (room for memlock.h's) */
 };
 
 /*

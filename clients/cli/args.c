@@ -7,9 +7,15 @@
  * read by vb_url_parse(), the library's own parser: the tool checks them
  * first only to say precisely what is wrong (vb_connect() answers just
  * VB_EINVAL), and the monitor's http URL is the same grammar with another
- * scheme and default port.
+ * scheme and default port.  Sizes are read by core/parse.h's
+ * vbi_parse_size(), verbusd's reader of its own sizes, so that "64KiB"
+ * means the same to the tool and to the broker: the one place the tool
+ * reaches past the public header (it links libverbus's static objects,
+ * where that function lives; it is pure, with nothing to set up).
  */
 #include "cli/args.h"
+
+#include "core/parse.h"
 
 #include <verbus/verbus.h>
 
@@ -57,17 +63,10 @@ int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-/* A size suffix and its multiplier. */
+/* A duration's unit and its multiplier. */
 struct unit {
 	const char *name; /* compared without case */
-	uint64_t mult; /* bytes or milliseconds */
-};
-
-static const struct unit size_units[] = {
-	{ "", 1 },	     { "b", 1 },
-	{ "k", 1ull << 10 }, { "kib", 1ull << 10 },
-	{ "m", 1ull << 20 }, { "mib", 1ull << 20 },
-	{ "g", 1ull << 30 }, { "gib", 1ull << 30 },
+	uint64_t mult; /* milliseconds */
 };
 
 static const struct unit time_units[] = {
@@ -77,7 +76,7 @@ static const struct unit time_units[] = {
 	{ "m", 60000 },
 };
 
-/* Digits and a suffix from @units, multiplied out. */
+/* Digits and a unit from @units, multiplied out. */
 static int number_with_unit(const char *s, const struct unit *units,
 			    size_t nunits, uint64_t *out)
 {
@@ -105,9 +104,7 @@ int cli_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	uint64_t v;
 
-	if (number_with_unit(s, size_units,
-			     sizeof(size_units) / sizeof(size_units[0]), &v) ||
-	    v < min || v > max)
+	if (!vbi_parse_size(s, &v, NULL) || v < min || v > max)
 		return -1;
 	*out = v;
 	return 0;

@@ -28,9 +28,10 @@
 int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
 /*
- * cli_parse_size() - a byte count: decimal digits and an optional binary
- * suffix, K/KiB, M/MiB or G/GiB (any case; "64K" is 65536), from @min to
- * @max.
+ * cli_parse_size() - a byte count as verbusd reads its sizes
+ * (vbi_parse_size(), core/parse.h): decimal digits and an optional unit,
+ * B, K/KB/KiB, M/MB/MiB or G/GB/GiB, any case, binary multiples ("64K",
+ * "64KB" and "64KiB" are 65536), from @min to @max.
  */
 int cli_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 

@@ -129,7 +129,7 @@ struct vb_conn {
 	uint64_t ping_ns; /* CS_OPEN: the next heartbeat Ping */
 	uint64_t rng; /* jitter (xorshift64*) */
 	int close_err; /* CS_CLOSED: why */
-	char close_reason[160];
+	char close_reason[256]; /* as transport.h's vbi_close_info.reason */
 
 	int epfd, tfd, efd; /* vb_fd(), timerfd, eventfd (wake-ups) */
 	bool efd_armed; /* a wake-up is pending on efd */

@@ -5,9 +5,11 @@
 # the lines of a slow writer, which must arrive while it still writes; a
 # queue group split exactly; request/reply; a short `verbus bench` in all
 # three formats (with nothing lost, and its bytes really on the wire);
-# `verbus stat` against the broker's own counts; and the errors a user
-# meets (bad URL, bad option, no broker, no responders, no answer) with
-# their exit statuses; headers given with -H, shown by sub and req.
+# `verbus stat` against the broker's own counts; the errors a user meets
+# (bad URL, bad option, no broker, no responders, no answer) with their
+# exit statuses; headers given with -H, shown by sub and req; and a
+# locked-memory limit too small, for verbusd and for `verbus sub`, without
+# CAP_IPC_LOCK: each says how much, the limit and how to raise it.
 set -u
 . "$(dirname "$0")/lib.sh"
 need_hosts 3
@@ -345,6 +347,55 @@ expect_fail 1 "verbus sub: timed out after 0 of 1 messages" vb "$h2" sub quiet.x
 "$V" pub --help | grep -q "^usage: verbus pub" || fail "pub --help"
 "$V" --help | grep -q "^  bench " || fail "verbus --help lists no bench"
 echo "PASS: errors exit 2 (usage) or 1 (failure) with a clear message"
+
+echo "===== the locked-memory limit (RLIMIT_MEMLOCK), said in words on both sides"
+# Root's CAP_IPC_LOCK ignores the limit: nolock KIB CMD... runs CMD under a
+# limit of KIB KiB without the capability (gone from the bounding and
+# inheritable sets, so the program executed has it in none).
+nolock() {
+	local kib=$1
+	shift
+	prlimit --memlock=$((kib * 1024)) \
+		setpriv --inh-caps=-ipc_lock --bounding-set=-ipc_lock "$@"
+}
+raise='; raise it: ulimit -l, systemd LimitMEMLOCK=, memlock in /etc/security/limits.conf'
+# verbusd: one connection registers at least its 1 MiB ring, 272 KiB of
+# control buffers, the handshake's 4 KiB and the smallest staging (4 KiB):
+# under 64 KiB not one fits, and it stops at start-up, saying so.
+expect_fail 1 "rdma: cannot serve a single connection: each registers at least 1304 KiB \(a 1 MiB ring, control and staging buffers\): locking 1304 KiB more would pass the locked-memory limit RLIMIT_MEMLOCK \(64 KiB(, [0-9]+ [KM]iB locked already)?\)$raise" \
+	nolock 64 timeout 30 "$VERBUS_BIN/verbusd" --listen "$brk:$(free_port)" --monitor 127.0.0.1:0
+grep -q "cannot listen on rdma://$brk:.*: out of memory" "$work/err.err" ||
+	{ show stderr "$work/err.err"; fail "verbusd did not say it cannot listen"; }
+# The library: vb_connect fails with VB_ENOMEM, and the VB_EV_CLOSED
+# detail the tool prints is the sentence for its 1 MiB receive ring.
+expect_fail 1 "verbus sub: cannot connect to $url from $h2: out of memory: cannot set up the receive ring: locking 1 MiB more would pass the locked-memory limit RLIMIT_MEMLOCK \(64 KiB(, [0-9]+ [KM]iB locked already)?\)$raise" \
+	nolock 64 timeout 60 "$V" sub never.x --source "$h2"
+# A broker with room for one small connection (a 64 KiB ring: 344 KiB in
+# all) under 512 KiB warns at start-up, and refuses a client whose 1 MiB
+# ring it cannot mirror: the log says why, the client is told.
+lport=$(free_port) lmport=$(free_port)
+# (nolock's commands spelt out: $! must be verbusd, which prlimit and
+# setpriv become, not a subshell running the function.)
+prlimit --memlock=$((512 * 1024)) setpriv --inh-caps=-ipc_lock --bounding-set=-ipc_lock \
+	"$VERBUS_BIN/verbusd" --listen "$brk:$lport" --monitor "127.0.0.1:$lmport" \
+	--set limits.ring_size=64K --set limits.max_msg=16K >"$work/lowlock.log" 2>&1 &
+lpid=$!
+pids+=($lpid)
+up=
+for _ in $(seq 50); do
+	curl -sf "http://127.0.0.1:$lmport/healthz" >/dev/null && { up=1; break; }
+	sleep 0.1
+done
+[ -n "$up" ] || { show broker "$work/lowlock.log"; fail "the low-limit verbusd did not come up"; }
+grep -q "warn: rdma: the locked-memory limit RLIMIT_MEMLOCK (512 KiB) leaves room for 1 connection at most, each registering at least 344 KiB$raise" \
+	"$work/lowlock.log" || { show broker "$work/lowlock.log"; fail "no start-up warning about the limit"; }
+expect_fail 1 "verbus sub: cannot connect to rdma://$brk:$lport from $h2: out of memory: peer sent an error before the handshake: the broker cannot register memory for this connection now \(see its log\)" \
+	vb "$h2" sub -s "rdma://$brk:$lport" never.x
+grep -qE "refused: cannot set up the session's staging buffer: locking 1 MiB more would pass the locked-memory limit RLIMIT_MEMLOCK \(512 KiB, [0-9]+ KiB locked already\)$raise \(out of memory\)" \
+	"$work/lowlock.log" || { show broker "$work/lowlock.log"; fail "the broker did not log why it refused"; }
+kill -TERM "$lpid"
+wait "$lpid" || { show broker "$work/lowlock.log"; fail "the low-limit broker did not stop cleanly"; }
+echo "PASS: verbusd and verbus sub name the limit, how much and how to raise it; exit 1"
 
 stop_broker
 echo "PASS: cli"

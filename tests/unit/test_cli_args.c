@@ -71,6 +71,12 @@ static void test_cli_args_sizes_with_suffixes(void **state)
 		{ "2MiB", 2u << 20 },
 		{ "1G", 1u << 30 },
 		{ "16GiB", 16ull << 30 },
+		/* KB, MB, GB: binary too, as in verbusd's file (core/parse.h) */
+		{ "1KB", 1024 },
+		{ "64kb", 64u << 10 },
+		{ "8MB", 8u << 20 },
+		{ "1gb", 1u << 30 },
+		{ "512B", 512 },
 	};
 	uint64_t v;
 	size_t i;
@@ -85,20 +91,10 @@ static void test_cli_args_sizes_with_suffixes(void **state)
 
 static void test_cli_args_sizes_refuses(void **state)
 {
-	static const char
-		*const
-			bad[] = {
-				"",
-				"K",
-				"1KB",
-				"1 K",
-				"1.5K",
-				"-1",
-				"1T",
-				"1Kx",
-				"0x40",
-				"20000000000G", /* overflows u64 once multiplied */
-			};
+	static const char *const bad[] = {
+		"",   "K",  "1 K", "1KiBs", "1Ki",	    "1.5K",
+		"-1", "1T", "1Kx", "0x40",  "20000000000G", /* overflows u64 once multiplied */
+	};
 	uint64_t v = 7;
 	size_t i;
 

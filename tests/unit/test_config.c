@@ -237,7 +237,13 @@ static void test_config_bad_values(void **state)
 		{ "monitor = { listen = \"localhost:8222\"; };", 1,
 		  "monitor.listen", "numeric IPv4 or IPv6" },
 		{ "monitor = { listen = \"127.0.0.1:65536\"; };", 1,
-		  "monitor.listen", "out of range [0, 65535]" },
+		  "monitor.listen", "bad port \"65536\" (0-65535 expected)" },
+		{ "monitor = { listen = \"[::1\"; };", 1, "monitor.listen",
+		  "missing ']'" },
+		{ "monitor = { listen = \"[::1]x\"; };", 1, "monitor.listen",
+		  "unexpected \"x\" after the host" },
+		{ "monitor = { listen = \"127.0.0.1:\"; };", 1,
+		  "monitor.listen", "bad port \"\"" },
 		{ "busy_poll = 1;", 1, "busy_poll",
 		  "expected true or false, got an integer" },
 		{ "limits = 5;", 1, "limits", "expected a group" },
@@ -390,7 +396,12 @@ static void test_config_size_suffixes(void **state)
 		{ " 1M", 0 },
 		{ "1M ", 0 },
 		{ "1T", 0 },
-		{ "1MB", 0 },
+		{ "1MB", 1u << 20 }, /* core/parse.h: binary, as in the CLI */
+		{ "1mib", 1u << 20 },
+		{ "64KiB", 64u << 10 },
+		{ "4096b", 4096 },
+		{ "1 MiB", 0 },
+		{ "1MiBs", 0 },
 		{ "0x1000", 0 },
 		{ "99999999999999999999", 0 },
 		{ "17179869184G", 0 }, /* overflows 64 bits */
@@ -593,6 +604,70 @@ static void test_config_set_overrides(void **state)
 	assert_int_equal(vbd_config_set(&c, "nope", "1", err, 8), VB_EINVAL);
 	assert_string_equal(err, "unknown");
 	assert_int_equal(err[8], 'x');
+}
+
+/*
+ * monitor.listen: the forms of core/url.c's host:port reader (the same as
+ * listen's, bare IPv6 included), numeric only, port 0 allowed (it turns the
+ * monitor off).  A form without a port keeps monitor.port.
+ */
+static void test_config_monitor_listen(void **state)
+{
+	static const struct {
+		const char *value; /* what monitor.listen is set to */
+		const char *addr; /* monitor_addr then */
+		unsigned port; /* monitor_port then (from 8222) */
+	} cases[] = {
+		{ "127.0.0.1", "127.0.0.1", 8222 },
+		{ "10.0.0.1:9000", "10.0.0.1", 9000 },
+		{ "0.0.0.0:0", "0.0.0.0", 0 },
+		{ "::1", "::1", 8222 },
+		{ "::", "::", 8222 },
+		{ "[::1]", "::1", 8222 },
+		{ "[fe80::1]:1", "fe80::1", 1 },
+		{ "[::]:65535", "::", 65535 },
+	};
+	static const struct {
+		const char *value;
+		const char *why; /* a part of the reason */
+	} bad[] = {
+		{ "", "monitor.listen: no host" },
+		{ ":8222", "no host" },
+		{ "localhost", "not a valid numeric" },
+		{ "10.0.0.1:x", "bad port \"x\" (0-65535 expected)" },
+		{ "10.0.0.1:-1", "bad port" },
+		{ "10.0.0.1:1:2", "not a valid numeric" }, /* bare IPv6? */
+		{ "[::1]:", "bad port \"\"" },
+		{ "[::1]9", "unexpected \"9\" after the host" },
+		{ "[]:1", "no host" },
+		{ "1.2.3.4/8", "unexpected \"/8\"" },
+	};
+	struct vbd_config c, d;
+	char err[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		vbd_config_defaults(&c);
+		if (vbd_config_set(&c, "monitor.listen", cases[i].value, err,
+				   sizeof(err)) != VB_OK)
+			fail_msg("'%s': %s", cases[i].value, err);
+		assert_string_equal(c.monitor_addr, cases[i].addr);
+		assert_int_equal(c.monitor_port, cases[i].port);
+		assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_OK);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		vbd_config_defaults(&c);
+		d = c;
+		err[0] = '\0';
+		assert_int_equal(vbd_config_set(&c, "monitor.listen",
+						bad[i].value, err, sizeof(err)),
+				 VB_EINVAL);
+		if (!strstr(err, bad[i].why))
+			fail_msg("'%s': \"%s\" lacks \"%s\"", bad[i].value, err,
+				 bad[i].why);
+		assert_config_equal(&c, &d);
+	}
 }
 
 /* listen takes a URL, and the plain forms it always took (they mean rdma). */
@@ -927,6 +1002,7 @@ int main(void)
 		cmocka_unit_test(test_config_set_overrides),
 		cmocka_unit_test(test_config_cluster),
 		cmocka_unit_test(test_config_listen_url),
+		cmocka_unit_test(test_config_monitor_listen),
 		cmocka_unit_test(test_config_listen_tcp),
 		cmocka_unit_test(test_config_tls),
 		cmocka_unit_test(test_config_check_cross_field),

@@ -110,6 +110,8 @@ static void test_url_refuses(void **state)
 	refuse("rdma://u:p@h:1", "credentials");
 	refuse("rdma://h st:1", "bad character ' ' in host name");
 	refuse("rdma://[fe80::1%et h0]", "bad character ' ' in ipv6");
+	refuse("rdma://fe80::1:7700", "an ipv6 address must be in brackets");
+	refuse("rdma://h:1:2", "bad port \"1:2\"");
 	refuse("RDMA://u@h", "credentials");
 }
 
@@ -124,6 +126,122 @@ static void test_url_long_host(void **state)
 	refuse(s, "too long");
 }
 
+/* @s (all of it) as HOST[:PORT] under @flags gives @host and @port. */
+static void hp_ok(const char *s, unsigned flags, const char *host,
+		  int port /* -1: none given */)
+{
+	struct vbi_hostport hp;
+	char err[128] = "";
+
+	if (vbi_hostport_parse(s, strlen(s), flags, &hp, err, sizeof(err)))
+		fail_msg("\"%s\" (flags %u): %s", s, flags, err);
+	assert_string_equal(hp.host, host);
+	assert_int_equal(hp.has_port, port >= 0);
+	assert_int_equal(hp.port, port >= 0 ? port : 0);
+	assert_int_equal(hp.bracketed, s[0] == '[');
+}
+
+static void hp_bad(const char *s, unsigned flags, const char *why)
+{
+	struct vbi_hostport hp;
+	char err[128] = "";
+
+	memset(&hp, 0x5a, sizeof(hp));
+	assert_int_equal(vbi_hostport_parse(s, s ? strlen(s) : 0, flags, &hp,
+					    err, sizeof(err)),
+			 VB_EINVAL);
+	if (!strstr(err, why))
+		fail_msg("\"%s\" (flags %u): reason \"%s\" lacks \"%s\"",
+			 s ? s : "(null)", flags, err, why);
+	assert_int_equal((unsigned char)hp.host[0], 0x5a); /* untouched */
+}
+
+/* The one host:port reader: URLs, monitor.listen, ZooKeeper hosts. */
+static void test_url_hostport(void **state)
+{
+	const unsigned bare = VBI_HP_BARE_V6, need = VBI_HP_NEED_PORT,
+		       zero = VBI_HP_PORT_ZERO;
+	struct vbi_hostport hp;
+	char err[128];
+
+	(void)state;
+	hp_ok("h", 0, "h", -1);
+	hp_ok("h:1", 0, "h", 1);
+	hp_ok("10.0.0.1:65535", need, "10.0.0.1", 65535);
+	hp_ok("[::1]", 0, "::1", -1);
+	hp_ok("[fe80::1%eth0]:7700", need, "fe80::1%eth0", 7700);
+	hp_ok("h:0", zero, "h", 0);
+	hp_ok("h:00080", 0, "h", 80);
+	/* A bare IPv6 address: whole, without a port, where allowed. */
+	hp_ok("::", bare, "::", -1);
+	hp_ok("fe80::1%eth0", bare, "fe80::1%eth0", -1);
+	hp_ok("::ffff:10.0.0.1", bare, "::ffff:10.0.0.1", -1);
+	hp_ok("h:1", bare, "h", 1); /* one ':' is a port */
+	hp_bad("::1", 0, "an ipv6 address must be in brackets ([ADDR]:PORT)");
+	hp_bad("fe80::1:7700", need, "must be in brackets");
+	hp_bad("::1", bare | need, "no port");
+	/* Not IPv6 (not hex): a host and a bad port, as before. */
+	hp_bad("host:1:2", bare, "bad port \"1:2\"");
+	hp_bad("h:0", 0, "bad port \"0\" (1-65535 expected)");
+	hp_bad("h:65536", zero, "bad port \"65536\" (0-65535 expected)");
+	hp_bad("h:", 0, "bad port \"\"");
+	hp_bad("h:+1", 0, "bad port");
+	hp_bad("h: 1", 0, "bad port");
+	hp_bad("h:123456789012345678901234567890123456789", 0,
+	       "bad port \"12345678901234567890123456789012...\"");
+	hp_bad("h", need, "no port (HOST:PORT)");
+	hp_bad("[::1]", need, "no port ([ADDR]:PORT)");
+	hp_bad("", 0, "no host");
+	hp_bad(":1", 0, "no host");
+	hp_bad("[]:1", 0, "no host");
+	hp_bad(NULL, 0, "no host");
+	hp_bad("[::1", 0, "missing ']'");
+	hp_bad("[::1]:", 0, "bad port");
+	hp_bad("[::1]x", 0, "unexpected \"x\" after the host");
+	hp_bad("h/x", 0, "unexpected \"/x\" after the host");
+	hp_bad("a b:1", 0, "bad character ' ' in host name");
+	hp_bad("a\nb", 0, "bad character 0x0a in host name");
+	hp_bad("[::1\x1b]", 0, "bad character 0x1b in ipv6 address");
+	hp_bad("a@b", 0, "bad character '@'");
+
+	/* @len bounds it: no NUL needed, nothing read beyond. */
+	assert_int_equal(
+		vbi_hostport_parse("h:12,x", 4, 0, &hp, err, sizeof(err)),
+		VB_OK);
+	assert_string_equal(hp.host, "h");
+	assert_int_equal(hp.port, 12);
+	assert_int_equal(
+		vbi_hostport_parse("[::1]:9/v", 7, 0, &hp, err, sizeof(err)),
+		VB_OK);
+	assert_string_equal(hp.host, "::1");
+	assert_int_equal(hp.port, 9);
+	/* A NULL error buffer of size 0 is fine. */
+	assert_int_equal(vbi_hostport_parse("h:x", 3, 0, &hp, NULL, 0),
+			 VB_EINVAL);
+}
+
+/* listen's forms through vbi_url_parse_ex: a bare IPv6 only without a
+ * scheme. */
+static void test_url_bare_v6(void **state)
+{
+	struct vb_url u;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(
+		vbi_url_parse_ex("::", VBI_HP_BARE_V6, &u, err, sizeof(err)),
+		VB_OK);
+	assert_string_equal(u.host, "::");
+	assert_string_equal(u.port, "7700");
+	assert_int_equal(u.has_port, 0);
+	assert_int_equal(vbi_url_parse_ex("rdma://::", VBI_HP_BARE_V6, &u, err,
+					  sizeof(err)),
+			 VB_EINVAL);
+	assert_non_null(strstr(err, "must be in brackets"));
+	assert_int_equal(vbi_url_parse("::", &u, err, sizeof(err)), VB_EINVAL);
+	assert_non_null(strstr(err, "must be in brackets"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -131,6 +249,8 @@ int main(void)
 		cmocka_unit_test(test_url_schemes),
 		cmocka_unit_test(test_url_refuses),
 		cmocka_unit_test(test_url_long_host),
+		cmocka_unit_test(test_url_hostport),
+		cmocka_unit_test(test_url_bare_v6),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
