@@ -161,6 +161,7 @@ static void fail_for_good(struct vb_conn *c, int err, const char *reason)
 	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
 	vbi_outq_free_all(c);
 	vbi_request_expire(c, 0, true);
+	vbi_syncsub_wake_all(c);
 	vbi_client_event(c, VB_EV_CLOSED, err, reason, NULL, 0);
 }
 
@@ -603,26 +604,14 @@ static int opts_load(struct vb_conn *c, const struct vb_opts *in)
 
 static void client_free(struct vb_conn *c)
 {
-	struct held_msg *h;
-	struct vb_sub *s, *tmp;
-
 	if (!c)
 		return;
 	c->closing = true;
-	while ((h = c->held)) {
-		c->held = h->next;
-		vbi_conn_release(h->vc, &h->v);
-		free(h);
-	}
+	vbi_subs_free_all(c); /* their messages reference the transports */
 	vbi_request_free_all(c);
 	while (c->ntps > 0)
 		vbi_tp_destroy(c->tps[--c->ntps].tp);
 	c->tp = NULL;
-	HASH_ITER(hh, c->subs, s, tmp)
-	{
-		HASH_DELETE(hh, c->subs, s);
-		vbi_subs_free(s);
-	}
 	vbi_outq_free_all(c);
 	if (c->efd >= 0)
 		close(c->efd);

@@ -134,6 +134,7 @@ static void on_event(struct vb_conn *c, const struct vb_event *ev, void *arg)
 		       vb_strerror(ev->err));
 		break;
 	case VB_EV_DROPPED:
+	case VB_EV_SLOW_CONSUMER:
 		break;
 	}
 }

@@ -20,6 +20,11 @@ broker_start --monitor 127.0.0.1:0
 libtest api
 libtest threads
 libtest posting
+# Synchronous subscriptions, pending limits, inboxes (tests/rdma/libsync.c).
+timeout 300 "$VERBUS_BIN/vb_libsync" "$url" "$a" "$b" >"$work/sync.out" 2>&1
+rc=$?
+cat "$work/sync.out"
+[ "$rc" = 0 ] || { show broker "$work/broker.log"; fail "vb_libsync exited $rc"; }
 
 # The examples: hello, then two epoll bridges (hosts 2 and 3) passing a
 # line from a TCP client of one to a TCP client of the other.
