@@ -296,6 +296,10 @@ void cli_on_event(struct vb_conn *c, const struct vb_event *ev, void *arg)
 			e->dropped = ev->count;
 		}
 		break;
+	case VB_EV_SLOW_CONSUMER:
+		fprintf(stderr, "verbus: %s (%llu in all)\n", ev->detail,
+			(unsigned long long)ev->count);
+		break;
 	}
 }
 

@@ -161,6 +161,7 @@ static void fail_for_good(struct vb_conn *c, int err, const char *reason)
 	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
 	vbi_outq_free_all(c);
 	vbi_request_expire(c, 0, true);
+	vbi_syncsub_wake_all(c);
 	vbi_client_event(c, VB_EV_CLOSED, err, reason, NULL, 0);
 }
 
@@ -280,7 +281,7 @@ static void on_notice(struct vb_conn *c, const Verbus__Notice *n)
 	/* A refused subscription is not in force: forget it, so that it is
 	 * not re-sent on reconnection either.  VB_EMSGSIZE about a
 	 * subscription is no refusal: a delivery was too large for us. */
-	if (s && s->delivered == 0 && err != VB_EMSGSIZE)
+	if (s && s->received == 0 && err != VB_EMSGSIZE)
 		vbi_subs_remove(s);
 }
 
@@ -605,9 +606,6 @@ static int opts_load(struct vb_conn *c, const struct vb_opts *in)
 
 static void client_free(struct vb_conn *c)
 {
-	struct held_msg *h;
-	struct vb_sub *s, *tmp;
-
 	if (!c)
 		return;
 	c->closing = true;
@@ -615,20 +613,11 @@ static void client_free(struct vb_conn *c)
 	 * connection's (the sink lives in @c: popped before the free). */
 	vbi_log_push(&c->log);
 	vbi_drain_free_all(c);
-	while ((h = c->held)) {
-		c->held = h->next;
-		vbi_conn_release(h->vc, &h->v);
-		free(h);
-	}
+	vbi_subs_free_all(c); /* their messages reference the transports */
 	vbi_request_free_all(c);
 	while (c->ntps > 0)
 		vbi_tp_destroy(c->tps[--c->ntps].tp);
 	c->tp = NULL;
-	HASH_ITER(hh, c->subs, s, tmp)
-	{
-		HASH_DELETE(hh, c->subs, s);
-		vbi_subs_free(s);
-	}
 	vbi_outq_free_all(c);
 	if (c->efd >= 0)
 		close(c->efd);

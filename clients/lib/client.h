@@ -17,6 +17,7 @@
 #ifndef VERBUS_CLIENTS_LIB_CLIENT_H
 #define VERBUS_CLIENTS_LIB_CLIENT_H
 
+#include "clients/lib/pending.h"
 #include "clients/lib/pool.h"
 #include "core/header.h"
 #include "core/log.h"
@@ -46,19 +47,39 @@ struct client_tp {
 	struct vbi_tp *tp; /* owned; its fd is in vb_conn.epfd */
 };
 
+struct held_msg;
+
 /* One subscription (the application's handle). */
 struct vb_sub {
 	struct vb_conn *c;
 	uint32_t sid; /* unique on the vb_conn, never reused */
 	char *pattern; /* owned */
 	char *queue; /* owned; NULL: none */
-	vb_msg_cb cb;
+	vb_msg_cb cb; /* NULL: synchronous (vb_subscribe_sync) */
 	void *arg;
-	uint64_t delivered; /* messages handed to cb, in all */
+	/* Messages handed to cb, or (synchronous) returned by
+	 * vb_next_msg(), in all. */
+	uint64_t delivered;
+	/* Messages the broker sent for it, in all: delivered, queued or
+	 * dropped (what its auto-unsubscribe limit counts). */
+	uint64_t received;
 	uint64_t max; /* 0: no limit, else ends after that many */
-	bool in_cb; /* cb running: freeing waits until it returns */
+	unsigned in_cb; /* its cb or an event about it running: freeing
+			 * waits until they return */
 	bool gone; /* unsubscribed: free once cb returns */
 	struct sub_drain *drain; /* owned: a drain under way, or NULL */
+	struct vbi_pending pend; /* held or queued for the application */
+	/* Synchronous subscriptions (syncsub.c). */
+	bool sync;
+	/* Out of the table (auto-unsubscribe reached, refused by the
+	 * broker), not freed: a synchronous handle lives until
+	 * vb_unsubscribe(); vb_next_msg() drains it, then VB_ECLOSED. */
+	bool ended;
+	struct held_msg *q_head, **q_tail; /* queued, owned, oldest first */
+	unsigned waiters; /* threads inside vb_next_msg(): freeing waits */
+	unsigned sleepers; /* of them, asleep without the lock: wake efd */
+	int efd; /* VB_OPT_LOCKED: an eventfd that wakes sleepers; else -1 */
+	struct vb_sub *eprev, *enext; /* in c->ended (ended ones only) */
 	UT_hash_handle hh; /* in c->subs, by sid */
 };
 
@@ -76,14 +97,25 @@ struct out_item {
 	uint8_t bytes[];
 };
 
-/* A message kept by vb_msg_hold(), or the context of one being delivered
- * (on the stack: the application sees only .m). */
+/* A message kept by vb_msg_hold() or returned by vb_next_msg(), one queued
+ * for vb_next_msg(), or the context of one being delivered (on the stack:
+ * the application sees only .m). */
 struct held_msg {
 	struct vb_msg m; /* first: the application's pointer */
 	struct vb_conn *c;
-	struct vbi_conn *vc; /* the transport connection holding the bytes */
+	/* The transport connection holding the bytes, or NULL when they were
+	 * copied out of the ring into @copy (syncsub.c). */
+	struct vbi_conn *vc;
 	struct vbi_frame_view v;
+	char *copy; /* owned: the bytes when @vc is NULL */
+	size_t copy_len; /* bytes at @copy */
+	/* The subscription whose pending count it is in; NULL if none (or
+	 * freed since). */
+	struct vb_sub *owner;
 	struct held_msg *prev, *next; /* in c->held (held ones only) */
+	struct held_msg *qnext; /* in owner's queue (queued ones only) */
+	/* In c->pinned: queued and still in the ring (queued ones only). */
+	struct held_msg *pprev, *pnext;
 };
 
 /* A request waiting for its reply. */
@@ -143,6 +175,7 @@ struct vb_conn {
 	pthread_mutex_t lock; /* VB_OPT_LOCKED: recursive */
 
 	struct vb_sub *subs; /* by sid */
+	struct vb_sub *ended; /* synchronous ones out of subs, owned */
 	uint32_t next_sid;
 
 	struct out_item *out_head, **out_tail; /* owned, in order */
@@ -154,10 +187,15 @@ struct vb_conn {
 	uint64_t ping_id, pong_id; /* last Ping sent, last Pong seen */
 
 	struct held_msg *held; /* kept messages, owned */
+	/* Queued for vb_next_msg() and still in the receive ring, oldest
+	 * (lowest ring position) first: not owned (their queues own them). */
+	struct held_msg *pinned_head, *pinned_tail;
+	uint32_t ring_size; /* our receive ring, once known; 0 before */
 
 	char inbox[32]; /* "_INBOX.<16 hex>" */
 	struct vb_sub *inbox_sub; /* created at the first request */
 	uint64_t next_token;
+	uint64_t next_inbox; /* vb_new_inbox(): "_INBOX.<16 hex>-<n>" */
 	struct req *reqs; /* by token */
 
 	struct vb_stats st;
@@ -218,12 +256,41 @@ int vbi_outq_publish_hdr(struct vb_conn *c, const char *subject,
 
 /* subs.c */
 struct vb_sub *vbi_subs_find(struct vb_conn *c, uint32_t sid);
+/* A new subscription (@cb NULL: synchronous), sent if open. */
+int vbi_subs_create(struct vb_conn *c, const char *pattern, const char *queue,
+		    vb_msg_cb cb, void *arg, struct vb_sub **out);
 void vbi_subs_free(struct vb_sub *s);
-/* Take @s out of the table; freed now, or when its callback returns. */
+/* Free @s if it is unsubscribed and nothing runs for it any more. */
+void vbi_subs_settle(struct vb_sub *s);
+/* Take @s out of the table; freed now, or when its callback returns (a
+ * synchronous one: ended, freed by vb_unsubscribe()). */
 void vbi_subs_remove(struct vb_sub *s);
 /* The transport's message callback. */
 void vbi_subs_deliver(struct vbi_conn *vc, const struct vbi_frame_view *v,
 		      void *arg);
+/* Free every subscription and every message queued or held (vb_close,
+ * before the transport contexts go). */
+void vbi_subs_free_all(struct vb_conn *c);
+/* Give back @h's bytes (its frame reference, or its copy) and free it. */
+void vbi_msg_free(struct held_msg *h);
+/* Copy @h's bytes out of the ring and release its frame (a no-op for a
+ * copy).  Returns VB_OK or VB_ENOMEM (@h unchanged). */
+int vbi_msg_copy_out(struct held_msg *h);
+
+/* syncsub.c */
+/* Queue the delivery @h (on the stack) for vb_next_msg(); on failure the
+ * caller releases it.  Returns VB_OK or VB_ENOMEM. */
+int vbi_syncsub_enqueue(struct vb_sub *s, const struct held_msg *h);
+/* Before a delivery of @v on @vc: copy queued messages out of the ring
+ * where they would hold more than half of it (or an older ring). */
+void vbi_syncsub_relieve(struct vb_conn *c, const struct vbi_conn *vc,
+			 const struct vbi_frame_view *v);
+/* Take @h out of c->pinned (a queued message leaving the queue). */
+void vbi_syncsub_unpin(struct vb_conn *c, struct held_msg *h);
+/* Wake the threads asleep in vb_next_msg() on @s, or on every
+ * subscription of @c (closed for good). */
+void vbi_syncsub_wake(struct vb_sub *s);
+void vbi_syncsub_wake_all(struct vb_conn *c);
 
 /* drain.c */
 /* Finish what the Pongs and deadlines end; from every process(), before

@@ -90,13 +90,12 @@ static uint64_t deadline_after(int timeout_ms)
  * Whether every message routed to @s before its Unsubscribe has been
  * handed to the application, once the Pong is in: the callback ran for
  * each (the session delivers frames before the control messages behind
- * them).  A subscription whose messages wait in a queue of its own would
- * add that the queue is empty.
+ * them), and a synchronous one's queue is empty: vb_next_msg() took
+ * them (it then ends: VB_ECLOSED after the last).
  */
 static bool sub_delivered_all(const struct vb_sub *s)
 {
-	(void)s;
-	return true;
+	return !s->sync || s->q_head == NULL; /* vb_next_msg() took them */
 }
 
 /* Start draining @s: its Unsubscribe (@unsub, owned; NULL if no connection
@@ -194,9 +193,10 @@ static bool sub_drain_finish(struct vb_conn *c, struct vb_sub *s, int err)
 	}
 	free(d);
 	if (!s->gone)
-		vbi_subs_remove(s); /* frees it, or its delivery will */
-	else if (!in_cb)
-		vbi_subs_free(s);
+		vbi_subs_remove(s); /* frees it, or its delivery will; a
+				     * synchronous one ends (vb_next_msg) */
+	else
+		vbi_subs_settle(s);
 	return announced;
 }
 

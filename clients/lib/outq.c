@@ -125,7 +125,7 @@ static int send_subscribe(struct vb_conn *c, uint32_t sid)
 	sub.sid = s->sid;
 	sub.subject = s->pattern;
 	sub.queue = s->queue ? s->queue : (char *)"";
-	sub.max_msgs = s->max ? s->max - s->delivered : 0;
+	sub.max_msgs = s->max ? s->max - s->received : 0;
 	m.body_case = VERBUS__CONTROL__BODY_SUBSCRIBE;
 	m.subscribe = &sub;
 	return vbi_conn_send_ctrl(c->vc, &m);

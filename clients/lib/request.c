@@ -9,6 +9,13 @@
  * timerfd is armed for the nearest (vbi_client_arm_timer).  A reply after the
  * deadline, or a second one, finds no request and is dropped (counted as
  * an orphan).
+ *
+ * The application's own inboxes (vb_new_inbox) are "_INBOX.<id>-<n>": the
+ * same id, so they stay this connection's, but in the second token, so
+ * that "_INBOX.<id>.*" never matches one of them, nor anything under one
+ * ("<inbox>.>"), and a subscription on one never matches a request's
+ * reply subject: the request mux and a scatter/gather subscriber never
+ * see each other's messages.
  */
 #include "clients/lib/client.h"
 #include "core/parse.h"
@@ -87,23 +94,32 @@ orphan:
 	c->st.orphans++;
 }
 
+/* The connection's inbox id, drawn at its first use. */
+static int inbox_id(struct vb_conn *c)
+{
+	uint8_t rnd[8];
+
+	if (c->inbox[0])
+		return VB_OK;
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+		return VB_ESYS;
+	snprintf(c->inbox, sizeof(c->inbox),
+		 VB_INBOX_PREFIX "%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0],
+		 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	return VB_OK;
+}
+
 /* The inbox subscription, made at the first request. */
 static int inbox_open(struct vb_conn *c)
 {
-	uint8_t rnd[8];
 	char pattern[sizeof(c->inbox) + 2];
 	int rc;
 
 	if (c->inbox_sub)
 		return VB_OK;
-	if (!c->inbox[0]) {
-		if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
-			return VB_ESYS;
-		snprintf(c->inbox, sizeof(c->inbox),
-			 VB_INBOX_PREFIX "%02x%02x%02x%02x%02x%02x%02x%02x",
-			 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6],
-			 rnd[7]);
-	}
+	rc = inbox_id(c);
+	if (rc)
+		return rc;
 	snprintf(pattern, sizeof(pattern), "%s.*", c->inbox);
 	rc = vb_subscribe(c, pattern, NULL, on_reply, NULL, &c->inbox_sub);
 	return rc;
@@ -216,4 +232,25 @@ bool vbi_request_refused(struct vb_conn *c, const char *reply, int err)
 	req_finish(c, r, NULL, err);
 	vbi_client_arm_timer(c);
 	return true;
+}
+
+int vb_new_inbox(struct vb_conn *c, char *buf, size_t len)
+{
+	char inbox[VB_INBOX_LEN];
+	int n, rc;
+
+	if (!c || !buf)
+		return VB_EINVAL;
+	client_lock(c);
+	rc = inbox_id(c);
+	if (rc == VB_OK) {
+		n = snprintf(inbox, sizeof(inbox), "%s-%" PRIu64, c->inbox,
+			     ++c->next_inbox);
+		if (n < 0 || (size_t)n >= len)
+			rc = VB_ENOSPC;
+		else
+			memcpy(buf, inbox, (size_t)n + 1);
+	}
+	client_unlock(c);
+	return rc;
 }

@@ -7,12 +7,23 @@
  * vb_msg_hold() can copy the frame's view and take a transport reference.
  * A subscription removed while its callback runs (by the callback itself)
  * is freed when the callback returns.
+ *
+ * Pending limits (pending.h) apply to both kinds: what a callback
+ * subscription holds is what vb_msg_hold() kept of it, what a synchronous
+ * one holds is its queue and what vb_next_msg() returned (syncsub.c).  A
+ * message that would pass a limit is released at once, before anything
+ * else runs, and counted; the application hears of it once per episode
+ * (VB_EV_SLOW_CONSUMER).
  */
 #include "clients/lib/client.h"
 #include "core/subject.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 /* ---- subscriptions ------------------------------------------------------ */
 
@@ -24,29 +35,136 @@ struct vb_sub *vbi_subs_find(struct vb_conn *c, uint32_t sid)
 	return s;
 }
 
+void vbi_msg_free(struct held_msg *h)
+{
+	if (h->vc)
+		vbi_conn_release(h->vc, &h->v);
+	free(h->copy);
+	free(h);
+}
+
+/* @h is no longer pending for its subscription. */
+static void msg_unpend(struct held_msg *h)
+{
+	if (h->owner)
+		vbi_pending_done(&h->owner->pend, h->m.size);
+	h->owner = NULL;
+}
+
+/* Give back what @s has queued for vb_next_msg(). */
+static void queue_release(struct vb_sub *s)
+{
+	struct held_msg *h;
+
+	while ((h = s->q_head)) {
+		s->q_head = h->qnext;
+		if (h->vc)
+			vbi_syncsub_unpin(s->c, h);
+		msg_unpend(h);
+		vbi_msg_free(h);
+	}
+	s->q_tail = &s->q_head;
+}
+
+/* Link @s into or out of c->ended (synchronous subscriptions that ended
+ * by themselves and wait for vb_unsubscribe()). */
+static void ended_link(struct vb_sub *s)
+{
+	struct vb_conn *c = s->c;
+
+	s->eprev = NULL;
+	s->enext = c->ended;
+	if (c->ended)
+		c->ended->eprev = s;
+	c->ended = s;
+}
+
+static void ended_unlink(struct vb_sub *s)
+{
+	struct vb_conn *c = s->c;
+
+	if (s->eprev)
+		s->eprev->enext = s->enext;
+	else
+		c->ended = s->enext;
+	if (s->enext)
+		s->enext->eprev = s->eprev;
+	s->eprev = s->enext = NULL;
+}
+
+/* Accepts half-built subscriptions (vbi_subs_create's failures). */
 void vbi_subs_free(struct vb_sub *s)
 {
+	struct held_msg *h;
+
 	if (!s)
 		return;
+	queue_release(s);
+	/* Held messages outlive it: they stop counting for it. */
+	for (h = s->c->held; h; h = h->next)
+		if (h->owner == s)
+			h->owner = NULL;
+	if (s->efd >= 0)
+		close(s->efd);
 	free(s->pattern);
 	free(s->queue);
 	free(s);
 }
 
-/* Take @s out of the table; freed now, or when its callback returns. */
-void vbi_subs_remove(struct vb_sub *s)
+void vbi_subs_settle(struct vb_sub *s)
+{
+	if (s->gone && !s->in_cb && !s->waiters)
+		vbi_subs_free(s);
+}
+
+/* Out of the table (and of the request mux's hands). */
+static void sub_unlink(struct vb_sub *s)
 {
 	struct vb_conn *c = s->c;
 
-	if (s->gone)
-		return;
-	vbi_drain_sub_gone(s);
+	vbi_drain_sub_gone(s); /* a drain under way ends */
 	HASH_DELETE(hh, c->subs, s);
 	if (c->inbox_sub == s)
 		c->inbox_sub = NULL;
+}
+
+/* Take @s out of the table; freed now, or when its callback returns. */
+void vbi_subs_remove(struct vb_sub *s)
+{
+	if (s->gone || s->ended)
+		return;
+	sub_unlink(s);
+	if (s->sync) {
+		/* The application still holds the handle, and may still
+		 * have messages to take from it. */
+		s->ended = true;
+		ended_link(s);
+		vbi_syncsub_wake(s);
+		return;
+	}
 	s->gone = true;
-	if (!s->in_cb)
+	vbi_subs_settle(s);
+}
+
+void vbi_subs_free_all(struct vb_conn *c)
+{
+	struct held_msg *h;
+	struct vb_sub *s, *tmp;
+
+	while ((h = c->held)) {
+		c->held = h->next;
+		vbi_msg_free(h);
+	}
+	HASH_ITER(hh, c->subs, s, tmp)
+	{
+		HASH_DELETE(hh, c->subs, s);
 		vbi_subs_free(s);
+	}
+	while ((s = c->ended)) {
+		ended_unlink(s);
+		vbi_subs_free(s);
+	}
+	c->inbox_sub = NULL;
 }
 
 /*
@@ -80,19 +198,40 @@ static int msg_fill(struct vb_msg *m, const struct vbi_frame_view *v)
 	return VB_OK;
 }
 
+/*
+ * The first message of an episode that @s's pending limits refused
+ * (counted, and released by the caller already): the application hears.
+ */
+static void slow_consumer(struct vb_conn *c, struct vb_sub *s)
+{
+	char why[VBI_SUBJECT_MAX + 160];
+
+	snprintf(why, sizeof(why),
+		 "slow consumer: \"%s\" holds %" PRIu64 " messages, %" PRIu64
+		 " bytes: pending limit reached, messages dropped",
+		 s->pattern, s->pend.msgs, s->pend.bytes);
+	s->in_cb++; /* the handler may unsubscribe it */
+	vbi_client_event(c, VB_EV_SLOW_CONSUMER, VB_ENOSPC, why, s,
+			 s->pend.dropped);
+	s->in_cb--;
+}
+
 void vbi_subs_deliver(struct vbi_conn *vc, const struct vbi_frame_view *v,
 		      void *arg)
 {
 	struct vb_conn *c = arg;
 	struct held_msg h = { .c = c, .vc = vc, .v = *v };
 	struct vb_sub *s = c->closing ? NULL : vbi_subs_find(c, v->sid);
+	enum vbi_pending_verdict verdict;
 
-	if (!s || (s->max && s->delivered >= s->max) ||
+	if (!s || (s->max && s->received >= s->max) ||
 	    (s->drain && vbi_drain_expired(s))) {
 		c->st.orphans++;
 		vbi_conn_release(vc, v);
 		return;
 	}
+	if (c->pinned_head) /* queued messages may hold the ring back */
+		vbi_syncsub_relieve(c, vc, v);
 	if (msg_fill(&h.m, v)) {
 		c->st.bad_msgs++;
 		vbi_client_event(c, VB_EV_NOTICE, VB_EPROTO,
@@ -103,32 +242,50 @@ void vbi_subs_deliver(struct vbi_conn *vc, const struct vbi_frame_view *v,
 		return;
 	}
 	h.m.sub = s;
+	s->received++;
+	verdict = vbi_pending_admit(&s->pend, h.m.size);
+	if (verdict != VBI_PENDING_TAKE) {
+		vbi_conn_release(vc, v);
+		if (verdict == VBI_PENDING_DROP_FIRST)
+			slow_consumer(c, s);
+		goto out_settle;
+	}
+	if (s->sync) {
+		/* The queue takes over the delivery's reference. */
+		if (vbi_syncsub_enqueue(s, &h) != VB_OK) {
+			s->pend.dropped++; /* out of memory: lost, counted */
+			vbi_conn_release(vc, v);
+		}
+		goto out_settle;
+	}
+	h.owner = s; /* what vb_msg_hold() keeps counts for it */
 	s->delivered++;
 	if (s != c->inbox_sub) {
 		c->st.msgs_in++;
 		c->st.bytes_in += v->payload_len;
 	}
-	s->in_cb = true;
+	s->in_cb++;
 	s->cb(c, &h.m, s->arg);
-	s->in_cb = false;
+	s->in_cb--;
 	vbi_conn_release(vc, v);
+out_settle:
 	if (s->gone)
-		vbi_subs_free(s);
-	else if (s->max && s->delivered >= s->max)
+		vbi_subs_settle(s);
+	else if (s->max && s->received >= s->max)
 		vbi_subs_remove(s); /* the broker has ended it too */
 }
 
 /* ---- subscribing -------------------------------------------------------- */
 
-int vb_subscribe(struct vb_conn *c, const char *pattern, const char *queue,
-		 vb_msg_cb cb, void *arg, struct vb_sub **out)
+int vbi_subs_create(struct vb_conn *c, const char *pattern, const char *queue,
+		    vb_msg_cb cb, void *arg, struct vb_sub **out)
 {
 	struct out_item *it = NULL;
 	struct vb_sub *s = NULL;
 	size_t pl, ql;
 	int rc;
 
-	if (!c || !pattern || !cb)
+	if (!c || !pattern)
 		return VB_EINVAL;
 	pl = strlen(pattern);
 	ql = queue ? strlen(queue) : 0;
@@ -149,10 +306,21 @@ int vb_subscribe(struct vb_conn *c, const char *pattern, const char *queue,
 	s->c = c;
 	s->cb = cb;
 	s->arg = arg;
+	s->sync = !cb;
+	s->q_tail = &s->q_head;
+	s->efd = -1;
+	vbi_pending_init(&s->pend);
 	s->pattern = strdup(pattern);
 	s->queue = queue ? strdup(queue) : NULL;
 	if (!s->pattern || (queue && !s->queue))
 		goto out_free_sub;
+	if (s->sync && c->locked) {
+		rc = VB_ESYS; /* the waiters' wake-up (syncsub.c) */
+		s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (s->efd < 0)
+			goto out_free_sub;
+		rc = VB_ENOMEM;
+	}
 	if (c->state == CS_OPEN) {
 		it = vbi_outq_new(OUT_SUB, 0);
 		if (!it)
@@ -181,6 +349,14 @@ out_unlock:
 	return rc;
 }
 
+int vb_subscribe(struct vb_conn *c, const char *pattern, const char *queue,
+		 vb_msg_cb cb, void *arg, struct vb_sub **out)
+{
+	if (!cb)
+		return VB_EINVAL;
+	return vbi_subs_create(c, pattern, queue, cb, arg, out);
+}
+
 /* Queue an Unsubscribe for @s (max 0: now). */
 static int queue_unsub(struct vb_conn *c, uint32_t sid, uint64_t max)
 {
@@ -202,15 +378,28 @@ static int queue_unsub(struct vb_conn *c, uint32_t sid, uint64_t max)
 int vb_unsubscribe(struct vb_sub *s)
 {
 	struct vb_conn *c;
-	int rc;
+	int rc = VB_OK;
 
-	if (!s || s->gone)
+	if (!s)
 		return VB_EINVAL;
 	c = s->c;
 	client_lock(c);
-	/* Draining, it was unsubscribed at the broker already. */
-	rc = s->drain ? VB_OK : queue_unsub(c, s->sid, 0);
-	vbi_subs_remove(s);
+	if (s->gone) {
+		rc = VB_EINVAL;
+		goto out_unlock;
+	}
+	if (s->ended) {
+		ended_unlink(s); /* the broker has ended it already */
+	} else {
+		/* Draining, it was unsubscribed at the broker already. */
+		rc = s->drain ? VB_OK : queue_unsub(c, s->sid, 0);
+		sub_unlink(s);
+	}
+	s->gone = true;
+	queue_release(s);
+	vbi_syncsub_wake(s); /* a waiter frees it */
+	vbi_subs_settle(s);
+out_unlock:
 	client_unlock(c);
 	return rc;
 }
@@ -220,21 +409,24 @@ int vb_sub_autounsubscribe(struct vb_sub *s, uint64_t max)
 	struct vb_conn *c;
 	int rc;
 
-	if (!s || s->gone || max == 0)
+	if (!s || max == 0)
 		return VB_EINVAL;
 	c = s->c;
 	client_lock(c);
-	if (s->drain) { /* ending already: vb_sub_drain() */
-		client_unlock(c);
-		return VB_ESTATE;
-	}
-	if (s->delivered >= max) {
+	rc = VB_EINVAL;
+	if (s->gone || s->ended)
+		goto out_unlock;
+	rc = VB_ESTATE;
+	if (s->drain) /* ending already: vb_sub_drain() */
+		goto out_unlock;
+	if (s->received >= max) {
 		rc = queue_unsub(c, s->sid, 0);
 		vbi_subs_remove(s);
 	} else {
 		s->max = max;
 		rc = queue_unsub(c, s->sid, max);
 	}
+out_unlock:
 	client_unlock(c);
 	return rc;
 }
@@ -244,7 +436,120 @@ uint64_t vb_sub_delivered(const struct vb_sub *s)
 	return s ? s->delivered : 0;
 }
 
+/* ---- pending limits ----------------------------------------------------- */
+
+int vb_sub_set_pending_limits(struct vb_sub *s, int64_t msgs, int64_t bytes)
+{
+	int rc;
+
+	if (!s)
+		return VB_EINVAL;
+	client_lock(s->c);
+	rc = s->gone ? VB_EINVAL :
+		       vbi_pending_set_limits(&s->pend, msgs, bytes);
+	client_unlock(s->c);
+	return rc;
+}
+
+int vb_sub_pending_limits(struct vb_sub *s, int64_t *msgs, int64_t *bytes)
+{
+	if (!s)
+		return VB_EINVAL;
+	client_lock(s->c);
+	if (msgs)
+		*msgs = s->pend.max_msgs;
+	if (bytes)
+		*bytes = s->pend.max_bytes;
+	client_unlock(s->c);
+	return VB_OK;
+}
+
+int vb_sub_pending(struct vb_sub *s, uint64_t *msgs, uint64_t *bytes)
+{
+	if (!s)
+		return VB_EINVAL;
+	client_lock(s->c);
+	if (msgs)
+		*msgs = s->pend.msgs;
+	if (bytes)
+		*bytes = s->pend.bytes;
+	client_unlock(s->c);
+	return VB_OK;
+}
+
+uint64_t vb_sub_dropped(struct vb_sub *s)
+{
+	uint64_t n;
+
+	if (!s)
+		return 0;
+	client_lock(s->c);
+	n = s->pend.dropped;
+	client_unlock(s->c);
+	return n;
+}
+
 /* ---- messages ----------------------------------------------------------- */
+
+/*
+ * Every pointer of a struct vb_msg into its frame, moved from the frame's
+ * bytes at @from (@len of them) to a copy at @to.  A field added to struct
+ * vb_msg that points into the frame is moved here too.
+ */
+static const void *rebase(const void *p, const char *from, size_t len,
+			  const char *to)
+{
+	const char *q = p;
+
+	if (!q || q < from || q > from + len)
+		return p;
+	return to + (q - from);
+}
+
+static void msg_rebase(struct vb_msg *m, const char *from, size_t len,
+		       const char *to)
+{
+	m->subject = rebase(m->subject, from, len, to);
+	m->reply = rebase(m->reply, from, len, to);
+	m->data = rebase(m->data, from, len, to);
+}
+
+int vbi_msg_copy_out(struct held_msg *h)
+{
+	const char *lo = h->v.topic, *hi = h->v.topic + h->v.topic_len;
+	const char *p = h->v.payload;
+	char *copy;
+
+	if (!h->vc)
+		return VB_OK;
+	if (p && p < lo)
+		lo = p;
+	if (p && p + h->v.payload_len > hi)
+		hi = p + h->v.payload_len;
+	copy = malloc((size_t)(hi - lo) + 1);
+	if (!copy)
+		return VB_ENOMEM;
+	memcpy(copy, lo, (size_t)(hi - lo));
+	msg_rebase(&h->m, lo, (size_t)(hi - lo), copy);
+	vbi_conn_release(h->vc, &h->v);
+	h->vc = NULL;
+	h->copy = copy;
+	h->copy_len = (size_t)(hi - lo);
+	return VB_OK;
+}
+
+/* Take a reference for @h, a copy of @cur: its frame's, or its own bytes. */
+static int msg_ref(struct held_msg *h, const struct held_msg *cur)
+{
+	if (cur->vc)
+		return vbi_conn_hold(h->vc, &h->v);
+	h->copy = malloc(cur->copy_len + 1);
+	if (!h->copy)
+		return VB_ENOMEM;
+	memcpy(h->copy, cur->copy, cur->copy_len);
+	msg_rebase(&h->m, cur->copy, cur->copy_len, h->copy);
+	return VB_OK;
+}
 
 int vb_msg_hold(const struct vb_msg *m, struct vb_msg **out)
 {
@@ -263,11 +568,17 @@ int vb_msg_hold(const struct vb_msg *m, struct vb_msg **out)
 		goto out;
 	*h = *cur;
 	h->m.sub = NULL; /* may be gone by the time it is read */
-	rc = vbi_conn_hold(h->vc, &h->v);
+	h->copy = NULL;
+	h->qnext = h->pprev = h->pnext = NULL;
+	rc = msg_ref(h, cur);
 	if (rc) {
 		free(h);
 		goto out;
 	}
+	if (h->owner && h->owner->gone)
+		h->owner = NULL;
+	if (h->owner)
+		vbi_pending_add(&h->owner->pend, h->m.size);
 	h->prev = NULL;
 	h->next = c->held;
 	if (c->held)
@@ -294,8 +605,8 @@ void vb_msg_release(struct vb_msg *m)
 		c->held = h->next;
 	if (h->next)
 		h->next->prev = h->prev;
-	vbi_conn_release(h->vc, &h->v);
-	free(h);
+	msg_unpend(h);
+	vbi_msg_free(h);
 	client_unlock(c);
 }
 

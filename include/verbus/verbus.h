@@ -92,8 +92,9 @@ VB_EXPORT const char *vb_version(void);
  * lock, so that any thread may publish, subscribe or poll.  Callbacks run
  * on the thread inside vb_process()/vb_poll()/vb_run() -- or inside a
  * blocking call that progresses the connection (vb_connect, vb_flush,
- * vb_request) -- with the lock held, and may call any vb_ function on the
- * connection except vb_close().  Different connections are independent.
+ * vb_request, vb_next_msg) -- with the lock held, and may call any vb_
+ * function on the connection except vb_close().  Different connections
+ * are independent.
  *
  * Event loops.  vb_fd() is one file descriptor that becomes readable when
  * the connection has work; call vb_process() then (it never blocks).
@@ -221,6 +222,11 @@ enum vb_event_type {
 		       * subscription; VB_EV_DROPPED counts them all) */
 	VB_EV_DROPPED, /* the broker dropped deliveries to sub (slow
 			* consumer): count, in all since it subscribed */
+	/* This library dropped messages for sub, over its pending limits
+	 * (vb_sub_set_pending_limits): err VB_ENOSPC, count as
+	 * vb_sub_dropped(), detail naming its pattern; once per episode,
+	 * which the next message it takes ends. */
+	VB_EV_SLOW_CONSUMER = 8,
 	/* A vb_sub_drain() ended: sub (valid during the event only: freed
 	 * when it returns; do not unsubscribe it there), err VB_OK (every
 	 * message routed to it was delivered), VB_ETIMEDOUT (its timeout
@@ -234,9 +240,11 @@ struct vb_event {
 	enum vb_event_type type;
 	int err; /* an enum vb_err, or VB_OK */
 	const char *detail; /* human-readable, or "" */
-	struct vb_sub *sub; /* VB_EV_NOTICE, VB_EV_DROPPED, VB_EV_DRAINED;
-			     * else NULL */
-	uint64_t count; /* VB_EV_DROPPED, VB_EV_DRAINED */
+	/* VB_EV_NOTICE, VB_EV_DROPPED, VB_EV_SLOW_CONSUMER, VB_EV_DRAINED;
+	 * else NULL */
+	struct vb_sub *sub;
+	/* VB_EV_DROPPED, VB_EV_SLOW_CONSUMER, VB_EV_DRAINED */
+	uint64_t count;
 };
 
 typedef void (*vb_event_cb)(struct vb_conn *c, const struct vb_event *ev,
@@ -394,14 +402,16 @@ VB_EXPORT int vb_connect(const char *url, const struct vb_opts *opts,
  * vb_close() - disconnect at once and free @c and its subscriptions.
  * Discarded, without a word: messages published and buffered but not yet
  * sent (vb_stats.pending_msgs: call vb_flush() first, or use vb_drain()),
- * messages that arrived and were not yet delivered to a callback, those
- * the broker has in flight to us, and a reservation not committed.
- * Messages held with vb_msg_hold() or returned by vb_request() are
- * released: their pointers are invalid afterwards.  Requests still waiting
- * get their callback with VB_ECLOSED, and on_event a VB_EV_CLOSED (unless
- * @c was closed already, by a drain or by giving up reconnecting); drains
- * under way end without their events (vb_sub_drain_wait() is not to be
- * running meanwhile).  Accepts NULL.  Not from a callback.
+ * messages that arrived and were not yet delivered to a callback or queued
+ * for vb_next_msg(), those the broker has in flight to us, and a
+ * reservation not committed.  Messages held with vb_msg_hold() or returned
+ * by vb_request() or vb_next_msg() are released: their pointers are
+ * invalid afterwards.  Requests still waiting get their callback with
+ * VB_ECLOSED, and on_event a VB_EV_CLOSED (unless @c was closed already, by
+ * a drain or by giving up reconnecting); drains under way end without
+ * their events (vb_sub_drain_wait() is not to be running meanwhile).
+ * Accepts NULL.  Not from a callback, nor while another thread is in a
+ * call on @c.
  */
 VB_EXPORT void vb_close(struct vb_conn *c);
 
@@ -596,31 +606,145 @@ VB_EXPORT int vb_subscribe(struct vb_conn *c, const char *pattern,
 
 /*
  * vb_unsubscribe() - stop @s now and free it; no callback for it runs
- * afterwards.  Returns VB_OK or VB_EINVAL.
+ * afterwards.  A synchronous subscription's queued messages are given
+ * back, and a thread waiting in vb_next_msg() on it returns VB_ECLOSED
+ * (and frees it then); it is the only way to free a synchronous one,
+ * ended by itself or not.  Returns VB_OK or VB_EINVAL.
  */
 VB_EXPORT int vb_unsubscribe(struct vb_sub *s);
 
 /*
  * vb_sub_autounsubscribe() - end @s by itself once it has had @max
- * messages in all (counting those delivered already); @s is freed then,
- * after its last callback.  Returns VB_OK, VB_EINVAL, or VB_ESTATE if @s
- * is being drained.
+ * messages in all (counting those received already, dropped ones too);
+ * @s is freed then, after its last callback (a synchronous one: not, see
+ * vb_next_msg).  Returns VB_OK, VB_EINVAL, or VB_ESTATE if @s is being
+ * drained.
  */
 VB_EXPORT int vb_sub_autounsubscribe(struct vb_sub *s, uint64_t max);
 
-/* vb_sub_delivered() - messages @s has delivered so far. */
+/* vb_sub_delivered() - messages @s has delivered so far: to its callback,
+ * or (synchronous) returned by vb_next_msg(). */
 VB_EXPORT uint64_t vb_sub_delivered(const struct vb_sub *s);
+
+/*
+ * Synchronous subscriptions, pending limits, inboxes (nats.c's
+ * natsConnection_SubscribeSync, natsSubscription_NextMsg,
+ * natsSubscription_SetPendingLimits, natsInbox_Create).
+ */
+
+/*
+ * vb_subscribe_sync() - as vb_subscribe(), but the messages are queued for
+ * vb_next_msg() instead of handed to a callback.  The handle *@out is the
+ * application's until vb_unsubscribe() (the library never frees it by
+ * itself: one ended by vb_sub_autounsubscribe() or refused by the broker
+ * stays, and vb_next_msg() says VB_ECLOSED once it is drained).  Returns
+ * as vb_subscribe(), VB_EINVAL if @out is NULL, VB_ESYS (VB_OPT_LOCKED:
+ * no eventfd for its waiters).
+ *
+ * The queue is zero copy while the application keeps up: a queued message
+ * is its frame in the receive ring.  A consumer that falls half a ring
+ * behind (vb_opts.ring_size) has its oldest queued messages copied out of
+ * the ring, so that it never holds the connection's other traffic back;
+ * how far behind it may fall is its pending limits' business.
+ */
+VB_EXPORT int vb_subscribe_sync(struct vb_conn *c, const char *pattern,
+				const char *queue, struct vb_sub **out);
+
+/*
+ * vb_next_msg() - the oldest message queued for the synchronous
+ * subscription @s, waiting up to @timeout_ms for one (0: progress the
+ * connection once, without blocking, and look; -1: forever).  *@out is a
+ * held message: valid until, and to be given back with, vb_msg_release();
+ * its sub is @s.  Until then it counts as pending for @s and keeps its
+ * ring space (as vb_msg_hold).  Messages come in the order they arrived.
+ *
+ * It progresses the connection while it waits, running callbacks (of @c
+ * only), as vb_request() does.  With VB_OPT_LOCKED, any number of threads
+ * may wait on @s, or on other subscriptions, while another thread runs
+ * vb_run()/vb_poll() on @c: whichever thread processes an arrival queues
+ * it, and a waiter asleep is woken at once (an eventfd per synchronous
+ * subscription); none spins on the lock.  With VB_OPT_BUSY_POLL it spins,
+ * as vb_poll() does.  It may be called from a callback of @c (it then
+ * progresses @c from inside it, as vb_request() does).
+ *
+ * Returns VB_OK; VB_ETIMEDOUT when nothing came in time (after
+ * @timeout_ms, never before; at once for 0); VB_ECLOSED when nothing more
+ * can come: @c closed for good, @s ended by itself and drained, or
+ * unsubscribed by another thread meanwhile (which frees it: not to be
+ * used again); VB_EINVAL (@s not a synchronous subscription, @out NULL,
+ * @timeout_ms below -1).  Messages queued before a close are still
+ * returned first.
+ */
+VB_EXPORT int vb_next_msg(struct vb_sub *s, int timeout_ms,
+			  struct vb_msg **out);
+
+/*
+ * vb_sub_set_pending_limits() - how much @s may hold for the application
+ * (either kind of subscription): @msgs messages and @bytes data bytes,
+ * each > 0, or -1 for no limit; 0 is refused.  The defaults are nats.c's:
+ * 65536 messages, 64 MiB.  Pending are the messages the application has
+ * not given back: queued for vb_next_msg() or returned by it (synchronous
+ * subscriptions), kept with vb_msg_hold() (either kind), until
+ * vb_msg_release().  A callback subscription's message is not pending
+ * while its callback runs, so only what it holds counts.
+ *
+ * A message that would pass a limit is dropped on arrival, its ring space
+ * given back at once, and counted (vb_sub_dropped); the first drop after
+ * a message taken is reported as VB_EV_SLOW_CONSUMER, so an episode is
+ * reported once however many it drops.  Other subscriptions of @c lose
+ * nothing.  What is pending when the limits change stays.  A callback
+ * subscription's held messages keep ring space (vb_msg_hold): with the
+ * defaults, the ring (1 MiB) fills first and the broker's slow-consumer
+ * policy acts before these limits do; lower ones make the library drop
+ * instead.  Returns VB_OK or VB_EINVAL.
+ */
+VB_EXPORT int vb_sub_set_pending_limits(struct vb_sub *s, int64_t msgs,
+					int64_t bytes);
+
+/* vb_sub_pending_limits() - @s's limits (-1: none) into *@msgs and *@bytes
+ * (either may be NULL).  Returns VB_OK or VB_EINVAL. */
+VB_EXPORT int vb_sub_pending_limits(struct vb_sub *s, int64_t *msgs,
+				    int64_t *bytes);
+
+/* vb_sub_pending() - what @s holds now (see vb_sub_set_pending_limits):
+ * messages into *@msgs, their data bytes into *@bytes (either may be
+ * NULL).  Returns VB_OK or VB_EINVAL. */
+VB_EXPORT int vb_sub_pending(struct vb_sub *s, uint64_t *msgs, uint64_t *bytes);
+
+/* vb_sub_dropped() - messages @s dropped over its pending limits, in all
+ * (the broker's drops are VB_EV_DROPPED's); 0 for NULL. */
+VB_EXPORT uint64_t vb_sub_dropped(struct vb_sub *s);
+
+/* Bytes that always hold vb_new_inbox()'s subject and its NUL. */
+#define VB_INBOX_LEN 48
+
+/*
+ * vb_new_inbox() - a new subject, unique to this call: "_INBOX.<id>-<n>",
+ * where <id> is @c's random inbox id (the one its requests are answered
+ * on) and <n> counts up.  Subscribe to it (vb_subscribe_sync, say), then
+ * publish requests with it as their reply subject (vb_publish_reply) to
+ * gather every answer (scatter/gather).  Neither it nor anything under it
+ * ("<inbox>.>") is what vb_request()'s own subscription matches, so the two
+ * never take each other's messages.  Into @buf (@len bytes,
+ * NUL-terminated; VB_INBOX_LEN suffice).  Returns VB_OK, VB_EINVAL,
+ * VB_ENOSPC (too small: @buf untouched) or VB_ESYS (no random id).  Any
+ * thread with VB_OPT_LOCKED; never blocks.
+ */
+VB_EXPORT int vb_new_inbox(struct vb_conn *c, char *buf, size_t len);
 
 /*
  * vb_msg_hold() - keep a delivered message beyond its callback, zero copy:
  * *@out is valid until vb_msg_release().  The ring space stays taken until
  * then, so a holder of many messages slows its publishers down (no loss).
- * Only inside the message callback.  Returns VB_OK or VB_ENOMEM.
+ * It counts as pending for its subscription (vb_sub_set_pending_limits).
+ * Only inside the message callback, or on a message of vb_next_msg().
+ * Returns VB_OK or VB_ENOMEM.
  */
 VB_EXPORT int vb_msg_hold(const struct vb_msg *m, struct vb_msg **out);
 
-/* vb_msg_release() - give back a message from vb_msg_hold() or
- * vb_request().  Accepts NULL.  Not after vb_close() of its connection. */
+/* vb_msg_release() - give back a message from vb_msg_hold(), vb_request()
+ * or vb_next_msg().  Accepts NULL.  Not after vb_close() of its
+ * connection. */
 VB_EXPORT void vb_msg_release(struct vb_msg *m);
 
 /*
@@ -699,7 +823,8 @@ VB_EXPORT int vb_request(struct vb_conn *c, const char *subject,
 struct vb_stats {
 	size_t sz; /* sizeof(struct vb_stats), set by the caller */
 	uint64_t msgs_out, bytes_out; /* published (data bytes) */
-	uint64_t msgs_in, bytes_in; /* delivered to callbacks */
+	/* delivered to callbacks and by vb_next_msg() */
+	uint64_t msgs_in, bytes_in;
 	uint64_t reconnects; /* connections re-opened after a loss */
 	uint64_t pending_msgs, pending_bytes; /* now: buffered, unsent */
 	uint64_t orphans; /* messages for a subscription already gone */

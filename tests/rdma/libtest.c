@@ -136,6 +136,7 @@ static void on_event(struct vb_conn *c, const struct vb_event *ev, void *arg)
 		break;
 	case VB_EV_DROPPED:
 	case VB_EV_DRAINED:
+	case VB_EV_SLOW_CONSUMER:
 		break;
 	}
 }

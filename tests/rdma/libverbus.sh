@@ -35,6 +35,12 @@ rc=$?
 cat "$work/libdrain.out"
 [ "$rc" = 0 ] || { show broker "$work/broker.log"; fail "vb_libdrain exited $rc"; }
 
+# Synchronous subscriptions, pending limits, inboxes (tests/rdma/libsync.c).
+timeout 300 "$VERBUS_BIN/vb_libsync" "$url" "$a" "$b" >"$work/sync.out" 2>&1
+rc=$?
+cat "$work/sync.out"
+[ "$rc" = 0 ] || { show broker "$work/broker.log"; fail "vb_libsync exited $rc"; }
+
 # The examples: hello, then two epoll bridges (hosts 2 and 3) passing a
 # line from a TCP client of one to a TCP client of the other.
 timeout 60 "$VERBUS_BIN/vb_example_hello" "$url" "$a" >"$work/hello.out" 2>&1 ||
