@@ -35,7 +35,7 @@ struct rr {
 	uint64_t got; /* reply: requests seen */
 	uint64_t answered; /* reply: answers sent */
 	uint64_t failed; /* reply: answers that could not be sent */
-	struct cli_headers hdrs; /* reply: --header, on every answer */
+	struct cli_headers hdrs; /* --header: on every request, or answer */
 };
 
 static void usage_req(FILE *f)
@@ -53,6 +53,8 @@ static void usage_req(FILE *f)
 		"      --hex             the reply always as a hex dump\n"
 		"      --raw             the reply byte for byte (and a "
 		"newline)\n"
+		"  -H, --header 'K: V'   a header on the request (repeat for "
+		"more)\n"
 		"\n"
 		"The reply's headers, if any, go to stderr.  With nobody "
 		"subscribed to\nSUBJECT it fails at once: \"no responders\".\n"
@@ -106,7 +108,7 @@ static int parse(struct rr *r, bool reply, int argc, char **argv)
 		if (rc)
 			return rc;
 		/* The two share a table; each refuses the other's own. */
-		if ((opt == 'q' || opt == 'Q' || opt == 'H') && !reply)
+		if ((opt == 'q' || opt == 'Q') && !reply)
 			return cli_usage_error(&r->cmd, "unknown option '%s'",
 					       argv[optind - 1]);
 		switch (opt) {
@@ -165,8 +167,8 @@ static int request_one(struct rr *r, struct vb_conn *c, const char *data)
 	uint64_t t0 = cli_now_ns();
 	int rc;
 
-	rc = vb_request(c, r->subject, data, strlen(data), r->timeout_ms,
-			&reply);
+	rc = vb_request_msg(c, r->subject, r->hdrs.h, r->hdrs.n, data,
+			    strlen(data), r->timeout_ms, &reply);
 	switch (rc) {
 	case VB_OK:
 		break;
@@ -212,11 +214,15 @@ int cli_cmd_req(int argc, char **argv)
 
 	cli_cmd_init(&r.cmd, "req", usage_req, "verbus-req");
 	rc = parse(&r, false, argc, argv);
-	if (rc)
+	if (rc) {
+		cli_headers_free(&r.hdrs);
 		return rc < 0 ? CLI_EXIT_OK : rc;
+	}
 	cli_catch_signals();
-	if (cli_connect(&r.cmd, VB_OPT_NO_RECONNECT, NULL, NULL, &r.ev, &c))
+	if (cli_connect(&r.cmd, VB_OPT_NO_RECONNECT, NULL, NULL, &r.ev, &c)) {
+		cli_headers_free(&r.hdrs);
 		return CLI_EXIT_FAIL;
+	}
 	for (i = 0; i < (r.count ? r.count : 1) && !cli_stop; i++) {
 		status = request_one(&r, c, r.data ? r.data : "");
 		if (status != CLI_EXIT_OK)
@@ -227,6 +233,7 @@ int cli_cmd_req(int argc, char **argv)
 		status = CLI_EXIT_FAIL;
 	}
 	vb_close(c);
+	cli_headers_free(&r.hdrs);
 	return status;
 }
 

@@ -128,11 +128,20 @@ static int inbox_open(struct vb_conn *c)
 int vb_request_async(struct vb_conn *c, const char *subject, const void *data,
 		     size_t size, int timeout_ms, vb_reply_cb cb, void *arg)
 {
+	return vb_request_msg_async(c, subject, NULL, 0, data, size, timeout_ms,
+				    cb, arg);
+}
+
+int vb_request_msg_async(struct vb_conn *c, const char *subject,
+			 const struct vb_header *hdrs, size_t nhdrs,
+			 const void *data, size_t size, int timeout_ms,
+			 vb_reply_cb cb, void *arg)
+{
 	char reply[sizeof(c->inbox) + 24];
 	struct req *r, *found;
 	int rc;
 
-	if (!c || !cb || timeout_ms <= 0)
+	if (!c || !cb || timeout_ms <= 0 || (nhdrs && !hdrs))
 		return VB_EINVAL;
 	client_lock(c);
 	rc = inbox_open(c);
@@ -150,7 +159,7 @@ int vb_request_async(struct vb_conn *c, const char *subject, const void *data,
 	r->cb = cb;
 	r->arg = arg;
 	snprintf(reply, sizeof(reply), "%s.%" PRIu64, c->inbox, r->token);
-	rc = vbi_outq_publish(c, subject, reply, data, size);
+	rc = vbi_outq_publish_hdr(c, subject, reply, hdrs, nhdrs, data, size);
 	if (rc) {
 		free(r);
 		goto out;
@@ -196,14 +205,22 @@ static bool req_waited(struct vb_conn *c, void *arg)
 int vb_request(struct vb_conn *c, const char *subject, const void *data,
 	       size_t size, int timeout_ms, struct vb_msg **reply)
 {
+	return vb_request_msg(c, subject, NULL, 0, data, size, timeout_ms,
+			      reply);
+}
+
+int vb_request_msg(struct vb_conn *c, const char *subject,
+		   const struct vb_header *hdrs, size_t nhdrs, const void *data,
+		   size_t size, int timeout_ms, struct vb_msg **reply)
+{
 	struct req_wait w = { 0 };
 	int rc;
 
 	if (!c || !reply)
 		return VB_EINVAL;
 	client_lock(c);
-	rc = vb_request_async(c, subject, data, size, timeout_ms, req_wait_cb,
-			      &w);
+	rc = vb_request_msg_async(c, subject, hdrs, nhdrs, data, size,
+				  timeout_ms, req_wait_cb, &w);
 	if (rc == VB_OK) {
 		/* The request's own deadline ends the wait. */
 		rc = vbi_client_wait(c, req_waited, &w, 0);

@@ -819,6 +819,17 @@ VB_EXPORT int vb_request(struct vb_conn *c, const char *subject,
 			 const void *data, size_t size, int timeout_ms,
 			 struct vb_msg **reply);
 
+/* vb_request_msg_async(), vb_request_msg() - vb_request_async() and
+ * vb_request() with the @nhdrs headers at @hdrs, as vb_publish_msg(). */
+VB_EXPORT int vb_request_msg_async(struct vb_conn *c, const char *subject,
+				   const struct vb_header *hdrs, size_t nhdrs,
+				   const void *data, size_t size,
+				   int timeout_ms, vb_reply_cb cb, void *arg);
+VB_EXPORT int vb_request_msg(struct vb_conn *c, const char *subject,
+			     const struct vb_header *hdrs, size_t nhdrs,
+			     const void *data, size_t size, int timeout_ms,
+			     struct vb_msg **reply);
+
 /* Counters of one connection, across its reconnections. */
 struct vb_stats {
 	size_t sz; /* sizeof(struct vb_stats), set by the caller */

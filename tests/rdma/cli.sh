@@ -235,14 +235,15 @@ vb "$h3" pub hdr.x -H 'Trace-Id: 7' -H 'Dup: a' -H 'Dup:b' hi -q || fail "pub -H
 reap sh
 printf '[#1] hdr.x (2 bytes)\nTrace-Id: 7\nDup: a\nDup: b\nhi\n' >"$work/want"
 same sh "$work/want"
-bg rh "$h2" reply svc.hdr -H 'Status: ok' --count 1 --quiet
-out=$(vb "$h3" req svc.hdr x 2>"$work/reqh.err") || { cat "$work/reqh.err"; fail "req to a -H responder failed"; }
+bg rh "$h2" reply svc.hdr -H 'Status: ok' --count 1
+out=$(vb "$h3" req svc.hdr x -H 'Ask: why' 2>"$work/reqh.err") || { cat "$work/reqh.err"; fail "req to a -H responder failed"; }
 [ "$out" = x ] || fail "the -H responder answered '$out'"
 grep -qx "Status: ok" "$work/reqh.err" || { cat "$work/reqh.err"; fail "req did not show the answer's header"; }
 reap rh
+grep -qx "Ask: why" "$work/rh.out" || { cat "$work/rh.out"; fail "reply did not show the request's header"; }
 expect_fail 2 "verbus pub: --header: 'nocolon' is not \"Name: value\"" "$V" pub -H nocolon x y
 expect_fail 2 "verbus pub: --header: header name 'a b' has a space" "$V" pub -H 'a b: c' x y
-echo "PASS: headers shown by sub in order, an answer's header on req's stderr, bad -H refused"
+echo "PASS: headers shown by sub in order, a request's header shown by reply, an answer's on req's stderr, bad -H refused"
 
 echo "===== queue group: 30 messages, 3 members, each exactly once"
 for i in 1 2 3; do bg "q$i" "$h2" sub 'jobs.>' --queue workers --count 10 --raw; done

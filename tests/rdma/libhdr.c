@@ -221,6 +221,13 @@ static void on_answer(struct vb_conn *c, const struct vb_msg *m, void *arg)
 	(*answers)++;
 }
 
+static void on_hdr_reply(struct vb_conn *c, const struct vb_msg *m, int err,
+			 void *arg)
+{
+	CHECK(err == VB_OK && m, "vb_request_msg_async: %s", vb_strerror(err));
+	on_answer(c, m, arg);
+}
+
 static void on_request_plain(struct vb_conn *c, const struct vb_msg *m,
 			     void *arg)
 {
@@ -258,6 +265,7 @@ static void case_headers(struct vb_conn *a, struct vb_conn *b)
 	struct vb_header hs = { "Seq", NULL };
 	struct rx rx = { 0 };
 	struct vb_stats st = { .sz = sizeof(st) };
+	struct vb_msg *reply = NULL;
 	struct vb_sub *s;
 	uint64_t i, t0, out0;
 	int rc, answers = 0;
@@ -319,8 +327,16 @@ static void case_headers(struct vb_conn *a, struct vb_conn *b)
 	OK(vb_flush(a, 5000));
 	wait_until(b, a, &answers, 1, "the answer with headers");
 	OK(vb_unsubscribe(s));
+	/* The same through the request API (vb_request_msg_async). */
+	OK(vb_request_msg_async(a, "ask.hdr", &ask, 1, "ping", 4, 5000,
+				on_hdr_reply, &answers));
+	wait_until(b, a, &answers, 2, "vb_request_msg_async's answer");
+	CHECK(vb_request_msg(a, "ask.hdr", NULL, 1, "x", 1, 100, &reply) ==
+		      VB_EINVAL,
+	      "vb_request_msg with NULL headers and a count");
 	printf("PASS: headers: a request with a header answered with "
-	       "headers (vb_respond_msg)\n");
+	       "headers (vb_respond_msg), by hand and by "
+	       "vb_request_msg_async\n");
 }
 
 static void on_reply(struct vb_conn *c, const struct vb_msg *m, int err,
