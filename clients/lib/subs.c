@@ -613,13 +613,5 @@ void vb_msg_release(struct vb_msg *m)
 int vb_respond(struct vb_conn *c, const struct vb_msg *m, const void *data,
 	       size_t size)
 {
-	char reply[VBI_SUBJECT_MAX + 1];
-
-	if (!c || !m)
-		return VB_EINVAL;
-	if (!m->reply || !m->reply_len || m->reply_len > VBI_SUBJECT_MAX)
-		return VB_EINVAL;
-	memcpy(reply, m->reply, m->reply_len);
-	reply[m->reply_len] = '\0';
-	return vb_publish(c, reply, data, size);
+	return vb_respond_msg(c, m, NULL, 0, data, size);
 }

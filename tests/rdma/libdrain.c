@@ -35,6 +35,8 @@
  *                 VB_LOG_INFO on an open; a bad level refused.
  * Prints "PASS: ..." lines; exit 0 on success, 1 on the first failure.
  */
+#include "vbcheck.h"
+
 #include <verbus/verbus.h>
 
 #include <fcntl.h>
@@ -49,49 +51,6 @@
 #include <unistd.h>
 
 static const char *url, *src_a, *src_b, *version, *closed_url;
-
-__attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt,
-								...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "FAIL: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
-	va_end(ap);
-	exit(1);
-}
-
-#define CHECK(cond, ...)                  \
-	do {                              \
-		if (!(cond))              \
-			die(__VA_ARGS__); \
-	} while (0)
-
-#define OK(expr)                                                        \
-	do {                                                            \
-		int rc_ = (expr);                                       \
-		if (rc_ != VB_OK)                                       \
-			die("%s:%d: %s: %s", __FILE__, __LINE__, #expr, \
-			    vb_strerror(rc_));                          \
-	} while (0)
-
-#define EXPECT(expr, want)                                                \
-	do {                                                              \
-		int rc_ = (expr);                                         \
-		if (rc_ != (want))                                        \
-			die("%s:%d: %s: %s, want %s", __FILE__, __LINE__, \
-			    #expr, vb_errname(rc_), vb_errname(want));    \
-	} while (0)
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* ---- what a connection saw ---------------------------------------------- */
 
@@ -407,9 +366,9 @@ static void case_conn_drain(bool threaded)
 	      tag, at_drain, N_IN);
 	CHECK(st.pending_msgs > 0, "%s: nothing buffered at the drain", tag);
 	CHECK(vb_is_draining(p) == 1, "vb_is_draining: not draining");
-	EXPECT(vb_drain(p, 1000), VB_ESTATE);
-	EXPECT(vb_subscribe(p, "drain.refused", NULL, on_count, &in, NULL),
-	       VB_ESTATE);
+	IS(vb_drain(p, 1000), VB_ESTATE);
+	IS(vb_subscribe(p, "drain.refused", NULL, on_count, &in, NULL),
+	   VB_ESTATE);
 	/* Publishing goes on until the last flush: this marker follows the
 	 * Unsubscribe, so once Q has it the broker has stopped P's
 	 * subscription (and answered the Ping behind it, if it may). */
@@ -428,9 +387,9 @@ static void case_conn_drain(bool threaded)
 	      "%s: the drain never ended", tag);
 	if (threaded) {
 		pthread_join(th, &ret);
-		EXPECT((int)(intptr_t)ret, VB_OK);
+		IS((int)(intptr_t)ret, VB_OK);
 	} else {
-		EXPECT(vb_process(p), VB_ECLOSED);
+		IS(vb_process(p), VB_ECLOSED);
 	}
 	CHECK(ep.close_err == VB_OK && strcmp(ep.close_detail, "drained") == 0,
 	      "%s: closed with %s (%s)", tag, vb_errname(ep.close_err),
@@ -455,7 +414,7 @@ static void case_conn_drain(bool threaded)
 	      "%s: R had %" PRIu64 " of P's publishes (%" PRIu64
 	      " out of order), want %d",
 	      tag, (uint64_t)out.got, (uint64_t)out.bad, N_OUT);
-	EXPECT(vb_publish(p, s_out, "x", 1), VB_ECLOSED);
+	IS(vb_publish(p, s_out, "x", 1), VB_ECLOSED);
 	CHECK(vb_is_draining(p) == 0, "still draining once closed");
 	CHECK(log_find(&ep, VB_LOG_WARN, "drain") < 0,
 	      "%s: a drain warning: %s", tag, ep.log[0]);
@@ -506,9 +465,9 @@ static void case_sub_drain(void)
 	publish_n(q, p, "sd.b", 1, 50, 64);
 	OK(vb_flush(q, 10000));
 
-	EXPECT(vb_sub_drain(sa, -5), VB_EINVAL);
+	IS(vb_sub_drain(sa, -5), VB_EINVAL);
 	OK(vb_sub_drain(sa, 20000));
-	EXPECT(vb_sub_drain(sa, 1000), VB_ESTATE);
+	IS(vb_sub_drain(sa, 1000), VB_ESTATE);
 	CHECK(drive_until(p, NULL, NULL, is_drained, &ep, 30000),
 	      "no VB_EV_DRAINED");
 	CHECK(ep.drained == 1 && ep.drained_sub == sa &&
@@ -546,7 +505,7 @@ static void case_sub_drain(void)
 	publish_n(q, p, "sd.c", 1, 100, 64);
 	OK(vb_flush(q, 5000));
 	t0 = now_ms();
-	EXPECT(vb_sub_drain_wait(sc, 300), VB_ETIMEDOUT);
+	IS(vb_sub_drain_wait(sc, 300), VB_ETIMEDOUT);
 	CHECK(now_ms() - t0 < 3000, "the wait took %" PRIu64 " ms",
 	      now_ms() - t0);
 	CHECK(slow.got < 100, "all 100 delivered within 300 ms at 50 ms each");
@@ -568,7 +527,7 @@ static void case_sub_drain(void)
 	OK(vb_subscribe(p, "sd.e", NULL, on_count, &c3, &se));
 	OK(vb_flush(p, 5000));
 	OK(vb_sub_drain(se, -1));
-	EXPECT(vb_sub_autounsubscribe(se, 5), VB_ESTATE);
+	IS(vb_sub_autounsubscribe(se, 5), VB_ESTATE);
 	OK(vb_unsubscribe(se));
 	OK(vb_flush(p, 5000));
 	vb_poll(p, 100);
@@ -604,7 +563,7 @@ static void case_timeout(void)
 	OK(vb_drain(p, 300));
 	rc = vb_run(p);
 	took = now_ms() - t0;
-	EXPECT(rc, VB_ETIMEDOUT);
+	IS(rc, VB_ETIMEDOUT);
 	CHECK(ep.closed == 1 && ep.close_err == VB_ETIMEDOUT,
 	      "VB_EV_CLOSED: %d, %s (%s)", ep.closed, vb_errname(ep.close_err),
 	      ep.close_detail);
@@ -617,7 +576,7 @@ static void case_timeout(void)
 	      "the log callback did not see the drain's warning (%d lines)",
 	      ep.nlog);
 	printf("log: %s\n", ep.log[log_find(&ep, VB_LOG_WARN, "drain timed")]);
-	EXPECT(vb_process(p), VB_ECLOSED);
+	IS(vb_process(p), VB_ECLOSED);
 	vb_close(p);
 	vb_close(q);
 	printf("PASS: timeout: closed after %" PRIu64 " ms with %" PRIu64
@@ -641,12 +600,12 @@ static void case_rtt(void)
 	CHECK(ns > 0 && ns < 5000000000ull, "vb_rtt: %" PRIu64 " ns", ns);
 	OK(vb_stats(p, &st));
 	CHECK(st.rtt_ns > 0, "vb_stats.rtt_ns is 0 after vb_rtt");
-	EXPECT(vb_rtt(NULL, 5000, &ns), VB_EINVAL);
-	EXPECT(vb_rtt(p, 5000, NULL), VB_EINVAL);
+	IS(vb_rtt(NULL, 5000, &ns), VB_EINVAL);
+	IS(vb_rtt(p, 5000, NULL), VB_EINVAL);
 	OK(vb_conn_server_version(p, v, sizeof(v)));
 	CHECK(strcmp(v, version) == 0, "server version \"%s\", want \"%s\"", v,
 	      version);
-	EXPECT(vb_conn_server_version(p, tiny, sizeof(tiny)), VB_ENOSPC);
+	IS(vb_conn_server_version(p, tiny, sizeof(tiny)), VB_ENOSPC);
 	vb_close(p);
 	printf("PASS: rtt: %" PRIu64 " ns; server version %s\n", ns, v);
 }
@@ -729,7 +688,7 @@ static void case_log(void)
 	vb_close(c);
 
 	o.log.level = 7;
-	EXPECT(vb_connect(url, &o, &c), VB_EINVAL);
+	IS(vb_connect(url, &o, &c), VB_EINVAL);
 	printf("PASS: log: warnings reach vb_opts.log, levels filter, silent "
 	       "without\n");
 }

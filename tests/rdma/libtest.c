@@ -36,6 +36,8 @@
  *              reconnects checked in vb_conn_server_url() and vb_stats.
  * Prints "PASS: ..." lines; exit 0 on success, 1 on the first failure.
  */
+#include "vbcheck.h"
+
 #include <verbus/verbus.h>
 
 #include <inttypes.h>
@@ -50,41 +52,6 @@
 #include <unistd.h>
 
 static const char *url, *src_a, *src_b;
-
-__attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt,
-								...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "FAIL: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
-	va_end(ap);
-	exit(1);
-}
-
-#define CHECK(cond, ...)                  \
-	do {                              \
-		if (!(cond))              \
-			die(__VA_ARGS__); \
-	} while (0)
-
-#define OK(expr)                                                        \
-	do {                                                            \
-		int rc_ = (expr);                                       \
-		if (rc_ != VB_OK)                                       \
-			die("%s:%d: %s: %s", __FILE__, __LINE__, #expr, \
-			    vb_strerror(rc_));                          \
-	} while (0)
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* What a connection's event callback saw. */
 struct events {
