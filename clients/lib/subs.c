@@ -512,6 +512,7 @@ static void msg_rebase(struct vb_msg *m, const char *from, size_t len,
 	m->subject = rebase(m->subject, from, len, to);
 	m->reply = rebase(m->reply, from, len, to);
 	m->data = rebase(m->data, from, len, to);
+	m->headers = rebase(m->headers, from, len, to);
 }
 
 int vbi_msg_copy_out(struct held_msg *h)
