@@ -399,13 +399,13 @@ static void conn_drain_step(struct vb_conn *c, uint64_t now)
 		if (c->sub_drains)
 			return;
 		d->phase = CD_REQUESTS;
-		/* fall through */
+		__attribute__((fallthrough)); /* gcc and clang both take it */
 	case CD_REQUESTS:
 		if (c->reqs)
 			return;
 		d->phase = CD_FLUSH;
 		c->pubs_closed = true;
-		/* fall through */
+		__attribute__((fallthrough));
 	case CD_FLUSH:
 		if (c->state != CS_OPEN) {
 			/* Reconnecting: queued messages wait for the next
