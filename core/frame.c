@@ -272,6 +272,7 @@ int vbi_frame_parse(const void *ring, size_t ring_size, size_t off,
 		break;
 	case VBI_FRAME_MSG:
 	case VBI_FRAME_HMSG:
+	case VBI_FRAME_CHUNK:
 		rc = frame_parse_msg(p, kind, len, topic_len, room, avail,
 				     max_msg, &v);
 		break;

@@ -31,6 +31,13 @@
 #define VBI_FRAME_MSG 1u
 #define VBI_FRAME_PAD 2u
 #define VBI_FRAME_HMSG 3u
+/*
+ * A CHUNK is one piece of a message larger than a frame (a large message,
+ * core/chunk.h): its payload starts with a 24-byte chunk prefix, then that
+ * piece of the message's bytes.  Frames, rings and forwards treat it as a
+ * MSG; what the prefix says is for its readers to check.
+ */
+#define VBI_FRAME_CHUNK 5u
 
 /* Bytes of the header-block length at the start of an HMSG's payload. */
 #define VBI_FRAME_HLEN_LEN 4u
@@ -91,7 +98,7 @@ struct vbi_frame_msg {
 	uint32_t ack_recvs; /* piggybacked RECV credit (see credit.h) */
 	uint32_t ack_freed; /* piggybacked ring credit, in 8-byte units */
 	uint32_t sid; /* subscription id (broker to subscriber); else 0 */
-	uint8_t kind; /* VBI_FRAME_HMSG, VBI_FRAME_MSG, or 0 (MSG too) */
+	uint8_t kind; /* VBI_FRAME_MSG (or 0), _HMSG or _CHUNK */
 };
 
 /*
@@ -99,7 +106,7 @@ struct vbi_frame_msg {
  * to vbi_frame_parse(); the view is valid until the frame is released.
  */
 struct vbi_frame_view {
-	uint8_t kind; /* VBI_FRAME_MSG, _HMSG or _PAD */
+	uint8_t kind; /* VBI_FRAME_MSG, _HMSG, _CHUNK or _PAD */
 	size_t off; /* ring offset of the header */
 	size_t span; /* bytes the frame occupies in the ring */
 	uint64_t pos; /* stream position: @off, or see ring.h */
@@ -124,13 +131,14 @@ static inline size_t vbi_frame_span(size_t len)
 }
 
 /*
- * vbi_frame_is_msg() - whether @kind is a message (MSG or HMSG): 1 and 3
- * are the only values whose bits other than bit 1 are exactly bit 0, one
- * compare on every message's path.
+ * vbi_frame_is_msg() - whether @kind, of a parsed frame (or one of our
+ * own), is a message (MSG, HMSG or CHUNK): the message kinds are the odd
+ * ones, one test on every message's path.  Not a validation: the parser
+ * refuses the other odd values.
  */
 static inline int vbi_frame_is_msg(uint8_t kind)
 {
-	return (kind | 2u) == 3u;
+	return (kind & 1u) != 0;
 }
 
 /*
@@ -220,10 +228,10 @@ void vbi_frame_set_flags(void *frame, uint8_t flags);
  *   sender lied.
  * - VB_EINVAL: a caller error (@ring or @out NULL, @off >= @ring_size, or
  *   @avail beyond the end of the ring).
- * *@out is written only on success; @out->pos is set to @off.  An HMSG is
- * checked as a MSG and its kind reported: what its payload holds is for
- * its reader to check (vbi_frame_hmsg_split(), vbi_hdr_validate()), since
- * a broker forwards it from the publisher's ring, which can change under
+ * *@out is written only on success; @out->pos is set to @off.  An HMSG (and
+ * a CHUNK) is checked as a MSG and its kind reported: what its payload
+ * holds is for its reader to check (vbi_frame_hmsg_split(),
+ * vbi_hdr_validate(), vbi_chunk_parse()), since a broker forwards it from the publisher's ring, which can change under
  * the forward: a bad block is the message's fault, not the connection's.
  */
 int vbi_frame_parse(const void *ring, size_t ring_size, size_t off,

@@ -774,6 +774,7 @@ static void on_hello(struct vbi_conn *c, const Verbus__Hello *h)
 		}
 	}
 	rc = setup_stage(c, h->ring, h->max_msg_size, h->credits, &what);
+	c->peer_max_payload = h->max_payload;
 	if (rc && !what) {
 		vbi_sess_fail(c, rc, "unusable hello");
 		return;
@@ -790,6 +791,7 @@ static void on_hello(struct vbi_conn *c, const Verbus__Hello *h)
 	w.ring = &r;
 	w.credits = c->opts.recv_depth;
 	w.max_msg_size = c->opts.max_msg;
+	w.max_payload = c->opts.max_payload;
 	w.server_version = (char *)vb_version();
 	m.body_case = VERBUS__CONTROL__BODY_WELCOME;
 	m.welcome = &w;
@@ -818,6 +820,7 @@ void vbi_sess_established(struct vbi_conn *c)
 	h.credentials.len = c->cred_len;
 	h.ring = &r;
 	h.max_msg_size = c->opts.max_msg;
+	h.max_payload = c->opts.max_payload;
 	h.credits = c->opts.recv_depth;
 	m.body_case = VERBUS__CONTROL__BODY_HELLO;
 	m.hello = &h;
@@ -922,6 +925,7 @@ static void on_ctrl(struct vbi_conn *c, const uint8_t *buf, uint32_t len)
 		}
 		rc = setup_stage(c, m->welcome->ring, m->welcome->max_msg_size,
 				 m->welcome->credits, &what);
+		c->peer_max_payload = m->welcome->max_payload;
 		if (rc) {
 			if (what)
 				vbi_sess_fail(c, rc,
@@ -1126,6 +1130,7 @@ void vbi_sess_stats(const struct vbi_conn *c, struct vbi_conn_stats *s)
 	s->ring_size = c->opts.ring_size;
 	s->peer_ring = c->peer_ring;
 	s->peer_max_msg = c->peer_max_msg;
+	s->peer_max_payload = c->peer_max_payload;
 	s->tx_staged = c->tx.tail;
 	s->tx_posted = c->tx.flushed;
 	memcpy(s->peer_version, c->peer_version, sizeof(s->peer_version));

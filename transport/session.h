@@ -140,6 +140,7 @@ struct vbi_conn {
 	struct vbi_credit cr;
 	uint32_t peer_ring; /* the peer's ring size (0 before open) */
 	uint32_t peer_max_msg; /* largest topic + payload it takes */
+	uint32_t peer_max_payload; /* largest large message; 0: none */
 	char peer_version[VBI_VERSION_MAX + 1]; /* client: from the Welcome */
 	struct vbi_fwd *fwd; /* VBI_SESS_FWD_MAX entries, a ring */
 	uint64_t fwd_head; /* completed: head <= sig <= post <= tail */

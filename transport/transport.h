@@ -49,6 +49,9 @@ struct vbi_conn_opts {
 	const char *name; /* for logs and the Hello ["verbus"] */
 	uint32_t ring_size; /* our receive ring, a power of two [1 MiB] */
 	uint32_t max_msg; /* largest topic + payload we accept [64 KiB] */
+	/* Largest message we take as a stream of CHUNK frames (core/chunk.h),
+	 * told to the peer in the handshake; 0: none above max_msg [0]. */
+	uint32_t max_payload;
 	uint32_t recv_depth; /* RECVs kept posted [128] */
 	int busy_poll; /* 1: progress() never sleeps on the fd and reads the
 			* CQ every turn; the CQ is never armed, so
@@ -173,6 +176,7 @@ struct vbi_conn_stats {
 	uint32_t ring_size; /* our receive ring */
 	uint32_t peer_ring; /* the peer's receive ring (0 before open) */
 	uint32_t peer_max_msg; /* largest topic + payload it takes (0 ditto) */
+	uint32_t peer_max_payload; /* largest large message it takes; 0: none */
 	/* Frame bytes staged for the peer since the connection opened, and
 	 * of those handed to the transport (a control message sent now
 	 * arrives after all of these): monotonic, so that a caller can mark
@@ -341,8 +345,9 @@ int vbi_conn_commit(struct vbi_conn *c);
 
 /*
  * vbi_conn_reserve_kind() - vbi_conn_reserve() for a frame of @kind:
- * VBI_FRAME_MSG, or VBI_FRAME_HMSG, whose payload the caller starts with
- * the header block's length and the block (core/frame.h).
+ * VBI_FRAME_MSG; VBI_FRAME_HMSG, whose payload the caller starts with the
+ * header block's length and the block (core/frame.h); or VBI_FRAME_CHUNK,
+ * whose payload starts with a chunk prefix (core/chunk.h).
  */
 int vbi_conn_reserve_kind(struct vbi_conn *c, uint8_t kind, uint16_t topic_len,
 			  uint32_t payload_len, void **topic, void **payload);
