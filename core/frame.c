@@ -188,6 +188,11 @@ void vbi_frame_set_flags(void *frame, uint8_t flags)
 	((uint8_t *)frame)[HDR_OFF_FLAGS] = flags;
 }
 
+void vbi_frame_set_sid(void *frame, uint32_t sid)
+{
+	frame_st32((uint8_t *)frame + HDR_OFF_SID, sid);
+}
+
 int vbi_frame_hmsg_split(const void *payload, uint32_t payload_len,
 			 uint32_t *hdr_len)
 {

@@ -208,6 +208,10 @@ uint64_t vbi_frame_get_seq(const void *frame);
 /* vbi_frame_set_flags() - set the flags byte (receiver-local bookkeeping). */
 void vbi_frame_set_flags(void *frame, uint8_t flags);
 
+/* vbi_frame_set_sid() - set the sid of a frame of our own (a reserved one,
+ * before its commit: a broker's frame for a subscription). */
+void vbi_frame_set_sid(void *frame, uint32_t sid);
+
 /*
  * vbi_frame_parse() - validate the frame a peer wrote at offset @off of the
  * ring [@ring, @ring + @ring_size), given that @avail bytes from @off are

@@ -206,6 +206,7 @@ void bk_conn_closed(struct bconn *bc, const struct vbi_close_info *why)
 	b->st.zero_copy_bytes += cs.bytes_forwarded;
 	b->st.forward_kicks += cs.kicks;
 	b->st.credit_waits += bc->waits;
+	bk_streams_src_gone(bc);
 	if (bc->role == BK_ROUTE) {
 		/* Its queue is lost: the peer hears of it when the route
 		 * opens again (route.c). */
@@ -361,6 +362,8 @@ static void tick(struct vbd_broker *b)
 	b->last_tick = now;
 	if (b->cluster)
 		bk_routes_tick(b, now);
+	if (b->streams)
+		bk_streams_tick(b, now);
 	for (bc = b->head; bc; bc = next) {
 		next = bc->next;
 		if (bc->closing)
@@ -421,6 +424,7 @@ int vbd_broker_create(const struct vbd_config *cfg, struct vbd_broker **out)
 	o.name = cfg->server_name;
 	o.ring_size = cfg->ring_size;
 	o.max_msg = cfg->max_msg;
+	o.max_payload = cfg->max_payload;
 	o.recv_depth = cfg->recv_depth;
 	o.busy_poll = cfg->busy_poll;
 	/* A client's ring is mirrored here in registered memory: bound it. */

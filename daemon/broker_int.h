@@ -9,6 +9,8 @@
  *              and the notices it is owed;
  *   deliver.c  routing a published frame to its matches, delivery to a
  *              connection, the slow-consumer policy and stall detection;
+ *   stream.c   large messages: streams of CHUNK frames, routed at their
+ *              first chunk, each chunk forwarded like a message;
  *   route.c    routes: connections to other brokers of the cluster, the
  *              interest they exchange, forwards across them;
  *   cluster.c  membership (ZooKeeper, daemon/zk.h): which routes to keep,
@@ -79,9 +81,38 @@ struct bsub {
 
 /* A delivery waiting for room at a subscriber. */
 struct pend {
-	struct vbi_conn *src; /* the publisher (may be closed) */
-	struct vbi_frame_view v; /* held: one reference */
+	/* The publisher (may be closed); NULL: an ABORT the broker owes the
+	 * subscriber for stream @abort_tag (stream.c), not a frame. */
+	struct vbi_conn *src;
+	struct vbi_frame_view v; /* held: one reference (src set) */
 	uint32_t sid;
+	uint32_t abort_total, abort_off;
+	uint64_t abort_tag;
+};
+
+/* One recipient of a large message: a connection and the sid it gets the
+ * chunks as (a client's subscription, or a route's), fixed at the first
+ * chunk.  By cid, looked up per chunk: it may close meanwhile. */
+struct brecip {
+	uint64_t cid;
+	uint32_t sid;
+	bool lost; /* a chunk was not delivered: no more go, ABORT owed */
+};
+
+/*
+ * A large message under way (stream.c): its publisher's stream of CHUNK
+ * frames, from the first chunk to the last.  In b->streams by tag.
+ */
+struct bstream {
+	uint64_t tag;
+	struct bconn *src; /* the publisher or route it comes from */
+	uint32_t total; /* the message's bytes, as announced */
+	uint32_t next; /* the offset the next chunk must have */
+	uint64_t last_ms; /* coarse ms of its last chunk */
+	struct brecip *to;
+	size_t nto, cap;
+	bool oom; /* uthash: the insert failed */
+	UT_hash_handle hh; /* b->streams, by tag */
 };
 
 /* Connections from one address in their handshake (b->hs_by_addr). */
@@ -134,6 +165,8 @@ struct bconn {
 	bool slow_counted;
 	bool shed;
 	bool paused; /* as a publisher: paused for a full subscriber */
+	struct bstream *stream; /* a client's large message under way */
+	uint32_t nstreams; /* streams from it under way (a route: many) */
 	bool closing;
 	enum bk_role role;
 	struct vbd_route *route; /* BK_ROUTE: route.c's state */
@@ -162,6 +195,10 @@ struct vbd_broker {
 	uint64_t nhandshakes; /* accepted, not yet open or closed */
 	struct hs_addr *hs_by_addr; /* handshakes in progress per address */
 	uint32_t npaused; /* publishers paused (bconn.paused) */
+	struct bstream *streams; /* large messages under way, by tag */
+	/* The first chunk of this stream is being routed: bk_deliver_to()
+	 * records each delivery as a recipient of it (stream.c). */
+	struct bstream *collect;
 	uint64_t last_tick;
 	bool shutting_down;
 	int64_t start_time;
@@ -219,6 +256,14 @@ void bk_publish(struct vbi_conn *c, const struct vbi_frame_view *v, void *arg);
 bool bk_deliver_to(struct bconn *dst, struct bconn *pub,
 		   const struct vbi_frame_view *v, uint32_t sid);
 void bk_pend_flush(struct bconn *bc);
+/* Route a frame from @bc (subject, permissions, match, deliveries over
+ * routes and here, no responders); the caller keeps its reference. */
+void bk_route_frame(struct bconn *bc, const struct vbi_frame_view *v);
+/* @dst's copy of large message @st stopped at @off: it is owed an ABORT
+ * for @sid, sent behind what is queued for it (best effort: without
+ * memory to queue it, its library times the message out). */
+void bk_owe_abort(struct bconn *dst, uint32_t sid, const struct bstream *st,
+		  uint32_t off);
 void bk_pend_drop_all(struct bconn *bc, bool count);
 void bk_resume_publishers(struct vbd_broker *b);
 void bk_stall_check(struct bconn *bc, uint64_t now);
@@ -226,6 +271,19 @@ void bk_slow_disconnect(struct bconn *bc, const char *why);
 /* A route's peer reports messages lost on their way here (a Dropped with
  * a subject): our subscribers that would have had them are told. */
 void bk_route_dropped(struct bconn *bc, const Verbus__Dropped *d);
+
+/* ---- stream.c ------------------------------------------------------- */
+
+/* A CHUNK frame from a client or a route (bk_publish): checked against
+ * its stream, routed at its first chunk, forwarded to the stream's
+ * recipients; drops the frame's reference. */
+void bk_chunk(struct bconn *bc, const struct vbi_frame_view *v);
+/* Record @dst/@sid as a recipient of @st (b->collect). */
+void bk_stream_record(struct bstream *st, struct bconn *dst, uint32_t sid);
+/* @bc closes: the streams it publishes end, their recipients told. */
+void bk_streams_src_gone(struct bconn *bc);
+/* Timers: a stream with no chunk for too long ends. */
+void bk_streams_tick(struct vbd_broker *b, uint64_t now);
 
 /* ---- broker.c -------------------------------------------------------- */
 

@@ -71,6 +71,8 @@ static void src_server(void *arg, struct vbd_stats_server *s)
 	s->max_conns = b->cfg.max_conns;
 	s->max_subs = b->cfg.max_subs;
 	s->max_msg = b->cfg.max_msg;
+	s->max_payload = b->cfg.max_payload;
+	s->large_active = HASH_COUNT(b->streams);
 	s->ring_size = b->cfg.ring_size;
 }
 

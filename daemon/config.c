@@ -15,6 +15,7 @@
  */
 #include "config.h"
 
+#include "core/chunk.h"
 #include "core/frame.h"
 #include "core/parse.h"
 #include "core/credit.h"
@@ -60,6 +61,7 @@ enum key_id {
 	KEY_MAX_SUBS,
 	KEY_RING_SIZE,
 	KEY_MAX_MSG,
+	KEY_MAX_PAYLOAD,
 	KEY_RECV_DEPTH,
 	KEY_POLICY,
 	KEY_BLOCK_TIMEOUT,
@@ -112,6 +114,8 @@ static const struct key keys[KEY_COUNT] = {
 			    VBI_RING_MAX },
 	[KEY_MAX_MSG] = { "limits.max_msg", K_SIZE, 1,
 			  VBI_RING_MAX / 2 - VBI_FRAME_HDR_LEN },
+	[KEY_MAX_PAYLOAD] = { "limits.max_payload", K_SIZE, 0,
+			      VBI_CHUNK_TOTAL_MAX },
 	[KEY_RECV_DEPTH] = { "limits.recv_depth", K_UINT, VBI_CREDIT_MIN_POSTED,
 			     RECV_DEPTH_MAX },
 	[KEY_POLICY] = { "slow_consumer.policy", K_POLICY, 0, 0 },
@@ -336,6 +340,9 @@ static int apply_num(struct vbd_config *c, const struct key *k, uint64_t v,
 		break;
 	case KEY_MAX_MSG:
 		c->max_msg = (uint32_t)v;
+		break;
+	case KEY_MAX_PAYLOAD:
+		c->max_payload = (uint32_t)v;
 		break;
 	case KEY_RECV_DEPTH:
 		c->recv_depth = (uint32_t)v;
@@ -776,6 +783,7 @@ void vbd_config_defaults(struct vbd_config *c)
 	c->max_subs = 65536;
 	c->ring_size = 1u << 20;
 	c->max_msg = 64u << 10;
+	c->max_payload = 8u << 20;
 	c->recv_depth = 128;
 	c->slow_policy = VBD_SLOW_BLOCK;
 	c->block_timeout_ms = 2000;
@@ -992,6 +1000,7 @@ int vbd_config_check(const struct vbd_config *c, char *err, size_t errlen)
 		{ KEY_MAX_SUBS, c->max_subs },
 		{ KEY_RING_SIZE, c->ring_size },
 		{ KEY_MAX_MSG, c->max_msg },
+		{ KEY_MAX_PAYLOAD, c->max_payload },
 		{ KEY_RECV_DEPTH, c->recv_depth },
 		{ KEY_BLOCK_TIMEOUT, c->block_timeout_ms },
 		{ KEY_PENDING_MAX, c->pending_max },
@@ -1092,7 +1101,7 @@ static void print_str(FILE *f, const char *key, const char *v)
 
 void vbd_config_print(const struct vbd_config *c, FILE *f)
 {
-	char a[32], b[32], url[VBD_LISTEN_URL_MAX];
+	char a[32], b[32], d[32], url[VBD_LISTEN_URL_MAX];
 	int level = c->log_level;
 
 	if (level < VBI_LOG_ERR || level > VBI_LOG_DEBUG)
@@ -1109,12 +1118,14 @@ void vbd_config_print(const struct vbd_config *c, FILE *f)
 		"\tmax_subs = %u;\n"
 		"\tring_size = \"%s\";\n"
 		"\tmax_msg = \"%s\";\n"
+		"\tmax_payload = \"%s\";\n"
 		"\trecv_depth = %u;\n"
 		"\thandshake_timeout_ms = %u;\n"
 		"\tmax_handshakes_per_addr = %u;\n"
 		"};\n",
 		c->max_conns, c->max_subs, fmt_size(c->ring_size, a, sizeof(a)),
-		fmt_size(c->max_msg, b, sizeof(b)), c->recv_depth,
+		fmt_size(c->max_msg, b, sizeof(b)),
+		fmt_size(c->max_payload, d, sizeof(d)), c->recv_depth,
 		c->handshake_timeout_ms, c->max_handshakes_per_addr);
 	fprintf(f,
 		"slow_consumer = {\n"

@@ -73,6 +73,10 @@ struct vbd_config {
 	uint32_t max_msg; /* largest topic + payload; a frame (32-byte
 			   * header + max_msg) must fit half the ring
 			   * [64 KiB] */
+	/* largest message (payload, headers included) a client may publish
+	 * as a stream of CHUNK frames (a large message, core/chunk.h); 0:
+	 * none above max_msg [8 MiB] */
+	uint32_t max_payload;
 	uint32_t recv_depth; /* RECVs posted per connection [128] */
 	enum vbd_slow_policy slow_policy; /* on a full subscriber [block] */
 	uint32_t block_timeout_ms; /* how long block waits [2000] */

@@ -28,6 +28,7 @@
  */
 #include "daemon/broker_int.h"
 
+#include "core/chunk.h"
 #include "core/clock.h"
 #include "core/header.h"
 #include "core/log.h"
@@ -81,6 +82,7 @@ static int pend_push(struct bconn *bc, struct vbi_conn *src,
 	p->src = src;
 	p->v = *v;
 	p->sid = sid;
+	p->abort_tag = 0;
 	bc->pend_pushed++;
 	if (!bc->blocked_since)
 		bc->blocked_since = vbi_clock_coarse_ms();
@@ -107,7 +109,8 @@ static void pend_pop(struct bconn *bc)
 {
 	struct pend *p = &bc->pend[bc->pend_head];
 
-	vbi_conn_release(p->src, &p->v);
+	if (p->src)
+		vbi_conn_release(p->src, &p->v);
 	bc->pend_head = (bc->pend_head + 1) % bc->pend_cap;
 	if (--bc->pend_n == 0)
 		bc->blocked_since = 0;
@@ -186,12 +189,21 @@ static void forward_failed(struct bconn *bc, const struct vbi_frame_view *v,
 
 		vbi_conn_stats(bc->c, &cs);
 		s->too_big_told = true;
-		snprintf(why, sizeof(why),
-			 "a message of %u bytes (subject and data) was "
-			 "dropped: this connection takes %u at most; later "
-			 "ones are counted as dropped",
-			 (unsigned)(v->topic_len + v->payload_len),
-			 (unsigned)cs.peer_max_msg);
+		if (bc->b->collect)
+			snprintf(why, sizeof(why),
+				 "a large message of %u bytes was dropped: "
+				 "this connection takes %u at most (its "
+				 "max_payload); later ones are counted as "
+				 "dropped",
+				 (unsigned)bc->b->collect->total,
+				 (unsigned)cs.peer_max_payload);
+		else
+			snprintf(why, sizeof(why),
+				 "a message of %u bytes (subject and data) "
+				 "was dropped: this connection takes %u at "
+				 "most; later ones are counted as dropped",
+				 (unsigned)(v->topic_len + v->payload_len),
+				 (unsigned)cs.peer_max_msg);
 		bk_send_notice(bc, VB_EMSGSIZE, sid, 0, why);
 	}
 	if (bc->fwd_fail_logged)
@@ -207,7 +219,7 @@ static void forward_failed(struct bconn *bc, const struct vbi_frame_view *v,
 void bk_pend_drop_all(struct bconn *bc, bool count)
 {
 	while (bc->pend_n) {
-		if (count)
+		if (count && bc->pend[bc->pend_head].src)
 			count_drop(bc, &bc->pend[bc->pend_head].v,
 				   bc->pend[bc->pend_head].sid);
 		pend_pop(bc);
@@ -235,13 +247,65 @@ static void count_out(struct bconn *bc, const struct vbi_frame_view *v)
 	bc->b->st.bytes_out += v->topic_len + v->payload_len;
 }
 
+/* An ABORT of stream @tag for @sid, from our staging (core/chunk.h): no
+ * topic, no data, the offset where @bc's copy stopped. */
+static int send_abort(struct bconn *bc, uint32_t sid, uint64_t tag,
+		      uint32_t total, uint32_t off)
+{
+	struct vbi_chunk ck = {
+		.tag = tag, .total = total, .off = off, .flags = VBI_CHUNK_ABORT
+	};
+	void *t, *p;
+	int rc = vbi_conn_reserve_kind(bc->c, VBI_FRAME_CHUNK, 0,
+				       VBI_CHUNK_PREFIX_LEN, &t, &p);
+
+	if (rc)
+		return rc;
+	vbi_chunk_put(p, &ck);
+	vbi_frame_set_sid((uint8_t *)t - VBI_FRAME_HDR_LEN, sid);
+	return vbi_conn_commit(bc->c);
+}
+
+void bk_owe_abort(struct bconn *dst, uint32_t sid, const struct bstream *st,
+		  uint32_t off)
+{
+	struct pend *p;
+
+	if (dst->closing)
+		return;
+	if (!dst->pend_n &&
+	    send_abort(dst, sid, st->tag, st->total, off) != VB_EAGAIN)
+		return;
+	if (dst->pend_n == dst->pend_cap && pend_grow(dst))
+		return; /* its library times the message out */
+	p = &dst->pend[(dst->pend_head + dst->pend_n++) % dst->pend_cap];
+	memset(p, 0, sizeof(*p));
+	p->sid = sid;
+	p->abort_tag = st->tag;
+	p->abort_total = st->total;
+	p->abort_off = off;
+	dst->pend_pushed++;
+	if (!dst->blocked_since)
+		dst->blocked_since = vbi_clock_coarse_ms();
+}
+
 /* Forward what waits, in order, while there is room. */
 void bk_pend_flush(struct bconn *bc)
 {
 	while (bc->pend_n && !bc->closing) {
 		struct pend *p = &bc->pend[bc->pend_head];
-		int rc = vbi_conn_forward(bc->c, p->src, &p->v, p->sid);
+		int rc;
 
+		if (!p->src) {
+			rc = send_abort(bc, p->sid, p->abort_tag,
+					p->abort_total, p->abort_off);
+			if (rc == VB_EAGAIN)
+				return;
+			bc->blocked_since = vbi_clock_coarse_ms();
+			pend_pop(bc);
+			continue;
+		}
+		rc = vbi_conn_forward(bc->c, p->src, &p->v, p->sid);
 		if (rc == VB_EAGAIN)
 			return;
 		/* Progress: the no-progress timer starts again. */
@@ -301,14 +365,12 @@ static bool slow(struct bconn *dst, struct bconn *pub,
 	return false;
 }
 
-/* One delivery as @sid to @dst (broker_int.h). */
-bool bk_deliver_to(struct bconn *dst, struct bconn *pub,
-		   const struct vbi_frame_view *v, uint32_t sid)
+/* One delivery as @sid to @dst. */
+static bool deliver_to(struct bconn *dst, struct bconn *pub,
+		       const struct vbi_frame_view *v, uint32_t sid)
 {
 	int rc;
 
-	if (dst->closing)
-		return false;
 	if (dst->shed) {
 		/* It takes nothing: its deliveries are dropped until it
 		 * does, rather than pinning the publisher (tick). */
@@ -328,6 +390,41 @@ bool bk_deliver_to(struct bconn *dst, struct bconn *pub,
 	return false;
 }
 
+/*
+ * Whether @dst takes the large message whose first chunk is being routed
+ * (b->collect): its max_payload, from its handshake.  If not, the delivery
+ * is lost as a forward too large for it would be (counted, the subscriber
+ * told once per subscription), before any chunk goes.
+ */
+static bool large_fits(struct bconn *dst, const struct vbi_frame_view *v,
+		       uint32_t sid)
+{
+	struct vbi_conn_stats cs;
+
+	vbi_conn_stats(dst->c, &cs);
+	if (dst->b->collect->total <= cs.peer_max_payload)
+		return true;
+	forward_failed(dst, v, sid, VB_EMSGSIZE);
+	return false;
+}
+
+/* One delivery as @sid to @dst (broker_int.h); a large message's first
+ * chunk records where it went (stream.c). */
+bool bk_deliver_to(struct bconn *dst, struct bconn *pub,
+		   const struct vbi_frame_view *v, uint32_t sid)
+{
+	struct bstream *st = dst->b->collect;
+
+	if (dst->closing)
+		return false;
+	if (!st)
+		return deliver_to(dst, pub, v, sid);
+	if (!large_fits(dst, v, sid) || !deliver_to(dst, pub, v, sid))
+		return false;
+	bk_stream_record(st, dst, sid);
+	return true;
+}
+
 /* One delivery of @pub's frame @v to subscription @s. */
 static void deliver(struct bsub *s, struct bconn *pub,
 		    const struct vbi_frame_view *v)
@@ -336,7 +433,9 @@ static void deliver(struct bsub *s, struct bconn *pub,
 	 * policy dropped or a failed forward lost is not. */
 	if (bk_deliver_to(s->bc, pub, v, s->sid))
 		s->delivered++;
-	if (s->max_msgs && s->delivered >= s->max_msgs)
+	/* A large message's subscription ends after its last chunk
+	 * (stream.c), not at its first. */
+	if (s->max_msgs && s->delivered >= s->max_msgs && !s->bc->b->collect)
 		bk_sub_free(s->bc->b, s);
 }
 
@@ -441,20 +540,14 @@ static const char *hmsg_bad(const struct vbi_frame_view *v)
 	return NULL;
 }
 
-/* A frame from a client or a route: route it, then drop our reference. */
-void bk_publish(struct vbi_conn *c, const struct vbi_frame_view *v, void *arg)
+void bk_route_frame(struct bconn *bc, const struct vbi_frame_view *v)
 {
-	struct bconn *bc = arg;
 	struct vbd_broker *b = bc->b;
-	const char *reply, *bad;
+	const char *reply;
 	size_t i, n, rlen;
 	size_t slen = vbi_topic_split(v->topic, v->topic_len, &reply, &rlen);
 	int rc;
 
-	bc->msgs_in++;
-	bc->bytes_in += v->topic_len + v->payload_len;
-	b->st.msgs_in++;
-	b->st.bytes_in += v->topic_len + v->payload_len;
 	if (vbi_subject_check(v->topic, slen) != VB_OK ||
 	    (reply && vbi_subject_check(reply, rlen) != VB_OK)) {
 		if (bc->role == BK_ROUTE)
@@ -462,24 +555,7 @@ void bk_publish(struct vbi_conn *c, const struct vbi_frame_view *v, void *arg)
 		else
 			bk_send_notice(bc, VB_EINVAL, 0, v->seq,
 				       "invalid subject or reply subject");
-		goto out_release;
-	}
-	bad = hmsg_bad(v);
-	if (bad) {
-		b->st.bad_headers++;
-		if (bc->role == BK_ROUTE) {
-			bk_route_fail(bc, "a message with a malformed header "
-					  "block");
-		} else {
-			vbi_warn("conn cid %" PRIu64 " %s: sent a message "
-				 "with a malformed header block (%s); closed",
-				 bc->cid, bc->name, bad);
-			bc->closing = true;
-			vbi_conn_release(c, v);
-			vbi_conn_close(c);
-			return;
-		}
-		goto out_release;
+		return;
 	}
 	/* A route carries its cluster's messages: no user's permissions. */
 	if (bc->role == BK_CLIENT &&
@@ -487,7 +563,7 @@ void bk_publish(struct vbi_conn *c, const struct vbi_frame_view *v, void *arg)
 		b->st.denied_publish++;
 		bk_send_notice_reply(bc, VB_EACCES, 0, v->seq, reply, rlen,
 				     "permission denied: publish");
-		goto out_release;
+		return;
 	}
 	/* Checked above: the match need not check it again. */
 	rc = vbi_sublist_match_valid(b->sl, v->topic, slen, &b->match);
@@ -495,7 +571,7 @@ void bk_publish(struct vbi_conn *c, const struct vbi_frame_view *v, void *arg)
 		if (bc->role == BK_CLIENT)
 			bk_send_notice(bc, rc, 0, v->seq,
 				       "cannot route the message");
-		goto out_release;
+		return;
 	}
 	if (bc->role == BK_ROUTE) {
 		n = publish_from_route(bc, v);
@@ -519,7 +595,41 @@ void bk_publish(struct vbi_conn *c, const struct vbi_frame_view *v, void *arg)
 					     reply, rlen, "no responders");
 		}
 	}
-out_release:
+}
+
+/* A frame from a client or a route: route it, then drop our reference. */
+void bk_publish(struct vbi_conn *c, const struct vbi_frame_view *v, void *arg)
+{
+	struct bconn *bc = arg;
+	struct vbd_broker *b = bc->b;
+	const char *bad;
+
+	if (v->kind == VBI_FRAME_CHUNK) {
+		bk_chunk(bc, v); /* counts it, as one message per stream */
+		return;
+	}
+	bc->msgs_in++;
+	bc->bytes_in += v->topic_len + v->payload_len;
+	b->st.msgs_in++;
+	b->st.bytes_in += v->topic_len + v->payload_len;
+	bad = hmsg_bad(v);
+	if (bad) {
+		b->st.bad_headers++;
+		if (bc->role == BK_ROUTE) {
+			bk_route_fail(bc, "a message with a malformed header "
+					  "block");
+		} else {
+			vbi_warn("conn cid %" PRIu64 " %s: sent a message "
+				 "with a malformed header block (%s); closed",
+				 bc->cid, bc->name, bad);
+			bc->closing = true;
+			vbi_conn_release(c, v);
+			vbi_conn_close(c);
+			return;
+		}
+	} else {
+		bk_route_frame(bc, v);
+	}
 	vbi_conn_release(c, v);
 }
 

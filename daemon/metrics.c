@@ -166,6 +166,17 @@ static void put_server_metrics(FILE *f, const struct vbd_stats_server *s)
 		  "Messages with a malformed header block (the publisher was "
 		  "dropped).",
 		  s->bad_headers },
+		{ "verbus_large_msgs_total", "counter",
+		  "Large messages (streams of chunks) begun.", s->large_in },
+		{ "verbus_large_aborted_total", "counter",
+		  "Large messages that ended before their last chunk "
+		  "(publisher gone or stalled; recipients told).",
+		  s->large_aborted },
+		{ "verbus_bad_chunks_total", "counter",
+		  "Clients dropped for a chunk that broke its stream.",
+		  s->bad_chunks },
+		{ "verbus_large_active", "gauge",
+		  "Large messages under way now.", s->large_active },
 		{ "verbus_auth_failures_total", "counter",
 		  "Clients turned away for their credentials.",
 		  s->auth_failures },

@@ -429,6 +429,9 @@ static void render_varz(struct vbd_monitor *m, struct MHD_Connection *conn,
 	jadd_u64(o, "no_interest", s.no_interest);
 	jadd_u64(o, "no_responders", s.no_responders);
 	jadd_u64(o, "bad_headers", s.bad_headers);
+	jadd_u64(o, "large_msgs", s.large_in);
+	jadd_u64(o, "large_aborted", s.large_aborted);
+	jadd_u64(o, "large_active", s.large_active);
 	jadd_u64(o, "auth_failures", s.auth_failures);
 	jadd_u64(o, "denied_publish", s.denied_publish);
 	jadd_u64(o, "denied_subscribe", s.denied_subscribe);
@@ -446,7 +449,8 @@ static void render_varz(struct vbd_monitor *m, struct MHD_Connection *conn,
 	jadd_u64(o, "heap_free", s.heap_free);
 	jadd_u64(o, "max_connections", s.max_conns);
 	jadd_u64(o, "max_subscriptions", s.max_subs);
-	jadd_u64(o, "max_payload", s.max_msg);
+	jadd_u64(o, "max_payload", s.max_payload);
+	jadd_u64(o, "max_msg", s.max_msg);
 	jadd_u64(o, "ring_size", s.ring_size);
 	/* Absent, not null, when not clustered: /varz as it always was. */
 	snap_cluster(m, &c);

@@ -42,6 +42,7 @@
 #include "daemon/broker_int.h"
 #include "daemon/rloss.h"
 
+#include "core/chunk.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/parse.h"
@@ -938,6 +939,9 @@ static void route_opts(const struct vbd_broker *b, struct vbi_conn_opts *o)
 	o->name = b->cfg.cluster_id;
 	o->ring_size = b->cfg.ring_size;
 	o->max_msg = b->cfg.max_msg;
+	/* Routes carry the cluster's large messages, whatever their size:
+	 * the broker each came from held it to its own limit. */
+	o->max_payload = VBI_CHUNK_TOTAL_MAX;
 	o->recv_depth = b->cfg.recv_depth;
 	o->busy_poll = b->cfg.busy_poll;
 	o->max_peer_ring = MAX_CLIENT_RING;

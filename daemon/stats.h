@@ -38,6 +38,10 @@ struct vbd_stats_server {
 	uint64_t no_interest; /* published messages nobody matched */
 	uint64_t no_responders; /* of those, requests: told no responders */
 	uint64_t bad_headers; /* messages with a malformed header block */
+	uint64_t large_in; /* large messages (CHUNK streams) begun */
+	uint64_t large_aborted; /* of those, ended before their last chunk */
+	uint64_t bad_chunks; /* clients closed for a chunk out of order */
+	uint64_t large_active; /* streams under way now */
 	uint64_t auth_failures; /* clients turned away at the Hello */
 	uint64_t denied_publish; /* messages refused by permissions */
 	uint64_t denied_subscribe; /* subscriptions refused by permissions */
@@ -57,6 +61,7 @@ struct vbd_stats_server {
 	uint32_t max_conns; /* configured limits */
 	uint32_t max_subs; /* per connection */
 	uint32_t max_msg;
+	uint32_t max_payload;
 	uint32_t ring_size;
 };
 

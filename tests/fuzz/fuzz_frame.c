@@ -8,7 +8,10 @@
  * after the fact.  The ring is driven through vbi_ring_rx_arrived/next/
  * release exactly as the transport does, odd frames held and released
  * later, newest first; every view handed out must lie inside the ring and
- * the ring's counters must stay ordered. */
+ * the ring's counters must stay ordered.  A CHUNK's prefix is decoded too
+ * (core/chunk.c): its piece must lie inside the payload and within the
+ * total it announces, and the prefix must encode back to the same. */
+#include "core/chunk.h"
 #include "core/frame.h"
 #include "core/ring.h"
 
@@ -29,6 +32,29 @@ static void check_counters(const struct vbi_ring_rx *rx)
 {
 	if (rx->freed > rx->head || rx->head > rx->written ||
 	    rx->written - rx->freed > RING)
+		abort();
+}
+
+/* A CHUNK's prefix, as the broker and the library decode it. */
+static void check_chunk(const struct vbi_frame_view *v)
+{
+	uint8_t again[VBI_CHUNK_PREFIX_LEN];
+	const uint8_t *p = v->payload;
+	struct vbi_chunk ck, ck2;
+
+	if (v->kind != VBI_FRAME_CHUNK ||
+	    vbi_chunk_parse(v->payload, v->payload_len, &ck) != VB_OK)
+		return;
+	if ((const uint8_t *)ck.data != p + VBI_CHUNK_PREFIX_LEN ||
+	    ck.len != v->payload_len - VBI_CHUNK_PREFIX_LEN ||
+	    (uint64_t)ck.off + ck.len > ck.total ||
+	    ck.total > VBI_CHUNK_TOTAL_MAX)
+		abort();
+	vbi_chunk_put(again, &ck);
+	if (memcmp(again, p, sizeof(again)) ||
+	    vbi_chunk_parse(again, sizeof(again) + ck.len, &ck2) != VB_OK ||
+	    ck2.tag != ck.tag || ck2.total != ck.total || ck2.off != ck.off ||
+	    ck2.flags != ck.flags)
 		abort();
 }
 
@@ -91,6 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    (const uint8_t *)v.payload + v.payload_len >
 				    ring + RING)
 				abort();
+			check_chunk(&v);
 			/* Hold the odd ones (until a 0 immediate), release
 			 * the others at once: out of order. */
 			if (nheld < 64 && (v.seq & 1))

@@ -64,6 +64,11 @@ attack corrupt "corrupt frame"
 attack badhdr "malformed header block .not NATS/1.0 headers.; closed"
 attack badhlen "malformed header block .its length is past the message.s end.; closed"
 attack hshort "malformed header block .its length is past the message.s end.; closed"
+attack chunk0 "a large message's chunk with no first chunk before it; closed"
+attack chunkjump "a large message's chunk that does not follow the one before .tag, total or offset.; closed"
+attack chunkbig "a large message above limits.max_payload; closed"
+attack chunkbad "a malformed chunk .core/chunk.h.; closed"
+attack chunkhdr "its header block is not all in its first chunk; closed"
 [ "$(grep -c "its length is past the message's end" "$work/broker.log")" = 2 ] ||
 	{ show broker "$work/broker.log"; fail "badhlen and hshort: not both closed for their header block"; }
 

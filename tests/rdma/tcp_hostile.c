@@ -24,6 +24,11 @@
  *   badhlen     the same, its header block's length past the payload
  *   hshort      an HMSG whose payload (3 bytes) cannot hold the block's
  *               length
+ *   chunk0      a large message's middle chunk with no first chunk
+ *   chunkjump   a first chunk, then one at an offset past where it ended
+ *   chunkbig    a first chunk announcing 1 GiB (above max_payload)
+ *   chunkbad    a chunk whose prefix has an unknown flag
+ *   chunkhdr    a first chunk with headers whose block is not in it
  * Others:
  *   silent N SECS    N connections that send nothing, held SECS seconds;
  *                    prints how many were refused (by reason), closed by
@@ -40,6 +45,7 @@
  *
  * Exit: 0 as described, 1 the broker did not do what was expected, 2 usage.
  */
+#include "core/chunk.h"
 #include "core/frame.h"
 #include "proto/codec.h"
 
@@ -173,6 +179,60 @@ static int send_hmsg(int fd, const char *mode)
 	if (vbi_frame_encode(frame, sizeof(frame), &m, &span))
 		return -1;
 	return send_rec(fd, REC_DATA, (uint32_t)span, frame, (uint32_t)span);
+}
+
+/* One CHUNK frame (core/chunk.h) of @len bytes of data, with sequence
+ * number @seq; *@off counts the ring bytes sent. */
+static int send_chunk(int fd, size_t *off, uint64_t seq, uint32_t total,
+		      uint32_t at, uint32_t flags, uint32_t len)
+{
+	static uint8_t frame[4096] __attribute__((aligned(8)));
+	uint8_t payload[2048];
+	struct vbi_chunk ck = { .tag = 0x686f7374696c65ull,
+				.total = total,
+				.off = at,
+				.flags = flags };
+	struct vbi_frame_msg m = { 0 };
+	size_t span;
+
+	if (len > sizeof(payload) - VBI_CHUNK_PREFIX_LEN)
+		return -1;
+	vbi_chunk_put(payload, &ck);
+	memset(payload + VBI_CHUNK_PREFIX_LEN, 'c', len);
+	m.kind = VBI_FRAME_CHUNK;
+	m.topic = "hostile.chunk";
+	m.topic_len = 13;
+	m.payload = payload;
+	m.payload_len = VBI_CHUNK_PREFIX_LEN + len;
+	m.seq = seq;
+	if (vbi_frame_encode(frame, sizeof(frame), &m, &span))
+		return -1;
+	if (send_rec(fd, REC_DATA, (uint32_t)span, frame, (uint32_t)span))
+		return -1;
+	*off += span;
+	return 0;
+}
+
+/* What @mode does wrong with a large message's chunks. */
+static int send_chunks(int fd, const char *mode)
+{
+	size_t off = 0;
+
+	if (strcmp(mode, "chunk0") == 0)
+		return send_chunk(fd, &off, 1, 4096, 1024, 0, 1024);
+	if (strcmp(mode, "chunkjump") == 0)
+		return send_chunk(fd, &off, 1, 4096, 0, VBI_CHUNK_FIRST,
+				  1024) ||
+		       send_chunk(fd, &off, 2, 4096, 2048, 0, 1024);
+	if (strcmp(mode, "chunkbig") == 0)
+		return send_chunk(fd, &off, 1, 1u << 30, 0, VBI_CHUNK_FIRST,
+				  1024);
+	if (strcmp(mode, "chunkbad") == 0)
+		return send_chunk(fd, &off, 1, 4096, 0, VBI_CHUNK_FIRST | 0x80,
+				  1024);
+	/* chunkhdr: the block's length says 1,000 bytes; 16 came. */
+	return send_chunk(fd, &off, 1, 4096, 0,
+			  VBI_CHUNK_FIRST | VBI_CHUNK_HDRS, 16);
 }
 
 static int send_ctrl(int fd, const Verbus__Control *m)
@@ -464,6 +524,11 @@ int main(int argc, char **argv)
 		if (handshake(fd, &ring))
 			return 1;
 		if (send_hmsg(fd, mode))
+			return 1;
+	} else if (strncmp(mode, "chunk", 5) == 0) {
+		if (handshake(fd, &ring))
+			return 1;
+		if (send_chunks(fd, mode))
 			return 1;
 	} else if (strcmp(mode, "stall") == 0 && argc == 6) {
 		Verbus__Subscribe s = VERBUS__SUBSCRIBE__INIT;

@@ -319,7 +319,8 @@ static void test_config_unknown_key(void **state)
 		 path);
 	assert_memory_equal(err, want, strlen(want));
 	assert_non_null(strstr(err, "allowed in limits: max_conns, max_subs, "
-				    "ring_size, max_msg, recv_depth, "
+				    "ring_size, max_msg, max_payload, "
+				    "recv_depth, "
 				    "handshake_timeout_ms, "
 				    "max_handshakes_per_addr)"));
 

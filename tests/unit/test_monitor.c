@@ -161,6 +161,7 @@ static void fake_server(void *arg, struct vbd_stats_server *s)
 	s->max_conns = 1024;
 	s->max_subs = 65536;
 	s->max_msg = 65536;
+	s->max_payload = 8u << 20;
 	s->ring_size = 1u << 20;
 }
 
@@ -694,7 +695,8 @@ static void test_monitor_varz(void **state)
 	assert_true(jget_u64(o, "slow_consumers") == 2);
 	assert_true(jget_u64(o, "subscriptions") == 3);
 	assert_true(jget_u64(o, "mem_registered") == 6291456);
-	assert_true(jget_u64(o, "max_payload") == 65536);
+	assert_true(jget_u64(o, "max_payload") == 8u << 20);
+	assert_true(jget_u64(o, "max_msg") == 65536);
 	json_object_put(o);
 }
 
