@@ -139,6 +139,8 @@ static int pause_ms(struct pub *p, int ms)
 /* Say why a publish failed; returns the exit status. */
 static int publish_failed(struct pub *p, int rc, size_t size)
 {
+	struct vb_stats st = { .sz = sizeof(st) };
+
 	switch (rc) {
 	case INTERRUPTED:
 		cli_error(&p->cmd, "interrupted after %llu messages",
@@ -153,6 +155,17 @@ static int publish_failed(struct pub *p, int rc, size_t size)
 			p->subject, p->reply ? " or reply '" : "",
 			p->reply ? p->reply : "", p->reply ? "'" : "");
 	case VB_EMSGSIZE:
+		if (vb_stats(p->c, &st) == VB_OK && st.max_msg) {
+			cli_error(&p->cmd,
+				  "a message of %zu bytes is larger than the "
+				  "broker takes: %llu bytes (subject and data) "
+				  "in one frame, %llu as a large message%s",
+				  size, (unsigned long long)st.max_msg,
+				  (unsigned long long)st.max_payload,
+				  st.max_payload ? "" :
+						   " (it takes no large ones)");
+			break;
+		}
 		cli_error(&p->cmd,
 			  "a message of %zu bytes is larger than the "
 			  "connection's or the broker's largest message",

@@ -18,6 +18,7 @@ enum {
 	OPT_HEX = CLI_OPT_FIRST_OWN,
 	OPT_RAW,
 	OPT_MAX_MSG,
+	OPT_MAX_PAYLOAD,
 };
 
 /* One run of the command. */
@@ -55,9 +56,14 @@ static void usage(FILE *f)
 		"newline after each\n"
 		"      --max-msg SIZE    the largest message (subject and "
 		"data) to take\n"
-		"                        [64K]; larger ones are dropped by the "
-		"broker, which\n"
-		"                        says so\n"
+		"                        in one frame [64K]; larger ones come "
+		"as large\n"
+		"                        messages, in chunks\n"
+		"      --max-payload SIZE  the largest large message (data "
+		"and headers)\n"
+		"                        to take [8M, or --max-msg if more]; "
+		"larger ones are\n"
+		"                        dropped, and it says so\n"
 		"\n" CLI_COMMON_HELP);
 }
 
@@ -79,6 +85,7 @@ static int parse(struct sub *s, int argc, char **argv)
 		{ "hex", no_argument, NULL, OPT_HEX },
 		{ "raw", no_argument, NULL, OPT_RAW },
 		{ "max-msg", required_argument, NULL, OPT_MAX_MSG },
+		{ "max-payload", required_argument, NULL, OPT_MAX_PAYLOAD },
 		CLI_COMMON_LONGOPTS,
 	};
 	uint64_t v;
@@ -127,11 +134,26 @@ static int parse(struct sub *s, int argc, char **argv)
 			if (v > 1u << 20)
 				s->cmd.ring_size = (uint32_t)v;
 			break;
+		case OPT_MAX_PAYLOAD:
+			if (cli_parse_size(optarg, 1, VB_MAX_PAYLOAD_MAX, &v))
+				return cli_bad_value(&s->cmd, "--max-payload",
+						     optarg,
+						     "a size from 1 to 1G");
+			s->cmd.max_payload = (uint32_t)v;
+			break;
 		}
 	}
 	rc = cli_finish_options(&s->cmd);
 	if (rc)
 		return rc;
+	if (s->cmd.max_payload &&
+	    s->cmd.max_payload < (s->cmd.max_msg ? s->cmd.max_msg : 64u << 10))
+		return cli_usage_error(&s->cmd,
+				       "--max-payload is below --max-msg "
+				       "(%u bytes): a large message is one "
+				       "larger than a frame",
+				       s->cmd.max_msg ? s->cmd.max_msg :
+							64u << 10);
 	if (optind >= argc)
 		return cli_usage_error(&s->cmd, "missing PATTERN");
 	s->pattern = argv[optind++];

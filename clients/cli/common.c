@@ -206,6 +206,7 @@ int cli_connect(const struct cli_cmd *cmd, unsigned flags, const char *source,
 	o.connect_timeout_ms = cmd->connect_timeout_ms;
 	o.ring_size = cmd->ring_size;
 	o.max_msg = cmd->max_msg;
+	o.max_payload = cmd->max_payload;
 	o.on_event = cli_on_event;
 	o.event_arg = ev;
 	/* The files matter to tls:// only ($VERBUS_TLS_* may be set for
@@ -262,12 +263,19 @@ void cli_on_event(struct vb_conn *c, const struct vb_event *ev, void *arg)
 		break;
 	case VB_EV_NOTICE:
 		if (ev->err == VB_EMSGSIZE && ev->sub != NULL) {
-			/* A delivery too large for us: no refusal. */
+			/* A delivery too large for us: no refusal.  The
+			 * library's own (a large message) names max_payload;
+			 * the broker's is about one frame (max_msg), or a
+			 * large message if it names max_payload too. */
 			e->too_big++;
 			fprintf(stderr,
 				"verbus: a message was too large for this "
-				"subscriber: %s (--max-msg raises the limit)\n",
-				detail ? detail : vb_strerror(ev->err));
+				"subscriber: %s (%s raises the limit)\n",
+				detail ? detail : vb_strerror(ev->err),
+				detail && strstr(detail, "max_payload") ?
+					"--max-payload" :
+					"--max-msg, or --max-payload for a "
+					"large message,");
 			break;
 		}
 		if (ev->err == VB_ENORESPONDERS) {

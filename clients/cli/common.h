@@ -103,6 +103,8 @@ struct cli_cmd {
 	int connect_timeout_ms; /* 0: the library's default */
 	uint32_t ring_size; /* receive ring; 0: the library's default */
 	uint32_t max_msg; /* largest subject + data accepted; 0: default */
+	/* largest large message (data) accepted; 0: the library's default */
+	uint32_t max_payload;
 	bool want_help; /* -h was given */
 };
 

@@ -61,6 +61,7 @@
 #define DEF_RECONNECT_JITTER_MS 100
 #define DEF_PENDING_MAX (8u << 20)
 #define DEF_PING_INTERVAL_MS 1000
+#define DEF_MAX_MSG (64u << 10) /* the transport's default */
 
 uint64_t vbi_client_now_ns(void)
 {
@@ -181,6 +182,7 @@ static void lost(struct vb_conn *c, int err, const char *reason)
 	c->vc = NULL;
 	c->reserving = false;
 	vbi_outq_drop_control(c);
+	vbi_stream_lost(c);
 	pass_done = vbi_pool_failed(c->pool, err, now);
 	if (c->sync_connect && pass_done) {
 		c->state = CS_CLOSED;
@@ -420,6 +422,7 @@ static void attempt(struct vb_conn *c)
 		.name = c->name,
 		.ring_size = c->o.ring_size,
 		.max_msg = c->o.max_msg,
+		.max_payload = c->o.max_payload,
 		.busy_poll = !!(c->o.flags & VB_OPT_BUSY_POLL),
 		.source = c->source,
 		.timeout_ms = c->o.connect_timeout_ms,
@@ -585,6 +588,18 @@ static int opts_load(struct vb_conn *c, const struct vb_opts *in)
 		o->ping_interval_ms = DEF_PING_INTERVAL_MS;
 	if (o->spin_us < 0 || o->spin_us > 1000000)
 		return VB_EINVAL;
+	if (!o->max_msg)
+		o->max_msg = DEF_MAX_MSG;
+	/* Large messages: by default 8 MiB, or one frame if that is more. */
+	if (!o->max_payload)
+		o->max_payload = o->max_msg > VBI_LARGE_MAX_DEF ?
+					 o->max_msg :
+					 VBI_LARGE_MAX_DEF;
+	if (o->max_payload > VB_MAX_PAYLOAD_MAX || o->max_payload < o->max_msg)
+		return VB_EINVAL;
+	vbi_large_init(&c->large, o->max_payload,
+		       (uint64_t)o->max_payload * VBI_LARGE_BUDGET_FACTOR,
+		       VBI_LARGE_IDLE_NS);
 	if (vbi_diag_log_load(c))
 		return VB_EINVAL;
 	c->name = dup_or_null(o->name ? o->name : DEF_NAME, &rc);
@@ -945,12 +960,17 @@ int vb_stats(struct vb_conn *c, struct vb_stats *s)
 	all.pending_msgs = c->out_msgs;
 	all.pending_bytes = c->out_bytes;
 	all.max_msg = 0;
+	all.max_payload = 0;
 	if (c->state == CS_OPEN && c->vc) {
 		struct vbi_conn_stats cs;
 
 		vbi_conn_stats(c->vc, &cs);
 		all.max_msg = cs.peer_max_msg;
+		all.max_payload = cs.peer_max_payload;
 	}
+	all.large_msgs_in = c->large.done;
+	all.large_aborted = c->large.aborted;
+	all.large_dropped = c->large.dropped;
 	vbi_tp_stats_all(&ts);
 	all.mr_registered = ts.mr_registered;
 	all.servers = vbi_pool_count(c->pool);

@@ -17,6 +17,7 @@
 #ifndef VERBUS_CLIENTS_LIB_CLIENT_H
 #define VERBUS_CLIENTS_LIB_CLIENT_H
 
+#include "clients/lib/large.h"
 #include "clients/lib/pending.h"
 #include "clients/lib/pool.h"
 #include "core/header.h"
@@ -94,6 +95,10 @@ struct out_item {
 	uint16_t topic_len; /* PUB: topic bytes, then size payload bytes */
 	uint8_t fkind; /* PUB: VBI_FRAME_MSG, or _HMSG (headers first) */
 	uint32_t size;
+	/* PUB sent as a stream of chunks (stream.c), once under way: its tag
+	 * (0: not started) and the bytes of it sent so far. */
+	uint64_t tag;
+	uint32_t off;
 	uint8_t bytes[];
 };
 
@@ -104,11 +109,16 @@ struct held_msg {
 	struct vb_msg m; /* first: the application's pointer */
 	struct vb_conn *c;
 	/* The transport connection holding the bytes, or NULL when they were
-	 * copied out of the ring into @copy (syncsub.c). */
+	 * copied out of the ring into @copy (syncsub.c), or are a large
+	 * message's, in @lbuf. */
 	struct vbi_conn *vc;
 	struct vbi_frame_view v;
 	char *copy; /* owned: the bytes when @vc is NULL */
 	size_t copy_len; /* bytes at @copy */
+	/* A large message put back together (stream.c): one reference,
+	 * ours; its bytes are shared with other deliveries and holds of it.
+	 * NULL otherwise. */
+	struct vbi_lbuf *lbuf;
 	/* The subscription whose pending count it is in; NULL if none (or
 	 * freed since). */
 	struct vb_sub *owner;
@@ -207,6 +217,11 @@ struct vb_conn {
 	bool pubs_closed; /* a drain's last flush: publishing refused */
 	bool drained; /* closed by a drain that completed */
 
+	/* stream.c: large messages */
+	struct vbi_large large; /* the streams being received */
+	uint64_t tag_base; /* random, drawn at the first stream sent */
+	uint64_t tag_seq; /* streams sent: tag = tag_base + tag_seq */
+
 	/* diag.c */
 	uint64_t rtt_ping_id, rtt_ping_ns; /* the Ping timed for st.rtt_ns */
 	uint64_t pong_ns; /* when pong_id last grew */
@@ -276,6 +291,29 @@ void vbi_msg_free(struct held_msg *h);
 /* Copy @h's bytes out of the ring and release its frame (a no-op for a
  * copy).  Returns VB_OK or VB_ENOMEM (@h unchanged). */
 int vbi_msg_copy_out(struct held_msg *h);
+/* Deliver the large message @h (on the stack; its lbuf the delivery's
+ * reference, which this gives back) to @s, counted already at its FIRST
+ * chunk (stream.c): as any message from there on.  @s may be freed when
+ * it returns. */
+void vbi_subs_deliver_large(struct vb_conn *c, struct vb_sub *s,
+			    struct held_msg *h);
+
+/* stream.c */
+/* A CHUNK frame @v arrived on @vc (the transport's message callback
+ * passes it on): taken, and its frame released. */
+void vbi_stream_chunk(struct vb_conn *c, struct vbi_conn *vc,
+		      const struct vbi_frame_view *v);
+/* Whether a message of @topic_len + @size bytes that is too large for one
+ * frame may go as a stream on the open connection. */
+bool vbi_stream_fits(struct vb_conn *c, size_t topic_len, size_t size);
+/* Send the queued publish @it as a stream of chunks, from where it
+ * stopped: VB_OK once its last chunk is staged, VB_EAGAIN with the rest
+ * to go (no credit, or the connection going), or VB_EMSGSIZE (not sent:
+ * the broker takes no stream that large). */
+int vbi_stream_send(struct vb_conn *c, struct out_item *it);
+/* The connection was lost: the partial messages go with it (counted as
+ * aborted). */
+void vbi_stream_lost(struct vb_conn *c);
 
 /* syncsub.c */
 /* Queue the delivery @h (on the stack) for vb_next_msg(); on failure the

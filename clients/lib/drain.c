@@ -95,6 +95,10 @@ static uint64_t deadline_after(int timeout_ms)
  */
 static bool sub_delivered_all(const struct vb_sub *s)
 {
+	/* A large message whose FIRST came before the Pong was routed
+	 * before it: its stream is awaited (it ends whole or aborted). */
+	if (s->c->large.parts && vbi_large_partials(&s->c->large, s->sid))
+		return false;
 	return !s->sync || s->q_head == NULL; /* vb_next_msg() took them */
 }
 

@@ -67,6 +67,9 @@ void vbi_outq_drop_control(struct vb_conn *c)
 	c->out_tail = &c->out_head;
 	while ((it = *pp)) {
 		if (it->kind == OUT_PUB) {
+			/* A stream cut short starts again, as a new one. */
+			it->tag = 0;
+			it->off = 0;
 			c->out_tail = &it->next;
 			pp = &it->next;
 			continue;
@@ -145,20 +148,29 @@ static int send_copy(struct vbi_conn *vc, uint8_t kind, const void *topic,
 	return vbi_conn_commit(vc);
 }
 
-static int send_item(struct vb_conn *c, const struct out_item *it)
+static int send_item(struct vb_conn *c, struct out_item *it)
 {
 	Verbus__Control m = VERBUS__CONTROL__INIT;
 	Verbus__Unsubscribe u = VERBUS__UNSUBSCRIBE__INIT;
 	Verbus__Ping p = VERBUS__PING__INIT;
+	int rc;
 
 	switch (it->kind) {
 	case OUT_PUB:
+		if (it->tag) /* a stream under way */
+			return vbi_stream_send(c, it);
 		if (it->fkind == VBI_FRAME_HMSG)
-			return send_copy(c->vc, it->fkind, it->bytes,
-					 it->topic_len,
-					 it->bytes + it->topic_len, it->size);
-		return vbi_conn_send(c->vc, it->bytes, it->topic_len,
-				     it->bytes + it->topic_len, it->size);
+			rc = send_copy(c->vc, it->fkind, it->bytes,
+				       it->topic_len, it->bytes + it->topic_len,
+				       it->size);
+		else
+			rc = vbi_conn_send(c->vc, it->bytes, it->topic_len,
+					   it->bytes + it->topic_len, it->size);
+		/* Too large for one frame: a stream, if the broker takes
+		 * one that large. */
+		if (rc == VB_EMSGSIZE)
+			rc = vbi_stream_send(c, it);
+		return rc;
 	case OUT_SUB:
 		return send_subscribe(c, it->sid);
 	case OUT_UNSUB:
@@ -277,6 +289,7 @@ int vbi_outq_publish_hdr(struct vb_conn *c, const char *subject,
 {
 	struct out_item *it;
 	size_t blk = 0, plen;
+	bool large = false;
 	int tlen, rc;
 
 	if (c->state == CS_CLOSED)
@@ -307,18 +320,24 @@ int vbi_outq_publish_hdr(struct vb_conn *c, const char *subject,
 			vbi_client_staged(c);
 			return VB_OK;
 		}
-		if (rc != VB_EAGAIN)
+		/* Larger than a frame: a stream, queued and pumped. */
+		if (rc == VB_EMSGSIZE && vbi_stream_fits(c, (size_t)tlen, plen))
+			large = true;
+		else if (rc != VB_EAGAIN)
 			return rc;
 	}
-	if (c->state == CS_OPEN) {
+	if (c->state == CS_OPEN && !large) {
 		/* Queued behind others: refuse now what cannot go later. */
 		struct vbi_conn_stats cs;
 
 		vbi_conn_stats(c->vc, &cs);
-		if ((size_t)tlen + plen > cs.peer_max_msg)
+		if ((size_t)tlen + plen > cs.peer_max_msg &&
+		    !vbi_stream_fits(c, (size_t)tlen, plen))
 			return VB_EMSGSIZE;
 	}
-	if (c->out_bytes + plen > c->o.pending_max) {
+	/* An empty queue takes any message, even one above pending_max (a
+	 * large one): it could never go otherwise. */
+	if (c->out_head && c->out_bytes + plen > c->o.pending_max) {
 		c->want_writable = true;
 		return VB_EAGAIN;
 	}
@@ -334,6 +353,10 @@ int vbi_outq_publish_hdr(struct vb_conn *c, const char *subject,
 	else if (size)
 		memcpy(it->bytes + tlen, data, size);
 	vbi_outq_append(c, it);
+	if (large) {
+		vbi_outq_pump(c); /* its first chunks, as credit allows */
+		vbi_client_staged(c);
+	}
 	return VB_OK;
 }
 

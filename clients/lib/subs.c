@@ -39,6 +39,7 @@ void vbi_msg_free(struct held_msg *h)
 {
 	if (h->vc)
 		vbi_conn_release(h->vc, &h->v);
+	vbi_lbuf_put(h->lbuf);
 	free(h->copy);
 	free(h);
 }
@@ -123,6 +124,7 @@ static void sub_unlink(struct vb_sub *s)
 	struct vb_conn *c = s->c;
 
 	vbi_drain_sub_gone(s); /* a drain under way ends */
+	vbi_large_drop_sid(&c->large, s->sid); /* its streams too */
 	HASH_DELETE(hh, c->subs, s);
 	if (c->inbox_sub == s)
 		c->inbox_sub = NULL;
@@ -165,6 +167,7 @@ void vbi_subs_free_all(struct vb_conn *c)
 		vbi_subs_free(s);
 	}
 	c->inbox_sub = NULL;
+	vbi_large_clear(&c->large);
 }
 
 /*
@@ -216,14 +219,94 @@ static void slow_consumer(struct vb_conn *c, struct vb_sub *s)
 	s->in_cb--;
 }
 
+/* Give back the delivery's own reference to @h's bytes. */
+static void delivery_put(const struct held_msg *h)
+{
+	if (h->vc)
+		vbi_conn_release(h->vc, &h->v);
+	else
+		vbi_lbuf_put(h->lbuf);
+}
+
+/* After a delivery to @s: free it if it was unsubscribed meanwhile, end it
+ * at its auto-unsubscribe limit (once its large messages under way, which
+ * count already, have ended). */
+static void deliver_settle(struct vb_conn *c, struct vb_sub *s)
+{
+	if (s->gone)
+		vbi_subs_settle(s);
+	else if (s->max && s->received >= s->max &&
+		 (!c->large.parts || !vbi_large_partials(&c->large, s->sid)))
+		vbi_subs_remove(s); /* the broker has ended it too */
+}
+
+/*
+ * Hand the delivery @h (on the stack) to @s: its callback, or its queue
+ * (synchronous), within its pending limits; @counted: it counts towards
+ * the auto-unsubscribe limit already (a large message, at its FIRST
+ * chunk).  Gives back the delivery's reference.  Inlined: it is every
+ * message's path, which the large ones' second caller must not lengthen.
+ */
+__attribute__((always_inline)) static inline void
+deliver(struct vb_conn *c, struct vb_sub *s, struct held_msg *h, bool counted)
+{
+	enum vbi_pending_verdict verdict;
+
+	if (msg_fill(&h->m, &h->v)) {
+		c->st.bad_msgs++;
+		vbi_client_event(c, VB_EV_NOTICE, VB_EPROTO,
+				 "a message with a malformed header block "
+				 "was dropped",
+				 NULL, 0);
+		delivery_put(h);
+		if (counted)
+			deliver_settle(c, s);
+		return;
+	}
+	h->m.sub = s;
+	if (!counted)
+		s->received++;
+	verdict = vbi_pending_admit(&s->pend, h->m.size);
+	if (verdict != VBI_PENDING_TAKE) {
+		delivery_put(h);
+		if (verdict == VBI_PENDING_DROP_FIRST)
+			slow_consumer(c, s);
+		goto out_settle;
+	}
+	if (s->sync) {
+		/* The queue takes over the delivery's reference. */
+		if (vbi_syncsub_enqueue(s, h) != VB_OK) {
+			s->pend.dropped++; /* out of memory: lost, counted */
+			delivery_put(h);
+		}
+		goto out_settle;
+	}
+	h->owner = s; /* what vb_msg_hold() keeps counts for it */
+	s->delivered++;
+	if (s != c->inbox_sub) {
+		c->st.msgs_in++;
+		c->st.bytes_in += h->v.payload_len;
+	}
+	s->in_cb++;
+	s->cb(c, &h->m, s->arg);
+	s->in_cb--;
+	delivery_put(h);
+out_settle:
+	deliver_settle(c, s);
+}
+
 void vbi_subs_deliver(struct vbi_conn *vc, const struct vbi_frame_view *v,
 		      void *arg)
 {
 	struct vb_conn *c = arg;
 	struct held_msg h = { .c = c, .vc = vc, .v = *v };
-	struct vb_sub *s = c->closing ? NULL : vbi_subs_find(c, v->sid);
-	enum vbi_pending_verdict verdict;
+	struct vb_sub *s;
 
+	if (v->kind == VBI_FRAME_CHUNK) {
+		vbi_stream_chunk(c, vc, v); /* a piece of a large message */
+		return;
+	}
+	s = c->closing ? NULL : vbi_subs_find(c, v->sid);
 	if (!s || (s->max && s->received >= s->max) ||
 	    (s->drain && vbi_drain_expired(s))) {
 		c->st.orphans++;
@@ -232,47 +315,19 @@ void vbi_subs_deliver(struct vbi_conn *vc, const struct vbi_frame_view *v,
 	}
 	if (c->pinned_head) /* queued messages may hold the ring back */
 		vbi_syncsub_relieve(c, vc, v);
-	if (msg_fill(&h.m, v)) {
-		c->st.bad_msgs++;
-		vbi_client_event(c, VB_EV_NOTICE, VB_EPROTO,
-				 "a message with a malformed header block "
-				 "was dropped",
-				 NULL, 0);
-		vbi_conn_release(vc, v);
+	deliver(c, s, &h, false);
+}
+
+void vbi_subs_deliver_large(struct vb_conn *c, struct vb_sub *s,
+			    struct held_msg *h)
+{
+	if (s->drain && vbi_drain_expired(s)) {
+		c->st.orphans++;
+		delivery_put(h);
+		deliver_settle(c, s);
 		return;
 	}
-	h.m.sub = s;
-	s->received++;
-	verdict = vbi_pending_admit(&s->pend, h.m.size);
-	if (verdict != VBI_PENDING_TAKE) {
-		vbi_conn_release(vc, v);
-		if (verdict == VBI_PENDING_DROP_FIRST)
-			slow_consumer(c, s);
-		goto out_settle;
-	}
-	if (s->sync) {
-		/* The queue takes over the delivery's reference. */
-		if (vbi_syncsub_enqueue(s, &h) != VB_OK) {
-			s->pend.dropped++; /* out of memory: lost, counted */
-			vbi_conn_release(vc, v);
-		}
-		goto out_settle;
-	}
-	h.owner = s; /* what vb_msg_hold() keeps counts for it */
-	s->delivered++;
-	if (s != c->inbox_sub) {
-		c->st.msgs_in++;
-		c->st.bytes_in += v->payload_len;
-	}
-	s->in_cb++;
-	s->cb(c, &h.m, s->arg);
-	s->in_cb--;
-	vbi_conn_release(vc, v);
-out_settle:
-	if (s->gone)
-		vbi_subs_settle(s);
-	else if (s->max && s->received >= s->max)
-		vbi_subs_remove(s); /* the broker has ended it too */
+	deliver(c, s, h, true);
 }
 
 /* ---- subscribing -------------------------------------------------------- */
@@ -539,11 +594,16 @@ int vbi_msg_copy_out(struct held_msg *h)
 	return VB_OK;
 }
 
-/* Take a reference for @h, a copy of @cur: its frame's, or its own bytes. */
+/* Take a reference for @h, a copy of @cur: its frame's, its large
+ * message's (shared), or its own bytes. */
 static int msg_ref(struct held_msg *h, const struct held_msg *cur)
 {
 	if (cur->vc)
 		return vbi_conn_hold(h->vc, &h->v);
+	if (cur->lbuf) {
+		vbi_lbuf_get(cur->lbuf);
+		return VB_OK;
+	}
 	h->copy = malloc(cur->copy_len + 1);
 	if (!h->copy)
 		return VB_ENOMEM;

@@ -96,14 +96,18 @@ int vbi_syncsub_enqueue(struct vb_sub *s, const struct held_msg *h)
 
 	if (!q)
 		return VB_ENOMEM;
+	/* The delivery's reference (its frame, or a large message's
+	 * buffer) becomes the queue's. */
 	*q = *h;
 	q->m.sub = s; /* a synchronous handle lives until vb_unsubscribe */
 	q->copy = NULL;
 	q->owner = s;
 	q->prev = q->next = q->qnext = NULL;
+	q->pprev = q->pnext = NULL;
 	*s->q_tail = q;
 	s->q_tail = &q->qnext;
-	pin(s->c, q);
+	if (q->vc) /* in the ring; a large message is not */
+		pin(s->c, q);
 	vbi_pending_add(&s->pend, q->m.size);
 	signal_sleepers(s);
 	return VB_OK;

@@ -177,7 +177,8 @@ VB_EXPORT int vb_url_list_parse(const char *list, struct vb_url *out,
 
 /*
  * A delivered message.  Subject, reply and data point into the connection's
- * registered receive ring (zero copy) and are valid until the message
+ * registered receive ring (zero copy; a large message's, into the buffer
+ * the library put it back together in) and are valid until the message
  * callback returns, or until vb_msg_release() for a message kept with
  * vb_msg_hold().  Subject and reply are NOT NUL-terminated: print them
  * with "%.*s".
@@ -218,12 +219,16 @@ enum vb_event_type {
 		       * to; or VB_EPROTO: a delivered message was dropped as
 		       * malformed (vb_stats.bad_msgs); or VB_EMSGSIZE with
 		       * sub: a message for it was larger than this
-		       * connection's max_msg and dropped (once per
-		       * subscription; VB_EV_DROPPED counts them all) */
+		       * connection's max_msg and dropped (the broker's
+		       * notice: once per subscription; VB_EV_DROPPED counts
+		       * them all), or a large message larger than its
+		       * max_payload (the library's: one event each, detail
+		       * naming both sizes) */
 	VB_EV_DROPPED, /* the broker dropped deliveries to sub (slow
 			* consumer): count, in all since it subscribed */
 	/* This library dropped messages for sub, over its pending limits
-	 * (vb_sub_set_pending_limits): err VB_ENOSPC, count as
+	 * (vb_sub_set_pending_limits), or large messages it had no room to
+	 * put back together (vb_opts.max_payload): err VB_ENOSPC, count as
 	 * vb_sub_dropped(), detail naming its pattern; once per episode,
 	 * which the next message it takes ends. */
 	VB_EV_SLOW_CONSUMER = 8,
@@ -355,7 +360,18 @@ struct vb_opts {
 	 * that timed out, ...), per connection; see vb_log_cb.  A level
 	 * outside VB_LOG_ERR..VB_LOG_DEBUG: VB_EINVAL. */
 	struct vb_log_opts log;
+	/* Large messages: the largest data (with its header block) this
+	 * connection receives, told to the broker, which sends a message
+	 * larger than max_msg as a stream of chunks that the library puts
+	 * back together [8 MiB, or max_msg if more].  Above
+	 * VB_MAX_PAYLOAD_MAX or below max_msg: VB_EINVAL.  Messages being
+	 * put back together may take up to 4 x max_payload of memory at
+	 * once (see vb_stats.large_dropped).  What this connection
+	 * publishes is bounded by the broker's limit, not this. */
+	uint32_t max_payload;
 };
+/* The largest vb_opts.max_payload: 1 GiB, the protocol's bound. */
+#define VB_MAX_PAYLOAD_MAX (1u << 30)
 /* clang-format off */
 #define VB_OPTS_INIT { .sz = sizeof(struct vb_opts) }
 /* clang-format on */
@@ -463,9 +479,21 @@ VB_EXPORT void vb_stop(struct vb_conn *c);
  * vb_process() since the last vb_process() is handed to the device at once;
  * those that follow it are coalesced and leave together, as one RDMA
  * write, at the next vb_process() (or vb_flush()); with VB_OPT_NODELAY
- * each goes at once.  Returns VB_OK (sent or buffered),
- * VB_EAGAIN (the buffer is full: retry on VB_EV_WRITABLE), VB_EINVAL (bad
- * subject), VB_EMSGSIZE or VB_ECLOSED.
+ * each goes at once.
+ *
+ * Large messages: one whose subject (+ 1 + reply) + data is larger than
+ * the broker's largest frame (vb_stats.max_msg, 64 KiB by default) goes as
+ * a stream of chunks, if its data is no larger than the broker's largest
+ * message (vb_stats.max_payload, 8 MiB by default; VB_EMSGSIZE beyond, or
+ * with a broker that takes none).  Such a message is copied once into the
+ * buffer and sent as credit comes, in order with what is published before
+ * and after it; an empty buffer takes one even above
+ * vb_opts.pending_max, and nothing more until it has gone (VB_EAGAIN).  A
+ * connection lost while it goes sends it again, whole, on the next one.
+ * It counts once in vb_stats.msgs_out (and large_msgs_out).
+ *
+ * Returns VB_OK (sent or buffered), VB_EAGAIN (the buffer is full: retry
+ * on VB_EV_WRITABLE), VB_EINVAL (bad subject), VB_EMSGSIZE or VB_ECLOSED.
  */
 VB_EXPORT int vb_publish(struct vb_conn *c, const char *subject,
 			 const void *data, size_t size);
@@ -506,7 +534,9 @@ VB_EXPORT int vb_publish_msg(struct vb_conn *c, const char *subject,
  * connection's registered send memory, at *@buf.  Fill it, then call
  * vb_commit() before any other call on @c.  @reply may be NULL.  Returns
  * as vb_publish(), and VB_EAGAIN also while buffered messages wait or no
- * connection is open (nothing is buffered for a reservation).
+ * connection is open (nothing is buffered for a reservation).  One frame
+ * only: a message larger than the broker's max_msg is VB_EMSGSIZE (use
+ * vb_publish(), which sends it as a stream).
  */
 VB_EXPORT int vb_reserve(struct vb_conn *c, const char *subject,
 			 const char *reply, size_t size, void **buf);
@@ -711,8 +741,9 @@ VB_EXPORT int vb_sub_pending_limits(struct vb_sub *s, int64_t *msgs,
  * NULL).  Returns VB_OK or VB_EINVAL. */
 VB_EXPORT int vb_sub_pending(struct vb_sub *s, uint64_t *msgs, uint64_t *bytes);
 
-/* vb_sub_dropped() - messages @s dropped over its pending limits, in all
- * (the broker's drops are VB_EV_DROPPED's); 0 for NULL. */
+/* vb_sub_dropped() - messages @s dropped over its pending limits, or
+ * large ones it had no room to put back together, in all (the broker's
+ * drops are VB_EV_DROPPED's); 0 for NULL. */
 VB_EXPORT uint64_t vb_sub_dropped(struct vb_sub *s);
 
 /* Bytes that always hold vb_new_inbox()'s subject and its NUL. */
@@ -735,8 +766,10 @@ VB_EXPORT int vb_new_inbox(struct vb_conn *c, char *buf, size_t len);
 /*
  * vb_msg_hold() - keep a delivered message beyond its callback, zero copy:
  * *@out is valid until vb_msg_release().  The ring space stays taken until
- * then, so a holder of many messages slows its publishers down (no loss).
- * It counts as pending for its subscription (vb_sub_set_pending_limits).
+ * then, so a holder of many messages slows its publishers down (no loss);
+ * a large message holds no ring space, its buffer stays (shared, not
+ * copied).  It counts as pending for its subscription
+ * (vb_sub_set_pending_limits).
  * Only inside the message callback, or on a message of vb_next_msg().
  * Returns VB_OK or VB_ENOMEM.
  */
@@ -846,11 +879,29 @@ struct vb_stats {
 	uint64_t servers; /* now: the servers it may connect to (the list's,
 			   * and those the brokers advertised) */
 	uint64_t bad_msgs; /* delivered messages dropped as malformed (a
-			    * header block changed under its forward) */
+			    * header block or a large message's chunk
+			    * changed under its forward) */
 	/* The last round trip to the broker measured, in nanoseconds: a
 	 * Ping's (the heartbeat's, vb_flush()'s, vb_rtt()'s) until its Pong,
 	 * behind what was queued with it; 0 until one is measured. */
 	uint64_t rtt_ns;
+	/* Large messages (vb_opts.max_payload, vb_publish): published as
+	 * streams of chunks (also counted in msgs_out), and received whole,
+	 * put back together (then delivered as any message: msgs_in). */
+	uint64_t large_msgs_out, large_msgs_in;
+	/* Large messages lost part-way: their stream was aborted (the
+	 * publisher went, or the broker dropped this subscriber's copy as a
+	 * slow consumer), or the connection was lost. */
+	uint64_t large_aborted;
+	/* Large messages this library dropped: larger than max_payload
+	 * (VB_EV_NOTICE), no room or memory to put them back together
+	 * (VB_EV_SLOW_CONSUMER), joined part-way (a subscription made while
+	 * one was under way), malformed (also bad_msgs), or left unfinished
+	 * for 5 s when room was needed. */
+	uint64_t large_dropped;
+	uint64_t max_payload; /* now: the largest data (with its headers) the
+			       * broker takes as a stream; 0 while not
+			       * connected, or if it takes none */
 };
 
 /* vb_stats() - fill @s (up to s->sz bytes).  Returns VB_OK or VB_EINVAL. */
