@@ -278,19 +278,31 @@ static void case_api(void)
 	      "bad queue");
 	OK(vb_stats(a, &st));
 	CHECK(st.max_msg >= 1024, "broker's max message %" PRIu64, st.max_msg);
+	CHECK(st.max_payload > st.max_msg, "broker's max payload %" PRIu64,
+	      st.max_payload);
 	{
-		size_t big = st.max_msg - strlen("big.x") + 1;
+		/* The largest message is max_payload bytes of data (above
+		 * max_msg: as a stream of chunks, vb_liblarge); the largest
+		 * frame, what vb_reserve() can give. */
+		size_t big = st.max_payload + 1;
 		char *p = calloc(1, big);
+		void *r;
 
 		CHECK(p && vb_publish(a, "big.x", p, big) == VB_EMSGSIZE,
 		      "a message over the broker's limit accepted");
-		CHECK(vb_publish(a, "big.x", p, big - 1) == VB_OK,
-		      "a message at the broker's limit refused");
+		CHECK(vb_reserve(a, "big.x", NULL,
+				 st.max_msg - strlen("big.x") + 1,
+				 &r) == VB_EMSGSIZE,
+		      "a reservation over the broker's frame accepted");
+		CHECK(vb_publish(a, "big.x", p, st.max_msg - strlen("big.x")) ==
+			      VB_OK,
+		      "a message at the broker's frame refused");
 		free(p);
 	}
 	printf("PASS: bad subjects, patterns and queues refused; the "
-	       "broker's limit (%" PRIu64 " bytes) enforced at publish\n",
-	       st.max_msg);
+	       "broker's limits (%" PRIu64 " bytes a message, %" PRIu64
+	       " a frame) enforced at publish\n",
+	       st.max_payload, st.max_msg);
 
 	/* 1. Ordered, verified delivery A -> B, with and without reply. */
 	OK(vb_subscribe(b, "seq.one", NULL, on_seq, &s1, NULL));
