@@ -2,8 +2,9 @@
 # libverbus against verbusd: verbusd on host 1, the library's two
 # connections on hosts 2 and 3 (tests/rdma/libtest.c): the API case, the
 # threads case, and reconnection after the broker is killed with SIGKILL
-# and restarted on the same address; drain, round trips, the broker's
-# version and the log callback (tests/rdma/libdrain.c).
+# and restarted on the same address; headers (tests/rdma/libhdr.c); large
+# messages (tests/rdma/liblarge.c, and verbus pub --size 8M); drain, round
+# trips, the broker's version and the log callback (tests/rdma/libdrain.c).
 set -u
 . "$(dirname "$0")/lib.sh"
 broker_env
@@ -25,6 +26,35 @@ libtest posting
 timeout 120 "$VERBUS_BIN/vb_libhdr" "$url" "$a" "$b" >"$work/libhdr.out" 2>&1 ||
 	{ cat "$work/libhdr.out"; show broker "$work/broker.log"; fail "vb_libhdr failed"; }
 cat "$work/libhdr.out"
+
+# Large messages (tests/rdma/liblarge.c), then from the command line with
+# the defaults: `verbus pub --size 8M` to `verbus sub`, every byte; and a
+# subscriber with --max-payload 1M told why a 2 MiB message did not come.
+timeout 120 "$VERBUS_BIN/vb_liblarge" "$url" "$a" "$b" >"$work/liblarge.out" 2>&1 ||
+	{ cat "$work/liblarge.out"; show broker "$work/broker.log"; fail "vb_liblarge failed"; }
+cat "$work/liblarge.out"
+V=$VERBUS_BIN/verbus
+timeout 60 "$V" sub -s "$url" --source "$b" --count 1 --raw big.cli \
+	>"$work/big.out" 2>"$work/big.err" &
+bigsub=$!
+wait_for "subscribed" "$work/big.err" 10 || { cat "$work/big.err"; fail "verbus sub big.cli never subscribed"; }
+timeout 60 "$V" pub -s "$url" --source "$a" --size 8M big.cli 2>"$work/bigpub.err" ||
+	{ cat "$work/bigpub.err"; fail "verbus pub --size 8M failed"; }
+wait "$bigsub" || { cat "$work/big.err"; fail "verbus sub of 8M exited $?"; }
+# The generated payload: "#1 ", then the alphabet over and over; then the
+# newline --raw adds.
+[ "$(stat -c %s "$work/big.out")" = 8388609 ] || fail "verbus sub got $(stat -c %s "$work/big.out") bytes of 8388609"
+want=$({ printf '#1 '; yes abcdefghijklmnopqrstuvwxyz | tr -d '\n' | head -c $((8388608 - 3)); echo; } | md5sum)
+[ "$(md5sum <"$work/big.out")" = "$want" ] || fail "verbus sub's 8 MiB differ from what verbus pub generates"
+timeout 60 "$V" sub -s "$url" --source "$b" --count 1 --timeout 3000 --max-payload 1M big.cli \
+	>"$work/small.out" 2>"$work/small.err" &
+smallsub=$!
+wait_for "subscribed" "$work/small.err" 10 || { cat "$work/small.err"; fail "verbus sub --max-payload never subscribed"; }
+timeout 60 "$V" pub -s "$url" --source "$a" --size 2M -q big.cli || fail "verbus pub --size 2M failed"
+wait "$smallsub" && fail "verbus sub --max-payload 1M exited 0 without its message"
+grep -q "too large for this subscriber.*--max-payload" "$work/small.err" ||
+	{ cat "$work/small.err"; fail "verbus sub --max-payload 1M did not say why the message did not come"; }
+echo "PASS: verbus pub --size 8M to verbus sub, every byte; --max-payload 1M says why a 2 MiB message did not come"
 
 # Drain, round trips, the broker's version, the log callback
 # (tests/rdma/libdrain.c); CLOSED-URL: a port where nothing listens.
