@@ -2,8 +2,9 @@
 # libverbus against verbusd: verbusd on host 1, the library's two
 # connections on hosts 2 and 3 (tests/rdma/libtest.c): the API case, the
 # threads case, and reconnection after the broker is killed with SIGKILL
-# and restarted on the same address; drain, round trips, the broker's
-# version and the log callback (tests/rdma/libdrain.c).
+# and restarted on the same address; headers (tests/rdma/libhdr.c); large
+# messages (tests/rdma/liblarge.c, and verbus pub --size 8M); drain, round
+# trips, the broker's version and the log callback (tests/rdma/libdrain.c).
 set -u
 . "$(dirname "$0")/lib.sh"
 broker_env
