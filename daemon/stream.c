@@ -98,15 +98,19 @@ static struct bconn *conn_find(struct vbd_broker *b, uint64_t cid)
 	return bc;
 }
 
-/* @r's connection, if it still takes the stream: open, and (a client) the
- * subscription still there. */
+/*
+ * @r's connection, if it still takes the stream: open.  Its subscription
+ * may have gone since the first chunk (an Unsubscribe, a drain, another
+ * message reaching its auto-unsubscribe limit): the message was routed
+ * while it was there, so the rest of it still goes, as the frames of a
+ * small one already on their way would (the library delivers it to a
+ * subscription it keeps for it, or drops it as an orphan).
+ */
 static struct bconn *recip_conn(struct vbd_broker *b, const struct brecip *r)
 {
 	struct bconn *dst = conn_find(b, r->cid);
 
 	if (!dst || dst->closing)
-		return NULL;
-	if (dst->role == BK_CLIENT && !bk_sub_find(dst, r->sid))
 		return NULL;
 	return dst;
 }

@@ -24,6 +24,13 @@
  *     a word on the wire; vb_reserve of a large message refused; D told
  *     (VB_EV_NOTICE, VB_EMSGSIZE naming its subscription) of a 2 MiB
  *     message it does not take, the small one after it delivered.
+ *
+ *   vb_liblarge --aborted URL SOURCE SUBJECT SECS
+ *
+ * A subscriber to SUBJECT (tests/rdma/tcp-hostile.sh): prints "ready" once
+ * subscribed, then waits up to SECS seconds for a large message it was
+ * sent part of to be aborted (vb_stats.large_aborted) and, after it, one
+ * whole 1 MiB message; any other delivery (a partial one) fails it.
  * Prints "PASS: ..." lines; exit 0 on success, 1 on the first failure.
  */
 #include "vbcheck.h"
@@ -450,13 +457,60 @@ static void case_limits(struct vb_conn *a, struct vb_conn *d, struct events *ed)
 	       max, ed->detail);
 }
 
+static void on_whole(struct vb_conn *c, const struct vb_msg *m, void *arg)
+{
+	int *n = arg;
+
+	(void)c;
+	CHECK(m->size == MIB, "aborted: a message of %zu bytes delivered",
+	      m->size);
+	(*n)++;
+}
+
+/* The --aborted mode (see the top). */
+static int run_aborted(const char *url, const char *src, const char *subject,
+		       int secs)
+{
+	struct vb_stats st = { .sz = sizeof(st) };
+	struct events e = { 0 };
+	uint64_t deadline = now_ms() + (uint64_t)secs * 1000;
+	struct vb_conn *c = open_conn(url, src, "large-aborted", 0, &e);
+	int whole = 0;
+
+	OK(vb_subscribe(c, subject, NULL, on_whole, &whole, NULL));
+	OK(vb_flush(c, WAIT_MS));
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) {
+		OK(vb_stats(c, &st));
+		if (st.large_aborted >= 1 && whole >= 1)
+			break;
+		CHECK(now_ms() < deadline,
+		      "aborted: after %d s, %" PRIu64 " aborted, %d whole",
+		      secs, st.large_aborted, whole);
+		CHECK(whole == 0 || st.large_aborted >= 1,
+		      "aborted: the whole message came before the abort");
+		vb_poll(c, 100);
+	}
+	printf("PASS: aborted: the large message cut short was dropped "
+	       "(%" PRIu64 " aborted), the next one delivered whole\n",
+	       st.large_aborted);
+	vb_close(c);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct events ea = { 0 }, eb = { 0 }, ec = { 0 }, ed = { 0 };
 	struct vb_conn *a, *b, *c, *d;
 
+	if (argc == 6 && strcmp(argv[1], "--aborted") == 0)
+		return run_aborted(argv[2], argv[3], argv[4], atoi(argv[5]));
 	if (argc != 4) {
-		fprintf(stderr, "usage: vb_liblarge URL SOURCE-A SOURCE-B\n");
+		fprintf(stderr,
+			"usage: vb_liblarge URL SOURCE-A SOURCE-B\n"
+			"       vb_liblarge --aborted URL SOURCE SUBJECT "
+			"SECS\n");
 		return 2;
 	}
 	a = open_conn(argv[1], argv[2], "large-a", 0, &ea);

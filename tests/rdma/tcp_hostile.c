@@ -29,6 +29,8 @@
  *   chunkbig    a first chunk announcing 1 GiB (above max_payload)
  *   chunkbad    a chunk whose prefix has an unknown flag
  *   chunkhdr    a first chunk with headers whose block is not in it
+ *   chunkstall  the first two chunks of a 1 MiB message, then nothing (the
+ *               broker's stall timer)
  * Others:
  *   silent N SECS    N connections that send nothing, held SECS seconds;
  *                    prints how many were refused (by reason), closed by
@@ -230,6 +232,10 @@ static int send_chunks(int fd, const char *mode)
 	if (strcmp(mode, "chunkbad") == 0)
 		return send_chunk(fd, &off, 1, 4096, 0, VBI_CHUNK_FIRST | 0x80,
 				  1024);
+	if (strcmp(mode, "chunkstall") == 0)
+		return send_chunk(fd, &off, 1, 1u << 20, 0, VBI_CHUNK_FIRST,
+				  1024) ||
+		       send_chunk(fd, &off, 2, 1u << 20, 1024, 0, 1024);
 	/* chunkhdr: the block's length says 1,000 bytes; 16 came. */
 	return send_chunk(fd, &off, 1, 4096, 0,
 			  VBI_CHUNK_FIRST | VBI_CHUNK_HDRS, 16);
