@@ -4,7 +4,7 @@
 # (default 60), seeded from tests/fuzz/corpus/.
 #
 #   scripts/fuzz.sh [SECONDS [TARGET...]]
-#       TARGET: codec frame subject auth escape tcp
+#       TARGET: codec frame header subject auth escape tcp large
 #
 # Any crash, leak (LeakSanitizer), sanitizer report, input slower than 10 s
 # (-timeout) or RSS over 2 GiB fails the target: exit status 1, the log kept
@@ -17,14 +17,14 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECS=${1:-60}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(codec frame header subject auth escape tcp)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(codec frame header subject auth escape tcp large)
 B=${VERBUS_FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
 command -v clang >/dev/null || { echo "fuzz: needs clang (apt-get install clang libclang-rt-dev)" >&2; exit 2; }
 mkdir -p "$B"
 if ! { CC=clang cmake -S "$ROOT" -B "$B" -DVERBUS_FUZZ=ON \
 	-DVERBUS_BUILD_TESTS=OFF -DVERBUS_SANITIZE=address,undefined &&
 	cmake --build "$B" -j"$(nproc)" --target fuzz_codec fuzz_frame fuzz_header \
-		fuzz_subject fuzz_auth fuzz_escape fuzz_tcp; } >"$B/fuzz-build.log" 2>&1; then
+		fuzz_subject fuzz_auth fuzz_escape fuzz_tcp fuzz_large; } >"$B/fuzz-build.log" 2>&1; then
 	cat "$B/fuzz-build.log"
 	echo "fuzz: the build failed" >&2
 	exit 2
