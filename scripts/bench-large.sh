@@ -47,7 +47,7 @@ SIZES="1048576 8388608"
 if [ "$smoke" = 1 ]; then
 	BW_N=20 COUNT=20 FAN_COUNT=10
 else
-	BW_N=2000 COUNT=400 FAN_COUNT=100
+	BW_N=500 COUNT=200 FAN_COUNT=50
 fi
 declare -A raw vb nats
 
