@@ -41,11 +41,14 @@ struct vbd_user {
 	uint8_t ok[crypto_generichash_BYTES]; /* last good password, keyed */
 	bool ok_valid;
 	struct perms pub, sub;
+	uint32_t resp_max; /* allow_responses: replies per request; 0: off */
+	uint32_t resp_expires_ms; /* and for how long (0: no limit) */
 };
 
 struct vbd_auth {
 	struct vbd_user *users;
 	size_t n;
+	bool responders; /* some user has allow_responses */
 	uint8_t key[crypto_generichash_KEYBYTES];
 };
 
@@ -119,6 +122,51 @@ static int hex_to_bytes(const char *hex, uint8_t *out, size_t n)
 		       0;
 }
 
+/*
+ * allow_responses: true (one reply per request, within a minute), false,
+ * or { max = N; expires_ms = MS; } (1-65536 replies; 0: no time limit).
+ */
+static int load_responses(const config_setting_t *e, struct vbd_user *u,
+			  const char *path, char *err, size_t errlen)
+{
+	const config_setting_t *r =
+		config_setting_get_member(e, "allow_responses");
+	int max = 1, ms = 60000;
+
+	if (!r)
+		return VB_OK;
+	if (config_setting_type(r) == CONFIG_TYPE_BOOL) {
+		if (config_setting_get_bool(r)) {
+			u->resp_max = (uint32_t)max;
+			u->resp_expires_ms = (uint32_t)ms;
+		}
+		return VB_OK;
+	}
+	if (!config_setting_is_group(r))
+		return bad(err, errlen, r, path, "%s",
+			   "allow_responses: true, false or "
+			   "{ max = N; expires_ms = MS; }");
+	for (int i = 0; i < config_setting_length(r); i++) {
+		const char *k = config_setting_name(
+			config_setting_get_elem(r, (unsigned)i));
+
+		if (strcmp(k, "max") && strcmp(k, "expires_ms"))
+			return bad(err, errlen, r, path,
+				   "allow_responses: unknown key '%s' "
+				   "(allowed: max, expires_ms)",
+				   k);
+	}
+	config_setting_lookup_int(r, "max", &max);
+	config_setting_lookup_int(r, "expires_ms", &ms);
+	if (max < 1 || max > 65536 || ms < 0 || ms > 86400000)
+		return bad(err, errlen, r, path, "%s",
+			   "allow_responses: max 1-65536, expires_ms "
+			   "0-86400000");
+	u->resp_max = (uint32_t)max;
+	u->resp_expires_ms = (uint32_t)ms;
+	return VB_OK;
+}
+
 static int load_user(const config_setting_t *e, struct vbd_user *u,
 		     const char *path, char *err, size_t errlen)
 {
@@ -138,10 +186,12 @@ static int load_user(const config_setting_t *e, struct vbd_user *u,
 
 		if (strcmp(k, "user") && strcmp(k, "password") &&
 		    strcmp(k, "token_sha256") && strcmp(k, "name") &&
-		    strcmp(k, "publish") && strcmp(k, "subscribe"))
+		    strcmp(k, "publish") && strcmp(k, "subscribe") &&
+		    strcmp(k, "allow_responses"))
 			return bad(err, errlen, e, path,
 				   "unknown key '%s' (allowed: user, password, "
-				   "token_sha256, name, publish, subscribe)",
+				   "token_sha256, name, publish, subscribe, "
+				   "allow_responses)",
 				   k);
 	}
 	if (tok) {
@@ -174,6 +224,8 @@ static int load_user(const config_setting_t *e, struct vbd_user *u,
 	rc = load_perms(e, "publish", &u->pub, path, err, errlen);
 	if (!rc)
 		rc = load_perms(e, "subscribe", &u->sub, path, err, errlen);
+	if (!rc)
+		rc = load_responses(e, u, path, err, errlen);
 	return rc;
 }
 
@@ -237,6 +289,8 @@ int vbd_auth_load(const char *path, struct vbd_auth **out, char *err,
 		a->n++;
 		if (rc)
 			goto out_free;
+		if (a->users[a->n - 1].resp_max)
+			a->responders = true;
 	}
 	*out = a;
 	config_destroy(&cf);
@@ -345,6 +399,21 @@ bool vbd_user_may_subscribe(const struct vbd_user *u, const char *pattern,
 			    size_t len)
 {
 	return !u || allowed(&u->sub, pattern, len);
+}
+
+bool vbd_user_responses(const struct vbd_user *u, uint32_t *max,
+			uint32_t *expires_ms)
+{
+	if (!u || !u->resp_max)
+		return false;
+	*max = u->resp_max;
+	*expires_ms = u->resp_expires_ms;
+	return true;
+}
+
+bool vbd_auth_responders(const struct vbd_auth *a)
+{
+	return a && a->responders;
 }
 
 int vbd_auth_hash_password(const char *password, char *out, size_t outlen)

@@ -7,7 +7,7 @@
  *       { user = "alice"; password = "$argon2id$v=19$...";
  *         publish = [ "orders.>" ]; subscribe = [ "orders.>", "_INBOX.>" ]; },
  *       { name = "billing"; token_sha256 = "9f86d0...";   # 64 hex digits
- *         subscribe = [ "orders.*" ]; }
+ *         subscribe = [ "orders.*" ]; allow_responses = true; }
  *     );
  *   };
  *
@@ -27,6 +27,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct vbd_auth;
 struct vbd_user;
@@ -65,6 +66,16 @@ bool vbd_user_may_publish(const struct vbd_user *u, const char *subject,
 			  size_t len);
 bool vbd_user_may_subscribe(const struct vbd_user *u, const char *pattern,
 			    size_t len);
+
+/*
+ * vbd_user_responses() - whether @u has allow_responses: it may publish to
+ * the reply subject of a message delivered to it, *@max times within
+ * *@expires_ms (0: no limit) of the delivery, beyond its publish list
+ * (daemon/inbox.h).  vbd_auth_responders(): whether any user of @a has.
+ */
+bool vbd_user_responses(const struct vbd_user *u, uint32_t *max,
+			uint32_t *expires_ms);
+bool vbd_auth_responders(const struct vbd_auth *a);
 
 /*
  * vbd_auth_hash_password() - an Argon2id string for @password into @out

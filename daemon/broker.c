@@ -188,6 +188,12 @@ static void on_open(struct vbi_conn *c, void *arg)
 		}
 	}
 	bc = bk_conn_add(b, c, BK_CLIENT, user);
+	if (bc) {
+		size_t clen;
+		const void *cred = vbi_conn_credentials(c, &clen);
+
+		vbd_inbox_id(cred, clen, bc->inbox_id);
+	}
 	if (bc && b->cluster)
 		bk_cluster_client_open(b->cluster, bc);
 }
@@ -219,6 +225,7 @@ void bk_conn_closed(struct bconn *bc, const struct vbi_close_info *why)
 	if (bc->paused)
 		b->npaused--;
 	free(bc->pend);
+	vbd_grants_destroy(bc->grants);
 	HASH_DEL(b->by_cid, bc);
 	if (bc->prev)
 		bc->prev->next = bc->next;

@@ -25,6 +25,7 @@
 #define VERBUS_DAEMON_BROKER_INT_H
 
 #include "daemon/broker.h"
+#include "daemon/inbox.h"
 
 #include "core/subject.h"
 #include "proto/codec.h"
@@ -174,6 +175,10 @@ struct bconn {
 	struct bconn *prev, *next; /* the broker's list, by cid */
 	bool oom;
 	const struct vbd_user *user; /* what it proved; NULL: no auth */
+	/* The inbox id its Hello proved ("": none, so no inbox is its own)
+	 * and what it may reply to (daemon/inbox.h). */
+	char inbox_id[VBD_INBOX_ID_LEN + 1];
+	struct vbd_grants *grants;
 	UT_hash_handle hh; /* b->by_cid */
 };
 

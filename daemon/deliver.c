@@ -456,8 +456,38 @@ static bool route_sid_wants(const struct bsub *s, uint32_t sid, const char *q,
  * interest entry of that id, one member of its queue group (the peer
  * chose us for the group).
  */
+/*
+ * What a published message's subject and reply subject mean for its local
+ * deliveries (daemon/inbox.h): under an inbox, only the connections that
+ * proved its id get it; with a reply subject, each responder it reaches
+ * may publish there.  Both NULL on the common path.
+ */
+struct guard {
+	const char *owner; /* the inbox id the subject is under */
+	size_t olen;
+	const char *reply; /* a reply subject to grant (responders exist) */
+	size_t rlen;
+};
+
+/* Whether local subscription @s may get the message @g describes; a
+ * responder among them gets its grant to reply. */
+static bool guard_pass(const struct guard *g, struct bsub *s)
+{
+	struct bconn *bc = s->bc;
+	uint32_t max, ms;
+
+	if (g->owner && !vbd_inbox_is(bc->inbox_id, g->owner, g->olen))
+		return false;
+	if (g->reply && vbd_user_responses(bc->user, &max, &ms))
+		/* Out of memory: its reply is refused, and it is told. */
+		vbd_grants_add(&bc->grants, g->reply, g->rlen, max,
+			       ms ? vbi_clock_coarse_ms() + ms : 0);
+	return true;
+}
+
 static size_t publish_from_route(struct bconn *bc,
-				 const struct vbi_frame_view *v)
+				 const struct vbi_frame_view *v,
+				 const struct guard *g)
 {
 	struct vbd_broker *b = bc->b;
 	const char *q = NULL;
@@ -471,6 +501,8 @@ static size_t publish_from_route(struct bconn *bc,
 		struct bsub *s = b->match.subs[i]->owner;
 
 		if (!route_sid_wants(s, v->sid, q, qlen))
+			continue;
+		if (g && !guard_pass(g, s))
 			continue;
 		deliver(s, bc, v);
 		n++;
@@ -543,6 +575,7 @@ static const char *hmsg_bad(const struct vbi_frame_view *v)
 void bk_route_frame(struct bconn *bc, const struct vbi_frame_view *v)
 {
 	struct vbd_broker *b = bc->b;
+	struct guard g = { 0 }, *gp;
 	const char *reply;
 	size_t i, n, rlen;
 	size_t slen = vbi_topic_split(v->topic, v->topic_len, &reply, &rlen);
@@ -557,9 +590,12 @@ void bk_route_frame(struct bconn *bc, const struct vbi_frame_view *v)
 				       "invalid subject or reply subject");
 		return;
 	}
-	/* A route carries its cluster's messages: no user's permissions. */
+	/* A route carries its cluster's messages: no user's permissions.  A
+	 * responder's reply may go where its permissions do not reach. */
 	if (bc->role == BK_CLIENT &&
-	    !vbd_user_may_publish(bc->user, v->topic, slen)) {
+	    !vbd_user_may_publish(bc->user, v->topic, slen) &&
+	    !vbd_grants_use(bc->grants, v->topic, slen,
+			    vbi_clock_coarse_ms())) {
 		b->st.denied_publish++;
 		bk_send_notice_reply(bc, VB_EACCES, 0, v->seq, reply, rlen,
 				     "permission denied: publish");
@@ -573,16 +609,33 @@ void bk_route_frame(struct bconn *bc, const struct vbi_frame_view *v)
 				       "cannot route the message");
 		return;
 	}
+	g.owner = vbd_inbox_owner(v->topic, slen, &g.olen);
+	if (reply && vbd_auth_responders(b->auth)) {
+		g.reply = reply;
+		g.rlen = rlen;
+	}
+	gp = g.owner || g.reply ? &g : NULL;
 	if (bc->role == BK_ROUTE) {
-		n = publish_from_route(bc, v);
+		n = publish_from_route(bc, v, gp);
 	} else {
 		/* The routes first: they read the local match's queue
 		 * groups, and deliver() may free a local sub
 		 * (auto-unsubscribe), though not the match. */
 		n = bk_routes_forward(b, bc, v, slen, &b->match);
-		for (i = 0; i < b->match.n; i++)
-			deliver(b->match.subs[i]->owner, bc, v);
-		n += b->match.n;
+		if (!gp) {
+			for (i = 0; i < b->match.n; i++)
+				deliver(b->match.subs[i]->owner, bc, v);
+			n += b->match.n;
+		} else {
+			for (i = 0; i < b->match.n; i++) {
+				struct bsub *s = b->match.subs[i]->owner;
+
+				if (!guard_pass(gp, s))
+					continue;
+				deliver(s, bc, v);
+				n++;
+			}
+		}
 	}
 	if (n == 0) {
 		b->st.no_interest++;

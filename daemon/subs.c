@@ -146,6 +146,7 @@ static void on_subscribe(struct bconn *bc, const Verbus__Subscribe *m)
 {
 	struct vbd_broker *b = bc->b;
 	size_t plen = strlen(m->subject), qlen = strlen(m->queue);
+	enum vbd_inbox_pat ip;
 	struct bsub *s;
 	int rc;
 
@@ -162,7 +163,23 @@ static void on_subscribe(struct bconn *bc, const Verbus__Subscribe *m)
 		bk_send_notice(bc, VB_EINVAL, m->sid, 0, "sid already in use");
 		return;
 	}
-	if (!vbd_user_may_subscribe(bc->user, m->subject, plen)) {
+	ip = vbd_inbox_pattern(m->subject, plen, bc->inbox_id);
+	if (ip == VBD_INBOX_OTHER) {
+		char subj[VBI_LOG_ESCAPE_MAX];
+
+		b->st.denied_subscribe++;
+		vbi_log_escape(subj, sizeof(subj), m->subject, plen);
+		vbi_info("conn cid %" PRIu64 " %s: subscribe to %s denied: "
+			 "not its own inbox",
+			 bc->cid, bc->name, subj);
+		bk_send_notice(bc, VB_EACCES, m->sid, 0,
+			       "permission denied: inboxes are private (a "
+			       "connection subscribes to its own only)");
+		return;
+	}
+	/* Its own inbox: nobody else can read it, so always allowed. */
+	if (ip != VBD_INBOX_OWN &&
+	    !vbd_user_may_subscribe(bc->user, m->subject, plen)) {
 		char subj[VBI_LOG_ESCAPE_MAX];
 
 		b->st.denied_subscribe++;

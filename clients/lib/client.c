@@ -529,19 +529,28 @@ static char *dup_or_null(const char *s, int *rc)
 	return d;
 }
 
+/*
+ * The Hello's credentials: the token, or the user and password, if any,
+ * and always the inbox secret (inbox.c), which makes the connection's
+ * inbox its own at the broker.
+ */
 static int pack_credentials(struct vb_conn *c, const struct vb_opts *o)
 {
 	Verbus__Credentials cr = VERBUS__CREDENTIALS__INIT;
+	int rc;
 
-	if (!o->token && !o->user && !o->password)
-		return VB_OK;
 	if (o->token && (o->user || o->password))
 		return VB_EINVAL; /* one kind of credentials */
-	if (!o->token && (!o->user || !o->password))
+	if (!o->token && (!!o->user != !!o->password))
 		return VB_EINVAL;
+	rc = vbi_inbox_init(c);
+	if (rc)
+		return rc;
 	cr.token = (char *)(o->token ? o->token : "");
 	cr.user = (char *)(o->user ? o->user : "");
 	cr.password = (char *)(o->password ? o->password : "");
+	cr.inbox_secret.data = c->inbox_secret;
+	cr.inbox_secret.len = sizeof(c->inbox_secret);
 	if (verbus__credentials__get_packed_size(&cr) > sizeof(c->cred))
 		return VB_EINVAL;
 	c->cred_len = verbus__credentials__pack(&cr, c->cred);

@@ -37,6 +37,7 @@
 #include "core/hash.h"
 
 #define VB_INBOX_PREFIX "_INBOX."
+#define VBI_INBOX_SECRET_LEN 16
 
 /* Transport contexts a connection may hold: one per scheme (this build has
  * three: rdma, tcp, tls). */
@@ -202,7 +203,10 @@ struct vb_conn {
 	struct held_msg *pinned_head, *pinned_tail;
 	uint32_t ring_size; /* our receive ring, once known; 0 before */
 
-	char inbox[32]; /* "_INBOX.<16 hex>" */
+	/* The inbox secret, sent in every Hello, and the inbox it proves:
+	 * "_INBOX.<16 hex of its SHA-256>" (inbox.c). */
+	uint8_t inbox_secret[VBI_INBOX_SECRET_LEN];
+	char inbox[32];
 	struct vb_sub *inbox_sub; /* created at the first request */
 	uint64_t next_token;
 	uint64_t next_inbox; /* vb_new_inbox(): "_INBOX.<16 hex>-<n>" */
@@ -354,6 +358,16 @@ void vbi_diag_pong(struct vb_conn *c, uint64_t id);
 void vbi_diag_opened(struct vb_conn *c);
 /* Load vb_opts.log into c->log: VB_OK or VB_EINVAL (a bad level). */
 int vbi_diag_log_load(struct vb_conn *c);
+
+/* inbox.c */
+/*
+ * vbi_inbox_init() - draw @c's inbox secret and set c->inbox to the inbox
+ * it proves, "_INBOX.<id>": id the first 8 bytes of the secret's SHA-256
+ * in hex.  Returns VB_OK or VB_ESYS (no randomness, no SHA-256).
+ */
+int vbi_inbox_init(struct vb_conn *c);
+/* vbi_inbox_id() - the inbox id (16 hex digits and a NUL) of @secret. */
+int vbi_inbox_id(const uint8_t *secret, size_t len, char id[17]);
 
 /* request.c */
 /* Expire the requests due at @now_ns, or @all of them (VB_ECLOSED). */

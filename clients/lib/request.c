@@ -1,7 +1,8 @@
 /*
  * request.c - request/reply over the broker (verbus/verbus.h).
  *
- * Each connection has one inbox, "_INBOX.<16 random hex digits>", and
+ * Each connection has one inbox, "_INBOX.<id>" (inbox.c: the broker
+ * delivers what is published under it to this connection only), and
  * subscribes to "_INBOX.<id>.*" at its first request (and again on every
  * reconnection, like any subscription).  A request publishes with the reply
  * subject "_INBOX.<id>.<token>"; the inbox callback finds the request by
@@ -94,21 +95,6 @@ orphan:
 	c->st.orphans++;
 }
 
-/* The connection's inbox id, drawn at its first use. */
-static int inbox_id(struct vb_conn *c)
-{
-	uint8_t rnd[8];
-
-	if (c->inbox[0])
-		return VB_OK;
-	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
-		return VB_ESYS;
-	snprintf(c->inbox, sizeof(c->inbox),
-		 VB_INBOX_PREFIX "%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0],
-		 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-	return VB_OK;
-}
-
 /* The inbox subscription, made at the first request. */
 static int inbox_open(struct vb_conn *c)
 {
@@ -117,9 +103,6 @@ static int inbox_open(struct vb_conn *c)
 
 	if (c->inbox_sub)
 		return VB_OK;
-	rc = inbox_id(c);
-	if (rc)
-		return rc;
 	snprintf(pattern, sizeof(pattern), "%s.*", c->inbox);
 	rc = vb_subscribe(c, pattern, NULL, on_reply, NULL, &c->inbox_sub);
 	return rc;
@@ -259,15 +242,13 @@ int vb_new_inbox(struct vb_conn *c, char *buf, size_t len)
 	if (!c || !buf)
 		return VB_EINVAL;
 	client_lock(c);
-	rc = inbox_id(c);
-	if (rc == VB_OK) {
-		n = snprintf(inbox, sizeof(inbox), "%s-%" PRIu64, c->inbox,
-			     ++c->next_inbox);
-		if (n < 0 || (size_t)n >= len)
-			rc = VB_ENOSPC;
-		else
-			memcpy(buf, inbox, (size_t)n + 1);
-	}
+	rc = VB_OK;
+	n = snprintf(inbox, sizeof(inbox), "%s-%" PRIu64, c->inbox,
+		     ++c->next_inbox);
+	if (n < 0 || (size_t)n >= len)
+		rc = VB_ENOSPC;
+	else
+		memcpy(buf, inbox, (size_t)n + 1);
 	client_unlock(c);
 	return rc;
 }

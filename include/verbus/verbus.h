@@ -751,14 +751,16 @@ VB_EXPORT uint64_t vb_sub_dropped(struct vb_sub *s);
 
 /*
  * vb_new_inbox() - a new subject, unique to this call: "_INBOX.<id>-<n>",
- * where <id> is @c's random inbox id (the one its requests are answered
- * on) and <n> counts up.  Subscribe to it (vb_subscribe_sync, say), then
+ * where <id> is @c's inbox id (the one its requests are answered on) and
+ * <n> counts up.  Private: the broker delivers what is published under it
+ * to this connection only, and lets no other subscribe there
+ * (docs/SECURITY.md); <id> stays across reconnections.  Subscribe to it (vb_subscribe_sync, say), then
  * publish requests with it as their reply subject (vb_publish_reply) to
  * gather every answer (scatter/gather).  Neither it nor anything under it
  * ("<inbox>.>") is what vb_request()'s own subscription matches, so the two
  * never take each other's messages.  Into @buf (@len bytes,
- * NUL-terminated; VB_INBOX_LEN suffice).  Returns VB_OK, VB_EINVAL,
- * VB_ENOSPC (too small: @buf untouched) or VB_ESYS (no random id).  Any
+ * NUL-terminated; VB_INBOX_LEN suffice).  Returns VB_OK, VB_EINVAL or
+ * VB_ENOSPC (too small: @buf untouched).  Any
  * thread with VB_OPT_LOCKED; never blocks.
  */
 VB_EXPORT int vb_new_inbox(struct vb_conn *c, char *buf, size_t len);

@@ -2,8 +2,11 @@
  * verbusd (daemon/auth.c vbd_auth_check): a packed Credentials from the
  * peer, decoded and matched against a user (password) and a token entry.
  * The stored hash uses Argon2id's minimum cost so that a run checks many
- * inputs; the code path is the same at any cost. */
+ * inputs; the code path is the same at any cost.  The inbox id the same
+ * credentials prove (daemon/inbox.c) is decoded too: empty, or 16 hex
+ * digits. */
 #include "daemon/auth.h"
+#include "daemon/inbox.h"
 
 #include <verbus/verbus.h>
 
@@ -54,6 +57,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const struct vbd_user *u = NULL;
+	char id[VBD_INBOX_ID_LEN + 1];
+	size_t n;
+
+	vbd_inbox_id(data, size, id);
+	n = strlen(id);
+	if (n != 0 && n != VBD_INBOX_ID_LEN)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("0123456789abcdef", id[i]))
+			abort();
 
 	if (vbd_auth_check(auth, data, size, &u) == VB_OK) {
 		/* Admitted: only by one of the two secrets. */

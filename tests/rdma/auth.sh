@@ -3,7 +3,8 @@
 # group (a user with an Argon2id password, a token), libverbus clients on
 # hosts 2 and 3 (vb_libtest auth): bad credentials refused at the Hello,
 # denied subscriptions and publishes answered with a Notice, and the
-# broker's counters agreeing.
+# broker's counters agreeing; then private replies with the verbus tool:
+# inboxes only their owner reads, a responder with allow_responses.
 set -u
 . "$(dirname "$0")/lib.sh"
 broker_env
@@ -23,7 +24,12 @@ authorization = {
   users = (
     { user = "alice"; password = "$pw";
       publish = [ "orders.>" ]; subscribe = [ "orders.>", "_INBOX.>" ]; },
-    { name = "bob"; token_sha256 = "$tok"; subscribe = [ "orders.*" ]; }
+    { name = "bob"; token_sha256 = "$tok"; subscribe = [ "orders.*" ]; },
+    { user = "carol"; password = "$pw"; publish = [ "svc.>" ];
+      subscribe = [ "orders.>" ]; },
+    { user = "dave"; password = "$pw"; publish = [ "status.>" ];
+      subscribe = [ "svc.>" ]; allow_responses = true; },
+    { user = "eve"; password = "$pw"; }
   );
 };
 CONF
@@ -47,5 +53,46 @@ cat "$work/auth.out"
 [ "$(metric verbus_denied_publish_total)" = 2 ] || fail "denied publish: $(metric verbus_denied_publish_total)"
 [ "$(metric verbus_denied_subscribe_total)" = 1 ] || fail "denied subscribe: $(metric verbus_denied_subscribe_total)"
 echo "PASS: /metrics counts 4 refused clients, 2 denied publishes, 1 denied subscription"
+
+# Private replies (daemon/inbox.h): eve may subscribe to anything, but
+# "_INBOX.>" is refused and a ">" subscription sees none of the replies;
+# dave answers carol's requests (allow_responses) though he may publish
+# on status.> only, and may not publish to an inbox he was not asked from;
+# carol needs no _INBOX permission for her own inbox.
+as() { local u=$1; shift; "$VERBUS_BIN/verbus" "$@" --user "$u" --password alice-pw; }
+url="$scheme://$brk:$port"
+if as eve sub -s "$url" --source "$b" --timeout 3000 '_INBOX.>' >"$work/eve1.out" 2>&1; then
+	cat "$work/eve1.out"; fail "eve subscribed to _INBOX.>"
+fi
+grep -q "inboxes are private" "$work/eve1.out" || { cat "$work/eve1.out"; fail "eve was not told why"; }
+as eve sub -s "$url" --source "$b" '>' >"$work/eve.out" 2>&1 &
+evepid=$!
+as dave reply -s "$url" --source "$b" --count 3 svc.echo >"$work/dave.out" 2>&1 &
+davepid=$!
+wait_for subscribed "$work/eve.out" 30 || fail "eve never subscribed"
+wait_for subscribed "$work/dave.out" 30 || fail "dave never subscribed"
+for i in 1 2 3; do
+	as carol req -s "$url" --source "$a" --timeout 5000 svc.echo "ask $i" \
+		>"$work/carol$i.out" 2>&1 || { cat "$work/carol$i.out"; show broker "$work/broker.log"; fail "carol's request $i was not answered"; }
+	grep -q "ask $i" "$work/carol$i.out" || { cat "$work/carol$i.out"; fail "carol's reply $i"; }
+done
+wait "$davepid" || { cat "$work/dave.out"; fail "dave's responder exited $?"; }
+d0=$(metric verbus_denied_publish_total)
+as dave pub -s "$url" --source "$b" _INBOX.0123456789abcdef.x "forged" >"$work/dave2.out" 2>&1
+for _ in $(seq 50); do
+	[ "$(metric verbus_denied_publish_total)" -gt "$d0" ] && break
+	sleep 0.1
+done
+[ "$(metric verbus_denied_publish_total)" = $((d0 + 1)) ] ||
+	{ cat "$work/dave2.out"; fail "dave published to an inbox he was not asked from"; }
+sleep 0.5
+kill "$evepid" 2>/dev/null
+wait "$evepid" 2>/dev/null
+[ "$(grep -c '^\[#[0-9]*\] svc\.echo' "$work/eve.out")" = 3 ] ||
+	{ cat "$work/eve.out"; fail "eve's '>' did not see the 3 requests"; }
+if grep -q '^\[#[0-9]*\] _INBOX' "$work/eve.out"; then
+	cat "$work/eve.out"; fail "eve saw replies to carol's inbox"
+fi
+echo "PASS: private replies: 3 requests answered by a responder without publish rights to inboxes (allow_responses); _INBOX.> refused; a '>' subscriber saw the 3 requests and none of the replies; a publish to an inbox not asked from refused"
 broker_stop
 echo "PASS: auth"

@@ -40,12 +40,15 @@
  * Exit: 0 pass, 1 failure, 2 usage, 4 the broker closed the connection.
  */
 #include "core/log.h"
+#include "proto/codec.h"
 #include "transport/transport.h"
 
 #include <verbus/verbus.h>
 
 #include <fcntl.h>
 #include <getopt.h>
+#include <openssl/evp.h>
+#include <sys/random.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -151,6 +154,9 @@ struct st {
 	uint64_t t_first; /* ns: the first message received */
 	uint64_t notices; /* Notices received */
 	char inbox[128]; /* --req: our reply subject */
+	uint8_t secret[16]; /* the inbox secret our credentials carry */
+	uint8_t cred[VBI_CRED_MAX]; /* packed Verbus__Credentials */
+	size_t cred_len;
 
 	/* Publisher and requester. */
 	uint64_t sent; /* messages queued */
@@ -1579,17 +1585,41 @@ static void finish_opts(struct st *s, struct vbi_conn_opts *o)
 	o->ring_size = s->ring;
 	o->max_msg = s->max_msg;
 	o->source = s->source;
+	o->credentials = s->cred;
+	o->credentials_len = s->cred_len;
 }
 
-/* The inbox: _INBOX.<name>.<pid>, the name's non-token bytes replaced. */
+/*
+ * The inbox: _INBOX.<id>.<name>.<pid>, the name's non-token bytes
+ * replaced.  Inboxes are private (daemon/inbox.h): <id> is what the inbox
+ * secret in our Hello's credentials proves, the first 8 bytes of its
+ * SHA-256 in hex, as libverbus does it.
+ */
 static void make_inbox(struct st *s)
 {
+	Verbus__Credentials cr = VERBUS__CREDENTIALS__INIT;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char id[17];
 	size_t n;
 
-	snprintf(s->inbox, sizeof(s->inbox), "_INBOX.%.64s.%ld", s->name,
+	if (getrandom(s->secret, sizeof(s->secret), 0) !=
+		    (ssize_t)sizeof(s->secret) ||
+	    !EVP_Digest(s->secret, sizeof(s->secret), md, &mdlen, EVP_sha256(),
+			NULL)) {
+		fprintf(stderr, "pubsub: no inbox secret\n");
+		exit(1);
+	}
+	for (int i = 0; i < 8; i++)
+		snprintf(id + 2 * i, 3, "%02x", md[i]);
+	cr.token = cr.user = cr.password = (char *)"";
+	cr.inbox_secret.data = s->secret;
+	cr.inbox_secret.len = sizeof(s->secret);
+	s->cred_len = verbus__credentials__pack(&cr, s->cred);
+	snprintf(s->inbox, sizeof(s->inbox), "_INBOX.%s.%.64s.%ld", id, s->name,
 		 (long)getpid());
 	n = strlen(s->inbox);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 7 + 16 + 1; i < n; i++) {
 		unsigned char ch = (unsigned char)s->inbox[i];
 
 		if (ch <= 0x20 || ch == 0x7f || ch == '*' || ch == '>')
