@@ -667,6 +667,11 @@ void vb_msg_release(struct vb_msg *m)
 	if (h->next)
 		h->next->prev = h->prev;
 	msg_unpend(h);
+	/* Ring space came back: a loop asleep in vb_run()/vb_poll() (on
+	 * another thread, or later on this one) wakes to return the credit,
+	 * or a publisher held back by it would wait for other traffic. */
+	if (h->vc)
+		vbi_client_wake(c);
 	vbi_msg_free(h);
 	client_unlock(c);
 }
