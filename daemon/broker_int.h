@@ -265,8 +265,9 @@ void bk_pend_flush(struct bconn *bc);
  * routes and here, no responders); the caller keeps its reference. */
 void bk_route_frame(struct bconn *bc, const struct vbi_frame_view *v);
 /* @dst's copy of large message @st stopped at @off: it is owed an ABORT
- * for @sid, sent behind what is queued for it (best effort: without
- * memory to queue it, its library times the message out). */
+ * for @sid, sent behind what is queued for it (best effort: shed, or
+ * without memory to queue it, its library drops the partial message when
+ * it needs the room). */
 void bk_owe_abort(struct bconn *dst, uint32_t sid, const struct bstream *st,
 		  uint32_t off);
 void bk_pend_drop_all(struct bconn *bc, bool count);

@@ -271,7 +271,10 @@ void bk_owe_abort(struct bconn *dst, uint32_t sid, const struct bstream *st,
 {
 	struct pend *p;
 
-	if (dst->closing)
+	/* Shed, it takes nothing: an ABORT queued would only get it closed
+	 * (bk_stall_check); its library drops the partial message when it
+	 * needs the room (docs/PROTOCOL.md). */
+	if (dst->closing || dst->shed)
 		return;
 	if (!dst->pend_n &&
 	    send_abort(dst, sid, st->tag, st->total, off) != VB_EAGAIN)
