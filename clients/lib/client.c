@@ -174,7 +174,7 @@ static void fail_for_good(struct vb_conn *c, int err, const char *reason)
  */
 static void lost(struct vb_conn *c, int err, const char *reason)
 {
-	bool was_open = c->state == CS_OPEN;
+	bool was_open = c->state == CS_OPEN, moving = c->moving;
 	uint64_t now = vbi_client_now_ns(), wait = 0;
 	bool pass_done;
 	int shift;
@@ -183,6 +183,7 @@ static void lost(struct vb_conn *c, int err, const char *reason)
 	c->reserving = false;
 	c->move_ping = 0; /* a move ends with the connection it left */
 	c->move_sent = false;
+	c->moving = false;
 	vbi_outq_drop_control(c);
 	vbi_stream_lost(c);
 	pass_done = vbi_pool_failed(c->pool, err, now);
@@ -196,7 +197,8 @@ static void lost(struct vb_conn *c, int err, const char *reason)
 	if (was_open)
 		vbi_client_event(c, VB_EV_DISCONNECTED, err, reason, NULL, 0);
 	/* Without reconnection a first connect still tries every server. */
-	if (((c->o.flags & VB_OPT_NO_RECONNECT) &&
+	/* A move off a lame duck is no loss: it goes on even so. */
+	if (((c->o.flags & VB_OPT_NO_RECONNECT) && !moving &&
 	     (c->ever_open || pass_done)) ||
 	    (pass_done && c->o.reconnect_max >= 0 &&
 	     c->passes >= c->o.reconnect_max)) {
@@ -231,6 +233,7 @@ void vbi_client_move(struct vb_conn *c, const char *why)
 		return;
 	/* Its closed callback finds c->vc changed: nothing more. */
 	vbi_conn_close(vc);
+	c->moving = true;
 	lost(c, VB_ECLOSED, why);
 }
 

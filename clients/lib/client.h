@@ -201,6 +201,7 @@ struct vb_conn {
 	 * been sent (the queue then waits for the next connection). */
 	uint64_t move_ping;
 	bool move_sent;
+	bool moving; /* the loss being handled is that move (not one) */
 
 	struct held_msg *held; /* kept messages, owned */
 	/* Queued for vb_next_msg() and still in the receive ring, oldest

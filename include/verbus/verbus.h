@@ -246,7 +246,7 @@ enum vb_event_type {
 	 * then on is buffered and goes to the next server, as after a lost
 	 * connection (VB_EV_DISCONNECTED with err VB_ECLOSED, then
 	 * VB_EV_RECONNECTED; subscriptions re-sent; nothing buffered is
-	 * lost).  With a single server it stays until the broker closes the
+	 * lost), even with VB_OPT_NO_RECONNECT: a move is no loss.  With a single server it stays until the broker closes the
 	 * connection (within count milliseconds), then reconnects as after
 	 * any loss, to the broker once it is back. */
 	VB_EV_LAME_DUCK = 10,
