@@ -416,6 +416,69 @@ bool vbd_auth_responders(const struct vbd_auth *a)
 	return a && a->responders;
 }
 
+/* The entry of @a that stands for @old: its token, or its name. */
+static struct vbd_user *same_entry(struct vbd_auth *a,
+				   const struct vbd_user *old)
+{
+	struct vbd_user *found = NULL;
+
+	for (size_t i = 0; i < a->n; i++) {
+		struct vbd_user *u = &a->users[i];
+
+		if (u->is_token != old->is_token)
+			continue;
+		/* Tokens: the last entry that matches, as vbd_auth_check(). */
+		if (u->is_token ? !sodium_memcmp(u->token_sha, old->token_sha,
+						 sizeof(u->token_sha)) :
+				  !strcmp(u->name, old->name))
+			found = u;
+	}
+	return found;
+}
+
+int vbd_auth_rebind(struct vbd_auth *fresh, const struct vbd_user *old,
+		    const void *cred, size_t len, const struct vbd_user **who)
+{
+	struct vbd_user *u;
+
+	if (!fresh) {
+		*who = NULL;
+		return VB_OK;
+	}
+	if (!old)
+		return vbd_auth_check(fresh, cred, len, who);
+	u = same_entry(fresh, old);
+	if (!u)
+		return VB_EACCES;
+	if (u->is_token || !strcmp(u->pwhash, old->pwhash)) {
+		*who = u;
+		return VB_OK;
+	}
+	/* A new password for the name: the client's must verify against it. */
+	if (vbd_auth_check(fresh, cred, len, who) != VB_OK || *who != u)
+		return VB_EACCES;
+	return VB_OK;
+}
+
+void vbd_auth_carry(struct vbd_auth *fresh, const struct vbd_auth *old)
+{
+	if (!fresh || !old)
+		return;
+	memcpy(fresh->key, old->key, sizeof(fresh->key));
+	for (size_t i = 0; i < old->n; i++) {
+		const struct vbd_user *o = &old->users[i];
+		struct vbd_user *u;
+
+		if (o->is_token || !o->ok_valid)
+			continue;
+		u = same_entry(fresh, o);
+		if (u && !strcmp(u->pwhash, o->pwhash)) {
+			memcpy(u->ok, o->ok, sizeof(u->ok));
+			u->ok_valid = true;
+		}
+	}
+}
+
 int vbd_auth_hash_password(const char *password, char *out, size_t outlen)
 {
 	if (!password || !*password || outlen < crypto_pwhash_STRBYTES)

@@ -78,6 +78,27 @@ bool vbd_user_responses(const struct vbd_user *u, uint32_t *max,
 bool vbd_auth_responders(const struct vbd_auth *a);
 
 /*
+ * vbd_auth_rebind() - a configuration reload (daemon/reload.h): the user
+ * of @fresh that a connection still is which proved @old (a user of the
+ * authorization being replaced; NULL: it was admitted without one) with
+ * the credentials @cred (its Hello's, @len bytes), in *@who.  A token
+ * entry is rebound by its token (the same SHA-256 in @fresh); a password
+ * entry by its name, at no cost when its Argon2id string is unchanged,
+ * else by verifying the password again (that of @cred).  Returns VB_OK,
+ * or VB_EACCES: @fresh admits those credentials no more.
+ */
+int vbd_auth_rebind(struct vbd_auth *fresh, const struct vbd_user *old,
+		    const void *cred, size_t len, const struct vbd_user **who);
+
+/*
+ * vbd_auth_carry() - before @old is freed for @fresh: @fresh keeps @old's
+ * cache of passwords that succeeded (its key, and each user whose entry
+ * is unchanged), so that clients reconnecting after a reload pay no new
+ * Argon2id verification.  Either may be NULL.
+ */
+void vbd_auth_carry(struct vbd_auth *fresh, const struct vbd_auth *old);
+
+/*
  * vbd_auth_hash_password() - an Argon2id string for @password into @out
  * (at least 128 bytes).  Returns VB_OK, VB_EINVAL or VB_ENOMEM.
  */

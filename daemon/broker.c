@@ -51,9 +51,10 @@ int bk_accept(struct vbi_conn *c, void *arg)
 	struct hs_addr *h;
 
 	peer_addr(c, addr, sizeof(addr));
-	if (b->shutting_down) {
+	if (b->shutting_down || b->ldm_since) {
 		b->st.conns_rejected++;
-		vbi_info("refusing a connection from %s: shutting down", addr);
+		vbi_info("refusing a connection from %s: %s", addr,
+			 b->ldm_since ? "lame duck" : "shutting down");
 		return VB_ESTATE;
 	}
 	if (b->nconns + b->nhandshakes >= b->cfg.max_conns) {
@@ -169,8 +170,10 @@ static void on_open(struct vbi_conn *c, void *arg)
 
 	bk_handshake_done(b, c);
 	b->st.conns_total++;
-	if (b->shutting_down) {
-		bk_refuse(b, c, "shutting down");
+	if (b->shutting_down || b->ldm_since) {
+		bk_refuse(b, c,
+			  b->ldm_since ? "lame duck: going away" :
+					 "shutting down");
 		return;
 	}
 	if (b->nconns >= b->cfg.max_conns) {
@@ -261,7 +264,9 @@ struct bconn *bk_conn_of(struct vbi_conn *c, void *arg)
 void bk_cb_message(struct vbi_conn *c, const struct vbi_frame_view *v,
 		   void *arg)
 {
-	if (bk_conn_of(c, arg))
+	/* A client whose credentials a reload removed: nothing it still
+	 * sends is routed. */
+	if (bk_conn_of(c, arg) && !((struct bconn *)arg)->revoked)
 		bk_publish(c, v, arg);
 	else
 		vbi_conn_release(c, v);
@@ -369,6 +374,8 @@ static void tick(struct vbd_broker *b)
 	b->last_tick = now;
 	if (b->cluster)
 		bk_routes_tick(b, now);
+	if (b->ldm_since)
+		bk_lame_duck_tick(b, now);
 	if (b->streams)
 		bk_streams_tick(b, now);
 	for (bc = b->head; bc; bc = next) {
@@ -549,15 +556,20 @@ int vbd_broker_spin(struct vbd_broker *b, uint32_t us)
 	return n;
 }
 
+void bk_stop_accepting(struct vbd_broker *b)
+{
+	for (unsigned i = 0; i < b->ntp; i++) {
+		vbi_listener_close(b->l[i]);
+		b->l[i] = NULL;
+	}
+}
+
 void vbd_broker_shutdown(struct vbd_broker *b)
 {
 	if (b->shutting_down)
 		return;
 	b->shutting_down = true;
-	for (unsigned i = 0; i < b->ntp; i++) {
-		vbi_listener_close(b->l[i]);
-		b->l[i] = NULL;
-	}
+	bk_stop_accepting(b);
 	vbi_listener_close(b->route_l);
 	b->route_l = NULL;
 	if (b->cluster) {

@@ -36,7 +36,8 @@ int vbd_broker_create(const struct vbd_config *cfg, struct vbd_broker **out);
  * vbd_broker_set_auth() - admit only clients whose credentials @a proves,
  * and hold each to its user's permissions (NULL: everyone, every right).
  * The broker owns @a from now on (and frees a previous one); connections
- * already open keep the user they proved.  Call before clients connect.
+ * already open keep the user they proved, so call it before clients
+ * connect (a reload binds them again first: daemon/reload.h).
  */
 void vbd_broker_set_auth(struct vbd_broker *b, struct vbd_auth *a);
 
@@ -64,6 +65,23 @@ int vbd_broker_spin(struct vbd_broker *b, uint32_t us);
  * vbd_broker_idle() is true (or the caller's deadline passes).
  */
 void vbd_broker_shutdown(struct vbd_broker *b);
+
+/*
+ * vbd_broker_lame_duck() - enter lame-duck mode (SIGUSR2): stop accepting
+ * clients and routes, leave the cluster, tell every client (a LameDuck
+ * control message: libverbus moves to another server of its pool), and
+ * after cfg.lame_duck_grace_ms close the clients that remain, spread
+ * evenly over the rest of cfg.lame_duck_duration_ms.  Routes stay open
+ * meanwhile.  A no-op once in it, or shutting down.
+ */
+void vbd_broker_lame_duck(struct vbd_broker *b);
+
+/*
+ * vbd_broker_lame_duck_over() - the lame-duck period has ended (its
+ * duration passed, or no client is left after the grace period): the
+ * caller shuts down (vbd_broker_shutdown) as for SIGTERM.
+ */
+bool vbd_broker_lame_duck_over(const struct vbd_broker *b);
 
 /* vbd_broker_idle() - after shutdown: every connection is gone. */
 bool vbd_broker_idle(const struct vbd_broker *b);

@@ -15,7 +15,9 @@
  *              interest they exchange, forwards across them;
  *   cluster.c  membership (ZooKeeper, daemon/zk.h): which routes to keep,
  *              connecting them, the member list clients learn;
- *   bstats.c   the monitor's view (daemon/stats.h).
+ *   bstats.c   the monitor's view (daemon/stats.h);
+ *   reload.c   a configuration reload applied (daemon/reload.h);
+ *   lameduck.c lame-duck mode: clients told, then closed over a period.
  *
  * Internal to the daemon: never included outside daemon/.
  * Threading: everything here belongs to the thread that runs
@@ -179,6 +181,10 @@ struct bconn {
 	 * and what it may reply to (daemon/inbox.h). */
 	char inbox_id[VBD_INBOX_ID_LEN + 1];
 	struct vbd_grants *grants;
+	/* Its credentials went in a reload: closing, nothing it sends is
+	 * routed any more (reload.c). */
+	bool revoked;
+	bool ldm_owed; /* lame-duck mode: its LameDuck is still to go */
 	UT_hash_handle hh; /* b->by_cid */
 };
 
@@ -231,6 +237,13 @@ struct vbd_broker {
 	uint8_t route_cred[VBI_CRED_MAX]; /* our packed RouteAuth */
 	size_t route_cred_len;
 	struct vbd_stats_cluster cst; /* the cluster's counters */
+	/* Lame-duck mode (lameduck.c): since when (coarse ms; 0: not in
+	 * it); once the grace period is over, the clients open then, how
+	 * many of them it has closed, and whether the period is over. */
+	uint64_t ldm_since;
+	bool ldm_closing;
+	uint64_t ldm_n0, ldm_closed;
+	bool ldm_over;
 };
 
 /* ---- subs.c ---------------------------------------------------------- */
@@ -310,6 +323,14 @@ struct bconn *bk_conn_of(struct vbi_conn *c, void *arg);
 /* The message callback of every connection. */
 void bk_cb_message(struct vbi_conn *c, const struct vbi_frame_view *v,
 		   void *arg);
+
+/* Close the client listeners (shutdown, lame-duck mode). */
+void bk_stop_accepting(struct vbd_broker *b);
+
+/* ---- lameduck.c ------------------------------------------------------ */
+
+/* Timers: LameDucks owed, clients to close, the period's end. */
+void bk_lame_duck_tick(struct vbd_broker *b, uint64_t now);
 
 /* ---- route.c --------------------------------------------------------- */
 

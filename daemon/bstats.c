@@ -54,6 +54,7 @@ static void src_server(void *arg, struct vbd_stats_server *s)
 	s->mr_registered = ts.mr_registered;
 	s->mr_deregistered = ts.mr_deregistered;
 	s->handshakes = b->nhandshakes;
+	s->lame_duck = b->ldm_since != 0;
 	s->handshake_timeouts = ts.handshake_timeouts;
 	for (bc = b->head; bc; bc = bc->next) {
 		struct vbi_conn_stats cs;

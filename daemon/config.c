@@ -84,6 +84,9 @@ enum key_id {
 	KEY_CLUSTER_ADVERTISE,
 	KEY_CLUSTER_SECRET,
 	KEY_CLUSTER_SESSION,
+	KEY_PID_FILE,
+	KEY_LAME_DUCK_DURATION,
+	KEY_LAME_DUCK_GRACE,
 	KEY_COUNT,
 };
 
@@ -144,6 +147,10 @@ static const struct key keys[KEY_COUNT] = {
 	[KEY_CLUSTER_SECRET] = { "cluster.secret", K_STR, 0, 0 },
 	[KEY_CLUSTER_SESSION] = { "cluster.session_timeout_ms", K_UINT, 1000,
 				  60000 },
+	[KEY_PID_FILE] = { "pid_file", K_PATH, 0, 0 },
+	[KEY_LAME_DUCK_DURATION] = { "lame_duck_duration_ms", K_UINT, 1,
+				     3600000 },
+	[KEY_LAME_DUCK_GRACE] = { "lame_duck_grace_ms", K_UINT, 0, 3600000 },
 };
 
 static const char *const policy_names[] = {
@@ -371,6 +378,12 @@ static int apply_num(struct vbd_config *c, const struct key *k, uint64_t v,
 	case KEY_CLUSTER_SESSION:
 		c->cluster_session_ms = (uint32_t)v;
 		break;
+	case KEY_LAME_DUCK_DURATION:
+		c->lame_duck_duration_ms = (uint32_t)v;
+		break;
+	case KEY_LAME_DUCK_GRACE:
+		c->lame_duck_grace_ms = (uint32_t)v;
+		break;
 	default:
 		/* Not a numeric key: a bug in keys[]. */
 		return fail(e, "%s: not a number", k->name);
@@ -452,6 +465,8 @@ static char *path_field(struct vbd_config *c, const struct key *k)
 		return c->tls_cert;
 	case KEY_TLS_KEY:
 		return c->tls_key;
+	case KEY_PID_FILE:
+		return c->pid_file;
 	default:
 		return c->tls_ca;
 	}
@@ -798,6 +813,8 @@ void vbd_config_defaults(struct vbd_config *c)
 	c->spin_us = VBD_SPIN_US_DEFAULT;
 	snprintf(c->cluster_name, sizeof(c->cluster_name), "verbus");
 	c->cluster_session_ms = 2000;
+	c->lame_duck_duration_ms = 30000;
+	c->lame_duck_grace_ms = 10000;
 }
 
 int vbd_config_load(struct vbd_config *c, const char *path, char *err,
@@ -972,6 +989,8 @@ static int check_strings(const struct vbd_config *c, struct ectx *e)
 	    !terminated(c->tls_key, sizeof(c->tls_key)) ||
 	    !terminated(c->tls_ca, sizeof(c->tls_ca)))
 		return fail(e, "tls: a file name is not terminated");
+	if (!terminated(c->pid_file, sizeof(c->pid_file)))
+		return fail(e, "pid_file: the file name is not terminated");
 	if (vbd_config_tls(c) && (!c->tls_cert[0] || !c->tls_key[0]))
 		return fail(e, "tls: a tls listener needs tls.cert and tls.key "
 			       "(--tls-cert, --tls-key)");
@@ -1008,6 +1027,8 @@ int vbd_config_check(const struct vbd_config *c, char *err, size_t errlen)
 		{ KEY_MAX_HANDSHAKES, c->max_handshakes_per_addr },
 		{ KEY_SPIN_US, c->spin_us },
 		{ KEY_CLUSTER_SESSION, c->cluster_session_ms },
+		{ KEY_LAME_DUCK_DURATION, c->lame_duck_duration_ms },
+		{ KEY_LAME_DUCK_GRACE, c->lame_duck_grace_ms },
 	};
 	char a[32], b[32];
 	size_t i;
@@ -1049,6 +1070,11 @@ int vbd_config_check(const struct vbd_config *c, char *err, size_t errlen)
 			    c->log_level);
 	if (c->busy_poll != 0 && c->busy_poll != 1)
 		return fail(&e, "busy_poll: %d is not 0 or 1", c->busy_poll);
+	if (c->lame_duck_grace_ms >= c->lame_duck_duration_ms)
+		return fail(&e,
+			    "lame_duck_grace_ms: %u must be shorter than "
+			    "lame_duck_duration_ms (%u)",
+			    c->lame_duck_grace_ms, c->lame_duck_duration_ms);
 	return VB_OK;
 }
 
@@ -1143,6 +1169,17 @@ void vbd_config_print(const struct vbd_config *c, FILE *f)
 	fprintf(f, "};\n");
 	fprintf(f, "busy_poll = %s;\n", c->busy_poll ? "true" : "false");
 	fprintf(f, "spin_us = %u;\n", c->spin_us);
+	fprintf(f, "lame_duck_duration_ms = %u;\n", c->lame_duck_duration_ms);
+	fprintf(f, "lame_duck_grace_ms = %u;\n", c->lame_duck_grace_ms);
+	if (c->pid_file[0]) {
+		fprintf(f, "pid_file = \"");
+		for (const char *v = c->pid_file; *v; v++) {
+			if (*v == '"' || *v == '\\')
+				fputc('\\', f);
+			fputc(*v, f);
+		}
+		fprintf(f, "\";\n");
+	}
 	fprintf(f, "tls = {\n");
 	print_str(f, "cert", c->tls_cert);
 	print_str(f, "key", c->tls_key);

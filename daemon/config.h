@@ -119,6 +119,15 @@ struct vbd_config {
 	char cluster_advertise[VBD_URL_MAX];
 	char cluster_secret[VBD_SECRET_MAX];
 	uint32_t cluster_session_ms; /* ZooKeeper session timeout [2000] */
+	/* Where verbusd writes its process id once it listens, removed at
+	 * exit (verbusd --signal reads it) ["": none]. */
+	char pid_file[VBD_PATH_MAX];
+	/* Lame-duck mode (SIGUSR2): clients are told at once, those left
+	 * after lame_duck_grace_ms are closed spread evenly over the rest of
+	 * lame_duck_duration_ms, then verbusd exits, as nats-server's
+	 * lame_duck_duration and lame_duck_grace_period [30000, 10000]. */
+	uint32_t lame_duck_duration_ms;
+	uint32_t lame_duck_grace_ms;
 };
 
 /* vbd_config_defaults() - fill @c with the defaults in brackets above. */

@@ -5,18 +5,24 @@
  * endpoint's fd and a signalfd share one epoll set, so no lock exists
  * anywhere in the daemon.  SIGTERM/SIGINT start a graceful shutdown (stop
  * accepting, drain what is queued, disconnect clients); a second signal, or
- * the drain deadline, ends it at once.
+ * the drain deadline, ends it at once.  SIGHUP reloads the configuration
+ * (daemon/reload.h), SIGUSR2 enters lame-duck mode (vbd_broker_lame_duck),
+ * whose end is a shutdown as SIGTERM's.  `verbusd --signal` sends these
+ * to a running verbusd (daemon/signal.c).
  */
 #include "core/clock.h"
 #include "core/log.h"
 #include "daemon/broker.h"
 #include "daemon/config.h"
 #include "daemon/monitor.h"
+#include "daemon/reload.h"
+#include "daemon/signal.h"
 #include "transport/transport.h"
 
 #include <verbus/verbus.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -71,6 +77,14 @@ static void usage(FILE *f)
 		"                        --set limits.max_conns=200\n"
 		"                        --set slow_consumer.policy=drop\n"
 		"  -v, --log-level LEVEL err, warn, info or debug [info]\n"
+		"      --pid-file FILE   write the process id to FILE once\n"
+		"                        listening (removed at exit) [none]\n"
+		"      --signal SIGNAL[=PID]  send a running verbusd reload\n"
+		"                        (SIGHUP), stop (SIGTERM) or ldm\n"
+		"                        (lame duck, SIGUSR2) and exit: the\n"
+		"                        process PID, else the one of the pid\n"
+		"                        file (--pid-file, -c's pid_file),\n"
+		"                        else the only verbusd running\n"
 		"      --print-config    print the effective settings and exit\n"
 		"      --hash-password   read a password on stdin, print the\n"
 		"                        Argon2id string for authorization.users\n"
@@ -91,7 +105,11 @@ static void usage(FILE *f)
 		"connection).\n"
 
 		"Logs go to stderr, one line per event.  SIGTERM or SIGINT shut\n"
-		"down gracefully (a second one at once).\n",
+		"down gracefully (a second one at once).  SIGHUP reloads the\n"
+		"configuration (the file and these options again; an error\n"
+		"keeps the running one).  SIGUSR2 enters lame-duck mode:\n"
+		"clients are told to move, the rest closed over\n"
+		"lame_duck_duration_ms, then verbusd exits.\n",
 		schemes);
 }
 
@@ -129,6 +147,7 @@ struct cli {
 	char *sets[64]; /* "key=value" */
 	int nsets;
 	int print_config;
+	const char *signal; /* --signal's argument, or NULL */
 };
 
 static int parse_cli(int argc, char **argv, struct cli *o)
@@ -149,6 +168,8 @@ static int parse_cli(int argc, char **argv, struct cli *o)
 		{ "monitor", required_argument, NULL, 'm' },
 		{ "set", required_argument, NULL, 's' },
 		{ "log-level", required_argument, NULL, 'v' },
+		{ "pid-file", required_argument, NULL, 'F' },
+		{ "signal", required_argument, NULL, 'S' },
 		{ "print-config", no_argument, NULL, 'P' },
 		{ "hash-password", no_argument, NULL, 'H' },
 		{ "hash-token", no_argument, NULL, 'T' },
@@ -206,6 +227,12 @@ static int parse_cli(int argc, char **argv, struct cli *o)
 		case 'v':
 			key = "log.level";
 			break;
+		case 'F':
+			key = "pid_file";
+			break;
+		case 'S':
+			o->signal = optarg;
+			continue;
 		case 's':
 			break;
 		case 'P':
@@ -245,44 +272,118 @@ static int parse_cli(int argc, char **argv, struct cli *o)
 	return 0;
 }
 
-static int load_config(const struct cli *o, struct vbd_config *cfg)
+/*
+ * The configuration: defaults, the file, $VERBUSD_CLUSTER_SECRET, the
+ * command line's settings (which a reload applies again, so that they keep
+ * winning over the file), checked as a whole.  Returns 0, or -1 with the
+ * reason in @err.
+ */
+static int load_config(const struct cli *o, struct vbd_config *cfg, char *err,
+		       size_t errlen)
 {
 	const char *secret;
-	char err[512];
+	char why[256];
 	int i;
 
 	vbd_config_defaults(cfg);
-	if (o->config && vbd_config_load(cfg, o->config, err, sizeof(err))) {
-		fprintf(stderr, "verbusd: %s\n", err);
+	if (o->config && vbd_config_load(cfg, o->config, err, errlen))
 		return -1;
-	}
 	/* Not a flag: the command line is visible to every user. */
 	secret = getenv("VERBUSD_CLUSTER_SECRET");
 	if (secret && *secret &&
-	    vbd_config_set(cfg, "cluster.secret", secret, err, sizeof(err))) {
-		fprintf(stderr, "verbusd: $VERBUSD_CLUSTER_SECRET: %s\n", err);
+	    vbd_config_set(cfg, "cluster.secret", secret, why, sizeof(why))) {
+		snprintf(err, errlen, "$VERBUSD_CLUSTER_SECRET: %s", why);
 		return -1;
 	}
 	for (i = 0; i < o->nsets; i++) {
-		char *eq = strchr(o->sets[i], '=');
+		const char *eq = strchr(o->sets[i], '=');
+		char key[320];
 
-		if (!eq) {
-			fprintf(stderr,
-				"verbusd: --set %s: expected KEY=VALUE\n",
-				o->sets[i]);
+		if (!eq || (size_t)(eq - o->sets[i]) >= sizeof(key)) {
+			snprintf(err, errlen, "--set %s: expected KEY=VALUE",
+				 o->sets[i]);
 			return -1;
 		}
-		*eq = '\0';
-		if (vbd_config_set(cfg, o->sets[i], eq + 1, err, sizeof(err))) {
-			fprintf(stderr, "verbusd: %s\n", err);
+		memcpy(key, o->sets[i], (size_t)(eq - o->sets[i]));
+		key[eq - o->sets[i]] = '\0';
+		if (vbd_config_set(cfg, key, eq + 1, err, errlen))
 			return -1;
-		}
 	}
-	if (vbd_config_check(cfg, err, sizeof(err))) {
-		fprintf(stderr, "verbusd: %s\n", err);
+	return vbd_config_check(cfg, err, errlen) ? -1 : 0;
+}
+
+/* Logging at @level: under systemd, journald takes each line's level from
+ * its prefix. */
+static void log_setup(int level)
+{
+	vbi_log_set(getenv("JOURNAL_STREAM") ? vbi_log_journal : vbi_log_stderr,
+		    NULL, (enum vbi_log_level)level);
+}
+
+/* The pid file, written once listening; removed at exit if written. */
+static int pid_file_write(const char *path)
+{
+	char buf[32];
+	int fd, n;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (write(fd, buf, (size_t)n) != n) {
+		close(fd);
+		unlink(path);
 		return -1;
 	}
-	return 0;
+	return close(fd);
+}
+
+static void report_fixed(void *ctx, const char *key, const char *running,
+			 const char *asked)
+{
+	(void)ctx;
+	vbi_warn("reload: %s cannot change live: keeping %s (the "
+		 "configuration now says %s; restart verbusd for it)",
+		 key, running, asked);
+}
+
+/* SIGHUP: read everything again; apply it, or refuse it whole. */
+static void reload(const struct cli *o, struct vbd_config *cfg,
+		   struct vbd_broker *b)
+{
+	struct vbd_config next;
+	struct vbd_auth *auth = NULL;
+	struct vbd_reload_result r;
+	char err[512], changed[512];
+	size_t fixed;
+
+	vbi_info("reload: reading %s", o->config ? o->config : "(no file)");
+	if (load_config(o, &next, err, sizeof(err)) ||
+	    (o->config && vbd_auth_load(o->config, &auth, err, sizeof(err)))) {
+		vbi_err("reload refused: %s; the running configuration stays",
+			err);
+		vbd_broker_reload_failed(b);
+		return;
+	}
+	fixed = vbd_config_keep_fixed(cfg, &next, report_fixed, NULL, changed,
+				      sizeof(changed));
+	/* The running fixed settings with the new live ones: checked as a
+	 * whole again (lame_duck_grace_ms against its duration). */
+	if (vbd_config_check(&next, err, sizeof(err))) {
+		vbi_err("reload refused: %s; the running configuration stays",
+			err);
+		vbd_auth_destroy(auth);
+		vbd_broker_reload_failed(b);
+		return;
+	}
+	vbd_broker_reload(b, &next, auth, &r);
+	*cfg = next;
+	log_setup(cfg->log_level);
+	vbi_info("reload: applied (users %zu -> %zu; %zu clients disconnected, "
+		 "%zu subscriptions revoked; %s; %zu settings kept that cannot "
+		 "change live)",
+		 r.users_before, r.users_after, r.disconnected, r.subs_revoked,
+		 changed[0] ? changed : "no other setting changed", fixed);
 }
 
 static int add_fd(int ep, int fd, uint32_t tag)
@@ -303,26 +404,37 @@ int main(int argc, char **argv)
 	struct vbd_monitor *mon = NULL;
 	struct vbd_stats_source src;
 	struct epoll_event evs[8];
-	char url[VBD_LISTEN_URL_MAX];
+	char url[VBD_LISTEN_URL_MAX], errbuf[512];
+	bool pid_written = false;
 	uint64_t deadline = 0;
 	sigset_t sigs;
 	int ep = -1, sfd = -1, rc, n, i, status = 1, work = 0;
 	unsigned turn = 0; /* busy-polling: turns since the loop began */
 
-	if (parse_cli(argc, argv, &o) || load_config(&o, &cfg))
+	if (parse_cli(argc, argv, &o))
 		return 2;
+	if (load_config(&o, &cfg, errbuf, sizeof(errbuf))) {
+		fprintf(stderr, "verbusd: %s\n", errbuf);
+		if (!o.signal)
+			return 2;
+		/* --signal needs pid_file only: without it, the others. */
+		fprintf(stderr, "verbusd: --signal: no pid_file read\n");
+		cfg.pid_file[0] = '\0';
+	}
+	if (o.signal)
+		return vbd_signal_send(o.signal, cfg.pid_file);
 	if (o.print_config) {
 		vbd_config_print(&cfg, stdout);
 		return 0;
 	}
 	vbd_config_listen_url(&cfg, url, sizeof(url));
-	/* Under systemd, journald takes each line's level from its prefix. */
-	vbi_log_set(getenv("JOURNAL_STREAM") ? vbi_log_journal : vbi_log_stderr,
-		    NULL, (enum vbi_log_level)cfg.log_level);
+	log_setup(cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
 	ep = epoll_create1(EPOLL_CLOEXEC);
@@ -375,6 +487,14 @@ int main(int argc, char **argv)
 	if (mon)
 		vbi_info("monitoring on http://%s:%u/", cfg.monitor_addr,
 			 vbd_monitor_port(mon));
+	if (cfg.pid_file[0]) {
+		if (pid_file_write(cfg.pid_file)) {
+			vbi_err("cannot write the pid file %s: %s",
+				cfg.pid_file, strerror(errno));
+			goto out_destroy;
+		}
+		pid_written = true;
+	}
 
 	for (;;) {
 		int timeout = cfg.busy_poll ? 0 : 50, spun = 0, mt = -1;
@@ -416,6 +536,23 @@ int main(int argc, char **argv)
 			if (evs[i].data.u32 != TAG_SIGNAL)
 				continue;
 			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGHUP && !deadline) {
+					reload(&o, &cfg, b);
+					continue;
+				}
+				if (si.ssi_signo == SIGUSR2 && !deadline) {
+					vbi_info("signal %u: lame duck",
+						 si.ssi_signo);
+					vbd_broker_lame_duck(b);
+					continue;
+				}
+				if (si.ssi_signo == SIGHUP ||
+				    si.ssi_signo == SIGUSR2) {
+					vbi_info("signal %u ignored: shutting "
+						 "down",
+						 si.ssi_signo);
+					continue;
+				}
 				if (deadline) {
 					vbi_warn("second signal: stopping now");
 					deadline = 1;
@@ -431,6 +568,11 @@ int main(int argc, char **argv)
 		if (rc < 0) {
 			vbi_err("broker: %s", vb_strerror(rc));
 			break;
+		}
+		if (!deadline && vbd_broker_lame_duck_over(b)) {
+			vbi_info("lame duck over: shutting down");
+			vbd_broker_shutdown(b);
+			deadline = vbi_clock_ms() + DRAIN_MS;
 		}
 		/* This turn's work, whether the spin or progress found it. */
 		work = spun + rc;
@@ -448,6 +590,9 @@ int main(int argc, char **argv)
 out_destroy:
 	vbd_monitor_destroy(mon);
 	vbd_broker_destroy(b);
+	if (pid_written && unlink(cfg.pid_file))
+		vbi_warn("cannot remove the pid file %s: %s", cfg.pid_file,
+			 strerror(errno));
 out_close:
 	if (ep >= 0)
 		close(ep);

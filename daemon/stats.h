@@ -45,6 +45,9 @@ struct vbd_stats_server {
 	uint64_t auth_failures; /* clients turned away at the Hello */
 	uint64_t denied_publish; /* messages refused by permissions */
 	uint64_t denied_subscribe; /* subscriptions refused by permissions */
+	uint64_t reloads; /* configuration reloads applied (SIGHUP) */
+	uint64_t reload_failures; /* reloads refused: the file had an error */
+	bool lame_duck; /* now: in lame-duck mode (SIGUSR2), going away */
 	uint64_t payload_copies; /* payload bytes the broker's CPU copied */
 	uint64_t zero_copy_bytes; /* bytes the device gathered from rings */
 	uint64_t forward_kicks; /* writes posted to complete forwards */

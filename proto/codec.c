@@ -181,6 +181,8 @@ static int validate(const Verbus__Control *m)
 			if (!str_valid(m->info->connect_urls[i], VBI_URL_MAX))
 				return VB_EPROTO;
 		return VB_OK;
+	case VERBUS__CONTROL__BODY_LAME_DUCK:
+		return m->lame_duck != NULL ? VB_OK : VB_EPROTO;
 	default:
 		/* NOT_SET, or a kind from a newer peer we cannot act on. */
 		return VB_EPROTO;
@@ -241,6 +243,8 @@ const char *vbi_codec_kind_name(const Verbus__Control *msg)
 		return "route_unsub";
 	case VERBUS__CONTROL__BODY_INFO:
 		return "info";
+	case VERBUS__CONTROL__BODY_LAME_DUCK:
+		return "lame_duck";
 	default:
 		return "unknown";
 	}

@@ -959,6 +959,7 @@ static void on_ctrl(struct vbi_conn *c, const uint8_t *buf, uint32_t len)
 	case VERBUS__CONTROL__BODY_ROUTE_SUB:
 	case VERBUS__CONTROL__BODY_ROUTE_UNSUB:
 	case VERBUS__CONTROL__BODY_INFO:
+	case VERBUS__CONTROL__BODY_LAME_DUCK:
 		/* The layer above's business, in order with the frames that
 		 * came before it: while those are held (paused), so is it. */
 		if (c->state != VBI_SS_OPEN)
@@ -1118,6 +1119,33 @@ void vbi_sess_close(struct vbi_conn *c)
 {
 	if (c)
 		vbi_sess_fail(c, VB_ECLOSED, "closed locally");
+}
+
+void vbi_sess_close_error(struct vbi_conn *c, int err, const char *reason)
+{
+	Verbus__Control m = VERBUS__CONTROL__INIT;
+	Verbus__Error e = VERBUS__ERROR__INIT;
+
+	if (!c || c->state == VBI_SS_CLOSED || c->refusing)
+		return;
+	if (c->state != VBI_SS_OPEN) {
+		vbi_sess_fail(c, VB_ECLOSED, "closed locally: %s", reason);
+		return;
+	}
+	e.code = (uint32_t)-err;
+	e.reason = (char *)reason;
+	m.body_case = VERBUS__CONTROL__BODY_ERROR;
+	m.error = &e;
+	/* Frames staged before it go first, as for any control message. */
+	vbi_sess_flush(c);
+	c->why.err = VB_ECLOSED;
+	snprintf(c->why.reason, sizeof(c->why.reason), "closed locally: %s",
+		 reason);
+	if (c->tx.flushed == c->tx.tail &&
+	    send_ctrl(c, &m, true, true) == VB_OK)
+		c->refusing = true; /* closes once it has left */
+	else
+		vbi_sess_fail(c, VB_ECLOSED, "closed locally: %s", reason);
 }
 
 void vbi_sess_stats(const struct vbi_conn *c, struct vbi_conn_stats *s)

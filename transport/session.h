@@ -282,6 +282,7 @@ const char *vbi_sess_name(const struct vbi_conn *c);
 const void *vbi_sess_credentials(const struct vbi_conn *c, size_t *len);
 void vbi_sess_pause(struct vbi_conn *c, int paused);
 void vbi_sess_close(struct vbi_conn *c);
+void vbi_sess_close_error(struct vbi_conn *c, int err, const char *reason);
 void vbi_sess_stats(const struct vbi_conn *c, struct vbi_conn_stats *s);
 void vbi_sess_set_arg(struct vbi_conn *c, void *arg);
 
@@ -305,6 +306,7 @@ void vbi_sess_set_arg(struct vbi_conn *c, void *arg);
 	.credentials = vbi_sess_credentials,    \
 	.pause = vbi_sess_pause,                \
 	.close = vbi_sess_close,                \
+	.close_error = vbi_sess_close_error,    \
 	.stats = vbi_sess_stats,                \
 	.set_arg = vbi_sess_set_arg
 /* clang-format on */

@@ -215,6 +215,12 @@ void vbi_conn_close(struct vbi_conn *c)
 		OPS(c)->close(c);
 }
 
+void vbi_conn_close_error(struct vbi_conn *c, int err, const char *reason)
+{
+	if (c)
+		OPS(c)->close_error(c, err, reason);
+}
+
 void vbi_conn_stats(const struct vbi_conn *c, struct vbi_conn_stats *s)
 {
 	OPS(c)->stats(c, s);

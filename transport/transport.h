@@ -230,6 +230,7 @@ struct vbi_transport_ops {
 	const void *(*credentials)(const struct vbi_conn *c, size_t *len);
 	void (*pause)(struct vbi_conn *c, int paused);
 	void (*close)(struct vbi_conn *c);
+	void (*close_error)(struct vbi_conn *c, int err, const char *reason);
 	void (*stats)(const struct vbi_conn *c, struct vbi_conn_stats *s);
 	void (*set_arg)(struct vbi_conn *c, void *arg);
 	void (*tp_stats)(struct vbi_tp_stats *s);
@@ -439,6 +440,14 @@ const void *vbi_conn_credentials(const struct vbi_conn *c, size_t *len);
 
 /* vbi_conn_close() - disconnect; closed runs later, from progress(). */
 void vbi_conn_close(struct vbi_conn *c);
+
+/*
+ * vbi_conn_close_error() - disconnect an open connection with a reason the
+ * peer receives: an Error {@err, @reason} goes first, and the connection
+ * closes once it has left (at once if it cannot be sent now, or @c is not
+ * open).  Nothing more is sent or delivered meanwhile.
+ */
+void vbi_conn_close_error(struct vbi_conn *c, int err, const char *reason);
 
 /* vbi_conn_stats() - this connection's counters. */
 void vbi_conn_stats(const struct vbi_conn *c, struct vbi_conn_stats *s);

@@ -250,6 +250,11 @@ void cli_on_event(struct vb_conn *c, const struct vb_event *ev, void *arg)
 				vb_strerror(ev->err), detail ? ": " : "",
 				detail ? detail : "");
 		break;
+	case VB_EV_LAME_DUCK:
+		if (!e->quiet)
+			fprintf(stderr, "verbus: lame duck: %s\n",
+				detail ? detail : "the broker is going away");
+		break;
 	case VB_EV_RECONNECTED:
 		if (!e->quiet)
 			fprintf(stderr, "verbus: reconnected%s%s\n",

@@ -174,13 +174,16 @@ static void fail_for_good(struct vb_conn *c, int err, const char *reason)
  */
 static void lost(struct vb_conn *c, int err, const char *reason)
 {
-	bool was_open = c->state == CS_OPEN;
+	bool was_open = c->state == CS_OPEN, moving = c->moving;
 	uint64_t now = vbi_client_now_ns(), wait = 0;
 	bool pass_done;
 	int shift;
 
 	c->vc = NULL;
 	c->reserving = false;
+	c->move_ping = 0; /* a move ends with the connection it left */
+	c->move_sent = false;
+	c->moving = false;
 	vbi_outq_drop_control(c);
 	vbi_stream_lost(c);
 	pass_done = vbi_pool_failed(c->pool, err, now);
@@ -194,7 +197,8 @@ static void lost(struct vb_conn *c, int err, const char *reason)
 	if (was_open)
 		vbi_client_event(c, VB_EV_DISCONNECTED, err, reason, NULL, 0);
 	/* Without reconnection a first connect still tries every server. */
-	if (((c->o.flags & VB_OPT_NO_RECONNECT) &&
+	/* A move off a lame duck is no loss: it goes on even so. */
+	if (((c->o.flags & VB_OPT_NO_RECONNECT) && !moving &&
 	     (c->ever_open || pass_done)) ||
 	    (pass_done && c->o.reconnect_max >= 0 &&
 	     c->passes >= c->o.reconnect_max)) {
@@ -219,6 +223,18 @@ static void lost(struct vb_conn *c, int err, const char *reason)
 	vbi_debug("%s: %s (%s); next: %s in %llu ms", c->name, reason,
 		  vb_strerror(err), c->server, (unsigned long long)wait);
 	vbi_client_arm_timer(c);
+}
+
+void vbi_client_move(struct vb_conn *c, const char *why)
+{
+	struct vbi_conn *vc = c->vc;
+
+	if (c->state != CS_OPEN || !vc)
+		return;
+	/* Its closed callback finds c->vc changed: nothing more. */
+	vbi_conn_close(vc);
+	c->moving = true;
+	lost(c, VB_ECLOSED, why);
 }
 
 static void on_open(struct vbi_conn *vc, void *arg)
@@ -282,8 +298,10 @@ static void on_notice(struct vb_conn *c, const Verbus__Notice *n)
 	vbi_client_event(c, VB_EV_NOTICE, err, n->reason, s, 0);
 	/* A refused subscription is not in force: forget it, so that it is
 	 * not re-sent on reconnection either.  VB_EMSGSIZE about a
-	 * subscription is no refusal: a delivery was too large for us. */
-	if (s && s->received == 0 && err != VB_EMSGSIZE)
+	 * subscription is no refusal: a delivery was too large for us.
+	 * VB_EACCES about one that had messages: its permission was revoked
+	 * (a configuration reload on the broker), it is gone. */
+	if (s && err != VB_EMSGSIZE && (s->received == 0 || err == VB_EACCES))
 		vbi_subs_remove(s);
 }
 
@@ -323,6 +341,10 @@ static void on_control(struct vbi_conn *vc, const Verbus__Control *m, void *arg)
 	switch (m->body_case) {
 	case VERBUS__CONTROL__BODY_PONG:
 		vbi_diag_pong(c, m->pong->id);
+		vbi_lameduck_pong(c, m->pong->id);
+		break;
+	case VERBUS__CONTROL__BODY_LAME_DUCK:
+		vbi_lameduck_on(c, m->lame_duck);
 		break;
 	case VERBUS__CONTROL__BODY_PING: {
 		Verbus__Control r = VERBUS__CONTROL__INIT;

@@ -196,6 +196,12 @@ struct vb_conn {
 	uint32_t res_size;
 
 	uint64_t ping_id, pong_id; /* last Ping sent, last Pong seen */
+	/* Moving off a broker in lame-duck mode (lameduck.c): the Ping that
+	 * closes what goes to it (0: no move under way), and whether it has
+	 * been sent (the queue then waits for the next connection). */
+	uint64_t move_ping;
+	bool move_sent;
+	bool moving; /* the loss being handled is that move (not one) */
 
 	struct held_msg *held; /* kept messages, owned */
 	/* Queued for vb_next_msg() and still in the receive ring, oldest
@@ -251,6 +257,9 @@ void vbi_client_wake(struct vb_conn *c);
  * a lone message does not wait for the loop; later ones in the same burst
  * wait for the next process(), which posts them as one write. */
 void vbi_client_staged(struct vb_conn *c);
+/* Leave the open connection for the next server of the pool now, as if
+ * it had been lost (@why: the reason its events give). */
+void vbi_client_move(struct vb_conn *c, const char *why);
 /* Run the connection until @done(@arg) or @deadline_ns (0: none); returns
  * VB_OK, VB_ETIMEDOUT or VB_ECLOSED.  Drops the lock while sleeping. */
 int vbi_client_wait(struct vb_conn *c, bool (*done)(struct vb_conn *, void *),
@@ -358,6 +367,12 @@ void vbi_diag_pong(struct vb_conn *c, uint64_t id);
 void vbi_diag_opened(struct vb_conn *c);
 /* Load vb_opts.log into c->log: VB_OK or VB_EINVAL (a bad level). */
 int vbi_diag_log_load(struct vb_conn *c);
+
+/* lameduck.c */
+/* A LameDuck from the broker of the open connection. */
+void vbi_lameduck_on(struct vb_conn *c, const Verbus__LameDuck *ld);
+/* A Pong @id arrived: the end of a move's barrier? */
+void vbi_lameduck_pong(struct vb_conn *c, uint64_t id);
 
 /* inbox.c */
 /*

@@ -191,7 +191,7 @@ static int send_item(struct vb_conn *c, struct out_item *it)
 /* Whether a caller that saw VB_EAGAIN may try again now. */
 static bool room_again(const struct vb_conn *c)
 {
-	return c->state == CS_OPEN && !c->reserving &&
+	return c->state == CS_OPEN && !c->reserving && !c->move_ping &&
 	       c->out_bytes <= c->o.pending_max / 2;
 }
 
@@ -202,10 +202,15 @@ void vbi_outq_pump(struct vb_conn *c)
 	char why[96];
 	int rc;
 
-	while (c->state == CS_OPEN && !c->reserving && (it = c->out_head)) {
+	while (c->state == CS_OPEN && !c->reserving && !c->move_sent &&
+	       (it = c->out_head)) {
 		rc = send_item(c, it);
 		if (rc == VB_EAGAIN)
 			break;
+		/* A move's barrier: what follows waits for the next server. */
+		if (rc == VB_OK && it->kind == OUT_PING && c->move_ping &&
+		    it->num == c->move_ping)
+			c->move_sent = true;
 		if (rc == VB_OK && it->kind == OUT_PUB) {
 			c->st.msgs_out++;
 			c->st.bytes_out += it->size;
@@ -312,7 +317,7 @@ int vbi_outq_publish_hdr(struct vb_conn *c, const char *subject,
 	    size > UINT32_MAX - (size_t)tlen - plen)
 		return VB_EMSGSIZE;
 	plen += size;
-	if (c->state == CS_OPEN && !c->out_head) {
+	if (c->state == CS_OPEN && !c->out_head && !c->move_ping) {
 		rc = publish_now(c, tlen, h, n, blk, data, size);
 		if (rc == VB_OK) {
 			c->st.msgs_out++;
@@ -408,7 +413,7 @@ int vb_reserve(struct vb_conn *c, const char *subject, const char *reply,
 		goto out;
 	vbi_outq_pump(c);
 	rc = VB_EAGAIN;
-	if (c->state != CS_OPEN || c->out_head) {
+	if (c->state != CS_OPEN || c->out_head || c->move_ping) {
 		c->want_writable = true;
 		goto out;
 	}

@@ -239,6 +239,17 @@ enum vb_event_type {
 	 * was lost meanwhile, and what was in flight with it); count: the
 	 * messages it delivered in all. */
 	VB_EV_DRAINED = 9,
+	/* The broker is going away (lame-duck mode: a rolling restart);
+	 * detail says what the library does.  With another server in the
+	 * pool it moves there at once: what was published before the event
+	 * is routed by this broker first (a flush), what is published from
+	 * then on is buffered and goes to the next server, as after a lost
+	 * connection (VB_EV_DISCONNECTED with err VB_ECLOSED, then
+	 * VB_EV_RECONNECTED; subscriptions re-sent; nothing buffered is
+	 * lost), even with VB_OPT_NO_RECONNECT: a move is no loss.  With a single server it stays until the broker closes the
+	 * connection (within count milliseconds), then reconnects as after
+	 * any loss, to the broker once it is back. */
+	VB_EV_LAME_DUCK = 10,
 };
 
 struct vb_event {
@@ -248,7 +259,9 @@ struct vb_event {
 	/* VB_EV_NOTICE, VB_EV_DROPPED, VB_EV_SLOW_CONSUMER, VB_EV_DRAINED;
 	 * else NULL */
 	struct vb_sub *sub;
-	/* VB_EV_DROPPED, VB_EV_SLOW_CONSUMER, VB_EV_DRAINED */
+	/* VB_EV_DROPPED, VB_EV_SLOW_CONSUMER, VB_EV_DRAINED; VB_EV_LAME_DUCK:
+	 * the milliseconds until the broker closes the connection at the
+	 * latest */
 	uint64_t count;
 };
 

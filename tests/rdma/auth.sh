@@ -4,7 +4,8 @@
 # hosts 2 and 3 (vb_libtest auth): bad credentials refused at the Hello,
 # denied subscriptions and publishes answered with a Notice, and the
 # broker's counters agreeing; then private replies with the verbus tool:
-# inboxes only their owner reads, a responder with allow_responses.
+# inboxes only their owner reads, a responder with allow_responses; then
+# configuration reloads (SIGHUP, verbusd --signal reload).
 set -u
 . "$(dirname "$0")/lib.sh"
 broker_env
@@ -94,5 +95,54 @@ if grep -q '^\[#[0-9]*\] _INBOX' "$work/eve.out"; then
 	cat "$work/eve.out"; fail "eve saw replies to carol's inbox"
 fi
 echo "PASS: private replies: 3 requests answered by a responder without publish rights to inboxes (allow_responses); _INBOX.> refused; a '>' subscriber saw the 3 requests and none of the replies; a publish to an inbox not asked from refused"
+
+# Reload (SIGHUP, daemon/reload.h): bob's token entry goes (his client is
+# disconnected, told why), carol's subscribe permission narrows to
+# orders.big (her orders.> subscription goes with a Notice, her orders.big
+# one stays), limits.ring_size changes (it cannot live: reported, kept);
+# then a file with a syntax error is refused whole and the broker runs on.
+"$VERBUS_BIN/verbus" sub -s "$url" --source "$b" --token bob-token 'orders.*' >"$work/bob.out" 2>&1 &
+bobpid=$!
+as carol sub -s "$url" --source "$b" 'orders.>' >"$work/carol-all.out" 2>&1 &
+callpid=$!
+as carol sub -s "$url" --source "$b" orders.big >"$work/carol-big.out" 2>&1 &
+cbigpid=$!
+for f in bob carol-all carol-big; do
+	wait_for subscribed "$work/$f.out" 30 || { cat "$work/$f.out"; fail "$f never subscribed"; }
+done
+sed -e '/name = "bob"/d' \
+	-e 's/^      subscribe = \[ "orders.>" \]; },$/      subscribe = [ "orders.big" ]; },/' \
+	"$work/verbusd.conf" >"$work/next.conf"
+grep -q '"orders.big" \]; },$' "$work/next.conf" || fail "the reload test's sed missed carol"
+echo 'limits = { ring_size = "2M"; };' >>"$work/next.conf"
+cp "$work/next.conf" "$work/verbusd.conf"
+kill -HUP "$bpid"
+wait_for "reload: applied" "$work/broker.log" 10 || { show broker "$work/broker.log"; fail "no reload after SIGHUP"; }
+kill -0 "$bpid" 2>/dev/null || fail "SIGHUP ended verbusd"
+grep -q "reload: limits.ring_size cannot change live: keeping 1M" "$work/broker.log" ||
+	{ show broker "$work/broker.log"; fail "the ring size change was not reported"; }
+grep -q "users 5 -> 4; 1 clients disconnected, 1 subscriptions revoked" "$work/broker.log" ||
+	{ show broker "$work/broker.log"; fail "the reload's summary"; }
+wait_for "credentials removed by a configuration reload" "$work/bob.out" 10 ||
+	{ cat "$work/bob.out"; fail "bob was not told why he was disconnected"; }
+grep -q "bob: its credentials were removed; disconnected" "$work/broker.log" || fail "bob's disconnection not logged"
+kill "$bobpid" 2>/dev/null
+wait "$bobpid" 2>/dev/null
+wait "$callpid" && fail "carol's orders.> subscriber went on after its permission was revoked"
+grep -q "refused the subscription: .*subscribe to orders.> (revoked by a configuration reload)" "$work/carol-all.out" ||
+	{ cat "$work/carol-all.out"; fail "carol's orders.> was not told"; }
+as alice pub -s "$url" --source "$a" orders.big "after reload" >/dev/null 2>&1 || fail "alice's publish after the reload"
+wait_for "after reload" "$work/carol-big.out" 10 || { cat "$work/carol-big.out"; fail "carol's orders.big stopped at the reload"; }
+[ "$(metric verbus_reloads_total)" = 1 ] || fail "reloads: $(metric verbus_reloads_total)"
+echo "PASS: SIGHUP reload: a removed token's client disconnected with the reason, a narrowed permission's subscription removed with a Notice while the other goes on, ring_size reported and kept"
+echo 'limits = { max_conns = ; };' >>"$work/verbusd.conf"
+"$VERBUS_BIN/verbusd" --signal "reload=$bpid" || fail "verbusd --signal reload exited $?"
+wait_for "reload refused: .*verbusd.conf:[0-9]+: " "$work/broker.log" 10 || { show broker "$work/broker.log"; fail "a bad file was not refused"; }
+[ "$(metric verbus_reload_failures_total)" = 1 ] || fail "reload failures: $(metric verbus_reload_failures_total)"
+as alice pub -s "$url" --source "$a" orders.big "after refusal" >/dev/null 2>&1 || fail "alice's publish after the refused reload"
+wait_for "after refusal" "$work/carol-big.out" 10 || { cat "$work/carol-big.out"; fail "the broker stopped routing after a refused reload"; }
+kill "$cbigpid" 2>/dev/null
+wait "$cbigpid" 2>/dev/null
+echo "PASS: a reload of a file with a syntax error refused whole (file:line), the broker running on"
 broker_stop
 echo "PASS: auth"

@@ -101,6 +101,9 @@ static void on_event(struct vb_conn *c, const struct vb_event *ev, void *arg)
 		printf("event: notice: %s (%s)\n", ev->detail,
 		       vb_strerror(ev->err));
 		break;
+	case VB_EV_LAME_DUCK:
+		printf("event: lame duck: %s\n", ev->detail);
+		break;
 	case VB_EV_DROPPED:
 	case VB_EV_DRAINED:
 	case VB_EV_SLOW_CONSUMER:

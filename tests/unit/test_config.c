@@ -1,5 +1,6 @@
 /* Unit tests for verbusd's configuration (daemon/config.c). */
 #include "daemon/config.h"
+#include "daemon/reload.h"
 
 #include <verbus/verbus.h>
 
@@ -308,7 +309,8 @@ static void test_config_unknown_key(void **state)
 	assert_non_null(
 		strstr(err, "allowed: server_name, listen, listen_tcp, port, "
 			    "limits, slow_consumer, log, monitor, "
-			    "busy_poll, spin_us, tls, cluster)"));
+			    "busy_poll, spin_us, tls, cluster, pid_file, "
+			    "lame_duck_duration_ms, lame_duck_grace_ms)"));
 
 	assert_int_equal(load_text(&c,
 				   "limits = {\n  max_conns = 5;\n"
@@ -566,12 +568,14 @@ static void test_config_set_overrides(void **state)
 	assert_non_null(strstr(err, "unknown key 'limits.max_con' (allowed: "
 				    "server_name, listen, listen_tcp, port, "
 				    "limits.max_conns,"));
-	assert_non_null(strstr(err, "monitor.port, busy_poll, spin_us, "
-				    "tls.cert, tls.key, tls.ca, "
-				    "cluster.zookeeper, cluster.name, "
-				    "cluster.id, cluster.listen, "
-				    "cluster.advertise, cluster.secret, "
-				    "cluster.session_timeout_ms)"));
+	assert_non_null(strstr(err,
+			       "monitor.port, busy_poll, spin_us, "
+			       "tls.cert, tls.key, tls.ca, "
+			       "cluster.zookeeper, cluster.name, "
+			       "cluster.id, cluster.listen, "
+			       "cluster.advertise, cluster.secret, "
+			       "cluster.session_timeout_ms, pid_file, "
+			       "lame_duck_duration_ms, lame_duck_grace_ms)"));
 	assert_int_equal(vbd_config_set(&c, "limits", "5", err, sizeof(err)),
 			 VB_EINVAL);
 	assert_int_equal(
@@ -988,6 +992,70 @@ static void test_config_sample_file(void **state)
 	assert_config_equal(&c, &d);
 }
 
+/* What a reload reports: reload.h's vbd_config_keep_fixed(). */
+struct fixed_seen {
+	char keys[256];
+	char last_running[64], last_asked[64];
+};
+
+static void fixed_report(void *ctx, const char *key, const char *running,
+			 const char *asked)
+{
+	struct fixed_seen *f = ctx;
+
+	strcat(f->keys, key);
+	strcat(f->keys, " ");
+	snprintf(f->last_running, sizeof(f->last_running), "%s", running);
+	snprintf(f->last_asked, sizeof(f->last_asked), "%s", asked);
+}
+
+static void test_config_reload_keep_fixed(void **state)
+{
+	struct vbd_config run, next;
+	struct fixed_seen f = { 0 };
+	char err[256], changed[256];
+
+	(void)state;
+	vbd_config_defaults(&run);
+	next = run;
+	assert_int_equal(vbd_config_keep_fixed(&run, &next, fixed_report, &f,
+					       changed, sizeof(changed)),
+			 0);
+	assert_string_equal(changed, "");
+	assert_int_equal(vbd_config_set(&next, "limits.ring_size", "2M", err,
+					sizeof(err)),
+			 VB_OK);
+	assert_int_equal(vbd_config_set(&next, "cluster.secret", "s3cr3t", err,
+					sizeof(err)),
+			 VB_OK);
+	assert_int_equal(vbd_config_set(&next, "limits.max_conns", "10", err,
+					sizeof(err)),
+			 VB_OK);
+	assert_int_equal(vbd_config_set(&next, "slow_consumer.policy", "drop",
+					err, sizeof(err)),
+			 VB_OK);
+	assert_int_equal(vbd_config_keep_fixed(&run, &next, fixed_report, &f,
+					       changed, sizeof(changed)),
+			 2);
+	assert_string_equal(f.keys, "limits.ring_size cluster.secret ");
+	/* The secret is never shown. */
+	assert_string_equal(f.last_running, "(secret)");
+	assert_null(strstr(f.last_asked, "s3cr3t"));
+	/* Fixed ones as they run, live ones as asked. */
+	assert_int_equal(next.ring_size, 1u << 20);
+	assert_string_equal(next.cluster_secret, "");
+	assert_int_equal(next.max_conns, 10);
+	assert_int_equal(next.slow_policy, VBD_SLOW_DROP);
+	assert_string_equal(changed, "limits.max_conns 1024 -> 10, "
+				     "slow_consumer.policy block -> drop");
+	/* The lame-duck grace must be shorter than the duration. */
+	assert_int_equal(vbd_config_set(&next, "lame_duck_grace_ms", "30000",
+					err, sizeof(err)),
+			 VB_OK);
+	assert_int_equal(vbd_config_check(&next, err, sizeof(err)), VB_EINVAL);
+	assert_non_null(strstr(err, "lame_duck_grace_ms"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1009,6 +1077,7 @@ int main(void)
 		cmocka_unit_test(test_config_check_cross_field),
 		cmocka_unit_test(test_config_print_round_trip),
 		cmocka_unit_test(test_config_sample_file),
+		cmocka_unit_test(test_config_reload_keep_fixed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
