@@ -239,11 +239,15 @@ void bk_slow_disconnect(struct bconn *bc, const char *why)
 	vbi_conn_close(bc->c);
 }
 
+/* A delivery made: its bytes, and a message unless it is a chunk (a
+ * large message counts once, when its first chunk is routed: stream.c). */
 static void count_out(struct bconn *bc, const struct vbi_frame_view *v)
 {
-	bc->msgs_out++;
+	unsigned msg = v->kind != VBI_FRAME_CHUNK;
+
+	bc->msgs_out += msg;
 	bc->bytes_out += v->topic_len + v->payload_len;
-	bc->b->st.msgs_out++;
+	bc->b->st.msgs_out += msg;
 	bc->b->st.bytes_out += v->topic_len + v->payload_len;
 }
 

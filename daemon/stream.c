@@ -88,6 +88,9 @@ void bk_stream_record(struct bstream *st, struct bconn *dst, uint32_t sid)
 	to->cid = dst->cid;
 	to->sid = sid;
 	to->lost = false;
+	/* One message out for it (its chunks count bytes only). */
+	dst->msgs_out++;
+	dst->b->st.msgs_out++;
 }
 
 static struct bconn *conn_find(struct vbd_broker *b, uint64_t cid)
