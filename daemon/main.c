@@ -11,13 +11,16 @@
 #include "core/log.h"
 #include "daemon/broker.h"
 #include "daemon/config.h"
+#include "daemon/logsink.h"
 #include "daemon/monitor.h"
+#include "daemon/notify.h"
 #include "transport/transport.h"
 
 #include <verbus/verbus.h>
 
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,8 +93,13 @@ static void usage(FILE *f)
 		"must allow them, or verbusd says so and stops (or refuses the\n"
 		"connection).\n"
 
-		"Logs go to stderr, one line per event.  SIGTERM or SIGINT shut\n"
-		"down gracefully (a second one at once).\n",
+		"Logs go to stderr, one line per event, each starting with the\n"
+		"time (ISO 8601, UTC, milliseconds); when stderr is the\n"
+		"journal ($JOURNAL_STREAM), to the journal natively, with each\n"
+		"line's priority.  Under systemd (Type=notify) verbusd reports\n"
+		"READY=1 once it listens, STOPPING=1 when it shuts down, and\n"
+		"pings the watchdog if WatchdogSec= is set.\n"
+		"SIGTERM or SIGINT shut down gracefully (a second one at once).\n",
 		schemes);
 }
 
@@ -285,6 +293,22 @@ static int load_config(const struct cli *o, struct vbd_config *cfg)
 	return 0;
 }
 
+/* The STATUS= of READY=1: where clients and scrapers reach us. */
+static void ready_status(const struct vbd_config *cfg,
+			 const struct vbd_monitor *mon, char *buf, size_t size)
+{
+	char url[VBD_LISTEN_URL_MAX], tcp[VBD_LISTEN_URL_MAX];
+	size_t n;
+
+	vbd_config_listen_url(cfg, url, sizeof(url));
+	n = (size_t)snprintf(buf, size, "listening on %s", url);
+	if (n < size && vbd_config_listen_tcp_url(cfg, tcp, sizeof(tcp)))
+		n += (size_t)snprintf(buf + n, size - n, " and %s", tcp);
+	if (n < size && mon)
+		snprintf(buf + n, size - n, "; monitoring on http://%s:%u/",
+			 cfg->monitor_addr, vbd_monitor_port(mon));
+}
+
 static int add_fd(int ep, int fd, uint32_t tag)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
@@ -316,9 +340,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	vbd_config_listen_url(&cfg, url, sizeof(url));
-	/* Under systemd, journald takes each line's level from its prefix. */
-	vbi_log_set(getenv("JOURNAL_STREAM") ? vbi_log_journal : vbi_log_stderr,
-		    NULL, (enum vbi_log_level)cfg.log_level);
+	/* The journal natively under systemd, else stderr with times. */
+	vbd_logsink_install((enum vbi_log_level)cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
@@ -375,6 +398,17 @@ int main(int argc, char **argv)
 	if (mon)
 		vbi_info("monitoring on http://%s:%u/", cfg.monitor_addr,
 			 vbd_monitor_port(mon));
+	/* Every listener and the monitor are up: systemd may now start the
+	 * units that wait for us (Type=notify). */
+	{
+		char ready[2 * VBD_LISTEN_URL_MAX + 128];
+
+		ready_status(&cfg, mon, ready, sizeof(ready));
+		vbd_notify_ready(ready);
+	}
+	if (vbd_notify_watchdog_ms())
+		vbi_info("systemd watchdog: a ping every %" PRIu64 " ms",
+			 vbd_notify_watchdog_ms() / 2);
 
 	for (;;) {
 		int timeout = cfg.busy_poll ? 0 : 50, spun = 0, mt = -1;
@@ -434,8 +468,13 @@ int main(int argc, char **argv)
 		}
 		/* This turn's work, whether the spin or progress found it. */
 		work = spun + rc;
+		/* From the loop itself: a loop that stops turning stops it. */
+		if (look)
+			vbd_notify_watchdog(vbi_clock_coarse_ms());
 		if (mon && mon_due)
 			vbd_monitor_run(mon);
+		if (deadline)
+			vbd_notify_stopping(); /* the first time only */
 		if (deadline &&
 		    (vbd_broker_idle(b) || vbi_clock_ms() >= deadline)) {
 			if (!vbd_broker_idle(b))
