@@ -3,9 +3,8 @@
  * timestamp (logsink.h).
  *
  * Decisions: the stderr line is formatted in a stack buffer and written
- * with one write(), as core/log.c's sinks do, so lines from different
- * threads (ZooKeeper's client logs from ours, but libraries may not) never
- * interleave.  The time is UTC with milliseconds, the form nats-server and
+ * with one write(), as core/log.c's sinks do, so that two lines never
+ * interleave even if a library ever logs from a thread of its own.  The time is UTC with milliseconds, the form nats-server and
  * most collectors parse without configuration.  The journal sink suppresses
  * libsystemd's CODE_FILE/CODE_LINE fields, which would name this file for
  * every line and say nothing.

@@ -304,9 +304,13 @@ static void ready_status(const struct vbd_config *cfg,
 	n = (size_t)snprintf(buf, size, "listening on %s", url);
 	if (n < size && vbd_config_listen_tcp_url(cfg, tcp, sizeof(tcp)))
 		n += (size_t)snprintf(buf + n, size - n, " and %s", tcp);
+	/* An IPv6 address in brackets, as in a URL. */
 	if (n < size && mon)
-		snprintf(buf + n, size - n, "; monitoring on http://%s:%u/",
-			 cfg->monitor_addr, vbd_monitor_port(mon));
+		snprintf(buf + n, size - n, "; monitoring on http://%s%s%s:%u/",
+			 strchr(cfg->monitor_addr, ':') ? "[" : "",
+			 cfg->monitor_addr,
+			 strchr(cfg->monitor_addr, ':') ? "]" : "",
+			 vbd_monitor_port(mon));
 }
 
 static int add_fd(int ep, int fd, uint32_t tag)
