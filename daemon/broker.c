@@ -347,6 +347,8 @@ static void loop_was_away(struct vbd_broker *b, uint64_t now, uint64_t away)
 
 	b->st.loop_late++;
 	b->st.loop_late_ms += away;
+	b->away_ms = away; /* /healthz: the latest absence, and when */
+	b->away_end = now;
 	if (b->st.loop_late == 1 || away >= 2000)
 		vbi_warn("the event loop was away %" PRIu64 " ms (the process "
 			 "was not running); stall timers skip that time "

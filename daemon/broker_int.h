@@ -211,6 +211,9 @@ struct vbd_broker {
 	 * records each delivery as a recipient of it (stream.c). */
 	struct bstream *collect;
 	uint64_t last_tick;
+	/* The loop's latest absence (loop_was_away): how long, and when
+	 * it ended (coarse ms; 0: never away). */
+	uint64_t away_ms, away_end;
 	bool shutting_down;
 	int64_t start_time;
 	uint64_t start_ms;

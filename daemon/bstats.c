@@ -40,6 +40,7 @@ static void fill_conn(const struct bconn *bc, struct vbd_stats_conn *o)
 static void src_server(void *arg, struct vbd_stats_server *s)
 {
 	struct vbd_broker *b = arg;
+	uint64_t now = vbi_clock_coarse_ms();
 	struct vbi_tp_stats ts;
 	const struct bconn *bc;
 
@@ -49,7 +50,21 @@ static void src_server(void *arg, struct vbd_stats_server *s)
 	s->server_name = b->cfg.server_name;
 	s->listen = b->listen;
 	s->start_time = b->start_time;
-	s->uptime_ms = vbi_clock_coarse_ms() - b->start_ms;
+	s->uptime_ms = now - b->start_ms;
+	/* Every listener of the configuration still open: a shutdown (and
+	 * lame duck) closes them. */
+	s->listening = b->ntp > 0;
+	for (unsigned i = 0; i < b->ntp; i++)
+		s->listening = s->listening && b->l[i] != NULL;
+	/* Shutting down or in lame duck: no new clients. */
+	s->draining = b->shutting_down || b->ldm_since;
+	s->tick_age_ms =
+		b->last_tick && now > b->last_tick ? now - b->last_tick : 0;
+	if (b->away_end) {
+		s->loop_away_ms = b->away_ms;
+		s->loop_back_ms = now > b->away_end ? now - b->away_end : 0;
+	}
+	s->sub_cache = vbi_sublist_cached(b->sl);
 	s->conns = b->nconns;
 	s->mr_registered = ts.mr_registered;
 	s->mr_deregistered = ts.mr_deregistered;
@@ -123,6 +138,46 @@ static void src_routes(void *arg,
 	bk_routes_each(arg, fn, ctx);
 }
 
+/*
+ * /subsz: the subscriptions of clients.  With @test, matched one by one
+ * with the rules of the trie (vbi_pattern_covers() of a literal subject is
+ * a match), not through the trie itself: vbi_sublist_match() gives one
+ * member per queue group and advances the group's rotation, and a monitor
+ * page must neither hide the other members nor change who gets the next
+ * message.
+ */
+static void src_subs(void *arg, const char *test,
+		     void (*fn)(void *ctx, const struct vbd_stats_sub *s),
+		     void *ctx)
+{
+	struct vbd_broker *b = arg;
+	size_t tlen = test ? strlen(test) : 0;
+	struct vbd_stats_sub o;
+	struct bsub *s, *tmp;
+	struct bconn *bc;
+
+	for (bc = b->head; bc; bc = bc->next) {
+		if (bc->role != BK_CLIENT)
+			continue; /* a route's interest is not a sub */
+		HASH_ITER(hh, bc->subs, s, tmp)
+		{
+			if (test &&
+			    !vbi_pattern_covers(s->subject, strlen(s->subject),
+						test, tlen))
+				continue;
+			o.cid = bc->cid;
+			o.name = bc->name;
+			o.sid = s->sid;
+			o.subject = s->subject;
+			o.queue = s->queue;
+			o.msgs = s->delivered;
+			o.dropped = s->dropped;
+			o.max = s->max_msgs;
+			fn(ctx, &o);
+		}
+	}
+}
+
 void vbd_broker_stats_source(struct vbd_broker *b, struct vbd_stats_source *src)
 {
 	src->server = src_server;
@@ -130,5 +185,6 @@ void vbd_broker_stats_source(struct vbd_broker *b, struct vbd_stats_source *src)
 	src->conn = src_conn;
 	src->cluster = src_cluster;
 	src->routes = src_routes;
+	src->subs = src_subs;
 	src->arg = b;
 }

@@ -14,7 +14,9 @@
 #include "core/log.h"
 #include "daemon/broker.h"
 #include "daemon/config.h"
+#include "daemon/logsink.h"
 #include "daemon/monitor.h"
+#include "daemon/notify.h"
 #include "daemon/reload.h"
 #include "daemon/signal.h"
 #include "transport/transport.h"
@@ -24,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,11 +107,16 @@ static void usage(FILE *f)
 		"must allow them, or verbusd says so and stops (or refuses the\n"
 		"connection).\n"
 
-		"Logs go to stderr, one line per event.  SIGTERM or SIGINT shut\n"
-		"down gracefully (a second one at once).  SIGHUP reloads the\n"
-		"configuration (the file and these options again; an error\n"
-		"keeps the running one).  SIGUSR2 enters lame-duck mode:\n"
-		"clients are told to move, the rest closed over\n"
+		"Logs go to stderr, one line per event, each starting with the\n"
+		"time (ISO 8601, UTC, milliseconds); when stderr is the\n"
+		"journal ($JOURNAL_STREAM), to the journal natively, with each\n"
+		"line's priority.  Under systemd (Type=notify) verbusd reports\n"
+		"READY=1 once it listens, STOPPING=1 when it shuts down, and\n"
+		"pings the watchdog if WatchdogSec= is set.\n"
+		"SIGTERM or SIGINT shut down gracefully (a second one at once).\n"
+		"SIGHUP reloads the configuration (the file and these options\n"
+		"again; an error keeps the running one).  SIGUSR2 enters\n"
+		"lame-duck mode: clients are told to move, the rest closed over\n"
 		"lame_duck_duration_ms, then verbusd exits.\n",
 		schemes);
 }
@@ -314,10 +322,11 @@ static int load_config(const struct cli *o, struct vbd_config *cfg, char *err,
 
 /* Logging at @level: under systemd, journald takes each line's level from
  * its prefix. */
+/* The journal natively under systemd, else stderr with times (also at
+ * each reload: the level may change). */
 static void log_setup(int level)
 {
-	vbi_log_set(getenv("JOURNAL_STREAM") ? vbi_log_journal : vbi_log_stderr,
-		    NULL, (enum vbi_log_level)level);
+	vbd_logsink_install((enum vbi_log_level)level);
 }
 
 /* The pid file, written once listening; removed at exit if written. */
@@ -358,11 +367,14 @@ static void reload(const struct cli *o, struct vbd_config *cfg,
 	size_t fixed;
 
 	vbi_info("reload: reading %s", o->config ? o->config : "(no file)");
+	vbd_notify_reloading();
 	if (load_config(o, &next, err, sizeof(err)) ||
 	    (o->config && vbd_auth_load(o->config, &auth, err, sizeof(err)))) {
 		vbi_err("reload refused: %s; the running configuration stays",
 			err);
 		vbd_broker_reload_failed(b);
+		vbd_notify_ready("reload refused: the running configuration "
+				 "stays");
 		return;
 	}
 	fixed = vbd_config_keep_fixed(cfg, &next, report_fixed, NULL, changed,
@@ -374,9 +386,12 @@ static void reload(const struct cli *o, struct vbd_config *cfg,
 			err);
 		vbd_auth_destroy(auth);
 		vbd_broker_reload_failed(b);
+		vbd_notify_ready("reload refused: the running configuration "
+				 "stays");
 		return;
 	}
 	vbd_broker_reload(b, &next, auth, &r);
+	vbd_notify_ready("configuration reloaded");
 	*cfg = next;
 	log_setup(cfg->log_level);
 	vbi_info("reload: applied (users %zu -> %zu; %zu clients disconnected, "
@@ -384,6 +399,26 @@ static void reload(const struct cli *o, struct vbd_config *cfg,
 		 "change live)",
 		 r.users_before, r.users_after, r.disconnected, r.subs_revoked,
 		 changed[0] ? changed : "no other setting changed", fixed);
+}
+
+/* The STATUS= of READY=1: where clients and scrapers reach us. */
+static void ready_status(const struct vbd_config *cfg,
+			 const struct vbd_monitor *mon, char *buf, size_t size)
+{
+	char url[VBD_LISTEN_URL_MAX], tcp[VBD_LISTEN_URL_MAX];
+	size_t n;
+
+	vbd_config_listen_url(cfg, url, sizeof(url));
+	n = (size_t)snprintf(buf, size, "listening on %s", url);
+	if (n < size && vbd_config_listen_tcp_url(cfg, tcp, sizeof(tcp)))
+		n += (size_t)snprintf(buf + n, size - n, " and %s", tcp);
+	/* An IPv6 address in brackets, as in a URL. */
+	if (n < size && mon)
+		snprintf(buf + n, size - n, "; monitoring on http://%s%s%s:%u/",
+			 strchr(cfg->monitor_addr, ':') ? "[" : "",
+			 cfg->monitor_addr,
+			 strchr(cfg->monitor_addr, ':') ? "]" : "",
+			 vbd_monitor_port(mon));
 }
 
 static int add_fd(int ep, int fd, uint32_t tag)
@@ -495,6 +530,17 @@ int main(int argc, char **argv)
 		}
 		pid_written = true;
 	}
+	/* Every listener and the monitor are up: systemd may now start the
+	 * units that wait for us (Type=notify). */
+	{
+		char ready[2 * VBD_LISTEN_URL_MAX + 128];
+
+		ready_status(&cfg, mon, ready, sizeof(ready));
+		vbd_notify_ready(ready);
+	}
+	if (vbd_notify_watchdog_ms())
+		vbi_info("systemd watchdog: a ping every %" PRIu64 " ms",
+			 vbd_notify_watchdog_ms() / 2);
 
 	for (;;) {
 		int timeout = cfg.busy_poll ? 0 : 50, spun = 0, mt = -1;
@@ -544,6 +590,8 @@ int main(int argc, char **argv)
 					vbi_info("signal %u: lame duck",
 						 si.ssi_signo);
 					vbd_broker_lame_duck(b);
+					/* It ends in an exit: stopping. */
+					vbd_notify_stopping();
 					continue;
 				}
 				if (si.ssi_signo == SIGHUP ||
@@ -576,8 +624,13 @@ int main(int argc, char **argv)
 		}
 		/* This turn's work, whether the spin or progress found it. */
 		work = spun + rc;
+		/* From the loop itself: a loop that stops turning stops it. */
+		if (look)
+			vbd_notify_watchdog(vbi_clock_coarse_ms());
 		if (mon && mon_due)
 			vbd_monitor_run(mon);
+		if (deadline)
+			vbd_notify_stopping(); /* the first time only */
 		if (deadline &&
 		    (vbd_broker_idle(b) || vbi_clock_ms() >= deadline)) {
 			if (!vbd_broker_idle(b))

@@ -1,6 +1,6 @@
 /*
  * monitor.c - the HTTP monitoring endpoint: /metrics, /varz, /connz, /routez,
- * /healthz.
+ * /healthz (its verdict in health.c), /subsz (its page in subsz.c).
  *
  * libmicrohttpd runs in "external polling" mode with epoll and no threads:
  * its epoll descriptor joins the daemon's epoll set and MHD_run() does the
@@ -22,10 +22,12 @@
  * cluster existed, except that /routez answers with no routes.
  */
 #include "monitor.h"
+#include "daemon/health.h"
 #include "daemon/monitor_int.h"
 
 #include "core/log.h"
 #include "core/parse.h"
+#include "core/subject.h"
 
 #include <verbus/verbus.h>
 
@@ -54,6 +56,9 @@
 /* /connz paging. */
 #define CONNZ_LIMIT_DEFAULT 1024u
 #define CONNZ_LIMIT_MAX 10000u
+/* /subsz paging, as nats-server's. */
+#define SUBSZ_LIMIT_DEFAULT 1024u
+#define SUBSZ_LIMIT_MAX 4096u
 /*
  * MHD_run() rounds per vbd_monitor_run() while libmicrohttpd reports work
  * already pending (data read but not processed): enough to finish a short
@@ -602,6 +607,44 @@ out_oom:
 	json_reply(r, MHD_HTTP_OK, NULL);
 }
 
+/*
+ * /subsz: ?offset=N&limit=N (default 0 and 1024, limit at most 4096),
+ * ?test=SUBJECT for the subscriptions a message on SUBJECT would reach.
+ * nats-server's subs=1 (the list rather than the totals alone) is
+ * accepted and changes nothing: the list is always there.
+ */
+static void render_subsz(struct vbd_monitor *m, struct MHD_Connection *conn,
+			 struct reply *r)
+{
+	struct vbd_subsz_query q = { .limit = SUBSZ_LIMIT_DEFAULT };
+	struct vbd_stats_server s;
+	char now[32];
+
+	q.test = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+					     "test");
+	if (!query_u64(conn, "offset", &q.offset, NULL)) {
+		error_reply(r, MHD_HTTP_BAD_REQUEST,
+			    "offset must be a decimal integer");
+		return;
+	}
+	if (!query_u64(conn, "limit", &q.limit, NULL) || q.limit == 0 ||
+	    q.limit > SUBSZ_LIMIT_MAX) {
+		error_reply(r, MHD_HTTP_BAD_REQUEST,
+			    "limit must be an integer from 1 to 4096");
+		return;
+	}
+	if (q.test && vbi_subject_check(q.test, strlen(q.test)) != VB_OK) {
+		error_reply(r, MHD_HTTP_BAD_REQUEST,
+			    "test must be a subject a message may be published "
+			    "on: no wildcards, no empty tokens");
+		return;
+	}
+	memset(&s, 0, sizeof(s));
+	m->src.server(m->src.arg, &s);
+	fmt_time(now, sizeof(now), (int64_t)time(NULL));
+	json_reply(r, MHD_HTTP_OK, vbd_subsz_json(&m->src, &s, &q, now));
+}
+
 /* One route of /routez, like one connection of /connz. */
 static json_object *route_json(const struct route_snap *rs, time_t now)
 {
@@ -683,29 +726,68 @@ out_oom:
 }
 
 /*
- * {"status":"ok"}, and when clustered a "cluster" object beside it.  Always
- * 200 while the broker runs: clients are served without ZooKeeper, so its
- * loss is reported here, not made a failed check.
+ * The failed checks of @h beside the status (health.h): which ones, the
+ * first one's sentence, and the numbers they were judged on.  False: out
+ * of memory.
+ */
+static bool health_failed_json(json_object *o, const struct vbd_health *h,
+			       const struct vbd_stats_server *s)
+{
+	json_object *arr = json_object_new_array();
+	unsigned i;
+
+	if (arr == NULL)
+		return false;
+	for (i = 0; i < h->nfailed; i++)
+		if (json_object_array_add(
+			    arr, json_object_new_string(h->failed[i])) != 0) {
+			json_object_put(arr);
+			return false;
+		}
+	jadd_str(o, "status", "unavailable");
+	jadd_u64(o, "status_code", MHD_HTTP_SERVICE_UNAVAILABLE);
+	jadd_str(o, "error", h->error);
+	json_object_object_add(o, "failed", arr);
+	jadd_bool(o, "listening", s->listening);
+	jadd_bool(o, "draining", s->draining);
+	jadd_u64(o, "tick_age_ms", s->tick_age_ms);
+	jadd_u64(o, "loop_away_ms", s->loop_away_ms);
+	jadd_u64(o, "loop_back_ms", s->loop_back_ms);
+	return true;
+}
+
+/*
+ * {"status":"ok"} (200) while the broker accepts and routes; else 503 with
+ * {"status":"unavailable", "error", "failed": [the checks], ...}
+ * (health.h).  When clustered a "cluster" object is beside it, which is
+ * no check: clients are served without ZooKeeper, so its loss is
+ * reported here, not made a failed check.
  */
 static void render_healthz(struct vbd_monitor *m, struct MHD_Connection *conn,
 			   struct reply *r)
 {
 	json_object *o = json_object_new_object(), *co;
 	struct vbd_stats_cluster c;
+	struct vbd_stats_server s;
+	struct vbd_health h;
 
 	(void)conn;
+	/* Not snap_server(): the process's memory is not needed here. */
+	memset(&s, 0, sizeof(s));
+	m->src.server(m->src.arg, &s);
+	vbd_health_check(&s, &h);
 	if (o == NULL)
 		goto out;
-	jadd_str(o, "status", "ok");
+	if (h.ok)
+		jadd_str(o, "status", "ok");
+	else if (!health_failed_json(o, &h, &s))
+		goto out_oom;
 	snap_cluster(m, &c);
 	if (!c.enabled)
 		goto out;
 	co = json_object_new_object();
-	if (co == NULL) {
-		json_object_put(o);
-		o = NULL;
-		goto out;
-	}
+	if (co == NULL)
+		goto out_oom;
 	jadd_str(co, "zookeeper",
 		 c.zk_connected ? "connected" : "disconnected");
 	jadd_bool(co, "registered", c.registered);
@@ -713,7 +795,11 @@ static void render_healthz(struct vbd_monitor *m, struct MHD_Connection *conn,
 	jadd_u64(co, "members", c.members);
 	json_object_object_add(o, "cluster", co);
 out:
-	json_reply(r, MHD_HTTP_OK, o);
+	json_reply(r, h.ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, o);
+	return;
+out_oom:
+	json_object_put(o);
+	json_reply(r, MHD_HTTP_OK, NULL);
 }
 
 /* ---- libmicrohttpd glue ------------------------------------------------ */
@@ -728,7 +814,7 @@ struct endpoint {
 static const struct endpoint endpoints[] = {
 	{ "/metrics", render_metrics }, { "/varz", render_varz },
 	{ "/connz", render_connz },	{ "/routez", render_routez },
-	{ "/healthz", render_healthz },
+	{ "/healthz", render_healthz }, { "/subsz", render_subsz },
 };
 
 /* Hand @r to libmicrohttpd; frees r->body whatever happens. */

@@ -9,7 +9,28 @@
  *   GET /connz     the connections as JSON; ?offset=N&limit=N (default 0
  *                  and 1024, limit at most 10000), or ?cid=N for one
  *   GET /routez    the routes to other brokers as JSON, as nats-server's
- *   GET /healthz   {"status":"ok"}, plus "cluster" when clustered
+ *   GET /healthz   200 {"status":"ok"} while the broker accepts and routes:
+ *                  listening, not draining, its event loop turning
+ *                  (daemon/health.h says what each check means); else
+ *                  503 {"status":"unavailable", "status_code":503,
+ *                  "error" (the first failed check's sentence), "failed"
+ *                  (the names: "draining", "listening", "event_loop"),
+ *                  "listening", "draining", "tick_age_ms",
+ *                  "loop_away_ms", "loop_back_ms"}; plus "cluster" when
+ *                  clustered, either way
+ *   GET /subsz     the clients' subscriptions, as nats-server's /subsz
+ *                  with subs=1: {"server_name", "now",
+ *                  "num_subscriptions", "num_cache" (subjects in the
+ *                  match cache), "total" (those that match), "offset",
+ *                  "limit", "subscriptions_list": [{"subject", "qgroup"
+ *                  (if any), "sid", "cid", "name" (its connection's),
+ *                  "msgs" (deliveries), "dropped", "max" (if set)}]}, by
+ *                  cid then in the order each connection subscribed;
+ *                  ?offset=N&limit=N (default 0 and 1024, limit at most
+ *                  4096); ?test=SUBJECT (a literal subject): only those a
+ *                  message on SUBJECT would reach, every member of a
+ *                  queue group listed; subs=1 is accepted (the list is
+ *                  always there)
  *
  * HEAD is answered as GET without a body; any other method gets 405, an
  * unknown path 404, a malformed query argument 400 with a JSON error.
@@ -32,9 +53,10 @@
  *             route_errors, interest_local, interest_remote, route_msgs_in,
  *             route_msgs_out, route_bytes_in, route_bytes_out); the key is
  *             absent, not null, when not clustered.
- *   /healthz  still 200 and "status": "ok" (clients are served without
- *             ZooKeeper), with "cluster": {"zookeeper": "connected" or
- *             "disconnected", "registered", "routes", "members"}.
+ *   /healthz  ZooKeeper is no check (clients are served without it):
+ *             "cluster": {"zookeeper": "connected" or "disconnected",
+ *             "registered", "routes", "members"} beside the status, ok
+ *             or not.
  *   /metrics  verbus_cluster_info{cluster,id}, verbus_cluster_members,
  *             verbus_cluster_routes, verbus_cluster_zookeeper_connected and
  *             verbus_cluster_registered (0/1),

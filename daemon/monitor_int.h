@@ -1,7 +1,8 @@
 /*
  * monitor_int.h - what the monitor's files share: the snapshots a request
  * copies out of the broker, and the Prometheus rendering (metrics.c) that
- * monitor.c's /metrics calls.  Internal to daemon/.
+ * monitor.c's /metrics calls, and the /subsz page (subsz.c).  Internal to
+ * daemon/.
  *
  * Threading: the daemon's event-loop thread, as the monitor.
  */
@@ -35,6 +36,25 @@ struct route_list {
 	size_t cap; /* allocated */
 	bool oom; /* a copy did not fit: the list is incomplete */
 };
+
+struct json_object;
+
+/* A /subsz request: the window and the subject to test (NULL: all). */
+struct vbd_subsz_query {
+	uint64_t offset; /* first match to include */
+	uint64_t limit; /* most to include, > 0 */
+	const char *test; /* a valid literal subject, or NULL */
+};
+
+/*
+ * vbd_subsz_json() - the /subsz page (subsz.c): the subscriptions of @src
+ * that @q asks for, with the totals of @s and @now (the time, as the other
+ * pages write it).  A new object for the caller, or NULL if out of memory.
+ */
+struct json_object *vbd_subsz_json(const struct vbd_stats_source *src,
+				   const struct vbd_stats_server *s,
+				   const struct vbd_subsz_query *q,
+				   const char *now);
 
 /*
  * vbd_mon_clean_text() - copy @src (a field of @size bytes, terminated or

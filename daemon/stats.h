@@ -61,6 +61,18 @@ struct vbd_stats_server {
 	 * resident, and the C heap's bytes handed out and held free. */
 	uint64_t rss_bytes;
 	uint64_t heap_in_use, heap_free;
+	/* Health (daemon/health.h): every client listener open now; a
+	 * shutdown or lame duck under way (stops accepting: not "ok"); how
+	 * long ago the broker's timer tick last ran (it runs every TICK_MS
+	 * of a turning loop); the loop's latest absence of over 500 ms
+	 * (loop_late): how long it was away, and how long ago it came back
+	 * (both 0 if it never was). */
+	bool listening;
+	bool draining;
+	uint64_t tick_age_ms;
+	uint64_t loop_away_ms;
+	uint64_t loop_back_ms;
+	uint64_t sub_cache; /* subjects in the match cache now (/subsz) */
 	uint32_t max_conns; /* configured limits */
 	uint32_t max_subs; /* per connection */
 	uint32_t max_msg;
@@ -127,11 +139,25 @@ struct vbd_stats_conn {
 	uint32_t peer_ring; /* its own receive ring */
 };
 
+/* One subscription of a client (/subsz); the strings are the broker's,
+ * valid only during the callback that gives them. */
+struct vbd_stats_sub {
+	uint64_t cid; /* its connection */
+	const char *name; /* its connection's name, from its Hello */
+	uint32_t sid; /* the client's id for it */
+	const char *subject; /* the pattern, NUL-terminated */
+	const char *queue; /* its queue group; NULL: none */
+	uint64_t msgs; /* deliveries made or queued to it */
+	uint64_t dropped; /* deliveries the policy dropped */
+	uint64_t max; /* auto-unsubscribe after this many; 0: never */
+};
+
 /*
  * Where the monitor gets its numbers.  @server fills *s.  @conns calls @fn
  * once per open connection, in increasing cid order, with @ctx; the
  * pointer is valid only during that call.  @conn fills *c for @cid and
- * returns 0, or -1 if there is no such connection.
+ * returns 0, or -1 if there is no such connection.  @cluster, @routes and
+ * @subs are optional.
  */
 struct vbd_stats_source {
 	void (*server)(void *arg, struct vbd_stats_server *s);
@@ -143,6 +169,13 @@ struct vbd_stats_source {
 	void (*routes)(void *arg,
 		       void (*fn)(void *ctx, const struct vbd_stats_route *r),
 		       void *ctx);
+	/* Every client subscription, by cid and then in the order each
+	 * connection made them; with @test (a valid literal subject; NULL:
+	 * all), only those a message published on @test would reach, every
+	 * member of a queue group included.  May be NULL: none. */
+	void (*subs)(void *arg, const char *test,
+		     void (*fn)(void *ctx, const struct vbd_stats_sub *s),
+		     void *ctx);
 	void *arg;
 };
 

@@ -23,6 +23,7 @@ PACKAGES=(
 	libcmocka-dev
 	uthash-dev libconfig-dev libmicrohttpd-dev libjson-c-dev
 	libcurl4-openssl-dev libsodium-dev libssl-dev openssl
+	libsystemd-dev systemd
 	default-jre-headless libzookeeper-java libzookeeper-st-dev
 	valgrind
 	nats-server libnats-dev ucx-utils gnuplot-nox python3

@@ -6,7 +6,9 @@
 #
 # 1. cmake --install BUILD_DIR --prefix TMP/prefix, and every file in its
 #    place (header, both libraries, CMake package, verbus.pc, verbusd, the
-#    verbus tool when built, the systemd unit, the man pages);
+#    verbus tool when built, the systemd unit, the man pages); the unit
+#    naming this prefix's verbusd and verbusd.conf, and passing
+#    `systemd-analyze verify`;
 # 2. libverbus.so: SONAME libverbus.so.MAJOR, and the dynamic symbols it
 #    defines are exactly the VB_EXPORT functions of the installed header;
 # 3. tests/install/consumer built with CMake (find_package(verbus)): the
@@ -82,6 +84,30 @@ check "libverbus.so -> libverbus.so.$major -> libverbus.so.$version" \
 	"$(readlink "$libdir/libverbus.so.$major")" = "libverbus.so.$version"
 check "verbusd.8 documents the options" \
 	grep -qF '\-\-listen' "$prefix/share/man/man8/verbusd.8"
+
+# -- 1b. the systemd unit ----------------------------------------------------
+# Made at install time for this prefix: ExecStart is the verbusd just
+# installed, reading the verbusd.conf just installed.
+unit=$prefix/lib/systemd/system/verbusd.service
+check "verbusd.service starts $prefix/sbin/verbusd --config $prefix/etc/verbus/verbusd.conf" \
+	grep -qxF "ExecStart=$prefix/sbin/verbusd --config $prefix/etc/verbus/verbusd.conf" "$unit"
+check "verbusd.service is Type=notify, with ExecReload" \
+	bash -c "grep -qx 'Type=notify' '$unit' && grep -qxF 'ExecReload=/bin/kill -HUP \$MAINPID' '$unit'"
+# systemd's own check: syntax, that ExecStart exists and is executable, and
+# (MANPATH: the installed pages) that Documentation's man:verbusd(8) is
+# there.  It warns of unknown or malformed settings without failing, so
+# any output at all fails too.  Without man(1) the page is not checked.
+verify=(systemd-analyze verify)
+command -v man >/dev/null || verify+=(--man=no)
+if command -v systemd-analyze >/dev/null; then
+	MANPATH=$prefix/share/man "${verify[@]}" "$unit" >"$work/verify.log" 2>&1
+	rc=$?
+	[ "$rc" = 0 ] && [ ! -s "$work/verify.log" ] || cat "$work/verify.log"
+	check "${verify[*]} verbusd.service: exit $rc, $(wc -l <"$work/verify.log") lines of complaint" \
+		test "$rc" = 0 -a ! -s "$work/verify.log"
+else
+	fail "systemd-analyze not found (scripts/setup.sh installs systemd)"
+fi
 
 # -- 2. SONAME and exported symbols -----------------------------------------
 so=$libdir/libverbus.so.$version

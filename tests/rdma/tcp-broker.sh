@@ -6,7 +6,9 @@
 # broker's fan-out to TCP subscribers gathered from the publisher's ring
 # (payload_copy_bytes stays 0), a host paused under a subscriber that is
 # behind (no slow consumer for it), messages too large for a subscriber
-# (it is told, with sizes, and takes the next), a clean SIGTERM.  (The library's cases run
+# (it is told, with sizes, and takes the next), /subsz with a subject
+# test and paging, /healthz: 503 to a request that waited behind a 3 s
+# stall and during a drain, a clean SIGTERM.  (The library's cases run
 # over TCP as tcp.libverbus and tcp.auth: libverbus.sh and auth.sh with
 # VERBUS_SCHEME=tcp.)
 set -u
@@ -65,14 +67,30 @@ client ppub --pub pause.x --count 20000 --size 4096 &
 ppid=$!
 sleep 0.3
 kill -STOP "$bpid" "$pid_paused"
-sleep 3
+sleep 0.5
+# A health check that waits behind the stall is answered after it: 503,
+# the loop was away (health.h), not an "ok" 2.5 s late.
+curl -s --max-time 30 -o "$work/hz-stall.json" -w '%{http_code}' \
+	"http://127.0.0.1:$mport/healthz" >"$work/hz-stall.code" &
+hzpid=$!
+sleep 2.5
 kill -CONT "$bpid" "$pid_paused"
+wait "$hzpid"
+grep -qx 503 "$work/hz-stall.code" && grep -q '"event_loop"' "$work/hz-stall.json" ||
+	{ cat "$work/hz-stall.code" "$work/hz-stall.json"; fail "/healthz asked during a 3 s stall did not say 503 event_loop"; }
+echo "PASS: /healthz after a 3 s stall: 503, $(grep -o '"error": "[^"]*"' "$work/hz-stall.json")"
 wait "$ppid" || { show ppub "$work/ppub.out"; show broker "$work/broker.log"; fail "the publisher failed"; }
 reap paused
 [ "$(received paused)" = 20000 ] || fail "the paused subscriber got $(received paused) of 20000"
 [ "$(metric verbus_slow_disconnects_total)" = 0 ] || fail "a subscriber was disconnected for the time the host was paused"
 late=$(metric verbus_event_loop_late_total)
 [ "${late:-0}" -ge 1 ] || fail "the broker did not notice it was away"
+# ... and "ok" again 2 s after the loop came back.
+for _ in $(seq 50); do
+	curl -sf "http://127.0.0.1:$mport/healthz" >/dev/null && break
+	sleep 0.1
+done
+curl -sf "http://127.0.0.1:$mport/healthz" >/dev/null || fail "/healthz not ok again after the stall"
 echo "PASS: a paused host is no slow consumer (the broker saw itself away $late time(s), $(metric verbus_event_loop_late_ms_total) ms)"
 
 # A message larger than a subscriber takes is never dropped in silence:
@@ -101,5 +119,71 @@ grep -qx small "$work/small.out" || fail "the small message after the large ones
 [ "$(wc -c <"$work/large.out")" = $((2 * (102400 + 1) + 6)) ] || fail "the 200K subscriber got $(wc -c <"$work/large.out") bytes"
 echo "PASS: messages too large for a subscriber: told why (once) and how many (2), the next one delivered; --max-msg 200K took both"
 
-broker_stop
+# /subsz: three subscribers; ?test= lists the two a message on subsz.a
+# reaches (the broker's matching, a queue group's member included), paged
+# one at a time; /healthz is ok.
+curl -sf "http://127.0.0.1:$mport/healthz" >/dev/null || fail "/healthz not ok while serving"
+"$VERBUS_BIN/verbus" sub -s "$url" -q workers 'subsz.>' >"$work/sz1.out" 2>&1 &
+z1=$!
+"$VERBUS_BIN/verbus" sub -s "$url" subsz.a >"$work/sz2.out" 2>&1 &
+z2=$!
+"$VERBUS_BIN/verbus" sub -s "$url" 'other.*' >"$work/sz3.out" 2>&1 &
+z3=$!
+for f in sz1 sz2 sz3; do
+	wait_for subscribed "$work/$f.out" 30 || fail "verbus sub ($f) never subscribed"
+done
+for q in "test=subsz.a&limit=1" "test=subsz.a&limit=1&offset=1" "test=other.x" ""; do
+	curl -sf "http://127.0.0.1:$mport/subsz?$q"
+	echo
+done >"$work/subsz.json" || fail "no /subsz"
+python3 - "$work/subsz.json" <<'PY' || { cat "$work/subsz.json"; fail "/subsz: wrong subscriptions"; }
+import json, sys
+dec, text, pages = json.JSONDecoder(), open(sys.argv[1]).read(), []
+i = 0
+while i < len(text):
+    if text[i].isspace():
+        i += 1
+        continue
+    o, i = dec.raw_decode(text, i)
+    pages.append(o)
+p1, p2, other, every = pages
+assert p1["total"] == 2 and p2["total"] == 2, (p1["total"], p2["total"])
+assert len(p1["subscriptions_list"]) == 1 and len(p2["subscriptions_list"]) == 1
+got = sorted((s["subject"], s.get("qgroup", ""), s["name"])
+             for s in p1["subscriptions_list"] + p2["subscriptions_list"])
+assert got == [("subsz.>", "workers", "verbus-sub"), ("subsz.a", "", "verbus-sub")], got
+assert p1["subscriptions_list"][0]["cid"] != p2["subscriptions_list"][0]["cid"]
+assert [s["subject"] for s in other["subscriptions_list"]] == ["other.*"]
+assert every["total"] == 3 and every["num_subscriptions"] == 3, every
+PY
+echo "PASS: /subsz: ?test=subsz.a gives its 2 of 3 subscriptions, one page each"
+
+# /healthz during a drain: a subscriber stopped with deliveries queued
+# for it holds the shutdown (up to 5 s); meanwhile /healthz says 503
+# draining.  Then it is killed, and the broker exits 0.
+kill -STOP "$z2"
+"$VERBUS_BIN/verbus" pub -s "$url" subsz.a --size 4K --count 2000 -q >"$work/szpub.out" 2>&1 &
+zp=$!
+pending=0
+for _ in $(seq 100); do
+	pending=$(curl -sf "http://127.0.0.1:$mport/connz" |
+		python3 -c 'import json, sys; print(max(c["pending"] for c in json.load(sys.stdin)["connections"]))')
+	[ "${pending:-0}" -gt 0 ] && break
+	sleep 0.1
+done
+[ "${pending:-0}" -gt 0 ] || fail "no delivery queued for the stopped subscriber"
+kill -TERM "$bpid"
+code=
+for _ in $(seq 40); do
+	code=$(curl -s -o "$work/hz-drain.json" -w '%{http_code}' "http://127.0.0.1:$mport/healthz")
+	[ "$code" = 503 ] && break
+	sleep 0.05
+done
+[ "$code" = 503 ] && grep -q '"draining"' "$work/hz-drain.json" ||
+	{ cat "$work/hz-drain.json"; fail "/healthz during the drain: $code"; }
+echo "PASS: /healthz during the drain ($pending deliveries queued): 503, $(grep -o '"error": "[^"]*"' "$work/hz-drain.json")"
+kill -9 "$z2" "$zp" 2>/dev/null
+wait "$bpid" || { show broker "$work/broker.log"; fail "verbusd exited $? after the drain"; }
+bpid=
+wait "$z1" "$z3" "$z2" "$zp" 2>/dev/null
 echo "PASS: verbusd over tcp"

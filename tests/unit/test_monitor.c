@@ -8,6 +8,8 @@
 #include "daemon/monitor.h"
 #include "daemon/stats.h"
 
+#include "core/subject.h"
+
 #include <verbus/verbus.h>
 
 #include <arpa/inet.h>
@@ -117,7 +119,7 @@ static const struct vbd_stats_route fake_routes[] = {
 
 /* What the fake says about the cluster. */
 enum fake_cluster {
-	FAKE_NO_CALLBACKS, /* cluster and routes NULL, as before clusters */
+	FAKE_NO_CALLBACKS, /* cluster, routes, subs NULL, as before them */
 	FAKE_NOT_CLUSTERED, /* the callbacks, and enabled false */
 	FAKE_CLUSTERED, /* in a cluster of 4, ZooKeeper down */
 };
@@ -129,7 +131,43 @@ struct fake {
 	int conn_calls; /* conn() */
 	int cluster_calls; /* cluster() */
 	int routes_calls; /* routes() */
+	int subs_calls; /* subs() */
+	char subs_test[64]; /* the test subject subs() was given; "-": none */
+	/* The broker's health, as server() reports it (listening unless
+	 * @not_listening). */
+	bool not_listening, draining;
+	uint64_t tick_age_ms, loop_away_ms, loop_back_ms;
 };
+
+/*
+ * The subscriptions, by cid: a queue member with a limit, names and
+ * subjects a client chose (a quote, UTF-8, bytes that are not UTF-8).
+ */
+static const struct vbd_stats_sub fake_subs[] = {
+	{ .cid = 1,
+	  .name = "alpha",
+	  .sid = 1,
+	  .subject = "orders.>",
+	  .msgs = 10,
+	  .dropped = 2 },
+	{ .cid = 1,
+	  .name = "alpha",
+	  .sid = 7,
+	  .subject = "orders.eu",
+	  .queue = "workers",
+	  .msgs = 3,
+	  .max = 100 },
+	{ .cid = 5,
+	  .name = "we\"ird\\name",
+	  .sid = 2,
+	  .subject = "caf\xc3\xa9.\xff\"x" },
+	{ .cid = 9,
+	  .name = "caf\xc3\xa9\n\xff",
+	  .sid = 3,
+	  .subject = "a.b",
+	  .queue = "q\xfe" },
+};
+#define NSUBS (sizeof(fake_subs) / sizeof(fake_subs[0]))
 
 static void fake_server(void *arg, struct vbd_stats_server *s)
 {
@@ -158,6 +196,12 @@ static void fake_server(void *arg, struct vbd_stats_server *s)
 	s->mr_registered = 12;
 	s->mr_deregistered = 6;
 	s->mem_registered = 6291456;
+	s->sub_cache = 12;
+	s->listening = !f->not_listening;
+	s->draining = f->draining;
+	s->tick_age_ms = f->tick_age_ms;
+	s->loop_away_ms = f->loop_away_ms;
+	s->loop_back_ms = f->loop_back_ms;
 	s->max_conns = 1024;
 	s->max_subs = 65536;
 	s->max_msg = 65536;
@@ -258,6 +302,42 @@ static void fake_routes_each(void *arg,
 	}
 }
 
+/*
+ * The subscriptions; with @test, as the broker does it: those whose
+ * pattern matches it (a pattern covering a literal subject matches it).
+ * Each given on a stack copy of its strings, gone once fn returns.
+ */
+static void fake_subs_each(void *arg, const char *test,
+			   void (*fn)(void *ctx, const struct vbd_stats_sub *s),
+			   void *ctx)
+{
+	struct fake *f = arg;
+	char subject[64], queue[16], name[64];
+	struct vbd_stats_sub o;
+	size_t i;
+
+	f->subs_calls++;
+	snprintf(f->subs_test, sizeof(f->subs_test), "%s", test ? test : "-");
+	for (i = 0; i < NSUBS; i++) {
+		o = fake_subs[i];
+		if (test && !vbi_pattern_covers(o.subject, strlen(o.subject),
+						test, strlen(test)))
+			continue;
+		snprintf(subject, sizeof(subject), "%s", o.subject);
+		snprintf(name, sizeof(name), "%s", o.name);
+		o.subject = subject;
+		o.name = name;
+		if (o.queue) {
+			snprintf(queue, sizeof(queue), "%s", o.queue);
+			o.queue = queue;
+		}
+		fn(ctx, &o);
+		memset(subject, 0x5a, sizeof(subject));
+		memset(queue, 0x5a, sizeof(queue));
+		memset(name, 0x5a, sizeof(name));
+	}
+}
+
 /* The monitor and its fake source, for every test. */
 struct fixture {
 	struct fake fake; /* the counts */
@@ -274,6 +354,8 @@ static int setup_with(void **state, enum fake_cluster mode)
 	fx->src.server = fake_server;
 	fx->src.conns = fake_conns_each;
 	fx->src.conn = fake_conn;
+	if (mode != FAKE_NO_CALLBACKS)
+		fx->src.subs = fake_subs_each;
 	if (mode != FAKE_NO_CALLBACKS) {
 		fx->src.cluster =
 			mode == FAKE_CLUSTERED ? fake_cluster : fake_no_cluster;
@@ -577,6 +659,95 @@ static void test_monitor_healthz(void **state)
 	json_object_put(o);
 }
 
+/* GET /healthz: 503 with the checks @failed (a JSON array's text). */
+static json_object *healthz_503(struct fixture *fx, const char *failed)
+{
+	json_object *o = get_json(fx->m, "/healthz", 503);
+
+	assert_string_equal(jget_str(o, "status"), "unavailable");
+	assert_true(jget_u64(o, "status_code") == 503);
+	assert_string_equal(json_object_to_json_string_ext(
+				    jget(o, "failed", json_type_array),
+				    JSON_C_TO_STRING_PLAIN),
+			    failed);
+	return o;
+}
+
+/* Draining, not listening, the loop away: 503 and which check failed. */
+static void test_monitor_healthz_unavailable(void **state)
+{
+	struct fixture *fx = *state;
+	char *resp = malloc(RESP_MAX);
+	const char *body;
+	json_object *o;
+
+	assert_non_null(resp);
+	/* A shutdown: draining, and the listeners closed. */
+	fx->fake.draining = true;
+	fx->fake.not_listening = true;
+	o = healthz_503(fx, "[\"draining\",\"listening\"]");
+	assert_string_equal(
+		jget_str(o, "error"),
+		"the broker is draining: it accepts no new clients");
+	assert_false(jget_bool(o, "listening"));
+	assert_true(jget_bool(o, "draining"));
+	json_object_put(o);
+	/* HEAD: the same status, no body. */
+	assert_int_equal(
+		http_req(fx->m, "HEAD", "/healthz", resp, RESP_MAX, &body),
+		503);
+	assert_string_equal(body, "");
+	fx->fake.draining = false;
+	o = healthz_503(fx, "[\"listening\"]");
+	assert_string_equal(jget_str(o, "error"),
+			    "the broker is not listening for clients");
+	json_object_put(o);
+	fx->fake.not_listening = false;
+	json_object_put(get_json(fx->m, "/healthz", 200));
+
+	/* Timers that stopped while the loop still serves HTTP. */
+	fx->fake.tick_age_ms = 1999;
+	json_object_put(get_json(fx->m, "/healthz", 200));
+	fx->fake.tick_age_ms = 2000;
+	o = healthz_503(fx, "[\"event_loop\"]");
+	assert_string_equal(jget_str(o, "error"),
+			    "the event loop's timers last ran 2000 ms ago");
+	assert_true(jget_u64(o, "tick_age_ms") == 2000);
+	assert_true(jget_bool(o, "listening"));
+	assert_false(jget_bool(o, "draining"));
+	json_object_put(o);
+	fx->fake.tick_age_ms = 20;
+
+	/* A loop that was away 3 s: not ok for 2 s after it came back. */
+	fx->fake.loop_away_ms = 3000;
+	fx->fake.loop_back_ms = 10;
+	o = healthz_503(fx, "[\"event_loop\"]");
+	assert_string_equal(jget_str(o, "error"),
+			    "the event loop was away 3000 ms, until 10 ms ago");
+	assert_true(jget_u64(o, "loop_away_ms") == 3000);
+	assert_true(jget_u64(o, "loop_back_ms") == 10);
+	json_object_put(o);
+	fx->fake.loop_back_ms = 1999;
+	json_object_put(healthz_503(fx, "[\"event_loop\"]"));
+	fx->fake.loop_back_ms = 2000;
+	json_object_put(get_json(fx->m, "/healthz", 200));
+	/* Away less than 2 s (late, counted in /metrics): still ok. */
+	fx->fake.loop_away_ms = 1999;
+	fx->fake.loop_back_ms = 0;
+	o = get_json(fx->m, "/healthz", 200);
+	assert_int_equal(json_object_object_length(o), 1);
+	json_object_put(o);
+
+	/* Everything at once: every check named, the first one's reason. */
+	fx->fake.draining = true;
+	fx->fake.not_listening = true;
+	fx->fake.tick_age_ms = 5000;
+	o = healthz_503(fx, "[\"draining\",\"listening\",\"event_loop\"]");
+	assert_non_null(strstr(jget_str(o, "error"), "draining"));
+	json_object_put(o);
+	free(resp);
+}
+
 /* Every sample line is "name{labels} value" with well-formed labels. */
 static void check_exposition(const char *text)
 {
@@ -838,6 +1009,134 @@ static void test_monitor_stuck_client(void **state)
 	assert_true(vbd_monitor_timeout(fx->m) <= 10000);
 	close(fd);
 	spin(fx->m, 20);
+}
+
+/* ---- /subsz ---------------------------------------------------------------- */
+
+/* The subscriptions_list of @o, checked to hold @n. */
+static json_object *subs_list(json_object *o, size_t n)
+{
+	json_object *arr = jget(o, "subscriptions_list", json_type_array);
+
+	assert_int_equal(json_object_array_length(arr), n);
+	return arr;
+}
+
+static json_object *sub_at(json_object *o, size_t i)
+{
+	json_object *v = json_object_array_get_idx(
+		jget(o, "subscriptions_list", json_type_array), i);
+
+	assert_non_null(v);
+	return v;
+}
+
+static void test_monitor_subsz(void **state)
+{
+	struct fixture *fx = *state;
+	json_object *o, *v, *x;
+
+	o = get_json(fx->m, "/subsz", 200);
+	assert_string_equal(fx->fake.subs_test, "-");
+	assert_string_equal(jget_str(o, "server_name"), "test-broker");
+	jget_str(o, "now");
+	assert_true(jget_u64(o, "num_subscriptions") == 3);
+	assert_true(jget_u64(o, "num_cache") == 12);
+	assert_true(jget_u64(o, "total") == NSUBS);
+	assert_true(jget_u64(o, "offset") == 0);
+	assert_true(jget_u64(o, "limit") == 1024);
+	subs_list(o, NSUBS);
+	v = sub_at(o, 0);
+	assert_string_equal(jget_str(v, "subject"), "orders.>");
+	assert_true(jget_u64(v, "sid") == 1);
+	assert_true(jget_u64(v, "cid") == 1);
+	assert_string_equal(jget_str(v, "name"), "alpha");
+	assert_true(jget_u64(v, "msgs") == 10);
+	assert_true(jget_u64(v, "dropped") == 2);
+	/* As nats-server: no queue group, no limit, no key. */
+	assert_false(json_object_object_get_ex(v, "qgroup", &x));
+	assert_false(json_object_object_get_ex(v, "max", &x));
+	v = sub_at(o, 1);
+	assert_string_equal(jget_str(v, "qgroup"), "workers");
+	assert_true(jget_u64(v, "max") == 100);
+	assert_true(jget_u64(v, "sid") == 7);
+	/* What clients chose: valid UTF-8 kept, a bad byte '?', escaped. */
+	v = sub_at(o, 2);
+	assert_string_equal(jget_str(v, "name"), "we\"ird\\name");
+	assert_string_equal(jget_str(v, "subject"), "caf\xc3\xa9.?\"x");
+	v = sub_at(o, 3);
+	assert_string_equal(jget_str(v, "name"), "caf\xc3\xa9\n?");
+	assert_string_equal(jget_str(v, "qgroup"), "q?");
+	json_object_put(o);
+
+	/* ?test=: what a message on that subject reaches (percent-decoded). */
+	o = get_json(fx->m, "/subsz?test=orders%2Eeu", 200);
+	assert_string_equal(fx->fake.subs_test, "orders.eu");
+	assert_true(jget_u64(o, "total") == 2);
+	subs_list(o, 2);
+	assert_true(jget_u64(sub_at(o, 0), "sid") == 1);
+	assert_true(jget_u64(sub_at(o, 1), "sid") == 7);
+	json_object_put(o);
+	o = get_json(fx->m, "/subsz?test=nobody.here", 200);
+	assert_true(jget_u64(o, "total") == 0);
+	subs_list(o, 0);
+	json_object_put(o);
+
+	/* Paging: the window, and the total of every match. */
+	o = get_json(fx->m, "/subsz?offset=1&limit=2", 200);
+	assert_true(jget_u64(o, "total") == NSUBS);
+	assert_true(jget_u64(o, "offset") == 1);
+	assert_true(jget_u64(o, "limit") == 2);
+	subs_list(o, 2);
+	assert_true(jget_u64(sub_at(o, 0), "sid") == 7);
+	assert_true(jget_u64(sub_at(o, 1), "sid") == 2);
+	json_object_put(o);
+	o = get_json(fx->m, "/subsz?offset=3&limit=4096&test=orders.eu", 200);
+	assert_true(jget_u64(o, "total") == 2);
+	subs_list(o, 0);
+	json_object_put(o);
+	o = get_json(fx->m, "/subsz?offset=18446744073709551615", 200);
+	subs_list(o, 0);
+	json_object_put(o);
+	/* nats-server's subs=1: the list is always there. */
+	o = get_json(fx->m, "/subsz?subs=1&limit=1", 200);
+	subs_list(o, 1);
+	json_object_put(o);
+}
+
+static void test_monitor_subsz_bad_args(void **state)
+{
+	static const char *const bad[] = {
+		"/subsz?limit=0",	"/subsz?limit=4097",
+		"/subsz?limit=x",	"/subsz?offset=-1",
+		"/subsz?offset=",	"/subsz?test=orders.*",
+		"/subsz?test=orders.>", "/subsz?test=",
+		"/subsz?test=a..b",	"/subsz?test=a%20b",
+		"/subsz?test=.a",
+	};
+	struct fixture *fx = *state;
+	json_object *o;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o = get_json(fx->m, bad[i], 400);
+		jget_str(o, "error");
+		assert_true(jget_u64(o, "status") == 400);
+		json_object_put(o);
+	}
+	/* Refused before the broker is asked. */
+	assert_int_equal(fx->fake.subs_calls, 0);
+}
+
+/* A source without the subs callback: none to list. */
+static void test_monitor_subsz_no_callback(void **state)
+{
+	struct fixture *fx = *state;
+	json_object *o = get_json(fx->m, "/subsz?test=a.b", 200);
+
+	assert_true(jget_u64(o, "total") == 0);
+	subs_list(o, 0);
+	json_object_put(o);
 }
 
 /* ---- the cluster ------------------------------------------------------- */
@@ -1133,6 +1432,20 @@ static void test_monitor_healthz_cluster(void **state)
 	free(text);
 }
 
+/* Not ok with the cluster beside the verdict, as when ok. */
+static void test_monitor_healthz_cluster_unavailable(void **state)
+{
+	struct fixture *fx = *state;
+	json_object *o;
+
+	fx->fake.draining = true;
+	o = healthz_503(fx, "[\"draining\"]");
+	assert_string_equal(
+		jget_str(jget(o, "cluster", json_type_object), "zookeeper"),
+		"disconnected");
+	json_object_put(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1172,6 +1485,17 @@ int main(void)
 						setup_clustered, teardown),
 		cmocka_unit_test_setup_teardown(test_monitor_healthz_cluster,
 						setup_clustered, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_monitor_healthz_cluster_unavailable,
+			setup_clustered, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_monitor_healthz_unavailable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_monitor_subsz,
+						setup_not_clustered, teardown),
+		cmocka_unit_test_setup_teardown(test_monitor_subsz_bad_args,
+						setup_not_clustered, teardown),
+		cmocka_unit_test_setup_teardown(test_monitor_subsz_no_callback,
+						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
