@@ -106,12 +106,10 @@ const char *vbi_log_level_name(enum vbi_log_level level)
 	return "?";
 }
 
-/* One line to stderr, "<prefix>level: line", in one write() so that
- * concurrent writers do not interleave. */
-static void log_write(const char *prefix, enum vbi_log_level level,
-		      const char *line)
+void vbi_log_write(const char *prefix, enum vbi_log_level level,
+		   const char *line)
 {
-	char buf[600];
+	char buf[640];
 	int n;
 
 	n = snprintf(buf, sizeof(buf), "%s%s: %s\n", prefix,
@@ -129,7 +127,7 @@ static void log_write(const char *prefix, enum vbi_log_level level,
 void vbi_log_stderr(void *arg, enum vbi_log_level level, const char *line)
 {
 	(void)arg;
-	log_write("", level, line);
+	vbi_log_write("", level, line);
 }
 
 void vbi_log_journal(void *arg, enum vbi_log_level level, const char *line)
@@ -137,8 +135,8 @@ void vbi_log_journal(void *arg, enum vbi_log_level level, const char *line)
 	static const char *const prio[] = { "<3>", "<4>", "<6>", "<7>" };
 
 	(void)arg;
-	log_write(prio[level <= VBI_LOG_DEBUG ? level : VBI_LOG_DEBUG], level,
-		  line);
+	vbi_log_write(prio[level <= VBI_LOG_DEBUG ? level : VBI_LOG_DEBUG],
+		      level, line);
 }
 
 size_t vbi_utf8_decode(const void *p, size_t len, uint32_t *cp)

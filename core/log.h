@@ -72,6 +72,15 @@ void vbi_log(enum vbi_log_level level, const char *fmt, ...)
 const char *vbi_log_level_name(enum vbi_log_level level);
 
 /*
+ * vbi_log_write() - "<@prefix>LEVEL: line\n" to stderr in one write(), so
+ * that concurrent writers do not interleave (a line too long is cut, its
+ * newline kept): what the stderr sinks below and the daemon's stamped one
+ * write.
+ */
+void vbi_log_write(const char *prefix, enum vbi_log_level level,
+		   const char *line);
+
+/*
  * vbi_log_stderr() - a ready sink: "LEVEL: line\n" on stderr in one write,
  * which journald and a terminal both read well.
  */

@@ -78,23 +78,18 @@ out_empty:
 
 void vbd_logsink_stderr(void *arg, enum vbi_log_level level, const char *line)
 {
-	char stamp[VBD_LOG_STAMP_MAX], buf[640];
+	char stamp[VBD_LOG_STAMP_MAX + 1];
 	struct timespec ts;
-	int n;
+	size_t n;
 
 	(void)arg;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	vbd_logsink_stamp(stamp, sizeof(stamp), &ts);
-	n = snprintf(buf, sizeof(buf), "%s %s: %s\n", stamp,
-		     vbi_log_level_name(level), line);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(buf)) {
-		n = sizeof(buf) - 1;
-		buf[n - 1] = '\n';
+	n = vbd_logsink_stamp(stamp, VBD_LOG_STAMP_MAX, &ts);
+	if (n) {
+		stamp[n] = ' ';
+		stamp[n + 1] = '\0';
 	}
-	if (write(STDERR_FILENO, buf, (size_t)n) < 0)
-		return;
+	vbi_log_write(stamp, level, line);
 }
 
 void vbd_logsink_journal(void *arg, enum vbi_log_level level, const char *line)

@@ -161,8 +161,8 @@ static void test_log_sinks_format(void **state)
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	sink_output(vbi_log_stderr, VBI_LOG_INFO, big, out, sizeof(out));
-	assert_int_equal(strlen(out), 599);
-	assert_int_equal(out[598], '\n');
+	assert_int_equal(strlen(out), 639);
+	assert_int_equal(out[638], '\n');
 }
 
 /* vbi_log_escape() of @len bytes into a VBI_LOG_ESCAPE_MAX buffer. */
