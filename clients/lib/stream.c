@@ -184,14 +184,15 @@ static void malformed(struct vb_conn *c, enum vbi_large_res res)
 }
 
 /* Whether @s takes a new large message now (its FIRST chunk). */
-static bool takes_new(struct vb_conn *c, struct vb_sub *s)
+static bool takes_new(struct vb_sub *s)
 {
 	if (!s || s->gone || s->ended)
 		return false;
 	if (s->drain && vbi_drain_expired(s))
 		return false;
-	return !s->max ||
-	       s->received + vbi_large_partials(&c->large, s->sid) < s->max;
+	/* received counts the large messages under way already (at their
+	 * FIRST), as the broker's count does. */
+	return !s->max || s->received < s->max;
 }
 
 /* The message @m is whole: deliver it to @s as any message. */
@@ -219,7 +220,7 @@ void vbi_stream_chunk(struct vb_conn *c, struct vbi_conn *vc,
 		      const struct vbi_frame_view *v)
 {
 	struct vb_sub *s = c->closing ? NULL : vbi_subs_find(c, v->sid);
-	bool take = takes_new(c, s);
+	bool take = takes_new(s);
 	struct vbi_large_msg m;
 	enum vbi_large_res res;
 

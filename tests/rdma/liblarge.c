@@ -457,6 +457,50 @@ static void case_limits(struct vb_conn *a, struct vb_conn *d, struct events *ed)
 	       max, ed->detail);
 }
 
+static void on_four(struct vb_conn *c, const struct vb_msg *m, void *arg)
+{
+	int *n = arg;
+
+	(void)c;
+	CHECK(m->size == 4 * MIB, "autounsub: a message of %zu bytes", m->size);
+	(*n)++;
+}
+
+/*
+ * Auto-unsubscribe after 2: two large messages from two publishers at
+ * once (their chunks interleave at B) are both delivered, as the broker
+ * counts them at their first chunks, and a third is not.
+ */
+static void case_autounsub(struct vb_conn *a, struct vb_conn *b,
+			   struct vb_conn *c)
+{
+	void *data = make_data(9, 4 * MIB);
+	struct vb_sub *s;
+	uint64_t t0, done = 0;
+	int got = 0;
+
+	OK(vb_subscribe(b, "large.auto", NULL, on_four, &got, &s));
+	OK(vb_sub_autounsubscribe(s, 2));
+	OK(vb_flush(b, 5000));
+	OK(vb_publish(a, "large.auto", data, 4 * MIB));
+	OK(vb_publish(c, "large.auto", data, 4 * MIB));
+	t0 = now_ms();
+	/* Until both came, then half a second more for a third. */
+	while (now_ms() - t0 < WAIT_MS && (!done || now_ms() - done < 500)) {
+		if (got == 2 && !done) {
+			done = now_ms();
+			OK(vb_publish(a, "large.auto", data, 4 * MIB));
+		}
+		vb_poll(a, 0);
+		vb_poll(c, 0);
+		vb_poll(b, 1);
+	}
+	CHECK(got == 2, "autounsub: %d of 2 large messages delivered", got);
+	free(data);
+	printf("PASS: autounsub: a subscription ending after 2 got both "
+	       "large messages of two publishers at once, not the third\n");
+}
+
 static void on_whole(struct vb_conn *c, const struct vb_msg *m, void *arg)
 {
 	int *n = arg;
@@ -518,6 +562,7 @@ int main(int argc, char **argv)
 	c = open_conn(argv[1], argv[3], "large-c", 0, &ec);
 	case_stream(a, b, c);
 	case_request(a, b);
+	case_autounsub(a, b, c);
 	d = open_conn(argv[1], argv[3], "large-d", MIB, &ed);
 	case_limits(a, d, &ed);
 	CHECK(ea.notices == 0 && eb.notices == 0 && ec.notices == 0,
