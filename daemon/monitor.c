@@ -539,6 +539,31 @@ static bool query_u64(struct MHD_Connection *conn, const char *name,
 	return s == NULL || vbi_parse_u64(s, v);
 }
 
+/*
+ * A page's ?offset=N&limit=N (/connz, /subsz): true with *@offset and
+ * *@limit (defaults kept when absent), or false after a 400 saying which
+ * is wrong (limit from 1 to @max).
+ */
+static bool query_page(struct MHD_Connection *conn, struct reply *r,
+		       uint64_t *offset, uint64_t *limit, unsigned max)
+{
+	char msg[64];
+
+	if (!query_u64(conn, "offset", offset, NULL)) {
+		error_reply(r, MHD_HTTP_BAD_REQUEST,
+			    "offset must be a decimal integer");
+		return false;
+	}
+	if (!query_u64(conn, "limit", limit, NULL) || *limit == 0 ||
+	    *limit > max) {
+		snprintf(msg, sizeof(msg),
+			 "limit must be an integer from 1 to %u", max);
+		error_reply(r, MHD_HTTP_BAD_REQUEST, msg);
+		return false;
+	}
+	return true;
+}
+
 static void render_one_conn(struct vbd_monitor *m, uint64_t cid,
 			    struct reply *r)
 {
@@ -573,17 +598,8 @@ static void render_connz(struct vbd_monitor *m, struct MHD_Connection *conn,
 		render_one_conn(m, cid, r);
 		return;
 	}
-	if (!query_u64(conn, "offset", &p.offset, NULL)) {
-		error_reply(r, MHD_HTTP_BAD_REQUEST,
-			    "offset must be a decimal integer");
+	if (!query_page(conn, r, &p.offset, &p.limit, CONNZ_LIMIT_MAX))
 		return;
-	}
-	if (!query_u64(conn, "limit", &p.limit, NULL) || p.limit == 0 ||
-	    p.limit > CONNZ_LIMIT_MAX) {
-		error_reply(r, MHD_HTTP_BAD_REQUEST,
-			    "limit must be an integer from 1 to 10000");
-		return;
-	}
 	p.now = time(NULL);
 	o = json_object_new_object();
 	p.arr = json_object_new_array();
@@ -622,17 +638,8 @@ static void render_subsz(struct vbd_monitor *m, struct MHD_Connection *conn,
 
 	q.test = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
 					     "test");
-	if (!query_u64(conn, "offset", &q.offset, NULL)) {
-		error_reply(r, MHD_HTTP_BAD_REQUEST,
-			    "offset must be a decimal integer");
+	if (!query_page(conn, r, &q.offset, &q.limit, SUBSZ_LIMIT_MAX))
 		return;
-	}
-	if (!query_u64(conn, "limit", &q.limit, NULL) || q.limit == 0 ||
-	    q.limit > SUBSZ_LIMIT_MAX) {
-		error_reply(r, MHD_HTTP_BAD_REQUEST,
-			    "limit must be an integer from 1 to 4096");
-		return;
-	}
 	if (q.test && vbi_subject_check(q.test, strlen(q.test)) != VB_OK) {
 		error_reply(r, MHD_HTTP_BAD_REQUEST,
 			    "test must be a subject a message may be published "
