@@ -11,6 +11,7 @@
  * which names exist.
  */
 #include "daemon/auth.h"
+#include "daemon/account.h"
 #include "core/subject.h"
 #include "proto/codec.h"
 
@@ -43,33 +44,17 @@ struct vbd_user {
 	struct perms pub, sub;
 	uint32_t resp_max; /* allow_responses: replies per request; 0: off */
 	uint32_t resp_expires_ms; /* and for how long (0: no limit) */
+	const struct vbd_acct_def *acct; /* its account; NULL: "$G" */
 };
 
 struct vbd_auth {
 	struct vbd_user *users;
 	size_t n;
+	struct vbd_acct_def *accts; /* accounts, in the file's order */
+	size_t naccts;
 	bool responders; /* some user has allow_responses */
 	uint8_t key[crypto_generichash_KEYBYTES];
 };
-
-__attribute__((format(printf, 5, 6))) static int bad(char *err, size_t errlen,
-						     const config_setting_t *s,
-						     const char *path,
-						     const char *fmt, ...)
-{
-	char msg[160];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(err, errlen, "%s:%d: authorization: %s",
-		 s && config_setting_source_file(s) ?
-			 config_setting_source_file(s) :
-			 path,
-		 s ? (int)config_setting_source_line(s) : 0, msg);
-	return VB_EINVAL;
-}
 
 static void perms_free(struct perms *p)
 {
@@ -90,9 +75,10 @@ static int load_perms(const config_setting_t *entry, const char *key,
 	if (!l)
 		return VB_OK;
 	if (!config_setting_is_array(l) && !config_setting_is_list(l))
-		return bad(err, errlen, l, path,
-			   "%s: expected a list of patterns [ \"a.>\", ... ]",
-			   key);
+		return vbd_conf_bad(
+			err, errlen, l, path,
+			"%s: expected a list of patterns [ \"a.>\", ... ]",
+			key);
 	n = config_setting_length(l);
 	p->pat = calloc((size_t)n + 1, sizeof(*p->pat));
 	if (!p->pat)
@@ -100,8 +86,9 @@ static int load_perms(const config_setting_t *entry, const char *key,
 	for (int i = 0; i < n; i++) {
 		v = config_setting_get_string_elem(l, i);
 		if (!v || vbi_pattern_check(v, strlen(v)))
-			return bad(err, errlen, l, path,
-				   "%s: not a valid subject pattern", key);
+			return vbd_conf_bad(err, errlen, l, path,
+					    "%s: not a valid subject pattern",
+					    key);
 		p->pat[p->n] = strdup(v);
 		if (!p->pat[p->n])
 			return VB_ENOMEM;
@@ -143,25 +130,25 @@ static int load_responses(const config_setting_t *e, struct vbd_user *u,
 		return VB_OK;
 	}
 	if (!config_setting_is_group(r))
-		return bad(err, errlen, r, path, "%s",
-			   "allow_responses: true, false or "
-			   "{ max = N; expires_ms = MS; }");
+		return vbd_conf_bad(err, errlen, r, path, "%s",
+				    "allow_responses: true, false or "
+				    "{ max = N; expires_ms = MS; }");
 	for (int i = 0; i < config_setting_length(r); i++) {
 		const char *k = config_setting_name(
 			config_setting_get_elem(r, (unsigned)i));
 
 		if (strcmp(k, "max") && strcmp(k, "expires_ms"))
-			return bad(err, errlen, r, path,
-				   "allow_responses: unknown key '%s' "
-				   "(allowed: max, expires_ms)",
-				   k);
+			return vbd_conf_bad(err, errlen, r, path,
+					    "allow_responses: unknown key '%s' "
+					    "(allowed: max, expires_ms)",
+					    k);
 	}
 	config_setting_lookup_int(r, "max", &max);
 	config_setting_lookup_int(r, "expires_ms", &ms);
 	if (max < 1 || max > 65536 || ms < 0 || ms > 86400000)
-		return bad(err, errlen, r, path, "%s",
-			   "allow_responses: max 1-65536, expires_ms "
-			   "0-86400000");
+		return vbd_conf_bad(err, errlen, r, path, "%s",
+				    "allow_responses: max 1-65536, expires_ms "
+				    "0-86400000");
 	u->resp_max = (uint32_t)max;
 	u->resp_expires_ms = (uint32_t)ms;
 	return VB_OK;
@@ -174,8 +161,9 @@ static int load_user(const config_setting_t *e, struct vbd_user *u,
 	int rc;
 
 	if (!config_setting_is_group(e))
-		return bad(err, errlen, e, path, "%s",
-			   "users: each entry is a group { user = ...; }");
+		return vbd_conf_bad(
+			err, errlen, e, path, "%s",
+			"users: each entry is a group { user = ...; }");
 	config_setting_lookup_string(e, "user", &user);
 	config_setting_lookup_string(e, "password", &pw);
 	config_setting_lookup_string(e, "token_sha256", &tok);
@@ -188,36 +176,41 @@ static int load_user(const config_setting_t *e, struct vbd_user *u,
 		    strcmp(k, "token_sha256") && strcmp(k, "name") &&
 		    strcmp(k, "publish") && strcmp(k, "subscribe") &&
 		    strcmp(k, "allow_responses"))
-			return bad(err, errlen, e, path,
-				   "unknown key '%s' (allowed: user, password, "
-				   "token_sha256, name, publish, subscribe, "
-				   "allow_responses)",
-				   k);
+			return vbd_conf_bad(
+				err, errlen, e, path,
+				"unknown key '%s' (allowed: user, password, "
+				"token_sha256, name, publish, subscribe, "
+				"allow_responses)",
+				k);
 	}
 	if (tok) {
 		if (user || pw)
-			return bad(err, errlen, e, path, "%s",
-				   "an entry has either user and password, or "
-				   "token_sha256");
+			return vbd_conf_bad(
+				err, errlen, e, path, "%s",
+				"an entry has either user and password, or "
+				"token_sha256");
 		if (hex_to_bytes(tok, u->token_sha, sizeof(u->token_sha)))
-			return bad(err, errlen, e, path, "%s",
-				   "token_sha256: expected 64 hex digits "
-				   "(verbusd --hash-token)");
+			return vbd_conf_bad(
+				err, errlen, e, path, "%s",
+				"token_sha256: expected 64 hex digits "
+				"(verbusd --hash-token)");
 		u->is_token = true;
 		snprintf(u->name, sizeof(u->name), "%s", name ? name : "token");
 	} else {
 		if (!user || !pw || name)
-			return bad(err, errlen, e, path, "%s",
-				   "an entry has either user and password, or "
-				   "token_sha256 (and an optional name)");
+			return vbd_conf_bad(
+				err, errlen, e, path, "%s",
+				"an entry has either user and password, or "
+				"token_sha256 (and an optional name)");
 		if (!*user || strlen(user) > NAME_MAX_LEN)
-			return bad(err, errlen, e, path, "%s",
-				   "user: 1 to 64 bytes");
+			return vbd_conf_bad(err, errlen, e, path, "%s",
+					    "user: 1 to 64 bytes");
 		if (strncmp(pw, "$argon2id$", 10) ||
 		    strlen(pw) >= sizeof(u->pwhash))
-			return bad(err, errlen, e, path, "%s",
-				   "password: expected an Argon2id string "
-				   "(verbusd --hash-password)");
+			return vbd_conf_bad(
+				err, errlen, e, path, "%s",
+				"password: expected an Argon2id string "
+				"(verbusd --hash-password)");
 		snprintf(u->name, sizeof(u->name), "%s", user);
 		snprintf(u->pwhash, sizeof(u->pwhash), "%s", pw);
 	}
@@ -239,17 +232,103 @@ void vbd_auth_destroy(struct vbd_auth *a)
 		sodium_memzero(&a->users[i], sizeof(a->users[i]));
 	}
 	free(a->users);
+	for (size_t i = 0; a->accts && i < a->naccts; i++)
+		vbd_acct_free(&a->accts[i]);
+	free(a->accts);
 	sodium_memzero(a, sizeof(*a));
 	free(a);
+}
+
+/* Read the users list @users into @a, each of account @acct. */
+static int load_users(struct vbd_auth *a, const config_setting_t *users,
+		      const struct vbd_acct_def *acct, const char *path,
+		      char *err, size_t errlen)
+{
+	if (!config_setting_is_list(users))
+		return vbd_conf_bad(err, errlen, users, path, "%s",
+				    "users: a list ( { user = ...; }, ... )");
+	for (int i = 0; i < config_setting_length(users); i++) {
+		const config_setting_t *e =
+			config_setting_get_elem(users, (unsigned)i);
+		struct vbd_user *u = &a->users[a->n];
+		int rc = load_user(e, u, path, err, errlen);
+
+		a->n++;
+		if (rc)
+			return rc;
+		u->acct = acct;
+		if (u->resp_max)
+			a->responders = true;
+		/* A name is one user: which account would it log into? */
+		for (size_t j = 0; !u->is_token && j + 1 < a->n; j++)
+			if (!a->users[j].is_token &&
+			    !strcmp(a->users[j].name, u->name))
+				return vbd_conf_bad(
+					err, errlen, e, path,
+					"user '%s' appears twice (in %s and "
+					"%s)",
+					u->name,
+					a->users[j].acct ?
+						a->users[j].acct->name :
+						VBD_GLOBAL_ACCOUNT,
+					acct ? acct->name : VBD_GLOBAL_ACCOUNT);
+	}
+	return VB_OK;
+}
+
+/* How many users the group @grp lists, in users and in every account. */
+static int count_users(const config_setting_t *users,
+		       const config_setting_t *accts)
+{
+	int n = users ? config_setting_length(users) : 0;
+
+	for (int i = 0; accts && i < config_setting_length(accts); i++) {
+		const config_setting_t *l = config_setting_get_member(
+			config_setting_get_elem(accts, (unsigned)i), "users");
+
+		if (l)
+			n += config_setting_length(l);
+	}
+	return n;
+}
+
+static int load_accounts(struct vbd_auth *a, const config_setting_t *accts,
+			 const char *path, char *err, size_t errlen)
+{
+	int rc = VB_OK;
+
+	if (!config_setting_is_list(accts))
+		return vbd_conf_bad(
+			err, errlen, accts, path, "%s",
+			"accounts: a list ( { name = ...; }, ... )");
+	a->accts = calloc((size_t)config_setting_length(accts) + 1,
+			  sizeof(*a->accts));
+	if (!a->accts)
+		return VB_ENOMEM;
+	for (int i = 0; !rc && i < config_setting_length(accts); i++) {
+		const config_setting_t *e =
+			config_setting_get_elem(accts, (unsigned)i);
+		struct vbd_acct_def *d = &a->accts[a->naccts++];
+		const config_setting_t *users;
+
+		rc = vbd_acct_load(e, d, path, err, errlen);
+		users = config_setting_get_member(e, "users");
+		if (!rc && users)
+			rc = load_users(a, users, d, path, err, errlen);
+	}
+	if (!rc)
+		rc = vbd_acct_resolve(a->accts, a->naccts, path, err, errlen);
+	return rc;
 }
 
 int vbd_auth_load(const char *path, struct vbd_auth **out, char *err,
 		  size_t errlen)
 {
-	const config_setting_t *grp, *users;
+	const config_setting_t *grp, *users, *accts;
 	struct vbd_auth *a = NULL;
+	const char *k;
 	config_t cf;
-	int rc, n;
+	int rc;
 
 	if (sodium_init() < 0) {
 		snprintf(err, errlen, "libsodium cannot initialise");
@@ -269,29 +348,43 @@ int vbd_auth_load(const char *path, struct vbd_auth **out, char *err,
 	grp = config_lookup(&cf, "authorization");
 	if (!grp)
 		goto out_destroy_cf;
-	users = config_setting_get_member(grp, "users");
 	rc = VB_EINVAL;
-	if (!config_setting_is_group(grp) || !users ||
-	    !config_setting_is_list(users) || config_setting_length(grp) != 1) {
-		bad(err, errlen, grp, path, "%s",
-		    "expected { users = ( { ... }, ... ); }");
+	if (!config_setting_is_group(grp)) {
+		vbd_conf_bad(err, errlen, grp, path, "%s",
+			     "expected { users = ( { ... }, ... ); accounts = "
+			     "( ... ); }");
+		goto out_destroy_cf;
+	}
+	users = config_setting_get_member(grp, "users");
+	accts = config_setting_get_member(grp, "accounts");
+	for (int i = 0; i < config_setting_length(grp); i++) {
+		k = config_setting_name(
+			config_setting_get_elem(grp, (unsigned)i));
+		if (strcmp(k, "users") && strcmp(k, "accounts")) {
+			vbd_conf_bad(err, errlen, grp, path,
+				     "unknown key '%s' (allowed: users, "
+				     "accounts)",
+				     k);
+			goto out_destroy_cf;
+		}
+	}
+	if (!users && !accts) {
+		vbd_conf_bad(err, errlen, grp, path, "%s",
+			     "expected { users = ( { ... }, ... ); } or "
+			     "accounts = ( ... )");
 		goto out_destroy_cf;
 	}
 	rc = VB_ENOMEM;
 	a = calloc(1, sizeof(*a));
-	n = config_setting_length(users);
-	if (!a || !(a->users = calloc((size_t)n + 1, sizeof(*a->users))))
+	if (!a || !(a->users = calloc((size_t)count_users(users, accts) + 1,
+				      sizeof(*a->users))))
 		goto out_free;
 	randombytes_buf(a->key, sizeof(a->key));
-	for (int i = 0; i < n; i++) {
-		rc = load_user(config_setting_get_elem(users, (unsigned)i),
-			       &a->users[a->n], path, err, errlen);
-		a->n++;
-		if (rc)
-			goto out_free;
-		if (a->users[a->n - 1].resp_max)
-			a->responders = true;
-	}
+	rc = users ? load_users(a, users, NULL, path, err, errlen) : VB_OK;
+	if (!rc && accts)
+		rc = load_accounts(a, accts, path, err, errlen);
+	if (rc)
+		goto out_free;
 	*out = a;
 	config_destroy(&cf);
 	return VB_OK;
@@ -305,6 +398,21 @@ out_destroy_cf:
 size_t vbd_auth_users(const struct vbd_auth *a)
 {
 	return a ? a->n : 0;
+}
+
+size_t vbd_auth_accounts(const struct vbd_auth *a)
+{
+	return a ? a->naccts : 0;
+}
+
+const struct vbd_acct_def *vbd_auth_account(const struct vbd_auth *a, size_t i)
+{
+	return a && i < a->naccts ? &a->accts[i] : NULL;
+}
+
+const struct vbd_acct_def *vbd_user_account(const struct vbd_user *u)
+{
+	return u ? u->acct : NULL;
 }
 
 static int check_password(struct vbd_auth *a, const char *user, const char *pw,

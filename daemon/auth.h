@@ -19,6 +19,11 @@
  * (patterns) that one of its patterns covers (vbi_pattern_covers).  With
  * no authorization group every client is admitted with every right.
  *
+ * Users may also be listed in accounts (daemon/account.h): "accounts =
+ * ( { name = "orders"; users = ( ... ); exports ...; imports ...; } )"
+ * beside (or instead of) users, whose users are the global account's.  A
+ * user name appears once in the whole group.
+ *
  * Threading: the broker's thread only.  Ownership: a struct vbd_auth owns
  * its users; a user pointer is valid until vbd_auth_destroy().
  */
@@ -57,6 +62,18 @@ size_t vbd_auth_users(const struct vbd_auth *a);
  */
 int vbd_auth_check(struct vbd_auth *a, const void *cred, size_t len,
 		   const struct vbd_user **who);
+
+struct vbd_acct_def;
+
+/*
+ * Accounts (daemon/account.h): vbd_auth_accounts() - how many @a defines;
+ * vbd_auth_account() - the @i-th (file order), NULL past the end;
+ * vbd_user_account() - @u's account, NULL for the global one ("$G":
+ * users of authorization.users, or no authorization at all).
+ */
+size_t vbd_auth_accounts(const struct vbd_auth *a);
+const struct vbd_acct_def *vbd_auth_account(const struct vbd_auth *a, size_t i);
+const struct vbd_acct_def *vbd_user_account(const struct vbd_user *u);
 
 /* vbd_user_name() - the user name, or the token entry's name. */
 const char *vbd_user_name(const struct vbd_user *u);

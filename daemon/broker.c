@@ -194,8 +194,18 @@ static void on_open(struct vbi_conn *c, void *arg)
 	if (bc) {
 		size_t clen;
 		const void *cred = vbi_conn_credentials(c, &clen);
+		char why[VBI_REASON_MAX];
 
 		vbd_inbox_id(cred, clen, bc->inbox_id);
+		if (bk_account_join(bc, why, sizeof(why)) != VB_OK) {
+			/* Told why, as a refusal at the Hello is. */
+			vbi_warn("conn cid %" PRIu64 " %s: refused: %s",
+				 bc->cid, bc->name, why);
+			b->st.conns_rejected++;
+			bc->closing = true;
+			vbi_conn_close_error(c, VB_ENOSPC, why);
+			return;
+		}
 	}
 	if (bc && b->cluster)
 		bk_cluster_client_open(b->cluster, bc);
@@ -224,6 +234,7 @@ void bk_conn_closed(struct bconn *bc, const struct vbi_close_info *why)
 	}
 	HASH_ITER(hh, bc->subs, s, tmp)
 	bk_sub_free(b, s);
+	bk_account_leave(bc);
 	bk_pend_drop_all(bc, false);
 	if (bc->paused)
 		b->npaused--;
@@ -315,8 +326,18 @@ static int cb_authorize(struct vbi_conn *c, const void *cred, size_t len,
 			 vbi_conn_name(c), peer);
 		return VB_EACCES;
 	}
-	if (!b->auth || vbd_auth_check(b->auth, cred, len, &u) == VB_OK)
-		return VB_OK;
+	u = NULL;
+	if (!b->auth || vbd_auth_check(b->auth, cred, len, &u) == VB_OK) {
+		char why[VBI_REASON_MAX];
+
+		if (bk_account_admit(b, u, c, why, sizeof(why)) == VB_OK)
+			return VB_OK;
+		b->st.conns_rejected++;
+		vbi_warn("refusing %s from %s: %s", vbi_conn_name(c), peer,
+			 why);
+		vbi_conn_refusal(c, why);
+		return VB_ENOSPC;
+	}
 	b->st.auth_failures++;
 	b->st.conns_rejected++;
 	vbi_warn("refusing %s from %s: bad or missing credentials",
@@ -434,7 +455,7 @@ int vbd_broker_create(const struct vbd_config *cfg, struct vbd_broker **out)
 	vbi_match_init(&b->match);
 	snprintf(b->listen, sizeof(b->listen), "%s:%s", cfg->listen_addr,
 		 cfg->port);
-	rc = vbi_sublist_create(&b->sl);
+	rc = bk_accounts_init(b);
 	if (rc)
 		goto out_free;
 	o.name = cfg->server_name;
@@ -630,7 +651,7 @@ void vbd_broker_destroy(struct vbd_broker *b)
 		free(h);
 	}
 	bk_routes_fini(b);
-	vbi_sublist_destroy(b->sl);
+	bk_accounts_fini(b);
 	vbi_match_fini(&b->match);
 	vbd_auth_destroy(b->auth);
 	free(b);
@@ -641,4 +662,5 @@ void vbd_broker_set_auth(struct vbd_broker *b, struct vbd_auth *a)
 	if (b->auth != a)
 		vbd_auth_destroy(b->auth);
 	b->auth = a;
+	bk_accounts_bind(b);
 }

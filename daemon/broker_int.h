@@ -16,6 +16,8 @@
  *   cluster.c  membership (ZooKeeper, daemon/zk.h): which routes to keep,
  *              connecting them, the member list clients learn;
  *   bstats.c   the monitor's view (daemon/stats.h);
+ *   bacct.c    accounts at run time: each one's trie, counts and limits,
+ *              and where its messages cross to others (daemon/account.h);
  *   reload.c   a configuration reload applied (daemon/reload.h);
  *   lameduck.c lame-duck mode: clients told, then closed over a period.
  *
@@ -26,6 +28,7 @@
 #ifndef VERBUS_DAEMON_BROKER_INT_H
 #define VERBUS_DAEMON_BROKER_INT_H
 
+#include "daemon/account.h"
 #include "daemon/broker.h"
 #include "daemon/inbox.h"
 
@@ -65,6 +68,40 @@ enum bk_role {
 struct vbd_route;
 struct vbd_cluster;
 struct bk_interest;
+struct bacct;
+
+/* Where an account's messages cross to another (bacct.c): a stream
+ * another imports from it, or a service it imports from another. */
+struct bxport {
+	struct bacct *acct; /* the importer of a stream; the exporter of a
+			     * service */
+	const char *pattern; /* the import's (the definition's string) */
+	size_t plen;
+	const struct vbd_export *exp;
+};
+
+/*
+ * An account at run time (bacct.c): its clients' subscriptions (a trie of
+ * its own: subjects are per account), what they hold, and where its
+ * messages cross.  In b->accts by name; never freed before the broker, so
+ * that a pointer to one (a connection's, a reply grant's) stays valid
+ * across reloads, which only change @def.
+ */
+struct bacct {
+	char name[VBD_ACCOUNT_NAME_MAX + 1];
+	const struct vbd_acct_def *def; /* NULL: "$G", or gone in a reload */
+	struct vbi_sublist *sl;
+	uint64_t nconns, nsubs, memory; /* now */
+	uint64_t msgs_in, bytes_in, msgs_out, bytes_out;
+	uint64_t conns_refused, subs_refused;
+	struct bxport *streams_out; /* accounts importing a stream of it */
+	size_t nstreams_out;
+	struct bxport *services_in; /* services it imports */
+	size_t nservices_in;
+	uint64_t gen; /* b->acct_gen: has the message being routed */
+	bool oom;
+	UT_hash_handle hh; /* b->accts, by name */
+};
 
 /* One subscription of one connection. */
 struct bsub {
@@ -177,6 +214,10 @@ struct bconn {
 	struct bconn *prev, *next; /* the broker's list, by cid */
 	bool oom;
 	const struct vbd_user *user; /* what it proved; NULL: no auth */
+	/* A client's account, and the registered memory counted against it
+	 * (its ring and its staging mirror); NULL for a route. */
+	struct bacct *acct;
+	uint64_t acct_mem;
 	/* The inbox id its Hello proved ("": none, so no inbox is its own)
 	 * and what it may reply to (daemon/inbox.h). */
 	char inbox_id[VBD_INBOX_ID_LEN + 1];
@@ -198,7 +239,11 @@ struct vbd_broker {
 	struct vbi_listener *l[2];
 	unsigned ntp;
 	int epfd;
-	struct vbi_sublist *sl;
+	/* Accounts (bacct.c): by name, the global one ("$G") always, and
+	 * a generation per routed message that crosses accounts. */
+	struct bacct *accts;
+	struct bacct *gacct;
+	uint64_t acct_gen;
 	struct vbi_match match; /* reused for every message */
 	struct bconn *by_cid; /* uthash */
 	struct bconn *head, *tail; /* every connection, by cid */
@@ -306,6 +351,34 @@ void bk_stream_record(struct bstream *st, struct bconn *dst, uint32_t sid);
 void bk_streams_src_gone(struct bconn *bc);
 /* Timers: a stream with no chunk for too long ends. */
 void bk_streams_tick(struct vbd_broker *b, uint64_t now);
+
+/* ---- bacct.c -------------------------------------------------------- */
+
+/* The global account; bk_accounts_fini() frees every account. */
+int bk_accounts_init(struct vbd_broker *b);
+void bk_accounts_fini(struct vbd_broker *b);
+/* Bind the accounts to b->auth's definitions (start-up, reload): each
+ * defined one exists, the others keep no definition, and the crossings
+ * are made again.  VB_ENOMEM leaves them without some crossings. */
+int bk_accounts_bind(struct vbd_broker *b);
+/* The account @u belongs to (NULL: no authorization), as a name. */
+const char *bk_account_name_of(const struct vbd_user *u);
+/* A client's Hello proved @u: whether its account has room for @c
+ * (VB_OK), else VB_ENOSPC with the reason in @why (it is turned away
+ * then, before it opens; bk_account_join() checks again at the open). */
+int bk_account_admit(struct vbd_broker *b, const struct vbd_user *u,
+		     struct vbi_conn *c, char *why, size_t len);
+/* A client opens: into its user's account, within the account's limits;
+ * else VB_ENOSPC with the reason in @why, and nothing counted. */
+int bk_account_join(struct bconn *bc, char *why, size_t len);
+/* A client closes: out of its account. */
+void bk_account_leave(struct bconn *bc);
+/* May @bc's account take one more subscription?  If not, @why says so. */
+bool bk_account_sub_ok(struct bconn *bc, char *why, size_t len);
+/* The monitor's view: every account, "$G" first, then by name. */
+void bk_accounts_each(struct vbd_broker *b,
+		      void (*fn)(void *ctx, const struct vbd_stats_account *a),
+		      void *ctx);
 
 /* ---- broker.c -------------------------------------------------------- */
 

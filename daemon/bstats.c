@@ -35,6 +35,8 @@ static void fill_conn(const struct bconn *bc, struct vbd_stats_conn *o)
 	o->pending = bc->pend_n + cs.fwd_pending;
 	o->ring_size = cs.ring_size;
 	o->peer_ring = cs.peer_ring;
+	snprintf(o->account, sizeof(o->account), "%s",
+		 bc->acct ? bc->acct->name : VBD_GLOBAL_ACCOUNT);
 }
 
 static void src_server(void *arg, struct vbd_stats_server *s)
@@ -64,7 +66,9 @@ static void src_server(void *arg, struct vbd_stats_server *s)
 		s->loop_away_ms = b->away_ms;
 		s->loop_back_ms = now > b->away_end ? now - b->away_end : 0;
 	}
-	s->sub_cache = vbi_sublist_cached(b->sl);
+	s->sub_cache = 0;
+	for (const struct bacct *a = b->accts; a; a = a->hh.next)
+		s->sub_cache += vbi_sublist_cached(a->sl);
 	s->conns = b->nconns;
 	s->mr_registered = ts.mr_registered;
 	s->mr_deregistered = ts.mr_deregistered;
@@ -178,6 +182,14 @@ static void src_subs(void *arg, const char *test,
 	}
 }
 
+static void src_accounts(void *arg,
+			 void (*fn)(void *ctx,
+				    const struct vbd_stats_account *a),
+			 void *ctx)
+{
+	bk_accounts_each(arg, fn, ctx);
+}
+
 void vbd_broker_stats_source(struct vbd_broker *b, struct vbd_stats_source *src)
 {
 	src->server = src_server;
@@ -186,5 +198,6 @@ void vbd_broker_stats_source(struct vbd_broker *b, struct vbd_stats_source *src)
 	src->cluster = src_cluster;
 	src->routes = src_routes;
 	src->subs = src_subs;
+	src->accounts = src_accounts;
 	src->arg = b;
 }

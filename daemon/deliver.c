@@ -247,6 +247,10 @@ static void count_out(struct bconn *bc, const struct vbi_frame_view *v)
 
 	bc->msgs_out += msg;
 	bc->bytes_out += v->topic_len + v->payload_len;
+	if (bc->acct) {
+		bc->acct->msgs_out += msg;
+		bc->acct->bytes_out += v->topic_len + v->payload_len;
+	}
 	bc->b->st.msgs_out += msg;
 	bc->b->st.bytes_out += v->topic_len + v->payload_len;
 }
@@ -488,8 +492,63 @@ static bool guard_pass(const struct guard *g, struct bsub *s)
 	if (g->reply && vbd_user_responses(bc->user, &max, &ms))
 		/* Out of memory: its reply is refused, and it is told. */
 		vbd_grants_add(&bc->grants, g->reply, g->rlen, max,
-			       ms ? vbi_clock_coarse_ms() + ms : 0);
+			       ms ? vbi_clock_coarse_ms() + ms : 0, NULL);
 	return true;
+}
+
+/*
+ * The message @v from @pub, published in account @a on a subject of
+ * @slen bytes with reply subject @reply (NULL: none), where it crosses to
+ * other accounts (bacct.c): to the subscribers of each account importing
+ * a stream of @a that covers the subject, and of each account exporting
+ * a service @a imports that covers it, whose responders may then reply
+ * into @a (a grant each, as the export says).  Each account once, @a's
+ * own subscribers already served; inbox subjects never cross (the
+ * configuration refuses patterns under _INBOX, and a wider one, ">",
+ * must not carry a reply into another account's inbox).  Returns the
+ * deliveries made.
+ */
+static size_t route_crossings(struct bconn *pub, struct bacct *a,
+			      const struct vbi_frame_view *v, size_t slen,
+			      const char *reply, size_t rlen)
+{
+	struct vbd_broker *b = pub->b;
+	uint64_t gen = ++b->acct_gen;
+	size_t i, j, olen, n = 0;
+
+	if (vbd_inbox_owner(v->topic, slen, &olen))
+		return 0;
+	a->gen = gen;
+	for (i = 0; i < a->nstreams_out + a->nservices_in; i++) {
+		bool svc = i >= a->nstreams_out;
+		const struct bxport *x =
+			svc ? &a->services_in[i - a->nstreams_out] :
+			      &a->streams_out[i];
+		uint32_t ms;
+
+		if (x->acct->gen == gen ||
+		    !vbi_pattern_covers(x->pattern, x->plen, v->topic, slen))
+			continue;
+		x->acct->gen = gen;
+		if (vbi_sublist_match_valid(x->acct->sl, v->topic, slen,
+					    &b->match))
+			continue;
+		ms = svc ? x->exp->response_ms : 0;
+		for (j = 0; j < b->match.n; j++) {
+			struct bsub *s = b->match.subs[j]->owner;
+
+			/* Out of memory: its reply is refused, and it is
+			 * told. */
+			if (svc && reply)
+				vbd_grants_add(
+					&s->bc->grants, reply, rlen,
+					x->exp->responses,
+					ms ? vbi_clock_coarse_ms() + ms : 0, a);
+			deliver(s, pub, v);
+			n++;
+		}
+	}
+	return n;
 }
 
 static size_t publish_from_route(struct bconn *bc,
@@ -546,7 +605,7 @@ void bk_route_dropped(struct bconn *bc, const Verbus__Dropped *d)
 	}
 	if (d->sid && !bk_interest_queue(b, d->sid, &q, &qlen))
 		return; /* the group left here meanwhile */
-	if (vbi_sublist_match_valid(b->sl, d->subject, slen, &b->match))
+	if (vbi_sublist_match_valid(b->gacct->sl, d->subject, slen, &b->match))
 		return;
 	for (i = 0; i < b->match.n && !told; i++) {
 		struct bsub *s = b->match.subs[i]->owner;
@@ -582,10 +641,12 @@ static const char *hmsg_bad(const struct vbi_frame_view *v)
 void bk_route_frame(struct bconn *bc, const struct vbi_frame_view *v)
 {
 	struct vbd_broker *b = bc->b;
+	struct bacct *a = bc->acct ? bc->acct : b->gacct;
 	struct guard g = { 0 }, *gp;
 	const char *reply;
 	size_t i, n, rlen;
 	size_t slen = vbi_topic_split(v->topic, v->topic_len, &reply, &rlen);
+	bool cross = false;
 	int rc;
 
 	if (vbi_subject_check(v->topic, slen) != VB_OK ||
@@ -598,18 +659,30 @@ void bk_route_frame(struct bconn *bc, const struct vbi_frame_view *v)
 		return;
 	}
 	/* A route carries its cluster's messages: no user's permissions.  A
-	 * responder's reply may go where its permissions do not reach. */
-	if (bc->role == BK_CLIENT &&
-	    !vbd_user_may_publish(bc->user, v->topic, slen) &&
-	    !vbd_grants_use(bc->grants, v->topic, slen,
-			    vbi_clock_coarse_ms())) {
-		b->st.denied_publish++;
-		bk_send_notice_reply(bc, VB_EACCES, 0, v->seq, reply, rlen,
-				     "permission denied: publish");
-		return;
+	 * responder's reply may go where its permissions do not reach, and
+	 * into the requester's account when that imports the service. */
+	if (bc->role == BK_CLIENT) {
+		void *to = NULL;
+
+		if (!(bc->grants &&
+		      vbd_grants_use(bc->grants, v->topic, slen,
+				     vbi_clock_coarse_ms(), &to)) &&
+		    !vbd_user_may_publish(bc->user, v->topic, slen)) {
+			b->st.denied_publish++;
+			bk_send_notice_reply(bc, VB_EACCES, 0, v->seq, reply,
+					     rlen,
+					     "permission denied: publish");
+			return;
+		}
+		a->msgs_in++;
+		a->bytes_in += v->topic_len + v->payload_len;
+		if (to) {
+			a = to;
+			cross = true;
+		}
 	}
 	/* Checked above: the match need not check it again. */
-	rc = vbi_sublist_match_valid(b->sl, v->topic, slen, &b->match);
+	rc = vbi_sublist_match_valid(a->sl, v->topic, slen, &b->match);
 	if (rc) {
 		if (bc->role == BK_CLIENT)
 			bk_send_notice(bc, rc, 0, v->seq,
@@ -643,6 +716,8 @@ void bk_route_frame(struct bconn *bc, const struct vbi_frame_view *v)
 				n++;
 			}
 		}
+		if (!cross && (a->nstreams_out || a->nservices_in))
+			n += route_crossings(bc, a, v, slen, reply, rlen);
 	}
 	if (n == 0) {
 		b->st.no_interest++;

@@ -82,6 +82,7 @@ struct grant {
 	char *subject; /* owned, NUL-terminated */
 	uint32_t left; /* publishes still allowed */
 	uint64_t expires_ms; /* 0: never */
+	void *to; /* the caller's: where the reply goes */
 	bool oom;
 	UT_hash_handle hh; /* by subject; the hash keeps insertion order */
 };
@@ -98,7 +99,7 @@ static void grant_free(struct vbd_grants *g, struct grant *e)
 }
 
 int vbd_grants_add(struct vbd_grants **gp, const char *subject, size_t len,
-		   uint32_t max, uint64_t expires_ms)
+		   uint32_t max, uint64_t expires_ms, void *to)
 {
 	struct vbd_grants *g = *gp;
 	struct grant *e;
@@ -127,6 +128,7 @@ int vbd_grants_add(struct vbd_grants **gp, const char *subject, size_t len,
 	e->subject[len] = '\0';
 	e->left = max;
 	e->expires_ms = expires_ms;
+	e->to = to;
 	HASH_ADD_KEYPTR(hh, g->by_subject, e->subject, len, e);
 	if (e->oom) {
 		free(e->subject);
@@ -137,7 +139,7 @@ int vbd_grants_add(struct vbd_grants **gp, const char *subject, size_t len,
 }
 
 bool vbd_grants_use(struct vbd_grants *g, const char *subject, size_t len,
-		    uint64_t now_ms)
+		    uint64_t now_ms, void **to)
 {
 	struct grant *e;
 
@@ -150,6 +152,7 @@ bool vbd_grants_use(struct vbd_grants *g, const char *subject, size_t len,
 		grant_free(g, e);
 		return false;
 	}
+	*to = e->to;
 	if (--e->left == 0)
 		grant_free(g, e);
 	return true;

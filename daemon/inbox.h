@@ -77,15 +77,19 @@ struct vbd_grants;
  * vbd_grants_add() - the connection may publish to @subject (@len bytes)
  * @max times until @expires_ms (coarse clock; 0: no expiry): added to
  * *@g (created at the first), replacing the same subject's grant, the
- * oldest dropped beyond VBD_GRANTS_MAX.  Returns VB_OK or VB_ENOMEM.
+ * oldest dropped beyond VBD_GRANTS_MAX.  @to is the caller's, given back
+ * by vbd_grants_use() (the broker: the account the reply goes into, for
+ * a service another account imports; NULL: the responder's own).
+ * Returns VB_OK or VB_ENOMEM.
  */
 int vbd_grants_add(struct vbd_grants **g, const char *subject, size_t len,
-		   uint32_t max, uint64_t expires_ms);
+		   uint32_t max, uint64_t expires_ms, void *to);
 
 /* vbd_grants_use() - whether @g (NULL: none) lets the connection publish
- * to @subject now (@now_ms): true uses one of the grant's replies. */
+ * to @subject now (@now_ms): true uses one of the grant's replies and
+ * sets *@to to the grant's @to. */
 bool vbd_grants_use(struct vbd_grants *g, const char *subject, size_t len,
-		    uint64_t now_ms);
+		    uint64_t now_ms, void **to);
 
 /* vbd_grants_count() - grants held (for tests and /connz). */
 size_t vbd_grants_count(const struct vbd_grants *g);

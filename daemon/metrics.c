@@ -1,8 +1,8 @@
 /*
  * metrics.c - the monitor's /metrics: the Prometheus text exposition
  * (version 0.0.4) of the broker's counters, the cluster's and its routes'
- * (when clustered) and each connection's, from the snapshots monitor.c
- * takes (monitor_int.h).
+ * (when clustered), each connection's and each account's (when the source
+ * has accounts), from the snapshots monitor.c takes (monitor_int.h).
  */
 #include "daemon/monitor_int.h"
 
@@ -367,11 +367,12 @@ static const struct route_metric route_metrics[] = {
 	  ROUTE_FIELD(failures), NO_DIRECTION },
 };
 
-static uint64_t route_field(const struct vbd_stats_route *r, size_t off)
+/* The uint64_t field at @off of the struct at @base. */
+static uint64_t u64_field(const void *base, size_t off)
 {
 	uint64_t v;
 
-	memcpy(&v, (const char *)r + off, sizeof(v));
+	memcpy(&v, (const char *)base + off, sizeof(v));
 	return v;
 }
 
@@ -423,13 +424,13 @@ static void put_route_metrics(FILE *f, const struct route_list *l)
 			r = &l->v[i].r;
 			if (rm->off_out == NO_DIRECTION) {
 				put_route_sample(f, rm->name, r->peer_id, NULL,
-						 route_field(r, rm->off));
+						 u64_field(r, rm->off));
 				continue;
 			}
 			put_route_sample(f, rm->name, r->peer_id, "in",
-					 route_field(r, rm->off));
+					 u64_field(r, rm->off));
 			put_route_sample(f, rm->name, r->peer_id, "out",
-					 route_field(r, rm->off_out));
+					 u64_field(r, rm->off_out));
 		}
 	}
 }
@@ -454,9 +455,68 @@ static void put_conn_metrics(FILE *f, const struct conn_list *l)
 	}
 }
 
+/* A per-account metric: a uint64_t field of struct vbd_stats_account. */
+struct acct_metric {
+	const char *name; /* verbus_account_... */
+	const char *type; /* "counter" or "gauge" */
+	const char *help; /* one sentence */
+	size_t off; /* the field */
+};
+
+#define ACCT_FIELD(field) offsetof(struct vbd_stats_account, field)
+
+static const struct acct_metric acct_metrics[] = {
+	{ "verbus_account_connections", "gauge",
+	  "Client connections of the account open now.", ACCT_FIELD(conns) },
+	{ "verbus_account_subscriptions", "gauge",
+	  "Subscriptions of the account's connections now.", ACCT_FIELD(subs) },
+	{ "verbus_account_memory_bytes", "gauge",
+	  "Memory the broker registered for the account's connections now.",
+	  ACCT_FIELD(memory) },
+	{ "verbus_account_msgs_in_total", "counter",
+	  "Messages the account's clients published.", ACCT_FIELD(msgs_in) },
+	{ "verbus_account_msgs_out_total", "counter",
+	  "Messages delivered to the account's clients.",
+	  ACCT_FIELD(msgs_out) },
+	{ "verbus_account_bytes_in_total", "counter",
+	  "Bytes the account's clients published.", ACCT_FIELD(bytes_in) },
+	{ "verbus_account_bytes_out_total", "counter",
+	  "Bytes delivered to the account's clients.", ACCT_FIELD(bytes_out) },
+	{ "verbus_account_conns_refused_total", "counter",
+	  "Client connections refused by the account's limits.",
+	  ACCT_FIELD(conns_refused) },
+	{ "verbus_account_subs_refused_total", "counter",
+	  "Subscriptions refused by the account's max_subs.",
+	  ACCT_FIELD(subs_refused) },
+};
+
+/*
+ * Each family once, one sample per account labelled account="NAME".  The
+ * names are unique (the configuration refuses a repeated one) and plain
+ * ASCII, so unlike peer ids they need no guard against two alike.
+ */
+static void put_account_metrics(FILE *f, const struct acct_list *l)
+{
+	const struct acct_metric *am;
+	size_t i, j;
+
+	for (i = 0; i < sizeof(acct_metrics) / sizeof(acct_metrics[0]); i++) {
+		am = &acct_metrics[i];
+		put_family(f, am->name, am->type, am->help);
+		for (j = 0; j < l->n; j++) {
+			fprintf(f, "%s{account=\"", am->name);
+			put_label(f, l->v[j].name);
+			fprintf(f, "\"} %llu\n",
+				(unsigned long long)u64_field(&l->v[j].a,
+							      am->off));
+		}
+	}
+}
+
 void vbd_metrics_write(FILE *f, const struct vbd_stats_server *s,
 		       const struct vbd_stats_cluster *c,
-		       const struct route_list *rl, const struct conn_list *l)
+		       const struct route_list *rl, const struct conn_list *l,
+		       const struct acct_list *al)
 {
 	put_server_metrics(f, s);
 	if (c->enabled) {
@@ -464,4 +524,6 @@ void vbd_metrics_write(FILE *f, const struct vbd_stats_server *s,
 		put_route_metrics(f, rl);
 	}
 	put_conn_metrics(f, l);
+	if (al != NULL)
+		put_account_metrics(f, al);
 }

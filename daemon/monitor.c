@@ -1,6 +1,7 @@
 /*
  * monitor.c - the HTTP monitoring endpoint: /metrics, /varz, /connz, /routez,
- * /healthz (its verdict in health.c), /subsz (its page in subsz.c).
+ * /healthz (its verdict in health.c), /subsz (its page in subsz.c),
+ * /accountz.
  *
  * libmicrohttpd runs in "external polling" mode with epoll and no threads:
  * its epoll descriptor joins the daemon's epoll set and MHD_run() does the
@@ -19,7 +20,9 @@
  *
  * The cluster callbacks of the stats source are optional: a source without
  * them, or a broker that is not clustered, is rendered exactly as before the
- * cluster existed, except that /routez answers with no routes.
+ * cluster existed, except that /routez answers with no routes.  So is the
+ * accounts callback: without it /metrics has no account families and
+ * /accountz lists no account.
  */
 #include "monitor.h"
 #include "daemon/health.h"
@@ -278,10 +281,36 @@ bool vbd_mon_route_open(const struct route_snap *rs)
 	return strcmp(rs->state, "open") == 0;
 }
 
+static void collect_account(void *ctx, const struct vbd_stats_account *a)
+{
+	struct acct_list *l = ctx;
+	struct acct_snap *as;
+
+	if (!l->oom)
+		l->v = list_room(l->v, l->n, &l->cap, &l->oom, sizeof(*l->v),
+				 16);
+	if (l->oom)
+		return;
+	as = &l->v[l->n++];
+	as->a = *a;
+	/* The broker's pointers are not ours to keep. */
+	as->a.name = NULL;
+	as->a.def = NULL;
+	vbd_mon_clean_text(as->name, a->name, sizeof(as->name));
+}
+
+/* Every account, in the broker's order; none without the callback. */
+static void snap_accounts(struct vbd_monitor *m, struct acct_list *l)
+{
+	if (m->src.accounts != NULL)
+		m->src.accounts(m->src.arg, collect_account, l);
+}
+
 static void render_metrics(struct vbd_monitor *m, struct MHD_Connection *conn,
 			   struct reply *r)
 {
 	struct route_list rl = { 0 };
+	struct acct_list al = { 0 };
 	struct conn_list l = { 0 };
 	struct vbd_stats_cluster c;
 	struct vbd_stats_server s;
@@ -293,12 +322,14 @@ static void render_metrics(struct vbd_monitor *m, struct MHD_Connection *conn,
 	snap_cluster(m, &c);
 	snap_routes(m, &c, &rl);
 	m->src.conns(m->src.arg, collect_conn, &l);
-	if (l.oom || rl.oom)
+	snap_accounts(m, &al);
+	if (l.oom || rl.oom || al.oom)
 		goto out_free;
 	f = open_memstream(&r->body, &r->len);
 	if (f == NULL)
 		goto out_free;
-	vbd_metrics_write(f, &s, &c, &rl, &l);
+	vbd_metrics_write(f, &s, &c, &rl, &l,
+			  m->src.accounts != NULL ? &al : NULL);
 	/* Closed whatever happened: the stream owns r->body until then. */
 	bad = ferror(f);
 	if (fclose(f) != 0 || bad) {
@@ -308,15 +339,27 @@ static void render_metrics(struct vbd_monitor *m, struct MHD_Connection *conn,
 	r->status = MHD_HTTP_OK;
 	r->type = TYPE_PROM;
 out_free:
+	free(al.v);
 	free(rl.v);
 	free(l.v);
 }
 
-/* ---- JSON: /varz, /connz, /routez, /healthz, errors -------------------- */
+/* ---- JSON: /varz, /connz, /routez, /accountz, /healthz, errors --------- */
 
-static void jadd_u64(json_object *o, const char *key, uint64_t v)
+void vbd_mon_jadd_u64(json_object *o, const char *key, uint64_t v)
 {
 	json_object_object_add(o, key, json_object_new_uint64(v));
+}
+
+void vbd_mon_jadd_text(json_object *o, const char *key, const char *v,
+		       size_t size)
+{
+	char buf[VBI_SUBJECT_MAX + 1];
+
+	if (size > sizeof(buf))
+		size = sizeof(buf);
+	vbd_mon_clean_text(buf, v, size);
+	json_object_object_add(o, key, json_object_new_string(buf));
 }
 
 static void jadd_str(json_object *o, const char *key, const char *v)
@@ -357,7 +400,7 @@ static void error_reply(struct reply *r, unsigned status, const char *msg)
 
 	if (o != NULL) {
 		jadd_str(o, "error", msg);
-		jadd_u64(o, "status", status);
+		vbd_mon_jadd_u64(o, "status", status);
 	}
 	json_reply(r, status, o);
 }
@@ -373,24 +416,25 @@ static json_object *cluster_json(const struct vbd_stats_cluster *c)
 	jadd_str(o, "id", c->id);
 	jadd_bool(o, "zk_connected", c->zk_connected);
 	jadd_bool(o, "registered", c->registered);
-	jadd_u64(o, "zk_connects", c->zk_connects);
-	jadd_u64(o, "zk_disconnects", c->zk_disconnects);
-	jadd_u64(o, "zk_expiries", c->zk_expiries);
-	jadd_u64(o, "members", c->members);
-	jadd_u64(o, "routes", c->routes);
-	jadd_u64(o, "routes_opened", c->routes_opened);
-	jadd_u64(o, "route_connect_failures", c->route_connect_failures);
-	jadd_u64(o, "routes_refused", c->routes_refused);
-	jadd_u64(o, "route_errors", c->route_errors);
-	jadd_u64(o, "route_drops", c->route_drops);
-	jadd_u64(o, "route_drops_reported", c->route_drops_reported);
-	jadd_u64(o, "route_drops_in", c->route_drops_in);
-	jadd_u64(o, "interest_local", c->interest_local);
-	jadd_u64(o, "interest_remote", c->interest_remote);
-	jadd_u64(o, "route_msgs_in", c->route_msgs_in);
-	jadd_u64(o, "route_msgs_out", c->route_msgs_out);
-	jadd_u64(o, "route_bytes_in", c->route_bytes_in);
-	jadd_u64(o, "route_bytes_out", c->route_bytes_out);
+	vbd_mon_jadd_u64(o, "zk_connects", c->zk_connects);
+	vbd_mon_jadd_u64(o, "zk_disconnects", c->zk_disconnects);
+	vbd_mon_jadd_u64(o, "zk_expiries", c->zk_expiries);
+	vbd_mon_jadd_u64(o, "members", c->members);
+	vbd_mon_jadd_u64(o, "routes", c->routes);
+	vbd_mon_jadd_u64(o, "routes_opened", c->routes_opened);
+	vbd_mon_jadd_u64(o, "route_connect_failures",
+			 c->route_connect_failures);
+	vbd_mon_jadd_u64(o, "routes_refused", c->routes_refused);
+	vbd_mon_jadd_u64(o, "route_errors", c->route_errors);
+	vbd_mon_jadd_u64(o, "route_drops", c->route_drops);
+	vbd_mon_jadd_u64(o, "route_drops_reported", c->route_drops_reported);
+	vbd_mon_jadd_u64(o, "route_drops_in", c->route_drops_in);
+	vbd_mon_jadd_u64(o, "interest_local", c->interest_local);
+	vbd_mon_jadd_u64(o, "interest_remote", c->interest_remote);
+	vbd_mon_jadd_u64(o, "route_msgs_in", c->route_msgs_in);
+	vbd_mon_jadd_u64(o, "route_msgs_out", c->route_msgs_out);
+	vbd_mon_jadd_u64(o, "route_bytes_in", c->route_bytes_in);
+	vbd_mon_jadd_u64(o, "route_bytes_out", c->route_bytes_out);
 	return o;
 }
 
@@ -417,46 +461,46 @@ static void render_varz(struct vbd_monitor *m, struct MHD_Connection *conn,
 	jadd_str(o, "start", start);
 	jadd_str(o, "now", now);
 	jadd_str(o, "uptime", up);
-	jadd_u64(o, "uptime_ms", s.uptime_ms);
-	jadd_u64(o, "connections", s.conns);
-	jadd_u64(o, "total_connections", s.conns_total);
-	jadd_u64(o, "rejected_connections", s.conns_rejected);
-	jadd_u64(o, "subscriptions", s.subs);
-	jadd_u64(o, "in_msgs", s.msgs_in);
-	jadd_u64(o, "out_msgs", s.msgs_out);
-	jadd_u64(o, "in_bytes", s.bytes_in);
-	jadd_u64(o, "out_bytes", s.bytes_out);
-	jadd_u64(o, "slow_consumers", s.slow_consumers);
-	jadd_u64(o, "slow_disconnects", s.slow_disconnects);
-	jadd_u64(o, "loop_late", s.loop_late);
-	jadd_u64(o, "drops", s.drops);
-	jadd_u64(o, "credit_waits", s.credit_waits);
-	jadd_u64(o, "no_interest", s.no_interest);
-	jadd_u64(o, "no_responders", s.no_responders);
-	jadd_u64(o, "bad_headers", s.bad_headers);
-	jadd_u64(o, "large_msgs", s.large_in);
-	jadd_u64(o, "large_aborted", s.large_aborted);
-	jadd_u64(o, "large_active", s.large_active);
-	jadd_u64(o, "auth_failures", s.auth_failures);
-	jadd_u64(o, "denied_publish", s.denied_publish);
-	jadd_u64(o, "denied_subscribe", s.denied_subscribe);
-	jadd_u64(o, "payload_copy_bytes", s.payload_copies);
-	jadd_u64(o, "zero_copy_bytes", s.zero_copy_bytes);
-	jadd_u64(o, "forward_kicks", s.forward_kicks);
-	jadd_u64(o, "mr_registered", s.mr_registered);
-	jadd_u64(o, "mr_deregistered", s.mr_deregistered);
-	jadd_u64(o, "mem_registered", s.mem_registered);
-	jadd_u64(o, "forward_failures", s.forward_failures);
-	jadd_u64(o, "handshakes", s.handshakes);
-	jadd_u64(o, "handshake_timeouts", s.handshake_timeouts);
-	jadd_u64(o, "mem_resident", s.rss_bytes);
-	jadd_u64(o, "heap_in_use", s.heap_in_use);
-	jadd_u64(o, "heap_free", s.heap_free);
-	jadd_u64(o, "max_connections", s.max_conns);
-	jadd_u64(o, "max_subscriptions", s.max_subs);
-	jadd_u64(o, "max_payload", s.max_payload);
-	jadd_u64(o, "max_msg", s.max_msg);
-	jadd_u64(o, "ring_size", s.ring_size);
+	vbd_mon_jadd_u64(o, "uptime_ms", s.uptime_ms);
+	vbd_mon_jadd_u64(o, "connections", s.conns);
+	vbd_mon_jadd_u64(o, "total_connections", s.conns_total);
+	vbd_mon_jadd_u64(o, "rejected_connections", s.conns_rejected);
+	vbd_mon_jadd_u64(o, "subscriptions", s.subs);
+	vbd_mon_jadd_u64(o, "in_msgs", s.msgs_in);
+	vbd_mon_jadd_u64(o, "out_msgs", s.msgs_out);
+	vbd_mon_jadd_u64(o, "in_bytes", s.bytes_in);
+	vbd_mon_jadd_u64(o, "out_bytes", s.bytes_out);
+	vbd_mon_jadd_u64(o, "slow_consumers", s.slow_consumers);
+	vbd_mon_jadd_u64(o, "slow_disconnects", s.slow_disconnects);
+	vbd_mon_jadd_u64(o, "loop_late", s.loop_late);
+	vbd_mon_jadd_u64(o, "drops", s.drops);
+	vbd_mon_jadd_u64(o, "credit_waits", s.credit_waits);
+	vbd_mon_jadd_u64(o, "no_interest", s.no_interest);
+	vbd_mon_jadd_u64(o, "no_responders", s.no_responders);
+	vbd_mon_jadd_u64(o, "bad_headers", s.bad_headers);
+	vbd_mon_jadd_u64(o, "large_msgs", s.large_in);
+	vbd_mon_jadd_u64(o, "large_aborted", s.large_aborted);
+	vbd_mon_jadd_u64(o, "large_active", s.large_active);
+	vbd_mon_jadd_u64(o, "auth_failures", s.auth_failures);
+	vbd_mon_jadd_u64(o, "denied_publish", s.denied_publish);
+	vbd_mon_jadd_u64(o, "denied_subscribe", s.denied_subscribe);
+	vbd_mon_jadd_u64(o, "payload_copy_bytes", s.payload_copies);
+	vbd_mon_jadd_u64(o, "zero_copy_bytes", s.zero_copy_bytes);
+	vbd_mon_jadd_u64(o, "forward_kicks", s.forward_kicks);
+	vbd_mon_jadd_u64(o, "mr_registered", s.mr_registered);
+	vbd_mon_jadd_u64(o, "mr_deregistered", s.mr_deregistered);
+	vbd_mon_jadd_u64(o, "mem_registered", s.mem_registered);
+	vbd_mon_jadd_u64(o, "forward_failures", s.forward_failures);
+	vbd_mon_jadd_u64(o, "handshakes", s.handshakes);
+	vbd_mon_jadd_u64(o, "handshake_timeouts", s.handshake_timeouts);
+	vbd_mon_jadd_u64(o, "mem_resident", s.rss_bytes);
+	vbd_mon_jadd_u64(o, "heap_in_use", s.heap_in_use);
+	vbd_mon_jadd_u64(o, "heap_free", s.heap_free);
+	vbd_mon_jadd_u64(o, "max_connections", s.max_conns);
+	vbd_mon_jadd_u64(o, "max_subscriptions", s.max_subs);
+	vbd_mon_jadd_u64(o, "max_payload", s.max_payload);
+	vbd_mon_jadd_u64(o, "max_msg", s.max_msg);
+	vbd_mon_jadd_u64(o, "ring_size", s.ring_size);
 	/* Absent, not null, when not clustered: /varz as it always was. */
 	snap_cluster(m, &c);
 	if (c.enabled) {
@@ -474,31 +518,33 @@ static void render_varz(struct vbd_monitor *m, struct MHD_Connection *conn,
 static json_object *conn_json(const struct vbd_stats_conn *c, time_t now)
 {
 	json_object *o = json_object_new_object();
-	char text[64], start[32], up[48];
+	char text[sizeof(c->account)], start[32], up[48];
 
 	if (o == NULL)
 		return NULL;
 	fmt_time(start, sizeof(start), c->start_time);
 	fmt_uptime(up, sizeof(up),
 		   now > c->start_time ? (uint64_t)(now - c->start_time) : 0);
-	jadd_u64(o, "cid", c->cid);
+	vbd_mon_jadd_u64(o, "cid", c->cid);
 	vbd_mon_clean_text(text, c->name, sizeof(c->name));
 	jadd_str(o, "name", text);
 	vbd_mon_clean_text(text, c->peer, sizeof(c->peer));
 	jadd_str(o, "peer", text);
 	jadd_str(o, "transport", c->transport);
+	vbd_mon_clean_text(text, c->account, sizeof(c->account));
+	jadd_str(o, "account", text);
 	jadd_str(o, "start", start);
 	jadd_str(o, "uptime", up);
-	jadd_u64(o, "subscriptions", c->subs);
-	jadd_u64(o, "in_msgs", c->msgs_in);
-	jadd_u64(o, "in_bytes", c->bytes_in);
-	jadd_u64(o, "out_msgs", c->msgs_out);
-	jadd_u64(o, "out_bytes", c->bytes_out);
-	jadd_u64(o, "drops", c->drops);
-	jadd_u64(o, "credit_waits", c->credit_waits);
-	jadd_u64(o, "pending", c->pending);
-	jadd_u64(o, "ring_size", c->ring_size);
-	jadd_u64(o, "peer_ring_size", c->peer_ring);
+	vbd_mon_jadd_u64(o, "subscriptions", c->subs);
+	vbd_mon_jadd_u64(o, "in_msgs", c->msgs_in);
+	vbd_mon_jadd_u64(o, "in_bytes", c->bytes_in);
+	vbd_mon_jadd_u64(o, "out_msgs", c->msgs_out);
+	vbd_mon_jadd_u64(o, "out_bytes", c->bytes_out);
+	vbd_mon_jadd_u64(o, "drops", c->drops);
+	vbd_mon_jadd_u64(o, "credit_waits", c->credit_waits);
+	vbd_mon_jadd_u64(o, "pending", c->pending);
+	vbd_mon_jadd_u64(o, "ring_size", c->ring_size);
+	vbd_mon_jadd_u64(o, "peer_ring_size", c->peer_ring);
 	return o;
 }
 
@@ -507,16 +553,28 @@ struct connz_page {
 	uint64_t offset; /* first index to include */
 	uint64_t limit; /* most to include */
 	uint64_t seen; /* connections seen so far: the total, at the end */
+	const char *acc; /* only this account's (?acc=); NULL: all */
 	json_object *arr; /* the page */
 	time_t now; /* for each connection's uptime */
 	bool oom; /* an object could not be built */
 };
+
+/* Is @c in account @acc (a valid name)?  NULL @acc: every account. */
+static bool conn_in_account(const struct vbd_stats_conn *c, const char *acc)
+{
+	/* Bounded: the broker's copy may fill the field to the brim. */
+	return acc == NULL || strncmp(c->account, acc, sizeof(c->account)) == 0;
+}
 
 static void connz_add(void *ctx, const struct vbd_stats_conn *c)
 {
 	struct connz_page *p = ctx;
 	json_object *o;
 
+	/* The totals and the window count the filtered set, as nats-server's
+	 * /connz?acc= does. */
+	if (!conn_in_account(c, p->acc))
+		return;
 	if (p->seen >= p->offset && p->seen - p->offset < p->limit && !p->oom) {
 		o = conn_json(c, p->now);
 		if (o == NULL || json_object_array_add(p->arr, o) != 0) {
@@ -564,22 +622,67 @@ static bool query_page(struct MHD_Connection *conn, struct reply *r,
 	return true;
 }
 
+/*
+ * An account name as verbusd.conf allows it, "$G" and any reserved '$'
+ * name included (account.h): 1 to VBD_ACCOUNT_NAME_MAX bytes of
+ * [A-Za-z0-9_$-].
+ */
+static bool account_name_ok(const char *s)
+{
+	size_t n = strlen(s), i;
+	char ch;
+
+	if (n == 0 || n > VBD_ACCOUNT_NAME_MAX)
+		return false;
+	for (i = 0; i < n; i++) {
+		ch = s[i];
+		if (!(ch >= 'a' && ch <= 'z') && !(ch >= 'A' && ch <= 'Z') &&
+		    !(ch >= '0' && ch <= '9') && ch != '_' && ch != '-' &&
+		    ch != '$')
+			return false;
+	}
+	return true;
+}
+
+/*
+ * ?acc=NAME (/connz, /accountz): true with *@acc (NULL when absent), or
+ * false after a 400 if NAME cannot be an account's.
+ */
+static bool query_acc(struct MHD_Connection *conn, struct reply *r,
+		      const char **acc)
+{
+	*acc = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "acc");
+	if (*acc == NULL || account_name_ok(*acc))
+		return true;
+	error_reply(r, MHD_HTTP_BAD_REQUEST,
+		    "acc must be an account name: 1 to 64 letters, digits, "
+		    "'_', '-' or '$'");
+	return false;
+}
+
+/* ?cid=N, with ?acc=NAME: 404 unless that connection is NAME's. */
 static void render_one_conn(struct vbd_monitor *m, uint64_t cid,
-			    struct reply *r)
+			    const char *acc, struct reply *r)
 {
 	struct vbd_stats_conn c;
-	char msg[64];
+	char msg[128];
 
 	memset(&c, 0, sizeof(c));
-	if (m->src.conn(m->src.arg, cid, &c) != 0) {
-		snprintf(msg, sizeof(msg), "no connection with cid %llu",
-			 (unsigned long long)cid);
+	if (m->src.conn(m->src.arg, cid, &c) != 0 ||
+	    !conn_in_account(&c, acc)) {
+		snprintf(msg, sizeof(msg), "no connection with cid %llu%s%s",
+			 (unsigned long long)cid, acc ? " in account " : "",
+			 acc ? acc : "");
 		error_reply(r, MHD_HTTP_NOT_FOUND, msg);
 		return;
 	}
 	json_reply(r, MHD_HTTP_OK, conn_json(&c, time(NULL)));
 }
 
+/*
+ * /connz: ?offset=N&limit=N (default 0 and 1024, limit at most 10000),
+ * ?cid=N for one connection, ?acc=NAME for one account's connections.
+ */
 static void render_connz(struct vbd_monitor *m, struct MHD_Connection *conn,
 			 struct reply *r)
 {
@@ -589,13 +692,15 @@ static void render_connz(struct vbd_monitor *m, struct MHD_Connection *conn,
 	bool has_cid;
 	json_object *o;
 
+	if (!query_acc(conn, r, &p.acc))
+		return;
 	if (!query_u64(conn, "cid", &cid, &has_cid)) {
 		error_reply(r, MHD_HTTP_BAD_REQUEST,
 			    "cid must be a decimal integer");
 		return;
 	}
 	if (has_cid) {
-		render_one_conn(m, cid, r);
+		render_one_conn(m, cid, p.acc, r);
 		return;
 	}
 	if (!query_page(conn, r, &p.offset, &p.limit, CONNZ_LIMIT_MAX))
@@ -610,10 +715,10 @@ static void render_connz(struct vbd_monitor *m, struct MHD_Connection *conn,
 		goto out_oom;
 	fmt_time(now, sizeof(now), (int64_t)p.now);
 	jadd_str(o, "now", now);
-	jadd_u64(o, "num_connections", json_object_array_length(p.arr));
-	jadd_u64(o, "total", p.seen);
-	jadd_u64(o, "offset", p.offset);
-	jadd_u64(o, "limit", p.limit);
+	vbd_mon_jadd_u64(o, "num_connections", json_object_array_length(p.arr));
+	vbd_mon_jadd_u64(o, "total", p.seen);
+	vbd_mon_jadd_u64(o, "offset", p.offset);
+	vbd_mon_jadd_u64(o, "limit", p.limit);
 	json_object_object_add(o, "connections", p.arr);
 	json_reply(r, MHD_HTTP_OK, o);
 	return;
@@ -674,18 +779,18 @@ static json_object *route_json(const struct route_snap *rs, time_t now)
 	jadd_str(o, "state", rs->state);
 	jadd_bool(o, "outbound", r->outbound);
 	jadd_bool(o, "member", r->member);
-	jadd_u64(o, "cid", r->cid);
+	vbd_mon_jadd_u64(o, "cid", r->cid);
 	jadd_str(o, "peer", r->peer);
 	jadd_str(o, "start", start);
 	jadd_str(o, "uptime", up);
-	jadd_u64(o, "msgs_in", r->msgs_in);
-	jadd_u64(o, "bytes_in", r->bytes_in);
-	jadd_u64(o, "msgs_out", r->msgs_out);
-	jadd_u64(o, "bytes_out", r->bytes_out);
-	jadd_u64(o, "interest_in", r->interest_in);
-	jadd_u64(o, "interest_queued", r->interest_queued);
-	jadd_u64(o, "connects", r->connects);
-	jadd_u64(o, "failures", r->failures);
+	vbd_mon_jadd_u64(o, "msgs_in", r->msgs_in);
+	vbd_mon_jadd_u64(o, "bytes_in", r->bytes_in);
+	vbd_mon_jadd_u64(o, "msgs_out", r->msgs_out);
+	vbd_mon_jadd_u64(o, "bytes_out", r->bytes_out);
+	vbd_mon_jadd_u64(o, "interest_in", r->interest_in);
+	vbd_mon_jadd_u64(o, "interest_queued", r->interest_queued);
+	vbd_mon_jadd_u64(o, "connects", r->connects);
+	vbd_mon_jadd_u64(o, "failures", r->failures);
 	jadd_str(o, "last_error", r->last_error);
 	return o;
 }
@@ -720,7 +825,7 @@ static void render_routez(struct vbd_monitor *m, struct MHD_Connection *conn,
 	jadd_str(o, "server_id", c.id);
 	jadd_str(o, "cluster", c.name);
 	jadd_str(o, "now", nowbuf);
-	jadd_u64(o, "num_routes", open);
+	vbd_mon_jadd_u64(o, "num_routes", open);
 	json_object_object_add(o, "routes", arr);
 	free(l.v);
 	json_reply(r, MHD_HTTP_OK, o);
@@ -730,6 +835,48 @@ out_oom:
 	json_object_put(o);
 	free(l.v);
 	json_reply(r, MHD_HTTP_OK, NULL);
+}
+
+/*
+ * /accountz: {"server_name", "now", "accounts": [...]}, every account in
+ * the broker's order (the global one, "$G", first); ?acc=NAME: only that
+ * one, 404 if there is none.
+ */
+static void render_accountz(struct vbd_monitor *m, struct MHD_Connection *conn,
+			    struct reply *r)
+{
+	struct vbd_stats_server s;
+	char now[32], msg[128];
+	const char *acc;
+	json_object *o, *arr;
+
+	if (!query_acc(conn, r, &acc))
+		return;
+	arr = vbd_accountz_json(&m->src, acc);
+	if (arr == NULL) {
+		json_reply(r, MHD_HTTP_OK, NULL);
+		return;
+	}
+	if (acc != NULL && json_object_array_length(arr) == 0) {
+		json_object_put(arr);
+		snprintf(msg, sizeof(msg), "no account named %s", acc);
+		error_reply(r, MHD_HTTP_NOT_FOUND, msg);
+		return;
+	}
+	o = json_object_new_object();
+	if (o == NULL) {
+		json_object_put(arr);
+		json_reply(r, MHD_HTTP_OK, NULL);
+		return;
+	}
+	/* Not snap_server(): the process's memory is not needed here. */
+	memset(&s, 0, sizeof(s));
+	m->src.server(m->src.arg, &s);
+	fmt_time(now, sizeof(now), (int64_t)time(NULL));
+	jadd_str(o, "server_name", s.server_name ? s.server_name : "");
+	jadd_str(o, "now", now);
+	json_object_object_add(o, "accounts", arr);
+	json_reply(r, MHD_HTTP_OK, o);
 }
 
 /*
@@ -752,14 +899,14 @@ static bool health_failed_json(json_object *o, const struct vbd_health *h,
 			return false;
 		}
 	jadd_str(o, "status", "unavailable");
-	jadd_u64(o, "status_code", MHD_HTTP_SERVICE_UNAVAILABLE);
+	vbd_mon_jadd_u64(o, "status_code", MHD_HTTP_SERVICE_UNAVAILABLE);
 	jadd_str(o, "error", h->error);
 	json_object_object_add(o, "failed", arr);
 	jadd_bool(o, "listening", s->listening);
 	jadd_bool(o, "draining", s->draining);
-	jadd_u64(o, "tick_age_ms", s->tick_age_ms);
-	jadd_u64(o, "loop_away_ms", s->loop_away_ms);
-	jadd_u64(o, "loop_back_ms", s->loop_back_ms);
+	vbd_mon_jadd_u64(o, "tick_age_ms", s->tick_age_ms);
+	vbd_mon_jadd_u64(o, "loop_away_ms", s->loop_away_ms);
+	vbd_mon_jadd_u64(o, "loop_back_ms", s->loop_back_ms);
 	return true;
 }
 
@@ -798,8 +945,8 @@ static void render_healthz(struct vbd_monitor *m, struct MHD_Connection *conn,
 	jadd_str(co, "zookeeper",
 		 c.zk_connected ? "connected" : "disconnected");
 	jadd_bool(co, "registered", c.registered);
-	jadd_u64(co, "routes", c.routes);
-	jadd_u64(co, "members", c.members);
+	vbd_mon_jadd_u64(co, "routes", c.routes);
+	vbd_mon_jadd_u64(co, "members", c.members);
 	json_object_object_add(o, "cluster", co);
 out:
 	json_reply(r, h.ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, o);
@@ -819,9 +966,10 @@ struct endpoint {
 };
 
 static const struct endpoint endpoints[] = {
-	{ "/metrics", render_metrics }, { "/varz", render_varz },
-	{ "/connz", render_connz },	{ "/routez", render_routez },
-	{ "/healthz", render_healthz }, { "/subsz", render_subsz },
+	{ "/metrics", render_metrics },	  { "/varz", render_varz },
+	{ "/connz", render_connz },	  { "/routez", render_routez },
+	{ "/healthz", render_healthz },	  { "/subsz", render_subsz },
+	{ "/accountz", render_accountz },
 };
 
 /* Hand @r to libmicrohttpd; frees r->body whatever happens. */

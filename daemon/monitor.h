@@ -6,8 +6,10 @@
  *
  *   GET /metrics   Prometheus text format 0.0.4, metric names "verbus_*"
  *   GET /varz      the server's numbers as one JSON object
- *   GET /connz     the connections as JSON; ?offset=N&limit=N (default 0
- *                  and 1024, limit at most 10000), or ?cid=N for one
+ *   GET /connz     the connections as JSON, each with its "account";
+ *                  ?offset=N&limit=N (default 0 and 1024, limit at most
+ *                  10000), or ?cid=N for one; ?acc=NAME: only the account
+ *                  NAME's ("total" and the window count those alone)
  *   GET /routez    the routes to other brokers as JSON, as nats-server's
  *   GET /healthz   200 {"status":"ok"} while the broker accepts and routes:
  *                  listening, not draining, its event loop turning
@@ -31,9 +33,27 @@
  *                  message on SUBJECT would reach, every member of a
  *                  queue group listed; subs=1 is accepted (the list is
  *                  always there)
+ *   GET /accountz  the accounts (tenants): {"server_name", "now",
+ *                  "accounts": [{"name", "conns", "subs", "memory",
+ *                  "msgs_in", "bytes_in", "msgs_out", "bytes_out",
+ *                  "conns_refused", "subs_refused", "limits": {"max_conns",
+ *                  "max_subs", "max_memory"} (0: no limit; absent for the
+ *                  global account "$G"), "exports": [{"stream" or
+ *                  "service": pattern, "accounts": [who may import it]
+ *                  (absent: any account), "responses" and "response_ms"
+ *                  (services)}], "imports": [{"stream" or "service":
+ *                  pattern, "account": the exporter}]}]}, "$G" first, then
+ *                  by name; ?acc=NAME: only that one (404 if none)
  *
  * HEAD is answered as GET without a body; any other method gets 405, an
- * unknown path 404, a malformed query argument 400 with a JSON error.
+ * unknown path 404, a malformed query argument 400 with a JSON error (an
+ * ?acc= that no account could be named: 1 to 64 of [A-Za-z0-9_$-]).
+ *
+ * /metrics has, when the stats source has the accounts callback, per
+ * account labelled account="NAME": the gauges verbus_account_connections,
+ * verbus_account_subscriptions, verbus_account_memory_bytes, and the
+ * counters verbus_account_{msgs,bytes}_{in,out}_total,
+ * verbus_account_conns_refused_total, verbus_account_subs_refused_total.
  *
  * The cluster (stats.h's cluster and routes callbacks) shows as follows;
  * when the broker is not clustered every page is as it was before clusters
@@ -104,7 +124,9 @@ struct vbd_monitor;
  *
  * @src is copied; its callbacks and src->arg must stay valid until
  * vbd_monitor_destroy().  server, conns and conn are required; cluster may
- * be NULL ("not clustered") and so may routes (no routes).  Does not block.
+ * be NULL ("not clustered") and so may routes (no routes), subs (none) and
+ * accounts (none: /accountz lists none, /metrics has no account
+ * families).  Does not block.
  *
  * Returns VB_OK and sets *@out; VB_EINVAL (@addr not a numeric address, a
  * NULL argument or required callback); VB_ENOMEM; or VB_ESYS (the socket

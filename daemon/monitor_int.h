@@ -9,10 +9,12 @@
 #ifndef VERBUS_DAEMON_MONITOR_INT_H
 #define VERBUS_DAEMON_MONITOR_INT_H
 
+#include "daemon/account.h"
 #include "daemon/stats.h"
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Every connection, copied out of the broker in one pass. */
@@ -32,6 +34,20 @@ struct route_snap {
 /* Every route, copied out of the broker in one pass. */
 struct route_list {
 	struct route_snap *v; /* the copies, by peer id once sorted */
+	size_t n; /* used */
+	size_t cap; /* allocated */
+	bool oom; /* a copy did not fit: the list is incomplete */
+};
+
+/* One account as /metrics keeps it: the counters, the name copied. */
+struct acct_snap {
+	struct vbd_stats_account a; /* a.name and a.def NULL: see @name */
+	char name[VBD_ACCOUNT_NAME_MAX + 1]; /* made valid UTF-8 */
+};
+
+/* Every account, copied out of the broker in one pass. */
+struct acct_list {
+	struct acct_snap *v; /* the copies, in the broker's order */
 	size_t n; /* used */
 	size_t cap; /* allocated */
 	bool oom; /* a copy did not fit: the list is incomplete */
@@ -57,6 +73,22 @@ struct json_object *vbd_subsz_json(const struct vbd_stats_source *src,
 				   const char *now);
 
 /*
+ * vbd_accountz_json() - the accounts of the /accountz page (accountz.c):
+ * every account of @src, or only the one named @acc (not NULL), as a
+ * new JSON array for the caller (empty: none of that name), or NULL if
+ * out of memory.
+ */
+struct json_object *vbd_accountz_json(const struct vbd_stats_source *src,
+				      const char *acc);
+
+/* JSON members every page writes (monitor.c): a number; and a string of
+ * the configuration or a client (a name, a pattern) made valid UTF-8,
+ * @v NUL-terminated and, with its NUL, at most @size bytes. */
+void vbd_mon_jadd_u64(struct json_object *o, const char *key, uint64_t v);
+void vbd_mon_jadd_text(struct json_object *o, const char *key, const char *v,
+		       size_t size);
+
+/*
  * vbd_mon_clean_text() - copy @src (a field of @size bytes, terminated or
  * not) to @dst (at least @size bytes), every byte that is not part of
  * valid UTF-8 replaced by '?'; @dst may be @src.
@@ -68,10 +100,13 @@ bool vbd_mon_route_open(const struct route_snap *rs);
 
 /*
  * vbd_metrics_write() - the Prometheus text exposition of @s, the cluster
- * @c and its routes @rl (if @c->enabled), and the connections @l, to @f.
+ * @c and its routes @rl (if @c->enabled), the connections @l and the
+ * accounts @al (NULL: the source has no accounts callback, no account
+ * families at all), to @f.
  */
 void vbd_metrics_write(FILE *f, const struct vbd_stats_server *s,
 		       const struct vbd_stats_cluster *c,
-		       const struct route_list *rl, const struct conn_list *l);
+		       const struct route_list *rl, const struct conn_list *l,
+		       const struct acct_list *al);
 
 #endif /* VERBUS_DAEMON_MONITOR_INT_H */

@@ -350,6 +350,24 @@ void vbd_broker_reload(struct vbd_broker *b, const struct vbd_config *cfg,
 					     "configuration reload");
 			continue;
 		}
+		if (strcmp(bk_account_name_of(who), bc->acct->name)) {
+			/* Its subscriptions are in the other account's trie,
+			 * its inbox and grants there too: it starts again. */
+			vbi_warn("reload: conn cid %" PRIu64 " %s user %s: its "
+				 "account changed (%s -> %s); disconnected",
+				 bc->cid, bc->name, vbd_user_name(who),
+				 bc->acct->name, bk_account_name_of(who));
+			HASH_ITER(hh, bc->subs, s, tmp)
+			bk_sub_free(b, s);
+			bc->user = NULL;
+			bc->closing = true;
+			bc->revoked = true;
+			res->disconnected++;
+			vbi_conn_close_error(bc->c, VB_EACCES,
+					     "account changed by a "
+					     "configuration reload");
+			continue;
+		}
 		bc->user = who;
 		res->subs_revoked += revoke_subs(b, bc);
 	}

@@ -137,6 +137,26 @@ struct vbd_stats_conn {
 	uint64_t pending; /* deliveries queued for it now */
 	uint32_t ring_size; /* its receive ring on the broker */
 	uint32_t peer_ring; /* its own receive ring */
+	char account[65]; /* its account's name ("$G": the global one) */
+};
+
+struct vbd_acct_def;
+
+/*
+ * One account (daemon/account.h): what it holds now and in all.  The
+ * global account, "$G", has no definition (@def NULL: no limits, exports
+ * or imports).  Pointers valid only during the callback that gives them.
+ */
+struct vbd_stats_account {
+	const char *name;
+	const struct vbd_acct_def *def; /* limits, exports, imports */
+	uint64_t conns; /* client connections now */
+	uint64_t subs; /* their subscriptions now */
+	uint64_t memory; /* the broker's registered memory for them now */
+	uint64_t msgs_in, bytes_in; /* published by its clients */
+	uint64_t msgs_out, bytes_out; /* delivered to its clients */
+	uint64_t conns_refused; /* refused by its limits */
+	uint64_t subs_refused; /* subscriptions refused by max_subs */
 };
 
 /* One subscription of a client (/subsz); the strings are the broker's,
@@ -176,6 +196,13 @@ struct vbd_stats_source {
 	void (*subs)(void *arg, const char *test,
 		     void (*fn)(void *ctx, const struct vbd_stats_sub *s),
 		     void *ctx);
+	/* Every account, the global one first, then by name.  May be
+	 * NULL: no accounts (/accountz lists none; /metrics has no account
+	 * families). */
+	void (*accounts)(void *arg,
+			 void (*fn)(void *ctx,
+				    const struct vbd_stats_account *a),
+			 void *ctx);
 	void *arg;
 };
 

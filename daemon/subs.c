@@ -124,10 +124,11 @@ void bk_sub_free(struct vbd_broker *b, struct bsub *s)
 {
 	struct bconn *bc = s->bc;
 
-	vbi_sublist_remove(b->sl, &s->s);
+	vbi_sublist_remove(bc->acct->sl, &s->s);
 	bk_interest_del(b, s);
 	HASH_DEL(bc->subs, s);
 	bc->nsubs--;
+	bc->acct->nsubs--;
 	b->st.subs--;
 	free(s->subject);
 	free(s->queue);
@@ -147,6 +148,7 @@ static void on_subscribe(struct bconn *bc, const Verbus__Subscribe *m)
 	struct vbd_broker *b = bc->b;
 	size_t plen = strlen(m->subject), qlen = strlen(m->queue);
 	enum vbd_inbox_pat ip;
+	char why[VBI_REASON_MAX];
 	struct bsub *s;
 	int rc;
 
@@ -197,6 +199,12 @@ static void on_subscribe(struct bconn *bc, const Verbus__Subscribe *m)
 			       "too many subscriptions on this connection");
 		return;
 	}
+	if (!bk_account_sub_ok(bc, why, sizeof(why))) {
+		vbi_info("conn cid %" PRIu64 " %s: subscription %u refused: %s",
+			 bc->cid, bc->name, m->sid, why);
+		bk_send_notice(bc, VB_ENOSPC, m->sid, 0, why);
+		return;
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		goto out_nomem;
@@ -208,15 +216,16 @@ static void on_subscribe(struct bconn *bc, const Verbus__Subscribe *m)
 	if (!s->subject || (qlen && !s->queue))
 		goto out_free;
 	vbi_sub_init(&s->s, s->subject, plen, s->queue, qlen, s);
-	rc = vbi_sublist_insert(b->sl, &s->s);
+	rc = vbi_sublist_insert(bc->acct->sl, &s->s);
 	if (rc)
 		goto out_free;
 	HASH_ADD(hh, bc->subs, sid, sizeof(s->sid), s);
 	if (s->oom) {
-		vbi_sublist_remove(b->sl, &s->s);
+		vbi_sublist_remove(bc->acct->sl, &s->s);
 		goto out_free;
 	}
 	bc->nsubs++;
+	bc->acct->nsubs++;
 	b->st.subs++;
 	bk_interest_add(b, s);
 	if (vbi_log_enabled(VBI_LOG_DEBUG)) {

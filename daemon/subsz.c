@@ -27,23 +27,6 @@ struct subsz_page {
 	bool oom; /* an object could not be built */
 };
 
-static void jadd_u64(json_object *o, const char *key, uint64_t v)
-{
-	json_object_object_add(o, key, json_object_new_uint64(v));
-}
-
-/* @v (NUL-terminated, @size bytes at most with its NUL) cleaned. */
-static void jadd_text(json_object *o, const char *key, const char *v,
-		      size_t size)
-{
-	char buf[VBI_SUBJECT_MAX + 1];
-
-	if (size > sizeof(buf))
-		size = sizeof(buf);
-	vbd_mon_clean_text(buf, v, size);
-	json_object_object_add(o, key, json_object_new_string(buf));
-}
-
 /* One subscription as nats-server's subsz detail writes it, plus the
  * connection's name and the drops; qgroup and max only when set. */
 static json_object *sub_json(const struct vbd_stats_sub *s)
@@ -52,16 +35,16 @@ static json_object *sub_json(const struct vbd_stats_sub *s)
 
 	if (o == NULL)
 		return NULL;
-	jadd_text(o, "subject", s->subject, VBI_SUBJECT_MAX + 1);
+	vbd_mon_jadd_text(o, "subject", s->subject, VBI_SUBJECT_MAX + 1);
 	if (s->queue)
-		jadd_text(o, "qgroup", s->queue, VBI_QUEUE_MAX + 1);
-	jadd_u64(o, "sid", s->sid);
-	jadd_u64(o, "cid", s->cid);
-	jadd_text(o, "name", s->name ? s->name : "", 64);
-	jadd_u64(o, "msgs", s->msgs);
-	jadd_u64(o, "dropped", s->dropped);
+		vbd_mon_jadd_text(o, "qgroup", s->queue, VBI_QUEUE_MAX + 1);
+	vbd_mon_jadd_u64(o, "sid", s->sid);
+	vbd_mon_jadd_u64(o, "cid", s->cid);
+	vbd_mon_jadd_text(o, "name", s->name ? s->name : "", 64);
+	vbd_mon_jadd_u64(o, "msgs", s->msgs);
+	vbd_mon_jadd_u64(o, "dropped", s->dropped);
 	if (s->max)
-		jadd_u64(o, "max", s->max);
+		vbd_mon_jadd_u64(o, "max", s->max);
 	return o;
 }
 
@@ -99,11 +82,11 @@ json_object *vbd_subsz_json(const struct vbd_stats_source *src,
 		o, "server_name",
 		json_object_new_string(s->server_name ? s->server_name : ""));
 	json_object_object_add(o, "now", json_object_new_string(now));
-	jadd_u64(o, "num_subscriptions", s->subs);
-	jadd_u64(o, "num_cache", s->sub_cache);
-	jadd_u64(o, "total", p.seen);
-	jadd_u64(o, "offset", q->offset);
-	jadd_u64(o, "limit", q->limit);
+	vbd_mon_jadd_u64(o, "num_subscriptions", s->subs);
+	vbd_mon_jadd_u64(o, "num_cache", s->sub_cache);
+	vbd_mon_jadd_u64(o, "total", p.seen);
+	vbd_mon_jadd_u64(o, "offset", q->offset);
+	vbd_mon_jadd_u64(o, "limit", q->limit);
 	json_object_object_add(o, "subscriptions_list", p.arr);
 	return o;
 out_oom:

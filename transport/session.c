@@ -767,9 +767,11 @@ static void on_hello(struct vbi_conn *c, const Verbus__Hello *h)
 	if (c->cred_len)
 		memcpy(c->cred, h->credentials.data, c->cred_len);
 	if (c->cbs.authorize) {
+		c->hello_ring = h->ring ? h->ring->size : 0;
 		rc = c->cbs.authorize(c, c->cred, c->cred_len, c->arg);
 		if (rc) {
-			refuse(c, rc, "not authorized");
+			refuse(c, rc,
+			       c->refusal[0] ? c->refusal : "not authorized");
 			return;
 		}
 	}
@@ -1110,6 +1112,11 @@ const void *vbi_sess_credentials(const struct vbi_conn *c, size_t *len)
 	return c->cred;
 }
 
+void vbi_sess_refusal(struct vbi_conn *c, const char *reason)
+{
+	snprintf(c->refusal, sizeof(c->refusal), "%s", reason);
+}
+
 void vbi_sess_pause(struct vbi_conn *c, int paused)
 {
 	c->paused = paused != 0;
@@ -1156,7 +1163,7 @@ void vbi_sess_stats(const struct vbi_conn *c, struct vbi_conn_stats *s)
 	s->recv_credits = c->cr.recv_credits;
 	s->refs_out = c->refs_out;
 	s->ring_size = c->opts.ring_size;
-	s->peer_ring = c->peer_ring;
+	s->peer_ring = c->peer_ring ? c->peer_ring : c->hello_ring;
 	s->peer_max_msg = c->peer_max_msg;
 	s->peer_max_payload = c->peer_max_payload;
 	s->tx_staged = c->tx.tail;

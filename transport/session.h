@@ -139,6 +139,8 @@ struct vbi_conn {
 	struct vbi_ring_tx tx;
 	struct vbi_credit cr;
 	uint32_t peer_ring; /* the peer's ring size (0 before open) */
+	uint32_t hello_ring; /* server: the ring size its Hello gave */
+	char refusal[VBI_REASON_MAX]; /* authorize's reason; "": none */
 	uint32_t peer_max_msg; /* largest topic + payload it takes */
 	uint32_t peer_max_payload; /* largest large message; 0: none */
 	char peer_version[VBI_VERSION_MAX + 1]; /* client: from the Welcome */
@@ -280,6 +282,7 @@ int vbi_sess_unpin(struct vbi_conn *c);
 int vbi_sess_send_ctrl(struct vbi_conn *c, const Verbus__Control *m);
 const char *vbi_sess_name(const struct vbi_conn *c);
 const void *vbi_sess_credentials(const struct vbi_conn *c, size_t *len);
+void vbi_sess_refusal(struct vbi_conn *c, const char *reason);
 void vbi_sess_pause(struct vbi_conn *c, int paused);
 void vbi_sess_close(struct vbi_conn *c);
 void vbi_sess_close_error(struct vbi_conn *c, int err, const char *reason);
@@ -307,6 +310,7 @@ void vbi_sess_set_arg(struct vbi_conn *c, void *arg);
 	.pause = vbi_sess_pause,                \
 	.close = vbi_sess_close,                \
 	.close_error = vbi_sess_close_error,    \
+	.refusal = vbi_sess_refusal,            \
 	.stats = vbi_sess_stats,                \
 	.set_arg = vbi_sess_set_arg
 /* clang-format on */

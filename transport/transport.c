@@ -221,6 +221,11 @@ void vbi_conn_close_error(struct vbi_conn *c, int err, const char *reason)
 		OPS(c)->close_error(c, err, reason);
 }
 
+void vbi_conn_refusal(struct vbi_conn *c, const char *reason)
+{
+	OPS(c)->refusal(c, reason);
+}
+
 void vbi_conn_stats(const struct vbi_conn *c, struct vbi_conn_stats *s)
 {
 	OPS(c)->stats(c, s);

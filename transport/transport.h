@@ -174,7 +174,8 @@ struct vbi_conn_stats {
 	uint64_t tx_waiting; /* now: bytes staged and not yet posted */
 	uint32_t recv_credits; /* now: RECVs of the peer we may still use */
 	uint32_t ring_size; /* our receive ring */
-	uint32_t peer_ring; /* the peer's receive ring (0 before open) */
+	uint32_t peer_ring; /* the peer's receive ring (before open, on a
+			     * server: the size its Hello asks for) */
 	uint32_t peer_max_msg; /* largest topic + payload it takes (0 ditto) */
 	uint32_t peer_max_payload; /* largest large message it takes; 0: none */
 	/* Frame bytes staged for the peer since the connection opened, and
@@ -231,6 +232,7 @@ struct vbi_transport_ops {
 	void (*pause)(struct vbi_conn *c, int paused);
 	void (*close)(struct vbi_conn *c);
 	void (*close_error)(struct vbi_conn *c, int err, const char *reason);
+	void (*refusal)(struct vbi_conn *c, const char *reason);
 	void (*stats)(const struct vbi_conn *c, struct vbi_conn_stats *s);
 	void (*set_arg)(struct vbi_conn *c, void *arg);
 	void (*tp_stats)(struct vbi_tp_stats *s);
@@ -448,6 +450,13 @@ void vbi_conn_close(struct vbi_conn *c);
  * open).  Nothing more is sent or delivered meanwhile.
  */
 void vbi_conn_close_error(struct vbi_conn *c, int err, const char *reason);
+
+/*
+ * vbi_conn_refusal() - from an authorize callback about to turn @c away:
+ * the reason its Error gives the client (at most VBI_REASON_MAX - 1
+ * bytes kept) instead of "not authorized".
+ */
+void vbi_conn_refusal(struct vbi_conn *c, const char *reason);
 
 /* vbi_conn_stats() - this connection's counters. */
 void vbi_conn_stats(const struct vbi_conn *c, struct vbi_conn_stats *s);

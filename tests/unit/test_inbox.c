@@ -108,39 +108,49 @@ static void test_inbox_pattern(void **state)
 static void test_grants(void **state)
 {
 	struct vbd_grants *g = NULL;
+	int there = 0;
+	void *to = &there;
 	char subj[32];
 
 	(void)state;
-	assert_false(vbd_grants_use(NULL, "a", 1, 0));
+	assert_false(vbd_grants_use(NULL, "a", 1, 0, &to));
+	/* A grant into another account gives its destination back. */
+	assert_int_equal(vbd_grants_add(&g, "_INBOX.y.1", 10, 1, 0, &there),
+			 VB_OK);
+	to = NULL;
+	assert_true(vbd_grants_use(g, "_INBOX.y.1", 10, 5, &to));
+	assert_ptr_equal(to, &there);
 	/* Twice, then no more. */
-	assert_int_equal(vbd_grants_add(&g, "_INBOX.x.1", 10, 2, 0), VB_OK);
-	assert_false(vbd_grants_use(g, "_INBOX.x.2", 10, 5));
-	assert_true(vbd_grants_use(g, "_INBOX.x.1", 10, 5));
-	assert_true(vbd_grants_use(g, "_INBOX.x.1", 10, 5));
-	assert_false(vbd_grants_use(g, "_INBOX.x.1", 10, 5));
+	assert_int_equal(vbd_grants_add(&g, "_INBOX.x.1", 10, 2, 0, NULL),
+			 VB_OK);
+	assert_false(vbd_grants_use(g, "_INBOX.x.2", 10, 5, &to));
+	assert_true(vbd_grants_use(g, "_INBOX.x.1", 10, 5, &to));
+	assert_null(to);
+	assert_true(vbd_grants_use(g, "_INBOX.x.1", 10, 5, &to));
+	assert_false(vbd_grants_use(g, "_INBOX.x.1", 10, 5, &to));
 	assert_int_equal(vbd_grants_count(g), 0);
 	/* Expired. */
-	assert_int_equal(vbd_grants_add(&g, "r.1", 3, 5, 100), VB_OK);
-	assert_true(vbd_grants_use(g, "r.1", 3, 99));
-	assert_false(vbd_grants_use(g, "r.1", 3, 100));
+	assert_int_equal(vbd_grants_add(&g, "r.1", 3, 5, 100, NULL), VB_OK);
+	assert_true(vbd_grants_use(g, "r.1", 3, 99, &to));
+	assert_false(vbd_grants_use(g, "r.1", 3, 100, &to));
 	assert_int_equal(vbd_grants_count(g), 0);
 	/* The newest VBD_GRANTS_MAX are kept, the oldest go. */
 	for (int i = 0; i < VBD_GRANTS_MAX + 10; i++) {
 		int n = snprintf(subj, sizeof(subj), "r.%d", i);
 
-		assert_int_equal(vbd_grants_add(&g, subj, (size_t)n, 1, 0),
-				 VB_OK);
+		assert_int_equal(
+			vbd_grants_add(&g, subj, (size_t)n, 1, 0, NULL), VB_OK);
 	}
 	assert_int_equal(vbd_grants_count(g), VBD_GRANTS_MAX);
-	assert_false(vbd_grants_use(g, "r.0", 3, 1));
-	assert_false(vbd_grants_use(g, "r.9", 3, 1));
-	assert_true(vbd_grants_use(g, "r.10", 4, 1));
+	assert_false(vbd_grants_use(g, "r.0", 3, 1, &to));
+	assert_false(vbd_grants_use(g, "r.9", 3, 1, &to));
+	assert_true(vbd_grants_use(g, "r.10", 4, 1, &to));
 	/* Added again: one grant, the latest count. */
-	assert_int_equal(vbd_grants_add(&g, "r.11", 4, 3, 0), VB_OK);
+	assert_int_equal(vbd_grants_add(&g, "r.11", 4, 3, 0, NULL), VB_OK);
 	assert_int_equal(vbd_grants_count(g), VBD_GRANTS_MAX - 1);
 	for (int i = 0; i < 3; i++)
-		assert_true(vbd_grants_use(g, "r.11", 4, 1));
-	assert_false(vbd_grants_use(g, "r.11", 4, 1));
+		assert_true(vbd_grants_use(g, "r.11", 4, 1, &to));
+	assert_false(vbd_grants_use(g, "r.11", 4, 1, &to));
 	vbd_grants_destroy(g);
 	vbd_grants_destroy(NULL);
 }

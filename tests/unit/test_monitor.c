@@ -5,6 +5,7 @@
  * non-blocking client socket and the monitor's descriptor are polled
  * together, and vbd_monitor_run() is called on every turn of the loop.
  */
+#include "daemon/account.h"
 #include "daemon/monitor.h"
 #include "daemon/stats.h"
 
@@ -44,7 +45,8 @@ static const struct vbd_stats_conn fake_conns[] = {
 	  .bytes_out = 1100,
 	  .credit_waits = 1,
 	  .ring_size = 1u << 20,
-	  .peer_ring = 1u << 20 },
+	  .peer_ring = 1u << 20,
+	  .account = "orders" },
 	/* Quote and backslash: escaped in labels and in JSON. */
 	{ .cid = 5,
 	  .name = "we\"ird\\name",
@@ -57,7 +59,8 @@ static const struct vbd_stats_conn fake_conns[] = {
 	  .drops = 4,
 	  .pending = 17,
 	  .ring_size = 1u << 16,
-	  .peer_ring = 1u << 18 },
+	  .peer_ring = 1u << 18,
+	  .account = "$G" },
 	/* UTF-8, a newline and a byte that is not UTF-8 at all. */
 	{ .cid = 9,
 	  .name = "caf\xc3\xa9\n\xff",
@@ -66,7 +69,8 @@ static const struct vbd_stats_conn fake_conns[] = {
 	  .msgs_in = 30,
 	  .bytes_in = 3000,
 	  .ring_size = 1u << 20,
-	  .peer_ring = 1u << 20 },
+	  .peer_ring = 1u << 20,
+	  .account = "orders" },
 };
 #define NCONNS (sizeof(fake_conns) / sizeof(fake_conns[0]))
 
@@ -117,9 +121,66 @@ static const struct vbd_stats_route fake_routes[] = {
 };
 #define NROUTES (sizeof(fake_routes) / sizeof(fake_routes[0]))
 
+/*
+ * The accounts: the global one, with no definition, and "orders", with
+ * limits (max_subs none), a stream exported to two accounts, a service
+ * exported to any, and an import.  Every number differs from the others,
+ * so that a field written under another's key shows.
+ */
+static char ord_stream[] = "orders.shipped.>", ord_service[] = "orders.status";
+static char ord_billing[] = "billing", ord_shipping[] = "shipping";
+static char *ord_stream_to[] = { ord_billing, ord_shipping };
+static struct vbd_export ord_exports[] = {
+	{ .kind = VBD_STREAM,
+	  .pattern = ord_stream,
+	  .accounts = ord_stream_to,
+	  .naccounts = 2 },
+	{ .kind = VBD_SERVICE,
+	  .pattern = ord_service,
+	  .responses = 3,
+	  .response_ms = 45000 },
+};
+static char ord_import[] = "billing.events.>";
+static struct vbd_import ord_imports[] = {
+	{ .kind = VBD_STREAM, .pattern = ord_import, .from = ord_billing },
+};
+static const struct vbd_acct_def ord_def = {
+	.name = "orders",
+	.exports = ord_exports,
+	.nexports = 2,
+	.imports = ord_imports,
+	.nimports = 1,
+	.max_conns = 100,
+	.max_memory = 64u << 20,
+};
+static const struct vbd_stats_account fake_accounts[] = {
+	{ .name = "$G",
+	  .conns = 1,
+	  .subs = 1,
+	  .memory = 327680,
+	  .msgs_in = 20,
+	  .bytes_in = 2000,
+	  .msgs_out = 7,
+	  .bytes_out = 700,
+	  .conns_refused = 0,
+	  .subs_refused = 0 },
+	{ .name = "orders",
+	  .def = &ord_def,
+	  .conns = 2,
+	  .subs = 2,
+	  .memory = 4194304,
+	  .msgs_in = 40,
+	  .bytes_in = 4000,
+	  .msgs_out = 11,
+	  .bytes_out = 1100,
+	  .conns_refused = 5,
+	  .subs_refused = 6 },
+};
+#define NACCOUNTS (sizeof(fake_accounts) / sizeof(fake_accounts[0]))
+
 /* What the fake says about the cluster. */
 enum fake_cluster {
-	FAKE_NO_CALLBACKS, /* cluster, routes, subs NULL, as before them */
+	FAKE_NO_CALLBACKS, /* cluster, routes, subs, accounts NULL */
 	FAKE_NOT_CLUSTERED, /* the callbacks, and enabled false */
 	FAKE_CLUSTERED, /* in a cluster of 4, ZooKeeper down */
 };
@@ -132,6 +193,7 @@ struct fake {
 	int cluster_calls; /* cluster() */
 	int routes_calls; /* routes() */
 	int subs_calls; /* subs() */
+	int accounts_calls; /* accounts() */
 	char subs_test[64]; /* the test subject subs() was given; "-": none */
 	/* The broker's health, as server() reports it (listening unless
 	 * @not_listening). */
@@ -338,6 +400,28 @@ static void fake_subs_each(void *arg, const char *test,
 	}
 }
 
+/* The accounts, each name on a stack copy gone once fn returns. */
+static void fake_accounts_each(void *arg,
+			       void (*fn)(void *ctx,
+					  const struct vbd_stats_account *a),
+			       void *ctx)
+{
+	struct fake *f = arg;
+	struct vbd_stats_account a;
+	char name[VBD_ACCOUNT_NAME_MAX + 1];
+	size_t i;
+
+	f->accounts_calls++;
+	for (i = 0; i < NACCOUNTS; i++) {
+		a = fake_accounts[i];
+		snprintf(name, sizeof(name), "%s", a.name);
+		a.name = name;
+		fn(ctx, &a);
+		memset(&a, 0x5a, sizeof(a));
+		memset(name, 0x5a, sizeof(name));
+	}
+}
+
 /* The monitor and its fake source, for every test. */
 struct fixture {
 	struct fake fake; /* the counts */
@@ -354,8 +438,10 @@ static int setup_with(void **state, enum fake_cluster mode)
 	fx->src.server = fake_server;
 	fx->src.conns = fake_conns_each;
 	fx->src.conn = fake_conn;
-	if (mode != FAKE_NO_CALLBACKS)
+	if (mode != FAKE_NO_CALLBACKS) {
 		fx->src.subs = fake_subs_each;
+		fx->src.accounts = fake_accounts_each;
+	}
 	if (mode != FAKE_NO_CALLBACKS) {
 		fx->src.cluster =
 			mode == FAKE_CLUSTERED ? fake_cluster : fake_no_cluster;
@@ -844,6 +930,8 @@ static void test_monitor_metrics(void **state)
 	assert_null(
 		strstr(strstr(body, "# TYPE verbus_connection_drops_total") + 1,
 		       "# TYPE verbus_connection_drops_total"));
+	/* A source without the accounts callback: no account families. */
+	assert_null(strstr(body, "verbus_account"));
 	free(resp);
 }
 
@@ -890,8 +978,10 @@ static void test_monitor_connz(void **state)
 	assert_true(jget_u64(o, "total") == 3);
 	assert_true(jget_u64(o, "offset") == 0);
 	assert_true(jget_u64(o, "limit") == 1024);
+	assert_string_equal(jget_str(conn_at(o, 0), "account"), "orders");
 	c = conn_at(o, 1);
 	assert_true(jget_u64(c, "cid") == 5);
+	assert_string_equal(jget_str(c, "account"), "$G");
 	assert_string_equal(jget_str(c, "name"), "we\"ird\\name");
 	assert_string_equal(jget_str(c, "peer"), "10.0.0.3:40002");
 	assert_string_equal(jget_str(c, "transport"), "tcp");
@@ -901,6 +991,7 @@ static void test_monitor_connz(void **state)
 	assert_true(jget_u64(c, "peer_ring_size") == 262144);
 	assert_string_equal(jget_str(c, "start"), "2023-11-14T22:16:40Z");
 	assert_string_equal(jget_str(conn_at(o, 2), "name"), "caf\xc3\xa9\n?");
+	assert_string_equal(jget_str(conn_at(o, 2), "account"), "orders");
 	json_object_put(o);
 
 	/* A page. */
@@ -926,6 +1017,7 @@ static void test_monitor_connz(void **state)
 	o = get_json(fx->m, "/connz?cid=9", 200);
 	assert_true(jget_u64(o, "cid") == 9);
 	assert_true(jget_u64(o, "in_msgs") == 30);
+	assert_string_equal(jget_str(o, "account"), "orders");
 	json_object_put(o);
 	o = get_json(fx->m, "/connz?cid=2", 404);
 	assert_string_equal(jget_str(o, "error"), "no connection with cid 2");
@@ -946,6 +1038,19 @@ static void test_monitor_connz_bad_args(void **state)
 		"/connz?offset=99999999999999999999",
 		"/connz?cid=x",
 		"/connz?cid=",
+		"/connz?acc=",
+		"/connz?acc=a.b",
+		"/connz?acc=a%20b",
+		"/connz?acc=*",
+		"/connz?acc=%3E",
+		"/connz?acc=caf%C3%A9",
+		"/connz?acc=a%0Ab",
+		"/connz?acc=a\"b",
+		/* 65 bytes: one too many. */
+		"/connz?acc=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"aaaaaaaaaaa",
+		/* Checked before the cid is looked up. */
+		"/connz?cid=1&acc=a.b",
 	};
 	struct fixture *fx = *state;
 	json_object *o;
@@ -1446,6 +1551,315 @@ static void test_monitor_healthz_cluster_unavailable(void **state)
 	json_object_put(o);
 }
 
+/* ---- accounts ---------------------------------------------------------- */
+
+/* /connz?acc=NAME: that account's connections, the totals theirs alone. */
+static void test_monitor_connz_account(void **state)
+{
+	struct fixture *fx = *state;
+	json_object *o;
+
+	o = get_json(fx->m, "/connz?acc=orders", 200);
+	assert_true(jget_u64(o, "num_connections") == 2);
+	assert_true(jget_u64(o, "total") == 2);
+	assert_true(jget_u64(conn_at(o, 0), "cid") == 1);
+	assert_true(jget_u64(conn_at(o, 1), "cid") == 9);
+	assert_string_equal(jget_str(conn_at(o, 1), "account"), "orders");
+	assert_null(conn_at(o, 2));
+	json_object_put(o);
+
+	/* The window is over the account's connections. */
+	o = get_json(fx->m, "/connz?acc=orders&offset=1&limit=1", 200);
+	assert_true(jget_u64(o, "num_connections") == 1);
+	assert_true(jget_u64(o, "total") == 2);
+	assert_true(jget_u64(o, "offset") == 1);
+	assert_true(jget_u64(conn_at(o, 0), "cid") == 9);
+	json_object_put(o);
+
+	/* "$G", percent-encoded or not. */
+	o = get_json(fx->m, "/connz?acc=%24G", 200);
+	assert_true(jget_u64(o, "total") == 1);
+	assert_true(jget_u64(conn_at(o, 0), "cid") == 5);
+	json_object_put(o);
+	o = get_json(fx->m, "/connz?acc=$G", 200);
+	assert_true(jget_u64(o, "total") == 1);
+	json_object_put(o);
+
+	/* A valid name nobody has: an empty page, not an error; 64 bytes
+	 * is a valid name. */
+	o = get_json(fx->m, "/connz?acc=billing", 200);
+	assert_true(jget_u64(o, "total") == 0);
+	assert_null(conn_at(o, 0));
+	json_object_put(o);
+	o = get_json(fx->m,
+		     "/connz?acc=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		     "aaaaaaaaaaaaaaaaaaaa",
+		     200);
+	assert_true(jget_u64(o, "total") == 0);
+	json_object_put(o);
+	/* Case matters. */
+	o = get_json(fx->m, "/connz?acc=Orders", 200);
+	assert_true(jget_u64(o, "total") == 0);
+	json_object_put(o);
+
+	/* One connection, and the account it must be in. */
+	o = get_json(fx->m, "/connz?cid=9&acc=orders", 200);
+	assert_true(jget_u64(o, "cid") == 9);
+	json_object_put(o);
+	o = get_json(fx->m, "/connz?cid=5&acc=orders", 404);
+	assert_string_equal(jget_str(o, "error"),
+			    "no connection with cid 5 in account orders");
+	json_object_put(o);
+}
+
+static void test_monitor_connz_bad_account(void **state)
+{
+	struct fixture *fx = *state;
+	json_object *o = get_json(fx->m, "/connz?acc=a.b", 400);
+
+	assert_true(jget_u64(o, "status") == 400);
+	assert_string_equal(jget_str(o, "error"),
+			    "acc must be an account name: 1 to 64 letters, "
+			    "digits, '_', '-' or '$'");
+	json_object_put(o);
+	/* Refused before the broker is asked. */
+	assert_int_equal(fx->fake.conns_calls, 0);
+	assert_int_equal(fx->fake.conn_calls, 0);
+}
+
+static json_object *account_at(json_object *accountz, size_t i)
+{
+	json_object *a = json_object_array_get_idx(
+		jget(accountz, "accounts", json_type_array), i);
+
+	assert_non_null(a);
+	return a;
+}
+
+/* @o's array @key, checked to hold @n elements. */
+static json_object *jarr(json_object *o, const char *key, size_t n)
+{
+	json_object *arr = jget(o, key, json_type_array);
+
+	assert_int_equal(json_object_array_length(arr), n);
+	return arr;
+}
+
+/* The global account: its numbers, no limits, nothing exported or in. */
+static void check_global_account(json_object *a)
+{
+	json_object *v;
+
+	assert_string_equal(jget_str(a, "name"), "$G");
+	assert_true(jget_u64(a, "conns") == 1);
+	assert_true(jget_u64(a, "subs") == 1);
+	assert_true(jget_u64(a, "memory") == 327680);
+	assert_true(jget_u64(a, "msgs_in") == 20);
+	assert_true(jget_u64(a, "bytes_in") == 2000);
+	assert_true(jget_u64(a, "msgs_out") == 7);
+	assert_true(jget_u64(a, "bytes_out") == 700);
+	assert_true(jget_u64(a, "conns_refused") == 0);
+	assert_true(jget_u64(a, "subs_refused") == 0);
+	assert_false(json_object_object_get_ex(a, "limits", &v));
+	jarr(a, "exports", 0);
+	jarr(a, "imports", 0);
+	assert_int_equal(json_object_object_length(a), 12);
+}
+
+/* "orders": its numbers, limits, exports and imports, every key. */
+static void check_orders_account(json_object *a)
+{
+	json_object *lim, *ex, *e, *im, *v;
+
+	assert_string_equal(jget_str(a, "name"), "orders");
+	assert_true(jget_u64(a, "conns") == 2);
+	assert_true(jget_u64(a, "subs") == 2);
+	assert_true(jget_u64(a, "memory") == 4194304);
+	assert_true(jget_u64(a, "msgs_in") == 40);
+	assert_true(jget_u64(a, "bytes_in") == 4000);
+	assert_true(jget_u64(a, "msgs_out") == 11);
+	assert_true(jget_u64(a, "bytes_out") == 1100);
+	assert_true(jget_u64(a, "conns_refused") == 5);
+	assert_true(jget_u64(a, "subs_refused") == 6);
+	assert_int_equal(json_object_object_length(a), 13);
+
+	lim = jget(a, "limits", json_type_object);
+	assert_true(jget_u64(lim, "max_conns") == 100);
+	assert_true(jget_u64(lim, "max_subs") == 0);
+	assert_true(jget_u64(lim, "max_memory") == 64u << 20);
+	assert_int_equal(json_object_object_length(lim), 3);
+
+	ex = jarr(a, "exports", 2);
+	/* A stream to two accounts: no service keys. */
+	e = json_object_array_get_idx(ex, 0);
+	assert_string_equal(jget_str(e, "stream"), "orders.shipped.>");
+	assert_string_equal(
+		json_object_to_json_string_ext(jarr(e, "accounts", 2),
+					       JSON_C_TO_STRING_PLAIN),
+		"[\"billing\",\"shipping\"]");
+	assert_false(json_object_object_get_ex(e, "service", &v));
+	assert_false(json_object_object_get_ex(e, "responses", &v));
+	assert_false(json_object_object_get_ex(e, "response_ms", &v));
+	assert_int_equal(json_object_object_length(e), 2);
+	/* A service any account may import: no "accounts". */
+	e = json_object_array_get_idx(ex, 1);
+	assert_string_equal(jget_str(e, "service"), "orders.status");
+	assert_false(json_object_object_get_ex(e, "stream", &v));
+	assert_false(json_object_object_get_ex(e, "accounts", &v));
+	assert_true(jget_u64(e, "responses") == 3);
+	assert_true(jget_u64(e, "response_ms") == 45000);
+	assert_int_equal(json_object_object_length(e), 3);
+
+	im = json_object_array_get_idx(jarr(a, "imports", 1), 0);
+	assert_string_equal(jget_str(im, "stream"), "billing.events.>");
+	assert_string_equal(jget_str(im, "account"), "billing");
+	assert_int_equal(json_object_object_length(im), 2);
+}
+
+static void test_monitor_accountz(void **state)
+{
+	struct fixture *fx = *state;
+	json_object *o = get_json(fx->m, "/accountz", 200);
+
+	assert_int_equal(fx->fake.accounts_calls, 1);
+	assert_string_equal(jget_str(o, "server_name"), "test-broker");
+	jget_str(o, "now");
+	jarr(o, "accounts", NACCOUNTS);
+	/* In the broker's order: "$G" first. */
+	check_global_account(account_at(o, 0));
+	check_orders_account(account_at(o, 1));
+	json_object_put(o);
+}
+
+/* ?acc=NAME: only that one; 404 for none, 400 for no name at all. */
+static void test_monitor_accountz_one(void **state)
+{
+	static const char *const bad[] = {
+		"/accountz?acc=",	   "/accountz?acc=a.b",
+		"/accountz?acc=a%20b",	   "/accountz?acc=%3E",
+		"/accountz?acc=caf%C3%A9",
+	};
+	struct fixture *fx = *state;
+	char *resp = malloc(RESP_MAX);
+	const char *body;
+	json_object *o;
+	size_t i;
+
+	assert_non_null(resp);
+	o = get_json(fx->m, "/accountz?acc=orders", 200);
+	jarr(o, "accounts", 1);
+	check_orders_account(account_at(o, 0));
+	json_object_put(o);
+	o = get_json(fx->m, "/accountz?acc=%24G", 200);
+	jarr(o, "accounts", 1);
+	check_global_account(account_at(o, 0));
+	json_object_put(o);
+
+	o = get_json(fx->m, "/accountz?acc=nope", 404);
+	assert_true(jget_u64(o, "status") == 404);
+	assert_string_equal(jget_str(o, "error"), "no account named nope");
+	json_object_put(o);
+	fx->fake.accounts_calls = 0;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o = get_json(fx->m, bad[i], 400);
+		assert_true(jget_u64(o, "status") == 400);
+		assert_non_null(strstr(jget_str(o, "error"), "acc must be"));
+		json_object_put(o);
+	}
+	assert_int_equal(fx->fake.accounts_calls, 0);
+
+	/* As every page: GET and HEAD only. */
+	assert_int_equal(
+		http_req(fx->m, "POST", "/accountz", resp, RESP_MAX, &body),
+		405);
+	assert_true(has_header(resp, "Allow: GET, HEAD\r\n"));
+	assert_int_equal(
+		http_req(fx->m, "HEAD", "/accountz", resp, RESP_MAX, &body),
+		200);
+	assert_string_equal(body, "");
+	json_object_put(get_json(fx->m, "/accountz/", 404));
+	free(resp);
+}
+
+/* A source without the accounts callback: no account to list. */
+static void test_monitor_accountz_no_callback(void **state)
+{
+	struct fixture *fx = *state;
+	json_object *o = get_json(fx->m, "/accountz", 200);
+
+	assert_string_equal(jget_str(o, "server_name"), "test-broker");
+	jarr(o, "accounts", 0);
+	json_object_put(o);
+	o = get_json(fx->m, "/accountz?acc=%24G", 404);
+	assert_string_equal(jget_str(o, "error"), "no account named $G");
+	json_object_put(o);
+}
+
+static void test_monitor_metrics_accounts(void **state)
+{
+	static const char *const want[] = {
+		"# HELP verbus_account_connections ",
+		"# TYPE verbus_account_connections gauge\n"
+		"verbus_account_connections{account=\"$G\"} 1\n"
+		"verbus_account_connections{account=\"orders\"} 2\n",
+		"# TYPE verbus_account_subscriptions gauge\n"
+		"verbus_account_subscriptions{account=\"$G\"} 1\n"
+		"verbus_account_subscriptions{account=\"orders\"} 2\n",
+		"# TYPE verbus_account_memory_bytes gauge\n"
+		"verbus_account_memory_bytes{account=\"$G\"} 327680\n"
+		"verbus_account_memory_bytes{account=\"orders\"} 4194304\n",
+		"# TYPE verbus_account_msgs_in_total counter\n"
+		"verbus_account_msgs_in_total{account=\"$G\"} 20\n"
+		"verbus_account_msgs_in_total{account=\"orders\"} 40\n",
+		"# TYPE verbus_account_msgs_out_total counter\n"
+		"verbus_account_msgs_out_total{account=\"$G\"} 7\n"
+		"verbus_account_msgs_out_total{account=\"orders\"} 11\n",
+		"# TYPE verbus_account_bytes_in_total counter\n"
+		"verbus_account_bytes_in_total{account=\"$G\"} 2000\n"
+		"verbus_account_bytes_in_total{account=\"orders\"} 4000\n",
+		"# TYPE verbus_account_bytes_out_total counter\n"
+		"verbus_account_bytes_out_total{account=\"$G\"} 700\n"
+		"verbus_account_bytes_out_total{account=\"orders\"} 1100\n",
+		"# TYPE verbus_account_conns_refused_total counter\n"
+		"verbus_account_conns_refused_total{account=\"$G\"} 0\n"
+		"verbus_account_conns_refused_total{account=\"orders\"} 5\n",
+		"# TYPE verbus_account_subs_refused_total counter\n"
+		"verbus_account_subs_refused_total{account=\"$G\"} 0\n"
+		"verbus_account_subs_refused_total{account=\"orders\"} 6\n",
+	};
+	static const char *const families[] = {
+		"verbus_account_connections",
+		"verbus_account_subscriptions",
+		"verbus_account_memory_bytes",
+		"verbus_account_msgs_in_total",
+		"verbus_account_msgs_out_total",
+		"verbus_account_bytes_in_total",
+		"verbus_account_bytes_out_total",
+		"verbus_account_conns_refused_total",
+		"verbus_account_subs_refused_total",
+	};
+	struct fixture *fx = *state;
+	char *text = get_text(fx->m, "/metrics"), needle[96];
+	size_t i;
+
+	check_exposition(text);
+	assert_int_equal(fx->fake.accounts_calls, 1);
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		if (strstr(text, want[i]) == NULL)
+			fail_msg("missing: %s", want[i]);
+	/* Each family's HELP and TYPE once; two samples each, no more. */
+	for (i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
+		snprintf(needle, sizeof(needle), "# HELP %s ", families[i]);
+		assert_int_equal(count_of(text, needle), 1);
+		snprintf(needle, sizeof(needle), "# TYPE %s ", families[i]);
+		assert_int_equal(count_of(text, needle), 1);
+		snprintf(needle, sizeof(needle), "\n%s{", families[i]);
+		assert_int_equal(count_of(text, needle), NACCOUNTS);
+	}
+	assert_int_equal(count_of(text, "{account="), 9 * NACCOUNTS);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1496,6 +1910,18 @@ int main(void)
 						setup_not_clustered, teardown),
 		cmocka_unit_test_setup_teardown(test_monitor_subsz_no_callback,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_monitor_connz_account,
+						setup_not_clustered, teardown),
+		cmocka_unit_test_setup_teardown(test_monitor_connz_bad_account,
+						setup_not_clustered, teardown),
+		cmocka_unit_test_setup_teardown(test_monitor_accountz,
+						setup_not_clustered, teardown),
+		cmocka_unit_test_setup_teardown(test_monitor_accountz_one,
+						setup_not_clustered, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_monitor_accountz_no_callback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_monitor_metrics_accounts,
+						setup_clustered, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
