@@ -352,22 +352,22 @@ for n, k in {"billing": 2, "tiny2": 2}.items():
     v = series("verbus_account_subscriptions", n)
     if v != str(k):
         bad.append('verbus_account_subscriptions{account="%s"} %s, not %d' % (n, v, k))
-for s in ("memory_bytes", "msgs_in_total", "msgs_out_total", "bytes_in_total", "bytes_out_total"):
+for s in ("memory_bytes", "messages_in_total", "messages_out_total", "bytes_in_total", "bytes_out_total"):
     for n in ("orders", "billing"):
         v = series("verbus_account_" + s, n)
         if v is None or float(v) <= 0:
             bad.append('verbus_account_%s{account="%s"} %s, not above 0' % (s, n, v))
 # orders published 3 + 3 + 1 + 1 (alice) and 2 replies (carol): at least 8.
-v = series("verbus_account_msgs_in_total", "orders")
+v = series("verbus_account_messages_in_total", "orders")
 if v is not None and float(v) < 8:
-    bad.append('verbus_account_msgs_in_total{account="orders"} %s, below alice\'s 8' % v)
+    bad.append('verbus_account_messages_in_total{account="orders"} %s, below alice\'s 8' % v)
 for b in bad:
     print("FAIL: " + b)
 print("monitoring: billing %s; accounts %s; billing conns %s subs %s in %s out %s" % (
     names, sorted(by), series("verbus_account_connections", "billing"),
     series("verbus_account_subscriptions", "billing"),
-    series("verbus_account_msgs_in_total", "billing"),
-    series("verbus_account_msgs_out_total", "billing")))
+    series("verbus_account_messages_in_total", "billing"),
+    series("verbus_account_messages_out_total", "billing")))
 sys.exit(1 if bad else 0)
 PY
 echo "PASS: monitoring: /connz?acc=billing lists bob-all and dan-all only (account billing), every /connz entry names its account, /accountz counts orders 1, billing 2, tiny 1, tiny2 2, \$G 1 connections, /metrics' verbus_account_* series agree"

@@ -1808,12 +1808,12 @@ static void test_monitor_metrics_accounts(void **state)
 		"# TYPE verbus_account_memory_bytes gauge\n"
 		"verbus_account_memory_bytes{account=\"$G\"} 327680\n"
 		"verbus_account_memory_bytes{account=\"orders\"} 4194304\n",
-		"# TYPE verbus_account_msgs_in_total counter\n"
-		"verbus_account_msgs_in_total{account=\"$G\"} 20\n"
-		"verbus_account_msgs_in_total{account=\"orders\"} 40\n",
-		"# TYPE verbus_account_msgs_out_total counter\n"
-		"verbus_account_msgs_out_total{account=\"$G\"} 7\n"
-		"verbus_account_msgs_out_total{account=\"orders\"} 11\n",
+		"# TYPE verbus_account_messages_in_total counter\n"
+		"verbus_account_messages_in_total{account=\"$G\"} 20\n"
+		"verbus_account_messages_in_total{account=\"orders\"} 40\n",
+		"# TYPE verbus_account_messages_out_total counter\n"
+		"verbus_account_messages_out_total{account=\"$G\"} 7\n"
+		"verbus_account_messages_out_total{account=\"orders\"} 11\n",
 		"# TYPE verbus_account_bytes_in_total counter\n"
 		"verbus_account_bytes_in_total{account=\"$G\"} 2000\n"
 		"verbus_account_bytes_in_total{account=\"orders\"} 4000\n",
@@ -1831,8 +1831,8 @@ static void test_monitor_metrics_accounts(void **state)
 		"verbus_account_connections",
 		"verbus_account_subscriptions",
 		"verbus_account_memory_bytes",
-		"verbus_account_msgs_in_total",
-		"verbus_account_msgs_out_total",
+		"verbus_account_messages_in_total",
+		"verbus_account_messages_out_total",
 		"verbus_account_bytes_in_total",
 		"verbus_account_bytes_out_total",
 		"verbus_account_conns_refused_total",
