@@ -38,24 +38,33 @@ const char *vbd_xport_kind_name(enum vbd_xport_kind k)
 	return k == VBD_STREAM ? "stream" : "service";
 }
 
-/* Whether every key of group @g is one of the NULL-terminated @keys. */
-static const char *unknown_key(const config_setting_t *g,
-			       const char *const *keys)
+int vbd_conf_keys(const config_setting_t *g, const char *const *keys,
+		  const char *what, const char *path, char *err, size_t errlen)
 {
 	for (int i = 0; i < config_setting_length(g); i++) {
 		const char *k = config_setting_name(
 			config_setting_get_elem(g, (unsigned)i));
 		const char *const *p;
+		char allowed[160];
+		size_t n = 0;
 
 		for (p = keys; *p && strcmp(*p, k); p++)
 			;
-		if (!*p)
-			return k;
+		if (*p)
+			continue;
+		allowed[0] = '\0';
+		for (p = keys; *p && n < sizeof(allowed); p++)
+			n += (size_t)snprintf(allowed + n, sizeof(allowed) - n,
+					      "%s%s", p == keys ? "" : ", ",
+					      *p);
+		return vbd_conf_bad(err, errlen, g, path,
+				    "%s%sunknown key '%s' (allowed: %s)", what,
+				    *what ? ": " : "", k, allowed);
 	}
-	return NULL;
+	return VB_OK;
 }
 
-static bool name_ok(const char *n)
+bool vbd_acct_name_ok(const char *n)
 {
 	size_t len = strlen(n);
 
@@ -115,7 +124,6 @@ static int load_export(const config_setting_t *e, void *p, const char *path,
 					    "accounts",	   "responses",
 					    "response_ms", NULL };
 	const config_setting_t *l;
-	const char *k;
 	int rc, v;
 
 	x->responses = RESPONSES_DEFAULT;
@@ -124,13 +132,9 @@ static int load_export(const config_setting_t *e, void *p, const char *path,
 			   errlen);
 	if (rc)
 		return rc;
-	k = unknown_key(e, keys);
-	if (k)
-		return vbd_conf_bad(err, errlen, e, path,
-				    "exports: unknown key '%s' (allowed: "
-				    "stream, service, accounts, responses, "
-				    "response_ms)",
-				    k);
+	rc = vbd_conf_keys(e, keys, "exports", path, err, errlen);
+	if (rc)
+		return rc;
 	if (x->kind == VBD_STREAM &&
 	    (config_setting_get_member(e, "responses") ||
 	     config_setting_get_member(e, "response_ms")))
@@ -163,7 +167,7 @@ static int load_export(const config_setting_t *e, void *p, const char *path,
 	for (int i = 0; i < config_setting_length(l); i++) {
 		const char *n = config_setting_get_string_elem(l, i);
 
-		if (!n || !name_ok(n))
+		if (!n || !vbd_acct_name_ok(n))
 			return vbd_conf_bad(err, errlen, l, path, "%s",
 					    "exports: accounts: names of 1-64 "
 					    "of [A-Za-z0-9_-]");
@@ -181,7 +185,7 @@ static int load_import(const config_setting_t *e, void *p, const char *path,
 	static const char *const keys[] = { "stream", "service", "account",
 					    NULL };
 	struct vbd_import *x = p;
-	const char *from = NULL, *k;
+	const char *from = NULL;
 	int rc;
 
 	x->where = e;
@@ -189,14 +193,11 @@ static int load_import(const config_setting_t *e, void *p, const char *path,
 			   errlen);
 	if (rc)
 		return rc;
-	k = unknown_key(e, keys);
-	if (k)
-		return vbd_conf_bad(err, errlen, e, path,
-				    "imports: unknown key '%s' (allowed: "
-				    "stream, service, account)",
-				    k);
+	rc = vbd_conf_keys(e, keys, "imports", path, err, errlen);
+	if (rc)
+		return rc;
 	if (!config_setting_lookup_string(e, "account", &from) ||
-	    !name_ok(from))
+	    !vbd_acct_name_ok(from))
 		return vbd_conf_bad(err, errlen, e, path, "%s",
 				    "imports: account: the exporting "
 				    "account's name");
@@ -210,18 +211,14 @@ static int load_limits(const config_setting_t *l, struct vbd_acct_def *d,
 	static const char *const keys[] = { "max_conns", "max_subs",
 					    "max_memory", NULL };
 	const config_setting_t *m;
-	const char *k;
-	int v;
+	int rc, v;
 
 	if (!config_setting_is_group(l))
 		return vbd_conf_bad(err, errlen, l, path, "%s",
 				    "limits: a group { max_conns = N; ... }");
-	k = unknown_key(l, keys);
-	if (k)
-		return vbd_conf_bad(err, errlen, l, path,
-				    "limits: unknown key '%s' (allowed: "
-				    "max_conns, max_subs, max_memory)",
-				    k);
+	rc = vbd_conf_keys(l, keys, "limits", path, err, errlen);
+	if (rc)
+		return rc;
 	if (config_setting_lookup_int(l, "max_conns", &v)) {
 		if (v < 1 || v > (1 << 20))
 			return vbd_conf_bad(err, errlen, l, path, "%s",
@@ -294,7 +291,7 @@ int vbd_acct_load(const config_setting_t *e, struct vbd_acct_def *d,
 	static const char *const keys[] = { "name",    "users",	 "exports",
 					    "imports", "limits", NULL };
 	const config_setting_t *l;
-	const char *name = NULL, *k;
+	const char *name = NULL;
 	int rc;
 
 	d->where = e;
@@ -302,12 +299,9 @@ int vbd_acct_load(const config_setting_t *e, struct vbd_acct_def *d,
 		return vbd_conf_bad(err, errlen, e, path, "%s",
 				    "accounts: each entry is a group { name = "
 				    "\"...\"; users = ( ... ); }");
-	k = unknown_key(e, keys);
-	if (k)
-		return vbd_conf_bad(err, errlen, e, path,
-				    "accounts: unknown key '%s' (allowed: "
-				    "name, users, exports, imports, limits)",
-				    k);
+	rc = vbd_conf_keys(e, keys, "accounts", path, err, errlen);
+	if (rc)
+		return rc;
 	if (!config_setting_lookup_string(e, "name", &name))
 		return vbd_conf_bad(err, errlen, e, path, "%s",
 				    "accounts: an account needs a name");
@@ -317,7 +311,7 @@ int vbd_acct_load(const config_setting_t *e, struct vbd_acct_def *d,
 				    "'$' are reserved (\"$G\" is the global "
 				    "account's)",
 				    name);
-	if (!name_ok(name))
+	if (!vbd_acct_name_ok(name))
 		return vbd_conf_bad(err, errlen, e, path, "%s",
 				    "accounts: a name is 1-64 of "
 				    "[A-Za-z0-9_-]");

@@ -90,6 +90,14 @@ vbd_conf_bad(char *err, size_t errlen, const config_setting_t *s,
 	     const char *path, const char *fmt, ...);
 
 /*
+ * vbd_conf_keys() - whether every key of group @g is one of the
+ * NULL-terminated @keys: VB_OK, or VB_EINVAL with "...: @what: unknown key
+ * 'k' (allowed: a, b)" in @err (no "@what: " when @what is "").
+ */
+int vbd_conf_keys(const config_setting_t *g, const char *const *keys,
+		  const char *what, const char *path, char *err, size_t errlen);
+
+/*
  * vbd_acct_load() - read one entry of the accounts list @e into @d
  * (zeroed by the caller): its name, exports, imports and limits; the
  * users are the caller's (auth.c).  Imports are resolved later, once
@@ -108,6 +116,10 @@ int vbd_acct_load(const config_setting_t *e, struct vbd_acct_def *d,
  */
 int vbd_acct_resolve(struct vbd_acct_def *d, size_t n, const char *path,
 		     char *err, size_t errlen);
+
+/* vbd_acct_name_ok() - whether @n is an account's name: 1-64 of
+ * [A-Za-z0-9_-] (the global account's "$G" is not). */
+bool vbd_acct_name_ok(const char *n);
 
 /* vbd_acct_free() - free what @d holds (not @d); accepts half-read. */
 void vbd_acct_free(struct vbd_acct_def *d);

@@ -29,6 +29,13 @@
 #define PW_MEMLIMIT (19u << 20)
 #define NAME_MAX_LEN 64
 
+static const char *const resp_keys[] = { "max", "expires_ms", NULL };
+static const char *const user_keys[] = {
+	"user",	   "password",	"token_sha256",	   "name",
+	"publish", "subscribe", "allow_responses", NULL
+};
+static const char *const group_keys[] = { "users", "accounts", NULL };
+
 struct perms {
 	char **pat; /* NULL: everything allowed */
 	size_t n;
@@ -133,16 +140,8 @@ static int load_responses(const config_setting_t *e, struct vbd_user *u,
 		return vbd_conf_bad(err, errlen, r, path, "%s",
 				    "allow_responses: true, false or "
 				    "{ max = N; expires_ms = MS; }");
-	for (int i = 0; i < config_setting_length(r); i++) {
-		const char *k = config_setting_name(
-			config_setting_get_elem(r, (unsigned)i));
-
-		if (strcmp(k, "max") && strcmp(k, "expires_ms"))
-			return vbd_conf_bad(err, errlen, r, path,
-					    "allow_responses: unknown key '%s' "
-					    "(allowed: max, expires_ms)",
-					    k);
-	}
+	if (vbd_conf_keys(r, resp_keys, "allow_responses", path, err, errlen))
+		return VB_EINVAL;
 	config_setting_lookup_int(r, "max", &max);
 	config_setting_lookup_int(r, "expires_ms", &ms);
 	if (max < 1 || max > 65536 || ms < 0 || ms > 86400000)
@@ -168,21 +167,8 @@ static int load_user(const config_setting_t *e, struct vbd_user *u,
 	config_setting_lookup_string(e, "password", &pw);
 	config_setting_lookup_string(e, "token_sha256", &tok);
 	config_setting_lookup_string(e, "name", &name);
-	for (int i = 0; i < config_setting_length(e); i++) {
-		const char *k = config_setting_name(
-			config_setting_get_elem(e, (unsigned)i));
-
-		if (strcmp(k, "user") && strcmp(k, "password") &&
-		    strcmp(k, "token_sha256") && strcmp(k, "name") &&
-		    strcmp(k, "publish") && strcmp(k, "subscribe") &&
-		    strcmp(k, "allow_responses"))
-			return vbd_conf_bad(
-				err, errlen, e, path,
-				"unknown key '%s' (allowed: user, password, "
-				"token_sha256, name, publish, subscribe, "
-				"allow_responses)",
-				k);
-	}
+	if (vbd_conf_keys(e, user_keys, "", path, err, errlen))
+		return VB_EINVAL;
 	if (tok) {
 		if (user || pw)
 			return vbd_conf_bad(
@@ -326,7 +312,6 @@ int vbd_auth_load(const char *path, struct vbd_auth **out, char *err,
 {
 	const config_setting_t *grp, *users, *accts;
 	struct vbd_auth *a = NULL;
-	const char *k;
 	config_t cf;
 	int rc;
 
@@ -357,17 +342,8 @@ int vbd_auth_load(const char *path, struct vbd_auth **out, char *err,
 	}
 	users = config_setting_get_member(grp, "users");
 	accts = config_setting_get_member(grp, "accounts");
-	for (int i = 0; i < config_setting_length(grp); i++) {
-		k = config_setting_name(
-			config_setting_get_elem(grp, (unsigned)i));
-		if (strcmp(k, "users") && strcmp(k, "accounts")) {
-			vbd_conf_bad(err, errlen, grp, path,
-				     "unknown key '%s' (allowed: users, "
-				     "accounts)",
-				     k);
-			goto out_destroy_cf;
-		}
-	}
+	if (vbd_conf_keys(grp, group_keys, "", path, err, errlen))
+		goto out_destroy_cf;
 	if (!users && !accts) {
 		vbd_conf_bad(err, errlen, grp, path, "%s",
 			     "expected { users = ( { ... }, ... ); } or "

@@ -34,6 +34,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* "$G" first ('$' sorts before every character a name may hold). */
+static int by_name(const struct bacct *x, const struct bacct *y)
+{
+	return strcmp(x->name, y->name);
+}
+
 static struct bacct *acct_new(struct vbd_broker *b, const char *name)
 {
 	struct bacct *a = calloc(1, sizeof(*a));
@@ -46,6 +52,7 @@ static struct bacct *acct_new(struct vbd_broker *b, const char *name)
 	HASH_ADD_STR(b->accts, name, a);
 	if (a->oom)
 		goto out_destroy_sl;
+	HASH_SORT(b->accts, by_name);
 	return a;
 out_destroy_sl:
 	vbi_sublist_destroy(a->sl);
@@ -57,8 +64,10 @@ out_free:
 static void acct_free(struct bacct *a)
 {
 	vbi_sublist_destroy(a->sl);
+	vbi_sublist_destroy(a->remote);
 	free(a->streams_out);
 	free(a->services_in);
+	free(a->services_out);
 	free(a);
 }
 
@@ -104,12 +113,6 @@ static int xport_add(struct bxport **arr, size_t *n, struct bacct *acct,
 	return VB_OK;
 }
 
-/* "$G" first ('$' sorts before every character a name may hold). */
-static int by_name(const struct bacct *x, const struct bacct *y)
-{
-	return strcmp(x->name, y->name);
-}
-
 int bk_accounts_bind(struct vbd_broker *b)
 {
 	size_t n = vbd_auth_accounts(b->auth), i, j;
@@ -121,8 +124,9 @@ int bk_accounts_bind(struct vbd_broker *b)
 		a->def = NULL;
 		free(a->streams_out);
 		free(a->services_in);
-		a->streams_out = a->services_in = NULL;
-		a->nstreams_out = a->nservices_in = 0;
+		free(a->services_out);
+		a->streams_out = a->services_in = a->services_out = NULL;
+		a->nstreams_out = a->nservices_in = a->nservices_out = 0;
 	}
 	for (i = 0; i < n; i++) {
 		const struct vbd_acct_def *d = vbd_auth_account(b->auth, i);
@@ -143,19 +147,37 @@ int bk_accounts_bind(struct vbd_broker *b)
 			if (im->kind == VBD_STREAM)
 				rc = xport_add(&exp->streams_out,
 					       &exp->nstreams_out, imp, im);
-			else
-				rc = xport_add(&imp->services_in,
-					       &imp->nservices_in, exp, im);
+			else if (!(rc = xport_add(&imp->services_in,
+						  &imp->nservices_in, exp, im)))
+				/* The way back, for a request that comes
+				 * over a route (deliver.c). */
+				rc = xport_add(&exp->services_out,
+					       &exp->nservices_out, imp, im);
 			if (rc)
 				goto out_nomem;
 		}
 	}
-	HASH_SORT(b->accts, by_name);
 	return VB_OK;
 out_nomem:
 	vbi_err("accounts: out of memory binding them to the configuration: "
 		"some imports are not in force");
 	return VB_ENOMEM;
+}
+
+int bk_account_route(struct vbd_broker *b, const char *name, struct bacct **out)
+{
+	struct bacct *a;
+
+	if (!*name || !strcmp(name, VBD_GLOBAL_ACCOUNT))
+		a = b->gacct;
+	else if (!vbd_acct_name_ok(name))
+		return VB_EINVAL;
+	else if (!(a = acct_find(b, name)) && !(a = acct_new(b, name)))
+		return VB_ENOMEM;
+	if (!a->remote && vbi_sublist_create(&a->remote))
+		return VB_ENOMEM;
+	*out = a;
+	return VB_OK;
 }
 
 const char *bk_account_name_of(const struct vbd_user *u)

@@ -91,6 +91,9 @@ struct bacct {
 	char name[VBD_ACCOUNT_NAME_MAX + 1];
 	const struct vbd_acct_def *def; /* NULL: "$G", or gone in a reload */
 	struct vbi_sublist *sl;
+	/* The interest routes' peers declared in it (route.c); NULL until
+	 * the first. */
+	struct vbi_sublist *remote;
 	uint64_t nconns, nsubs, memory; /* now */
 	uint64_t msgs_in, bytes_in, msgs_out, bytes_out;
 	uint64_t conns_refused, subs_refused;
@@ -98,6 +101,8 @@ struct bacct {
 	size_t nstreams_out;
 	struct bxport *services_in; /* services it imports */
 	size_t nservices_in;
+	struct bxport *services_out; /* accounts importing a service of it */
+	size_t nservices_out;
 	uint64_t gen; /* b->acct_gen: has the message being routed */
 	bool oom;
 	UT_hash_handle hh; /* b->accts, by name */
@@ -267,16 +272,15 @@ struct vbd_broker {
 	struct vbd_auth *auth; /* owned; NULL: everyone admitted */
 	/* The cluster (NULL, and the rest zero, when not clustered):
 	 * membership (cluster.c); the routes by peer id, the route
-	 * listener and the context it is in, and the interest the peers
-	 * declared, in a trie of its own (route.c); the interest of our own
-	 * clients as the peers know it (by key and by id). */
+	 * listener and the context it is in (route.c; the interest the
+	 * peers declared is in each account's remote trie); the interest of
+	 * our own clients as the peers know it (by key and by id). */
 	struct vbd_cluster *cluster;
 	uint64_t cluster_due; /* ms: ZooKeeper's next turn is due */
 	struct vbd_route *routes; /* uthash, by peer id */
 	uint64_t nroutes; /* route connections open */
 	struct vbi_tp *route_tp;
 	struct vbi_listener *route_l;
-	struct vbi_sublist *remote;
 	struct vbi_match rmatch; /* reused for every message */
 	struct bk_interest *interest; /* by (pattern, queue) */
 	struct bk_interest *interest_by_id;
@@ -354,6 +358,11 @@ void bk_streams_tick(struct vbd_broker *b, uint64_t now);
 
 /* ---- bacct.c -------------------------------------------------------- */
 
+/* The account named @name in a route's interest ("": the global one),
+ * made if it is not known here (the same name is the same account on
+ * every member), with its remote trie, in *@a.  VB_EINVAL: not a name;
+ * VB_ENOMEM. */
+int bk_account_route(struct vbd_broker *b, const char *name, struct bacct **a);
 /* The global account; bk_accounts_fini() frees every account. */
 int bk_accounts_init(struct vbd_broker *b);
 void bk_accounts_fini(struct vbd_broker *b);
@@ -427,15 +436,18 @@ void bk_route_unwant(struct vbd_broker *b, const char *peer_id);
 void bk_routes_tick(struct vbd_broker *b, uint64_t now);
 /* A route's connection closed (bk_conn_closed). */
 void bk_route_closed(struct bconn *bc, const struct vbi_close_info *why);
-/* A client's message, delivered locally to @local: forward it over
- * every route with matching interest.  Returns the forwards made. */
+/* A client's message in account @a (its own, or one it crosses into),
+ * delivered locally to @local: forward it over every route with matching
+ * interest in @a.  Returns the forwards made. */
 size_t bk_routes_forward(struct vbd_broker *b, struct bconn *pub,
-			 const struct vbi_frame_view *v, size_t slen,
-			 const struct vbi_match *local);
-/* The queue group of our interest entry @id (a route frame's sid):
- * false if there is none (it went), else *@q and *@qlen. */
-bool bk_interest_queue(struct vbd_broker *b, uint32_t id, const char **q,
-		       size_t *qlen);
+			 struct bacct *a, const struct vbi_frame_view *v,
+			 size_t slen, const struct vbi_match *local);
+/* What a route frame's sid means: our interest entry @id's account and
+ * queue group (NULL: its plain subscribers); 0 (an older broker's plain
+ * forward): the global account's plain subscribers.  False if there is
+ * no such entry (it went). */
+bool bk_interest_of(struct vbd_broker *b, uint32_t id, struct bacct **a,
+		    const char **q, size_t *qlen);
 /* A client's subscription came or went: the peers learn of the first
  * and the last of each (pattern, queue). */
 void bk_interest_add(struct vbd_broker *b, const struct bsub *s);

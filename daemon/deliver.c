@@ -450,23 +450,17 @@ static void deliver(struct bsub *s, struct bconn *pub,
 		bk_sub_free(s->bc->b, s);
 }
 
-/* Whether local subscription @s is one a route's @sid means: 0, a plain
- * subscriber; else a member of the queue group @q (@qlen bytes). */
-static bool route_sid_wants(const struct bsub *s, uint32_t sid, const char *q,
-			    size_t qlen)
+/* Whether local subscription @s is one a route's sid means (the queue
+ * group @q of @qlen bytes that bk_interest_of() gave): NULL, a plain
+ * subscriber; else a member of that group. */
+static bool route_sid_wants(const struct bsub *s, const char *q, size_t qlen)
 {
-	if (sid == 0)
+	if (!q)
 		return s->s.queue == NULL;
 	return s->s.queue && s->s.queue_len == qlen &&
 	       memcmp(s->s.queue, q, qlen) == 0;
 }
 
-/*
- * A frame that came over a route: to local subscribers only, never back
- * over a route.  Its sid says which: 0, our plain subscribers; else our
- * interest entry of that id, one member of its queue group (the peer
- * chose us for the group).
- */
 /*
  * What a published message's subject and reply subject mean for its local
  * deliveries (daemon/inbox.h): under an inbox, only the connections that
@@ -478,6 +472,11 @@ struct guard {
 	size_t olen;
 	const char *reply; /* a reply subject to grant (responders exist) */
 	size_t rlen;
+	/* A request of another account's client, come over a route through
+	 * a service that account imports: its responders' grants send their
+	 * replies into @to, as @exp says (route_service_to()). */
+	struct bacct *to;
+	const struct vbd_export *exp;
 };
 
 /* Whether local subscription @s may get the message @g describes; a
@@ -489,8 +488,15 @@ static bool guard_pass(const struct guard *g, struct bsub *s)
 
 	if (g->owner && !vbd_inbox_is(bc->inbox_id, g->owner, g->olen))
 		return false;
-	if (g->reply && vbd_user_responses(bc->user, &max, &ms))
-		/* Out of memory: its reply is refused, and it is told. */
+	/* Out of memory: its reply is refused, and it is told. */
+	if (g->reply && g->to)
+		vbd_grants_add(
+			&bc->grants, g->reply, g->rlen, g->exp->responses,
+			g->exp->response_ms ?
+				vbi_clock_coarse_ms() + g->exp->response_ms :
+				0,
+			g->to);
+	else if (g->reply && vbd_user_responses(bc->user, &max, &ms))
 		vbd_grants_add(&bc->grants, g->reply, g->rlen, max,
 			       ms ? vbi_clock_coarse_ms() + ms : 0, NULL);
 	return true;
@@ -533,6 +539,9 @@ static size_t route_crossings(struct bconn *pub, struct bacct *a,
 		if (vbi_sublist_match_valid(x->acct->sl, v->topic, slen,
 					    &b->match))
 			continue;
+		/* Over routes first, as for the publisher's own account:
+		 * the forwards read the local match's queue groups. */
+		n += bk_routes_forward(b, pub, x->acct, v, slen, &b->match);
 		ms = svc ? x->exp->response_ms : 0;
 		for (j = 0; j < b->match.n; j++) {
 			struct bsub *s = b->match.subs[j]->owner;
@@ -551,22 +560,58 @@ static size_t route_crossings(struct bconn *pub, struct bacct *a,
 	return n;
 }
 
+/*
+ * A request that came over a route in account @a, on subject @subj (@slen
+ * bytes) with reply subject @reply: if @a exports a service covering it
+ * that other accounts import, the importing account whose subscribers,
+ * here or behind a route, would get the reply (the requester's inbox, in
+ * practice: private, so exactly one), and the export, so that the
+ * responders here reply into it.  The publishing broker made the
+ * crossing; only its reply's way back is decided here.  NULL: none.
+ */
+static struct bacct *route_service_to(struct vbd_broker *b, struct bacct *a,
+				      const char *subj, size_t slen,
+				      const char *reply, size_t rlen,
+				      const struct vbd_export **exp)
+{
+	for (size_t i = 0; i < a->nservices_out; i++) {
+		const struct bxport *x = &a->services_out[i];
+		struct bacct *to = x->acct;
+
+		if (!vbi_pattern_covers(x->pattern, x->plen, subj, slen))
+			continue;
+		if ((vbi_sublist_match_valid(to->sl, reply, rlen, &b->match) ==
+			     VB_OK &&
+		     b->match.n) ||
+		    (to->remote &&
+		     vbi_sublist_match_valid(to->remote, reply, rlen,
+					     &b->rmatch) == VB_OK &&
+		     b->rmatch.n)) {
+			*exp = x->exp;
+			return to;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * A frame that came over a route, matched in its account (b->match): to
+ * local subscribers only, never back over a route, never across accounts.
+ * Its sid said which (bk_interest_of()): the account's plain subscribers
+ * (@q NULL), or one member of queue group @q (the peer chose us for it).
+ */
 static size_t publish_from_route(struct bconn *bc,
 				 const struct vbi_frame_view *v,
-				 const struct guard *g)
+				 const struct guard *g, const char *q,
+				 size_t qlen)
 {
 	struct vbd_broker *b = bc->b;
-	const char *q = NULL;
-	size_t i, qlen = 0, n = 0;
+	size_t i, n = 0;
 
-	b->cst.route_msgs_in++;
-	b->cst.route_bytes_in += v->topic_len + v->payload_len;
-	if (v->sid && !bk_interest_queue(b, v->sid, &q, &qlen))
-		return 0; /* the group left here meanwhile */
 	for (i = 0; i < b->match.n; i++) {
 		struct bsub *s = b->match.subs[i]->owner;
 
-		if (!route_sid_wants(s, v->sid, q, qlen))
+		if (!route_sid_wants(s, q, qlen))
 			continue;
 		if (g && !guard_pass(g, s))
 			continue;
@@ -588,6 +633,7 @@ void bk_route_dropped(struct bconn *bc, const Verbus__Dropped *d)
 	struct vbd_broker *b = bc->b;
 	size_t slen = strlen(d->subject), qlen = 0, i;
 	const char *q = NULL;
+	struct bacct *a;
 	bool told = false;
 
 	if (d->count == 0 || (slen && vbi_subject_check(d->subject, slen))) {
@@ -603,17 +649,17 @@ void bk_route_dropped(struct bconn *bc, const Verbus__Dropped *d)
 			 bc->cid, bc->name, d->count);
 		return;
 	}
-	if (d->sid && !bk_interest_queue(b, d->sid, &q, &qlen))
+	if (!bk_interest_of(b, d->sid, &a, &q, &qlen))
 		return; /* the group left here meanwhile */
-	if (vbi_sublist_match_valid(b->gacct->sl, d->subject, slen, &b->match))
+	if (vbi_sublist_match_valid(a->sl, d->subject, slen, &b->match))
 		return;
 	for (i = 0; i < b->match.n && !told; i++) {
 		struct bsub *s = b->match.subs[i]->owner;
 
-		if (!route_sid_wants(s, d->sid, q, qlen))
+		if (!route_sid_wants(s, q, qlen))
 			continue;
 		sub_owe(s, d->count);
-		told = d->sid != 0; /* one member of the group */
+		told = q != NULL; /* one member of the group */
 	}
 }
 
@@ -643,8 +689,8 @@ void bk_route_frame(struct bconn *bc, const struct vbi_frame_view *v)
 	struct vbd_broker *b = bc->b;
 	struct bacct *a = bc->acct ? bc->acct : b->gacct;
 	struct guard g = { 0 }, *gp;
-	const char *reply;
-	size_t i, n, rlen;
+	const char *reply, *q = NULL;
+	size_t i, n, rlen, qlen = 0;
 	size_t slen = vbi_topic_split(v->topic, v->topic_len, &reply, &rlen);
 	bool cross = false;
 	int rc;
@@ -680,6 +726,15 @@ void bk_route_frame(struct bconn *bc, const struct vbi_frame_view *v)
 			a = to;
 			cross = true;
 		}
+	} else {
+		/* Its sid says which account, and which of its subscribers. */
+		b->cst.route_msgs_in++;
+		b->cst.route_bytes_in += v->topic_len + v->payload_len;
+		if (!bk_interest_of(b, v->sid, &a, &q, &qlen))
+			return; /* the entry went here meanwhile */
+		if (reply && a->nservices_out)
+			g.to = route_service_to(b, a, v->topic, slen, reply,
+						rlen, &g.exp);
 	}
 	/* Checked above: the match need not check it again. */
 	rc = vbi_sublist_match_valid(a->sl, v->topic, slen, &b->match);
@@ -690,18 +745,18 @@ void bk_route_frame(struct bconn *bc, const struct vbi_frame_view *v)
 		return;
 	}
 	g.owner = vbd_inbox_owner(v->topic, slen, &g.olen);
-	if (reply && vbd_auth_responders(b->auth)) {
+	if (reply && (g.to || vbd_auth_responders(b->auth))) {
 		g.reply = reply;
 		g.rlen = rlen;
 	}
 	gp = g.owner || g.reply ? &g : NULL;
 	if (bc->role == BK_ROUTE) {
-		n = publish_from_route(bc, v, gp);
+		n = publish_from_route(bc, v, gp, q, qlen);
 	} else {
 		/* The routes first: they read the local match's queue
 		 * groups, and deliver() may free a local sub
 		 * (auto-unsubscribe), though not the match. */
-		n = bk_routes_forward(b, bc, v, slen, &b->match);
+		n = bk_routes_forward(b, bc, a, v, slen, &b->match);
 		if (!gp) {
 			for (i = 0; i < b->match.n; i++)
 				deliver(b->match.subs[i]->owner, bc, v);

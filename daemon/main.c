@@ -356,25 +356,6 @@ static void report_fixed(void *ctx, const char *key, const char *running,
 		 key, running, asked);
 }
 
-/*
- * Accounts stay on one broker: routes carry no account (an interest, a
- * forwarded message), so a cluster with accounts would mix every
- * account's subjects on the other members.  Refused, not half done.
- */
-static int accounts_clustered(const struct vbd_config *cfg,
-			      const struct vbd_auth *auth, char *err,
-			      size_t len)
-{
-	if (!vbd_auth_accounts(auth) || !vbd_config_clustered(cfg))
-		return VB_OK;
-	snprintf(err, len,
-		 "authorization.accounts with cluster.zookeeper: accounts "
-		 "are not carried over the cluster's routes yet; run accounts "
-		 "on a broker outside a cluster, or a cluster with the global "
-		 "account only");
-	return VB_EINVAL;
-}
-
 /* SIGHUP: read everything again; apply it, or refuse it whole. */
 static void reload(const struct cli *o, struct vbd_config *cfg,
 		   struct vbd_broker *b)
@@ -400,8 +381,7 @@ static void reload(const struct cli *o, struct vbd_config *cfg,
 				      sizeof(changed));
 	/* The running fixed settings with the new live ones: checked as a
 	 * whole again (lame_duck_grace_ms against its duration). */
-	if (vbd_config_check(&next, err, sizeof(err)) ||
-	    accounts_clustered(&next, auth, err, sizeof(err))) {
+	if (vbd_config_check(&next, err, sizeof(err))) {
 		vbi_err("reload refused: %s; the running configuration stays",
 			err);
 		vbd_auth_destroy(auth);
@@ -501,10 +481,7 @@ int main(int argc, char **argv)
 		char err[512];
 
 		rc = vbd_auth_load(o.config, &auth, err, sizeof(err));
-		if (!rc)
-			rc = accounts_clustered(&cfg, auth, err, sizeof(err));
 		if (rc) {
-			vbd_auth_destroy(auth);
 			vbi_err("%s", err);
 			status = 2;
 			goto out_close;

@@ -313,6 +313,20 @@ static size_t revoke_subs(struct vbd_broker *b, struct bconn *bc)
 	return n;
 }
 
+/* @bc may stay no more: told @why and closed, nothing it sends after
+ * this routed, its subscriptions gone at once. */
+static void disconnect(struct vbd_broker *b, struct bconn *bc, const char *why)
+{
+	struct bsub *s, *tmp;
+
+	HASH_ITER(hh, bc->subs, s, tmp)
+	bk_sub_free(b, s);
+	bc->user = NULL; /* its entry goes with the old auth */
+	bc->closing = true;
+	bc->revoked = true;
+	vbi_conn_close_error(bc->c, VB_EACCES, why);
+}
+
 void vbd_broker_reload(struct vbd_broker *b, const struct vbd_config *cfg,
 		       struct vbd_auth *auth, struct vbd_reload_result *res)
 {
@@ -325,7 +339,6 @@ void vbd_broker_reload(struct vbd_broker *b, const struct vbd_config *cfg,
 	vbd_auth_carry(auth, b->auth);
 	for (bc = b->head; bc; bc = next) {
 		const struct vbd_user *who = NULL;
-		struct bsub *s, *tmp;
 		const void *cred;
 		size_t clen;
 
@@ -339,15 +352,10 @@ void vbd_broker_reload(struct vbd_broker *b, const struct vbd_config *cfg,
 				 "credentials were removed; disconnected",
 				 bc->cid, bc->name, bc->user ? " user " : "",
 				 bc->user ? vbd_user_name(bc->user) : "");
-			HASH_ITER(hh, bc->subs, s, tmp)
-			bk_sub_free(b, s);
-			bc->user = NULL; /* its entry goes with the old auth */
-			bc->closing = true;
-			bc->revoked = true;
+			disconnect(b, bc,
+				   "credentials removed by a "
+				   "configuration reload");
 			res->disconnected++;
-			vbi_conn_close_error(bc->c, VB_EACCES,
-					     "credentials removed by a "
-					     "configuration reload");
 			continue;
 		}
 		if (strcmp(bk_account_name_of(who), bc->acct->name)) {
@@ -357,15 +365,10 @@ void vbd_broker_reload(struct vbd_broker *b, const struct vbd_config *cfg,
 				 "account changed (%s -> %s); disconnected",
 				 bc->cid, bc->name, vbd_user_name(who),
 				 bc->acct->name, bk_account_name_of(who));
-			HASH_ITER(hh, bc->subs, s, tmp)
-			bk_sub_free(b, s);
-			bc->user = NULL;
-			bc->closing = true;
-			bc->revoked = true;
+			disconnect(b, bc,
+				   "account changed by a configuration "
+				   "reload");
 			res->disconnected++;
-			vbi_conn_close_error(bc->c, VB_EACCES,
-					     "account changed by a "
-					     "configuration reload");
 			continue;
 		}
 		bc->user = who;

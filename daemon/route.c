@@ -15,15 +15,20 @@
  *    queue) pairs its own clients subscribe to, the first subscription of
  *    each as a RouteSub under an id of ours, the last one's going as a
  *    RouteUnsub; a route that opens gets the whole set.  What a peer
- *    declared lives in a trie of its own (b->remote), apart from the
- *    clients' (b->sl).
- *  - A client's message is matched against both.  Each route with plain
- *    interest gets one forward with sid 0 (deliver to your plain
- *    subscribers); a queue group gets a forward with the peer's id of it
- *    as sid only if no local member took the message (a local member is
- *    preferred, as NATS does), one route per group (the remote trie's
- *    rotation).  A message that came over a route goes to local clients
- *    only: never back over a route, so no loops and no duplicates.
+ *    declared lives in a trie of its own per account (bacct.remote), apart
+ *    from the clients' (bacct.sl).  Interest carries its account: the
+ *    same name is the same account on every member.
+ *  - A client's message is matched against both, in its account and in
+ *    each account it crosses into (bacct.c: a stream another imports, a
+ *    service it imports).  Each route with plain interest in an account
+ *    gets one forward with the id of one of those entries as sid (deliver
+ *    to your plain subscribers of that entry's account; sid 0, from an
+ *    older broker: of the global account); a queue group gets a forward
+ *    with the peer's id of it as sid only if no local member took the
+ *    message (a local member is preferred, as NATS does), one route per
+ *    group (the remote trie's rotation).  A message that came over a
+ *    route goes to local clients only: never back over a route, never
+ *    across accounts again, so no loops and no duplicates.
  *  - Forwards to a route are deliveries like any other (bk_deliver_to:
  *    zero copy within a device; when it has no room they queue and pause
  *    publishers rather than lose messages).  A route is never closed for
@@ -68,11 +73,12 @@
 #define ROUTE_SECRET_MAX 128
 #define ROUTE_CLUSTER_MAX 64
 
-/* An entry of a peer's interest, in b->remote. */
+/* An entry of a peer's interest, in its account's remote trie. */
 struct rsub {
 	struct vbi_sub s; /* s.owner is this */
 	struct bconn *rc; /* the route it came over */
 	uint32_t id; /* the peer's id for it: the sid of forwards */
+	struct bacct *acct;
 	char *pattern;
 	char *queue; /* NULL: plain */
 	bool oom;
@@ -83,15 +89,18 @@ struct rsub {
 struct route_op {
 	struct route_op *next;
 	uint32_t id;
-	bool add; /* RouteSub (then pattern, queue) or RouteUnsub */
+	bool add; /* RouteSub (then account, pattern, queue) or RouteUnsub */
+	const char *account; /* an account's name: accounts outlive ops */
 	char *pattern;
 	char *queue;
 };
 
-/* One (pattern, queue) of our clients' interest, with its users. */
+/* One (account, pattern, queue) of our clients' interest, with its
+ * users. */
 struct bk_interest {
-	char *key; /* pattern NUL queue NUL */
+	char *key; /* account NUL pattern NUL queue NUL */
 	size_t key_len;
+	struct bacct *acct;
 	const char *pattern; /* in @key */
 	const char *queue; /* in @key; NULL: plain */
 	uint32_t id; /* ours, > 0: the sid a peer forwards to it with */
@@ -277,6 +286,11 @@ static void ops_flush(struct vbd_route *rt)
 			rs.id = op->id;
 			rs.subject = op->pattern;
 			rs.queue = op->queue ? op->queue : (char *)"";
+			/* "": the global account, as an older broker has
+			 * it. */
+			rs.account = strcmp(op->account, VBD_GLOBAL_ACCOUNT) ?
+					     (char *)op->account :
+					     (char *)"";
 			m.body_case = VERBUS__CONTROL__BODY_ROUTE_SUB;
 			m.route_sub = &rs;
 		} else {
@@ -369,6 +383,7 @@ static bool op_push(struct vbd_route *rt, const struct bk_interest *in,
 		goto out_close;
 	op->id = in->id;
 	op->add = add;
+	op->account = in->acct->name;
 	if (add) {
 		op->pattern = strdup(in->pattern);
 		op->queue = in->queue ? strdup(in->queue) : NULL;
@@ -413,14 +428,17 @@ static void interest_announce(struct vbd_broker *b, struct bk_interest *in,
 
 static char *interest_key(const struct bsub *s, size_t *len)
 {
-	size_t pl = strlen(s->subject), ql = s->queue ? strlen(s->queue) : 0;
-	char *k = malloc(pl + ql + 2);
+	const char *a = s->bc->acct->name;
+	size_t al = strlen(a), pl = strlen(s->subject),
+	       ql = s->queue ? strlen(s->queue) : 0;
+	char *k = malloc(al + pl + ql + 3);
 
 	if (!k)
 		return NULL;
-	memcpy(k, s->subject, pl + 1);
-	memcpy(k + pl + 1, s->queue ? s->queue : "", ql + 1);
-	*len = pl + ql + 2;
+	memcpy(k, a, al + 1);
+	memcpy(k + al + 1, s->subject, pl + 1);
+	memcpy(k + al + pl + 2, s->queue ? s->queue : "", ql + 1);
+	*len = al + pl + ql + 3;
 	return k;
 }
 
@@ -455,8 +473,9 @@ void bk_interest_add(struct vbd_broker *b, const struct bsub *s)
 	in->key = interest_key(s, &in->key_len);
 	if (!in->key)
 		goto out_free;
-	in->pattern = in->key;
-	in->queue = s->queue ? in->key + strlen(in->key) + 1 : NULL;
+	in->acct = s->bc->acct;
+	in->pattern = in->key + strlen(in->key) + 1;
+	in->queue = s->queue ? in->pattern + strlen(in->pattern) + 1 : NULL;
 	in->count = 1;
 	do {
 		in->id = ++b->next_interest_id;
@@ -498,14 +517,21 @@ void bk_interest_del(struct vbd_broker *b, const struct bsub *s)
 	free(in);
 }
 
-bool bk_interest_queue(struct vbd_broker *b, uint32_t id, const char **q,
-		       size_t *qlen)
+bool bk_interest_of(struct vbd_broker *b, uint32_t id, struct bacct **a,
+		    const char **q, size_t *qlen)
 {
 	struct bk_interest *in = NULL;
 
+	if (id == 0) { /* an older broker's plain forward */
+		*a = b->gacct;
+		*q = NULL;
+		*qlen = 0;
+		return true;
+	}
 	HASH_FIND(hh_id, b->interest_by_id, &id, sizeof(id), in);
 	if (!in)
 		return false;
+	*a = in->acct;
 	*q = in->queue;
 	*qlen = in->queue ? strlen(in->queue) : 0;
 	return true;
@@ -516,7 +542,7 @@ bool bk_interest_queue(struct vbd_broker *b, uint32_t id, const char **q,
 static void rsub_free(struct vbd_broker *b, struct vbd_route *rt,
 		      struct rsub *r)
 {
-	vbi_sublist_remove(b->remote, &r->s);
+	vbi_sublist_remove(r->acct->remote, &r->s);
 	HASH_DEL(rt->rsubs, r);
 	rt->nrsubs--;
 	b->cst.interest_remote--;
@@ -539,11 +565,17 @@ static void on_route_sub(struct bconn *bc, const Verbus__RouteSub *m)
 	struct vbd_broker *b = bc->b;
 	size_t plen = strlen(m->subject), qlen = strlen(m->queue);
 	struct rsub *r = NULL;
+	struct bacct *a;
 
 	if (vbi_pattern_check(m->subject, plen) != VB_OK ||
 	    (qlen && vbi_queue_check(m->queue, qlen) != VB_OK)) {
 		bk_route_fail(bc, "invalid subject pattern or queue group in "
 				  "its interest");
+		return;
+	}
+	if (bk_account_route(b, m->account, &a) != VB_OK) {
+		bk_route_fail(bc, "an invalid account name in its interest, "
+				  "or no memory for the account");
 		return;
 	}
 	HASH_FIND(hh, rt->rsubs, &m->id, sizeof(m->id), r);
@@ -561,16 +593,17 @@ static void on_route_sub(struct bconn *bc, const Verbus__RouteSub *m)
 		goto out_nomem;
 	r->rc = bc;
 	r->id = m->id;
+	r->acct = a;
 	r->pattern = strdup(m->subject);
 	r->queue = qlen ? strdup(m->queue) : NULL;
 	if (!r->pattern || (qlen && !r->queue))
 		goto out_free;
 	vbi_sub_init(&r->s, r->pattern, plen, r->queue, qlen, r);
-	if (vbi_sublist_insert(b->remote, &r->s))
+	if (vbi_sublist_insert(a->remote, &r->s))
 		goto out_free;
 	HASH_ADD(hh, rt->rsubs, id, sizeof(r->id), r);
 	if (r->oom) {
-		vbi_sublist_remove(b->remote, &r->s);
+		vbi_sublist_remove(a->remote, &r->s);
 		goto out_free;
 	}
 	rt->nrsubs++;
@@ -614,14 +647,14 @@ static bool local_has_queue(const struct vbi_match *local, const char *q,
 }
 
 size_t bk_routes_forward(struct vbd_broker *b, struct bconn *pub,
-			 const struct vbi_frame_view *v, size_t slen,
-			 const struct vbi_match *local)
+			 struct bacct *a, const struct vbi_frame_view *v,
+			 size_t slen, const struct vbi_match *local)
 {
 	size_t i, n = 0;
 
-	if (!b->remote || b->cst.interest_remote == 0)
+	if (!a->remote || b->cst.interest_remote == 0)
 		return 0;
-	if (vbi_sublist_match_valid(b->remote, v->topic, slen, &b->rmatch))
+	if (vbi_sublist_match_valid(a->remote, v->topic, slen, &b->rmatch))
 		return 0;
 	b->fwd_gen++;
 	for (i = 0; i < b->rmatch.n; i++) {
@@ -635,6 +668,9 @@ size_t bk_routes_forward(struct vbd_broker *b, struct bconn *pub,
 			if (rt->fwd_gen == b->fwd_gen)
 				continue; /* one plain forward per route */
 			rt->fwd_gen = b->fwd_gen;
+			/* Any plain entry's id says the account; the global
+			 * one's is 0, which an older peer understands. */
+			sid = a == b->gacct ? 0 : r->id;
 		} else {
 			if (local_has_queue(local, r->s.queue, r->s.queue_len))
 				continue;
@@ -1130,9 +1166,6 @@ int bk_routes_init(struct vbd_broker *b)
 		vbi_err("cluster: the route credentials do not fit");
 		return rc;
 	}
-	rc = vbi_sublist_create(&b->remote);
-	if (rc)
-		return rc;
 	vbi_match_init(&b->rmatch);
 	rc = vbi_url_parse(b->cfg.cluster_listen, &u, why, sizeof(why));
 	if (rc) {
@@ -1176,7 +1209,5 @@ void bk_routes_fini(struct vbd_broker *b)
 		free(in->key);
 		free(in);
 	}
-	vbi_sublist_destroy(b->remote);
-	b->remote = NULL;
 	vbi_match_fini(&b->rmatch);
 }

@@ -164,7 +164,8 @@ static int validate(const Verbus__Control *m)
 		/* Lengths only: the receiving broker checks the syntax. */
 		if (m->route_sub == NULL || m->route_sub->id == 0 ||
 		    !str_valid(m->route_sub->subject, VBI_SUBJECT_MAX) ||
-		    !str_valid(m->route_sub->queue, VBI_QUEUE_MAX))
+		    !str_valid(m->route_sub->queue, VBI_QUEUE_MAX) ||
+		    !str_valid(m->route_sub->account, VBI_ACCOUNT_MAX))
 			return VB_EPROTO;
 		return VB_OK;
 	case VERBUS__CONTROL__BODY_ROUTE_UNSUB:

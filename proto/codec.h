@@ -33,6 +33,8 @@
 #define VBI_CRED_MAX 256u
 /* Longest reason accepted in an Error. */
 #define VBI_REASON_MAX 256u
+/* Longest account name in a RouteSub (daemon/account.h's names). */
+#define VBI_ACCOUNT_MAX 64u
 /* An Info's member URLs: how many, and the longest. */
 #define VBI_INFO_URLS_MAX 64u
 #define VBI_URL_MAX 256u

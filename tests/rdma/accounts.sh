@@ -108,21 +108,8 @@ O_USERS=", { user = \"eve\"; password = \"$pw\"; }" conf "$work/bad-dupg.conf"
 refused bad-dupg "a user in users and an account" "'?eve'? .*twice|twice.*'?eve'?"
 O_EXPORTS=', { stream = "_INBOX.>"; }' conf "$work/bad-inbox.conf"
 refused bad-inbox "an export under _INBOX" "_INBOX"
-# Accounts and a cluster: refused (routes carry no account yet).  The
-# ZooKeeper is never reached: the refusal comes first.
-conf "$work/bad-cluster.conf"
-cat >>"$work/bad-cluster.conf" <<CONF
-cluster = { zookeeper = "zk://127.0.0.1:1/verbus-accounts";
-  listen = "$scheme://$brk:$((port + 1))"; secret = "accounts-test-secret-0123456789"; };
-CONF
-timeout 20 "$VERBUS_BIN/verbusd" -c "$work/bad-cluster.conf" >"$work/bad-cluster.log" 2>&1
-rc=$?
-[ "$rc" = 0 ] || [ "$rc" = 124 ] && { cat "$work/bad-cluster.log"; fail "verbusd started with accounts and cluster.zookeeper (exit $rc)"; }
-grep -q "accounts are not carried over the cluster's routes yet" "$work/bad-cluster.log" ||
-	{ cat "$work/bad-cluster.log"; fail "accounts with cluster.zookeeper: not refused with 'accounts are not carried over the cluster's routes yet'"; }
-bad_msgs+=("$(grep "accounts are not carried" "$work/bad-cluster.log" | head -n1)")
 printf '  %s\n' "${bad_msgs[@]}"
-echo "PASS: ${#bad_msgs[@]} bad accounts configurations stop verbusd: with file:line an import from an unknown account, one not exported to the importer, a user twice across accounts and with \$G, an export under _INBOX; and accounts with cluster.zookeeper"
+echo "PASS: ${#bad_msgs[@]} bad accounts configurations stop verbusd: with file:line an import from an unknown account, one not exported to the importer, a user twice across accounts and with \$G, an export under _INBOX"
 
 conf "$work/verbusd.conf"
 broker_start -c "$work/verbusd.conf"

@@ -452,5 +452,65 @@ for k in 1 2 3; do
 	wait "${bpid[$k]}" || { show "b$k" "$work/b$k.log"; fail "b$k exited $? on SIGTERM"; }
 	bpid[$k]=
 done
+echo "===== 11. accounts across the routes"
+# b1 and b2 again, with accounts: orders (alice, carol) exports the stream
+# orders.shipped.> and the service orders.status to billing (bob), which
+# imports both; eve is the global account's.  Subscribers on b2, clients
+# on b1: billing's '>' gets the imported stream only, $G's '>' nothing of
+# either account, and bob's request from b1 is answered by carol on b2,
+# the reply crossing back into billing, to bob's inbox behind b1.
+apw=$(echo acct-pw | "$VERBUS_BIN/verbusd" --hash-password) || fail "--hash-password"
+cat >"$work/acct.conf" <<CONF
+authorization = {
+  users = ( { user = "eve"; password = "$apw"; } );
+  accounts = (
+    { name = "orders";
+      users = ( { user = "alice"; password = "$apw"; }, { user = "carol"; password = "$apw"; } );
+      exports = ( { stream = "orders.shipped.>"; },
+                  { service = "orders.status"; accounts = [ "billing" ]; } ); },
+    { name = "billing";
+      users = ( { user = "bob"; password = "$apw"; } );
+      imports = ( { stream = "orders.shipped.>"; account = "orders"; },
+                  { service = "orders.status"; account = "orders"; } ); }
+  );
+};
+CONF
+member_start 1 -c "$work/acct.conf"
+member_start 2 -c "$work/acct.conf"
+wait_mesh 1 2
+acct() { local u=$1 k=$2; shift 2; "$VERBUS_BIN/verbus" "$@" -s "$scheme://${H[k]}:${P[k]}" --source "${H[k]}" --user "$u" --password acct-pw; }
+acct bob 2 sub '>' >"$work/abob.out" 2>&1 &
+abob=$!
+acct eve 2 sub '>' >"$work/aeve.out" 2>&1 &
+aeve=$!
+acct carol 2 reply --count 2 orders.status >"$work/acarol.out" 2>&1 &
+acarol=$!
+for f in abob aeve acarol; do
+	wait_for subscribed "$work/$f.out" 30 || { show "$f" "$work/$f.out"; fail "$f never subscribed"; }
+done
+interest 1 3
+acct alice 1 pub orders.new.1 new >/dev/null 2>&1 || fail "alice's publish"
+acct alice 1 pub orders.shipped.1 shipped >/dev/null 2>&1 || fail "alice's publish"
+for i in 1 2; do
+	acct bob 1 req --timeout 10000 orders.status "status $i" >"$work/abreq$i.out" 2>&1 ||
+		{ show "req $i" "$work/abreq$i.out"; show b1 "$work/b1.log"; show b2 "$work/b2.log"; fail "bob's request $i from b1 was not answered from b2"; }
+	grep -q "status $i" "$work/abreq$i.out" || { show "req $i" "$work/abreq$i.out"; fail "bob's reply $i"; }
+done
+wait "$acarol" || { show carol "$work/acarol.out"; fail "carol's responder exited $?"; }
+wait_for 'orders\.shipped\.1' "$work/abob.out" 10 || { show bob "$work/abob.out"; fail "billing's subscriber on b2 missed the imported stream"; }
+sleep 0.5
+kill "$abob" "$aeve" 2>/dev/null
+wait "$abob" "$aeve" 2>/dev/null
+grep -q 'orders\.new' "$work/abob.out" && { show bob "$work/abob.out"; fail "billing saw orders.new.1, which orders does not export"; }
+grep -q '^\[#[0-9]*\] _INBOX' "$work/abob.out" && { show bob "$work/abob.out"; fail "billing's '>' saw a reply to bob's inbox"; }
+[ "$(grep -c '^\[#[0-9]*\] orders\.status' "$work/abob.out")" = 2 ] || { show bob "$work/abob.out"; fail "billing's '>' on b2 did not see bob's 2 requests"; }
+grep -q '^\[#' "$work/aeve.out" && { show eve "$work/aeve.out"; fail "\$G's '>' saw an account's message"; }
+echo "PASS: accounts across routes: billing's '>' on b2 got orders' imported stream (not orders.new), \$G's nothing; bob's 2 requests from b1 answered by carol on b2 through the service import, the replies back into billing"
+for k in 1 2; do
+	kill -TERM "${bpid[$k]}"
+	wait "${bpid[$k]}" || { show "b$k" "$work/b$k.log"; fail "b$k exited $? on SIGTERM"; }
+	bpid[$k]=
+done
+
 grep -E "error|crash|sanitizer" "$work"/b*.log | grep -v "route_errors" | head
 echo "PASS: the cluster"
