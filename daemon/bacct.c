@@ -47,12 +47,23 @@ static struct bacct *acct_new(struct vbd_broker *b, const char *name)
 	if (!a)
 		return NULL;
 	snprintf(a->name, sizeof(a->name), "%s", name);
+	if (b->nrids == b->cap_rids) {
+		uint32_t cap = b->cap_rids ? 2 * b->cap_rids : 8;
+		struct bacct **p = realloc(b->by_rid, cap * sizeof(*p));
+
+		if (!p)
+			goto out_free;
+		b->by_rid = p;
+		b->cap_rids = cap;
+	}
 	if (vbi_sublist_create(&a->sl))
 		goto out_free;
 	HASH_ADD_STR(b->accts, name, a);
 	if (a->oom)
 		goto out_destroy_sl;
 	HASH_SORT(b->accts, by_name);
+	a->rid = b->nrids;
+	b->by_rid[b->nrids++] = a;
 	return a;
 out_destroy_sl:
 	vbi_sublist_destroy(a->sl);
@@ -87,6 +98,18 @@ void bk_accounts_fini(struct vbd_broker *b)
 		acct_free(a);
 	}
 	b->gacct = NULL;
+	free(b->by_rid);
+	b->by_rid = NULL;
+	b->nrids = b->cap_rids = 0;
+}
+
+struct bacct *bk_account_by_sid(struct vbd_broker *b, uint32_t sid)
+{
+	uint32_t rid = sid & ~VBI_ACCOUNT_SID;
+
+	if (sid && !(sid & VBI_ACCOUNT_SID))
+		return NULL;
+	return rid < b->nrids ? b->by_rid[rid] : NULL;
 }
 
 static struct bacct *acct_find(struct vbd_broker *b, const char *name)

@@ -202,7 +202,10 @@ static void on_open(struct vbi_conn *c, void *arg)
 			vbi_warn("conn cid %" PRIu64 " %s: refused: %s",
 				 bc->cid, bc->name, why);
 			b->st.conns_rejected++;
+			/* Nothing it sends meanwhile is routed (it has no
+			 * account), as a revoked client's. */
 			bc->closing = true;
+			bc->revoked = true;
 			vbi_conn_close_error(c, VB_ENOSPC, why);
 			return;
 		}

@@ -104,6 +104,9 @@ struct bacct {
 	struct bxport *services_out; /* accounts importing a service of it */
 	size_t nservices_out;
 	uint64_t gen; /* b->acct_gen: has the message being routed */
+	/* Our id for it on routes (RouteSub account_sid: VBI_ACCOUNT_SID |
+	 * rid; the global account's is 0), an index of b->by_rid. */
+	uint32_t rid;
 	bool oom;
 	UT_hash_handle hh; /* b->accts, by name */
 };
@@ -227,8 +230,9 @@ struct bconn {
 	 * and what it may reply to (daemon/inbox.h). */
 	char inbox_id[VBD_INBOX_ID_LEN + 1];
 	struct vbd_grants *grants;
-	/* Its credentials went in a reload: closing, nothing it sends is
-	 * routed any more (reload.c). */
+	/* Closing for what it may no longer be (its credentials or account
+	 * changed in a reload, reload.c; its account full at the open):
+	 * nothing it sends is routed any more. */
 	bool revoked;
 	bool ldm_owed; /* lame-duck mode: its LameDuck is still to go */
 	UT_hash_handle hh; /* b->by_cid */
@@ -248,6 +252,8 @@ struct vbd_broker {
 	 * a generation per routed message that crosses accounts. */
 	struct bacct *accts;
 	struct bacct *gacct;
+	struct bacct **by_rid; /* by rid: every account, rid 0 the global */
+	uint32_t nrids, cap_rids;
 	uint64_t acct_gen;
 	struct vbi_match match; /* reused for every message */
 	struct bconn *by_cid; /* uthash */
@@ -361,7 +367,9 @@ void bk_streams_tick(struct vbd_broker *b, uint64_t now);
 /* The account named @name in a route's interest ("": the global one),
  * made if it is not known here (the same name is the same account on
  * every member), with its remote trie, in *@a.  VB_EINVAL: not a name;
- * VB_ENOMEM. */
+ * VB_ENOMEM.  bk_account_by_sid(): the account of our id @sid
+ * (VBI_ACCOUNT_SID | rid, or 0), NULL if none. */
+struct bacct *bk_account_by_sid(struct vbd_broker *b, uint32_t sid);
 int bk_account_route(struct vbd_broker *b, const char *name, struct bacct **a);
 /* The global account; bk_accounts_fini() frees every account. */
 int bk_accounts_init(struct vbd_broker *b);
@@ -443,9 +451,9 @@ size_t bk_routes_forward(struct vbd_broker *b, struct bconn *pub,
 			 struct bacct *a, const struct vbi_frame_view *v,
 			 size_t slen, const struct vbi_match *local);
 /* What a route frame's sid means: our interest entry @id's account and
- * queue group (NULL: its plain subscribers); 0 (an older broker's plain
- * forward): the global account's plain subscribers.  False if there is
- * no such entry (it went). */
+ * queue group; an account's id (VBI_ACCOUNT_SID set; 0, the global one):
+ * that account's plain subscribers (*@q NULL).  False if there is no
+ * such entry (it went) or account. */
 bool bk_interest_of(struct vbd_broker *b, uint32_t id, struct bacct **a,
 		    const char **q, size_t *qlen);
 /* A client's subscription came or went: the peers learn of the first

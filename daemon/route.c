@@ -21,9 +21,10 @@
  *  - A client's message is matched against both, in its account and in
  *    each account it crosses into (bacct.c: a stream another imports, a
  *    service it imports).  Each route with plain interest in an account
- *    gets one forward with the id of one of those entries as sid (deliver
- *    to your plain subscribers of that entry's account; sid 0, from an
- *    older broker: of the global account); a queue group gets a forward
+ *    gets one forward with the peer's id of the account as sid (its
+ *    RouteSubs' account_sid, bit 31 set: deliver to your plain
+ *    subscribers of that account; 0: of the global account, as before
+ *    accounts); a queue group gets a forward
  *    with the peer's id of it as sid only if no local member took the
  *    message (a local member is preferred, as NATS does), one route per
  *    group (the remote trie's rotation).  A message that came over a
@@ -78,6 +79,7 @@ struct rsub {
 	struct vbi_sub s; /* s.owner is this */
 	struct bconn *rc; /* the route it came over */
 	uint32_t id; /* the peer's id for it: the sid of forwards */
+	uint32_t acct_sid; /* the peer's id for its account: plain forwards' */
 	struct bacct *acct;
 	char *pattern;
 	char *queue; /* NULL: plain */
@@ -91,6 +93,7 @@ struct route_op {
 	uint32_t id;
 	bool add; /* RouteSub (then account, pattern, queue) or RouteUnsub */
 	const char *account; /* an account's name: accounts outlive ops */
+	uint32_t account_sid; /* our id for it (RouteSub account_sid) */
 	char *pattern;
 	char *queue;
 };
@@ -291,6 +294,7 @@ static void ops_flush(struct vbd_route *rt)
 			rs.account = strcmp(op->account, VBD_GLOBAL_ACCOUNT) ?
 					     (char *)op->account :
 					     (char *)"";
+			rs.account_sid = op->account_sid;
 			m.body_case = VERBUS__CONTROL__BODY_ROUTE_SUB;
 			m.route_sub = &rs;
 		} else {
@@ -384,6 +388,7 @@ static bool op_push(struct vbd_route *rt, const struct bk_interest *in,
 	op->id = in->id;
 	op->add = add;
 	op->account = in->acct->name;
+	op->account_sid = in->acct->rid ? VBI_ACCOUNT_SID | in->acct->rid : 0;
 	if (add) {
 		op->pattern = strdup(in->pattern);
 		op->queue = in->queue ? strdup(in->queue) : NULL;
@@ -478,7 +483,9 @@ void bk_interest_add(struct vbd_broker *b, const struct bsub *s)
 	in->queue = s->queue ? in->pattern + strlen(in->pattern) + 1 : NULL;
 	in->count = 1;
 	do {
-		in->id = ++b->next_interest_id;
+		/* Below VBI_ACCOUNT_SID: a sid with that bit names an
+		 * account. */
+		in->id = ++b->next_interest_id & (VBI_ACCOUNT_SID - 1);
 	} while (in->id == 0);
 	HASH_ADD_KEYPTR(hh, b->interest, in->key, in->key_len, in);
 	if (in->oom)
@@ -522,11 +529,11 @@ bool bk_interest_of(struct vbd_broker *b, uint32_t id, struct bacct **a,
 {
 	struct bk_interest *in = NULL;
 
-	if (id == 0) { /* an older broker's plain forward */
-		*a = b->gacct;
+	if (id == 0 || (id & VBI_ACCOUNT_SID)) { /* plain, of an account */
+		*a = bk_account_by_sid(b, id);
 		*q = NULL;
 		*qlen = 0;
-		return true;
+		return *a != NULL;
 	}
 	HASH_FIND(hh_id, b->interest_by_id, &id, sizeof(id), in);
 	if (!in)
@@ -573,9 +580,10 @@ static void on_route_sub(struct bconn *bc, const Verbus__RouteSub *m)
 				  "its interest");
 		return;
 	}
-	if (bk_account_route(b, m->account, &a) != VB_OK) {
-		bk_route_fail(bc, "an invalid account name in its interest, "
-				  "or no memory for the account");
+	if (bk_account_route(b, m->account, &a) != VB_OK ||
+	    (a == b->gacct) != (m->account_sid == 0)) {
+		bk_route_fail(bc, "an invalid account name or account id in "
+				  "its interest, or no memory for the account");
 		return;
 	}
 	HASH_FIND(hh, rt->rsubs, &m->id, sizeof(m->id), r);
@@ -593,6 +601,7 @@ static void on_route_sub(struct bconn *bc, const Verbus__RouteSub *m)
 		goto out_nomem;
 	r->rc = bc;
 	r->id = m->id;
+	r->acct_sid = m->account_sid;
 	r->acct = a;
 	r->pattern = strdup(m->subject);
 	r->queue = qlen ? strdup(m->queue) : NULL;
@@ -668,9 +677,11 @@ size_t bk_routes_forward(struct vbd_broker *b, struct bconn *pub,
 			if (rt->fwd_gen == b->fwd_gen)
 				continue; /* one plain forward per route */
 			rt->fwd_gen = b->fwd_gen;
-			/* Any plain entry's id says the account; the global
-			 * one's is 0, which an older peer understands. */
-			sid = a == b->gacct ? 0 : r->id;
+			/* The peer's id for the account: stable while the
+			 * peer lives, so no plain forward is lost to an entry
+			 * withdrawn meanwhile; the global one's is 0, which
+			 * an older peer understands. */
+			sid = r->acct_sid;
 		} else {
 			if (local_has_queue(local, r->s.queue, r->s.queue_len))
 				continue;

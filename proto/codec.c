@@ -163,6 +163,9 @@ static int validate(const Verbus__Control *m)
 	case VERBUS__CONTROL__BODY_ROUTE_SUB:
 		/* Lengths only: the receiving broker checks the syntax. */
 		if (m->route_sub == NULL || m->route_sub->id == 0 ||
+		    m->route_sub->id >= VBI_ACCOUNT_SID ||
+		    (m->route_sub->account_sid != 0 &&
+		     m->route_sub->account_sid < VBI_ACCOUNT_SID) ||
 		    !str_valid(m->route_sub->subject, VBI_SUBJECT_MAX) ||
 		    !str_valid(m->route_sub->queue, VBI_QUEUE_MAX) ||
 		    !str_valid(m->route_sub->account, VBI_ACCOUNT_MAX))

@@ -35,6 +35,9 @@
 #define VBI_REASON_MAX 256u
 /* Longest account name in a RouteSub (daemon/account.h's names). */
 #define VBI_ACCOUNT_MAX 64u
+/* A route frame's sid with this bit names an account (RouteSub
+ * account_sid); below it, an interest entry (RouteSub id). */
+#define VBI_ACCOUNT_SID 0x80000000u
 /* An Info's member URLs: how many, and the longest. */
 #define VBI_INFO_URLS_MAX 64u
 #define VBI_URL_MAX 256u

@@ -287,6 +287,35 @@ static void test_codec_subscribe_checks(void **state)
 	assert_int_equal(round_trip(&c), VB_OK);
 }
 
+/* A route's interest: ids below 2^31, an account's id 0 or with bit 31,
+ * an account name of 64 bytes at most. */
+static void test_codec_route_sub_checks(void **state)
+{
+	Verbus__Control c = VERBUS__CONTROL__INIT;
+	Verbus__RouteSub r = VERBUS__ROUTE_SUB__INIT;
+	char name[VBI_ACCOUNT_MAX + 2];
+
+	(void)state;
+	c.body_case = VERBUS__CONTROL__BODY_ROUTE_SUB;
+	c.route_sub = &r;
+	r.id = 1;
+	r.subject = (char *)"orders.>";
+	assert_int_equal(round_trip(&c), VB_OK);
+	r.account = string_of(name, VBI_ACCOUNT_MAX);
+	r.account_sid = VBI_ACCOUNT_SID | 3;
+	assert_int_equal(round_trip(&c), VB_OK);
+	r.account = string_of(name, VBI_ACCOUNT_MAX + 1);
+	assert_int_equal(round_trip(&c), VB_EPROTO);
+	r.account = (char *)"orders";
+	r.account_sid = 3; /* not an account's id */
+	assert_int_equal(round_trip(&c), VB_EPROTO);
+	r.account_sid = VBI_ACCOUNT_SID;
+	r.id = VBI_ACCOUNT_SID; /* an entry's id in an account's range */
+	assert_int_equal(round_trip(&c), VB_EPROTO);
+	r.id = 0;
+	assert_int_equal(round_trip(&c), VB_EPROTO);
+}
+
 static void test_codec_unsubscribe_checks(void **state)
 {
 	Verbus__Control c = VERBUS__CONTROL__INIT, *m = NULL;
@@ -440,6 +469,7 @@ int main(void)
 		cmocka_unit_test(test_codec_rejects_garbage),
 		cmocka_unit_test(test_codec_rejects_missing_fields),
 		cmocka_unit_test(test_codec_subscribe_checks),
+		cmocka_unit_test(test_codec_route_sub_checks),
 		cmocka_unit_test(test_codec_unsubscribe_checks),
 		cmocka_unit_test(test_codec_notice_checks),
 		cmocka_unit_test(test_codec_dropped_checks),
