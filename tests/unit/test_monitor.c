@@ -1047,8 +1047,8 @@ static void test_monitor_connz_bad_args(void **state)
 		"/connz?acc=a%0Ab",
 		"/connz?acc=a\"b",
 		/* 65 bytes: one too many. */
-		"/connz?acc=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-		"aaaaaaaaaaa",
+		("/connz?acc=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		 "aaaaaaaaaaaa"),
 		/* Checked before the cid is looked up. */
 		"/connz?cid=1&acc=a.b",
 	};
