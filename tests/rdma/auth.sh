@@ -61,14 +61,17 @@ echo "PASS: /metrics counts 4 refused clients, 2 denied publishes, 1 denied subs
 # on status.> only, and may not publish to an inbox he was not asked from;
 # carol needs no _INBOX permission for her own inbox.
 as() { local u=$1; shift; "$VERBUS_BIN/verbus" "$@" --user "$u" --password alice-pw; }
+# as_bg: as, for a client started with '&' only: the background subshell
+# becomes the client (exec), so that $! is the client and killing it ends it.
+as_bg() { local u=$1; shift; exec "$VERBUS_BIN/verbus" "$@" --user "$u" --password alice-pw; }
 url="$scheme://$brk:$port"
 if as eve sub -s "$url" --source "$b" --timeout 3000 '_INBOX.>' >"$work/eve1.out" 2>&1; then
 	cat "$work/eve1.out"; fail "eve subscribed to _INBOX.>"
 fi
 grep -q "inboxes are private" "$work/eve1.out" || { cat "$work/eve1.out"; fail "eve was not told why"; }
-as eve sub -s "$url" --source "$b" '>' >"$work/eve.out" 2>&1 &
+as_bg eve sub -s "$url" --source "$b" '>' >"$work/eve.out" 2>&1 &
 evepid=$!
-as dave reply -s "$url" --source "$b" --count 3 svc.echo >"$work/dave.out" 2>&1 &
+as_bg dave reply -s "$url" --source "$b" --count 3 svc.echo >"$work/dave.out" 2>&1 &
 davepid=$!
 wait_for subscribed "$work/eve.out" 30 || fail "eve never subscribed"
 wait_for subscribed "$work/dave.out" 30 || fail "dave never subscribed"
@@ -103,9 +106,9 @@ echo "PASS: private replies: 3 requests answered by a responder without publish 
 # then a file with a syntax error is refused whole and the broker runs on.
 "$VERBUS_BIN/verbus" sub -s "$url" --source "$b" --token bob-token 'orders.*' >"$work/bob.out" 2>&1 &
 bobpid=$!
-as carol sub -s "$url" --source "$b" 'orders.>' >"$work/carol-all.out" 2>&1 &
+as_bg carol sub -s "$url" --source "$b" 'orders.>' >"$work/carol-all.out" 2>&1 &
 callpid=$!
-as carol sub -s "$url" --source "$b" orders.big >"$work/carol-big.out" 2>&1 &
+as_bg carol sub -s "$url" --source "$b" orders.big >"$work/carol-big.out" 2>&1 &
 cbigpid=$!
 for f in bob carol-all carol-big; do
 	wait_for subscribed "$work/$f.out" 30 || { cat "$work/$f.out"; fail "$f never subscribed"; }

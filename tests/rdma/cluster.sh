@@ -479,11 +479,14 @@ member_start 1 -c "$work/acct.conf"
 member_start 2 -c "$work/acct.conf"
 wait_mesh 1 2
 acct() { local u=$1 k=$2; shift 2; "$VERBUS_BIN/verbus" "$@" -s "$scheme://${H[k]}:${P[k]}" --source "${H[k]}" --user "$u" --password acct-pw; }
-acct bob 2 sub '>' >"$work/abob.out" 2>&1 &
+# acct_bg: acct for a client started with '&': the subshell becomes it
+# (exec), so that $! is the client and killing it ends it.
+acct_bg() { local u=$1 k=$2; shift 2; exec "$VERBUS_BIN/verbus" "$@" -s "$scheme://${H[k]}:${P[k]}" --source "${H[k]}" --user "$u" --password acct-pw; }
+acct_bg bob 2 sub '>' >"$work/abob.out" 2>&1 &
 abob=$!
-acct eve 2 sub '>' >"$work/aeve.out" 2>&1 &
+acct_bg eve 2 sub '>' >"$work/aeve.out" 2>&1 &
 aeve=$!
-acct carol 2 reply --count 2 orders.status >"$work/acarol.out" 2>&1 &
+acct_bg carol 2 reply --count 2 orders.status >"$work/acarol.out" 2>&1 &
 acarol=$!
 for f in abob aeve acarol; do
 	wait_for subscribed "$work/$f.out" 30 || { show "$f" "$work/$f.out"; fail "$f never subscribed"; }
