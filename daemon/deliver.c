@@ -730,8 +730,12 @@ void bk_route_frame(struct bconn *bc, const struct vbi_frame_view *v)
 		/* Its sid says which account, and which of its subscribers. */
 		b->cst.route_msgs_in++;
 		b->cst.route_bytes_in += v->topic_len + v->payload_len;
-		if (!bk_interest_of(b, v->sid, &a, &q, &qlen))
-			return; /* the entry went here meanwhile */
+		if (!bk_interest_of(b, v->sid, &a, &q, &qlen)) {
+			/* The entry went here meanwhile: nobody wants it,
+			 * counted as a message without interest is. */
+			b->st.no_interest++;
+			return;
+		}
 		if (reply && a->nservices_out)
 			g.to = route_service_to(b, a, v->topic, slen, reply,
 						rlen, &g.exp);
