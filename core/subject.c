@@ -759,16 +759,21 @@ static int cache_load(struct vbi_match *m, const struct cache_ent *e)
 	return VB_OK;
 }
 
-int vbi_sublist_match(struct vbi_sublist *sl, const char *subject, size_t len,
-		      struct vbi_match *m)
+/* Every candidate after the plain subs, no pick: no rotation moves. */
+static int match_take_all(struct vbi_match *m)
 {
-	if (vbi_subject_check(subject, len) != VB_OK)
-		return VB_EINVAL;
-	return vbi_sublist_match_valid(sl, subject, len, m);
+	if (m->ncands == 0)
+		return VB_OK;
+	if (match_grow(&m->subs, &m->cap, m->n + m->ncands) != VB_OK)
+		return VB_ENOMEM;
+	memcpy(m->subs + m->n, m->cands, m->ncands * sizeof(m->subs[0]));
+	m->n += m->ncands;
+	return VB_OK;
 }
 
-int vbi_sublist_match_valid(struct vbi_sublist *sl, const char *subject,
-			    size_t len, struct vbi_match *m)
+/* The walk (from the cache, or the trie's, then cached), then @finish. */
+static int match_run(struct vbi_sublist *sl, const char *subject, size_t len,
+		     struct vbi_match *m, int (*finish)(struct vbi_match *))
 {
 	struct cache_ent *e;
 	int rc;
@@ -786,9 +791,31 @@ int vbi_sublist_match_valid(struct vbi_sublist *sl, const char *subject,
 			cache_add(sl, subject, len, m);
 	}
 	if (rc == VB_OK)
-		rc = match_pick(m);
+		rc = finish(m);
 	if (rc != VB_OK)
 		m->n = 0;
 	m->ncands = 0;
 	return rc;
+}
+
+int vbi_sublist_match(struct vbi_sublist *sl, const char *subject, size_t len,
+		      struct vbi_match *m)
+{
+	if (vbi_subject_check(subject, len) != VB_OK)
+		return VB_EINVAL;
+	return vbi_sublist_match_valid(sl, subject, len, m);
+}
+
+int vbi_sublist_match_valid(struct vbi_sublist *sl, const char *subject,
+			    size_t len, struct vbi_match *m)
+{
+	return match_run(sl, subject, len, m, match_pick);
+}
+
+int vbi_sublist_match_all(struct vbi_sublist *sl, const char *subject,
+			  size_t len, struct vbi_match *m)
+{
+	if (vbi_subject_check(subject, len) != VB_OK)
+		return VB_EINVAL;
+	return match_run(sl, subject, len, m, match_take_all);
 }

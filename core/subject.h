@@ -229,4 +229,14 @@ int vbi_sublist_match(struct vbi_sublist *sl, const char *subject, size_t len,
 int vbi_sublist_match_valid(struct vbi_sublist *sl, const char *subject,
 			    size_t len, struct vbi_match *m);
 
+/*
+ * vbi_sublist_match_all() - every sub a message on @subject could go to:
+ * the plain subs, then every matching member of every queue group, none
+ * picked and no rotation advanced (a question about interest, not a
+ * delivery: direct mode's paths, a reply's way back).  Same order, results
+ * and returns as vbi_sublist_match(), @subject checked as there.
+ */
+int vbi_sublist_match_all(struct vbi_sublist *sl, const char *subject,
+			  size_t len, struct vbi_match *m);
+
 #endif /* VERBUS_CORE_SUBJECT_H */

@@ -237,6 +237,7 @@ void bk_conn_closed(struct bconn *bc, const struct vbi_close_info *why)
 	}
 	HASH_ITER(hh, bc->subs, s, tmp)
 	bk_sub_free(b, s);
+	bk_direct_closed(bc);
 	bk_account_leave(bc);
 	bk_pend_drop_all(bc, false);
 	if (bc->paused)

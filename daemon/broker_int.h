@@ -19,7 +19,9 @@
  *   bacct.c    accounts at run time: each one's trie, counts and limits,
  *              and where its messages cross to others (daemon/account.h);
  *   reload.c   a configuration reload applied (daemon/reload.h);
- *   lameduck.c lame-duck mode: clients told, then closed over a period.
+ *   lameduck.c lame-duck mode: clients told, then closed over a period;
+ *   direct.c   direct mode's control plane: listeners and their keys,
+ *              queries answered with grants, switches and their fences.
  *
  * Internal to the daemon: never included outside daemon/.
  * Threading: everything here belongs to the thread that runs
@@ -69,6 +71,7 @@ struct vbd_route;
 struct vbd_cluster;
 struct bk_interest;
 struct bacct;
+struct bdirect;
 
 /* Where an account's messages cross to another (bacct.c): a stream
  * another imports from it, or a service it imports from another. */
@@ -123,6 +126,7 @@ struct bsub {
 	uint64_t dropped; /* dropped by the policy, in all */
 	bool dropped_owed; /* a Dropped notice must go out */
 	bool too_big_told; /* a Notice said a message was too large for it */
+	bool direct; /* Subscribe direct: direct publishers may serve it */
 	bool oom; /* uthash: an insert failed */
 	UT_hash_handle hh; /* bc->subs, by sid */
 };
@@ -235,6 +239,11 @@ struct bconn {
 	 * nothing it sends is routed any more. */
 	bool revoked;
 	bool ldm_owed; /* lame-duck mode: its LameDuck is still to go */
+	/* Direct mode (direct.c): its state, NULL if it never took part;
+	 * as a publisher, the subscribers it switched to direct now (its
+	 * deliveries to them are checked only while this is not 0). */
+	struct bdirect *direct;
+	uint32_t direct_on;
 	UT_hash_handle hh; /* b->by_cid */
 };
 
@@ -302,6 +311,12 @@ struct vbd_broker {
 	bool ldm_closing;
 	uint64_t ldm_n0, ldm_closed;
 	bool ldm_over;
+	/* Direct mode's interest generation: moves on with every change of
+	 * direct interest (direct.c). */
+	uint64_t direct_gen;
+	/* Connections that asked about some subject now (direct.c): while
+	 * 0, interest changes cost nothing. */
+	uint32_t direct_querying;
 };
 
 /* ---- subs.c ---------------------------------------------------------- */
@@ -316,6 +331,10 @@ void bk_send_notice_reply(struct bconn *bc, int err, uint32_t sid, uint64_t seq,
 void bk_send_notice(struct bconn *bc, int err, uint32_t sid, uint64_t seq,
 		    const char *reason);
 void bk_send_owed(struct bconn *bc);
+/* Whether everything queued to @bc before @p was marked (p->pend_mark:
+ * bc->pend_pushed then) has been handed to the transport, so that a
+ * control message sent now arrives after it (a Pong, a DirectFence). */
+bool bk_owed_due(struct bconn *bc, struct owed_pong *p);
 void bk_sub_free(struct vbd_broker *b, struct bsub *s);
 struct bsub *bk_sub_find(struct bconn *bc, uint32_t sid);
 /* A client's control message. */
@@ -419,6 +438,43 @@ void bk_cb_message(struct vbi_conn *c, const struct vbi_frame_view *v,
 
 /* Close the client listeners (shutdown, lame-duck mode). */
 void bk_stop_accepting(struct vbd_broker *b);
+
+/* ---- direct.c -------------------------------------------------------- */
+
+/* A client's direct-mode control message: DirectListen, DirectQuery,
+ * DirectSwitch (the others are the broker's to send: ignored). */
+void bk_direct_control(struct bconn *bc, const Verbus__Control *m);
+/* Whether @bc sent its DirectListen (a direct Subscribe needs one). */
+bool bk_direct_listening(const struct bconn *bc);
+/* Subscription @s (direct or not) was just added, or is about to go
+ * (@added false, @s still whole): the publishers that asked about a
+ * subject it matches are told (DirectStale). */
+void bk_direct_sub_changed(struct bsub *s, bool added);
+/* Interest on @pattern in @a changed otherwise (a route's): the same. */
+void bk_direct_interest(struct vbd_broker *b, struct bacct *a,
+			const char *pattern);
+/* Routing a message of a publisher with direct_on set, in account @a on
+ * @subject: whether it is one direct paths are granted for (not an
+ * inbox, no crossing), i.e. bk_direct_skip() applies. */
+bool bk_direct_eligible(const struct bacct *a, const char *subject,
+			size_t slen);
+/* Whether @pub writes its messages for @s itself (s is a plain direct
+ * subscription of a connection @pub switched to): the broker skips it.
+ * Only while pub->direct_on. */
+bool bk_direct_skip(const struct bconn *pub, const struct bsub *s);
+/* The direct control messages @bc is owed, in order, as credit and its
+ * pending queue allow (bk_send_owed()). */
+void bk_direct_send_owed(struct bconn *bc);
+/* A reload re-applied @bc's user (its permissions, its account's
+ * crossings may differ): its answers are stale and its switches
+ * revoked. */
+void bk_direct_reload(struct bconn *bc);
+/* @bc closes (its subscriptions already gone): the subscribers it
+ * switched to are told (DirectRevoke), the pairs it is in go, and its
+ * state is freed. */
+void bk_direct_closed(struct bconn *bc);
+/* @bc's direct fields of the monitor's view. */
+void bk_direct_stats(const struct bconn *bc, struct vbd_stats_conn *o);
 
 /* ---- lameduck.c ------------------------------------------------------ */
 

@@ -37,6 +37,7 @@ static void fill_conn(const struct bconn *bc, struct vbd_stats_conn *o)
 	o->peer_ring = cs.peer_ring;
 	snprintf(o->account, sizeof(o->account), "%s",
 		 bc->acct ? bc->acct->name : VBD_GLOBAL_ACCOUNT);
+	bk_direct_stats(bc, o);
 }
 
 static void src_server(void *arg, struct vbd_stats_server *s)

@@ -580,12 +580,14 @@ static struct bacct *route_service_to(struct vbd_broker *b, struct bacct *a,
 
 		if (!vbi_pattern_covers(x->pattern, x->plen, subj, slen))
 			continue;
-		if ((vbi_sublist_match_valid(to->sl, reply, rlen, &b->match) ==
+		/* A question about interest: no queue group's rotation
+		 * moves for it. */
+		if ((vbi_sublist_match_all(to->sl, reply, rlen, &b->match) ==
 			     VB_OK &&
 		     b->match.n) ||
 		    (to->remote &&
-		     vbi_sublist_match_valid(to->remote, reply, rlen,
-					     &b->rmatch) == VB_OK &&
+		     vbi_sublist_match_all(to->remote, reply, rlen,
+					   &b->rmatch) == VB_OK &&
 		     b->rmatch.n)) {
 			*exp = x->exp;
 			return to;
@@ -757,11 +759,19 @@ void bk_route_frame(struct bconn *bc, const struct vbi_frame_view *v)
 	if (bc->role == BK_ROUTE) {
 		n = publish_from_route(bc, v, gp, q, qlen);
 	} else {
+		/* Direct mode (direct.c): a publisher switched to some
+		 * subscribers writes to their plain direct subscriptions
+		 * itself, on the subjects it is granted paths for; the
+		 * broker skips those (delivered, not dropped).  One branch
+		 * for every other publisher. */
+		bool dskip = bc->direct_on && !cross && !g.owner &&
+			     bk_direct_eligible(a, v->topic, slen);
+
 		/* The routes first: they read the local match's queue
 		 * groups, and deliver() may free a local sub
 		 * (auto-unsubscribe), though not the match. */
 		n = bk_routes_forward(b, bc, a, v, slen, &b->match);
-		if (!gp) {
+		if (!gp && !dskip) {
 			for (i = 0; i < b->match.n; i++)
 				deliver(b->match.subs[i]->owner, bc, v);
 			n += b->match.n;
@@ -769,10 +779,14 @@ void bk_route_frame(struct bconn *bc, const struct vbi_frame_view *v)
 			for (i = 0; i < b->match.n; i++) {
 				struct bsub *s = b->match.subs[i]->owner;
 
-				if (!guard_pass(gp, s))
+				/* A responder reached directly still gets
+				 * its grant to reply. */
+				if (gp && !guard_pass(gp, s))
+					continue;
+				n++;
+				if (dskip && bk_direct_skip(bc, s))
 					continue;
 				deliver(s, bc, v);
-				n++;
 			}
 		}
 		if (!cross && (a->nstreams_out || a->nservices_in))

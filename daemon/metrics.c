@@ -217,6 +217,32 @@ static void put_server_metrics(FILE *f, const struct vbd_stats_server *s)
 		{ "verbus_forward_failures_total", "counter",
 		  "Deliveries lost because the forward failed (logged).",
 		  s->forward_failures },
+		{ "verbus_direct_queries_total", "counter",
+		  "Direct publishers' DirectQuery messages answered.",
+		  s->direct_queries },
+		{ "verbus_direct_queries_full_total", "counter",
+		  "Of those, answered with no paths: the publisher had asked "
+		  "about the most subjects it may.",
+		  s->direct_queries_full },
+		{ "verbus_direct_paths_granted_total", "counter",
+		  "Direct paths (a subscriber and its grants) in the answers.",
+		  s->direct_paths_granted },
+		{ "verbus_direct_switches_ignored_total", "counter",
+		  "DirectSwitch messages ignored (no such direct subscriber, "
+		  "or already in that state).",
+		  s->direct_switch_ignored },
+		{ "verbus_direct_stale_total", "counter",
+		  "DirectStale messages sent to direct publishers.",
+		  s->direct_stale },
+		{ "verbus_direct_revokes_total", "counter",
+		  "DirectRevoke messages sent to direct subscribers.",
+		  s->direct_revokes },
+		{ "verbus_direct_listeners", "gauge",
+		  "Connections that sent a DirectListen, now.",
+		  s->direct_listeners },
+		{ "verbus_direct_paths_open", "gauge",
+		  "Publishers switched to direct to a subscriber, pairs now.",
+		  s->direct_paths_open },
 		{ "process_resident_memory_bytes", "gauge",
 		  "Resident memory of the broker process.", s->rss_bytes },
 		{ "verbus_heap_in_use_bytes", "gauge",
@@ -252,6 +278,15 @@ static void put_server_metrics(FILE *f, const struct vbd_stats_server *s)
 		(unsigned long long)(s->uptime_ms / 1000),
 		(unsigned)(s->uptime_ms % 1000));
 	put_metrics(f, ms, sizeof(ms) / sizeof(ms[0]));
+	put_family(f, "verbus_direct_switches_total", "counter",
+		   "DirectSwitch messages applied, by the state switched to "
+		   "(failed: off for a failed direct connection).");
+	fprintf(f, "verbus_direct_switches_total{state=\"on\"} %llu\n",
+		(unsigned long long)s->direct_switch_on);
+	fprintf(f, "verbus_direct_switches_total{state=\"off\"} %llu\n",
+		(unsigned long long)s->direct_switch_off);
+	fprintf(f, "verbus_direct_switches_total{state=\"failed\"} %llu\n",
+		(unsigned long long)s->direct_switch_failed);
 }
 
 /* A family with one sample per direction, "in" and "out". */

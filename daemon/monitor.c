@@ -545,6 +545,17 @@ static json_object *conn_json(const struct vbd_stats_conn *c, time_t now)
 	vbd_mon_jadd_u64(o, "pending", c->pending);
 	vbd_mon_jadd_u64(o, "ring_size", c->ring_size);
 	vbd_mon_jadd_u64(o, "peer_ring_size", c->peer_ring);
+	/* Direct mode: the listener's URL only if it sent one. */
+	if (c->direct_url[0]) {
+		char url[sizeof(c->direct_url)];
+
+		vbd_mon_clean_text(url, c->direct_url, sizeof(c->direct_url));
+		jadd_str(o, "direct_url", url);
+	}
+	vbd_mon_jadd_u64(o, "direct_subscriptions", c->direct_subs);
+	vbd_mon_jadd_u64(o, "direct_queries", c->direct_queries);
+	vbd_mon_jadd_u64(o, "direct_on", c->direct_on);
+	vbd_mon_jadd_u64(o, "direct_from", c->direct_from);
 	return o;
 }
 

@@ -373,6 +373,11 @@ void vbd_broker_reload(struct vbd_broker *b, const struct vbd_config *cfg,
 		}
 		bc->user = who;
 		res->subs_revoked += revoke_subs(b, bc);
+		/* Its permissions may have changed, and its account's
+		 * crossings (bk_accounts_bind() below): which cannot be
+		 * told cheaply, so a direct publisher asks again and its
+		 * direct connections are revoked (direct.c). */
+		bk_direct_reload(bc);
 	}
 	vbd_broker_set_auth(b, auth);
 	b->st.reloads++;

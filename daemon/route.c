@@ -550,6 +550,7 @@ static void rsub_free(struct vbd_broker *b, struct vbd_route *rt,
 		      struct rsub *r)
 {
 	vbi_sublist_remove(r->acct->remote, &r->s);
+	bk_direct_interest(b, r->acct, r->pattern); /* an answer's others */
 	HASH_DEL(rt->rsubs, r);
 	rt->nrsubs--;
 	b->cst.interest_remote--;
@@ -617,6 +618,7 @@ static void on_route_sub(struct bconn *bc, const Verbus__RouteSub *m)
 	}
 	rt->nrsubs++;
 	b->cst.interest_remote++;
+	bk_direct_interest(b, a, r->pattern); /* an answer's others */
 	return;
 out_free:
 	free(r->pattern);

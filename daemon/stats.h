@@ -55,6 +55,17 @@ struct vbd_stats_server {
 	uint64_t mr_deregistered; /* ibv_dereg_mr calls */
 	uint64_t mem_registered; /* bytes registered now */
 	uint64_t forward_failures; /* deliveries a forward could not make */
+	/* Direct mode (daemon/direct.c): queries answered, paths granted in
+	 * them, queries refused for a full queried set; switches on, off
+	 * and off for a failure, and ignored (unknown subscriber, already
+	 * in that state); DirectStale and DirectRevoke messages sent;
+	 * connections that sent a DirectListen, and switched-on (publisher,
+	 * subscriber) pairs, now. */
+	uint64_t direct_queries, direct_paths_granted, direct_queries_full;
+	uint64_t direct_switch_on, direct_switch_off, direct_switch_failed;
+	uint64_t direct_switch_ignored;
+	uint64_t direct_stale, direct_revokes;
+	uint64_t direct_listeners, direct_paths_open;
 	uint64_t handshakes; /* connections in their handshake now */
 	uint64_t handshake_timeouts; /* closed for no handshake in time */
 	/* The process's memory now (filled by the monitor, not the broker):
@@ -138,6 +149,12 @@ struct vbd_stats_conn {
 	uint32_t ring_size; /* its receive ring on the broker */
 	uint32_t peer_ring; /* its own receive ring */
 	char account[65]; /* its account's name ("$G": the global one) */
+	/* Direct mode: its DirectListen ("": none), its direct
+	 * subscriptions, the subjects it asked about (its queried set),
+	 * the subscribers it switched to direct, the publishers switched
+	 * to it; all now. */
+	char direct_url[257]; /* VBI_URL_MAX + 1 */
+	uint32_t direct_subs, direct_queries, direct_on, direct_from;
 };
 
 struct vbd_acct_def;

@@ -1,6 +1,7 @@
 /*
- * subs.c - a client's control messages: Subscribe, Unsubscribe and Ping,
- * and the notices it is owed (Pongs, Dropped), sent as credit allows.
+ * subs.c - a client's control messages: Subscribe, Unsubscribe and Ping
+ * (direct mode's go to direct.c), and the notices it is owed (Pongs,
+ * direct.c's messages, Dropped), sent as credit allows.
  * See broker_int.h for how the broker's files divide the work.
  */
 #include "daemon/broker_int.h"
@@ -62,9 +63,10 @@ static void ping_owe(struct bconn *bc, uint64_t id)
 	p->tx_known = false;
 }
 
-/* Whether everything queued to @bc before @p's Ping has been handed to
- * the transport, so that a Pong sent now arrives after it. */
-static bool pong_due(struct bconn *bc, struct owed_pong *p)
+/* Whether everything queued to @bc before @p's Ping (or DirectFence,
+ * direct.c) has been handed to the transport, so that a Pong sent now
+ * arrives after it. */
+bool bk_owed_due(struct bconn *bc, struct owed_pong *p)
 {
 	struct vbi_conn_stats cs;
 
@@ -88,7 +90,7 @@ void bk_send_owed(struct bconn *bc)
 	Verbus__Control m = VERBUS__CONTROL__INIT;
 	struct bsub *s, *tmp;
 
-	while (bc->npings && pong_due(bc, &bc->pings[0])) {
+	while (bc->npings && bk_owed_due(bc, &bc->pings[0])) {
 		Verbus__Pong p = VERBUS__PONG__INIT;
 
 		p.id = bc->pings[0].id;
@@ -98,6 +100,11 @@ void bk_send_owed(struct bconn *bc)
 			return;
 		memmove(bc->pings, bc->pings + 1,
 			--bc->npings * sizeof(bc->pings[0]));
+	}
+	if (bc->direct) {
+		bk_direct_send_owed(bc);
+		if (bc->closing)
+			return;
 	}
 	if (!bc->drops_owed)
 		return;
@@ -124,6 +131,7 @@ void bk_sub_free(struct vbd_broker *b, struct bsub *s)
 {
 	struct bconn *bc = s->bc;
 
+	bk_direct_sub_changed(s, false);
 	vbi_sublist_remove(bc->acct->sl, &s->s);
 	bk_interest_del(b, s);
 	HASH_DEL(bc->subs, s);
@@ -163,6 +171,11 @@ static void on_subscribe(struct bconn *bc, const Verbus__Subscribe *m)
 	}
 	if (bk_sub_find(bc, m->sid)) {
 		bk_send_notice(bc, VB_EINVAL, m->sid, 0, "sid already in use");
+		return;
+	}
+	if (m->direct && !bk_direct_listening(bc)) {
+		bk_send_notice(bc, VB_EINVAL, m->sid, 0,
+			       "direct subscription without a DirectListen");
 		return;
 	}
 	ip = vbd_inbox_pattern(m->subject, plen, bc->inbox_id);
@@ -211,6 +224,7 @@ static void on_subscribe(struct bconn *bc, const Verbus__Subscribe *m)
 	s->bc = bc;
 	s->sid = m->sid;
 	s->max_msgs = m->max_msgs;
+	s->direct = m->direct;
 	s->subject = strdup(m->subject);
 	s->queue = qlen ? strdup(m->queue) : NULL;
 	if (!s->subject || (qlen && !s->queue))
@@ -228,6 +242,7 @@ static void on_subscribe(struct bconn *bc, const Verbus__Subscribe *m)
 	bc->acct->nsubs++;
 	b->st.subs++;
 	bk_interest_add(b, s);
+	bk_direct_sub_changed(s, true);
 	if (vbi_log_enabled(VBI_LOG_DEBUG)) {
 		char subj[VBI_LOG_ESCAPE_MAX], queue[VBI_LOG_ESCAPE_MAX];
 
@@ -285,6 +300,11 @@ void bk_client_control(struct vbi_conn *c, const Verbus__Control *m, void *arg)
 			bc->closing = true;
 			vbi_conn_close(c);
 		}
+		break;
+	case VERBUS__CONTROL__BODY_DIRECT_LISTEN:
+	case VERBUS__CONTROL__BODY_DIRECT_QUERY:
+	case VERBUS__CONTROL__BODY_DIRECT_SWITCH:
+		bk_direct_control(bc, m);
 		break;
 	default:
 		break; /* Pong, Notice, Dropped: nothing to do */

@@ -111,6 +111,86 @@ static int str_valid(const char *s, size_t max)
 	return s != NULL && strnlen(s, max + 1) <= max;
 }
 
+/* A DirectGrant's fields: ids set, nonce and MAC their sizes, strings and
+ * sids within bounds (the MAC itself is checked by whoever holds the key,
+ * core/grant.h). */
+static int grant_valid(const Verbus__DirectGrant *g)
+{
+	if (g == NULL || g->pub_id == 0 || g->sub_id == 0 ||
+	    g->nonce.len != VBI_GRANT_NONCE_LEN ||
+	    g->mac.len != VBI_GRANT_MAC_LEN ||
+	    !str_valid(g->subject, VBI_SUBJECT_MAX) ||
+	    !str_valid(g->queue, VBI_QUEUE_MAX) ||
+	    g->n_sids > VBI_GRANT_SIDS_MAX)
+		return 0;
+	for (size_t i = 0; i < g->n_sids; i++)
+		if (g->sids[i] == 0)
+			return 0;
+	return 1;
+}
+
+static int direct_paths_valid(const Verbus__DirectPaths *p)
+{
+	if (p == NULL || p->id == 0 || p->pub_id == 0 ||
+	    !str_valid(p->subject, VBI_SUBJECT_MAX) || p->subject[0] == 0)
+		return 0;
+	for (size_t i = 0; i < p->n_paths; i++) {
+		const Verbus__DirectPath *dp = p->paths[i];
+
+		if (dp == NULL || dp->sub_id == 0 ||
+		    !str_valid(dp->url, VBI_URL_MAX) || dp->url[0] == 0 ||
+		    !grant_valid(dp->connect) || !grant_valid(dp->grant))
+			return 0;
+	}
+	return 1;
+}
+
+static int direct_valid(const Verbus__Control *m)
+{
+	switch (m->body_case) {
+	case VERBUS__CONTROL__BODY_DIRECT_LISTEN:
+		return m->direct_listen != NULL &&
+		       str_valid(m->direct_listen->url, VBI_URL_MAX) &&
+		       m->direct_listen->url[0] != 0;
+	case VERBUS__CONTROL__BODY_DIRECT_KEY:
+		return m->direct_key != NULL &&
+		       m->direct_key->key.len == VBI_DIRECT_KEY_LEN &&
+		       m->direct_key->conn_id != 0;
+	case VERBUS__CONTROL__BODY_DIRECT_QUERY:
+		return m->direct_query != NULL && m->direct_query->id != 0 &&
+		       str_valid(m->direct_query->subject, VBI_SUBJECT_MAX) &&
+		       m->direct_query->subject[0] != 0;
+	case VERBUS__CONTROL__BODY_DIRECT_PATHS:
+		return direct_paths_valid(m->direct_paths);
+	case VERBUS__CONTROL__BODY_DIRECT_STALE:
+		if (m->direct_stale == NULL)
+			return 0;
+		for (size_t i = 0; i < m->direct_stale->n_subjects; i++)
+			if (!str_valid(m->direct_stale->subjects[i],
+				       VBI_SUBJECT_MAX))
+				return 0;
+		return 1;
+	case VERBUS__CONTROL__BODY_DIRECT_SWITCH:
+		if (m->direct_switch == NULL || m->direct_switch->sub_id == 0 ||
+		    m->direct_switch->n_sids > VBI_SWITCH_SIDS_MAX)
+			return 0;
+		for (size_t i = 0; i < m->direct_switch->n_sids; i++)
+			if (m->direct_switch->sids[i] == 0)
+				return 0;
+		return 1;
+	case VERBUS__CONTROL__BODY_DIRECT_FENCE:
+		return m->direct_fence != NULL && m->direct_fence->pub_id != 0;
+	case VERBUS__CONTROL__BODY_DIRECT_REVOKE:
+		return m->direct_revoke != NULL &&
+		       m->direct_revoke->pub_id != 0;
+	case VERBUS__CONTROL__BODY_DIRECT_GRANT:
+		return grant_valid(m->direct_grant) &&
+		       m->direct_grant->subject[0] != 0;
+	default:
+		return 0;
+	}
+}
+
 static int validate(const Verbus__Control *m)
 {
 	switch (m->body_case) {
@@ -187,6 +267,16 @@ static int validate(const Verbus__Control *m)
 		return VB_OK;
 	case VERBUS__CONTROL__BODY_LAME_DUCK:
 		return m->lame_duck != NULL ? VB_OK : VB_EPROTO;
+	case VERBUS__CONTROL__BODY_DIRECT_LISTEN:
+	case VERBUS__CONTROL__BODY_DIRECT_KEY:
+	case VERBUS__CONTROL__BODY_DIRECT_QUERY:
+	case VERBUS__CONTROL__BODY_DIRECT_PATHS:
+	case VERBUS__CONTROL__BODY_DIRECT_STALE:
+	case VERBUS__CONTROL__BODY_DIRECT_SWITCH:
+	case VERBUS__CONTROL__BODY_DIRECT_FENCE:
+	case VERBUS__CONTROL__BODY_DIRECT_REVOKE:
+	case VERBUS__CONTROL__BODY_DIRECT_GRANT:
+		return direct_valid(m) ? VB_OK : VB_EPROTO;
 	default:
 		/* NOT_SET, or a kind from a newer peer we cannot act on. */
 		return VB_EPROTO;
@@ -210,6 +300,30 @@ int vbi_codec_decode(const void *buf, size_t len, Verbus__Control **out)
 	}
 	*out = m;
 	return VB_OK;
+}
+
+int vbi_codec_grant_decode(const void *buf, size_t len,
+			   Verbus__DirectGrant **out)
+{
+	Verbus__DirectGrant *g;
+
+	if (buf == NULL || len == 0 || len > VBI_CRED_MAX)
+		return VB_EMSGSIZE;
+	g = verbus__direct_grant__unpack(NULL, len, buf);
+	if (g == NULL)
+		return VB_EPROTO;
+	if (!grant_valid(g) || g->subject[0] != 0) {
+		verbus__direct_grant__free_unpacked(g, NULL);
+		return VB_EPROTO;
+	}
+	*out = g;
+	return VB_OK;
+}
+
+void vbi_codec_grant_free(Verbus__DirectGrant *g)
+{
+	if (g != NULL)
+		verbus__direct_grant__free_unpacked(g, NULL);
 }
 
 void vbi_codec_free(Verbus__Control *msg)
@@ -249,6 +363,24 @@ const char *vbi_codec_kind_name(const Verbus__Control *msg)
 		return "info";
 	case VERBUS__CONTROL__BODY_LAME_DUCK:
 		return "lame_duck";
+	case VERBUS__CONTROL__BODY_DIRECT_LISTEN:
+		return "direct_listen";
+	case VERBUS__CONTROL__BODY_DIRECT_KEY:
+		return "direct_key";
+	case VERBUS__CONTROL__BODY_DIRECT_QUERY:
+		return "direct_query";
+	case VERBUS__CONTROL__BODY_DIRECT_PATHS:
+		return "direct_paths";
+	case VERBUS__CONTROL__BODY_DIRECT_STALE:
+		return "direct_stale";
+	case VERBUS__CONTROL__BODY_DIRECT_SWITCH:
+		return "direct_switch";
+	case VERBUS__CONTROL__BODY_DIRECT_FENCE:
+		return "direct_fence";
+	case VERBUS__CONTROL__BODY_DIRECT_REVOKE:
+		return "direct_revoke";
+	case VERBUS__CONTROL__BODY_DIRECT_GRANT:
+		return "direct_grant";
 	default:
 		return "unknown";
 	}

@@ -44,6 +44,15 @@
 /* Longest server version accepted in a Welcome. */
 #define VBI_VERSION_MAX 32u
 
+/* Direct mode (PROTOCOL.md): a DirectKey's key, a grant's nonce and MAC
+ * (HMAC-SHA256), and the most sids one grant names. */
+#define VBI_DIRECT_KEY_LEN 32u
+#define VBI_GRANT_NONCE_LEN 16u
+#define VBI_GRANT_MAC_LEN 32u
+#define VBI_GRANT_SIDS_MAX 64u
+/* The most sids one DirectSwitch names (they fit VBI_CTRL_MAX). */
+#define VBI_SWITCH_SIDS_MAX 256u
+
 /* "VBUS" in ASCII: the first four bytes of the rdma_cm private data. */
 #define VBI_CM_MAGIC 0x56425553u
 /* Bytes of the encoded private-data record (fits rdma_cm's 56 on connect). */
@@ -109,6 +118,17 @@ int vbi_codec_encode(const Verbus__Control *msg, void *buf, size_t cap,
  * VB_ENOMEM; *@out is untouched on error.
  */
 int vbi_codec_decode(const void *buf, size_t len, Verbus__Control **out);
+
+/*
+ * vbi_codec_grant_decode() - unpack and validate a direct connection's
+ * Hello credentials: a packed connect grant (a DirectGrant with no
+ * subject), its fields checked as vbi_codec_decode() checks a
+ * DirectGrant's (not its MAC: core/grant.h).  On VB_OK the caller owns
+ * *@out (vbi_codec_grant_free()).  VB_EMSGSIZE, VB_EPROTO or VB_ENOMEM.
+ */
+int vbi_codec_grant_decode(const void *buf, size_t len,
+			   Verbus__DirectGrant **out);
+void vbi_codec_grant_free(Verbus__DirectGrant *g);
 
 /* vbi_codec_free() - release a decoded message; NULL is accepted. */
 void vbi_codec_free(Verbus__Control *msg);

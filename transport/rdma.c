@@ -543,5 +543,7 @@ const struct vbi_transport_ops vbi_rdma_ops = {
 	.connect = vbi_rdma_cm_connect,
 	VBI_SESS_TRANSPORT_OPS,
 	.peer_name = vbi_rdma_cm_peer_name,
+	.local_name = vbi_rdma_cm_local_name,
+	.listener_name = vbi_rdma_cm_listener_name,
 	.tp_stats = tp_stats,
 };

@@ -246,6 +246,9 @@ int vbi_rdma_cm_listen(struct vbi_tp *tp, const char *addr, const char *port,
 		       const struct vbi_conn_cbs *cbs, void *arg,
 		       struct vbi_listener **out);
 void vbi_rdma_cm_listener_close(struct vbi_listener *l);
+int vbi_rdma_cm_local_name(const struct vbi_conn *c, char *buf, size_t len);
+int vbi_rdma_cm_listener_name(const struct vbi_listener *l, char *buf,
+			      size_t len);
 int vbi_rdma_cm_connect(struct vbi_tp *tp, const char *addr, const char *port,
 			const struct vbi_conn_opts *o,
 			const struct vbi_conn_cbs *cbs, void *arg,

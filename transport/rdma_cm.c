@@ -438,20 +438,26 @@ out_free_dst:
 int vbi_rdma_cm_peer_name(const struct vbi_conn *c, char *buf, size_t len)
 {
 	const struct rdma_conn *r = rdma_conn_of_const(c);
-	struct sockaddr *sa = r->id ? rdma_get_peer_addr(r->id) : NULL;
-	char host[NI_MAXHOST] = "?";
+
+	return vbi_sess_addr_name(r->id ? rdma_get_peer_addr(r->id) : NULL, buf,
+				  len);
+}
+
+int vbi_rdma_cm_local_name(const struct vbi_conn *c, char *buf, size_t len)
+{
+	const struct rdma_conn *r = rdma_conn_of_const(c);
 
 	if (len == 0)
 		return VB_EINVAL;
-	/* Numeric only: never a name lookup. */
-	if (sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) &&
-	    getnameinfo(sa,
-			sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) :
-						   sizeof(struct sockaddr_in6),
-			host, sizeof(host), NULL, 0, NI_NUMERICHOST) != 0)
-		snprintf(host, sizeof(host), "?");
-	snprintf(buf, len,
-		 sa && sa->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host,
-		 r->id ? ntohs(rdma_get_dst_port(r->id)) : 0);
-	return VB_OK;
+	if (r->id == NULL)
+		return VB_ESTATE;
+	return vbi_sess_addr_name(rdma_get_local_addr(r->id), buf, len);
+}
+
+int vbi_rdma_cm_listener_name(const struct vbi_listener *vl, char *buf,
+			      size_t len)
+{
+	const struct rdma_listener *l = (const void *)vl;
+
+	return vbi_sess_addr_name(rdma_get_local_addr(l->id), buf, len);
 }

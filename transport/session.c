@@ -37,6 +37,8 @@
 #include <verbus/verbus.h>
 
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +51,30 @@
 #define DEFER_MAX 1024u /* control messages held while paused */
 #define FRAME_REFS_OFF 12u /* ack_recvs: our reference count once delivered */
 #define FWD_MAX VBI_SESS_FWD_MAX
+
+int vbi_sess_addr_name(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char host[NI_MAXHOST], port[NI_MAXSERV];
+	socklen_t salen;
+
+	if (len == 0)
+		return VB_EINVAL;
+	if (sa == NULL ||
+	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)) {
+		snprintf(buf, len, "?:0");
+		return VB_OK;
+	}
+	salen = sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) :
+					   sizeof(struct sockaddr_in6);
+	if (getnameinfo(sa, salen, host, sizeof(host), port, sizeof(port),
+			NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		snprintf(buf, len, "?:0");
+		return VB_OK;
+	}
+	snprintf(buf, len, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
+		 host, port);
+	return VB_OK;
+}
 
 int vbi_sess_errno(int e)
 {
@@ -962,6 +988,15 @@ static void on_ctrl(struct vbi_conn *c, const uint8_t *buf, uint32_t len)
 	case VERBUS__CONTROL__BODY_ROUTE_UNSUB:
 	case VERBUS__CONTROL__BODY_INFO:
 	case VERBUS__CONTROL__BODY_LAME_DUCK:
+	case VERBUS__CONTROL__BODY_DIRECT_LISTEN:
+	case VERBUS__CONTROL__BODY_DIRECT_KEY:
+	case VERBUS__CONTROL__BODY_DIRECT_QUERY:
+	case VERBUS__CONTROL__BODY_DIRECT_PATHS:
+	case VERBUS__CONTROL__BODY_DIRECT_STALE:
+	case VERBUS__CONTROL__BODY_DIRECT_SWITCH:
+	case VERBUS__CONTROL__BODY_DIRECT_FENCE:
+	case VERBUS__CONTROL__BODY_DIRECT_REVOKE:
+	case VERBUS__CONTROL__BODY_DIRECT_GRANT:
 		/* The layer above's business, in order with the frames that
 		 * came before it: while those are held (paused), so is it. */
 		if (c->state != VBI_SS_OPEN)

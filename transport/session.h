@@ -172,6 +172,15 @@ struct vbi_conn {
  */
 int vbi_sess_errno(int e);
 
+struct sockaddr;
+
+/*
+ * vbi_sess_addr_name() - @sa (IPv4 or IPv6, its port included) as numeric
+ * "HOST:PORT", "[HOST]:PORT" for IPv6, never a name lookup; "?:0" for
+ * anything else or NULL.  VB_OK, or VB_EINVAL (@len 0).
+ */
+int vbi_sess_addr_name(const struct sockaddr *sa, char *buf, size_t len);
+
 /* ---- set-up and teardown (the transport's) ----------------------------- */
 
 /*

@@ -828,17 +828,36 @@ static void tag(const struct vbi_conn *c, char *buf, size_t len)
 static int peer_name(const struct vbi_conn *c, char *buf, size_t len)
 {
 	const struct tcp_conn *t = tconn_const(c);
-	const struct sockaddr *sa = (const struct sockaddr *)&t->peer;
-	char host[NI_MAXHOST] = "?", port[NI_MAXSERV] = "0";
+
+	return vbi_sess_addr_name(
+		t->peer_len ? (const struct sockaddr *)&t->peer : NULL, buf,
+		len);
+}
+
+/* getsockname(@fd) as vbi_sess_addr_name() writes it. */
+static int sock_name(int fd, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
 
 	if (len == 0)
 		return VB_EINVAL;
-	if (t->peer_len)
-		getnameinfo(sa, t->peer_len, host, sizeof(host), port,
-			    sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
-	snprintf(buf, len, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
-		 host, port);
-	return VB_OK;
+	if (fd < 0)
+		return VB_ESTATE;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl))
+		return vbi_sess_errno(errno);
+	return vbi_sess_addr_name((const struct sockaddr *)&ss, buf, len);
+}
+
+static int local_name(const struct vbi_conn *c, char *buf, size_t len)
+{
+	return sock_name(tconn_const(c)->fd, buf, len);
+}
+
+static int listener_name(const struct vbi_listener *vl, char *buf, size_t len)
+{
+	return sock_name(((const struct tcp_listener *)(const void *)vl)->fd,
+			 buf, len);
 }
 
 static int sock_setup(int fd)
@@ -1540,6 +1559,8 @@ static const struct vbi_sess_ops tcp_sess_ops = {
 	.listener_close = listener_close,     \
 	.connect = tp_connect,                \
 	.peer_name = peer_name,               \
+	.local_name = local_name,             \
+	.listener_name = listener_name,       \
 	VBI_SESS_TRANSPORT_OPS
 /* clang-format on */
 

@@ -189,6 +189,16 @@ int vbi_conn_peer_name(const struct vbi_conn *c, char *buf, size_t len)
 	return OPS(c)->peer_name(c, buf, len);
 }
 
+int vbi_conn_local_name(const struct vbi_conn *c, char *buf, size_t len)
+{
+	return OPS(c)->local_name(c, buf, len);
+}
+
+int vbi_listener_name(const struct vbi_listener *l, char *buf, size_t len)
+{
+	return OPS(l)->listener_name(l, buf, len);
+}
+
 void vbi_conn_pause(struct vbi_conn *c, int paused)
 {
 	OPS(c)->pause(c, paused);

@@ -227,6 +227,9 @@ struct vbi_transport_ops {
 	int (*unpin)(struct vbi_conn *c);
 	int (*send_ctrl)(struct vbi_conn *c, const Verbus__Control *m);
 	int (*peer_name)(const struct vbi_conn *c, char *buf, size_t len);
+	int (*local_name)(const struct vbi_conn *c, char *buf, size_t len);
+	int (*listener_name)(const struct vbi_listener *l, char *buf,
+			     size_t len);
 	const char *(*name)(const struct vbi_conn *c);
 	const void *(*credentials)(const struct vbi_conn *c, size_t *len);
 	void (*pause)(struct vbi_conn *c, int paused);
@@ -414,6 +417,21 @@ int vbi_conn_send_ctrl(struct vbi_conn *c, const Verbus__Control *m);
 
 /* vbi_conn_peer_name() - "addr:port" of the peer into @buf (NUL-ended). */
 int vbi_conn_peer_name(const struct vbi_conn *c, char *buf, size_t len);
+
+/*
+ * vbi_conn_local_name() - our own end of @c, numeric "HOST:PORT" ("[HOST]:
+ * PORT" for IPv6), as vbi_conn_peer_name() gives the peer's: the address
+ * this host is reached at on that path (a direct subscriber listens there).
+ * VB_OK, VB_EINVAL (@len 0) or VB_ESTATE (not bound yet).
+ */
+int vbi_conn_local_name(const struct vbi_conn *c, char *buf, size_t len);
+
+/*
+ * vbi_listener_name() - the address @l is bound to, numeric "HOST:PORT":
+ * the port the system chose when it was asked for port "0".  VB_OK,
+ * VB_EINVAL (@len 0) or VB_ESYS.
+ */
+int vbi_listener_name(const struct vbi_listener *l, char *buf, size_t len);
 
 /*
  * vbi_conn_pause() - stop (@paused 1) or restart (0) handing @c's arrived

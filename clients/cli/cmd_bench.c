@@ -438,7 +438,9 @@ static void subject_of(struct bench *b, enum test t, uint64_t size, uint64_t k,
 static int subscribe(struct bench *b, struct vb_conn *c, const char *subject,
 		     vb_msg_cb cb, struct rx *r)
 {
-	int rc = vb_subscribe(c, subject, NULL, cb, r, NULL);
+	int rc = vb_subscribe_flags(c, subject, NULL,
+				    b->cmd.direct ? VB_SUB_DIRECT : 0u, cb, r,
+				    NULL);
 
 	if (rc == VB_OK)
 		rc = vb_flush(c, CLI_CONFIRM_MS);

@@ -118,6 +118,9 @@ int cli_common_option(struct cli_cmd *cmd, int opt, char **argv)
 					     "or 5s");
 		cmd->connect_timeout_ms = ms;
 		return 1;
+	case CLI_OPT_DIRECT:
+		cmd->direct = true;
+		return 1;
 	case 'h':
 		cmd->want_help = true;
 		return 1;
@@ -202,7 +205,7 @@ int cli_connect(const struct cli_cmd *cmd, unsigned flags, const char *source,
 	o.token = cmd->token;
 	o.user = cmd->user;
 	o.password = cmd->password;
-	o.flags = flags;
+	o.flags = flags | (cmd->direct ? VB_OPT_DIRECT : 0u);
 	o.connect_timeout_ms = cmd->connect_timeout_ms;
 	o.ring_size = cmd->ring_size;
 	o.max_msg = cmd->max_msg;
@@ -323,7 +326,8 @@ int cli_subscribe(const struct cli_cmd *cmd, struct vb_conn *c,
 	struct vb_sub *s;
 	int rc;
 
-	rc = vb_subscribe(c, pattern, queue, cb, arg, &s);
+	rc = vb_subscribe_flags(c, pattern, queue,
+				cmd->direct ? VB_SUB_DIRECT : 0u, cb, arg, &s);
 	if (rc == VB_EINVAL)
 		return cli_usage_error(
 			cmd,

@@ -41,6 +41,7 @@ enum {
 	CLI_OPT_TLS_CA,
 	CLI_OPT_TLS_CERT,
 	CLI_OPT_TLS_KEY,
+	CLI_OPT_DIRECT,
 	CLI_OPT_FIRST_OWN, /* subcommands number their own options from here */
 };
 
@@ -59,6 +60,7 @@ enum {
 	{ "tls-ca", required_argument, NULL, CLI_OPT_TLS_CA },           \
 	{ "tls-cert", required_argument, NULL, CLI_OPT_TLS_CERT },       \
 	{ "tls-key", required_argument, NULL, CLI_OPT_TLS_KEY },         \
+	{ "direct", no_argument, NULL, CLI_OPT_DIRECT },                 \
 	{ "help", no_argument, NULL, 'h' },                              \
 	{ NULL, 0, NULL, 0 }
 /* clang-format on */
@@ -85,6 +87,10 @@ enum {
 	"      --tls-cert FILE     tls: our certificate, for a broker that\n"   \
 	"                          asks (PEM) [$VERBUS_TLS_CERT]\n"             \
 	"      --tls-key FILE      tls: its key (PEM) [$VERBUS_TLS_KEY]\n"      \
+	"      --direct            direct mode: subscriptions take direct\n"    \
+	"                          publishers' messages into our rings;\n"      \
+	"                          messages go straight to direct\n"            \
+	"                          subscribers (docs/PROTOCOL.md)\n"            \
 	"  -h, --help              this text\n"
 
 /* One subcommand being run: its name, its usage, the shared options. */
@@ -105,6 +111,7 @@ struct cli_cmd {
 	uint32_t max_msg; /* largest subject + data accepted; 0: default */
 	/* largest large message (data) accepted; 0: the library's default */
 	uint32_t max_payload;
+	bool direct; /* --direct: VB_OPT_DIRECT, VB_SUB_DIRECT */
 	bool want_help; /* -h was given */
 };
 

@@ -186,6 +186,8 @@ static void lost(struct vb_conn *c, int err, const char *reason)
 	c->moving = false;
 	vbi_outq_drop_control(c);
 	vbi_stream_lost(c);
+	if (c->dir)
+		vbi_direct_lost(c);
 	pass_done = vbi_pool_failed(c->pool, err, now);
 	if (c->sync_connect && pass_done) {
 		c->state = CS_CLOSED;
@@ -362,6 +364,21 @@ static void on_control(struct vbi_conn *vc, const Verbus__Control *m, void *arg)
 	case VERBUS__CONTROL__BODY_INFO:
 		on_info(c, m->info);
 		break;
+	case VERBUS__CONTROL__BODY_DIRECT_KEY:
+		vbi_direct_on_key(c, m->direct_key);
+		break;
+	case VERBUS__CONTROL__BODY_DIRECT_FENCE:
+		vbi_direct_on_fence(c, m->direct_fence);
+		break;
+	case VERBUS__CONTROL__BODY_DIRECT_REVOKE:
+		vbi_direct_on_revoke(c, m->direct_revoke);
+		break;
+	case VERBUS__CONTROL__BODY_DIRECT_PATHS:
+		vbi_direct_on_paths(c, m->direct_paths);
+		break;
+	case VERBUS__CONTROL__BODY_DIRECT_STALE:
+		vbi_direct_on_stale(c, m->direct_stale);
+		break;
 	case VERBUS__CONTROL__BODY_DROPPED:
 		s = vbi_subs_find(c, m->dropped->sid);
 		if (s)
@@ -402,9 +419,8 @@ static int add_fd(int epfd, int fd)
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? VB_ESYS : VB_OK;
 }
 
-/* The transport context for @scheme: the one made before, or a new one
- * whose fd joins vb_fd()'s epoll set. */
-static int tp_for(struct vb_conn *c, const char *scheme, struct vbi_tp **out)
+int vbi_client_tp_for(struct vb_conn *c, const char *scheme,
+		      struct vbi_tp **out)
 {
 	struct client_tp *t;
 	unsigned i;
@@ -460,7 +476,7 @@ static void attempt(struct vb_conn *c)
 	int rc;
 
 	c->state = CS_CONNECTING;
-	rc = tp_for(c, srv->url.scheme, &c->tp);
+	rc = vbi_client_tp_for(c, srv->url.scheme, &c->tp);
 	if (rc == VB_OK)
 		rc = vbi_tp_connect(c->tp, srv->url.host, srv->url.port, &o,
 				    &client_cbs, c, &c->vc);
@@ -591,9 +607,10 @@ static int opts_load(struct vb_conn *c, const struct vb_opts *in)
 		memcpy(o, in, in->sz < sizeof(*o) ? in->sz : sizeof(*o));
 	}
 	o->sz = sizeof(*o);
-	if (o->flags & ~(unsigned)(VB_OPT_ASYNC_CONNECT | VB_OPT_BUSY_POLL |
-				   VB_OPT_LOCKED | VB_OPT_NO_RECONNECT |
-				   VB_OPT_NODELAY | VB_OPT_RANDOMIZE))
+	if (o->flags &
+	    ~(unsigned)(VB_OPT_ASYNC_CONNECT | VB_OPT_BUSY_POLL |
+			VB_OPT_LOCKED | VB_OPT_NO_RECONNECT | VB_OPT_NODELAY |
+			VB_OPT_RANDOMIZE | VB_OPT_DIRECT))
 		return VB_EINVAL;
 	if (o->connect_timeout_ms < 0 || o->reconnect_wait_ms < 0 ||
 	    o->reconnect_wait_max_ms < 0 || o->reconnect_jitter_ms < 0 ||
@@ -639,7 +656,11 @@ static int opts_load(struct vb_conn *c, const struct vb_opts *in)
 	c->tls_cert = dup_or_null(o->tls_cert, &rc);
 	c->tls_key = dup_or_null(o->tls_key, &rc);
 	c->tls_server_name = dup_or_null(o->tls_server_name, &rc);
+	c->direct_listen = dup_or_null(o->direct_listen, &rc);
 	o->tls_ca = o->tls_cert = o->tls_key = o->tls_server_name = NULL;
+	o->direct_listen = NULL;
+	if (!o->direct_peers_max)
+		o->direct_peers_max = VBI_DIRECT_PEERS_DEFAULT;
 	if (rc)
 		return rc;
 	if (strlen(c->name) > VBI_NAME_MAX)
@@ -660,6 +681,7 @@ static void client_free(struct vb_conn *c)
 	vbi_log_push(&c->log);
 	vbi_drain_free_all(c);
 	vbi_subs_free_all(c); /* their messages reference the transports */
+	vbi_direct_free(c); /* before the transports too */
 	vbi_request_free_all(c);
 	while (c->ntps > 0)
 		vbi_tp_destroy(c->tps[--c->ntps].tp);
@@ -680,6 +702,7 @@ static void client_free(struct vb_conn *c)
 	free(c->tls_cert);
 	free(c->tls_key);
 	free(c->tls_server_name);
+	free(c->direct_listen);
 	vbi_pool_destroy(c->pool);
 	free(c);
 }
@@ -1005,6 +1028,13 @@ int vb_stats(struct vb_conn *c, struct vb_stats *s)
 	vbi_tp_stats_all(&ts);
 	all.mr_registered = ts.mr_registered;
 	all.servers = vbi_pool_count(c->pool);
+	if (c->dir) {
+		all.direct_msgs_in = c->dir->msgs_in;
+		all.direct_msgs_out = c->dir->msgs_out;
+		all.direct_peers = c->dir->npeers;
+		all.direct_refused = c->dir->refused + c->dir->dropped;
+		all.direct_failed = c->dir->paths_failed;
+	}
 	memcpy(s, &all, all.sz);
 	client_unlock(c);
 	return VB_OK;

@@ -17,6 +17,7 @@
 #ifndef VERBUS_CLIENTS_LIB_CLIENT_H
 #define VERBUS_CLIENTS_LIB_CLIENT_H
 
+#include "clients/lib/direct.h"
 #include "clients/lib/large.h"
 #include "clients/lib/pending.h"
 #include "clients/lib/pool.h"
@@ -73,6 +74,7 @@ struct vb_sub {
 	struct vbi_pending pend; /* held or queued for the application */
 	/* Synchronous subscriptions (syncsub.c). */
 	bool sync;
+	bool direct; /* VB_SUB_DIRECT: Subscribe says so */
 	/* Out of the table (auto-unsubscribe reached, refused by the
 	 * broker), not freed: a synchronous handle lives until
 	 * vb_unsubscribe(); vb_next_msg() drains it, then VB_ECLOSED. */
@@ -86,14 +88,15 @@ struct vb_sub {
 };
 
 /* What waits in the outgoing queue, in order. */
-enum out_kind { OUT_PUB, OUT_SUB, OUT_UNSUB, OUT_PING };
+enum out_kind { OUT_PUB, OUT_SUB, OUT_UNSUB, OUT_PING, OUT_CTRL };
 
 struct out_item {
 	struct out_item *next;
 	enum out_kind kind;
 	uint32_t sid; /* SUB, UNSUB */
 	uint64_t num; /* UNSUB: max_msgs; PING: id */
-	uint16_t topic_len; /* PUB: topic bytes, then size payload bytes */
+	uint16_t topic_len; /* PUB: topic bytes, then size payload bytes;
+			     * CTRL: size bytes, a packed Control */
 	uint8_t fkind; /* PUB: VBI_FRAME_MSG, or _HMSG (headers first) */
 	uint32_t size;
 	/* PUB sent as a stream of chunks (stream.c), once under way: its tag
@@ -194,6 +197,10 @@ struct vb_conn {
 	bool want_writable; /* a caller saw VB_EAGAIN */
 	bool reserving; /* between vb_reserve and vb_commit */
 	uint32_t res_size;
+	/* The reservation's topic length (its topic stays in c->topic) and
+	 * payload (in the transport's staging): VB_OPT_DIRECT's commit. */
+	int res_tlen;
+	void *res_payload;
 
 	uint64_t ping_id, pong_id; /* last Ping sent, last Pong seen */
 	/* Moving off a broker in lame-duck mode (lameduck.c): the Ping that
@@ -237,6 +244,10 @@ struct vb_conn {
 	uint64_t pong_ns; /* when pong_id last grew */
 	char server_version[VBI_VERSION_MAX + 1]; /* the last open's */
 	struct vbi_log_sink log; /* vb_opts.log; pushed by client_lock */
+
+	/* direct.h: direct mode, owned; NULL until it is used. */
+	struct vbi_direct *dir;
+	char *direct_listen; /* vb_opts.direct_listen, copied; NULL: none */
 };
 
 /* client.c */
@@ -260,6 +271,10 @@ void vbi_client_staged(struct vb_conn *c);
 /* Leave the open connection for the next server of the pool now, as if
  * it had been lost (@why: the reason its events give). */
 void vbi_client_move(struct vb_conn *c, const char *why);
+/* The transport context of @scheme: the one made before, or a new one
+ * whose fd joins vb_fd()'s set.  VB_OK, VB_ENOSPC, or tp_create's error. */
+int vbi_client_tp_for(struct vb_conn *c, const char *scheme,
+		      struct vbi_tp **out);
 /* Run the connection until @done(@arg) or @deadline_ns (0: none); returns
  * VB_OK, VB_ETIMEDOUT or VB_ECLOSED.  Drops the lock while sleeping. */
 int vbi_client_wait(struct vb_conn *c, bool (*done)(struct vb_conn *, void *),
@@ -275,8 +290,21 @@ void vbi_outq_free_all(struct vb_conn *c);
 int vbi_outq_resubscribe(struct vb_conn *c);
 /* Send what the queue holds, in order, as far as the transport takes. */
 void vbi_outq_pump(struct vb_conn *c);
+/*
+ * vbi_outq_ctrl() - send control message @m to the broker in order with
+ * what is queued: now if nothing waits and the transport takes it, else
+ * packed and queued (dropped if the connection is lost, as a Subscribe).
+ * VB_OK, VB_ESTATE (not open), VB_ENOMEM or VB_EMSGSIZE.
+ */
+int vbi_outq_ctrl(struct vb_conn *c, const Verbus__Control *m);
+/* An OUT_CTRL item holding @m packed, or NULL (no memory, too large). */
+struct out_item *vbi_outq_ctrl_item(const Verbus__Control *m);
 int vbi_outq_publish(struct vb_conn *c, const char *subject, const char *reply,
 		     const void *data, size_t size);
+/* An HMSG's payload at @p: the block's length (little endian), the block
+ * of the @n headers at @h (@blk bytes, checked), the @size data bytes. */
+void vbi_outq_hmsg_fill(uint8_t *p, const struct vb_header *h, size_t n,
+			size_t blk, const void *data, size_t size);
 /* vbi_outq_publish() with the @n headers at @h (n > 0: an HMSG frame). */
 int vbi_outq_publish_hdr(struct vb_conn *c, const char *subject,
 			 const char *reply, const struct vb_header *h, size_t n,
@@ -286,7 +314,8 @@ int vbi_outq_publish_hdr(struct vb_conn *c, const char *subject,
 struct vb_sub *vbi_subs_find(struct vb_conn *c, uint32_t sid);
 /* A new subscription (@cb NULL: synchronous), sent if open. */
 int vbi_subs_create(struct vb_conn *c, const char *pattern, const char *queue,
-		    vb_msg_cb cb, void *arg, struct vb_sub **out);
+		    unsigned flags, vb_msg_cb cb, void *arg,
+		    struct vb_sub **out);
 void vbi_subs_free(struct vb_sub *s);
 /* Free @s if it is unsubscribed and nothing runs for it any more. */
 void vbi_subs_settle(struct vb_sub *s);
@@ -296,6 +325,10 @@ void vbi_subs_remove(struct vb_sub *s);
 /* The transport's message callback. */
 void vbi_subs_deliver(struct vbi_conn *vc, const struct vbi_frame_view *v,
 		      void *arg);
+/* vbi_subs_deliver() past direct mode's fences: deliver @v (on @vc, the
+ * broker connection or a direct one) now. */
+void vbi_subs_deliver_now(struct vb_conn *c, struct vbi_conn *vc,
+			  const struct vbi_frame_view *v);
 /* Free every subscription and every message queued or held (vb_close,
  * before the transport contexts go). */
 void vbi_subs_free_all(struct vb_conn *c);

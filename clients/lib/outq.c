@@ -92,6 +92,14 @@ int vbi_outq_resubscribe(struct vb_conn *c)
 	struct out_item *head = NULL, **tail = &head, *it;
 	struct vb_sub *s, *tmp;
 
+	/* Direct mode: where we listen, before any direct Subscribe. */
+	if (c->dir) {
+		it = vbi_direct_listen_item(c);
+		if (it) {
+			*tail = it;
+			tail = &it->next;
+		}
+	}
 	HASH_ITER(hh, c->subs, s, tmp)
 	{
 		if (s->drain)
@@ -129,6 +137,7 @@ static int send_subscribe(struct vb_conn *c, uint32_t sid)
 	sub.subject = s->pattern;
 	sub.queue = s->queue ? s->queue : (char *)"";
 	sub.max_msgs = s->max ? s->max - s->received : 0;
+	sub.direct = s->direct;
 	m.body_case = VERBUS__CONTROL__BODY_SUBSCRIBE;
 	m.subscribe = &sub;
 	return vbi_conn_send_ctrl(c->vc, &m);
@@ -146,6 +155,19 @@ static int send_copy(struct vbi_conn *vc, uint8_t kind, const void *topic,
 	memcpy(t, topic, tlen);
 	memcpy(p, payload, plen);
 	return vbi_conn_commit(vc);
+}
+
+/* An OUT_CTRL item: its packed Control (ours, so it decodes), sent. */
+static int send_packed(struct vb_conn *c, const struct out_item *it)
+{
+	Verbus__Control *m = NULL;
+	int rc = vbi_codec_decode(it->bytes, it->size, &m);
+
+	if (rc)
+		return rc;
+	rc = vbi_conn_send_ctrl(c->vc, m);
+	vbi_codec_free(m);
+	return rc;
 }
 
 static int send_item(struct vb_conn *c, struct out_item *it)
@@ -184,8 +206,45 @@ static int send_item(struct vb_conn *c, struct out_item *it)
 		m.body_case = VERBUS__CONTROL__BODY_PING;
 		m.ping = &p;
 		return vbi_conn_send_ctrl(c->vc, &m);
+	case OUT_CTRL:
+		return send_packed(c, it);
 	}
 	return VB_EINVAL;
+}
+
+struct out_item *vbi_outq_ctrl_item(const Verbus__Control *m)
+{
+	uint8_t buf[VBI_CTRL_MAX];
+	struct out_item *it;
+	size_t len = 0;
+
+	if (vbi_codec_encode(m, buf, sizeof(buf), &len) != VB_OK)
+		return NULL;
+	it = vbi_outq_new(OUT_CTRL, len);
+	if (!it)
+		return NULL;
+	memcpy(it->bytes, buf, len);
+	it->size = (uint32_t)len;
+	return it;
+}
+
+int vbi_outq_ctrl(struct vb_conn *c, const Verbus__Control *m)
+{
+	struct out_item *it;
+	int rc;
+
+	if (c->state != CS_OPEN || !c->vc)
+		return VB_ESTATE;
+	if (!c->out_head && !c->reserving && !c->move_sent) {
+		rc = vbi_conn_send_ctrl(c->vc, m);
+		if (rc != VB_EAGAIN)
+			return rc;
+	}
+	it = vbi_outq_ctrl_item(m);
+	if (!it)
+		return VB_ENOMEM;
+	vbi_outq_append(c, it);
+	return VB_OK;
 }
 
 /* Whether a caller that saw VB_EAGAIN may try again now. */
@@ -256,8 +315,8 @@ static int make_topic(struct vb_conn *c, const char *subject, const char *reply)
  * An HMSG's payload at @p: the block's length (little endian), the block
  * of the @n headers at @h (@blk bytes, checked), the @size data bytes.
  */
-static void hmsg_fill(uint8_t *p, const struct vb_header *h, size_t n,
-		      size_t blk, const void *data, size_t size)
+void vbi_outq_hmsg_fill(uint8_t *p, const struct vb_header *h, size_t n,
+			size_t blk, const void *data, size_t size)
 {
 	p[0] = (uint8_t)blk;
 	p[1] = (uint8_t)(blk >> 8);
@@ -284,7 +343,7 @@ static int publish_now(struct vb_conn *c, int tlen, const struct vb_header *h,
 	if (rc)
 		return rc;
 	memcpy(t, c->topic, (size_t)tlen);
-	hmsg_fill(p, h, n, blk, data, size);
+	vbi_outq_hmsg_fill(p, h, n, blk, data, size);
 	return vbi_conn_commit(c->vc);
 }
 
@@ -317,6 +376,15 @@ int vbi_outq_publish_hdr(struct vb_conn *c, const char *subject,
 	    size > UINT32_MAX - (size_t)tlen - plen)
 		return VB_EMSGSIZE;
 	plen += size;
+	/* Direct mode: written to the switched-on subscribers now; the
+	 * broker too, unless they are all it has for the subject. */
+	if ((c->o.flags & VB_OPT_DIRECT) &&
+	    vbi_direct_publish(c, strlen(subject), tlen, h, n, blk, data,
+			       size)) {
+		c->st.msgs_out++;
+		c->st.bytes_out += plen;
+		return VB_OK;
+	}
 	if (c->state == CS_OPEN && !c->out_head && !c->move_ping) {
 		rc = publish_now(c, tlen, h, n, blk, data, size);
 		if (rc == VB_OK) {
@@ -354,7 +422,7 @@ int vbi_outq_publish_hdr(struct vb_conn *c, const char *subject,
 	it->size = (uint32_t)plen;
 	memcpy(it->bytes, c->topic, (size_t)tlen);
 	if (n)
-		hmsg_fill(it->bytes + tlen, h, n, blk, data, size);
+		vbi_outq_hmsg_fill(it->bytes + tlen, h, n, blk, data, size);
 	else if (size)
 		memcpy(it->bytes + tlen, data, size);
 	vbi_outq_append(c, it);
@@ -411,6 +479,8 @@ int vb_reserve(struct vb_conn *c, const char *subject, const char *reply,
 	rc = tlen = make_topic(c, subject, reply);
 	if (tlen < 0)
 		goto out;
+	if (c->o.flags & VB_OPT_DIRECT)
+		vbi_direct_reserve(c, strlen(subject), tlen, size);
 	vbi_outq_pump(c);
 	rc = VB_EAGAIN;
 	if (c->state != CS_OPEN || c->out_head || c->move_ping) {
@@ -427,6 +497,8 @@ int vb_reserve(struct vb_conn *c, const char *subject, const char *reply,
 	*buf = payload;
 	c->reserving = true;
 	c->res_size = (uint32_t)size;
+	c->res_tlen = tlen;
+	c->res_payload = payload;
 out:
 	client_unlock(c);
 	return rc;
@@ -441,6 +513,10 @@ int vb_commit(struct vb_conn *c)
 	client_lock(c);
 	rc = VB_ESTATE;
 	if (c->reserving && c->vc) {
+		if (c->o.flags & VB_OPT_DIRECT)
+			vbi_direct_publish_reserved(c, c->topic, c->res_tlen,
+						    c->res_payload,
+						    c->res_size);
 		rc = vbi_conn_commit(c->vc);
 		if (rc == VB_OK) {
 			c->st.msgs_out++;
@@ -465,7 +541,8 @@ static bool flush_done(struct vb_conn *c, void *arg)
 	struct flush_wait *w = arg;
 
 	if (w->id && w->gen == c->gen && c->state == CS_OPEN &&
-	    c->pong_id >= w->id)
+	    c->pong_id >= w->id &&
+	    (!c->dir || vbi_direct_pub_drained(c))) /* direct writes too */
 		return true;
 	/* (Re)issue the Ping once connected; a lost one is lost with its
 	 * connection. */

@@ -299,6 +299,16 @@ void vbi_subs_deliver(struct vbi_conn *vc, const struct vbi_frame_view *v,
 		      void *arg)
 {
 	struct vb_conn *c = arg;
+
+	/* Direct mode: behind a fence, the broker's frames may wait. */
+	if (vbi_direct_barrier(c, vc, v, c->dir))
+		return;
+	vbi_subs_deliver_now(c, vc, v);
+}
+
+void vbi_subs_deliver_now(struct vb_conn *c, struct vbi_conn *vc,
+			  const struct vbi_frame_view *v)
+{
 	struct held_msg h = { .c = c, .vc = vc, .v = *v };
 	struct vb_sub *s;
 
@@ -333,14 +343,15 @@ void vbi_subs_deliver_large(struct vb_conn *c, struct vb_sub *s,
 /* ---- subscribing -------------------------------------------------------- */
 
 int vbi_subs_create(struct vb_conn *c, const char *pattern, const char *queue,
-		    vb_msg_cb cb, void *arg, struct vb_sub **out)
+		    unsigned flags, vb_msg_cb cb, void *arg,
+		    struct vb_sub **out)
 {
 	struct out_item *it = NULL;
 	struct vb_sub *s = NULL;
 	size_t pl, ql;
 	int rc;
 
-	if (!c || !pattern)
+	if (!c || !pattern || (flags & ~(unsigned)VB_SUB_DIRECT))
 		return VB_EINVAL;
 	pl = strlen(pattern);
 	ql = queue ? strlen(queue) : 0;
@@ -354,11 +365,18 @@ int vbi_subs_create(struct vb_conn *c, const char *pattern, const char *queue,
 	rc = VB_ESTATE;
 	if (c->drain)
 		goto out_unlock; /* vb_drain(): no new interest */
+	if (flags & VB_SUB_DIRECT) {
+		/* Listening (and DirectListen queued) before its Subscribe. */
+		rc = vbi_direct_sub_listen(c);
+		if (rc)
+			goto out_unlock;
+	}
 	rc = VB_ENOMEM;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		goto out_unlock;
 	s->c = c;
+	s->direct = !!(flags & VB_SUB_DIRECT);
 	s->cb = cb;
 	s->arg = arg;
 	s->sync = !cb;
@@ -409,7 +427,16 @@ int vb_subscribe(struct vb_conn *c, const char *pattern, const char *queue,
 {
 	if (!cb)
 		return VB_EINVAL;
-	return vbi_subs_create(c, pattern, queue, cb, arg, out);
+	return vbi_subs_create(c, pattern, queue, 0, cb, arg, out);
+}
+
+int vb_subscribe_flags(struct vb_conn *c, const char *pattern,
+		       const char *queue, unsigned flags, vb_msg_cb cb,
+		       void *arg, struct vb_sub **out)
+{
+	if (!cb && !out)
+		return VB_EINVAL; /* synchronous: the handle is needed */
+	return vbi_subs_create(c, pattern, queue, flags, cb, arg, out);
 }
 
 /* Queue an Unsubscribe for @s (max 0: now). */

@@ -237,7 +237,7 @@ int vb_subscribe_sync(struct vb_conn *c, const char *pattern, const char *queue,
 {
 	if (!out)
 		return VB_EINVAL;
-	return vbi_subs_create(c, pattern, queue, NULL, NULL, out);
+	return vbi_subs_create(c, pattern, queue, 0, NULL, NULL, out);
 }
 
 int vb_next_msg(struct vb_sub *s, int timeout_ms, struct vb_msg **out)

@@ -318,6 +318,12 @@ struct vb_log_opts {
  * the brokers advertise), so that clients given one list spread over the
  * brokers; without it, in the order written. */
 #define VB_OPT_RANDOMIZE 0x20
+/* Direct mode (docs/PROTOCOL.md): messages go straight from this
+ * connection into the rings of subscribers that made their subscriptions
+ * with VB_SUB_DIRECT, one RDMA write, the broker granting each path and
+ * serving everyone else as before.  Each publisher's order is kept per
+ * subscriber, whether a message goes direct or through the broker. */
+#define VB_OPT_DIRECT 0x40
 
 /*
  * Connection options.  Initialise with VB_OPTS_INIT (or zero it and set
@@ -382,6 +388,13 @@ struct vb_opts {
 	 * once (see vb_stats.large_dropped).  What this connection
 	 * publishes is bounded by the broker's limit, not this. */
 	uint32_t max_payload;
+	/* Direct mode: the address direct publishers connect to, for a
+	 * connection with VB_SUB_DIRECT subscriptions [the address of its own
+	 * end of the connection to the broker], on a port the system picks;
+	 * and the direct connections (in and out together) it keeps at most:
+	 * past that, publishers and subscribers use the broker [64]. */
+	const char *direct_listen;
+	uint32_t direct_peers_max;
 };
 /* The largest vb_opts.max_payload: 1 GiB, the protocol's bound. */
 #define VB_MAX_PAYLOAD_MAX (1u << 30)
@@ -646,6 +659,24 @@ VB_EXPORT int vb_sub_drain_wait(struct vb_sub *s, int timeout_ms);
 VB_EXPORT int vb_subscribe(struct vb_conn *c, const char *pattern,
 			   const char *queue, vb_msg_cb cb, void *arg,
 			   struct vb_sub **out);
+
+/* vb_subscribe_flags() flags */
+/* Direct mode: also take the messages of direct publishers (VB_OPT_DIRECT)
+ * straight into this connection's rings, one hop; the connection listens
+ * for them (vb_opts.direct_listen) from its first such subscription.
+ * Queue groups are served through the broker in this version. */
+#define VB_SUB_DIRECT 0x1
+
+/*
+ * vb_subscribe_flags() - vb_subscribe() with VB_SUB_* @flags (@cb NULL: a
+ * synchronous subscription, as vb_subscribe_sync()).  Returns as
+ * vb_subscribe(), and VB_EINVAL for an unknown flag, or the listener's
+ * error for the first VB_SUB_DIRECT one (VB_EUNREACH: no address to listen
+ * on, VB_ESYS).
+ */
+VB_EXPORT int vb_subscribe_flags(struct vb_conn *c, const char *pattern,
+				 const char *queue, unsigned flags,
+				 vb_msg_cb cb, void *arg, struct vb_sub **out);
 
 /*
  * vb_unsubscribe() - stop @s now and free it; no callback for it runs
@@ -917,6 +948,16 @@ struct vb_stats {
 	uint64_t max_payload; /* now: the largest data (with its headers) the
 			       * broker takes as a stream; 0 while not
 			       * connected, or if it takes none */
+	/* Direct mode: messages received from direct publishers (also in
+	 * msgs_in) and written to direct subscribers (one per subscriber
+	 * connection; the message is in msgs_out once); direct connections
+	 * open now (in and out); direct connections refused (a bad or
+	 * replayed grant, the peer limit) or closed for a frame outside
+	 * their grants; paths that failed (a publisher's side). */
+	uint64_t direct_msgs_in, direct_msgs_out;
+	uint64_t direct_peers;
+	uint64_t direct_refused;
+	uint64_t direct_failed;
 };
 
 /* vb_stats() - fill @s (up to s->sz bytes).  Returns VB_OK or VB_EINVAL. */

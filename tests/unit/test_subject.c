@@ -567,6 +567,51 @@ static void test_subject_queue_round_robin_even(void **state)
 	fix_fini(&f);
 }
 
+/* match_all lists every member of every group and moves no rotation: the
+ * matches around it see the same strict rotation as without it. */
+static void test_subject_match_all(void **state)
+{
+	struct vbi_sub w[3], plain;
+	struct fix f;
+	size_t i, k, last, who, step = 0;
+
+	(void)state;
+	fix_init(&f);
+	for (i = 0; i < 3; i++)
+		sub_add(&f, &w[i], "jobs.*", "w");
+	sub_add(&f, &plain, "jobs.>", NULL);
+	assert_int_equal(match(&f, "jobs.a"), 2);
+	last = (size_t)(f.m.subs[1] - w);
+	if (f.m.subs[1] == &plain)
+		last = (size_t)(f.m.subs[0] - w);
+	for (k = 0; k < 30; k++) {
+		for (i = 0; i < 5; i++) {
+			assert_int_equal(
+				vbi_sublist_match_all(f.sl, "jobs.a", 6, &f.m),
+				VB_OK);
+			assert_int_equal(f.m.n, 4);
+			assert_int_equal(got(&f, &plain), 1);
+			assert_int_equal(got(&f, &w[0]), 1);
+			assert_int_equal(got(&f, &w[1]), 1);
+			assert_int_equal(got(&f, &w[2]), 1);
+		}
+		assert_int_equal(match(&f, "jobs.a"), 2);
+		who = f.m.subs[0] == &plain ? (size_t)(f.m.subs[1] - w) :
+					      (size_t)(f.m.subs[0] - w);
+		/* A strict rotation, in the trie's order: one constant step. */
+		if (step == 0)
+			step = (who + 3 - last) % 3;
+		assert_int_not_equal(step, 0);
+		assert_int_equal(who, (last + step) % 3);
+		last = who;
+	}
+	assert_int_equal(vbi_sublist_match_all(f.sl, "jobs", 4, &f.m), VB_OK);
+	assert_int_equal(f.m.n, 0);
+	assert_int_equal(vbi_sublist_match_all(f.sl, "jobs.*", 6, &f.m),
+			 VB_EINVAL);
+	fix_fini(&f);
+}
+
 /* A group's members may subscribe with different patterns. */
 static void test_subject_queue_across_patterns(void **state)
 {
@@ -1286,6 +1331,7 @@ int main(void)
 		cmocka_unit_test(test_subject_queue_one_per_group),
 		cmocka_unit_test(test_subject_queue_round_robin_even),
 		cmocka_unit_test(test_subject_queue_across_patterns),
+		cmocka_unit_test(test_subject_match_all),
 		cmocka_unit_test(test_subject_remove_stops_matching),
 		cmocka_unit_test(test_subject_remove_prunes),
 		cmocka_unit_test(test_subject_destroy_releases_subs),

@@ -1,0 +1,809 @@
+/*
+ * direct_sub.c - direct mode, the subscriber's side (clients/lib/direct.h,
+ * docs/PROTOCOL.md "Direct mode").
+ *
+ * A connection with a VB_SUB_DIRECT subscription listens for direct
+ * publishers in the transport context of its broker connection, on the
+ * address of its own end of that connection (or vb_opts.direct_listen),
+ * a port the system picks; it tells the broker with a DirectListen at
+ * every open and gets back the key the broker signs its grants with.
+ *
+ * A publisher's connection in (struct vbi_din) gets past its Hello only
+ * with a connect grant that verifies under the current key, names this
+ * connection and that publisher, has not expired and was never used; each
+ * subject it then writes needs a subject grant (DirectGrant), and a frame
+ * on a subject without one, or for a sid the grant does not name, closes
+ * the connection.  Its rings are reached through memory windows bound to
+ * its QP (isolate), as the broker's clients'.
+ *
+ * Order per publisher: a publisher's frames on its direct connection are
+ * numbered by arrival (frames_in).  Each time it switches on it first
+ * sends a DirectFence on *on the direct connection* (a marker, in order
+ * with its frames): the frames after a marker wait (zero copy, in the
+ * ring) until the broker's DirectFence on for that switch has come, which
+ * follows every brokered message of the publisher before the switch;
+ * then they are delivered as they come.  A DirectFence off from the
+ * broker says how many frames the publisher wrote in all: what the broker
+ * sends behind it waits (the barrier) until those have been delivered, or
+ * the direct connection is gone.  A broker fence that overtakes its
+ * marker (the direct connection slower) is remembered (early) and the
+ * marker then holds nothing.
+ */
+#include "clients/lib/client.h"
+#include "clients/lib/direct.h"
+#include "proto/grant.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* A frame (or, behind the barrier, a fence) waiting its turn. */
+struct vbi_dhold {
+	struct vbi_dhold *next;
+	struct vbi_conn *vc; /* NULL: a fence */
+	struct vbi_frame_view v;
+	uint64_t pub_id; /* a fence's */
+	uint64_t frames;
+	bool on;
+};
+
+/* One subject a publisher was granted on its direct connection. */
+struct dgrant {
+	char *subject; /* owned */
+	uint32_t *sids; /* owned */
+	size_t nsids;
+	UT_hash_handle hh;
+};
+
+struct vbi_din {
+	struct vbi_conn *vc; /* the key in d->ins; NULL once closed */
+	uint64_t pub_id; /* the publisher, as its connect grant names it */
+	struct dgrant *grants; /* by subject */
+	unsigned ngrants;
+	uint64_t frames_in; /* frames taken so far */
+	/* Frames up to this number are delivered as they come; later ones
+	 * wait for the broker's fence: the position of the oldest marker
+	 * whose fence has not come (UINT64_MAX: none). */
+	uint64_t deliver_upto;
+	uint64_t marks[VBI_DIRECT_MARKS_MAX]; /* such markers, oldest first */
+	unsigned nmarks;
+	unsigned early; /* broker fences on that came before their marker */
+	struct vbi_dhold *head, **tail; /* waiting frames, oldest first */
+	bool counted; /* in d->npeers */
+	struct vbi_din *znext; /* in d->zombies (closed: vc NULL) */
+	UT_hash_handle hh; /* in d->ins (open: vc set) */
+};
+
+struct vbi_dnonce {
+	uint8_t nonce[VBI_GRANT_NONCE_LEN];
+	uint64_t expires_ms;
+	UT_hash_handle hh;
+};
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int vbi_direct_get(struct vb_conn *c, struct vbi_direct **out)
+{
+	struct vbi_direct *d = c->dir;
+
+	if (!d) {
+		d = calloc(1, sizeof(*d));
+		if (!d)
+			return VB_ENOMEM;
+		d->btail = &d->bhead;
+		d->peers_max = c->o.direct_peers_max;
+		c->dir = d;
+	}
+	*out = d;
+	return VB_OK;
+}
+
+/* ---- listening ----------------------------------------------------------- */
+
+static const struct vbi_conn_cbs din_cbs;
+
+/* The host part of "HOST:PORT" / "[HOST]:PORT" into @host. */
+static int host_of(const char *name, char *host, size_t len)
+{
+	const char *colon = strrchr(name, ':');
+	size_t n;
+
+	if (!colon)
+		return VB_EINVAL;
+	if (name[0] == '[') {
+		name++;
+		colon--; /* the ']' */
+	}
+	n = (size_t)(colon - name);
+	if (n == 0 || n >= len || name[0] == '?')
+		return VB_EUNREACH;
+	memcpy(host, name, n);
+	host[n] = '\0';
+	return VB_OK;
+}
+
+static int listen_start(struct vb_conn *c, struct vbi_direct *d)
+{
+	struct vbi_conn_opts o = {
+		.name = c->name,
+		.ring_size = c->o.ring_size,
+		.max_msg = c->o.max_msg,
+		.busy_poll = !!(c->o.flags & VB_OPT_BUSY_POLL),
+		.isolate = 1,
+		.handshake_timeout_ms = 5000,
+	};
+	char name[VBI_URL_MAX], host[VBI_URL_MAX];
+	const char *addr = c->direct_listen ? c->direct_listen : c->source;
+	int rc;
+
+	if (!addr) {
+		/* Our own end of the path to the broker: reachable. */
+		if (!c->vc) /* open, or opening (vbi_direct_listen_item) */
+			return VB_ESTATE;
+		rc = vbi_conn_local_name(c->vc, name, sizeof(name));
+		if (rc == VB_OK)
+			rc = host_of(name, host, sizeof(host));
+		if (rc)
+			return rc;
+		addr = host;
+	}
+	rc = vbi_tp_listen(c->tp, addr, "0", &o, &din_cbs, c, &d->l);
+	if (rc) {
+		vbi_warn("%s: direct mode: cannot listen on %s: %s", c->name,
+			 addr, vb_strerror(rc));
+		d->l = NULL;
+		return rc;
+	}
+	d->ltp = c->tp;
+	rc = vbi_listener_name(d->l, name, sizeof(name));
+	if (rc == VB_OK &&
+	    (size_t)snprintf(d->url, sizeof(d->url), "%s://%s",
+			     vbi_tp_scheme(c->tp), name) >= sizeof(d->url))
+		rc = VB_ENOSPC;
+	if (rc) {
+		vbi_listener_close(d->l);
+		d->l = NULL;
+		return rc;
+	}
+	vbi_debug("%s: direct mode: listening at %s", c->name, d->url);
+	return VB_OK;
+}
+
+static void listen_msg(struct vbi_direct *d, Verbus__Control *m,
+		       Verbus__DirectListen *dl)
+{
+	dl->url = d->url;
+	m->body_case = VERBUS__CONTROL__BODY_DIRECT_LISTEN;
+	m->direct_listen = dl;
+}
+
+int vbi_direct_sub_listen(struct vb_conn *c)
+{
+	Verbus__Control m = VERBUS__CONTROL__INIT;
+	Verbus__DirectListen dl = VERBUS__DIRECT_LISTEN__INIT;
+	struct vbi_direct *d;
+	int rc = vbi_direct_get(c, &d);
+
+	if (rc)
+		return rc;
+	d->want_listen = true;
+	if (c->state != CS_OPEN)
+		return VB_OK; /* at the open: vbi_direct_listen_item() */
+	if (!d->l) {
+		rc = listen_start(c, d);
+		if (rc)
+			return rc;
+	}
+	if (d->listen_sent)
+		return VB_OK;
+	listen_msg(d, &m, &dl);
+	rc = vbi_outq_ctrl(c, &m);
+	if (rc == VB_OK)
+		d->listen_sent = true;
+	return rc;
+}
+
+struct out_item *vbi_direct_listen_item(struct vb_conn *c)
+{
+	Verbus__Control m = VERBUS__CONTROL__INIT;
+	Verbus__DirectListen dl = VERBUS__DIRECT_LISTEN__INIT;
+	struct vbi_direct *d = c->dir;
+	struct out_item *it;
+
+	if (!d || !d->want_listen)
+		return NULL;
+	if (!d->l && listen_start(c, d) != VB_OK)
+		return NULL; /* the broker refuses the direct Subscribes */
+	listen_msg(d, &m, &dl);
+	it = vbi_outq_ctrl_item(&m);
+	if (it)
+		d->listen_sent = true;
+	return it;
+}
+
+void vbi_direct_on_key(struct vb_conn *c, const Verbus__DirectKey *k)
+{
+	struct vbi_direct *d = c->dir;
+
+	if (!d || !d->l)
+		return; /* we asked for none */
+	memcpy(d->key, k->key.data, VBI_DIRECT_KEY_LEN);
+	d->my_id = k->conn_id;
+}
+
+/* ---- connections in ------------------------------------------------------ */
+
+static struct vbi_din *din_of(struct vbi_direct *d, struct vbi_conn *vc)
+{
+	struct vbi_din *in = NULL;
+
+	if (d)
+		HASH_FIND_PTR(d->ins, &vc, in);
+	return in;
+}
+
+static struct vbi_din *din_by_pub(struct vbi_direct *d, uint64_t pub_id)
+{
+	struct vbi_din *in, *tmp;
+
+	HASH_ITER(hh, d->ins, in, tmp)
+	{
+		if (in->pub_id == pub_id)
+			return in;
+	}
+	for (in = d->zombies; in; in = in->znext)
+		if (in->pub_id == pub_id)
+			return in;
+	return NULL;
+}
+
+static void grants_free(struct vbi_din *in)
+{
+	struct dgrant *g, *tmp;
+
+	HASH_ITER(hh, in->grants, g, tmp)
+	{
+		HASH_DEL(in->grants, g);
+		free(g->subject);
+		free(g->sids);
+		free(g);
+	}
+	in->ngrants = 0;
+}
+
+/* Give back every frame @in still holds (not delivered: dropped). */
+static void din_drop_held(struct vbi_din *in)
+{
+	struct vbi_dhold *h;
+
+	while ((h = in->head)) {
+		in->head = h->next;
+		vbi_conn_release(h->vc, &h->v);
+		free(h);
+	}
+	in->tail = &in->head;
+}
+
+static void din_free(struct vbi_direct *d, struct vbi_din *in)
+{
+	struct vbi_din **pp;
+
+	din_drop_held(in);
+	grants_free(in);
+	if (in->vc) {
+		HASH_DEL(d->ins, in);
+	} else {
+		for (pp = &d->zombies; *pp && *pp != in; pp = &(*pp)->znext)
+			;
+		if (*pp)
+			*pp = in->znext;
+	}
+	if (in->counted && d->npeers)
+		d->npeers--;
+	free(in);
+}
+
+/* Remember @nonce until @expires_ms; false if it was seen (a replay) or
+ * there is no room. */
+static bool nonce_fresh(struct vbi_direct *d, const uint8_t *nonce,
+			uint64_t expires_ms, uint64_t now)
+{
+	struct vbi_dnonce *n, *tmp;
+
+	HASH_FIND(hh, d->nonces, nonce, VBI_GRANT_NONCE_LEN, n);
+	if (n)
+		return false;
+	if (HASH_COUNT(d->nonces) >= VBI_DIRECT_NONCES_MAX) {
+		HASH_ITER(hh, d->nonces, n, tmp)
+		{
+			if (n->expires_ms < now) {
+				HASH_DEL(d->nonces, n);
+				free(n);
+			}
+		}
+		if (HASH_COUNT(d->nonces) >= VBI_DIRECT_NONCES_MAX)
+			return false;
+	}
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return false;
+	memcpy(n->nonce, nonce, VBI_GRANT_NONCE_LEN);
+	n->expires_ms = expires_ms;
+	HASH_ADD(hh, d->nonces, nonce, VBI_GRANT_NONCE_LEN, n);
+	return true;
+}
+
+static int on_accept(struct vbi_conn *vc, void *arg)
+{
+	struct vb_conn *c = arg;
+	struct vbi_direct *d = c->dir;
+
+	(void)vc;
+	if (c->closing || !d)
+		return VB_ESTATE;
+	if (d->npeers >= d->peers_max) {
+		d->refused++;
+		vbi_warn("%s: direct mode: a publisher refused: %u direct "
+			 "peers already (direct_peers_max)",
+			 c->name, d->npeers);
+		return VB_ENOSPC;
+	}
+	return VB_OK;
+}
+
+/* A grant's MAC, ids and expiry: NULL if it holds, else why not. */
+static const char *grant_check(const struct vbi_direct *d,
+			       const struct vbi_grant *g, const uint8_t *mac,
+			       size_t mac_len, uint64_t now)
+{
+	if (!d->my_id)
+		return "no key from the broker yet";
+	if (g->sub_id != d->my_id)
+		return "a grant for another subscriber";
+	if (!vbi_grant_verify(d->key, g, mac, mac_len))
+		return "a grant that does not verify (forged, or for another "
+		       "key)";
+	if (g->expires_ms < now)
+		return "an expired grant";
+	return NULL;
+}
+
+static int on_authorize(struct vbi_conn *vc, const void *cred, size_t len,
+			void *arg)
+{
+	struct vb_conn *c = arg;
+	struct vbi_direct *d = c->dir;
+	Verbus__DirectGrant *m = NULL;
+	struct vbi_grant g;
+	struct vbi_din *in;
+	const char *why = NULL;
+	char peer[64], reason[160];
+	uint64_t now = wall_ms();
+
+	if (c->closing || !d)
+		return VB_ESTATE;
+	if (vbi_codec_grant_decode(cred, len, &m) != VB_OK ||
+	    vbi_grant_from_msg(&g, m, NULL) != VB_OK)
+		why = "no connect grant";
+	else if ((why = grant_check(d, &g, m->mac.data, m->mac.len, now)))
+		;
+	else if (!nonce_fresh(d, g.nonce, g.expires_ms, now))
+		why = "a connect grant used before (a replay)";
+	if (why)
+		goto refuse;
+	in = calloc(1, sizeof(*in));
+	if (!in) {
+		why = "out of memory";
+		goto refuse;
+	}
+	in->vc = vc;
+	in->pub_id = g.pub_id;
+	in->tail = &in->head;
+	in->deliver_upto = UINT64_MAX; /* its first marker comes first */
+	HASH_ADD_PTR(d->ins, vc, in);
+	in->counted = true;
+	d->npeers++;
+	vbi_codec_grant_free(m);
+	return VB_OK;
+refuse:
+	vbi_codec_grant_free(m);
+	d->refused++;
+	if (vbi_conn_peer_name(vc, peer, sizeof(peer)))
+		snprintf(peer, sizeof(peer), "?");
+	snprintf(reason, sizeof(reason), "direct connection refused: %s", why);
+	vbi_warn("%s: direct mode: %s from %s", c->name, reason, peer);
+	vbi_conn_refusal(vc, reason);
+	return VB_EACCES;
+}
+
+static void din_close(struct vb_conn *c, struct vbi_din *in, const char *why)
+{
+	char peer[64];
+
+	c->dir->dropped++;
+	if (vbi_conn_peer_name(in->vc, peer, sizeof(peer)))
+		snprintf(peer, sizeof(peer), "?");
+	vbi_warn("%s: direct mode: connection from %s (publisher %llu) "
+		 "closed: %s",
+		 c->name, peer, (unsigned long long)in->pub_id, why);
+	vbi_conn_close_error(in->vc, VB_EACCES, why);
+}
+
+static void on_grant(struct vb_conn *c, struct vbi_din *in,
+		     const Verbus__DirectGrant *m)
+{
+	struct vbi_direct *d = c->dir;
+	struct vbi_grant g;
+	struct dgrant *dg;
+	const char *why;
+
+	if (vbi_grant_from_msg(&g, m, NULL) != VB_OK) {
+		din_close(c, in, "a malformed subject grant");
+		return;
+	}
+	why = grant_check(d, &g, m->mac.data, m->mac.len, wall_ms());
+	if (!why && g.pub_id != in->pub_id)
+		why = "a subject grant for another publisher";
+	if (!why && m->queue[0])
+		why = "a queue group grant (not served directly)";
+	if (why) {
+		din_close(c, in, why);
+		return;
+	}
+	HASH_FIND_STR(in->grants, m->subject, dg);
+	if (!dg) {
+		if (in->ngrants >= VBI_DIRECT_GRANTS_MAX) {
+			din_close(c, in, "too many subject grants");
+			return;
+		}
+		dg = calloc(1, sizeof(*dg));
+		if (dg)
+			dg->subject = strdup(m->subject);
+		if (!dg || !dg->subject) {
+			free(dg);
+			din_close(c, in, "out of memory");
+			return;
+		}
+		HASH_ADD_KEYPTR(hh, in->grants, dg->subject,
+				strlen(dg->subject), dg);
+		in->ngrants++;
+	}
+	/* The latest grant for the subject is what holds. */
+	free(dg->sids);
+	dg->sids = NULL;
+	dg->nsids = 0;
+	if (m->n_sids) {
+		dg->sids = malloc(m->n_sids * sizeof(*dg->sids));
+		if (!dg->sids) {
+			din_close(c, in, "out of memory");
+			return;
+		}
+		memcpy(dg->sids, m->sids, m->n_sids * sizeof(*dg->sids));
+		dg->nsids = m->n_sids;
+	}
+}
+
+/* A marker: the frames after it wait for the broker's next fence on. */
+static void on_marker(struct vb_conn *c, struct vbi_din *in)
+{
+	if (in->early) {
+		in->early--; /* its fence came first: nothing to wait for */
+		return;
+	}
+	if (in->nmarks == VBI_DIRECT_MARKS_MAX) {
+		din_close(c, in, "too many switches without their fences");
+		return;
+	}
+	in->marks[in->nmarks++] = in->frames_in;
+	if (in->nmarks == 1)
+		in->deliver_upto = in->frames_in;
+}
+
+static void on_din_control(struct vbi_conn *vc, const Verbus__Control *m,
+			   void *arg)
+{
+	struct vb_conn *c = arg;
+	struct vbi_din *in = din_of(c->dir, vc);
+
+	if (c->closing || !in || !in->vc)
+		return;
+	if (m->body_case == VERBUS__CONTROL__BODY_DIRECT_GRANT)
+		on_grant(c, in, m->direct_grant);
+	else if (m->body_case == VERBUS__CONTROL__BODY_DIRECT_FENCE &&
+		 m->direct_fence->on && m->direct_fence->pub_id == in->pub_id)
+		on_marker(c, in);
+	else if (m->body_case != VERBUS__CONTROL__BODY_PING &&
+		 m->body_case != VERBUS__CONTROL__BODY_PONG)
+		vbi_debug("%s: direct mode: control message %s ignored",
+			  c->name, vbi_codec_kind_name(m));
+}
+
+/* Whether @v's subject is granted to @in for its sid; NULL if so. */
+static const char *frame_check(const struct vbi_din *in,
+			       const struct vbi_frame_view *v)
+{
+	const char *reply;
+	size_t rlen, slen;
+	struct dgrant *dg;
+
+	if (v->kind != VBI_FRAME_MSG && v->kind != VBI_FRAME_HMSG)
+		return "a frame of a kind not taken directly";
+	slen = vbi_topic_split(v->topic, v->topic_len, &reply, &rlen);
+	if (slen == 0 || slen > VBI_SUBJECT_MAX)
+		return "a frame without a subject";
+	HASH_FIND(hh, in->grants, v->topic, slen, dg);
+	if (!dg)
+		return "a frame on a subject it has no grant for";
+	for (size_t i = 0; i < dg->nsids; i++)
+		if (dg->sids[i] == v->sid)
+			return NULL;
+	return "a frame for a subscription its grant does not name";
+}
+
+static void deliver_direct(struct vb_conn *c, struct vbi_conn *vc,
+			   const struct vbi_frame_view *v)
+{
+	c->dir->msgs_in++;
+	c->dir->bytes_in += v->payload_len;
+	vbi_subs_deliver_now(c, vc, v);
+}
+
+static void barrier_lift(struct vb_conn *c);
+
+static void on_din_message(struct vbi_conn *vc, const struct vbi_frame_view *v,
+			   void *arg)
+{
+	struct vb_conn *c = arg;
+	struct vbi_direct *d = c->dir;
+	struct vbi_din *in = din_of(d, vc);
+	struct vbi_dhold *h;
+	const char *why;
+
+	if (c->closing || !in || !in->vc) {
+		vbi_conn_release(vc, v);
+		return;
+	}
+	why = frame_check(in, v);
+	if (why) {
+		vbi_conn_release(vc, v);
+		din_close(c, in, why);
+		return;
+	}
+	if (++in->frames_in <= in->deliver_upto) {
+		deliver_direct(c, vc, v);
+	} else {
+		/* Before its fence: it waits, in the ring. */
+		h = calloc(1, sizeof(*h));
+		if (!h) {
+			vbi_conn_release(vc, v);
+			din_close(c, in, "out of memory");
+			return;
+		}
+		h->vc = vc;
+		h->v = *v;
+		h->frames = in->frames_in; /* its number */
+		*in->tail = h;
+		in->tail = &h->next;
+	}
+	if (d->barrier_pub == in->pub_id && in->frames_in >= d->barrier_frames)
+		barrier_lift(c);
+}
+
+static void on_din_closed(struct vbi_conn *vc, const struct vbi_close_info *why,
+			  void *arg)
+{
+	struct vb_conn *c = arg;
+	struct vbi_direct *d = c->dir;
+	struct vbi_din *in = din_of(d, vc);
+
+	if (c->closing || !in)
+		return;
+	vbi_debug("%s: direct mode: publisher %llu's connection closed: %s",
+		  c->name, (unsigned long long)in->pub_id, why->reason);
+	if (in->counted) {
+		in->counted = false;
+		d->npeers--;
+	}
+	grants_free(in);
+	/* Frames waiting for a fence stay until it comes (or a revoke):
+	 * the broker may have skipped us for them already. */
+	if (!in->head) {
+		bool waited = d->barrier_pub == in->pub_id;
+
+		din_free(d, in);
+		if (waited)
+			barrier_lift(c);
+		return;
+	}
+	/* Out of @ins: a new connection may get @vc's address. */
+	HASH_DEL(d->ins, in);
+	in->vc = NULL;
+	in->znext = d->zombies;
+	d->zombies = in;
+	if (d->barrier_pub == in->pub_id)
+		barrier_lift(c);
+}
+
+static const struct vbi_conn_cbs din_cbs = {
+	.accept = on_accept,
+	.authorize = on_authorize,
+	.message = on_din_message,
+	.control = on_din_control,
+	.closed = on_din_closed,
+};
+
+/* ---- fences -------------------------------------------------------------- */
+
+static void fence_apply(struct vb_conn *c, uint64_t pub_id, bool on,
+			uint64_t frames)
+{
+	struct vbi_direct *d = c->dir;
+	struct vbi_din *in = din_by_pub(d, pub_id);
+	struct vbi_dhold *h;
+
+	vbi_debug("%s: direct mode: fence %s for publisher %llu (frames "
+		  "%llu; taken %llu)",
+		  c->name, on ? "on" : "off", (unsigned long long)pub_id,
+		  (unsigned long long)frames,
+		  in ? (unsigned long long)in->frames_in : 0ull);
+	if (!in)
+		return; /* gone, and nothing of it waits */
+	if (!on) {
+		/* What it wrote before the switch goes first. */
+		if (in->vc && in->frames_in < frames) {
+			d->barrier_pub = pub_id;
+			d->barrier_frames = frames;
+		}
+		return;
+	}
+	if (!in->nmarks) {
+		in->early++; /* its marker is still on the way */
+		return;
+	}
+	memmove(in->marks, in->marks + 1, --in->nmarks * sizeof(in->marks[0]));
+	in->deliver_upto = in->nmarks ? in->marks[0] : UINT64_MAX;
+	while ((h = in->head) && h->frames <= in->deliver_upto) {
+		in->head = h->next;
+		if (!in->head)
+			in->tail = &in->head;
+		deliver_direct(c, h->vc, &h->v);
+		free(h);
+	}
+	if (!in->vc && !in->head)
+		din_free(d, in);
+}
+
+/* Deliver what the barrier held, in order, until a fence in it raises
+ * another. */
+static void barrier_lift(struct vb_conn *c)
+{
+	struct vbi_direct *d = c->dir;
+	struct vbi_dhold *h;
+
+	d->barrier_pub = 0;
+	while (!d->barrier_pub && (h = d->bhead)) {
+		d->bhead = h->next;
+		if (!d->bhead)
+			d->btail = &d->bhead;
+		if (h->vc)
+			vbi_subs_deliver_now(c, h->vc, &h->v);
+		else
+			fence_apply(c, h->pub_id, h->on, h->frames);
+		free(h);
+	}
+}
+
+void vbi_direct_on_fence(struct vb_conn *c, const Verbus__DirectFence *f)
+{
+	struct vbi_direct *d = c->dir;
+	struct vbi_dhold *h;
+
+	if (!d)
+		return;
+	if (!d->barrier_pub) {
+		fence_apply(c, f->pub_id, f->on, f->frames);
+		return;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		/* Out of memory: order gives way to delivery. */
+		barrier_lift(c);
+		fence_apply(c, f->pub_id, f->on, f->frames);
+		return;
+	}
+	h->pub_id = f->pub_id;
+	h->on = f->on;
+	h->frames = f->frames;
+	*d->btail = h;
+	d->btail = &h->next;
+}
+
+bool vbi_direct_hold_broker(struct vb_conn *c, struct vbi_conn *vc,
+			    const struct vbi_frame_view *v)
+{
+	struct vbi_direct *d = c->dir;
+	struct vbi_dhold *h;
+
+	if (vc != c->vc)
+		return false;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return false; /* delivered now: order gives way */
+	h->vc = vc;
+	h->v = *v;
+	*d->btail = h;
+	d->btail = &h->next;
+	return true;
+}
+
+void vbi_direct_on_revoke(struct vb_conn *c, const Verbus__DirectRevoke *r)
+{
+	struct vbi_direct *d = c->dir;
+	struct vbi_din *in = d ? din_by_pub(d, r->pub_id) : NULL;
+
+	if (!in)
+		return;
+	/* Frames still waiting never had their fence: the broker carried
+	 * them. */
+	din_drop_held(in);
+	if (in->vc)
+		vbi_conn_close_error(in->vc, VB_EACCES,
+				     "direct grants revoked by the broker");
+	else
+		din_free(d, in);
+}
+
+/* ---- teardown ------------------------------------------------------------ */
+
+void vbi_direct_lost(struct vb_conn *c)
+{
+	struct vbi_direct *d = c->dir;
+
+	d->listen_sent = false;
+	d->my_id = 0; /* a new key comes with the next open */
+	/* What the broker had sent was sent: delivered, in order. */
+	d->barrier_pub = 0;
+	barrier_lift(c);
+	vbi_direct_pub_lost(c);
+}
+
+void vbi_direct_free(struct vb_conn *c)
+{
+	struct vbi_direct *d = c->dir;
+	struct vbi_din *in, *itmp;
+	struct vbi_dnonce *n, *ntmp;
+	struct vbi_dhold *h;
+
+	if (!d)
+		return;
+	vbi_direct_pub_free(c);
+	while ((h = d->bhead)) {
+		d->bhead = h->next;
+		if (h->vc)
+			vbi_conn_release(h->vc, &h->v);
+		free(h);
+	}
+	HASH_ITER(hh, d->ins, in, itmp)
+	{
+		vbi_conn_close(in->vc);
+		din_free(d, in);
+	}
+	while (d->zombies)
+		din_free(d, d->zombies);
+	if (d->l)
+		vbi_listener_close(d->l);
+	HASH_ITER(hh, d->nonces, n, ntmp)
+	{
+		HASH_DEL(d->nonces, n);
+		free(n);
+	}
+	free(d);
+	c->dir = NULL;
+}

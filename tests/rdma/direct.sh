@@ -1,0 +1,162 @@
+#!/bin/bash
+# Direct mode, the broker's side (docs/PROTOCOL.md, "Direct mode"):
+# verbusd on host 1, vb_direct_ctl (tests/rdma/direct_ctl.c) with its
+# subscribers' connections from host 2 and its publishers' from host 3.
+# The program checks, case by case (a-g): DirectListen and DirectKey, a
+# direct Subscribe without one refused; the DirectPaths of a DirectQuery
+# and their grants under the subscribers' keys; DirectStale when direct
+# interest changes; DirectSwitch and the DirectFence ordering brokered
+# messages before it; DirectRevoke when the publisher goes; an unknown
+# sub_id ignored and a second DirectListen closing the connection.  Then
+# (h) the broker's /metrics counted it all, and its gauges are back to 0
+# once every connection has gone.  Then libverbus end to end
+# (tests/rdma/libdirect.c).  Then (i) a rogue direct publisher
+# (vb_direct_ctl --rogue) against a real libverbus direct subscriber
+# (vb_libdirect --serve): every forged, replayed, foreign or misused grant
+# refused, no frame of its delivered, the subscriber's brokered traffic
+# carrying on; and (j) a direct subscriber killed while a direct publisher
+# streams: a second direct subscriber and a plain one get every message,
+# in order, and the publisher ends well.
+set -u
+. "$(dirname "$0")/lib.sh"
+broker_env 'for p in ${pid_srv:-} ${pid_s1:-} ${pid_s2:-} ${pid_t:-}; do kill -9 "$p" 2>/dev/null; done'
+[ "$scheme" = tls ] && fail "direct.sh runs over rdma or tcp"
+
+broker_start
+timeout 300 "$VERBUS_BIN/vb_direct_ctl" --scheme "$scheme" --connect "$brk" \
+	--port "$port" --sub-source "$a" --pub-source "$b" \
+	--monitor "127.0.0.1:$mport" >"$work/ctl.out" 2>&1
+rc=$?
+cat "$work/ctl.out"
+[ "$rc" = 0 ] || { show broker "$work/broker.log"; fail "vb_direct_ctl exited $rc"; }
+kill -0 "$bpid" 2>/dev/null || { show broker "$work/broker.log"; fail "verbusd died"; }
+
+# at_least NAME MIN: the broker's metric NAME (labels included) is >= MIN.
+at_least() {
+	local v
+	v=$(metric "$1")
+	[ -n "$v" ] || { curl -s "http://127.0.0.1:$mport/metrics" | grep direct; fail "/metrics has no $1"; }
+	awk -v v="$v" -v m="$2" 'BEGIN { exit !(v >= m) }' || fail "$1 is $v, expected at least $2"
+	echo "direct: $1 $v"
+}
+# 7 queries (4 in c, 2 in d, 1 in g); 6 paths granted (2 + 1 + 2 + 1);
+# P switched on twice and off once; P's close revoked; two changes of
+# interest after P asked.
+at_least verbus_direct_queries_total 7
+at_least verbus_direct_paths_granted_total 6
+at_least 'verbus_direct_switches_total{state="on"}' 2
+at_least 'verbus_direct_switches_total{state="off"}' 1
+at_least verbus_direct_revokes_total 1
+at_least verbus_direct_stale_total 2
+echo "PASS: h. /metrics: queries, paths granted, switches on and off, revokes and stale counted"
+
+# Every connection has gone: no listener, no path open.
+for _ in $(seq 100); do
+	[ "$(metric verbus_direct_listeners)" = 0 ] &&
+		[ "$(metric verbus_direct_paths_open)" = 0 ] && break
+	sleep 0.1
+done
+[ "$(metric verbus_direct_listeners)" = 0 ] || fail "verbus_direct_listeners $(metric verbus_direct_listeners) with no client"
+[ "$(metric verbus_direct_paths_open)" = 0 ] || fail "verbus_direct_paths_open $(metric verbus_direct_paths_open) with no client"
+echo "PASS: h. gauges verbus_direct_listeners and verbus_direct_paths_open back to 0"
+
+# libverbus end to end (tests/rdma/libdirect.c): a direct publisher on
+# host 3, a direct and a plain subscriber on host 2; the switch-over under
+# a continuous stream, new subjects while switched on, an unsubscribe, a
+# new subscription.
+timeout 300 "$VERBUS_BIN/vb_libdirect" "$scheme://$brk:$port" "$b" "$a" \
+	>"$work/libdirect.out" 2>&1
+rc=$?
+cat "$work/libdirect.out"
+[ "$rc" = 0 ] || { show broker "$work/broker.log"; fail "vb_libdirect exited $rc"; }
+
+# client NAME ARGS...: vb_libdirect ARGS (a --serve, for lib.sh's spawn and
+# reap_served), stdout in $work/NAME.out, stderr (the library's warnings) in
+# $work/NAME.err.  Each --serve gives up by itself: 120 s without a quit,
+# 30 s after it.
+client() {
+	local name=$1
+	shift
+	exec "$VERBUS_BIN/vb_libdirect" "$@" >"$work/$name.out" 2>"$work/$name.err"
+}
+url=$scheme://$brk:$port
+# reap_served NAME: reap, showing its warnings too if it failed.
+reap_served() {
+	local pid rc
+	eval "pid=\$pid_$1"
+	wait "$pid"
+	rc=$?
+	[ "$rc" = 0 ] && return
+	show "$1" "$work/$1.out"
+	show "$1: stderr" "$work/$1.err"
+	show broker "$work/broker.log"
+	fail "$1 exited $rc"
+}
+# served NAME FIELD: a number from NAME's "served ..." line (direct,
+# refused, numbered; messages: "served").
+served() {
+	local l
+	l=$(grep '^served ' "$work/$1.out")
+	case $2 in
+	messages) echo "$l" | sed -nE 's/^served ([0-9]+) messages.*/\1/p' ;;
+	*) echo "$l" | sed -nE "s/.*, $2 ([0-9]+).*/\1/p" ;;
+	esac
+}
+
+# i. The rogue: a direct subscriber on host 2, vb_direct_ctl --rogue from
+# host 3 (its own S on host 2).
+spawn srv --serve "$url" "$a" 'rog.>'
+timeout 120 "$VERBUS_BIN/vb_direct_ctl" --scheme "$scheme" --connect "$brk" \
+	--port "$port" --sub-source "$a" --pub-source "$b" --rogue rog.x \
+	>"$work/rogue.out" 2>&1
+rc=$?
+cat "$work/rogue.out"
+[ "$rc" = 0 ] || { show served "$work/srv.err"; show broker "$work/broker.log"; fail "vb_direct_ctl --rogue exited $rc"; }
+reap_served srv
+cat "$work/srv.out"
+show "served: warnings" "$work/srv.err"
+oks=$(sed -nE 's/.* ([0-9]+) brokered messages published.*/\1/p' "$work/rogue.out")
+attempts=$(sed -nE 's/^rogue: ([0-9]+) attempts refused.*/\1/p' "$work/rogue.out")
+[ -n "$oks" ] && [ -n "$attempts" ] || fail "vb_direct_ctl --rogue did not say what it did"
+[ "$(served srv numbered)" = "$oks" ] || fail "the served subscriber got $(served srv numbered) of the $oks brokered messages"
+[ "$(served srv direct)" = 0 ] || fail "the served subscriber took $(served srv direct) messages from the rogue"
+[ "$(served srv refused)" = "$attempts" ] ||
+	fail "the served subscriber counts $(served srv refused) refused (vb_stats.direct_refused), the rogue made $attempts attempts"
+# One line per attempt from direct_sub.c (the transport adds its own).
+n=$(grep -c 'direct mode: direct connection refused' "$work/srv.err")
+m=$(grep -cE 'direct mode: connection from .* closed:' "$work/srv.err")
+[ "$n" -ge 1 ] && [ "$m" -ge 1 ] && [ $((n + m)) = "$attempts" ] ||
+	fail "the served subscriber logged $n refusals and $m closes for $attempts attempts"
+echo "PASS: i. a rogue direct publisher: $attempts attempts refused ($n) or closed ($m), each logged by the subscriber, none delivered; its $oks brokered messages all in order"
+
+# j. S1 (direct) killed mid-stream: S2 (direct) and T (plain) miss nothing.
+count=${VERBUS_DIRECT_KILL_MSGS:-20000}
+spawn s1 --serve "$url" "$a" kill.x
+spawn s2 --serve "$url" "$a" kill.x
+spawn t --serve-plain "$url" "$a" kill.x
+timeout 120 "$VERBUS_BIN/vb_libdirect" --publish "$url" "$b" kill.x "$count" \
+	>"$work/pub.out" 2>&1 &
+pid_pub=$!
+wait_for 'direct flowing' "$work/s1.out" 30 || { show publisher "$work/pub.out"; fail "S1 never got a direct message"; }
+wait_for 'direct flowing' "$work/s2.out" 30 || { show publisher "$work/pub.out"; fail "S2 never got a direct message"; }
+grep -q 'messages, direct out' "$work/pub.out" && fail "the stream ended before S1 could be killed ($count messages: VERBUS_DIRECT_KILL_MSGS)"
+kill -9 "$pid_s1"
+wait "$pid_s1" 2>/dev/null
+pid_s1=
+at=$(sed -nE 's/^published ([0-9]+)$/\1/p' "$work/pub.out" | tail -1)
+echo "direct: S1 killed after about ${at:-0} messages"
+wait "$pid_pub"
+rc=$?
+cat "$work/pub.out"
+[ "$rc" = 0 ] || { show broker "$work/broker.log"; fail "the direct publisher exited $rc after S1 was killed"; }
+"$VERBUS_BIN/verbus" pub -q -s "$url" quit "$count" || fail "verbus pub quit failed"
+reap_served s2
+reap_served t
+cat "$work/s2.out" "$work/t.out"
+[ "$(served s2 numbered)" = "$count" ] || fail "S2 got $(served s2 numbered) of $count"
+[ "$(served t numbered)" = "$count" ] || fail "T got $(served t numbered) of $count"
+[ "$(served s2 direct)" -gt 0 ] || fail "S2 got nothing directly"
+echo "PASS: j. a direct subscriber killed after ${at:-0} of $count messages: the other direct subscriber ($(served s2 direct) direct) and the plain one each got all $count, in order; the publisher exited 0"
+
+broker_stop
+echo "PASS: direct"
