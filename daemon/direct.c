@@ -799,6 +799,9 @@ static void on_switch(struct bconn *bc, const Verbus__DirectSwitch *m)
 			b->st.direct_switch_ignored++;
 			return;
 		}
+		vbi_debug("conn cid %" PRIu64 " %s: switched off from cid %" PRIu64
+			  " (frames %" PRIu64 ")",
+			  bc->cid, bc->name, cid, m->frames);
 		link_free(l);
 		if (m->failed)
 			b->st.direct_switch_failed++;
@@ -844,6 +847,9 @@ static void on_switch(struct bconn *bc, const Verbus__DirectSwitch *m)
 	s->direct->nfrom++;
 	b->st.direct_paths_open++;
 	b->st.direct_switch_on++;
+	vbi_debug("conn cid %" PRIu64 " %s: switched on to cid %" PRIu64
+		  " (%zu sids)",
+		  bc->cid, bc->name, s->cid, l->nsids);
 	send_fence(s, bc->cid, true, 0);
 	return;
 out_free:

@@ -181,7 +181,7 @@ int vbi_sess_setup(struct vbi_conn *c, const char **what)
 void vbi_sess_free(struct vbi_conn *c)
 {
 	for (unsigned i = 0; i < c->ndeferred; i++)
-		vbi_codec_free(c->deferred[i]);
+		vbi_codec_free(c->deferred[i].m);
 	free(c->deferred);
 	c->deferred = NULL;
 	c->ndeferred = 0;
@@ -874,26 +874,38 @@ static int defer_ctrl(struct vbi_conn *c, Verbus__Control *m)
 			      "too many control messages while paused");
 		return VB_ENOSPC;
 	}
-	c->deferred[c->ndeferred++] = m;
+	c->deferred[c->ndeferred].m = m;
+	c->deferred[c->ndeferred].at = c->rx.written;
+	c->ndeferred++;
 	return VB_OK;
 }
 
-/* Hand up the control messages held behind frames, once those are out. */
+/* Whether the oldest held control message is due: every frame that came
+ * before it handed up, and none after it yet. */
+static bool ctrl_due(const struct vbi_conn *c)
+{
+	return c->ndeferred && c->rx.head >= c->deferred[0].at;
+}
+
+/* Hand up the oldest held control message. */
+static void replay_one(struct vbi_conn *c)
+{
+	Verbus__Control *m = c->deferred[0].m;
+
+	c->ndeferred--;
+	memmove(c->deferred, c->deferred + 1,
+		c->ndeferred * sizeof(*c->deferred));
+	if (c->cbs.control)
+		c->cbs.control(c, m, c->arg);
+	vbi_codec_free(m);
+}
+
+/* Hand up the control messages held behind frames, once those are out
+ * (each in its place: before the frames that came after it). */
 static void replay_ctrl(struct vbi_conn *c)
 {
-	unsigned i = 0;
-
-	while (i < c->ndeferred && c->state == VBI_SS_OPEN && !c->paused &&
-	       c->rx.head == c->rx.written) {
-		Verbus__Control *m = c->deferred[i++];
-
-		if (c->cbs.control)
-			c->cbs.control(c, m, c->arg);
-		vbi_codec_free(m);
-	}
-	memmove(c->deferred, c->deferred + i,
-		(c->ndeferred - i) * sizeof(*c->deferred));
-	c->ndeferred -= i;
+	while (c->state == VBI_SS_OPEN && !c->paused && ctrl_due(c))
+		replay_one(c);
 }
 
 /*
@@ -1065,6 +1077,12 @@ void vbi_sess_deliver(struct vbi_conn *c)
 	int rc;
 
 	while (c->state == VBI_SS_OPEN && !c->paused) {
+		/* A control message held behind earlier frames goes before
+		 * the frames that came after it. */
+		if (ctrl_due(c)) {
+			replay_one(c);
+			continue;
+		}
 		rc = vbi_ring_rx_next(&c->rx, c->opts.max_msg, &v);
 		if (rc == VB_EAGAIN)
 			return;

@@ -154,7 +154,13 @@ struct vbi_conn {
 	uint64_t refs_out; /* references to frames of our ring */
 	uint64_t seq; /* last MSG sequence number used */
 	size_t res_off, res_span; /* the reservation */
-	Verbus__Control **deferred; /* control messages behind held frames */
+	/* Control messages behind held frames, oldest first, each with the
+	 * ring position its frames end at (rx.written when it came): it is
+	 * handed up once rx.head reaches that, before any later frame. */
+	struct vbi_deferred {
+		Verbus__Control *m;
+		uint64_t at;
+	} * deferred;
 	unsigned ndeferred;
 	struct vbi_conn_opts opts;
 	char name[VBI_NAME_MAX + 1];
