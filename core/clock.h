@@ -48,4 +48,11 @@ static inline uint64_t vbi_clock_coarse_ms(void)
 	return vbi_clock_coarse_ns() / 1000000u;
 }
 
+/* vbi_clock_wall_ms() - CLOCK_REALTIME in milliseconds since the Unix
+ * epoch: for what two hosts compare (a direct grant's expiry). */
+static inline uint64_t vbi_clock_wall_ms(void)
+{
+	return vbi_clock_read_ns(CLOCK_REALTIME) / 1000000u;
+}
+
 #endif /* VERBUS_CORE_CLOCK_H */

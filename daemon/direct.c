@@ -24,6 +24,7 @@
  */
 #include "daemon/broker_int.h"
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "proto/grant.h"
 
@@ -506,14 +507,6 @@ bool bk_direct_eligible(const struct bacct *a, const char *subject, size_t slen)
 	       !crosses(a, subject, slen);
 }
 
-static uint64_t realtime_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Sign @m as @g says under @key, with a fresh nonce; VB_OK or an error. */
 static int grant_sign(Verbus__DirectGrant *m, struct vbi_grant *g,
 		      const uint8_t *key, uint8_t *nonce, uint8_t *mac)
@@ -615,7 +608,7 @@ static size_t paths_find(struct bconn *pub, const char *subject, size_t slen,
 	struct vbi_match match, rm;
 	struct cand *c = NULL;
 	size_t i, j, k, nc = 0, n = 0, listed = 0;
-	uint64_t expires = realtime_ms() + DIRECT_GRANT_MS;
+	uint64_t expires = vbi_clock_wall_ms() + DIRECT_GRANT_MS;
 
 	*others = true;
 	vbi_match_init(&match);
@@ -799,7 +792,8 @@ static void on_switch(struct bconn *bc, const Verbus__DirectSwitch *m)
 			b->st.direct_switch_ignored++;
 			return;
 		}
-		vbi_debug("conn cid %" PRIu64 " %s: switched off from cid %" PRIu64
+		vbi_debug("conn cid %" PRIu64
+			  " %s: switched off from cid %" PRIu64
 			  " (frames %" PRIu64 ")",
 			  bc->cid, bc->name, cid, m->frames);
 		link_free(l);

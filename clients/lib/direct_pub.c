@@ -32,6 +32,7 @@
 #define uthash_nonfatal_oom(elt) ((elt)->oom = true)
 
 #include "clients/lib/client.h"
+#include "core/clock.h"
 #include "core/url.h"
 
 #include <inttypes.h>
@@ -166,14 +167,6 @@ static const struct vbi_conn_cbs dout_cbs = {
 	.control = dout_on_control,
 	.closed = dout_on_closed,
 };
-
-static uint64_t realtime_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* ---- the queue of a dout ---------------------------------------------- */
 
@@ -499,7 +492,7 @@ static int dout_grant(struct vbi_dout *o, struct dpath *p)
 	struct dq *it;
 	int rc;
 
-	if (p->expires_ms <= realtime_ms() + GRANT_MARGIN_MS)
+	if (p->expires_ms <= vbi_clock_wall_ms() + GRANT_MARGIN_MS)
 		return VB_ETIMEDOUT;
 	if (!o->qhead) {
 		rc = grant_send(o->vc, p->grant, p->glen);

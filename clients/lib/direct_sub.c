@@ -30,6 +30,7 @@
  * marker then holds nothing.
  */
 #include "clients/lib/client.h"
+#include "core/clock.h"
 #include "clients/lib/direct.h"
 #include "proto/grant.h"
 
@@ -80,14 +81,6 @@ struct vbi_dnonce {
 	uint64_t expires_ms;
 	UT_hash_handle hh;
 };
-
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 int vbi_direct_get(struct vb_conn *c, struct vbi_direct **out)
 {
@@ -385,7 +378,7 @@ static int on_authorize(struct vbi_conn *vc, const void *cred, size_t len,
 	struct vbi_din *in;
 	const char *why = NULL;
 	char peer[64], reason[160];
-	uint64_t now = wall_ms();
+	uint64_t now = vbi_clock_wall_ms();
 
 	if (c->closing || !d)
 		return VB_ESTATE;
@@ -448,7 +441,7 @@ static void on_grant(struct vb_conn *c, struct vbi_din *in,
 		din_close(c, in, "a malformed subject grant");
 		return;
 	}
-	why = grant_check(d, &g, m->mac.data, m->mac.len, wall_ms());
+	why = grant_check(d, &g, m->mac.data, m->mac.len, vbi_clock_wall_ms());
 	if (!why && g.pub_id != in->pub_id)
 		why = "a subject grant for another publisher";
 	if (!why && m->queue[0])
