@@ -96,6 +96,10 @@ struct vbi_dout {
 	/* Frames written on the connection, or queued to be, in all: what a
 	 * DirectSwitch off tells the subscriber to wait for. */
 	uint64_t frames;
+	/* vb_flush(): the subscriber has received this many of @frames (a
+	 * Pong to our Ping behind them); the Ping out, and what it covers. */
+	uint64_t frames_seen;
+	uint64_t ping_id, ping_frames;
 	uint32_t max_msg; /* the largest topic + payload the peer takes */
 	uint64_t retry_ns; /* DO_CLOSED: not replaced before this */
 	struct dq *qhead, **qtail; /* copies waiting for room, in order */
@@ -662,12 +666,21 @@ static void dout_on_control(struct vbi_conn *vc, const Verbus__Control *m,
 	struct vbi_dout *o = arg;
 
 	(void)vc;
+	if (!o)
+		return;
+	/* The Pong to vbi_direct_pub_drained()'s Ping: the subscriber has
+	 * every frame we wrote before it. */
+	if (m->body_case == VERBUS__CONTROL__BODY_PONG) {
+		if (o->ping_id && m->pong->id >= o->ping_id) {
+			o->frames_seen = o->ping_frames;
+			o->ping_id = 0;
+		}
+		return;
+	}
 	/* The subscriber's Error closes the connection; anything else it
 	 * has no business sending. */
-	if (o)
-		vbi_debug("%s: direct path to %" PRIu64
-			  ": control message %d ignored",
-			  o->c->name, o->sub_id, (int)m->body_case);
+	vbi_debug("%s: direct path to %" PRIu64 ": control message %d ignored",
+		  o->c->name, o->sub_id, (int)m->body_case);
 }
 
 static void dout_on_closed(struct vbi_conn *vc,
@@ -1274,25 +1287,40 @@ static void pub_clear(struct vb_conn *c)
 	d->pending = 0;
 }
 
+/* Ping @o behind what it was given (once per flush round): the Pong says
+ * the subscriber has it all. */
+static void dout_ping(struct vbi_dout *o)
+{
+	Verbus__Control m = VERBUS__CONTROL__INIT;
+	Verbus__Ping p = VERBUS__PING__INIT;
+
+	p.id = o->frames + 1; /* > any earlier Ping's on it: never 0 */
+	m.body_case = VERBUS__CONTROL__BODY_PING;
+	m.ping = &p;
+	/* After every frame staged before it (the session's rule); no
+	 * room: tried again at the next look. */
+	if (vbi_conn_send_ctrl(o->vc, &m) == VB_OK) {
+		o->ping_id = p.id;
+		o->ping_frames = o->frames;
+	}
+}
+
 bool vbi_direct_pub_drained(struct vb_conn *c)
 {
 	struct vbi_direct *d = c->dir;
-	struct vbi_conn_stats st;
 	struct vbi_dout *o, *tmp;
+	bool drained = true;
 
 	HASH_ITER(hh, d->outs, o, tmp)
 	{
-		if (!o->vc)
+		if (!o->vc || o->state == DO_CONNECTING ||
+		    o->frames_seen == o->frames)
 			continue;
-		if (o->qhead)
-			return false;
-		vbi_conn_stats(o->vc, &st);
-		if (st.tx_waiting || st.tx_posted != st.tx_staged) {
-			(void)vbi_conn_flush(o->vc);
-			return false;
-		}
+		drained = false;
+		if (!o->qhead && !o->ping_id)
+			dout_ping(o);
 	}
-	return true;
+	return drained;
 }
 
 void vbi_direct_pub_lost(struct vb_conn *c)

@@ -483,6 +483,19 @@ static void on_grant(struct vb_conn *c, struct vbi_din *in,
 	}
 }
 
+/* The publisher's vb_flush() asks whether we have what it wrote: every
+ * frame before its Ping has arrived (taken, or held for its fence). */
+static void din_pong(struct vbi_din *in, uint64_t id)
+{
+	Verbus__Control r = VERBUS__CONTROL__INIT;
+	Verbus__Pong p = VERBUS__PONG__INIT;
+
+	p.id = id;
+	r.body_case = VERBUS__CONTROL__BODY_PONG;
+	r.pong = &p;
+	(void)vbi_conn_send_ctrl(in->vc, &r); /* best effort: it asks again */
+}
+
 /* A marker: the frames after it wait for the broker's next fence on. */
 static void on_marker(struct vb_conn *c, struct vbi_din *in)
 {
@@ -512,8 +525,9 @@ static void on_din_control(struct vbi_conn *vc, const Verbus__Control *m,
 	else if (m->body_case == VERBUS__CONTROL__BODY_DIRECT_FENCE &&
 		 m->direct_fence->on && m->direct_fence->pub_id == in->pub_id)
 		on_marker(c, in);
-	else if (m->body_case != VERBUS__CONTROL__BODY_PING &&
-		 m->body_case != VERBUS__CONTROL__BODY_PONG)
+	else if (m->body_case == VERBUS__CONTROL__BODY_PING)
+		din_pong(in, m->ping->id);
+	else if (m->body_case != VERBUS__CONTROL__BODY_PONG)
 		vbi_debug("%s: direct mode: control message %s ignored",
 			  c->name, vbi_codec_kind_name(m));
 }

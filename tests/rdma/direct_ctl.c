@@ -1532,6 +1532,7 @@ static void rogue_run(void)
 	struct answer a;
 	char other[VBI_SUBJECT_MAX + 8];
 	char quit[32];
+	uint32_t outside;
 	int n;
 
 	conn(&d.p, "P", d.pub_src, 1u << 18, NULL, 0);
@@ -1591,13 +1592,14 @@ static void rogue_run(void)
 	rogue_conn(&r1, "e: sid outside", sp->url, sp->connect);
 	expect_open(&r1);
 	rogue_grant(&r1, sp->grant, d.rogue, sp->grant->sub_id);
-	rogue_frame(&r1, d.rogue, sid_outside(sp->grant));
+	outside = sid_outside(sp->grant);
+	rogue_frame(&r1, d.rogue, outside);
 	expect_dropped(&r1, "does not name");
-	answer_free(&a);
+	answer_free(&a); /* sp with it */
 	rogue_ok();
 	printf("PASS: rogue e. with the subject grant, a frame for sid "
 	       "%" PRIu32 ", which it does not name: closed\n",
-	       sid_outside(sp->grant));
+	       outside);
 
 	/* f. The subject grant moved to another subject. */
 	rogue_ask(&a, &sp, &op);

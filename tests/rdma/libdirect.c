@@ -280,7 +280,8 @@ static int serve(const char *url, const char *source, const char *pattern,
 	o.name = sv.who;
 	o.log.cb = log_line;
 	o.log.arg = prog;
-	o.log.level = VB_LOG_WARN;
+	o.log.level =
+		getenv("VERBUS_DIRECT_DEBUG") ? VB_LOG_DEBUG : VB_LOG_WARN;
 	OK(vb_connect(url, &o, &c));
 	OK(vb_subscribe_flags(c, pattern, NULL, flags, on_served, &sv, NULL));
 	OK(vb_subscribe(c, "quit", NULL, on_quit, &sv, NULL));
@@ -335,7 +336,8 @@ static int publish_n(const char *url, const char *source, const char *subject,
 	o.flags = VB_OPT_DIRECT;
 	o.log.cb = log_line;
 	o.log.arg = prog;
-	o.log.level = VB_LOG_WARN;
+	o.log.level =
+		getenv("VERBUS_DIRECT_DEBUG") ? VB_LOG_DEBUG : VB_LOG_WARN;
 	OK(vb_connect(url, &o, &c));
 	while (i <= n) {
 		CHECK(now_ms() < deadline, "publishing timed out at %" PRIu32,
