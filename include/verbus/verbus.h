@@ -573,7 +573,9 @@ VB_EXPORT int vb_commit(struct vb_conn *c);
  * broker and been routed (a round trip: the broker's answer follows what
  * came before it), and subscriptions made so far are in force; what the
  * broker had queued for @c by then has been delivered too (its answer
- * comes after it, so a subscriber far behind waits that long).  Runs
+ * comes after it, so a subscriber far behind waits that long).  With
+ * VB_OPT_DIRECT, also until every direct subscriber has received what
+ * was written to it (a Ping on each direct connection).  Runs
  * callbacks meanwhile.  Returns VB_OK, VB_ETIMEDOUT or VB_ECLOSED.  It
  * progresses @c only: a program driving several connections from one
  * thread keeps the others going itself (vb_process on each).
