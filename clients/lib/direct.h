@@ -61,7 +61,6 @@ struct vbi_dout; /* our direct connection to one subscriber connection */
 
 struct vbi_direct {
 	/* Subscriber. */
-	struct vbi_tp *ltp; /* the context @l is in (not owned: c->tps) */
 	struct vbi_listener *l; /* owned; NULL: not listening */
 	char url[VBI_URL_MAX + 1]; /* what DirectListen says */
 	uint8_t key[VBI_DIRECT_KEY_LEN]; /* the current broker's DirectKey */
@@ -85,16 +84,14 @@ struct vbi_direct {
 	struct vbi_dout *outs; /* by sub_id */
 	uint64_t pub_id; /* our id at the broker (DirectPaths); 0: unknown */
 	uint64_t next_query; /* DirectQuery ids */
-	uint64_t gen; /* the broker's generation, the highest seen */
 	unsigned pending; /* subjects with a DirectQuery unanswered */
 	unsigned idle; /* douts switched off until those answers are in */
 
 	unsigned npeers; /* connections in and out, now */
-	unsigned peers_max; /* vb_opts.direct_peers_max */
 
 	/* Counters (vb_stats, vb_direct_stats). */
-	uint64_t msgs_in, bytes_in; /* delivered from direct connections */
-	uint64_t msgs_out, bytes_out; /* written on direct connections */
+	uint64_t msgs_in; /* delivered from direct connections */
+	uint64_t msgs_out; /* written on direct connections */
 	uint64_t refused; /* connections in refused (bad grant, limit) */
 	uint64_t dropped; /* connections in closed for a bad frame/grant */
 	uint64_t paths_open; /* now: direct connections out, switched on */

@@ -787,7 +787,7 @@ static struct vbi_dout *dout_for(struct vb_conn *c,
 		o = NULL;
 	}
 	if (!o) {
-		if (d->npeers >= d->peers_max)
+		if (d->npeers >= c->o.direct_peers_max)
 			return NULL;
 		o = dout_connect(c, dp);
 		if (!o)
@@ -963,8 +963,6 @@ void vbi_direct_on_paths(struct vb_conn *c, const Verbus__DirectPaths *p)
 		return; /* forgotten, or an answer to an older question */
 	if (p->pub_id)
 		d->pub_id = p->pub_id;
-	if (p->gen > d->gen)
-		d->gen = p->gen;
 	s->next_others = s->next_others || p->others;
 	for (i = 0; i < p->n_paths; i++)
 		if (p->paths[i])
@@ -983,8 +981,6 @@ void vbi_direct_on_stale(struct vb_conn *c, const Verbus__DirectStale *st)
 
 	if (!d)
 		return;
-	if (st->gen > d->gen)
-		d->gen = st->gen;
 	if (!st->n_subjects) {
 		HASH_ITER(hh, d->subjects, s, tmp)
 		{
@@ -1135,7 +1131,6 @@ static bool subj_write(struct vb_conn *c, struct vbi_dsubj *s,
 			continue;
 		}
 		d->msgs_out++;
-		d->bytes_out += m->plen;
 		wrote = true;
 		/* A lone message is posted at once; a burst's later ones
 		 * wait for the loop, which posts them as one write. */

@@ -91,7 +91,6 @@ int vbi_direct_get(struct vb_conn *c, struct vbi_direct **out)
 		if (!d)
 			return VB_ENOMEM;
 		d->btail = &d->bhead;
-		d->peers_max = c->o.direct_peers_max;
 		c->dir = d;
 	}
 	*out = d;
@@ -154,7 +153,6 @@ static int listen_start(struct vb_conn *c, struct vbi_direct *d)
 		d->l = NULL;
 		return rc;
 	}
-	d->ltp = c->tp;
 	rc = vbi_listener_name(d->l, name, sizeof(name));
 	if (rc == VB_OK &&
 	    (size_t)snprintf(d->url, sizeof(d->url), "%s://%s",
@@ -341,7 +339,7 @@ static int on_accept(struct vbi_conn *vc, void *arg)
 	(void)vc;
 	if (c->closing || !d)
 		return VB_ESTATE;
-	if (d->npeers >= d->peers_max) {
+	if (d->npeers >= c->o.direct_peers_max) {
 		d->refused++;
 		vbi_warn("%s: direct mode: a publisher refused: %u direct "
 			 "peers already (direct_peers_max)",
@@ -558,7 +556,6 @@ static void deliver_direct(struct vb_conn *c, struct vbi_conn *vc,
 			   const struct vbi_frame_view *v)
 {
 	c->dir->msgs_in++;
-	c->dir->bytes_in += v->payload_len;
 	vbi_subs_deliver_now(c, vc, v);
 }
 
