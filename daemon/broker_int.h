@@ -458,10 +458,13 @@ void bk_direct_interest(struct vbd_broker *b, struct bacct *a,
  * inbox, no crossing), i.e. bk_direct_skip() applies. */
 bool bk_direct_eligible(const struct bacct *a, const char *subject,
 			size_t slen);
-/* Whether @pub writes its messages for @s itself (s is a plain direct
- * subscription of a connection @pub switched to): the broker skips it.
- * Only while pub->direct_on. */
-bool bk_direct_skip(const struct bconn *pub, const struct bsub *s);
+/* Whether @pub writes its message on @subject (@slen bytes) for @s itself
+ * (@s a plain direct subscription of a connection @pub switched to, which
+ * declared it; or @s the member a queue group picked, and @pub writes to
+ * one of that group's members itself): the broker skips it.  Only while
+ * pub->direct_on. */
+bool bk_direct_skip(const struct bconn *pub, const struct bsub *s,
+		    const char *subject, size_t slen);
 /* The direct control messages @bc is owed, in order, as credit and its
  * pending queue allow (bk_send_owed()). */
 void bk_direct_send_owed(struct bconn *bc);

@@ -760,9 +760,10 @@ void bk_route_frame(struct bconn *bc, const struct vbi_frame_view *v)
 		n = publish_from_route(bc, v, gp, q, qlen);
 	} else {
 		/* Direct mode (direct.c): a publisher switched to some
-		 * subscribers writes to their plain direct subscriptions
-		 * itself, on the subjects it is granted paths for; the
-		 * broker skips those (delivered, not dropped).  One branch
+		 * subscribers writes to their direct subscriptions itself
+		 * (and picks a member of their queue groups), on the
+		 * subjects it is granted paths for; the broker skips those
+		 * (delivered, not dropped).  One branch
 		 * for every other publisher. */
 		bool dskip = bc->direct_on && !cross && !g.owner &&
 			     bk_direct_eligible(a, v->topic, slen);
@@ -784,7 +785,8 @@ void bk_route_frame(struct bconn *bc, const struct vbi_frame_view *v)
 				if (gp && !guard_pass(gp, s))
 					continue;
 				n++;
-				if (dskip && bk_direct_skip(bc, s))
+				if (dskip &&
+				    bk_direct_skip(bc, s, v->topic, slen))
 					continue;
 				deliver(s, bc, v);
 			}

@@ -58,6 +58,11 @@ struct dlink {
 	 * DirectSwitch's), sorted: only those are skipped. */
 	uint32_t *sids;
 	size_t nsids;
+	/* Those of them that were queue group members at the switch: the
+	 * broker skips a group whose subject one of them still matches
+	 * (bk_direct_skip()). */
+	uint32_t *qsids;
+	size_t nqsids;
 	UT_hash_handle hh_on; /* pub's bdirect.on, by sub_cid */
 	UT_hash_handle hh_from; /* sub's bdirect.from, by pub_cid */
 	bool oom;
@@ -89,6 +94,7 @@ struct bdirect {
 	struct dquery *queries; /* as a publisher: subjects asked about */
 	uint32_t nqueries;
 	struct dlink *on; /* as a publisher: switched to (bconn.direct_on) */
+	uint32_t qlinks; /* of @on, those with queue members (nqsids) */
 	struct dlink *from; /* as a subscriber: switched to it */
 	uint32_t nfrom;
 	struct downed *owed, *owed_tail; /* FIFO, oldest first */
@@ -251,7 +257,10 @@ static void link_free(struct dlink *l)
 	HASH_DELETE(hh_from, l->sub->direct->from, l);
 	l->sub->direct->nfrom--;
 	b->st.direct_paths_open--;
+	if (l->nqsids)
+		l->pub->direct->qlinks--;
 	free(l->sids);
+	free(l->qsids);
 	free(l);
 }
 
@@ -525,7 +534,7 @@ static int grant_sign(Verbus__DirectGrant *m, struct vbi_grant *g,
 	m->subject = (char *)""; /* a path's: the DirectPaths's */
 	m->sids = (uint32_t *)g->sids;
 	m->n_sids = g->nsids;
-	m->queue = (char *)"";
+	m->queue = (char *)(g->queue ? g->queue : "");
 	m->nonce.data = nonce;
 	m->nonce.len = VBI_GRANT_NONCE_LEN;
 	m->mac.data = mac;
@@ -540,13 +549,27 @@ struct cand {
 	size_t i;
 };
 
+/* By connection, then plain before each queue group (by name), then the
+ * trie's order. */
 static int cand_cmp(const void *x, const void *y)
 {
 	const struct cand *a = x, *b = y;
+	int r;
 
 	if (a->s->bc->cid != b->s->bc->cid)
 		return a->s->bc->cid < b->s->bc->cid ? -1 : 1;
+	if (!a->s->queue != !b->s->queue)
+		return a->s->queue ? 1 : -1;
+	if (a->s->queue && (r = strcmp(a->s->queue, b->s->queue)))
+		return r;
 	return a->i < b->i ? -1 : a->i > b->i;
+}
+
+/* Whether @a and @b go in one path: one connection, the same group. */
+static bool cand_same(const struct cand *a, const struct cand *b)
+{
+	return a->s->bc == b->s->bc && !a->s->queue == !b->s->queue &&
+	       (!a->s->queue || !strcmp(a->s->queue, b->s->queue));
 }
 
 /* Whether @s is a subscriber @pub may get a direct path to. */
@@ -558,8 +581,9 @@ static bool path_to(const struct bconn *pub, const struct bconn *s)
 
 /*
  * Subscriber @c[0].s->bc's path for @pub's @subject into @pb: its
- * subscriptions @c (@n, at most VBI_GRANT_SIDS_MAX) and the two grants.
- * False if signing failed (it is then served brokered).
+ * subscriptions @c (@n, at most VBI_GRANT_SIDS_MAX: its plain ones, or its
+ * members of one queue group, c[0].s->queue) and the two grants.  False
+ * if signing failed (it is then served brokered).
  */
 static bool path_make(struct bconn *pub, const struct cand *c, size_t n,
 		      const char *subject, uint64_t expires,
@@ -578,6 +602,7 @@ static bool path_make(struct bconn *pub, const struct cand *c, size_t n,
 	g.subject = subject;
 	g.sids = pb->sids;
 	g.nsids = n;
+	g.queue = c[0].s->queue;
 	if (grant_sign(&pb->grant, &g, s->direct->key, pb->snonce, pb->smac))
 		goto out_fail;
 	verbus__direct_path__init(&pb->p);
@@ -597,8 +622,10 @@ out_fail:
  * @pub's paths for @subject (@slen bytes, valid) into @pbs and @paths (at
  * most DIRECT_PATHS_MAX); returns how many.  The account's local trie,
  * matched without advancing any queue group's rotation (a question, not a
- * delivery); its plain direct subscriptions of listening connections
- * other than @pub, grouped by connection.
+ * delivery); its direct subscriptions of listening connections other than
+ * @pub, one path per connection for its plain ones and one per queue
+ * group it has members of (the publisher picks one member of a group per
+ * message, among all the group's paths).
  */
 static size_t paths_find(struct bconn *pub, const char *subject, size_t slen,
 			 struct path_buf *pbs, Verbus__DirectPath **paths,
@@ -621,14 +648,14 @@ static size_t paths_find(struct bconn *pub, const char *subject, size_t slen,
 	for (i = 0; i < match.n; i++) {
 		struct bsub *s = match.subs[i]->owner;
 
-		if (s->direct && !s->queue && s->sid && path_to(pub, s->bc))
+		if (s->direct && s->sid && path_to(pub, s->bc))
 			c[nc++] = (struct cand){ .s = s, .i = i };
 	}
 	qsort(c, nc, sizeof(*c), cand_cmp);
 	for (i = 0; i < nc; i = j) {
 		struct bconn *s = c[i].s->bc;
 
-		for (j = i + 1; j < nc && c[j].s->bc == s; j++)
+		for (j = i + 1; j < nc && cand_same(&c[i], &c[j]); j++)
 			;
 		if (n == DIRECT_PATHS_MAX) {
 			if (!d->paths_logged)
@@ -654,8 +681,8 @@ static size_t paths_find(struct bconn *pub, const char *subject, size_t slen,
 			listed += k;
 		}
 	}
-	/* Anyone the paths leave out (brokered, queue members, the
-	 * publisher's own, past a cap) or a route's interest: the broker
+	/* Anyone the paths leave out (brokered, a group's brokered
+	 * members, the publisher's own, past a cap) or a route's interest: the broker
 	 * must still get the messages. */
 	*others = listed < match.n;
 	if (!*others && pub->acct->remote) {
@@ -768,6 +795,27 @@ static int sid_cmp(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
+/* Of @l's sids, those of its subscriber's queue group members into
+ * @l->qsids.  VB_OK or VB_ENOMEM. */
+static int link_queues(struct dlink *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->nsids; i++) {
+		const struct bsub *s = bk_sub_find(l->sub, l->sids[i]);
+
+		if (!s || !s->queue || !s->direct)
+			continue;
+		if (!l->qsids) {
+			l->qsids = malloc(l->nsids * sizeof(*l->qsids));
+			if (!l->qsids)
+				return VB_ENOMEM;
+		}
+		l->qsids[l->nqsids++] = l->sids[i];
+	}
+	return VB_OK;
+}
+
 static void on_switch(struct bconn *bc, const Verbus__DirectSwitch *m)
 {
 	struct vbd_broker *b = bc->b;
@@ -829,6 +877,8 @@ static void on_switch(struct bconn *bc, const Verbus__DirectSwitch *m)
 	l->sub = s;
 	l->pub_cid = bc->cid;
 	l->sub_cid = s->cid;
+	if (link_queues(l))
+		goto out_free;
 	HASH_ADD(hh_on, bc->direct->on, sub_cid, sizeof(l->sub_cid), l);
 	if (l->oom)
 		goto out_free;
@@ -838,6 +888,8 @@ static void on_switch(struct bconn *bc, const Verbus__DirectSwitch *m)
 		goto out_free;
 	}
 	bc->direct_on++;
+	if (l->nqsids)
+		bc->direct->qlinks++;
 	s->direct->nfrom++;
 	b->st.direct_paths_open++;
 	b->st.direct_switch_on++;
@@ -848,16 +900,46 @@ static void on_switch(struct bconn *bc, const Verbus__DirectSwitch *m)
 	return;
 out_free:
 	free(l->sids);
+	free(l->qsids);
 	free(l);
 	b->st.direct_switch_ignored++;
 }
 
-bool bk_direct_skip(const struct bconn *pub, const struct bsub *s)
+/* Whether @pub writes group @q's messages on @subject itself: a
+ * subscriber it switched to declared a member of the group whose pattern
+ * still matches (the publisher picks among the members it knows of; a
+ * member that joined since stays idle until the publisher learns of it,
+ * and one that left no longer counts). */
+static bool queue_skip(const struct bconn *pub, const char *q,
+		       const char *subject, size_t slen)
+{
+	struct dlink *l, *tmp;
+
+	HASH_ITER(hh_on, pub->direct->on, l, tmp)
+	{
+		for (size_t i = 0; i < l->nqsids; i++) {
+			const struct bsub *m = bk_sub_find(l->sub, l->qsids[i]);
+
+			if (m && m->direct && m->queue &&
+			    !strcmp(m->queue, q) &&
+			    vbi_pattern_covers(m->s.pattern, m->s.pattern_len,
+					       subject, slen))
+				return true;
+		}
+	}
+	return false;
+}
+
+bool bk_direct_skip(const struct bconn *pub, const struct bsub *s,
+		    const char *subject, size_t slen)
 {
 	struct dlink *l = NULL;
 	uint64_t cid = s->bc->cid;
 
-	if (!s->direct || s->queue)
+	if (s->queue)
+		return pub->direct->qlinks &&
+		       queue_skip(pub, s->queue, subject, slen);
+	if (!s->direct)
 		return false;
 	HASH_FIND(hh_on, pub->direct->on, &cid, sizeof(cid), l);
 	/* Only the subscriptions it writes to: one made since its grants

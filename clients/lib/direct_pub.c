@@ -110,9 +110,11 @@ struct vbi_dout {
 	size_t ndsids;
 };
 
-/* One path of a subject: a subscriber connection and its grant. */
+/* One path of a subject: a subscriber connection and its grant, for its
+ * plain subscriptions or for its members of one queue group. */
 struct dpath {
 	struct vbi_dout *out; /* NULL: brokered (no dout: over the cap) */
+	char *queue; /* owned: the group; NULL: plain (each sid gets all) */
 	uint32_t *sids; /* owned: the subscriber's sids the subject reaches */
 	size_t nsids;
 	uint8_t *grant; /* owned: the subject grant, packed, subject set */
@@ -140,6 +142,7 @@ struct vbi_dsubj {
 	struct dset cur; /* the current paths */
 	struct dset next; /* the answer being gathered (@query's) */
 	bool next_others;
+	unsigned turn; /* the groups' rotation: members picked so far */
 	char subject[]; /* NUL-terminated */
 };
 
@@ -806,6 +809,7 @@ static void dset_free(struct vb_conn *c, struct dset *ps)
 	for (i = 0; i < ps->n; i++) {
 		free(ps->v[i].sids);
 		free(ps->v[i].grant);
+		free(ps->v[i].queue);
 		dout_unref(c, ps->v[i].out);
 	}
 	free(ps->v);
@@ -878,9 +882,13 @@ static void path_add(struct vb_conn *c, struct vbi_dsubj *s,
 	if (!dp->connect || !dp->grant || !dp->grant->n_sids ||
 	    s->next.n >= DPATHS_MAX)
 		return;
+	/* One path per subscriber connection and group. */
 	for (i = 0; i < s->next.n; i++)
-		if (s->next.v[i].out && s->next.v[i].out->sub_id == dp->sub_id)
-			return; /* one path per subscriber connection */
+		if (s->next.v[i].out &&
+		    s->next.v[i].out->sub_id == dp->sub_id &&
+		    !strcmp(s->next.v[i].queue ? s->next.v[i].queue : "",
+			    dp->grant->queue))
+			return;
 	v = realloc(s->next.v, (s->next.n + 1) * sizeof(*v));
 	if (!v)
 		return;
@@ -893,7 +901,10 @@ static void path_add(struct vb_conn *c, struct vbi_dsubj *s,
 	p->glen = verbus__direct_grant__get_packed_size(&g);
 	p->grant = malloc(p->glen);
 	p->sids = malloc(dp->grant->n_sids * sizeof(*p->sids));
-	if (!p->grant || !p->sids || p->glen > VBI_CTRL_MAX / 2)
+	if (dp->grant->queue[0])
+		p->queue = strdup(dp->grant->queue);
+	if (!p->grant || !p->sids || p->glen > VBI_CTRL_MAX / 2 ||
+	    (dp->grant->queue[0] && !p->queue))
 		goto out_free;
 	verbus__direct_grant__pack(&g, p->grant);
 	memcpy(p->sids, dp->grant->sids, dp->grant->n_sids * sizeof(*p->sids));
@@ -905,6 +916,7 @@ static void path_add(struct vb_conn *c, struct vbi_dsubj *s,
 out_free:
 	free(p->grant);
 	free(p->sids);
+	free(p->queue);
 }
 
 /* @s's gathered answer becomes its current one. */
@@ -1067,12 +1079,13 @@ static bool subj_fresh(const struct vbi_dsubj *s)
 }
 
 /*
- * Write @m to @p's dout (switched on): true if it went (or waits in order
- * on the dout), false if the dout was switched off instead (@reserved: the
- * broker has the message already, so it waits on the dout past the bound).
+ * Write @m to @p's dout (switched on), for each of its declared sids or
+ * (@only non-zero) for that one: true if it went (or waits in order on the
+ * dout), false if the dout was switched off instead (@reserved: the broker
+ * has the message already, so it waits on the dout past the bound).
  */
 static bool path_write(struct vb_conn *c, struct dpath *p, const struct dmsg *m,
-		       bool reserved, bool *partial)
+		       bool reserved, bool *partial, uint32_t only)
 {
 	struct vbi_dout *o = p->out;
 	size_t i;
@@ -1080,7 +1093,7 @@ static bool path_write(struct vb_conn *c, struct dpath *p, const struct dmsg *m,
 
 	if ((size_t)m->tlen + m->plen > o->max_msg ||
 	    (!reserved && o->qhead &&
-	     o->qbytes + dq_cost(m, p->nsids) > c->o.pending_max)) {
+	     o->qbytes + dq_cost(m, only ? 1 : p->nsids) > c->o.pending_max)) {
 		dout_pause(c, o);
 		return false;
 	}
@@ -1096,6 +1109,8 @@ static bool path_write(struct vb_conn *c, struct dpath *p, const struct dmsg *m,
 		}
 	}
 	for (i = 0; i < p->nsids; i++) {
+		if (only && p->sids[i] != only)
+			continue;
 		/* Not declared (past the cap): the broker delivers it. */
 		if (!dout_has(o, p->sids[i])) {
 			*partial = true;
@@ -1110,8 +1125,70 @@ static bool path_write(struct vb_conn *c, struct dpath *p, const struct dmsg *m,
 	return true;
 }
 
-/* Write @m to every switched-on path of @s; true if those are all the
- * paths there are and the broker needs no copy. */
+/* Group @q's members @m may go to now, one per (path, declared sid) of a
+ * switched-on dout: how many; the @k-th's path and sid in @pp, @sid. */
+static unsigned group_members(const struct vbi_dsubj *s, const char *q,
+			      unsigned k, struct dpath **pp, uint32_t *sid)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < s->cur.n; i++) {
+		struct dpath *p = &s->cur.v[i];
+
+		if (!p->queue || strcmp(p->queue, q) || !p->out ||
+		    p->out->state != DO_ON)
+			continue;
+		for (size_t j = 0; j < p->nsids; j++) {
+			if (!dout_has(p->out, p->sids[j]))
+				continue;
+			if (n++ == k) {
+				*pp = p;
+				*sid = p->sids[j];
+			}
+		}
+	}
+	return n;
+}
+
+/*
+ * Write @m to one member of group @q among @s's paths, in rotation: the
+ * dout it went on, or NULL if none of the group's paths is switched on
+ * (the broker then picks a member: it leaves a group to us exactly while
+ * one of the members we declared at a switch matches the subject).  A
+ * member whose dout cannot take it is switched off, and the next tried.
+ */
+static struct vbi_dout *group_write(struct vb_conn *c, struct vbi_dsubj *s,
+				    const char *q, const struct dmsg *m,
+				    bool reserved)
+{
+	struct dpath *p = NULL;
+	uint32_t sid = 0;
+	bool partial = false;
+	unsigned n;
+
+	while ((n = group_members(s, q, 0, &p, &sid)) > 0) {
+		(void)group_members(s, q, s->turn++ % n, &p, &sid);
+		if (path_write(c, p, m, reserved, &partial, sid))
+			return p->out;
+		/* Switched off (or failed): one member fewer. */
+	}
+	return NULL;
+}
+
+/* Whether @s's path @i is the first of its group (each group is written
+ * once per message). */
+static bool group_first(const struct vbi_dsubj *s, unsigned i)
+{
+	for (unsigned j = 0; j < i; j++)
+		if (s->cur.v[j].queue &&
+		    !strcmp(s->cur.v[j].queue, s->cur.v[i].queue))
+			return false;
+	return true;
+}
+
+/* Write @m to every switched-on path of @s, and to one member of each of
+ * its queue groups; true if those are all the paths there are and the
+ * broker needs no copy. */
 static bool subj_write(struct vb_conn *c, struct vbi_dsubj *s,
 		       const struct dmsg *m, bool reserved)
 {
@@ -1120,13 +1197,23 @@ static bool subj_write(struct vb_conn *c, struct vbi_dsubj *s,
 	bool partial = false;
 	bool now = !c->in_process &&
 		   (!c->posted_early || (c->o.flags & VB_OPT_NODELAY));
+	struct vbi_dout *o;
 	unsigned i;
 
 	for (i = 0; i < s->cur.n; i++) {
 		struct dpath *p = &s->cur.v[i];
 
-		if (!p->out || p->out->state != DO_ON ||
-		    !path_write(c, p, m, reserved, &partial)) {
+		if (p->queue) {
+			if (!group_first(s, i))
+				continue;
+			o = group_write(c, s, p->queue, m, reserved);
+		} else if (p->out && p->out->state == DO_ON &&
+			   path_write(c, p, m, reserved, &partial, 0)) {
+			o = p->out;
+		} else {
+			o = NULL;
+		}
+		if (!o) {
 			all = false;
 			continue;
 		}
@@ -1135,7 +1222,7 @@ static bool subj_write(struct vb_conn *c, struct vbi_dsubj *s,
 		/* A lone message is posted at once; a burst's later ones
 		 * wait for the loop, which posts them as one write. */
 		if (now)
-			(void)vbi_conn_flush(p->out->vc);
+			(void)vbi_conn_flush(o->vc);
 	}
 	if (wrote && !now)
 		vbi_client_wake(c);

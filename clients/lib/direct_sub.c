@@ -49,11 +49,20 @@ struct vbi_dhold {
 	bool on;
 };
 
-/* One subject a publisher was granted on its direct connection. */
-struct dgrant {
-	char *subject; /* owned */
+/* The sids of one grant: a subject's plain subscriptions, or its members
+ * of one queue group. */
+struct dgset {
+	char *queue; /* owned; "" for the plain ones */
 	uint32_t *sids; /* owned */
 	size_t nsids;
+};
+
+/* One subject a publisher was granted on its direct connection: the
+ * latest grant for each group (and for none) holds. */
+struct dgrant {
+	char *subject; /* owned */
+	struct dgset *sets; /* owned */
+	unsigned nsets;
 	UT_hash_handle hh;
 };
 
@@ -262,8 +271,12 @@ static void grants_free(struct vbi_din *in)
 	HASH_ITER(hh, in->grants, g, tmp)
 	{
 		HASH_DEL(in->grants, g);
+		for (unsigned i = 0; i < g->nsets; i++) {
+			free(g->sets[i].queue);
+			free(g->sets[i].sids);
+		}
+		free(g->sets);
 		free(g->subject);
-		free(g->sids);
 		free(g);
 	}
 	in->ngrants = 0;
@@ -433,7 +446,9 @@ static void on_grant(struct vb_conn *c, struct vbi_din *in,
 	struct vbi_direct *d = c->dir;
 	struct vbi_grant g;
 	struct dgrant *dg;
+	struct dgset *gs;
 	const char *why;
+	unsigned i;
 
 	if (vbi_grant_from_msg(&g, m, NULL) != VB_OK) {
 		din_close(c, in, "a malformed subject grant");
@@ -442,18 +457,12 @@ static void on_grant(struct vb_conn *c, struct vbi_din *in,
 	why = grant_check(d, &g, m->mac.data, m->mac.len, vbi_clock_wall_ms());
 	if (!why && g.pub_id != in->pub_id)
 		why = "a subject grant for another publisher";
-	if (!why && m->queue[0])
-		why = "a queue group grant (not served directly)";
 	if (why) {
 		din_close(c, in, why);
 		return;
 	}
 	HASH_FIND_STR(in->grants, m->subject, dg);
 	if (!dg) {
-		if (in->ngrants >= VBI_DIRECT_GRANTS_MAX) {
-			din_close(c, in, "too many subject grants");
-			return;
-		}
 		dg = calloc(1, sizeof(*dg));
 		if (dg)
 			dg->subject = strdup(m->subject);
@@ -464,20 +473,45 @@ static void on_grant(struct vb_conn *c, struct vbi_din *in,
 		}
 		HASH_ADD_KEYPTR(hh, in->grants, dg->subject,
 				strlen(dg->subject), dg);
-		in->ngrants++;
 	}
-	/* The latest grant for the subject is what holds. */
-	free(dg->sids);
-	dg->sids = NULL;
-	dg->nsids = 0;
-	if (m->n_sids) {
-		dg->sids = malloc(m->n_sids * sizeof(*dg->sids));
-		if (!dg->sids) {
+	for (i = 0; i < dg->nsets && strcmp(dg->sets[i].queue, m->queue); i++)
+		;
+	if (i == dg->nsets) {
+		/* A new group (or the plain ones) of the subject. */
+		struct dgset *v;
+
+		if (in->ngrants >= VBI_DIRECT_GRANTS_MAX) {
+			din_close(c, in, "too many subject grants");
+			return;
+		}
+		v = realloc(dg->sets, (dg->nsets + 1) * sizeof(*v));
+		if (!v) {
 			din_close(c, in, "out of memory");
 			return;
 		}
-		memcpy(dg->sids, m->sids, m->n_sids * sizeof(*dg->sids));
-		dg->nsids = m->n_sids;
+		dg->sets = v;
+		memset(&v[i], 0, sizeof(v[i]));
+		v[i].queue = strdup(m->queue);
+		if (!v[i].queue) {
+			din_close(c, in, "out of memory");
+			return;
+		}
+		dg->nsets++;
+		in->ngrants++;
+	}
+	/* The latest grant for the subject and group is what holds. */
+	gs = &dg->sets[i];
+	free(gs->sids);
+	gs->sids = NULL;
+	gs->nsids = 0;
+	if (m->n_sids) {
+		gs->sids = malloc(m->n_sids * sizeof(*gs->sids));
+		if (!gs->sids) {
+			din_close(c, in, "out of memory");
+			return;
+		}
+		memcpy(gs->sids, m->sids, m->n_sids * sizeof(*gs->sids));
+		gs->nsids = m->n_sids;
 	}
 }
 
@@ -546,9 +580,10 @@ static const char *frame_check(const struct vbi_din *in,
 	HASH_FIND(hh, in->grants, v->topic, slen, dg);
 	if (!dg)
 		return "a frame on a subject it has no grant for";
-	for (size_t i = 0; i < dg->nsids; i++)
-		if (dg->sids[i] == v->sid)
-			return NULL;
+	for (unsigned k = 0; k < dg->nsets; k++)
+		for (size_t i = 0; i < dg->sets[k].nsids; i++)
+			if (dg->sets[k].sids[i] == v->sid)
+				return NULL;
 	return "a frame for a subscription its grant does not name";
 }
 

@@ -87,7 +87,7 @@ enum {
 	SID_S1_A = 1, /* S1, direct, dir.a.* */
 	SID_S1_ALL = 2, /* S1, direct, dir.> */
 	SID_S1_PLAIN = 3, /* S1, not direct, dir.a.b */
-	SID_S1_Q = 4, /* S1, direct, dir.a.b in queue group "q1": brokered */
+	SID_S1_Q = 4, /* S1, direct, dir.a.b in queue group "q1" */
 	SID_S3 = 5, /* S3, direct without a DirectListen: refused */
 	SID_S2 = 7, /* S2, direct, dir.a.b; unsubscribed in case d */
 	SID_S2_Q = 8, /* S2, direct, dir.a.b in queue group "q" */
@@ -500,7 +500,7 @@ static void query(struct cl *k, uint64_t id, const char *subject)
 }
 
 /* DirectSwitch for @sub_id; on: naming S1's direct sids 1 and 2, and its
- * direct queue sid 4 (which the broker must never skip all the same). */
+ * direct queue sid 4 (the broker then leaves group q1 to P). */
 static void direct_switch(struct cl *k, uint64_t sub_id, bool on)
 {
 	Verbus__Control m = VERBUS__CONTROL__INIT;
@@ -593,7 +593,8 @@ static void remember_nonce(const Verbus__DirectGrant *g, const char *what)
  * @subject ("" for a connect grant), and not for anything else.
  */
 static void check_grant(const Verbus__DirectGrant *g, const uint8_t *key,
-			const char *subject, uint64_t sub_id, const char *what)
+			const char *subject, const char *queue, uint64_t sub_id,
+			const char *what)
 {
 	struct vbi_grant vg;
 	uint8_t mac[VBI_GRANT_MAC_LEN];
@@ -611,9 +612,8 @@ static void check_grant(const Verbus__DirectGrant *g, const uint8_t *key,
 		fail("%s: subject '%s' on the wire (the DirectPaths's is "
 		     "signed, the grant's must be empty)",
 		     what, g->subject);
-	if (g->queue[0])
-		fail("%s: queue '%s' (direct queue groups are not served)",
-		     what, g->queue);
+	if (strcmp(g->queue, queue))
+		fail("%s: queue '%s', expected '%s'", what, g->queue, queue);
 	if (g->expires_ms < now || g->expires_ms > now + GRANT_LIFE_MAX_MS)
 		fail("%s: expires_ms %" PRIu64 " is not within [now %" PRIu64
 		     ", now + %u s]",
@@ -744,35 +744,37 @@ static void answer_free(struct answer *a)
 }
 
 /* The path to @k in @a, checked: url, its grants, its sids @want. */
-static const Verbus__DirectPath *check_path(const struct answer *a,
-					    const struct cl *k,
-					    const char *subject,
-					    const uint32_t *want, size_t n)
+static const Verbus__DirectPath *
+check_path(const struct answer *a, const struct cl *k, const char *subject,
+	   const char *queue, const uint32_t *want, size_t n)
 {
 	const Verbus__DirectPath *p = NULL;
-	char what[96];
+	char what[128];
 
 	for (size_t i = 0; i < a->npaths; i++) {
-		if (a->paths[i]->sub_id != k->conn_id)
+		if (a->paths[i]->sub_id != k->conn_id || !a->paths[i]->grant ||
+		    strcmp(a->paths[i]->grant->queue, queue))
 			continue;
 		if (p)
 			fail("P: two paths to %s (sub_id %" PRIu64
-			     "): one per subscriber connection",
-			     k->name, k->conn_id);
+			     ") for queue '%s': one per subscriber connection "
+			     "and group",
+			     k->name, k->conn_id, queue);
 		p = a->paths[i];
 	}
 	if (!p)
-		fail("P: no path to %s (conn_id %" PRIu64 ") for %s", k->name,
-		     k->conn_id, subject);
+		fail("P: no path to %s (conn_id %" PRIu64 ") for %s, queue "
+		     "'%s'",
+		     k->name, k->conn_id, subject, queue);
 	if (strcmp(p->url, k->url))
 		fail("P: the path to %s has url '%s', its DirectListen '%s'",
 		     k->name, p->url, k->url);
-	snprintf(what, sizeof(what), "P: %s's subject grant for %s", k->name,
-		 subject);
-	check_grant(p->grant, k->key, subject, k->conn_id, what);
+	snprintf(what, sizeof(what), "P: %s's subject grant for %s, queue '%s'",
+		 k->name, subject, queue);
+	check_grant(p->grant, k->key, subject, queue, k->conn_id, what);
 	check_sids(p->grant, want, n, what);
 	snprintf(what, sizeof(what), "P: %s's connect grant", k->name);
-	check_grant(p->connect, k->key, "", k->conn_id, what);
+	check_grant(p->connect, k->key, "", "", k->conn_id, what);
 	return p;
 }
 
@@ -1021,17 +1023,22 @@ static void case_b(void)
 static void case_c(void)
 {
 	static const uint32_t s1_sids[] = { SID_S1_A, SID_S1_ALL };
+	static const uint32_t s1_q[] = { SID_S1_Q };
 	static const uint32_t s2_sids[] = { SID_S2 };
+	static const uint32_t s2_q[] = { SID_S2_Q };
 	const Verbus__DirectPath *p1, *p2;
 	struct answer a;
 	char sub[96];
 
 	ask(1, SUBJECT, &a);
-	if (a.npaths != 2)
-		fail("P: %zu paths for " SUBJECT ", expected 2 (S1, S2)",
+	if (a.npaths != 4)
+		fail("P: %zu paths for " SUBJECT ", expected 4 (S1's plain "
+		     "sids and its group q1, S2's and its group q)",
 		     a.npaths);
-	p1 = check_path(&a, &d.s1, SUBJECT, s1_sids, 2);
-	p2 = check_path(&a, &d.s2, SUBJECT, s2_sids, 1);
+	p1 = check_path(&a, &d.s1, SUBJECT, "", s1_sids, 2);
+	check_path(&a, &d.s1, SUBJECT, "q1", s1_q, 1);
+	p2 = check_path(&a, &d.s2, SUBJECT, "", s2_sids, 1);
+	check_path(&a, &d.s2, SUBJECT, "q", s2_q, 1);
 	check_foreign(p2->grant, d.s1.key, SUBJECT,
 		      "P: S2's subject grant under S1's key");
 	check_foreign(p2->connect, d.s1.key, "",
@@ -1063,8 +1070,9 @@ static void case_c(void)
 	none_of(&d.p, VERBUS__CONTROL__BODY_DIRECT_PATHS,
 		"a DirectPaths more than the answers");
 	none_of(&d.p, VERBUS__CONTROL__BODY_NOTICE, "querying");
-	printf("PASS: c. DirectQuery " SUBJECT ": 2 paths, S1 sids {1,2} and "
-	       "S2 sid {7} (not the queue sids 4 and 8 nor S1's plain sid 3), urls, "
+	printf("PASS: c. DirectQuery " SUBJECT ": 4 paths, S1 sids {1,2}, "
+	       "S1's group q1 {4}, S2 sid {7}, S2's group q {8} (not S1's "
+	       "plain sid 3), urls, "
 	       "pub_id, sub_ids, expiry, distinct nonces; every grant "
 	       "verifies under its subscriber's key only, not flipped, "
 	       "stretched or for another subject; other.x and inbox "
@@ -1074,7 +1082,9 @@ static void case_c(void)
 static void case_d(void)
 {
 	static const uint32_t s1_sids[] = { SID_S1_A, SID_S1_ALL };
+	static const uint32_t s1_q[] = { SID_S1_Q };
 	static const uint32_t s2_sids[] = { SID_S2_STAR };
+	static const uint32_t s2_q[] = { SID_S2_Q };
 	uint64_t gen;
 	struct answer a;
 
@@ -1087,11 +1097,14 @@ static void case_d(void)
 		     gen, d.gen);
 	d.gen = gen;
 	ask(5, SUBJECT, &a);
-	if (a.npaths != 1)
+	if (a.npaths != 3)
 		fail("P: %zu paths for " SUBJECT
-		     " after S2's unsubscribe, expected S1's only",
+		     " after S2's unsubscribe, expected S1's two and S2's "
+		     "group q",
 		     a.npaths);
-	check_path(&a, &d.s1, SUBJECT, s1_sids, 2);
+	check_path(&a, &d.s1, SUBJECT, "", s1_sids, 2);
+	check_path(&a, &d.s1, SUBJECT, "q1", s1_q, 1);
+	check_path(&a, &d.s2, SUBJECT, "q", s2_q, 1);
 	if (a.gen < d.gen)
 		fail("P: an answer at gen %" PRIu64
 		     " after a DirectStale at %" PRIu64,
@@ -1108,12 +1121,14 @@ static void case_d(void)
 		     gen, d.gen);
 	/* A publisher asks again after a DirectStale, before it publishes. */
 	ask(6, SUBJECT, &a);
-	if (a.npaths != 2)
+	if (a.npaths != 4)
 		fail("P: %zu paths for " SUBJECT " with S2's dir.*.b, "
-		     "expected 2",
+		     "expected 4",
 		     a.npaths);
-	check_path(&a, &d.s1, SUBJECT, s1_sids, 2);
-	check_path(&a, &d.s2, SUBJECT, s2_sids, 1);
+	check_path(&a, &d.s1, SUBJECT, "", s1_sids, 2);
+	check_path(&a, &d.s1, SUBJECT, "q1", s1_q, 1);
+	check_path(&a, &d.s2, SUBJECT, "", s2_sids, 1);
+	check_path(&a, &d.s2, SUBJECT, "q", s2_q, 1);
 	answer_free(&a);
 	barrier(&d.p);
 	none_of(&d.p, VERBUS__CONTROL__BODY_DIRECT_STALE,
@@ -1125,8 +1140,8 @@ static void case_d(void)
 	none_of(&d.s2, VERBUS__CONTROL__BODY_NOTICE, "subscribing dir.*.b");
 	printf("PASS: d. an unsubscribe and a new direct subscription each "
 	       "sent P a DirectStale for " SUBJECT " (not other.x) with a "
-	       "newer gen; asked again: S1's path alone, then S1's and "
-	       "S2's sid 9\n");
+	       "newer gen; asked again: S1's paths and S2's group, then "
+	       "S2's sid 9 too\n");
 }
 
 /*
@@ -1174,8 +1189,10 @@ static void case_e(void)
 	expect_seqs(&d.s1, SID_S1_ALL, m1, f_on, 1, 5, "before the fence");
 	expect_seqs(&d.s1, SID_S1_ALL, f_on, d.s1.nev, 1, 0, "after the fence");
 	expect_seqs(&d.s1, SID_S1_PLAIN, m1, d.s1.nev, 1, 10, "plain");
-	expect_seqs(&d.s1, SID_S1_Q, m1, d.s1.nev, 1, 10,
-		    "direct queue group (brokered)");
+	expect_seqs(&d.s1, SID_S1_Q, m1, f_on, 1, 5,
+		    "direct queue group q1, before the fence");
+	expect_seqs(&d.s1, SID_S1_Q, f_on, d.s1.nev, 1, 0,
+		    "direct queue group q1, left to P after the fence");
 	expect_seqs(&d.s2, SID_S2_STAR, m2, d.s2.nev, 1, 10, "direct");
 	expect_seqs(&d.s2, SID_S2_Q, m2, d.s2.nev, 1, 10, "queue group");
 	expect_seqs(&d.s2, SID_S2, m2, d.s2.nev, 1, 0, "unsubscribed");
@@ -1185,9 +1202,9 @@ static void case_e(void)
 		       "switched to S1\n",
 		       metric("verbus_direct_paths_open"));
 	printf("PASS: e. DirectSwitch on: S1's direct sids 1 and 2 got "
-	       "messages 1-5 brokered, then DirectFence {P, on}, then "
-	       "nothing; its plain sid 3, its direct queue sid 4 and S2 (sids 8, "
-	       "9) all 10 in "
+	       "messages 1-5 brokered (and its group q1's sid 4), then "
+	       "DirectFence {P, on}, then nothing (the broker left group q1 "
+	       "to P); its plain sid 3 and S2 (sids 8, 9) all 10 in "
 	       "order\n");
 
 	m1 = d.s1.nev;
@@ -1212,14 +1229,17 @@ static void case_e(void)
 	expect_seqs(&d.s1, SID_S1_ALL, f_off, d.s1.nev, 11, 15,
 		    "after the fence off");
 	expect_seqs(&d.s1, SID_S1_PLAIN, m1, d.s1.nev, 11, 15, "plain");
-	expect_seqs(&d.s1, SID_S1_Q, m1, d.s1.nev, 11, 15,
-		    "direct queue group (brokered)");
+	expect_seqs(&d.s1, SID_S1_Q, m1, f_off, 1, 0,
+		    "direct queue group q1, before the fence off");
+	expect_seqs(&d.s1, SID_S1_Q, f_off, d.s1.nev, 11, 15,
+		    "direct queue group q1, after the fence off");
 	expect_seqs(&d.s2, SID_S2_STAR, m2, d.s2.nev, 11, 15, "direct");
 	expect_seqs(&d.s2, SID_S2_Q, m2, d.s2.nev, 11, 15, "queue group");
 	none_of(&d.s1, VERBUS__CONTROL__BODY_NOTICE, "switching");
 	none_of(&d.p, VERBUS__CONTROL__BODY_NOTICE, "switching");
 	printf("PASS: e. DirectSwitch off: DirectFence {P, off} to S1, then "
-	       "messages 11-15 brokered to its sids 1 and 2 again\n");
+	       "messages 11-15 brokered to its sids 1 and 2 and group q1 "
+	       "again\n");
 }
 
 static void case_f(void)

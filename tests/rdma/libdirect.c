@@ -96,11 +96,75 @@ static void on_msg(struct vb_conn *c, const struct vb_msg *m, void *arg)
 	r->got++;
 }
 
+/* ---- queue groups ------------------------------------------------------- */
+
+/* What a queue group got: each message of [base, base + n) once. */
+struct group {
+	uint32_t base, n;
+	uint8_t *seen; /* @n flags */
+	uint64_t got;
+};
+
+/* One member of it. */
+struct member {
+	const char *who;
+	struct group *g;
+	struct vb_conn *c;
+	uint64_t got, direct; /* messages; of them, straight from P */
+	uint64_t direct_seen; /* vb_stats direct_msgs_in at the last one */
+	uint32_t last; /* the last one's number */
+};
+
+static struct vb_conn *Q1, *Q2;
+
+static void on_member(struct vb_conn *c, const struct vb_msg *m, void *arg)
+{
+	struct vb_stats st = { .sz = sizeof(st) };
+	struct member *q = arg;
+	struct group *g = q->g;
+	uint32_t seq;
+
+	CHECK(m->size == 64, "%s: a message of %zu bytes", q->who, m->size);
+	memcpy(&seq, m->data, sizeof(seq));
+	OK(vb_stats(c, &st));
+	if (st.direct_msgs_in != q->direct_seen)
+		q->direct++;
+	q->direct_seen = st.direct_msgs_in;
+	CHECK(seq >= g->base && seq - g->base < g->n,
+	      "%s: message %" PRIu32 " outside the stream", q->who, seq);
+	CHECK(!g->seen[seq - g->base],
+	      "%s: message %" PRIu32 " twice in the group", q->who, seq);
+	/* One publisher's messages to one member: in order. */
+	CHECK(!q->got || seq > q->last,
+	      "%s: message %" PRIu32 " after %" PRIu32, q->who, seq, q->last);
+	g->seen[seq - g->base] = 1;
+	g->got++;
+	q->last = seq;
+	q->got++;
+}
+
 static void poll_all(int ms)
 {
 	vb_poll(P, 0);
 	vb_poll(T, 0);
+	if (Q1)
+		vb_poll(Q1, 0);
+	if (Q2)
+		vb_poll(Q2, 0);
 	vb_poll(S, ms);
+}
+
+/* Poll until @g has all it is due (or WAIT_MS). */
+static void group_wait(const struct group *g, uint32_t upto)
+{
+	uint64_t deadline = now_ms() + WAIT_MS;
+
+	while (g->got < upto - g->base) {
+		poll_all(1);
+		CHECK(now_ms() < deadline,
+		      "queue group: %" PRIu64 " of %" PRIu32 " after %d s",
+		      g->got, upto - g->base, WAIT_MS / 1000);
+	}
 }
 
 static void stats(struct vb_conn *c, struct vb_stats *st)
@@ -470,6 +534,75 @@ int main(int argc, char **argv)
 	printf("PASS: again: %" PRIu32 " more, each once and in order, %" PRIu64
 	       " of them direct\n",
 	       n, ps2.direct_msgs_in - ss.direct_msgs_in);
+
+	/* queue: group "w" on dir.q, its members Q1a (direct), Q2
+	 * (direct, another process's connection) and Tw (brokered, on T):
+	 * P picks one of the direct members per message once switched on
+	 * (the broker leaves the group to it), the broker picks while not;
+	 * each message reaches the group once, each member's in order, and
+	 * S and T's plain subscriptions get every one.  Halfway, Q1b joins
+	 * (direct, on Q1's connection: two members behind one path) and
+	 * Q2 leaves (after its messages are in: a member that leaves
+	 * mid-stream loses what was on its way to it, brokered or direct). */
+	{
+		struct group g = { .base = seq, .n = n };
+		struct member q1a = { .who = "Q1a (direct)", .g = &g };
+		struct member q1b = { .who = "Q1b (direct)", .g = &g };
+		struct member q2 = { .who = "Q2 (direct)", .g = &g };
+		struct member tw = { .who = "Tw (brokered)", .g = &g };
+		struct vb_sub *sq2;
+		uint64_t rtt;
+
+		g.seen = calloc(n, 1);
+		CHECK(g.seen, "out of memory");
+		Q1 = conn(argv[1], argv[3], "queue-1", 0);
+		Q2 = conn(argv[1], argv[3], "queue-2", 0);
+		OK(vb_subscribe_flags(Q1, "dir.q", "w", VB_SUB_DIRECT,
+				      on_member, &q1a, NULL));
+		OK(vb_subscribe_flags(Q2, "dir.*", "w", VB_SUB_DIRECT,
+				      on_member, &q2, &sq2));
+		OK(vb_subscribe_flags(T, "dir.q", "w", 0, on_member, &tw,
+				      NULL));
+		OK(vb_flush(Q1, WAIT_MS));
+		OK(vb_flush(Q2, WAIT_MS));
+		OK(vb_flush(T, WAIT_MS));
+		stream("dir.q", &seq, n / 2, both, 2);
+		group_wait(&g, seq);
+		CHECK(q1a.direct > 0 && q2.direct > 0,
+		      "queue group: direct deliveries Q1a %" PRIu64
+		      ", Q2 %" PRIu64 ": P never picked both",
+		      q1a.direct, q2.direct);
+		printf("PASS: queue: %" PRIu32 " messages to group w, each "
+		       "once: Q1a %" PRIu64 " (%" PRIu64 " direct), Q2 %" PRIu64
+		       " (%" PRIu64 " direct), Tw %" PRIu64 " (brokered)\n",
+		       n / 2, q1a.got, q1a.direct, q2.got, q2.direct, tw.got);
+		q1a.direct = q2.direct = 0;
+		OK(vb_subscribe_flags(Q1, "dir.>", "w", VB_SUB_DIRECT,
+				      on_member, &q1b, NULL));
+		OK(vb_unsubscribe(sq2));
+		OK(vb_flush(Q1, WAIT_MS));
+		OK(vb_flush(Q2, WAIT_MS));
+		/* The broker's DirectStale for Q2's leaving reaches P before
+		 * the Pong to this Ping (vb_flush would wait for the direct
+		 * subscribers' Pongs too, and nothing polls them meanwhile). */
+		OK(vb_rtt(P, WAIT_MS, &rtt));
+		q2.got = 0;
+		stream("dir.q", &seq, n - n / 2, both, 2);
+		group_wait(&g, seq);
+		CHECK(q2.got == 0, "Q2 got %" PRIu64 " after it left", q2.got);
+		CHECK(q1b.direct > 0,
+		      "queue group: Q1b, which joined, got nothing directly");
+		printf("PASS: queue: %" PRIu32 " more after Q1b joined and "
+		       "Q2 left, each once: Q1a %" PRIu64 " (%" PRIu64
+		       " direct), Q1b %" PRIu64 " (%" PRIu64
+		       " direct), Tw %" PRIu64 " in all\n",
+		       n - n / 2, q1a.got, q1a.direct, q1b.got, q1b.direct,
+		       tw.got);
+		vb_close(Q1);
+		vb_close(Q2);
+		Q1 = Q2 = NULL;
+		free(g.seen);
+	}
 
 	vb_close(P);
 	vb_close(S);
