@@ -496,9 +496,12 @@ void vbi_client_arm_timer(struct vb_conn *c)
 	struct itimerspec its = { 0 };
 	uint64_t next = vbi_request_next_deadline(c);
 	uint64_t drain = vbi_drain_next_deadline(c);
+	uint64_t dir = c->dir ? vbi_direct_next_deadline(c) : 0;
 
 	if (drain && (!next || drain < next))
 		next = drain;
+	if (dir && (!next || dir < next))
+		next = dir;
 	if (c->state == CS_WAITING && (!next || c->retry_ns < next))
 		next = c->retry_ns;
 	if (c->state == CS_OPEN && c->ping_ns && (!next || c->ping_ns < next))
@@ -545,6 +548,8 @@ static int run_timers(struct vb_conn *c)
 		ticks = 0;
 	c->timer_at = 0; /* disarmed by expiry; arm_timer sets the next */
 	vbi_request_expire(c, now, false);
+	if (c->dir)
+		vbi_direct_expire(c, now);
 	if (c->state == CS_WAITING && now >= c->retry_ns)
 		attempt(c);
 	if (c->state == CS_OPEN && c->ping_ns && now >= c->ping_ns)

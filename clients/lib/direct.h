@@ -45,6 +45,11 @@ struct vb_sub;
 #define VBI_DIRECT_NONCES_MAX 4096u
 /* Subject grants one direct connection in may hold. */
 #define VBI_DIRECT_GRANTS_MAX 4096u
+/* A closed direct connection in whose frames wait for their fence is
+ * kept this long at most (the fence comes within round trips; none comes
+ * if the publisher lost its broker connection before its switch got
+ * there): then they are dropped, with a warning. */
+#define VBI_DIRECT_ZOMBIE_NS (30ull * 1000000000ull)
 /* Switches of one publisher whose broker fences are awaited, at most. */
 #define VBI_DIRECT_MARKS_MAX 64u
 
@@ -67,7 +72,8 @@ struct vbi_direct {
 	uint64_t my_id; /* its conn_id; 0: no key yet */
 	struct vbi_din *ins; /* by vbi_conn (connections in, open) */
 	/* Closed connections in whose frames wait for their fence (or a
-	 * revoke): not in @ins, whose key a new connection may reuse. */
+	 * revoke, or VBI_DIRECT_ZOMBIE_NS): not in @ins, whose key a new
+	 * connection may reuse. */
 	struct vbi_din *zombies;
 	bool want_listen; /* a direct subscription was made */
 	bool listen_sent; /* DirectListen sent on the current connection */
@@ -138,6 +144,11 @@ static inline bool vbi_direct_barrier(struct vb_conn *c, struct vbi_conn *vc,
 {
 	return d && d->barrier_pub && vbi_direct_hold_broker(c, vc, v);
 }
+
+/* The earliest moment vbi_direct_expire() has something to do (a closed
+ * connection in to drop), or 0; and doing it, at @now. */
+uint64_t vbi_direct_next_deadline(const struct vb_conn *c);
+void vbi_direct_expire(struct vb_conn *c, uint64_t now);
 
 /* The broker connection was lost: the key goes with it (a new one comes
  * at the next open); the connections in stay. */

@@ -50,6 +50,9 @@
  * control messages only. */
 #define DOUT_RING (64u * 1024u)
 #define DOUT_MAX_MSG 4096u
+/* A vb_flush() Ping on a dout unanswered this long goes again (the
+ * subscriber answers best effort: a Pong that found no credit is lost). */
+#define DOUT_REPING_NS (500ull * 1000000ull)
 /* A subject whose dout closed asks again no sooner than this. */
 #define DOUT_RETRY_NS (1000ull * 1000000ull)
 /* A grant this close to its expiry is not sent (the subscriber's clock
@@ -100,6 +103,7 @@ struct vbi_dout {
 	 * Pong to our Ping behind them); the Ping out, and what it covers. */
 	uint64_t frames_seen;
 	uint64_t ping_id, ping_frames;
+	uint64_t ping_ns; /* when the Ping out went (sent again past this) */
 	uint32_t max_msg; /* the largest topic + payload the peer takes */
 	uint64_t retry_ns; /* DO_CLOSED: not replaced before this */
 	struct dq *qhead, **qtail; /* copies waiting for room, in order */
@@ -1384,6 +1388,7 @@ static void dout_ping(struct vbi_dout *o)
 	if (vbi_conn_send_ctrl(o->vc, &m) == VB_OK) {
 		o->ping_id = p.id;
 		o->ping_frames = o->frames;
+		o->ping_ns = vbi_client_now_ns();
 	}
 }
 
@@ -1399,7 +1404,9 @@ bool vbi_direct_pub_drained(struct vb_conn *c)
 		    o->frames_seen == o->frames)
 			continue;
 		drained = false;
-		if (!o->qhead && !o->ping_id)
+		if (!o->qhead &&
+		    (!o->ping_id ||
+		     vbi_client_now_ns() - o->ping_ns > DOUT_REPING_NS))
 			dout_ping(o);
 	}
 	return drained;

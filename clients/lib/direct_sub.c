@@ -82,6 +82,7 @@ struct vbi_din {
 	struct vbi_dhold *head, **tail; /* waiting frames, oldest first */
 	bool counted; /* in d->npeers */
 	struct vbi_din *znext; /* in d->zombies (closed: vc NULL) */
+	uint64_t zombie_ns; /* in d->zombies: dropped then, fence or not */
 	UT_hash_handle hh; /* in d->ins (open: vc set) */
 };
 
@@ -665,9 +666,43 @@ static void on_din_closed(struct vbi_conn *vc, const struct vbi_close_info *why,
 	HASH_DEL(d->ins, in);
 	in->vc = NULL;
 	in->znext = d->zombies;
+	in->zombie_ns = vbi_client_now_ns() + VBI_DIRECT_ZOMBIE_NS;
 	d->zombies = in;
+	vbi_client_arm_timer(c);
 	if (d->barrier_pub == in->pub_id)
 		barrier_lift(c);
+}
+
+uint64_t vbi_direct_next_deadline(const struct vb_conn *c)
+{
+	const struct vbi_din *in;
+	uint64_t next = 0;
+
+	for (in = c->dir ? c->dir->zombies : NULL; in; in = in->znext)
+		if (!next || in->zombie_ns < next)
+			next = in->zombie_ns;
+	return next;
+}
+
+void vbi_direct_expire(struct vb_conn *c, uint64_t now)
+{
+	struct vbi_direct *d = c->dir;
+	struct vbi_din *in, *next;
+	size_t n;
+
+	for (in = d ? d->zombies : NULL; in; in = next) {
+		next = in->znext;
+		if (in->zombie_ns > now)
+			continue;
+		n = 0;
+		for (const struct vbi_dhold *h = in->head; h; h = h->next)
+			n++;
+		vbi_warn("%s: direct mode: %zu message(s) from publisher %llu "
+			 "dropped: its connection closed and the broker's "
+			 "fence for them never came",
+			 c->name, n, (unsigned long long)in->pub_id);
+		din_free(d, in);
+	}
 }
 
 static const struct vbi_conn_cbs din_cbs = {
