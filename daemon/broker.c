@@ -413,6 +413,8 @@ static void tick(struct vbd_broker *b)
 		bk_stall_check(bc, now);
 		if (bc->closing)
 			continue;
+		if (bc->direct_on)
+			bk_direct_tick(bc, now);
 		bk_send_owed(bc);
 		if (b->shutting_down && bc->pend_n == 0) {
 			bc->closing = true;

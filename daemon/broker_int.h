@@ -465,12 +465,21 @@ bool bk_direct_eligible(const struct bacct *a, const char *subject,
  * pub->direct_on. */
 bool bk_direct_skip(const struct bconn *pub, const struct bsub *s,
 		    const char *subject, size_t slen);
+/* The broker's tick, for a publisher with switched-on paths
+ * (bc->direct_on): those a reload asked it to switch off that it has not
+ * within the grace are revoked. */
+void bk_direct_tick(struct bconn *bc, uint64_t now);
+/* The next delivery to @bc (queued or not) is about to go: whether a
+ * DirectFence queued behind the deliveries before it must go first and
+ * cannot yet (no credit, no room).  Tries to send it.  @bc->direct set. */
+bool bk_direct_fence_waits(struct bconn *bc);
 /* The direct control messages @bc is owed, in order, as credit and its
  * pending queue allow (bk_send_owed()). */
 void bk_direct_send_owed(struct bconn *bc);
 /* A reload re-applied @bc's user (its permissions, its account's
- * crossings may differ): its answers are stale and its switches
- * revoked. */
+ * crossings may differ): its answers are stale (a DirectStale for all),
+ * and its switches revoked if it does not switch them off itself within
+ * a grace (bk_direct_tick()). */
 void bk_direct_reload(struct bconn *bc);
 /* @bc closes (its subscriptions already gone): the subscribers it
  * switched to are told (DirectRevoke), the pairs it is in go, and its

@@ -307,6 +307,11 @@ void bk_pend_flush(struct bconn *bc)
 		struct pend *p = &bc->pend[bc->pend_head];
 		int rc;
 
+		/* A DirectFence goes between the deliveries queued before it
+		 * and those after (direct.c). */
+		if (bc->direct && bk_direct_fence_waits(bc))
+			return;
+
 		if (!p->src) {
 			rc = send_abort(bc, p->sid, p->abort_tag,
 					p->abort_total, p->abort_off);
@@ -388,7 +393,7 @@ static bool deliver_to(struct bconn *dst, struct bconn *pub,
 		count_drop(dst, v, sid);
 		return false;
 	}
-	if (dst->pend_n)
+	if (dst->pend_n || (dst->direct && bk_direct_fence_waits(dst)))
 		return slow(dst, pub, v, sid, false);
 	rc = vbi_conn_forward(dst->c, pub->c, v, sid);
 	if (rc == VB_OK) {

@@ -40,6 +40,10 @@
 #define DIRECT_QUERIES_MAX 1024u
 /* Paths in one answer, at most (the rest stay brokered). */
 #define DIRECT_PATHS_MAX 256u
+/* A reload asks each publisher to switch its paths off (DirectStale, all
+ * subjects): those it has not switched off this long after are revoked
+ * (DirectRevoke to the subscriber), in no order with its stream. */
+#define DIRECT_REVOKE_GRACE_MS 5000u
 /* How long a grant holds, from the answer. */
 #define DIRECT_GRANT_MS 60000u
 /* Direct control messages owed to one connection, at most: a peer that
@@ -63,6 +67,9 @@ struct dlink {
 	 * (bk_direct_skip()). */
 	uint32_t *qsids;
 	size_t nqsids;
+	/* Non-zero: a reload asked the publisher to switch off; revoked at
+	 * this time (vbi_clock_coarse_ms) if it has not. */
+	uint64_t revoke_ms;
 	UT_hash_handle hh_on; /* pub's bdirect.on, by sub_cid */
 	UT_hash_handle hh_from; /* sub's bdirect.from, by pub_cid */
 	bool oom;
@@ -175,6 +182,26 @@ static void direct_send(struct bconn *bc, const Verbus__Control *m, bool marked)
 	else if (rc)
 		vbi_warn("conn cid %" PRIu64 " %s: %s lost: %s", bc->cid,
 			 bc->name, vbi_codec_kind_name(m), vb_strerror(rc));
+}
+
+/* Whether a DirectFence @d owes must go before the delivery that follows
+ * the first @popped queued: it was queued behind exactly those. */
+static bool fence_at(const struct bdirect *d, uint64_t popped)
+{
+	for (const struct downed *o = d->owed; o; o = o->next)
+		if (o->marked && o->mark.pend_mark <= popped)
+			return true;
+	return false;
+}
+
+bool bk_direct_fence_waits(struct bconn *bc)
+{
+	uint64_t popped = bc->pend_pushed - bc->pend_n;
+
+	if (!bc->direct->owed || !fence_at(bc->direct, popped))
+		return false;
+	bk_direct_send_owed(bc);
+	return bc->direct && bc->direct->owed && fence_at(bc->direct, popped);
 }
 
 void bk_direct_send_owed(struct bconn *bc)
@@ -975,12 +1002,38 @@ void bk_direct_control(struct bconn *bc, const Verbus__Control *m)
 void bk_direct_reload(struct bconn *bc)
 {
 	struct bdirect *d = bc->direct;
+	uint64_t at = vbi_clock_coarse_ms() + DIRECT_REVOKE_GRACE_MS;
+	struct dlink *l, *tmp;
 
 	if (!d || (!d->nqueries && !bc->direct_on))
 		return;
 	bc->b->direct_gen++;
+	/* Every answer stale: the publisher switches every path off, in
+	 * order with its messages (PROTOCOL.md, step 4), and asks again
+	 * under its new permissions.  Revoking at once instead would cut
+	 * the pairs at a point of its stream the subscriber cannot place
+	 * (duplicates, losses). */
 	send_stale(bc, NULL, 0);
-	revoke_all(bc);
+	HASH_ITER(hh_on, d->on, l, tmp)
+	if (!l->revoke_ms)
+		l->revoke_ms = at;
+}
+
+void bk_direct_tick(struct bconn *bc, uint64_t now)
+{
+	struct dlink *l, *tmp;
+
+	HASH_ITER(hh_on, bc->direct->on, l, tmp)
+	{
+		if (!l->revoke_ms || now < l->revoke_ms)
+			continue;
+		vbi_info("conn cid %" PRIu64 " %s: did not switch its direct "
+			 "path to cid %" PRIu64 " off within %u ms of a "
+			 "reload; revoked",
+			 bc->cid, bc->name, l->sub_cid, DIRECT_REVOKE_GRACE_MS);
+		send_revoke(l->sub, bc->cid);
+		link_free(l);
+	}
 }
 
 void bk_direct_closed(struct bconn *bc)

@@ -1039,6 +1039,7 @@ int vb_stats(struct vb_conn *c, struct vb_stats *s)
 		all.direct_peers = c->dir->npeers;
 		all.direct_refused = c->dir->refused + c->dir->dropped;
 		all.direct_failed = c->dir->paths_failed;
+		all.direct_mem = vbi_direct_mem(c);
 	}
 	memcpy(s, &all, all.sz);
 	client_unlock(c);

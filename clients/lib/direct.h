@@ -150,6 +150,15 @@ static inline bool vbi_direct_barrier(struct vb_conn *c, struct vbi_conn *vc,
 uint64_t vbi_direct_next_deadline(const struct vb_conn *c);
 void vbi_direct_expire(struct vb_conn *c, uint64_t now);
 
+/* Registered bytes the direct connections hold now (vb_stats.direct_mem):
+ * vbi_direct_sub_mem() those in, vbi_direct_pub_mem() those out. */
+uint64_t vbi_direct_sub_mem(const struct vb_conn *c);
+uint64_t vbi_direct_pub_mem(const struct vb_conn *c);
+static inline uint64_t vbi_direct_mem(const struct vb_conn *c)
+{
+	return vbi_direct_sub_mem(c) + vbi_direct_pub_mem(c);
+}
+
 /* The broker connection was lost: the key goes with it (a new one comes
  * at the next open); the connections in stay. */
 void vbi_direct_lost(struct vb_conn *c);

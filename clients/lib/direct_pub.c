@@ -170,6 +170,7 @@ static void dout_on_closed(struct vbi_conn *vc,
 			   const struct vbi_close_info *why, void *arg);
 
 static void pub_resume(struct vb_conn *c);
+static void pub_quiesce(struct vb_conn *c);
 static void dout_pause(struct vb_conn *c, struct vbi_dout *o);
 
 static const struct vbi_conn_cbs dout_cbs = {
@@ -1004,6 +1005,15 @@ void vbi_direct_on_stale(struct vb_conn *c, const Verbus__DirectStale *st)
 			if (st->gen > s->stale_gen)
 				s->stale_gen = st->gen;
 		}
+		/* Everything (a reload at the broker: our permissions may
+		 * have changed): every path off now, in order, not at the
+		 * next message, since the broker revokes what is still on
+		 * after a grace.  Not inside a reservation: its message,
+		 * staged before this switch, is still to be written to the
+		 * paths (vbi_direct_publish_reserved); the next message
+		 * does it. */
+		if (d->paths_open && !c->reserving)
+			pub_quiesce(c);
 		return;
 	}
 	for (i = 0; i < st->n_subjects; i++) {
@@ -1390,6 +1400,22 @@ static void dout_ping(struct vbi_dout *o)
 		o->ping_frames = o->frames;
 		o->ping_ns = vbi_client_now_ns();
 	}
+}
+
+uint64_t vbi_direct_pub_mem(const struct vb_conn *c)
+{
+	const struct vbi_dout *o, *tmp;
+	struct vbi_conn_stats st;
+	uint64_t n = 0;
+
+	HASH_ITER(hh, c->dir->outs, o, tmp)
+	{
+		if (!o->vc || o->state == DO_CONNECTING)
+			continue;
+		vbi_conn_stats(o->vc, &st);
+		n += (uint64_t)st.ring_size + st.peer_ring;
+	}
+	return n;
 }
 
 bool vbi_direct_pub_drained(struct vb_conn *c)

@@ -673,6 +673,27 @@ static void on_din_closed(struct vbi_conn *vc, const struct vbi_close_info *why,
 		barrier_lift(c);
 }
 
+/* @vc's receive ring and send staging (the staging mirrors the peer's
+ * ring). */
+static uint64_t conn_mem(struct vbi_conn *vc)
+{
+	struct vbi_conn_stats st;
+
+	vbi_conn_stats(vc, &st);
+	return (uint64_t)st.ring_size + st.peer_ring;
+}
+
+uint64_t vbi_direct_sub_mem(const struct vb_conn *c)
+{
+	const struct vbi_din *in, *tmp;
+	uint64_t n = 0;
+
+	HASH_ITER(hh, c->dir->ins, in, tmp)
+	n += conn_mem(in->vc);
+	/* A closed one's ring goes with its last held frame. */
+	return n;
+}
+
 uint64_t vbi_direct_next_deadline(const struct vb_conn *c)
 {
 	const struct vbi_din *in;

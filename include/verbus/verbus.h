@@ -960,6 +960,10 @@ struct vb_stats {
 	uint64_t direct_peers;
 	uint64_t direct_refused;
 	uint64_t direct_failed;
+	/* Direct mode, now: bytes of registered memory the direct
+	 * connections hold (each one's receive ring and send staging, in
+	 * and out); registered once per connection, at its set-up. */
+	uint64_t direct_mem;
 };
 
 /* vb_stats() - fill @s (up to s->sz bytes).  Returns VB_OK or VB_EINVAL. */

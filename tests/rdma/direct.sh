@@ -14,9 +14,11 @@
 # (vb_direct_ctl --rogue) against a real libverbus direct subscriber
 # (vb_libdirect --serve): every forged, replayed, foreign or misused grant
 # refused, no frame of its delivered, the subscriber's brokered traffic
-# carrying on; and (j) a direct subscriber killed while a direct publisher
+# carrying on; (j) a direct subscriber killed while a direct publisher
 # streams: a second direct subscriber and a plain one get every message,
-# in order, and the publisher ends well.
+# in order, and the publisher ends well; (k) configuration reloads while a
+# direct publisher streams: every message once and in order, the
+# publisher switching off by itself (nothing revoked).
 set -u
 . "$(dirname "$0")/lib.sh"
 broker_env 'for p in ${pid_srv:-} ${pid_s1:-} ${pid_s2:-} ${pid_t:-}; do kill -9 "$p" 2>/dev/null; done'
@@ -157,6 +159,40 @@ cat "$work/s2.out" "$work/t.out"
 [ "$(served t numbered)" = "$count" ] || fail "T got $(served t numbered) of $count"
 [ "$(served s2 direct)" -gt 0 ] || fail "S2 got nothing directly"
 echo "PASS: j. a direct subscriber killed after ${at:-0} of $count messages: the other direct subscriber ($(served s2 direct) direct) and the plain one each got all $count, in order; the publisher exited 0"
+
+# k. Configuration reloads (SIGHUP) while a direct publisher streams: each
+# reload makes the publisher switch every path off in order and ask again
+# (a DirectStale for everything), so a direct and a plain subscriber get
+# every message once and in order, and the broker revokes nothing.
+count=${VERBUS_DIRECT_KILL_MSGS:-20000}
+reloads=$(grep -c 'reload: applied' "$work/broker.log")
+spawn s1 --serve "$url" "$a" rel.x
+spawn t --serve-plain "$url" "$a" rel.x
+timeout 120 "$VERBUS_BIN/vb_libdirect" --publish "$url" "$b" rel.x "$count" \
+	>"$work/pub.out" 2>&1 &
+pid_pub=$!
+wait_for 'direct flowing' "$work/s1.out" 30 || { show publisher "$work/pub.out"; fail "S1 never got a direct message"; }
+for _ in 1 2 3; do
+	grep -q 'messages, direct out' "$work/pub.out" && break
+	kill -HUP "$bpid"
+	sleep 0.3
+done
+n=$(($(grep -c 'reload: applied' "$work/broker.log") - reloads))
+wait "$pid_pub"
+rc=$?
+cat "$work/pub.out"
+[ "$rc" = 0 ] || { show broker "$work/broker.log"; fail "the direct publisher exited $rc across reloads"; }
+"$VERBUS_BIN/verbus" pub -q -s "$url" quit "$count" || fail "verbus pub quit failed"
+reap_served s1
+reap_served t
+cat "$work/s1.out" "$work/t.out"
+[ "$n" -ge 1 ] || fail "no reload was applied during the stream ($count messages: VERBUS_DIRECT_KILL_MSGS)"
+[ "$(served s1 numbered)" = "$count" ] || fail "S1 got $(served s1 numbered) of $count"
+[ "$(served t numbered)" = "$count" ] || fail "T got $(served t numbered) of $count"
+[ "$(served s1 direct)" -gt 0 ] || fail "S1 got nothing directly"
+! grep -q 'off within .* of a reload; revoked' "$work/broker.log" ||
+	{ grep 'of a reload; revoked' "$work/broker.log"; fail "the broker revoked direct paths: the publisher did not switch them off by itself"; }
+echo "PASS: k. $n reloads during a direct stream: the direct subscriber ($(served s1 direct) direct) and the plain one each got all $count, in order; the publisher switched off and on by itself, nothing revoked"
 
 broker_stop
 echo "PASS: direct"

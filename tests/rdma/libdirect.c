@@ -481,11 +481,21 @@ int main(int argc, char **argv)
 	CHECK(ps.direct_msgs_out >= ss.direct_msgs_in,
 	      "P wrote %" PRIu64 " directly, S got %" PRIu64,
 	      ps.direct_msgs_out, ss.direct_msgs_in);
+	/* One direct connection each way: a ring and a staging mirror of
+	 * the other's ring at each end, registered once. */
+	CHECK(ps.direct_peers == 1 && ss.direct_peers == 1 &&
+		      ps.direct_mem > 0 && ps.direct_mem == ss.direct_mem,
+	      "direct peers P %" PRIu64 ", S %" PRIu64 "; registered bytes "
+	      "P %" PRIu64 ", S %" PRIu64 " (one connection: the same two "
+	      "buffers' sizes at each end)",
+	      ps.direct_peers, ss.direct_peers, ps.direct_mem, ss.direct_mem);
 	printf("PASS: switch: %" PRIu32 " messages to a direct and a brokered "
 	       "subscriber, each once and in order; %" PRIu64 " of them "
 	       "straight from the publisher (the first %" PRIu64
-	       " through the broker while the path opened)\n",
-	       n, ss.direct_msgs_in, (uint64_t)n - ss.direct_msgs_in);
+	       " through the broker while the path opened); %" PRIu64
+	       " bytes registered for the direct connection at each end\n",
+	       n, ss.direct_msgs_in, (uint64_t)n - ss.direct_msgs_in,
+	       ps.direct_mem);
 
 	/* subjects: new subjects while switched on (their paths unknown
 	 * until the broker answers: everything brokered meanwhile), one
