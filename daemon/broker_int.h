@@ -473,6 +473,12 @@ void bk_direct_tick(struct bconn *bc, uint64_t now);
  * DirectFence queued behind the deliveries before it must go first and
  * cannot yet (no credit, no room).  Tries to send it.  @bc->direct set. */
 bool bk_direct_fence_waits(struct bconn *bc);
+/* A Ping came from @bc: true if its Pong is held (@wait_direct while a
+ * publisher may still write to a direct subscription @bc dropped, or
+ * behind such a held Pong: sent behind that publisher's DirectFence once
+ * it switched off, direct.c), false to owe it as usual.  @bc->direct
+ * set. */
+bool bk_direct_hold_ping(struct bconn *bc, uint64_t id, bool wait_direct);
 /* The direct control messages @bc is owed, in order, as credit and its
  * pending queue allow (bk_send_owed()). */
 void bk_direct_send_owed(struct bconn *bc);

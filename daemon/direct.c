@@ -67,9 +67,15 @@ struct dlink {
 	 * (bk_direct_skip()). */
 	uint32_t *qsids;
 	size_t nqsids;
-	/* Non-zero: a reload asked the publisher to switch off; revoked at
-	 * this time (vbi_clock_coarse_ms) if it has not. */
+	/* Non-zero: a reload asked the publisher to switch off, or one of
+	 * the declared sids went (draining); revoked at this time
+	 * (vbi_clock_coarse_ms) if it has not. */
 	uint64_t revoke_ms;
+	/* A subscription it declared went (an Unsubscribe: maybe a drain):
+	 * the subscriber's Pongs to Pings that ask it (a drain's) wait until
+	 * the publisher has switched off, behind its DirectFence
+	 * (bk_direct_hold_ping()). */
+	bool draining;
 	UT_hash_handle hh_on; /* pub's bdirect.on, by sub_cid */
 	UT_hash_handle hh_from; /* sub's bdirect.from, by pub_cid */
 	bool oom;
@@ -106,8 +112,16 @@ struct bdirect {
 	uint32_t nfrom;
 	struct downed *owed, *owed_tail; /* FIFO, oldest first */
 	uint32_t nowed;
+	/* As a subscriber: links of @from draining, and the Pings whose
+	 * Pongs wait for them (in order; past PINGS_MAX the newest takes
+	 * the last one's place, as subs.c does). */
+	uint32_t ndraining;
+	uint64_t held[PINGS_MAX];
+	uint32_t nheld;
 	bool sids_logged, paths_logged, full_logged;
 };
+
+static int sid_cmp(const void *x, const void *y);
 
 /* @bc's direct state, made on first use; NULL: out of memory. */
 static struct bdirect *direct_get(struct bconn *bc)
@@ -286,9 +300,45 @@ static void link_free(struct dlink *l)
 	b->st.direct_paths_open--;
 	if (l->nqsids)
 		l->pub->direct->qlinks--;
+	if (l->draining)
+		l->sub->direct->ndraining--;
 	free(l->sids);
 	free(l->qsids);
 	free(l);
+}
+
+/* The Pongs @s's Pings wait for go, behind the fences sent before, once
+ * no publisher may still write to a subscription it dropped. */
+static void pongs_release(struct bconn *s)
+{
+	struct bdirect *d = s->direct;
+	Verbus__Control m = VERBUS__CONTROL__INIT;
+	Verbus__Pong p = VERBUS__PONG__INIT;
+
+	if (!d || d->ndraining || !d->nheld)
+		return;
+	m.body_case = VERBUS__CONTROL__BODY_PONG;
+	m.pong = &p;
+	for (uint32_t i = 0; i < d->nheld; i++) {
+		p.id = d->held[i];
+		direct_send(s, &m, true);
+	}
+	d->nheld = 0;
+}
+
+bool bk_direct_hold_ping(struct bconn *bc, uint64_t id, bool wait_direct)
+{
+	struct bdirect *d = bc->direct;
+
+	/* Behind a held one, every Pong waits: a client takes the highest
+	 * id it has seen. */
+	if (!d->nheld && !(wait_direct && d->ndraining))
+		return false;
+	if (d->nheld == PINGS_MAX)
+		d->held[PINGS_MAX - 1] = id;
+	else
+		d->held[d->nheld++] = id;
+	return true;
 }
 
 /* @pub's grants no longer hold: each subscriber it switched to is told
@@ -301,8 +351,11 @@ static void revoke_all(struct bconn *pub)
 		return;
 	HASH_ITER(hh_on, pub->direct->on, l, tmp)
 	{
-		send_revoke(l->sub, pub->cid);
+		struct bconn *s = l->sub;
+
+		send_revoke(s, pub->cid);
 		link_free(l);
+		pongs_release(s);
 	}
 }
 
@@ -450,15 +503,42 @@ void bk_direct_interest(struct vbd_broker *b, struct bacct *a,
 	free(hits);
 }
 
+/* @s, a direct subscription of a connection publishers are switched to,
+ * goes: each publisher that declared it may still be writing to it, until
+ * the DirectStale this change sends it makes it switch off.  Until then
+ * the subscriber's Pongs wait (so that a drain, which ends at its Pong,
+ * takes what those publishers wrote: behind their fences), 5 s at most
+ * (then revoked, as after a reload). */
+static void links_draining(struct bconn *bc, uint32_t sid)
+{
+	uint64_t at = vbi_clock_coarse_ms() + DIRECT_REVOKE_GRACE_MS;
+	struct dlink *l, *tmp;
+
+	HASH_ITER(hh_from, bc->direct->from, l, tmp)
+	{
+		if (l->draining || !l->nsids ||
+		    !bsearch(&sid, l->sids, l->nsids, sizeof(*l->sids),
+			     sid_cmp))
+			continue;
+		l->draining = true;
+		bc->direct->ndraining++;
+		if (!l->revoke_ms)
+			l->revoke_ms = at;
+	}
+}
+
 void bk_direct_sub_changed(struct bsub *s, bool added)
 {
 	struct bconn *bc = s->bc;
 
 	if (s->direct && bc->direct) {
-		if (added)
+		if (added) {
 			bc->direct->nsubs++;
-		else
+		} else {
 			bc->direct->nsubs--;
+			if (bc->direct->nfrom && !bc->closing)
+				links_draining(bc, s->sid);
+		}
 	}
 	bk_direct_interest(bc->b, bc->acct, s->subject);
 }
@@ -877,6 +957,7 @@ static void on_switch(struct bconn *bc, const Verbus__DirectSwitch *m)
 		else
 			b->st.direct_switch_off++;
 		send_fence(s, bc->cid, false, m->frames);
+		pongs_release(s);
 		return;
 	}
 	if (l || !direct_get(bc)) {
@@ -1025,14 +1106,18 @@ void bk_direct_tick(struct bconn *bc, uint64_t now)
 
 	HASH_ITER(hh_on, bc->direct->on, l, tmp)
 	{
+		struct bconn *s = l->sub;
+
 		if (!l->revoke_ms || now < l->revoke_ms)
 			continue;
 		vbi_info("conn cid %" PRIu64 " %s: did not switch its direct "
-			 "path to cid %" PRIu64 " off within %u ms of a "
-			 "reload; revoked",
-			 bc->cid, bc->name, l->sub_cid, DIRECT_REVOKE_GRACE_MS);
-		send_revoke(l->sub, bc->cid);
+			 "path to cid %" PRIu64 " off within %u ms of %s; "
+			 "revoked",
+			 bc->cid, bc->name, l->sub_cid, DIRECT_REVOKE_GRACE_MS,
+			 l->draining ? "an unsubscribe there" : "a reload");
+		send_revoke(s, bc->cid);
 		link_free(l);
+		pongs_release(s);
 	}
 }
 

@@ -46,9 +46,12 @@ void bk_send_notice_reply(struct bconn *bc, int err, uint32_t sid, uint64_t seq,
 }
 
 /* A Ping came: its Pong is owed behind what was queued to @bc before it. */
-static void ping_owe(struct bconn *bc, uint64_t id)
+static void ping_owe(struct bconn *bc, uint64_t id, bool wait_direct)
 {
 	struct owed_pong *p = &bc->pings[bc->npings];
+
+	if (bc->direct && bk_direct_hold_ping(bc, id, wait_direct))
+		return;
 
 	/* Full: the newest takes the place of the last, whose Pong it
 	 * answers too (a peer takes the highest id seen); no peer is
@@ -287,7 +290,7 @@ void bk_client_control(struct vbi_conn *c, const Verbus__Control *m, void *arg)
 		on_unsubscribe(bc, m->unsubscribe);
 		break;
 	case VERBUS__CONTROL__BODY_PING:
-		ping_owe(bc, m->ping->id);
+		ping_owe(bc, m->ping->id, m->ping->wait_direct);
 		bk_send_owed(bc);
 		break;
 	case VERBUS__CONTROL__BODY_ROUTE_SUB:

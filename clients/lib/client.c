@@ -333,6 +333,12 @@ static void on_info(struct vb_conn *c, const Verbus__Info *in)
 		  vbi_pool_count(c->pool));
 }
 
+void vbi_client_pong(struct vb_conn *c, uint64_t id)
+{
+	vbi_diag_pong(c, id);
+	vbi_lameduck_pong(c, id);
+}
+
 static void on_control(struct vbi_conn *vc, const Verbus__Control *m, void *arg)
 {
 	struct vb_conn *c = arg;
@@ -342,8 +348,11 @@ static void on_control(struct vbi_conn *vc, const Verbus__Control *m, void *arg)
 		return;
 	switch (m->body_case) {
 	case VERBUS__CONTROL__BODY_PONG:
-		vbi_diag_pong(c, m->pong->id);
-		vbi_lameduck_pong(c, m->pong->id);
+		/* Behind a DirectFence off, a Pong says nothing until the
+		 * direct connection has delivered what came before it. */
+		if (!(c->dir && c->dir->barrier_pub &&
+		      vbi_direct_hold_pong(c, m->pong->id)))
+			vbi_client_pong(c, m->pong->id);
 		break;
 	case VERBUS__CONTROL__BODY_LAME_DUCK:
 		vbi_lameduck_on(c, m->lame_duck);

@@ -93,7 +93,7 @@ enum out_kind { OUT_PUB, OUT_SUB, OUT_UNSUB, OUT_PING, OUT_CTRL };
 struct out_item {
 	struct out_item *next;
 	enum out_kind kind;
-	uint32_t sid; /* SUB, UNSUB */
+	uint32_t sid; /* SUB, UNSUB; PING: 1 for Ping.wait_direct */
 	uint64_t num; /* UNSUB: max_msgs; PING: id */
 	uint16_t topic_len; /* PUB: topic bytes, then size payload bytes;
 			     * CTRL: size bytes, a packed Control */
@@ -263,6 +263,8 @@ void vbi_client_event(struct vb_conn *c, enum vb_event_type type, int err,
 void vbi_client_arm_timer(struct vb_conn *c);
 /* Make vb_fd() readable: frames staged outside vb_process() wait for it. */
 void vbi_client_wake(struct vb_conn *c);
+/* The broker's Pong @id, taken (vb_flush, vb_rtt, drains, lame duck). */
+void vbi_client_pong(struct vb_conn *c, uint64_t id);
 /* A message was staged in the transport (publish, commit): post it now if
  * it is the first since the last process() and we are outside it, so that
  * a lone message does not wait for the loop; later ones in the same burst
@@ -392,8 +394,10 @@ void vbi_drain_sub_gone(struct vb_sub *s);
 void vbi_drain_free_all(struct vb_conn *c);
 
 /* diag.c */
-/* Queue a Ping (timed for st.rtt_ns) and pump; its id, or 0 (no memory). */
+/* Queue a Ping (timed for st.rtt_ns) and pump; its id, or 0 (no memory).
+ * _ex: with Ping.wait_direct (a drain's, in direct mode). */
 uint64_t vbi_diag_ping(struct vb_conn *c);
+uint64_t vbi_diag_ping_ex(struct vb_conn *c, bool wait_direct);
 /* A Pong arrived. */
 void vbi_diag_pong(struct vb_conn *c, uint64_t id);
 /* A connection opened: what it says of its server. */

@@ -29,11 +29,17 @@
 
 uint64_t vbi_diag_ping(struct vb_conn *c)
 {
+	return vbi_diag_ping_ex(c, false);
+}
+
+uint64_t vbi_diag_ping_ex(struct vb_conn *c, bool wait_direct)
+{
 	struct out_item *it = vbi_outq_new(OUT_PING, 0);
 	uint64_t id;
 
 	if (!it)
 		return 0;
+	it->sid = wait_direct; /* PING: Ping.wait_direct */
 	id = it->num = ++c->ping_id;
 	c->rtt_ping_id = id;
 	c->rtt_ping_ns = vbi_client_now_ns();

@@ -145,6 +145,11 @@ static inline bool vbi_direct_barrier(struct vb_conn *c, struct vbi_conn *vc,
 	return d && d->barrier_pub && vbi_direct_hold_broker(c, vc, v);
 }
 
+/* The broker's Pong @id came while a barrier holds what the broker sends:
+ * true if it waits behind it (taken at the lift, in order), false to take
+ * it now (no memory: order gives way). */
+bool vbi_direct_hold_pong(struct vb_conn *c, uint64_t id);
+
 /* The earliest moment vbi_direct_expire() has something to do (a closed
  * connection in to drop), or 0; and doing it, at @now. */
 uint64_t vbi_direct_next_deadline(const struct vb_conn *c);

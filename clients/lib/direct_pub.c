@@ -994,6 +994,7 @@ void vbi_direct_on_stale(struct vb_conn *c, const Verbus__DirectStale *st)
 {
 	struct vbi_direct *d = c->dir;
 	struct vbi_dsubj *s, *tmp;
+	bool marked = false;
 	size_t i;
 
 	if (!d)
@@ -1005,16 +1006,7 @@ void vbi_direct_on_stale(struct vb_conn *c, const Verbus__DirectStale *st)
 			if (st->gen > s->stale_gen)
 				s->stale_gen = st->gen;
 		}
-		/* Everything (a reload at the broker: our permissions may
-		 * have changed): every path off now, in order, not at the
-		 * next message, since the broker revokes what is still on
-		 * after a grace.  Not inside a reservation: its message,
-		 * staged before this switch, is still to be written to the
-		 * paths (vbi_direct_publish_reserved); the next message
-		 * does it. */
-		if (d->paths_open && !c->reserving)
-			pub_quiesce(c);
-		return;
+		marked = true;
 	}
 	for (i = 0; i < st->n_subjects; i++) {
 		if (!st->subjects[i])
@@ -1026,7 +1018,17 @@ void vbi_direct_on_stale(struct vb_conn *c, const Verbus__DirectStale *st)
 		s->stale = true;
 		if (st->gen > s->stale_gen)
 			s->stale_gen = st->gen;
+		marked = true;
 	}
+	/* Every path off now, in order, not at the next message on those
+	 * subjects: a subscriber that dropped a subscription we write to
+	 * (draining it, say) waits for our switch, and the broker revokes
+	 * what is still on after a grace (after a reload too: a stale for
+	 * everything).  Not inside a reservation: its message, staged
+	 * before this switch, is still to be written to the paths
+	 * (vbi_direct_publish_reserved); the next message does it. */
+	if (marked && d->paths_open && !c->reserving)
+		pub_quiesce(c);
 }
 
 /* ---- publishing ---------------------------------------------------------- */

@@ -42,10 +42,10 @@
 /* A frame (or, behind the barrier, a fence) waiting its turn. */
 struct vbi_dhold {
 	struct vbi_dhold *next;
-	struct vbi_conn *vc; /* NULL: a fence */
+	struct vbi_conn *vc; /* NULL: a fence, or a Pong */
 	struct vbi_frame_view v;
-	uint64_t pub_id; /* a fence's */
-	uint64_t frames;
+	uint64_t pub_id; /* a fence's; 0: a Pong */
+	uint64_t frames; /* a Pong's: its id */
 	bool on;
 };
 
@@ -789,8 +789,10 @@ static void barrier_lift(struct vb_conn *c)
 			d->btail = &d->bhead;
 		if (h->vc)
 			vbi_subs_deliver_now(c, h->vc, &h->v);
-		else
+		else if (h->pub_id)
 			fence_apply(c, h->pub_id, h->on, h->frames);
+		else
+			vbi_client_pong(c, h->frames);
 		free(h);
 	}
 }
@@ -818,6 +820,19 @@ void vbi_direct_on_fence(struct vb_conn *c, const Verbus__DirectFence *f)
 	h->frames = f->frames;
 	*d->btail = h;
 	d->btail = &h->next;
+}
+
+bool vbi_direct_hold_pong(struct vb_conn *c, uint64_t id)
+{
+	struct vbi_direct *d = c->dir;
+	struct vbi_dhold *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return false;
+	h->frames = id;
+	*d->btail = h;
+	d->btail = &h->next;
+	return true;
 }
 
 bool vbi_direct_hold_broker(struct vb_conn *c, struct vbi_conn *vc,

@@ -133,7 +133,10 @@ static void drain_ping_subs(struct vb_conn *c)
 
 		if (!d || !d->sent || d->ping || d->gen != c->gen)
 			continue;
-		if (!id && !(id = vbi_diag_ping(c)))
+		/* A direct subscription's: its Pong also waits for the
+		 * direct publishers that may still write to it (they switch
+		 * off, and what they wrote comes first: PROTOCOL.md). */
+		if (!id && !(id = vbi_diag_ping_ex(c, c->dir != NULL)))
 			return;
 		d->ping = id;
 	}

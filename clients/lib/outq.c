@@ -203,6 +203,7 @@ static int send_item(struct vb_conn *c, struct out_item *it)
 		return vbi_conn_send_ctrl(c->vc, &m);
 	case OUT_PING:
 		p.id = it->num;
+		p.wait_direct = it->sid != 0;
 		m.body_case = VERBUS__CONTROL__BODY_PING;
 		m.ping = &p;
 		return vbi_conn_send_ctrl(c->vc, &m);

@@ -117,6 +117,25 @@ struct member {
 
 static struct vb_conn *Q1, *Q2;
 
+/* stream_on() calls this once, after message @hook_at is published. */
+static void (*stream_hook)(void);
+static uint32_t hook_at;
+
+/* Q2's drain: its VB_EV_DRAINED. */
+static struct vb_sub *sq2;
+static int q2_drained = -1; /* the event's err; -1: none yet */
+
+/* conn()'s connections' event callback (for Q2's). */
+static vb_event_cb conn_event;
+
+static void on_q2_event(struct vb_conn *c, const struct vb_event *ev, void *arg)
+{
+	(void)c;
+	(void)arg;
+	if (ev->type == VB_EV_DRAINED && ev->sub == sq2)
+		q2_drained = ev->err;
+}
+
 static void on_member(struct vb_conn *c, const struct vb_msg *m, void *arg)
 {
 	struct vb_stats st = { .sz = sizeof(st) };
@@ -141,6 +160,33 @@ static void on_member(struct vb_conn *c, const struct vb_msg *m, void *arg)
 	g->got++;
 	q->last = seq;
 	q->got++;
+}
+
+/* What join_and_drain() subscribes: Q1's second member. */
+static struct member *q1;
+
+/*
+ * Mid-stream: a direct member joins on Q1, and Q2 drains its own.  Then,
+ * for 300 ms, everybody runs but P, which has not yet heard of the drain:
+ * its next messages (written directly, some to Q2) follow.  A drain that
+ * ended at the broker's Pong alone would be over by then, and what P
+ * writes to Q2 after it lost to the group (this case then fails); the
+ * drain's Ping asks the broker to hold its Pong until P has switched its
+ * path to Q2 off, behind what P wrote before (Ping.wait_direct).
+ */
+static void join_and_drain(void)
+{
+	uint64_t until = now_ms() + 300;
+
+	OK(vb_subscribe_flags(Q1, "dir.>", "w", VB_SUB_DIRECT, on_member, q1,
+			      NULL));
+	OK(vb_sub_drain(sq2, WAIT_MS));
+	while (now_ms() < until && q2_drained == -1) {
+		vb_poll(T, 0);
+		vb_poll(Q1, 0);
+		vb_poll(S, 0);
+		vb_poll(Q2, 1);
+	}
 }
 
 static void poll_all(int ms)
@@ -197,6 +243,10 @@ static void stream_on(const char *subject, unsigned nsubj, uint32_t *seq,
 		rc = vb_publish(P, subj, buf, sizeof(buf));
 		if (rc == VB_OK) {
 			(*seq)++;
+			if (stream_hook && *seq == hook_at) {
+				stream_hook();
+				stream_hook = NULL;
+			}
 			if (*seq % 64 == 0)
 				poll_all(0);
 			continue;
@@ -245,6 +295,7 @@ static struct vb_conn *conn(const char *url, const char *source,
 	o.log.arg = prog;
 	o.log.level =
 		getenv("VERBUS_DIRECT_DEBUG") ? VB_LOG_DEBUG : VB_LOG_WARN;
+	o.on_event = conn_event;
 	OK(vb_connect(url, &o, &c));
 	return c;
 }
@@ -560,13 +611,14 @@ int main(int argc, char **argv)
 		struct member q1b = { .who = "Q1b (direct)", .g = &g };
 		struct member q2 = { .who = "Q2 (direct)", .g = &g };
 		struct member tw = { .who = "Tw (brokered)", .g = &g };
-		struct vb_sub *sq2;
-		uint64_t rtt;
+		uint64_t q2_got;
 
 		g.seen = calloc(n, 1);
 		CHECK(g.seen, "out of memory");
 		Q1 = conn(argv[1], argv[3], "queue-1", 0);
+		conn_event = on_q2_event;
 		Q2 = conn(argv[1], argv[3], "queue-2", 0);
+		conn_event = NULL;
 		OK(vb_subscribe_flags(Q1, "dir.q", "w", VB_SUB_DIRECT,
 				      on_member, &q1a, NULL));
 		OK(vb_subscribe_flags(Q2, "dir.*", "w", VB_SUB_DIRECT,
@@ -587,27 +639,29 @@ int main(int argc, char **argv)
 		       " (%" PRIu64 " direct), Tw %" PRIu64 " (brokered)\n",
 		       n / 2, q1a.got, q1a.direct, q2.got, q2.direct, tw.got);
 		q1a.direct = q2.direct = 0;
-		OK(vb_subscribe_flags(Q1, "dir.>", "w", VB_SUB_DIRECT,
-				      on_member, &q1b, NULL));
-		OK(vb_unsubscribe(sq2));
-		OK(vb_flush(Q1, WAIT_MS));
-		OK(vb_flush(Q2, WAIT_MS));
-		/* The broker's DirectStale for Q2's leaving reaches P before
-		 * the Pong to this Ping (vb_flush would wait for the direct
-		 * subscribers' Pongs too, and nothing polls them meanwhile). */
-		OK(vb_rtt(P, WAIT_MS, &rtt));
-		q2.got = 0;
+		q1 = &q1b;
+		q2_got = q2.got;
+		stream_hook = join_and_drain;
+		hook_at = seq + (n - n / 2) / 4;
 		stream("dir.q", &seq, n - n / 2, both, 2);
 		group_wait(&g, seq);
-		CHECK(q2.got == 0, "Q2 got %" PRIu64 " after it left", q2.got);
+		deadline = now_ms() + WAIT_MS;
+		while (q2_drained == -1) {
+			poll_all(1);
+			CHECK(now_ms() < deadline, "Q2's drain never ended");
+		}
+		CHECK(q2_drained == VB_OK, "Q2's drain ended with %s",
+		      vb_strerror(q2_drained));
 		CHECK(q1b.direct > 0,
 		      "queue group: Q1b, which joined, got nothing directly");
-		printf("PASS: queue: %" PRIu32 " more after Q1b joined and "
-		       "Q2 left, each once: Q1a %" PRIu64 " (%" PRIu64
+		printf("PASS: queue: %" PRIu32 " more, Q1b joining and Q2 "
+		       "draining (vb_sub_drain) a quarter of the way in, each "
+		       "once: Q1a %" PRIu64 " (%" PRIu64
 		       " direct), Q1b %" PRIu64 " (%" PRIu64
-		       " direct), Tw %" PRIu64 " in all\n",
+		       " direct), Q2 %" PRIu64 " during its drain "
+		       "(%" PRIu64 " direct), Tw %" PRIu64 " in all\n",
 		       n - n / 2, q1a.got, q1a.direct, q1b.got, q1b.direct,
-		       tw.got);
+		       q2.got - q2_got, q2.direct, tw.got);
 		vb_close(Q1);
 		vb_close(Q2);
 		Q1 = Q2 = NULL;
