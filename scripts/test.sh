@@ -90,6 +90,7 @@ if cmake -S "$ROOT" -B "$ASAN_BUILD" -DVERBUS_WERROR=ON \
 	# the plain guest run has them over verbs (3.5 minutes saved).
 	VERBUS_DP_COUNT=100000 VERBUS_CHURN=200 VERBUS_STREAM=200000 \
 		VERBUS_CLUSTER_MSGS=5000 VERBUS_CLUSTER_CYCLES=10 \
+		VERBUS_DIRECT_MSGS=5000 \
 		run_suite "$ASAN_BUILD" '^rxe\.(cli|auth|accounts)$'
 else
 	echo "sanitizer build failed"

@@ -279,7 +279,7 @@ static void on_wc(struct rdma_conn *r, const struct ibv_wc *wc)
 }
 
 /* Drain @r's CQ, deliver what arrived.  Returns events handled. */
-static int conn_poll(struct rdma_conn *r)
+int vbi_rdma_conn_poll(struct rdma_conn *r)
 {
 	struct ibv_wc wc[POLL_BATCH];
 	int n, i, total = 0;
@@ -314,7 +314,7 @@ static int conn_event(struct rdma_conn *r)
 		if (!r->c.opts.busy_poll && ibv_req_notify_cq(r->cq, 0))
 			vbi_sess_fail(&r->c, VB_EIO, "cannot re-arm the cq");
 	}
-	return conn_poll(r);
+	return vbi_rdma_conn_poll(r);
 }
 
 /* ---- the event loop ----------------------------------------------------- */
@@ -404,7 +404,7 @@ static int tp_progress(struct vbi_tp *vtp, int timeout_ms)
 	if (tp->busy_poll)
 		for (r = tp->conns; r; r = r->next)
 			if (r->cq && r->c.state != VBI_SS_CLOSED)
-				total += conn_poll(r);
+				total += vbi_rdma_conn_poll(r);
 	vbi_rdma_cm_check_handshakes(tp);
 	tp_after(tp);
 	reap(tp, false);
@@ -429,7 +429,7 @@ static int tp_spin(struct vbi_tp *vtp, uint64_t budget_ns)
 	for (;;) {
 		for (r = tp->conns; r; r = r->next)
 			if (r->cq && r->c.state != VBI_SS_CLOSED)
-				total += conn_poll(r);
+				total += vbi_rdma_conn_poll(r);
 		if (total || budget_ns == 0)
 			break;
 		if ((pass++ & 15) == 0) {

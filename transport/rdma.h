@@ -235,6 +235,8 @@ bool vbi_rdma_post_can_gather(const struct vbi_conn *dst,
 
 /* Handle every rdma_cm event queued on @tp's channel; returns how many. */
 int vbi_rdma_cm_events(struct rdma_tp *tp);
+/* rdma.c: drain @r's CQ and deliver what arrived; events handled. */
+int vbi_rdma_conn_poll(struct rdma_conn *r);
 /* Fail every accepted connection past its handshake deadline (looked at
  * every few tens of ms). */
 void vbi_rdma_cm_check_handshakes(struct rdma_tp *tp);

@@ -279,7 +279,14 @@ static void conn_cm_event(struct rdma_conn *r, struct rdma_cm_event *ev)
 		break;
 	case RDMA_CM_EVENT_DISCONNECTED:
 	case RDMA_CM_EVENT_TIMEWAIT_EXIT:
-		vbi_sess_fail(c, VB_ECLOSED, "peer disconnected");
+		/* What the peer sent before it disconnected is on our CQ
+		 * already (an Error saying why it turned us away, say: it
+		 * disconnects once the device acknowledged it), but may not
+		 * have been polled yet: it is taken first. */
+		if (r->cq && c->state != VBI_SS_CLOSED)
+			vbi_rdma_conn_poll(r);
+		if (c->state != VBI_SS_CLOSED)
+			vbi_sess_fail(c, VB_ECLOSED, "peer disconnected");
 		break;
 	case RDMA_CM_EVENT_DEVICE_REMOVAL:
 		vbi_sess_fail(c, VB_ENODEV, "rdma device removed");

@@ -990,27 +990,11 @@ static void on_ctrl(struct vbi_conn *c, const uint8_t *buf, uint32_t len)
 	case VERBUS__CONTROL__BODY_ERROR:
 		on_error(c, m->error);
 		break;
-	case VERBUS__CONTROL__BODY_SUBSCRIBE:
-	case VERBUS__CONTROL__BODY_UNSUBSCRIBE:
-	case VERBUS__CONTROL__BODY_NOTICE:
-	case VERBUS__CONTROL__BODY_DROPPED:
-	case VERBUS__CONTROL__BODY_PING:
-	case VERBUS__CONTROL__BODY_PONG:
-	case VERBUS__CONTROL__BODY_ROUTE_SUB:
-	case VERBUS__CONTROL__BODY_ROUTE_UNSUB:
-	case VERBUS__CONTROL__BODY_INFO:
-	case VERBUS__CONTROL__BODY_LAME_DUCK:
-	case VERBUS__CONTROL__BODY_DIRECT_LISTEN:
-	case VERBUS__CONTROL__BODY_DIRECT_KEY:
-	case VERBUS__CONTROL__BODY_DIRECT_QUERY:
-	case VERBUS__CONTROL__BODY_DIRECT_PATHS:
-	case VERBUS__CONTROL__BODY_DIRECT_STALE:
-	case VERBUS__CONTROL__BODY_DIRECT_SWITCH:
-	case VERBUS__CONTROL__BODY_DIRECT_FENCE:
-	case VERBUS__CONTROL__BODY_DIRECT_REVOKE:
-	case VERBUS__CONTROL__BODY_DIRECT_GRANT:
-		/* The layer above's business, in order with the frames that
-		 * came before it: while those are held (paused), so is it. */
+	default:
+		/* Every other kind (the codec lets through only the kinds it
+		 * knows, each checked) is the layer above's business, in
+		 * order with the frames that came before it: while those
+		 * are held (paused), so is it. */
 		if (c->state != VBI_SS_OPEN)
 			goto unexpected;
 		if (c->paused || c->ndeferred) {
@@ -1021,14 +1005,13 @@ static void on_ctrl(struct vbi_conn *c, const uint8_t *buf, uint32_t len)
 		if (c->cbs.control)
 			c->cbs.control(c, m, c->arg);
 		break;
-	default:
-unexpected:
-		vbi_sess_fail(c, VB_EPROTO, "unexpected %s %s",
-			      vbi_codec_kind_name(m),
-			      c->state == VBI_SS_OPEN ?
-				      "on an open connection" :
-				      "during the handshake");
 	}
+	vbi_codec_free(m);
+	return;
+unexpected:
+	vbi_sess_fail(c, VB_EPROTO, "unexpected %s %s", vbi_codec_kind_name(m),
+		      c->state == VBI_SS_OPEN ? "on an open connection" :
+						"during the handshake");
 	vbi_codec_free(m);
 }
 

@@ -164,7 +164,7 @@ echo "PASS: j. a direct subscriber killed after ${at:-0} of $count messages: the
 # reload makes the publisher switch every path off in order and ask again
 # (a DirectStale for everything), so a direct and a plain subscriber get
 # every message once and in order, and the broker revokes nothing.
-count=${VERBUS_DIRECT_KILL_MSGS:-20000}
+count=${VERBUS_DIRECT_RELOAD_MSGS:-40000}
 reloads=$(grep -c 'reload: applied' "$work/broker.log")
 spawn s1 --serve "$url" "$a" rel.x
 spawn t --serve-plain "$url" "$a" rel.x
@@ -172,21 +172,24 @@ timeout 120 "$VERBUS_BIN/vb_libdirect" --publish "$url" "$b" rel.x "$count" \
 	>"$work/pub.out" 2>&1 &
 pid_pub=$!
 wait_for 'direct flowing' "$work/s1.out" 30 || { show publisher "$work/pub.out"; fail "S1 never got a direct message"; }
+hups=0
 for _ in 1 2 3; do
 	grep -q 'messages, direct out' "$work/pub.out" && break
 	kill -HUP "$bpid"
+	hups=$((hups + 1))
 	sleep 0.3
 done
-n=$(($(grep -c 'reload: applied' "$work/broker.log") - reloads))
 wait "$pid_pub"
 rc=$?
 cat "$work/pub.out"
 [ "$rc" = 0 ] || { show broker "$work/broker.log"; fail "the direct publisher exited $rc across reloads"; }
+[ "$hups" -ge 1 ] || fail "the stream ended before a reload could be sent ($count messages: VERBUS_DIRECT_RELOAD_MSGS)"
 "$VERBUS_BIN/verbus" pub -q -s "$url" quit "$count" || fail "verbus pub quit failed"
 reap_served s1
 reap_served t
 cat "$work/s1.out" "$work/t.out"
-[ "$n" -ge 1 ] || fail "no reload was applied during the stream ($count messages: VERBUS_DIRECT_KILL_MSGS)"
+n=$(($(grep -c 'reload: applied' "$work/broker.log") - reloads))
+[ "$n" = "$hups" ] || fail "$hups reloads sent, $n applied"
 [ "$(served s1 numbered)" = "$count" ] || fail "S1 got $(served s1 numbered) of $count"
 [ "$(served t numbered)" = "$count" ] || fail "T got $(served t numbered) of $count"
 [ "$(served s1 direct)" -gt 0 ] || fail "S1 got nothing directly"
