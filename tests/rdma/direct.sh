@@ -105,6 +105,20 @@ served() {
 	esac
 }
 
+# publish_bg SUBJECT COUNT: a direct publisher (vb_libdirect --publish) from
+# host 3 in the background, $pid_pub, its output in $work/pub.out.
+publish_bg() {
+	timeout 120 "$VERBUS_BIN/vb_libdirect" --publish "$url" "$b" "$1" "$2" \
+		>"$work/pub.out" 2>&1 &
+	pid_pub=$!
+}
+# flowing NAME: a --serve NAME has had a direct message (30 s at most).
+flowing() {
+	wait_for 'direct flowing' "$work/$1.out" 30 && return
+	show publisher "$work/pub.out"
+	fail "${1^^} never got a direct message"
+}
+
 # i. The rogue: a direct subscriber on host 2, vb_direct_ctl --rogue from
 # host 3 (its own S on host 2).
 spawn srv --serve "$url" "$a" 'rog.>'
@@ -136,11 +150,9 @@ count=${VERBUS_DIRECT_KILL_MSGS:-20000}
 spawn s1 --serve "$url" "$a" kill.x
 spawn s2 --serve "$url" "$a" kill.x
 spawn t --serve-plain "$url" "$a" kill.x
-timeout 120 "$VERBUS_BIN/vb_libdirect" --publish "$url" "$b" kill.x "$count" \
-	>"$work/pub.out" 2>&1 &
-pid_pub=$!
-wait_for 'direct flowing' "$work/s1.out" 30 || { show publisher "$work/pub.out"; fail "S1 never got a direct message"; }
-wait_for 'direct flowing' "$work/s2.out" 30 || { show publisher "$work/pub.out"; fail "S2 never got a direct message"; }
+publish_bg kill.x "$count"
+flowing s1
+flowing s2
 grep -q 'messages, direct out' "$work/pub.out" && fail "the stream ended before S1 could be killed ($count messages: VERBUS_DIRECT_KILL_MSGS)"
 kill -9 "$pid_s1"
 wait "$pid_s1" 2>/dev/null
@@ -168,10 +180,8 @@ count=${VERBUS_DIRECT_RELOAD_MSGS:-40000}
 reloads=$(grep -c 'reload: applied' "$work/broker.log")
 spawn s1 --serve "$url" "$a" rel.x
 spawn t --serve-plain "$url" "$a" rel.x
-timeout 120 "$VERBUS_BIN/vb_libdirect" --publish "$url" "$b" rel.x "$count" \
-	>"$work/pub.out" 2>&1 &
-pid_pub=$!
-wait_for 'direct flowing' "$work/s1.out" 30 || { show publisher "$work/pub.out"; fail "S1 never got a direct message"; }
+publish_bg rel.x "$count"
+flowing s1
 hups=0
 for _ in 1 2 3; do
 	grep -q 'messages, direct out' "$work/pub.out" && break
