@@ -87,6 +87,7 @@ enum key_id {
 	KEY_PID_FILE,
 	KEY_LAME_DUCK_DURATION,
 	KEY_LAME_DUCK_GRACE,
+	KEY_DIRECT_ANY_HOST,
 	KEY_COUNT,
 };
 
@@ -151,6 +152,7 @@ static const struct key keys[KEY_COUNT] = {
 	[KEY_LAME_DUCK_DURATION] = { "lame_duck_duration_ms", K_UINT, 1,
 				     3600000 },
 	[KEY_LAME_DUCK_GRACE] = { "lame_duck_grace_ms", K_UINT, 0, 3600000 },
+	[KEY_DIRECT_ANY_HOST] = { "direct.listen_any_host", K_BOOL, 0, 1 },
 };
 
 static const char *const policy_names[] = {
@@ -383,6 +385,9 @@ static int apply_num(struct vbd_config *c, const struct key *k, uint64_t v,
 		break;
 	case KEY_LAME_DUCK_GRACE:
 		c->lame_duck_grace_ms = (uint32_t)v;
+		break;
+	case KEY_DIRECT_ANY_HOST:
+		c->direct_any_host = (int)v;
 		break;
 	default:
 		/* Not a numeric key: a bug in keys[]. */
@@ -810,6 +815,7 @@ void vbd_config_defaults(struct vbd_config *c)
 	snprintf(c->monitor_addr, sizeof(c->monitor_addr), "127.0.0.1");
 	c->monitor_port = 8222;
 	c->busy_poll = 0;
+	c->direct_any_host = 0;
 	c->spin_us = VBD_SPIN_US_DEFAULT;
 	snprintf(c->cluster_name, sizeof(c->cluster_name), "verbus");
 	c->cluster_session_ms = 2000;
@@ -1070,6 +1076,9 @@ int vbd_config_check(const struct vbd_config *c, char *err, size_t errlen)
 			    c->log_level);
 	if (c->busy_poll != 0 && c->busy_poll != 1)
 		return fail(&e, "busy_poll: %d is not 0 or 1", c->busy_poll);
+	if (c->direct_any_host != 0 && c->direct_any_host != 1)
+		return fail(&e, "direct.listen_any_host: %d is not 0 or 1",
+			    c->direct_any_host);
 	if (c->lame_duck_grace_ms >= c->lame_duck_duration_ms)
 		return fail(&e,
 			    "lame_duck_grace_ms: %u must be shorter than "
@@ -1171,6 +1180,8 @@ void vbd_config_print(const struct vbd_config *c, FILE *f)
 	fprintf(f, "spin_us = %u;\n", c->spin_us);
 	fprintf(f, "lame_duck_duration_ms = %u;\n", c->lame_duck_duration_ms);
 	fprintf(f, "lame_duck_grace_ms = %u;\n", c->lame_duck_grace_ms);
+	fprintf(f, "direct = {\n\tlisten_any_host = %s;\n};\n",
+		c->direct_any_host ? "true" : "false");
 	if (c->pid_file[0]) {
 		fprintf(f, "pid_file = \"");
 		for (const char *v = c->pid_file; *v; v++) {

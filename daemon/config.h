@@ -93,6 +93,10 @@ struct vbd_config {
 	char monitor_addr[64]; /* HTTP monitor, numeric ["127.0.0.1"] */
 	uint16_t monitor_port; /* its port; 0 disables it [8222] */
 	int busy_poll; /* 1: the event loop spins instead of sleeping [0] */
+	/* Direct mode: 1: a DirectListen may name any host; 0: only the
+	 * address the connection comes from (a subscriber cannot point
+	 * publishers at another machine) [0] */
+	int direct_any_host;
 	uint32_t spin_us; /* after work, poll this long before sleeping
 			   * [VBD_SPIN_US_DEFAULT] */
 	/* TLS listeners (tls://): the certificate chain and key they present

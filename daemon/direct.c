@@ -26,10 +26,12 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/url.h"
 #include "proto/grant.h"
 
 #include <verbus/verbus.h>
 
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -550,10 +552,71 @@ bool bk_direct_listening(const struct bconn *bc)
 
 /* ---- DirectListen ------------------------------------------------------- */
 
+/* @h, a numeric host, as 16 bytes (an IPv4 address IPv4-mapped, a zone
+ * left out); false if it is not one. */
+static bool host_bytes(const char *h, uint8_t out[16])
+{
+	char v6[INET6_ADDRSTRLEN];
+	const char *zone = strchr(h, '%');
+	struct in_addr v4;
+
+	if (inet_pton(AF_INET, h, &v4) == 1) {
+		memset(out, 0, 10);
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, &v4, 4);
+		return true;
+	}
+	if (zone) {
+		if ((size_t)(zone - h) >= sizeof(v6))
+			return false;
+		memcpy(v6, h, (size_t)(zone - h));
+		v6[zone - h] = '\0';
+		h = v6;
+	}
+	return inet_pton(AF_INET6, h, out) == 1;
+}
+
+/* Unless direct.listen_any_host, a DirectListen must name the address the
+ * connection comes from: a subscriber may not point publishers (which
+ * connect where it says, with a grant) at another machine.  NULL if @url
+ * passes, else why not (into @why). */
+static const char *listen_check(struct bconn *bc, const char *url, char *why,
+				size_t len)
+{
+	char peer[VBI_URL_MAX + 1], err[96], esc[64], from[INET6_ADDRSTRLEN];
+	struct vbi_hostport hp;
+	struct vb_url u;
+	uint8_t a[16], p[16];
+
+	if (bc->b->cfg.direct_any_host)
+		return NULL;
+	if (vbi_url_parse(url, &u, err, sizeof(err)) != VB_OK) {
+		vbi_log_escape(esc, sizeof(esc), url, strlen(url));
+		snprintf(why, len, "not a url (%s): %s", err, esc);
+		return why;
+	}
+	if (vbi_conn_peer_name(bc->c, peer, sizeof(peer)) != VB_OK ||
+	    vbi_hostport_parse(peer, strlen(peer), VBI_HP_PORT_ZERO, &hp, NULL,
+			       0) != VB_OK ||
+	    !host_bytes(hp.host, p))
+		snprintf(from, sizeof(from), "?");
+	else if (host_bytes(u.host, a) && !memcmp(a, p, 16))
+		return NULL;
+	else
+		vbi_log_escape(from, sizeof(from), hp.host, strlen(hp.host));
+	vbi_log_escape(esc, sizeof(esc), u.host, strlen(u.host));
+	snprintf(why, len,
+		 "its host %s is not the address the connection comes from "
+		 "(%s; direct.listen_any_host allows any)",
+		 esc, from);
+	return why;
+}
+
 static void on_listen(struct bconn *bc, const Verbus__DirectListen *m)
 {
 	Verbus__Control r = VERBUS__CONTROL__INIT;
 	Verbus__DirectKey k = VERBUS__DIRECT_KEY__INIT;
+	char why[VBI_REASON_MAX - 32];
 	struct bdirect *d;
 
 	if (bk_direct_listening(bc)) {
@@ -563,6 +626,15 @@ static void on_listen(struct bconn *bc, const Verbus__DirectListen *m)
 		bc->closing = true;
 		vbi_conn_close_error(bc->c, VB_EPROTO,
 				     "a second DirectListen on one connection");
+		return;
+	}
+	if (listen_check(bc, m->url, why, sizeof(why))) {
+		char msg[VBI_REASON_MAX];
+
+		vbi_warn("conn cid %" PRIu64 " %s: DirectListen refused: %s",
+			 bc->cid, bc->name, why);
+		snprintf(msg, sizeof(msg), "DirectListen refused: %s", why);
+		bk_send_notice(bc, VB_EACCES, 0, 0, msg);
 		return;
 	}
 	d = direct_get(bc);

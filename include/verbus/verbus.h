@@ -390,7 +390,8 @@ struct vb_opts {
 	uint32_t max_payload;
 	/* Direct mode: the address direct publishers connect to, for a
 	 * connection with VB_SUB_DIRECT subscriptions [the address of its own
-	 * end of the connection to the broker], on a port the system picks;
+	 * end of the connection to the broker], on a port the system picks
+	 * (another address needs the broker's direct.listen_any_host);
 	 * and the direct connections (in and out together) it keeps at most:
 	 * past that, publishers and subscribers use the broker [64]. */
 	const char *direct_listen;

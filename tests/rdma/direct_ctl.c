@@ -946,6 +946,21 @@ static void case_a(void)
 	wait_for(is_open, &d.p2, 0, "open");
 
 	listen_key(&d.s1);
+	/* A DirectListen naming another machine (TEST-NET-1): refused,
+	 * publishers are never pointed there. */
+	snprintf(d.s3.url, sizeof(d.s3.url), "%s://192.0.2.1:9", d.scheme);
+	send_listen(&d.s3);
+	m = take(&d.s3, VERBUS__CONTROL__BODY_NOTICE,
+		 "Notice refusing a DirectListen for another host", NULL);
+	if (m->notice->code != (uint32_t)-VB_EACCES ||
+	    !strstr(m->notice->reason, "DirectListen refused") ||
+	    !strstr(m->notice->reason, "192.0.2.1"))
+		fail("S3: a Notice code %" PRIu32 " (%s), expected VB_EACCES "
+		     "refusing the DirectListen for 192.0.2.1",
+		     m->notice->code, m->notice->reason);
+	printf("direct_ctl: S3's DirectListen refused: \"%s\"\n",
+	       m->notice->reason);
+	vbi_codec_free(m);
 	subscribe(&d.s3, SID_S3, SUBJECT, "", true);
 	m = take(&d.s3, VERBUS__CONTROL__BODY_NOTICE,
 		 "Notice refusing a direct Subscribe without a DirectListen",
@@ -961,7 +976,8 @@ static void case_a(void)
 	none_of(&d.s3, VERBUS__CONTROL__BODY_DIRECT_KEY,
 		"a DirectKey without a DirectListen");
 	printf("PASS: a. DirectListen answered by a DirectKey (32 bytes, "
-	       "conn_id %" PRIu64 "); a direct Subscribe without one refused "
+	       "conn_id %" PRIu64 "); one naming another host refused "
+	       "(VB_EACCES); a direct Subscribe without one refused "
 	       "with a Notice VB_EINVAL for its sid\n",
 	       d.s1.conn_id);
 }

@@ -64,6 +64,7 @@ static void assert_config_equal(const struct vbd_config *a,
 	assert_int_equal(a->monitor_port, b->monitor_port);
 	assert_int_equal(a->busy_poll, b->busy_poll);
 	assert_int_equal(a->spin_us, b->spin_us);
+	assert_int_equal(a->direct_any_host, b->direct_any_host);
 }
 
 static void test_config_defaults(void **state)
@@ -94,6 +95,7 @@ static void test_config_defaults(void **state)
 	assert_int_equal(c.monitor_port, 8222);
 	assert_int_equal(c.busy_poll, 0);
 	assert_int_equal(c.spin_us, VBD_SPIN_US_DEFAULT);
+	assert_int_equal(c.direct_any_host, 0);
 	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_OK);
 	assert_string_equal(vbd_slow_policy_name(VBD_SLOW_DROP), "drop");
 	assert_string_equal(vbd_slow_policy_name((enum vbd_slow_policy)9), "?");
@@ -112,7 +114,8 @@ static void test_config_full_file(void **state)
 		"log = { level = \"debug\"; };\n"
 		"monitor = { listen = \"[::1]:9000\"; };\n"
 		"busy_poll = true;\n"
-		"spin_us = 250;\n";
+		"spin_us = 250;\n"
+		"direct = { listen_any_host = true; };\n";
 	struct vbd_config c;
 	char path[64], err[256];
 
@@ -138,6 +141,7 @@ static void test_config_full_file(void **state)
 	assert_int_equal(c.monitor_port, 9000);
 	assert_int_equal(c.busy_poll, 1);
 	assert_int_equal(c.spin_us, 250);
+	assert_int_equal(c.direct_any_host, 1);
 	assert_int_equal(vbd_config_check(&c, err, sizeof(err)), VB_OK);
 }
 
@@ -310,7 +314,8 @@ static void test_config_unknown_key(void **state)
 		strstr(err, "allowed: server_name, listen, listen_tcp, port, "
 			    "limits, slow_consumer, log, monitor, "
 			    "busy_poll, spin_us, tls, cluster, pid_file, "
-			    "lame_duck_duration_ms, lame_duck_grace_ms)"));
+			    "lame_duck_duration_ms, lame_duck_grace_ms, "
+			    "direct)"));
 
 	assert_int_equal(load_text(&c,
 				   "limits = {\n  max_conns = 5;\n"
@@ -575,7 +580,8 @@ static void test_config_set_overrides(void **state)
 			       "cluster.id, cluster.listen, "
 			       "cluster.advertise, cluster.secret, "
 			       "cluster.session_timeout_ms, pid_file, "
-			       "lame_duck_duration_ms, lame_duck_grace_ms)"));
+			       "lame_duck_duration_ms, lame_duck_grace_ms, "
+			       "direct.listen_any_host)"));
 	assert_int_equal(vbd_config_set(&c, "limits", "5", err, sizeof(err)),
 			 VB_EINVAL);
 	assert_int_equal(
