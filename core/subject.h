@@ -33,6 +33,11 @@
 /* Longest queue group name, in bytes. */
 #define VBI_QUEUE_MAX 255u
 
+/* Private inboxes' subjects begin with this (the broker's daemon/inbox.c,
+ * libverbus's vb_new_inbox()); a subject that does is never direct. */
+#define VBI_INBOX_PREFIX "_INBOX."
+#define VBI_INBOX_PREFIX_LEN 7u
+
 /*
  * Token bytes: anything but '.', '*', '>', the bytes below 0x21 (controls,
  * space, NUL) and 0x7f.  UTF-8 is allowed.  "*" and ">" are only ever whole

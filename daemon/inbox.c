@@ -4,6 +4,8 @@
  */
 #include "daemon/inbox.h"
 
+#include "core/subject.h"
+
 #include "proto/codec.h"
 
 #include <verbus/verbus.h>
@@ -17,8 +19,8 @@
 #define uthash_nonfatal_oom(elt) ((elt)->oom = true)
 #include "core/hash.h"
 
-#define INBOX_PREFIX "_INBOX."
-#define INBOX_PREFIX_LEN 7
+#define INBOX_PREFIX VBI_INBOX_PREFIX
+#define INBOX_PREFIX_LEN VBI_INBOX_PREFIX_LEN
 #define SECRET_LEN 16
 
 void vbd_inbox_id(const void *cred, size_t len, char id[VBD_INBOX_ID_LEN + 1])

@@ -37,7 +37,7 @@
 
 #include "core/hash.h"
 
-#define VB_INBOX_PREFIX "_INBOX."
+#define VB_INBOX_PREFIX VBI_INBOX_PREFIX
 #define VBI_INBOX_SECRET_LEN 16
 
 /* Transport contexts a connection may hold: one per scheme (this build has

@@ -1088,6 +1088,20 @@ static void pub_resume(struct vb_conn *c)
 	}
 }
 
+/*
+ * An inbox's subject ("_INBOX." and more: a reply's) never goes direct,
+ * and the broker skips nobody for it (daemon/direct.c,
+ * bk_direct_eligible()): it goes through the broker without asking and
+ * without switching anything off.  Asking would cost a DirectQuery and a
+ * switch of every path off and on for each request's reply, each on a
+ * subject of its own.
+ */
+static bool never_direct(const char *subject, size_t slen)
+{
+	return slen > VBI_INBOX_PREFIX_LEN &&
+	       !memcmp(subject, VBI_INBOX_PREFIX, VBI_INBOX_PREFIX_LEN);
+}
+
 /* Whether @s's paths are known now. */
 static bool subj_fresh(const struct vbi_dsubj *s)
 {
@@ -1278,6 +1292,8 @@ bool vbi_direct_publish(struct vb_conn *c, size_t slen, int tlen,
 
 	if (!d && vbi_direct_get(c, &d))
 		return false;
+	if (never_direct(c->topic, slen))
+		return false;
 	s = subj_get(c, c->topic, slen);
 	if (!subj_fresh(s)) {
 		if (d->paths_open)
@@ -1303,7 +1319,7 @@ void vbi_direct_reserve(struct vb_conn *c, size_t slen, int tlen, size_t size)
 	struct vbi_dsubj *s = NULL;
 	unsigned i;
 
-	if (!c->dir)
+	if (!c->dir || never_direct(c->topic, slen))
 		return;
 	HASH_FIND(hh, c->dir->subjects, c->topic, slen, s);
 	/* Paths unknown: the broker carries it, the douts off first (the
@@ -1337,7 +1353,7 @@ void vbi_direct_publish_reserved(struct vb_conn *c, const char *topic, int tlen,
 	struct vbi_dsubj *s;
 	struct dmsg m = { 0 };
 
-	if (!d && vbi_direct_get(c, &d))
+	if ((!d && vbi_direct_get(c, &d)) || never_direct(topic, slen))
 		return;
 	s = subj_get(c, topic, slen);
 	/* Not fresh: vbi_direct_reserve() switched everything off. */

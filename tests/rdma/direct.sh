@@ -18,7 +18,8 @@
 # streams: a second direct subscriber and a plain one get every message,
 # in order, and the publisher ends well; (k) configuration reloads while a
 # direct publisher streams: every message once and in order, the
-# publisher switching off by itself (nothing revoked).
+# publisher switching off by itself (nothing revoked); (l) request/reply
+# with --direct: no DirectQuery for the replies' inboxes.
 set -u
 . "$(dirname "$0")/lib.sh"
 broker_env 'for p in ${pid_srv:-} ${pid_s1:-} ${pid_s2:-} ${pid_t:-}; do kill -9 "$p" 2>/dev/null; done'
@@ -206,6 +207,19 @@ n=$(($(grep -c 'reload: applied' "$work/broker.log") - reloads))
 ! grep -q 'off within .* of a reload; revoked' "$work/broker.log" ||
 	{ grep 'of a reload; revoked' "$work/broker.log"; fail "the broker revoked direct paths: the publisher did not switch them off by itself"; }
 echo "PASS: k. $n reloads during a direct stream: the direct subscriber ($(served s1 direct) direct) and the plain one each got all $count, in order; the publisher switched off and on by itself, nothing revoked"
+
+# l. Request/reply, direct both ways (verbus bench --direct rtt): the
+# requests go direct, the replies to the requester's inbox through the
+# broker without a DirectQuery each (an inbox is never direct): the
+# publishers ask about the request subject only.
+q0=$(metric verbus_direct_queries_total)
+"$VERBUS_BIN/verbus" bench -s "$url" --pub-source "$b" --sub-source "$a" \
+	--direct -z 64 --samples 300 --warmup 20 rtt >"$work/rtt.out" 2>&1 ||
+	{ cat "$work/rtt.out"; fail "verbus bench --direct rtt failed"; }
+cat "$work/rtt.out"
+q=$(($(metric verbus_direct_queries_total) - q0))
+[ "$q" -le 4 ] || fail "$q DirectQuery for 320 requests and their replies: the replies' inboxes were asked about"
+echo "PASS: l. 320 requests and replies with --direct: $q DirectQuery in all (none for the replies' inboxes)"
 
 broker_stop
 echo "PASS: direct"
