@@ -2,22 +2,26 @@
 # bench-compare.sh - Verbus side by side with raw verbs (perftest), UCX
 # (ucx_perftest) and NATS (nats-server, over TCP) in one boot of the test
 # guest, on the same devices: latency, request/reply, throughput and
-# fan-out at 64 B, 1 KiB and 64 KiB.  Verbus runs over RDMA, then over TCP
-# (a verbusd listening on TCP only on host 1, verbus bench -s tcp:// from
-# hosts 2 and 3, after the RDMA rows) beside NATS on the same hosts; then
+# fan-out at 64 B, 1 KiB and 64 KiB.  Verbus runs over RDMA, then in direct
+# mode (issue 19: verbus bench --direct, the publisher on host 2 writing
+# into the subscribers' rings on host 3, the broker only negotiating; no
+# 64 KiB fan-out), then over TCP (a verbusd listening on TCP only on host
+# 1, verbus bench -s tcp:// from hosts 2 and 3, after the RDMA rows)
+# beside NATS on the same hosts; then
 # the cluster (issue 15): Verbus from broker 1 to broker 2 of a
 # three-broker cluster beside a NATS cluster of three and the raw relay
 # over three hops.  Writes a Markdown table with the ratios, a second one
-# with Verbus over TCP / NATS and issue 16's targets, a third with the
-# cluster and issue 15's targets, a CSV and a PNG plot
+# with Verbus direct beside raw verbs and UCX and issue 19's targets, a
+# third with Verbus over TCP / NATS and issue 16's targets, a fourth with
+# the cluster and issue 15's targets, a CSV and a PNG plot
 # (docs/PERFORMANCE.md explains them).  A tool, not a test: it never fails
 # on a number, only when a tool fails.
 #
 #   scripts/bench-compare.sh [--smoke] [--idle-poll] [--out DIR]
 #
-#   --smoke    tiny counts, every tool once (a few minutes; the TCP rows
-#              add seconds, the cluster rows ~45 s): the suite's
-#              rxe.bench_compare runs the same
+#   --smoke    tiny counts, every tool once (a few minutes; the direct
+#              rows add ~12 s, the TCP rows seconds, the cluster rows
+#              ~45 s): the suite's rxe.bench_compare runs the same
 #              inside an already-booted guest
 #   --idle-poll  boot the guest with idle=poll: its idle vCPUs poll instead
 #              of halting, so waking a sleeping party costs what it does on

@@ -3,8 +3,9 @@
 # path, in machine instructions counted by valgrind's callgrind:
 # deterministic (on the core path; see below for TCP), so it shows a
 # regression even on a busy machine where timings mean little.  No RDMA
-# device needed.  Prints two Markdown tables: the core path (RDMA's calls,
-# no device), then the TCP path (the real processes over loopback).
+# device needed.  Prints three Markdown tables: the core path (RDMA's
+# calls, no device), the TCP path (the real processes over loopback), and
+# direct mode beside the brokered path (over loopback too).
 #
 #   scripts/bench-cpu.sh [--core | --tcp] [COUNT]
 #                         (messages per scenario [20000]; --core or --tcp:
@@ -35,7 +36,14 @@
 # one read or one sendmsg() depends on how the two processes happen to be
 # scheduled, so the counts move by a tenth or more from round to round:
 # the table shows each figure's median over the rounds, and its range
-# where that is wide.  About a minute at the default COUNT.
+# where that is wide.  Each scenario runs again with verbus bench --direct
+# (issue 19: the publisher writes on a connection of its own to the
+# subscriber, the broker only negotiates), and a third table sets those
+# beside the brokered ones: issue 19's target is no more instructions per
+# message than the brokered path, publisher's side and subscriber's.
+# Direct mode is measured over TCP too: callgrind does not run verbs, and
+# vb_bench_cpu has no direct scenario.  About two minutes at the default
+# COUNT.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${VERBUS_BUILD_DIR:-$ROOT/build}
@@ -153,6 +161,11 @@ tcp_run() {
 		--max-msg 128K --sizes "$size" --count "$n" --samples "$n" \
 		--format csv "$@" "$test" >"$W/$tag.csv" 2>"$W/bench.err" ||
 		{ cat "$W/bench.err" "$W/verbusd.log" >&2; exit 1; }
+	# The messages the broker received: all of them on the brokered path,
+	# those of a direct run that did not go direct.
+	curl -s "http://127.0.0.1:$mport/metrics" |
+		awk '$1 == "verbus_messages_in_total" { printf "%.0f\n", $2 }' \
+			>"$W/$tag.in"
 	kill "$bpid"
 	wait "$bpid" || true
 	bpid=
@@ -183,19 +196,29 @@ tcp_table() {
 	tcp_scenario lat64 $((COUNT / 4)) latency 64 1
 	# (a tenth of the messages: each is 64 KiB of copying under callgrind)
 	tcp_scenario thr64k $((COUNT / 10)) throughput 65536 1
+	# Direct mode (issue 19): the same runs with verbus bench --direct, the
+	# publisher writing on a connection of its own to the subscriber, the
+	# broker only negotiating.
+	tcp_scenario thr64d "$COUNT" throughput 64 1 --direct
+	tcp_scenario fan64d $((COUNT / 4)) fanout 64 4 --subs 4 --direct
+	tcp_scenario lat64d $((COUNT / 4)) latency 64 1 --direct
+	tcp_scenario thr64kd $((COUNT / 10)) throughput 65536 1 --direct
 	echo
 	echo "CPU instructions per message on the TCP path (callgrind, verbusd and verbus bench over tcp://127.0.0.1;" \
 		"$ROUNDS rounds of N and 2N messages; $(date -u +%F), $(cc --version | head -1))"
 	echo
-	python3 - "$W" <<'EOP'
+	cat >"$W/tcp.py" <<'EOP'
 import os, statistics, sys
-w = sys.argv[1]
+w, what = sys.argv[1], sys.argv[2]
 LABEL = {
     "thr64": "64 B, 1->1 stream (throughput)",
     "fan64": "64 B, 1->4 fan-out (per published message)",
     "lat64": "64 B, one message in flight (latency)",
     "thr64k": "64 KiB, 1->1 stream (throughput)",
 }
+# The --direct runs of each scenario: its name and "d".
+for k in list(LABEL):
+    LABEL[k + "d"] = LABEL[k] + ", --direct"
 
 
 def funcs(path):
@@ -207,11 +230,20 @@ def funcs(path):
     return out
 
 
-def cols(b, c):
+def received(path):
+    """The broker's verbus_messages_in_total at the end of a run."""
+    with open(path) as f:
+        v = f.read().split()
+    return int(v[0]) if v else 0
+
+
+def cols(tag):
     """The figures of one run: broker and client, by part."""
+    b, c = funcs(f"{w}/{tag}.b"), funcs(f"{w}/{tag}.c")
     return {
         "broker": b.get("TOTAL", 0),
-        "cb_message": b.get("cb_message", 0),
+        # The broker's message callback (cb_message before its rename).
+        "cb_message": b.get("bk_cb_message", b.get("cb_message", 0)),
         "match": b.get("vbi_sublist_match_valid", 0),
         "subject": b.get("vbi_subject_check", 0),
         "parse": b.get("vbi_frame_parse", 0),
@@ -219,6 +251,7 @@ def cols(b, c):
         "publish": c.get("vb_publish", 0),
         # The library's delivery, without the bench's own callback.
         "deliver": c.get("vbi_sess_deliver", 0) - c.get("on_msg", 0),
+        "received": received(f"{w}/{tag}.in"),
     }
 
 
@@ -227,8 +260,7 @@ for line in open(os.path.join(w, "scenarios")):
     name, n, subs, *tags = line.split()
     rounds = []
     for t in tags:
-        one = cols(funcs(f"{w}/{t}.1.b"), funcs(f"{w}/{t}.1.c"))
-        two = cols(funcs(f"{w}/{t}.2.b"), funcs(f"{w}/{t}.2.c"))
+        one, two = cols(f"{t}.1"), cols(f"{t}.2")
         rounds.append({k: (two[k] - one[k]) / int(n) for k in one})
     scen[name] = (int(subs), rounds)
 
@@ -241,26 +273,65 @@ def cell(rounds, key, div=1.0):
     return f"{med:,.0f}"
 
 
-print("| scenario | broker per message | broker per delivery | client per message "
-      "(publisher + subscribers, one process) | publish (library) | deliver "
-      "(library, per delivery) | broker's cb_message | in match | "
-      "in subject checks | in frame parses |")
-print("|---|---|---|---|---|---|---|---|---|---|")
-base = scen.get("thr64")
-for name, (subs, rounds) in scen.items():
-    per_del = "-"
-    if subs > 1 and base:
-        # What each delivery beyond the first adds, from the same messages
-        # sent to one subscriber.
-        extra = [(r["broker"] - b["broker"]) / (subs - 1)
-                 for r in rounds for b in base[1]]
-        per_del = f"{statistics.median(extra):,.0f}"
-    print(f"| {LABEL.get(name, name)} | {cell(rounds, 'broker')} | {per_del} "
-          f"| {cell(rounds, 'client')} | {cell(rounds, 'publish')} "
-          f"| {cell(rounds, 'deliver', subs)} | {cell(rounds, 'cb_message')} "
-          f"| {cell(rounds, 'match')} | {cell(rounds, 'subject')} "
-          f"| {cell(rounds, 'parse')} |")
+def main_table():
+    print("| scenario | broker per message | broker per delivery | client per message "
+          "(publisher + subscribers, one process) | publish (library) | deliver "
+          "(library, per delivery) | broker's cb_message | in match | "
+          "in subject checks | in frame parses |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, (subs, rounds) in scen.items():
+        per_del = "-"
+        # The same messages sent to one subscriber, the same way.
+        one = scen.get("thr64d" if name.endswith("d") else "thr64")
+        if subs > 1 and one:
+            # What each delivery beyond the first adds.
+            extra = [(r["broker"] - b["broker"]) / (subs - 1)
+                     for r in rounds for b in one[1]]
+            per_del = f"{statistics.median(extra):,.0f}"
+        print(f"| {LABEL.get(name, name)} | {cell(rounds, 'broker')} | {per_del} "
+              f"| {cell(rounds, 'client')} | {cell(rounds, 'publish')} "
+              f"| {cell(rounds, 'deliver', subs)} | {cell(rounds, 'cb_message')} "
+              f"| {cell(rounds, 'match')} | {cell(rounds, 'subject')} "
+              f"| {cell(rounds, 'parse')} |")
+
+
+def direct_table():
+    """Each --direct scenario beside its brokered one: issue 19's target."""
+    def med(name, key, div=1.0):
+        return statistics.median(r[key] / div for r in scen[name][1])
+
+    print("| scenario | client per message, brokered | direct "
+          "| direct/brokered | publish (library), brokered | direct "
+          "| deliver (library, per delivery), brokered | direct "
+          "| broker per message, brokered | direct "
+          "| direct: through the broker "
+          "| direct no higher? (client, publish, deliver) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name in [k for k in LABEL if not k.endswith("d")]:
+        if name not in scen or name + "d" not in scen:
+            continue
+        subs = scen[name][0]
+        b = {k: med(name, k) for k in ("client", "publish", "broker")}
+        d = {k: med(name + "d", k) for k in ("client", "publish", "broker")}
+        b["deliver"] = med(name, "deliver", subs)
+        d["deliver"] = med(name + "d", "deliver", subs)
+        met = ", ".join("yes" if d[k] <= b[k] else "no"
+                        for k in ("client", "publish", "deliver"))
+        print(f"| {LABEL[name]} | {b['client']:,.0f} | {d['client']:,.0f} "
+              f"| {d['client'] / b['client']:.2f} | {b['publish']:,.0f} "
+              f"| {d['publish']:,.0f} | {b['deliver']:,.0f} "
+              f"| {d['deliver']:,.0f} | {b['broker']:,.0f} "
+              f"| {d['broker']:,.0f} "
+              f"| {max(0, round(100 * med(name + 'd', 'received')))}% "
+              f"| {met} |")
+
+
+if what == "main":
+    main_table()
+else:
+    direct_table()
 EOP
+	python3 "$W/tcp.py" "$W" main
 	echo
 	echo "Per published message unless said otherwise; median of the rounds, (min-max) where they differ by 5% or more."
 	echo "broker: every instruction of verbusd (event loop, transport/tcp.c, session, broker, libc); per delivery: what each"
@@ -268,6 +339,20 @@ EOP
 	echo "its own bookkeeping (a clock read, a sequence check) included; publish: vb_publish; deliver: the library's"
 	echo "vbi_sess_deliver without the bench's callback; the last four: parts of the broker's count.  One subscription;"
 	echo "user space only (the kernel's TCP work is not counted)."
+	echo
+	echo "Direct mode (issue 19) beside the brokered path: the rows --direct above, each beside its brokered row;"
+	echo "issue 19's target: no more instructions per message than the brokered path, publisher's side and subscriber's."
+	echo
+	python3 "$W/tcp.py" "$W" direct
+	echo
+	echo "Medians of the rounds above.  client: the whole verbus bench process (publisher and subscribers); publish:"
+	echo "vb_publish, the publisher's side (direct: the copy into the direct connection's staging and, with nothing"
+	echo "staged before it, the send itself, which the brokered publisher leaves to its event loop); deliver:"
+	echo "vbi_sess_deliver without the bench's callback, the subscriber's side (direct: the direct connection's frames,"
+	echo "checked against their grant).  through the broker: the messages the broker received in the N further"
+	echo "messages of the 2N run, over N (a subject's first ones, and those sent while the path was switched off; a"
+	echo "difference below 0, the N-message run's start having sent more through the broker, shows as 0%)."
+	echo "Over TCP on loopback, not RDMA: the core path's vb_bench_cpu has no direct scenario."
 }
 
 [ "$core" = 1 ] && core_table

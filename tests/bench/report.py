@@ -5,9 +5,11 @@ Reads DIR/results.csv (tool,test,size,payload,metric,value: one figure a
 line, written by scripts/bench-compare-guest.sh) and DIR/machine.txt, and
 writes DIR/results.md (one Markdown table with every figure and the ratios
 Verbus/raw verbs, Verbus/UCX, Verbus/NATS, then the issue's targets; then
-Verbus over TCP beside NATS with the ratio Verbus-TCP/NATS and issue 16's
-targets; then the cluster: Verbus across two brokers of a cluster beside a
-NATS cluster and the raw three-hop relay, with issue 15's targets),
+Verbus direct (issue 19: verbus bench --direct) beside raw verbs, UCX and
+brokered Verbus, with issue 19's targets; then Verbus over TCP beside NATS
+with the ratio Verbus-TCP/NATS and issue 16's targets; then the cluster:
+Verbus across two brokers of a cluster beside a NATS cluster and the raw
+three-hop relay, with issue 15's targets),
 DIR/plot.dat and DIR/results.png (gnuplot: latency and throughput by
 message size).  A figure that was not measured shows as a dash.
 """
@@ -364,6 +366,157 @@ def targets(vals):
     return lines
 
 
+# Direct mode (issue 19): verbus bench --direct, the publisher writing into
+# the subscribers' rings, one hop, the broker only negotiating (and carrying
+# request/reply's replies).  The rows of ROWS that Verbus has, read from
+# these tools with the same test; each test also has "sent" (the messages
+# the bench sent) and "broker_in" (those the broker received meanwhile).
+DIRECT_VB = ("verbus_direct", "verbus_direct_spin", "verbus_direct_busy")
+BROKERED_VB = ("verbus", "verbus_spin", "verbus_busy")
+RAW_COL = 0
+UCX_COL = 1
+
+
+def pct(a, b):
+    r = ratio(a, b)
+    return "-" if r is None else f"{100 * r:.0f}%"
+
+
+def direct_table(vals):
+    if not any(k[0] in DIRECT_VB for k in vals):
+        return []
+    out = [
+        "", "## Verbus direct (issue 19): the publisher writes into the "
+        "subscribers' rings", "",
+        "| measure | size | raw verbs | UCX | Verbus | best Verbus "
+        "| Verbus direct | direct spin | direct busy-poll | better "
+        "| direct/raw | best direct/raw | direct/UCX | best direct/UCX "
+        "| best direct/best Verbus | through the broker (direct, spin, "
+        "busy-poll) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, metric, better, *cols in ROWS:
+        vb_src = cols[VERBUS_COL]
+        if vb_src is None:
+            continue
+        test = vb_src[1]
+        for size in SIZES:
+            d = [get(vals, (t, test), size, metric) for t in DIRECT_VB]
+            if all(x is None for x in d):
+                continue
+            raw = get(vals, cols[RAW_COL], size, metric)
+            ucx = get(vals, cols[UCX_COL], size, metric)
+            vb = get(vals, vb_src, size, metric)
+            bvb = best([get(vals, (t, test), size, metric)
+                        for t in BROKERED_VB], better)
+            bd = best(d, better)
+            via = ", ".join(
+                pct(get(vals, (t, test), size, "broker_in"),
+                    get(vals, (t, test), size, "sent")) for t in DIRECT_VB)
+            out.append(
+                f"| {label} | {SIZE_NAME[size]} | {fmt(raw)} | {fmt(ucx)} "
+                f"| {fmt(vb)} | {fmt(bvb)} | {fmt(d[0])} | {fmt(d[1])} "
+                f"| {fmt(d[2])} | {better} | {fmt(ratio(d[0], raw))} "
+                f"| {fmt(ratio(bd, raw))} | {fmt(ratio(d[0], ucx))} "
+                f"| {fmt(ratio(bd, ucx))} | {fmt(ratio(bd, bvb))} "
+                f"| {via} |")
+    out += [
+        "",
+        "Verbus direct: the Verbus rows again with verbus bench --direct "
+        "(the publisher opened with VB_OPT_DIRECT, the subscriptions made "
+        "with VB_SUB_DIRECT), the same broker settings, publisher on host 2, "
+        "subscribers on host 3, broker on host 1: once the broker has "
+        "answered a subject's DirectQuery the publisher RDMA-WRITEs into "
+        "each subscriber's ring, one hop, like raw verbs and UCX; a "
+        "subject's first messages, those sent while a path is switched "
+        "off (its queue of copies full), and request/reply's replies (an "
+        "inbox is never direct) go through the broker. Event-driven, spin "
+        "and busy-poll as brokered Verbus (the smoke: event-driven only). "
+        "through the broker: of the messages the bench sent in "
+        "that test (request/reply: requests and replies; latency: with "
+        "the warm-up), the share the broker received; a throughput row "
+        "that went mostly through it measures the brokered path. best: "
+        "the best configuration measured. No 64 KiB fan-out "
+        "(docs/PERFORMANCE.md).",
+    ]
+    return out
+
+
+def direct_targets(vals):
+    """Issue 19's targets for direct mode, judged; never a failure."""
+    if not any(k[0] in DIRECT_VB for k in vals):
+        return []
+
+    def g(tool, test, size, metric):
+        return vals.get((tool, test, size, metric))
+
+    lines = ["", "| target (issue 19) | measured | met? |", "|---|---|---|"]
+
+    def judge(name, pick, b, op, bound):
+        """pick: (figure, tool, test, size) of the direct side."""
+        a, tool, test, size = pick
+        r = ratio(a, b)
+        if r is None:
+            lines.append(f"| {name} | not measured | - |")
+            return
+        ok = {"<": r < bound, "<=": r <= bound, ">": r > bound,
+              ">=": r >= bound}[op]
+        via = pct(g(tool, test, size, "broker_in"), g(tool, test, size, "sent"))
+        via = "" if via == "-" else f"; {via} through the broker"
+        lines.append(f"| {name} | {r:.2f}x ({fmt(a)} / {fmt(b)}{via}) "
+                     f"| {'yes' if ok else 'no'} |")
+
+    def one(test, size, metric):
+        return (g("verbus_direct", test, size, metric), "verbus_direct",
+                test, size)
+
+    def top(test, size, metric, better):
+        """The best direct configuration's figure, and its tool."""
+        have = [(g(t, test, size, metric), t) for t in DIRECT_VB
+                if g(t, test, size, metric) is not None]
+        if not have:
+            return (None, None, test, size)
+        v, t = (min if better == LAT else max)(have)
+        return (v, t, test, size)
+
+    raw_lat = g("raw", "ib_write_lat", 64, "p50_us")
+    ucx_lat = g("ucx", "am_lat", 64, "p50_us")
+    raw_bw = g("raw", "ib_write_bw", 65536, "mb_per_s")
+    judge("64 B direct one-way latency (median) <= 1.2x raw ib_write_lat",
+          one("latency", 64, "p50_us"), raw_lat, "<=", 1.2)
+    judge("the same, best direct configuration",
+          top("latency", 64, "p50_us", LAT), raw_lat, "<=", 1.2)
+    judge("64 B direct one-way latency (median) below UCX's "
+          "(ucp_am_lat; direct/UCX < 1)",
+          one("latency", 64, "p50_us"), ucx_lat, "<", 1.0)
+    judge("the same, best direct configuration",
+          top("latency", 64, "p50_us", LAT), ucx_lat, "<", 1.0)
+    judge("64 KiB direct 1->1 throughput >= 0.90x raw ib_write_bw (MB/s)",
+          one("throughput", 65536, "mb_per_s"), raw_bw, ">=", 0.90)
+    judge("the same, best direct configuration",
+          top("throughput", 65536, "mb_per_s", TPUT), raw_bw, ">=", 0.90)
+    judge("64 B direct request/reply (median) <= 2.5x raw ib_write_lat",
+          one("rtt", 64, "p50_us"), raw_lat, "<=", 2.5)
+    judge("the same, best direct configuration",
+          top("rtt", 64, "p50_us", LAT), raw_lat, "<=", 2.5)
+    for name, test in (("64 B one-way latency", "latency"),
+                       ("64 B request/reply", "rtt")):
+        r = ratio(top(test, 64, "p50_us", LAT)[0],
+                  best([g(t, test, 64, "p50_us") for t in BROKERED_VB], LAT))
+        lines.append(f"| {name}, best direct / best brokered Verbus (not a "
+                     f"target) | {'not measured' if r is None else f'{r:.2f}x'}"
+                     f" | - |")
+    lines += [
+        "",
+        "A figure measured with a large share of its messages through the "
+        "broker (a subject's first ones, until the broker's answer is in "
+        "and the direct connection is up, or while the path was switched "
+        "off) is the brokered path's as much as direct mode's: the share "
+        "is given beside it.",
+    ]
+    return lines
+
+
 # The cluster (issue 15): Verbus from broker 1 to broker 2 of three beside
 # a NATS cluster of three and the raw floor of those three hops (two relays
 # in a chain).  The rows of ROWS that NATS has, read from these tools.
@@ -512,7 +665,9 @@ def plot(d, vals):
               ("nats", "latency", "throughput"),
               ("verbus", "latency", "throughput"),
               ("verbus_spin", "latency", "throughput"),
-              ("verbus_tcp", "latency", "throughput")]
+              ("verbus_tcp", "latency", "throughput"),
+              ("verbus_direct", "latency", "throughput"),
+              ("verbus_direct_busy", "latency", "throughput")]
     with open(dat, "w") as f:
         f.write("# size " + " ".join(
             f"{t}_p50_us {t}_mb_per_s" for t, _, _ in series) + "\n")
@@ -528,7 +683,8 @@ def plot(d, vals):
              "raw relay (vb_relay_bench), two hops", "UCX (ucp am)",
              "NATS (TCP)",
              "Verbus (via verbusd)", "Verbus, adaptive spin",
-             "Verbus over TCP"]
+             "Verbus over TCP", "Verbus direct",
+             "Verbus direct, busy-poll"]
     lat = ", ".join(
         f"'{dat}' using 1:{2 + 2 * i} with linespoints title '{n}'"
         for i, n in enumerate(names))
@@ -538,7 +694,9 @@ def plot(d, vals):
     script = f"""
 set terminal pngcairo size 1200,500 font ',10'
 set output '{os.path.join(d, "results.png")}'
-set multiplot layout 1,2 title 'Verbus (RDMA and TCP) beside raw verbs, UCX and NATS (same run)'
+set multiplot layout 1,2 title 'Verbus (RDMA, direct and TCP) beside raw verbs, UCX and NATS (same run)'
+# gnuplot has 8 colours; the ninth series would take the first's.
+set linetype 9 lc rgb 'dark-orange'
 set logscale xy
 set xtics ('64 B' 64, '1 KiB' 1024, '64 KiB' 65536)
 set xrange [40:100000]
@@ -571,6 +729,7 @@ def main():
     md = ["# Verbus beside raw verbs, UCX and NATS", ""]
     md += [f"- {line}" for line in machine]
     md += [""] + table(vals, payload) + targets(vals)
+    md += direct_table(vals) + direct_targets(vals)
     md += tcp_table(vals) + tcp_targets(vals)
     md += cluster_table(vals) + cluster_targets(vals)
     md += ["", "![latency and throughput by size](results.png)", ""]
