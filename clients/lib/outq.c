@@ -354,7 +354,7 @@ int vbi_outq_publish_hdr(struct vb_conn *c, const char *subject,
 {
 	struct out_item *it;
 	size_t blk = 0, plen;
-	bool large = false;
+	bool large = false, committed = false;
 	int tlen, rc;
 
 	if (c->state == CS_CLOSED)
@@ -378,13 +378,31 @@ int vbi_outq_publish_hdr(struct vb_conn *c, const char *subject,
 		return VB_EMSGSIZE;
 	plen += size;
 	/* Direct mode: written to the switched-on subscribers now; the
-	 * broker too, unless they are all it has for the subject. */
-	if ((c->o.flags & VB_OPT_DIRECT) &&
-	    vbi_direct_publish(c, strlen(subject), tlen, h, n, blk, data,
-			       size)) {
-		c->st.msgs_out++;
-		c->st.bytes_out += plen;
-		return VB_OK;
+	 * broker too, unless they are all it has for the subject.  Once
+	 * anything is written directly the message is published whatever
+	 * follows (a caller told VB_EAGAIN would publish it again, and the
+	 * direct subscribers get it twice): what would refuse it is checked
+	 * first, and the broker's copy is queued past pending_max. */
+	if (c->o.flags & VB_OPT_DIRECT) {
+		if (c->out_head && c->out_bytes + plen > c->o.pending_max) {
+			c->want_writable = true;
+			return VB_EAGAIN;
+		}
+		if (c->state == CS_OPEN) {
+			struct vbi_conn_stats cs;
+
+			vbi_conn_stats(c->vc, &cs);
+			if ((size_t)tlen + plen > cs.peer_max_msg &&
+			    !vbi_stream_fits(c, (size_t)tlen, plen))
+				return VB_EMSGSIZE;
+		}
+		if (vbi_direct_publish(c, strlen(subject), tlen, h, n, blk,
+				       data, size)) {
+			c->st.msgs_out++;
+			c->st.bytes_out += plen;
+			return VB_OK;
+		}
+		committed = true;
 	}
 	if (c->state == CS_OPEN && !c->out_head && !c->move_ping) {
 		rc = publish_now(c, tlen, h, n, blk, data, size);
@@ -411,7 +429,8 @@ int vbi_outq_publish_hdr(struct vb_conn *c, const char *subject,
 	}
 	/* An empty queue takes any message, even one above pending_max (a
 	 * large one): it could never go otherwise. */
-	if (c->out_head && c->out_bytes + plen > c->o.pending_max) {
+	if (!committed && c->out_head &&
+	    c->out_bytes + plen > c->o.pending_max) {
 		c->want_writable = true;
 		return VB_EAGAIN;
 	}

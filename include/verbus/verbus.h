@@ -322,7 +322,10 @@ struct vb_log_opts {
  * connection into the rings of subscribers that made their subscriptions
  * with VB_SUB_DIRECT, one RDMA write, the broker granting each path and
  * serving everyone else as before.  Each publisher's order is kept per
- * subscriber, whether a message goes direct or through the broker. */
+ * subscriber, whether a message goes direct or through the broker.  A
+ * publish refused (VB_EAGAIN: the queue to the broker over pending_max;
+ * VB_EMSGSIZE) was written nowhere; one accepted may queue its broker
+ * copy past pending_max. */
 #define VB_OPT_DIRECT 0x40
 
 /*
