@@ -93,6 +93,16 @@ static void on_event(struct vb_conn *c, const struct vb_event *ev, void *arg)
 	}
 }
 
+/* The library's warnings (why a connect failed, say), for the test's log. */
+static void log_line(struct vb_conn *c, enum vb_log_level level,
+		     const char *line, void *arg)
+{
+	(void)c;
+	(void)level;
+	(void)arg;
+	fprintf(stderr, "vb_libsync: %s\n", line);
+}
+
 static struct vb_conn *open_conn(const char *name, const char *src,
 				 struct events *e, unsigned flags,
 				 uint32_t ring, int ping_ms)
@@ -108,6 +118,8 @@ static struct vb_conn *open_conn(const char *name, const char *src,
 	o.ring_size = ring;
 	o.max_msg = ring ? ring / 4 : 0;
 	o.ping_interval_ms = ping_ms;
+	o.log.cb = log_line;
+	o.log.level = VB_LOG_WARN;
 	OK(vb_connect(url, &o, &c));
 	return c;
 }
