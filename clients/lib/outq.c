@@ -348,6 +348,16 @@ static int publish_now(struct vb_conn *c, int tlen, const struct vb_header *h,
 	return vbi_conn_commit(c->vc);
 }
 
+/* Whether a message of @tlen + @plen bytes can go neither as one frame
+ * to the open connection's peer nor as a stream. */
+static bool too_large(struct vb_conn *c, size_t tlen, size_t plen)
+{
+	struct vbi_conn_stats cs;
+
+	vbi_conn_stats(c->vc, &cs);
+	return tlen + plen > cs.peer_max_msg && !vbi_stream_fits(c, tlen, plen);
+}
+
 int vbi_outq_publish_hdr(struct vb_conn *c, const char *subject,
 			 const char *reply, const struct vb_header *h, size_t n,
 			 const void *data, size_t size)
@@ -388,14 +398,8 @@ int vbi_outq_publish_hdr(struct vb_conn *c, const char *subject,
 			c->want_writable = true;
 			return VB_EAGAIN;
 		}
-		if (c->state == CS_OPEN) {
-			struct vbi_conn_stats cs;
-
-			vbi_conn_stats(c->vc, &cs);
-			if ((size_t)tlen + plen > cs.peer_max_msg &&
-			    !vbi_stream_fits(c, (size_t)tlen, plen))
-				return VB_EMSGSIZE;
-		}
+		if (c->state == CS_OPEN && too_large(c, (size_t)tlen, plen))
+			return VB_EMSGSIZE;
 		if (vbi_direct_publish(c, strlen(subject), tlen, h, n, blk,
 				       data, size)) {
 			c->st.msgs_out++;
@@ -418,15 +422,9 @@ int vbi_outq_publish_hdr(struct vb_conn *c, const char *subject,
 		else if (rc != VB_EAGAIN)
 			return rc;
 	}
-	if (c->state == CS_OPEN && !large) {
-		/* Queued behind others: refuse now what cannot go later. */
-		struct vbi_conn_stats cs;
-
-		vbi_conn_stats(c->vc, &cs);
-		if ((size_t)tlen + plen > cs.peer_max_msg &&
-		    !vbi_stream_fits(c, (size_t)tlen, plen))
-			return VB_EMSGSIZE;
-	}
+	/* Queued behind others: refuse now what cannot go later. */
+	if (c->state == CS_OPEN && !large && too_large(c, (size_t)tlen, plen))
+		return VB_EMSGSIZE;
 	/* An empty queue takes any message, even one above pending_max (a
 	 * large one): it could never go otherwise. */
 	if (!committed && c->out_head &&
