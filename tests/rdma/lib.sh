@@ -33,9 +33,21 @@ tx_bytes() {
 	cat "/sys/class/net/$1/statistics/tx_bytes"
 }
 
-# free_port: an rdma_cm port no other test in this boot is using.
+# free_port: a port for a listener (rdma_cm, TCP, the monitor's HTTP) that
+# nothing on this host holds now: below the kernel's ephemeral range (so
+# that no client connection of this or an earlier test can come to hold
+# it: CI once lost tcp.broker to a monitor port, 39279, that a connection
+# had), and not in use by any socket ss(8) lists.
 free_port() {
-	echo $((20000 + RANDOM % 20000))
+	local p lo i
+	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+	[ "$lo" -gt 12000 ] 2>/dev/null || lo=32768
+	for ((i = 0; i < 50; i++)); do
+		p=$((10000 + RANDOM % (lo - 10000)))
+		command -v ss >/dev/null || break
+		[ -z "$(ss -Hantu "sport = :$p" 2>/dev/null)" ] && break
+	done
+	echo "$p"
 }
 
 # show NAME FILE: print a process's log, framed, so that CI logs are readable.
@@ -156,6 +168,7 @@ broker_env() {
 	broker_exit_extra=${1:-}
 	trap '[ -n "$broker_exit_extra" ] && eval "$broker_exit_extra"; broker_kill; rm -rf "$work"' EXIT
 	port=$(free_port) mport=$(free_port)
+	while [ "$mport" = "$port" ]; do mport=$(free_port); done
 	if [ "$scheme" = tls ]; then
 		tls_files "$work/tls" "$brk"
 		export SSL_CERT_FILE=$work/tls/ca.pem
