@@ -278,6 +278,7 @@ int vbi_frame_parse(const void *ring, size_t ring_size, size_t off,
 	case VBI_FRAME_MSG:
 	case VBI_FRAME_HMSG:
 	case VBI_FRAME_CHUNK:
+	case VBI_FRAME_RESEND:
 		rc = frame_parse_msg(p, kind, len, topic_len, room, avail,
 				     max_msg, &v);
 		break;

@@ -38,6 +38,15 @@
  * MSG; what the prefix says is for its readers to check.
  */
 #define VBI_FRAME_CHUNK 5u
+/*
+ * A RESEND is a direct-mode frame that goes through the broker after its
+ * direct connection failed (core/resend.h): its payload starts with a
+ * 32-byte prefix (publisher, subscriber, its number on the direct
+ * connection, its own kind), then the original payload.  Frames, rings
+ * and forwards treat it as a MSG; the broker delivers it to one
+ * subscriber connection only.
+ */
+#define VBI_FRAME_RESEND 7u
 
 /* Bytes of the header-block length at the start of an HMSG's payload. */
 #define VBI_FRAME_HLEN_LEN 4u
@@ -98,7 +107,7 @@ struct vbi_frame_msg {
 	uint32_t ack_recvs; /* piggybacked RECV credit (see credit.h) */
 	uint32_t ack_freed; /* piggybacked ring credit, in 8-byte units */
 	uint32_t sid; /* subscription id (broker to subscriber); else 0 */
-	uint8_t kind; /* VBI_FRAME_MSG (or 0), _HMSG or _CHUNK */
+	uint8_t kind; /* VBI_FRAME_MSG (or 0), _HMSG, _CHUNK or _RESEND */
 };
 
 /*
@@ -106,7 +115,7 @@ struct vbi_frame_msg {
  * to vbi_frame_parse(); the view is valid until the frame is released.
  */
 struct vbi_frame_view {
-	uint8_t kind; /* VBI_FRAME_MSG, _HMSG, _CHUNK or _PAD */
+	uint8_t kind; /* VBI_FRAME_MSG, _HMSG, _CHUNK, _RESEND or _PAD */
 	size_t off; /* ring offset of the header */
 	size_t span; /* bytes the frame occupies in the ring */
 	uint64_t pos; /* stream position: @off, or see ring.h */
@@ -132,7 +141,7 @@ static inline size_t vbi_frame_span(size_t len)
 
 /*
  * vbi_frame_is_msg() - whether @kind, of a parsed frame (or one of our
- * own), is a message (MSG, HMSG or CHUNK): the message kinds are the odd
+ * own), is a message (MSG, HMSG, CHUNK or RESEND): the message kinds are the odd
  * ones, one test on every message's path.  Not a validation: the parser
  * refuses the other odd values.
  */

@@ -444,6 +444,11 @@ void bk_stop_accepting(struct vbd_broker *b);
 /* A client's direct-mode control message: DirectListen, DirectQuery,
  * DirectSwitch (the others are the broker's to send: ignored). */
 void bk_direct_control(struct bconn *bc, const Verbus__Control *m);
+/* A RESEND frame @v from client @bc (core/resend.h): delivered to the one
+ * subscription it names if @bc's last failed DirectSwitch off announced
+ * it and the subscription still takes it; else dropped, counted, said
+ * once per connection.  The caller releases @v. */
+void bk_direct_resend(struct bconn *bc, const struct vbi_frame_view *v);
 /* Whether @bc sent its DirectListen (a direct Subscribe needs one). */
 bool bk_direct_listening(const struct bconn *bc);
 /* Subscription @s (direct or not) was just added, or is about to go

@@ -823,6 +823,15 @@ void bk_publish(struct vbi_conn *c, const struct vbi_frame_view *v, void *arg)
 		bk_chunk(bc, v); /* counts it, as one message per stream */
 		return;
 	}
+	if (v->kind == VBI_FRAME_RESEND) {
+		/* Direct mode's, from a client only: for one subscriber. */
+		if (bc->role == BK_ROUTE)
+			bk_route_fail(bc, "a RESEND frame");
+		else
+			bk_direct_resend(bc, v);
+		vbi_conn_release(c, v);
+		return;
+	}
 	bc->msgs_in++;
 	bc->bytes_in += v->topic_len + v->payload_len;
 	b->st.msgs_in++;

@@ -26,6 +26,8 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/resend.h"
+#include "core/subject.h"
 #include "core/url.h"
 #include "proto/grant.h"
 
@@ -48,6 +50,9 @@
 #define DIRECT_REVOKE_GRACE_MS 5000u
 /* How long a grant holds, from the answer. */
 #define DIRECT_GRANT_MS 60000u
+/* Subscribers a publisher switched off from that it remembers, at most
+ * (bdirect.offs). */
+#define DIRECT_OFFS_MAX 16u
 /* Direct control messages owed to one connection, at most: a peer that
  * takes none while this many wait is closed as a slow consumer. */
 #define DIRECT_OWED_MAX 4096u
@@ -120,7 +125,17 @@ struct bdirect {
 	uint32_t ndraining;
 	uint64_t held[PINGS_MAX];
 	uint32_t nheld;
-	bool sids_logged, paths_logged, full_logged;
+	/* As a publisher: the RESEND frames its last DirectSwitch off (a
+	 * failed path) announced, still to come, for subscriber
+	 * @resend_cid (core/resend.h). */
+	uint64_t resend_cid;
+	uint32_t resend_left;
+	/* As a publisher: the subscribers it switched off from last (a
+	 * ring): told resends_done when it goes, so that none waits for
+	 * resends of a publisher that is gone. */
+	uint64_t offs[DIRECT_OFFS_MAX];
+	uint32_t noffs;
+	bool sids_logged, paths_logged, full_logged, resend_logged;
 };
 
 static int sid_cmp(const void *x, const void *y);
@@ -278,6 +293,34 @@ static void send_fence(struct bconn *s, uint64_t pub_cid, bool on,
 	m.body_case = VERBUS__CONTROL__BODY_DIRECT_FENCE;
 	m.direct_fence = &f;
 	direct_send(s, &m, true);
+}
+
+/* Tell subscriber @sub_cid that publisher @pub sends it no more resends
+ * (a DirectFence with resends_done): a subscriber waiting for them stops
+ * (PROTOCOL.md, step 4). */
+static void send_resends_done(struct bconn *pub, uint64_t sub_cid)
+{
+	Verbus__Control m = VERBUS__CONTROL__INIT;
+	Verbus__DirectFence f = VERBUS__DIRECT_FENCE__INIT;
+	struct bconn *s = NULL;
+
+	HASH_FIND(hh, pub->b->by_cid, &sub_cid, sizeof(sub_cid), s);
+	if (!s || s->closing)
+		return;
+	f.pub_id = pub->cid;
+	f.resends_done = true;
+	m.body_case = VERBUS__CONTROL__BODY_DIRECT_FENCE;
+	m.direct_fence = &f;
+	direct_send(s, &m, true);
+}
+
+/* The resends @pub owes have all come (or will not). */
+static void resend_end(struct bconn *pub)
+{
+	struct bdirect *d = pub->direct;
+
+	d->resend_left = 0;
+	send_resends_done(pub, d->resend_cid);
 }
 
 /* ---- switched pairs ----------------------------------------------------- */
@@ -995,6 +1038,17 @@ static int link_queues(struct dlink *l)
 	return VB_OK;
 }
 
+/* Remember @sub_cid among the subscribers @d switched off from. */
+static void offs_remember(struct bdirect *d, uint64_t sub_cid)
+{
+	uint32_t n = d->noffs < DIRECT_OFFS_MAX ? d->noffs : DIRECT_OFFS_MAX;
+
+	for (uint32_t i = 0; i < n; i++)
+		if (d->offs[i] == sub_cid)
+			return;
+	d->offs[d->noffs++ % DIRECT_OFFS_MAX] = sub_cid;
+}
+
 static void on_switch(struct bconn *bc, const Verbus__DirectSwitch *m)
 {
 	struct vbd_broker *b = bc->b;
@@ -1013,7 +1067,9 @@ static void on_switch(struct bconn *bc, const Verbus__DirectSwitch *m)
 	}
 	l = link_find(bc, cid);
 	if (!m->on) {
-		if (!l) {
+		if (bc->direct && bc->direct->resend_left)
+			resend_end(bc); /* what was owed ends here */
+		if (!l && (!m->failed || !direct_get(bc))) {
 			/* Never on, or taken back (a revoke): nothing to
 			 * resume. */
 			b->st.direct_switch_ignored++;
@@ -1021,15 +1077,29 @@ static void on_switch(struct bconn *bc, const Verbus__DirectSwitch *m)
 		}
 		vbi_debug("conn cid %" PRIu64
 			  " %s: switched off from cid %" PRIu64
-			  " (frames %" PRIu64 ")",
-			  bc->cid, bc->name, cid, m->frames);
-		link_free(l);
+			  " (frames %" PRIu64 "%s, %" PRIu32 " resent)",
+			  bc->cid, bc->name, cid, m->frames,
+			  m->failed ? ", failed" : "", m->resend);
 		if (m->failed)
 			b->st.direct_switch_failed++;
 		else
 			b->st.direct_switch_off++;
-		send_fence(s, bc->cid, false, m->frames);
-		pongs_release(s);
+		if (l) {
+			link_free(l);
+			send_fence(s, bc->cid, false, m->frames);
+			pongs_release(s);
+			offs_remember(bc->direct, cid);
+		}
+		/* What the failed path may not have delivered follows, for
+		 * @s alone, behind the fence (bk_direct_resend()); then
+		 * resends_done.  (A path that failed after its switch off
+		 * sends a second switch off for its resends: no fence.) */
+		if (m->failed) {
+			bc->direct->resend_cid = cid;
+			bc->direct->resend_left = m->resend;
+			if (!m->resend)
+				resend_end(bc);
+		}
 		return;
 	}
 	if (l || !direct_get(bc)) {
@@ -1129,6 +1199,71 @@ bool bk_direct_skip(const struct bconn *pub, const struct bsub *s,
 		       NULL;
 }
 
+/* Why @pub's RESEND @v (its prefix @r) is not delivered, or NULL: to @s
+ * as @*sub. */
+static const char *resend_target(struct bconn *pub,
+				 const struct vbi_frame_view *v,
+				 const struct vbi_resend *r, struct bconn **s,
+				 struct bsub **sub)
+{
+	struct vbd_broker *b = pub->b;
+	uint64_t cid = r->sub_id;
+	const char *reply;
+	size_t slen, rlen;
+
+	HASH_FIND(hh, b->by_cid, &cid, sizeof(cid), *s);
+	if (!*s || (*s)->closing || (*s)->revoked || (*s)->acct != pub->acct)
+		return "its subscriber is gone";
+	*sub = bk_sub_find(*s, v->sid);
+	slen = vbi_topic_split(v->topic, v->topic_len, &reply, &rlen);
+	if (!*sub || !(*sub)->direct)
+		return "its subscription is gone";
+	if (!vbi_pattern_covers((*sub)->s.pattern, (*sub)->s.pattern_len,
+				v->topic, slen))
+		return "its subject is not the subscription's";
+	if (!vbd_user_may_publish(pub->user, v->topic, slen))
+		return "the publisher may not publish its subject";
+	return NULL;
+}
+
+void bk_direct_resend(struct bconn *bc, const struct vbi_frame_view *v)
+{
+	struct vbd_broker *b = bc->b;
+	struct bdirect *d = bc->direct;
+	struct bconn *s = NULL;
+	struct bsub *sub = NULL;
+	struct vbi_resend r;
+	const char *why;
+	bool last = false;
+
+	if (vbi_resend_parse(v->payload, v->payload_len, &r) != VB_OK)
+		why = "malformed";
+	else if (!d || !d->resend_left || r.sub_id != d->resend_cid ||
+		 r.pub_id != bc->cid)
+		why = "not announced by a DirectSwitch off";
+	else {
+		last = --d->resend_left == 0;
+		why = resend_target(bc, v, &r, &s, &sub);
+	}
+	if (why) {
+		b->st.direct_resends_dropped++;
+		/* Once per connection: a revoke or a subscriber going meets
+		 * a resend in flight as a matter of course. */
+		if (d && !d->resend_logged) {
+			d->resend_logged = true;
+			vbi_info("conn cid %" PRIu64 " %s: a resent direct "
+				 "message dropped: %s (said once)",
+				 bc->cid, bc->name, why);
+		}
+	} else if (bk_deliver_to(s, bc, v, v->sid)) {
+		sub->delivered++;
+		b->st.direct_resends++;
+	}
+	/* The last one announced: resends_done behind it. */
+	if (last)
+		resend_end(bc);
+}
+
 /* ---- the hooks ------------------------------------------------------------ */
 
 void bk_direct_control(struct bconn *bc, const Verbus__Control *m)
@@ -1204,6 +1339,11 @@ void bk_direct_closed(struct bconn *bc)
 	if (d->listening)
 		bc->b->st.direct_listeners--;
 	revoke_all(bc);
+	/* Nobody waits for resends of ours. */
+	if (d->resend_left)
+		resend_end(bc);
+	for (uint32_t i = 0; i < d->noffs && i < DIRECT_OFFS_MAX; i++)
+		send_resends_done(bc, d->offs[i]);
 	HASH_ITER(hh_from, d->from, l, tmp)
 	link_free(l);
 	queries_clear(bc->b, d);

@@ -237,6 +237,14 @@ static void put_server_metrics(FILE *f, const struct vbd_stats_server *s)
 		{ "verbus_direct_revokes_total", "counter",
 		  "DirectRevoke messages sent to direct subscribers.",
 		  s->direct_revokes },
+		{ "verbus_direct_resends_total", "counter",
+		  "Messages of failed direct connections delivered again "
+		  "through the broker (RESEND frames).",
+		  s->direct_resends },
+		{ "verbus_direct_resends_dropped_total", "counter",
+		  "RESEND frames dropped: their subscriber or subscription "
+		  "gone, or not announced by a DirectSwitch off.",
+		  s->direct_resends_dropped },
 		{ "verbus_direct_listeners", "gauge",
 		  "Connections that sent a DirectListen, now.",
 		  s->direct_listeners },

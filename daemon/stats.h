@@ -65,6 +65,10 @@ struct vbd_stats_server {
 	uint64_t direct_switch_on, direct_switch_off, direct_switch_failed;
 	uint64_t direct_switch_ignored;
 	uint64_t direct_stale, direct_revokes;
+	/* Frames of failed direct paths the broker delivered again
+	 * (RESEND), and those it dropped (the subscriber or subscription
+	 * gone, or not announced). */
+	uint64_t direct_resends, direct_resends_dropped;
 	uint64_t direct_listeners, direct_paths_open;
 	uint64_t handshakes; /* connections in their handshake now */
 	uint64_t handshake_timeouts; /* closed for no handshake in time */

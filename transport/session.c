@@ -612,6 +612,38 @@ out_full:
 	return VB_EAGAIN;
 }
 
+int vbi_sess_unacked(struct vbi_conn *c, vbi_frame_fn fn, void *arg)
+{
+	uint64_t pos = c->tx.peer_freed, end = c->tx.tail;
+	struct vbi_frame_view v;
+	int rc;
+
+	if (!c->stage_mem || !c->tx.size)
+		return VB_ESTATE;
+	if (c->fwd_tail)
+		return VB_EINVAL; /* headers only: the bytes were gathered */
+	if (c->reserved)
+		end -= c->res_span; /* not a frame yet */
+	while (pos < end) {
+		size_t off = (size_t)(pos & (c->tx.size - 1));
+		size_t avail = c->tx.size - off;
+
+		if (end - pos < avail)
+			avail = (size_t)(end - pos);
+		rc = vbi_frame_parse(c->stage_mem, c->tx.size, off, avail,
+				     UINT32_MAX, &v);
+		if (rc)
+			return VB_EPROTO; /* our own staging: cannot be */
+		if (v.kind != VBI_FRAME_PAD) {
+			rc = fn(arg, &v);
+			if (rc)
+				return rc;
+		}
+		pos += v.span;
+	}
+	return VB_OK;
+}
+
 int vbi_sess_unpin(struct vbi_conn *c)
 {
 	struct vbi_frame_view v;

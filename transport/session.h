@@ -294,6 +294,7 @@ int vbi_sess_hold(struct vbi_conn *c, const struct vbi_frame_view *v);
 int vbi_sess_forward(struct vbi_conn *dst, struct vbi_conn *src,
 		     const struct vbi_frame_view *v, uint32_t sid);
 int vbi_sess_unpin(struct vbi_conn *c);
+int vbi_sess_unacked(struct vbi_conn *c, vbi_frame_fn fn, void *arg);
 int vbi_sess_send_ctrl(struct vbi_conn *c, const Verbus__Control *m);
 const char *vbi_sess_name(const struct vbi_conn *c);
 const void *vbi_sess_credentials(const struct vbi_conn *c, size_t *len);
@@ -319,6 +320,7 @@ void vbi_sess_set_arg(struct vbi_conn *c, void *arg);
 	.hold = vbi_sess_hold,                  \
 	.forward = vbi_sess_forward,            \
 	.unpin = vbi_sess_unpin,                \
+	.unacked = vbi_sess_unacked,            \
 	.send_ctrl = vbi_sess_send_ctrl,        \
 	.name = vbi_sess_name,                  \
 	.credentials = vbi_sess_credentials,    \

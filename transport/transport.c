@@ -179,6 +179,11 @@ int vbi_conn_unpin(struct vbi_conn *c)
 	return OPS(c)->unpin(c);
 }
 
+int vbi_conn_unacked(struct vbi_conn *c, vbi_frame_fn fn, void *arg)
+{
+	return OPS(c)->unacked(c, fn, arg);
+}
+
 int vbi_conn_send_ctrl(struct vbi_conn *c, const Verbus__Control *m)
 {
 	return OPS(c)->send_ctrl(c, m);

@@ -44,6 +44,9 @@ struct vbi_tp;
 struct vbi_conn;
 struct vbi_listener;
 
+/* A visitor of frames (vbi_conn_unacked()): 0 to go on. */
+typedef int (*vbi_frame_fn)(void *arg, const struct vbi_frame_view *v);
+
 /* Connection parameters; zero fields take the defaults in brackets. */
 struct vbi_conn_opts {
 	const char *name; /* for logs and the Hello ["verbus"] */
@@ -225,6 +228,7 @@ struct vbi_transport_ops {
 	int (*forward)(struct vbi_conn *dst, struct vbi_conn *src,
 		       const struct vbi_frame_view *v, uint32_t sid);
 	int (*unpin)(struct vbi_conn *c);
+	int (*unacked)(struct vbi_conn *c, vbi_frame_fn fn, void *arg);
 	int (*send_ctrl)(struct vbi_conn *c, const Verbus__Control *m);
 	int (*peer_name)(const struct vbi_conn *c, char *buf, size_t len);
 	int (*local_name)(const struct vbi_conn *c, char *buf, size_t len);
@@ -407,6 +411,20 @@ int vbi_conn_forward(struct vbi_conn *dst, struct vbi_conn *src,
  * how many forwards were copied.
  */
 int vbi_conn_unpin(struct vbi_conn *c);
+
+/*
+ * vbi_conn_unacked() - @fn(@arg, view) for each message frame @c has
+ * staged that its peer has not yet freed in its ring (written or not; not
+ * an open reservation), oldest first: what a peer that is still alive may
+ * not have taken when the connection fails (direct mode resends them
+ * through the broker).  The views point into @c's staging (their @seq our
+ * numbering, from 1), valid until @fn returns; @fn returns 0 to go on.
+ * Usable until the connection is freed, so in the closed callback too.
+ * Returns VB_OK, @fn's non-zero return, VB_ESTATE (no staging: never
+ * opened) or VB_EINVAL (@c forwarded frames from other rings: their
+ * topics and payloads are not in its staging).
+ */
+int vbi_conn_unacked(struct vbi_conn *c, vbi_frame_fn fn, void *arg);
 
 /*
  * vbi_conn_send_ctrl() - send control message @m (packed into a registered

@@ -1049,6 +1049,9 @@ int vb_stats(struct vb_conn *c, struct vb_stats *s)
 		all.direct_refused = c->dir->refused + c->dir->dropped;
 		all.direct_failed = c->dir->paths_failed;
 		all.direct_mem = vbi_direct_mem(c);
+		all.direct_resent = c->dir->resent;
+		all.direct_resent_in = c->dir->resent_in;
+		all.direct_resent_dup = c->dir->resent_dup;
 	}
 	memcpy(s, &all, all.sz);
 	client_unlock(c);

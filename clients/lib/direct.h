@@ -45,6 +45,11 @@ struct vb_sub;
 #define VBI_DIRECT_NONCES_MAX 4096u
 /* Subject grants one direct connection in may hold. */
 #define VBI_DIRECT_GRANTS_MAX 4096u
+/* A barrier whose direct connection closed short of its frames waits
+ * this long at most for the publisher's resends (they come within round
+ * trips of its noticing; none comes if it is gone and the broker could not
+ * tell): then what it holds goes, and the frames never seen are lost. */
+#define VBI_DIRECT_RESEND_WAIT_NS (10ull * 1000000000ull)
 /* A closed direct connection in whose frames wait for their fence is
  * kept this long at most (the fence comes within round trips; none comes
  * if the publisher lost its broker connection before its switch got
@@ -83,6 +88,11 @@ struct vbi_direct {
 	 * delivered @barrier_frames, or closed. */
 	uint64_t barrier_pub; /* 0: no barrier */
 	uint64_t barrier_frames;
+	struct vbi_din *barrier_in; /* the connection it waits for */
+	/* It closed short of @barrier_frames: the publisher's RESENDs
+	 * (those up to @barrier_frames are taken out of turn) or its
+	 * resends_done lift it; failing those, this moment (ns) does. */
+	uint64_t barrier_until;
 	struct vbi_dhold *bhead, **btail;
 
 	/* Publisher. */
@@ -102,6 +112,14 @@ struct vbi_direct {
 	uint64_t dropped; /* connections in closed for a bad frame/grant */
 	uint64_t paths_open; /* now: direct connections out, switched on */
 	uint64_t paths_failed; /* direct connections out that failed */
+	uint64_t resent; /* frames of failed ones sent through the broker */
+	uint64_t resent_in; /* such frames delivered (subscriber) */
+	uint64_t resent_dup; /* such frames dropped: taken directly */
+	/* Fault injection for tests (VERBUS_TEST_DIRECT_CUT=N in the
+	 * environment, read once): each direct connection in is closed
+	 * abruptly after every N frames it delivered, as a cut link would
+	 * end it; 0: never. */
+	uint64_t cut_every;
 };
 
 /* direct_sub.c */
@@ -144,6 +162,12 @@ static inline bool vbi_direct_barrier(struct vb_conn *c, struct vbi_conn *vc,
 {
 	return d && d->barrier_pub && vbi_direct_hold_broker(c, vc, v);
 }
+
+/* A RESEND frame @v from the broker (core/resend.h): a frame of a direct
+ * connection that failed, delivered unless that connection had delivered
+ * it (its number at most what it took); taken (released). */
+void vbi_direct_on_resend(struct vb_conn *c, struct vbi_conn *vc,
+			  const struct vbi_frame_view *v);
 
 /* The broker's Pong @id came while a barrier holds what the broker sends:
  * true if it waits behind it (taken at the lift, in order), false to take

@@ -33,6 +33,7 @@
 
 #include "clients/lib/client.h"
 #include "core/clock.h"
+#include "core/resend.h"
 #include "core/url.h"
 
 #include <inttypes.h>
@@ -382,7 +383,7 @@ static int dout_marker(struct vbi_dout *o)
 /* DirectSwitch for @o to the broker, in order with what we published;
  * on: with the sids it declares now (dout_declare). */
 static int switch_send(struct vb_conn *c, struct vbi_dout *o, bool on,
-		       bool failed)
+		       bool failed, uint32_t resend)
 {
 	Verbus__Control m = VERBUS__CONTROL__INIT;
 	Verbus__DirectSwitch sw = VERBUS__DIRECT_SWITCH__INIT;
@@ -401,9 +402,11 @@ static int switch_send(struct vb_conn *c, struct vbi_dout *o, bool on,
 	sw.on = on;
 	sw.failed = failed;
 	sw.frames = on ? 0 : o->frames;
+	sw.resend = resend;
 	vbi_debug("%s: direct path to %" PRIu64 ": switch %s (frames %" PRIu64
-		  ", %zu sids)",
-		  c->name, o->sub_id, on ? "on" : "off", o->frames, o->ndsids);
+		  ", %zu sids, %" PRIu32 " resent)",
+		  c->name, o->sub_id, on ? "on" : "off", o->frames, o->ndsids,
+		  resend);
 	m.body_case = VERBUS__CONTROL__BODY_DIRECT_SWITCH;
 	m.direct_switch = &sw;
 	rc = vbi_outq_ctrl(c, &m);
@@ -439,16 +442,130 @@ static void dout_close(struct vbi_dout *o, bool orderly)
 		vbi_conn_close(o->vc);
 }
 
+/* The resends of a failed dout (PROTOCOL.md, "Direct mode", step 4): RESEND
+ * frames for the broker, gathered before the DirectSwitch off that
+ * announces them, queued after it. */
+struct resends {
+	struct vb_conn *c;
+	struct vbi_dout *o;
+	uint32_t max; /* the broker's largest topic + payload */
+	struct out_item *head, **tail;
+	uint32_t n;
+	uint64_t lost; /* too large for the broker, or no memory */
+};
+
+static int resend_add(struct resends *r, uint8_t kind, uint32_t sid,
+		      uint64_t seq, const void *topic, uint16_t tlen,
+		      const void *payload, uint32_t plen)
+{
+	struct vbi_resend rp = {
+		.pub_id = r->c->dir->pub_id,
+		.sub_id = r->o->sub_id,
+		.seq = seq,
+		.kind = kind,
+	};
+	size_t size = (size_t)VBI_RESEND_PREFIX_LEN + plen;
+	struct out_item *it;
+
+	if ((size_t)tlen + size > r->max ||
+	    !(it = vbi_outq_new(OUT_PUB, (size_t)tlen + size))) {
+		r->lost++;
+		return 0;
+	}
+	it->fkind = VBI_FRAME_RESEND;
+	it->sid = sid;
+	it->topic_len = tlen;
+	it->size = (uint32_t)size;
+	memcpy(it->bytes, topic, tlen);
+	vbi_resend_put(it->bytes + tlen, &rp);
+	if (plen)
+		memcpy(it->bytes + tlen + VBI_RESEND_PREFIX_LEN, payload, plen);
+	it->next = NULL;
+	*r->tail = it;
+	r->tail = &it->next;
+	r->n++;
+	return 0;
+}
+
+static int resend_staged(void *arg, const struct vbi_frame_view *v)
+{
+	return resend_add(arg, v->kind, v->sid, v->seq, v->topic, v->topic_len,
+			  v->payload, v->payload_len);
+}
+
+/* Gather into @r what @o wrote that its subscriber may not have taken:
+ * the frames staged on @vc that it has not freed, then the queued ones
+ * (numbered after them: @o->frames counts both). */
+static void resends_gather(struct resends *r, struct vbi_dout *o,
+			   struct vbi_conn *vc)
+{
+	struct vbi_conn_stats cs;
+	uint64_t nq = 0, seq;
+	const struct dq *it;
+
+	vbi_conn_stats(r->c->vc, &cs);
+	r->max = cs.peer_max_msg;
+	if (!r->c->dir->pub_id || !vc ||
+	    vbi_conn_unacked(vc, resend_staged, r) != VB_OK)
+		return;
+	for (it = o->qhead; it; it = it->next)
+		if (it->kind == VBI_FRAME_MSG || it->kind == VBI_FRAME_HMSG)
+			nq++;
+	seq = o->frames - nq;
+	for (it = o->qhead; it; it = it->next)
+		if (it->kind == VBI_FRAME_MSG || it->kind == VBI_FRAME_HMSG)
+			resend_add(r, it->kind, it->sid, ++seq, it->bytes,
+				   it->tlen, it->bytes + it->tlen, it->plen);
+}
+
+static void resends_free(struct resends *r)
+{
+	struct out_item *it;
+
+	while ((it = r->head)) {
+		r->head = it->next;
+		free(it);
+	}
+}
+
 /* Tell the broker @o is off (in order with what we published), and end
- * it: drained first unless it @failed. */
-static void dout_switch_off(struct vb_conn *c, struct vbi_dout *o, bool failed)
+ * it: drained first unless it @failed.  If it failed (switched on, or off
+ * since but written to: idle, draining), what its subscriber may not have
+ * taken (on @vc, its connection: o->vc, or the one that just closed) goes
+ * again through the broker, announced by a DirectSwitch off (a second one
+ * if it was off already). */
+static void switch_off_from(struct vb_conn *c, struct vbi_dout *o, bool failed,
+			    struct vbi_conn *vc)
 {
 	struct vbi_direct *d = c->dir;
+	struct resends r = { .c = c, .o = o };
+	bool on = o->state == DO_ON, announce;
+	struct out_item *it;
 
-	if (o->state != DO_ON && o->state != DO_IDLE)
+	r.tail = &r.head;
+	if (!on && o->state != DO_IDLE && !(failed && o->state == DO_DRAINING))
 		return;
-	if (o->state == DO_ON)
-		(void)switch_send(c, o, false, failed);
+	/* Off already and nothing written: nothing to announce. */
+	announce = failed && (on || o->frames);
+	if (announce && c->state == CS_OPEN)
+		resends_gather(&r, o, vc);
+	if (r.lost)
+		vbi_warn("%s: direct path to %" PRIu64 " failed: %" PRIu64
+			 " message(s) written on it cannot go again through "
+			 "the broker (larger than it takes, or no memory)",
+			 c->name, o->sub_id, r.lost);
+	if ((on || announce) &&
+	    switch_send(c, o, false, failed, r.n) == VB_OK && r.n) {
+		/* In order behind the switch: queued, never sent ahead. */
+		while ((it = r.head)) {
+			r.head = it->next;
+			vbi_outq_append(c, it);
+		}
+		d->resent += r.n;
+		vbi_outq_pump(c);
+		vbi_client_staged(c);
+	}
+	resends_free(&r);
 	if (failed)
 		d->paths_failed++;
 	if (!failed && o->qhead) {
@@ -459,10 +576,16 @@ static void dout_switch_off(struct vb_conn *c, struct vbi_dout *o, bool failed)
 	dout_close(o, !failed);
 }
 
+static void dout_switch_off(struct vb_conn *c, struct vbi_dout *o, bool failed)
+{
+	switch_off_from(c, o, failed, o->vc);
+}
+
 /* @o can no longer be written (a write failed): switch off, end it. */
 static void dout_fail(struct vb_conn *c, struct vbi_dout *o)
 {
-	if (o->state == DO_ON || o->state == DO_IDLE) {
+	if (o->state == DO_ON || o->state == DO_IDLE ||
+	    o->state == DO_DRAINING) {
 		dout_switch_off(c, o, true);
 		return;
 	}
@@ -633,7 +756,7 @@ static void dout_on_open(struct vbi_conn *vc, void *arg)
 		dout_set(c->dir, o, DO_IDLE);
 		return;
 	}
-	if (switch_send(c, o, true, false) != VB_OK) {
+	if (switch_send(c, o, true, false, 0) != VB_OK) {
 		dq_free_all(o);
 		dout_close(o, false);
 		return;
@@ -698,18 +821,17 @@ static void dout_on_closed(struct vbi_conn *vc,
 	struct vb_conn *c;
 	struct vbi_direct *d;
 
-	(void)vc;
 	if (!o)
 		return;
 	c = o->c;
 	d = c->dir;
 	vbi_debug("%s: direct path to %" PRIu64 " closed: %s", c->name,
 		  o->sub_id, why->reason);
-	if (o->state == DO_ON || o->state == DO_IDLE) {
-		o->vc = NULL; /* nothing to close */
-		dout_switch_off(c, o, true);
-	} else if ((o->state == DO_CONNECTING || o->state == DO_OPEN ||
-		    o->state == DO_DRAINING) &&
+	if (o->state == DO_ON || o->state == DO_IDLE ||
+	    o->state == DO_DRAINING) {
+		o->vc = NULL; /* nothing to close; its staging still there */
+		switch_off_from(c, o, true, vc);
+	} else if ((o->state == DO_CONNECTING || o->state == DO_OPEN) &&
 		   why->err != VB_ECLOSED) {
 		d->paths_failed++;
 	}
@@ -958,7 +1080,7 @@ static void subj_commit(struct vb_conn *c, struct vbi_dsubj *s, uint64_t gen)
 		for (size_t k = 0; k < p->nsids; k++) {
 			if (dout_has(p->out, p->sids[k]))
 				continue;
-			if (switch_send(c, p->out, false, false) == VB_OK)
+			if (switch_send(c, p->out, false, false, 0) == VB_OK)
 				dout_set(c->dir, p->out, DO_IDLE);
 			else
 				dout_fail(c, p->out);
@@ -1058,7 +1180,7 @@ static void dout_pause(struct vb_conn *c, struct vbi_dout *o)
 {
 	if (o->state != DO_ON)
 		return;
-	if (switch_send(c, o, false, false) != VB_OK) {
+	if (switch_send(c, o, false, false, 0) != VB_OK) {
 		dout_fail(c, o);
 		return;
 	}
@@ -1080,7 +1202,7 @@ static void pub_resume(struct vb_conn *c)
 		if (o->state != DO_IDLE || !o->vc ||
 		    o->qbytes > c->o.pending_max / 2)
 			continue;
-		if (switch_send(c, o, true, false) != VB_OK) {
+		if (switch_send(c, o, true, false, 0) != VB_OK) {
 			dout_fail(c, o);
 			continue;
 		}

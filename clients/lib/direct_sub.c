@@ -31,6 +31,7 @@
  */
 #include "clients/lib/client.h"
 #include "core/clock.h"
+#include "core/resend.h"
 #include "clients/lib/direct.h"
 #include "proto/grant.h"
 
@@ -47,6 +48,7 @@ struct vbi_dhold {
 	uint64_t pub_id; /* a fence's; 0: a Pong */
 	uint64_t frames; /* a Pong's: its id */
 	bool on;
+	bool done; /* a fence's resends_done */
 };
 
 /* The sids of one grant: a subject's plain subscriptions, or its members
@@ -81,6 +83,7 @@ struct vbi_din {
 	unsigned early; /* broker fences on that came before their marker */
 	struct vbi_dhold *head, **tail; /* waiting frames, oldest first */
 	bool counted; /* in d->npeers */
+	bool cut; /* VERBUS_TEST_DIRECT_CUT closed it: it takes nothing */
 	struct vbi_din *znext; /* in d->zombies (closed: vc NULL) */
 	uint64_t zombie_ns; /* in d->zombies: dropped then, fence or not */
 	UT_hash_handle hh; /* in d->ins (open: vc set) */
@@ -97,10 +100,13 @@ int vbi_direct_get(struct vb_conn *c, struct vbi_direct **out)
 	struct vbi_direct *d = c->dir;
 
 	if (!d) {
+		const char *cut = getenv("VERBUS_TEST_DIRECT_CUT");
+
 		d = calloc(1, sizeof(*d));
 		if (!d)
 			return VB_ENOMEM;
 		d->btail = &d->bhead;
+		d->cut_every = cut ? strtoull(cut, NULL, 10) : 0;
 		c->dir = d;
 	}
 	*out = d;
@@ -302,6 +308,8 @@ static void din_free(struct vbi_direct *d, struct vbi_din *in)
 
 	din_drop_held(in);
 	grants_free(in);
+	if (d->barrier_in == in)
+		d->barrier_in = NULL;
 	if (in->vc) {
 		HASH_DEL(d->ins, in);
 	} else {
@@ -595,7 +603,47 @@ static void deliver_direct(struct vb_conn *c, struct vbi_conn *vc,
 	vbi_subs_deliver_now(c, vc, v);
 }
 
+void vbi_direct_on_resend(struct vb_conn *c, struct vbi_conn *vc,
+			  const struct vbi_frame_view *v)
+{
+	struct vbi_direct *d = c->dir;
+	struct vbi_frame_view w = *v;
+	struct vbi_resend r;
+	struct vbi_din *in;
+
+	if (!d || c->closing || vc != c->vc ||
+	    vbi_resend_parse(v->payload, v->payload_len, &r) != VB_OK) {
+		/* Only a broker sends these, and only well formed. */
+		c->st.bad_msgs++;
+		vbi_conn_release(vc, v);
+		return;
+	}
+	/* Its open connection, else the newest closed one: a resend
+	 * follows the failure it repeats, and a new connection of that
+	 * publisher comes only after (DOUT_RETRY_NS). */
+	in = din_by_pub(d, r.pub_id);
+	if (in && r.seq <= in->frames_in) {
+		d->resent_dup++; /* taken from the direct connection */
+		vbi_conn_release(vc, v);
+		return;
+	}
+	if (in)
+		in->frames_in = r.seq;
+	d->resent_in++;
+	w.kind = r.kind;
+	w.payload = r.payload;
+	w.payload_len = r.payload_len;
+	vbi_subs_deliver_now(c, vc, &w);
+}
+
 static void barrier_lift(struct vb_conn *c);
+static void barrier_closed(struct vb_conn *c);
+
+/* Whether the barrier's direct connection has closed (or gone). */
+static bool barrier_waits_resends(const struct vbi_direct *d)
+{
+	return d->barrier_pub && (!d->barrier_in || !d->barrier_in->vc);
+}
 
 static void on_din_message(struct vbi_conn *vc, const struct vbi_frame_view *v,
 			   void *arg)
@@ -606,7 +654,7 @@ static void on_din_message(struct vbi_conn *vc, const struct vbi_frame_view *v,
 	struct vbi_dhold *h;
 	const char *why;
 
-	if (c->closing || !in || !in->vc) {
+	if (c->closing || !in || !in->vc || in->cut) {
 		vbi_conn_release(vc, v);
 		return;
 	}
@@ -614,6 +662,18 @@ static void on_din_message(struct vbi_conn *vc, const struct vbi_frame_view *v,
 	if (why) {
 		vbi_conn_release(vc, v);
 		din_close(c, in, why);
+		return;
+	}
+	if (d->cut_every && (in->frames_in + 1) % d->cut_every == 0) {
+		/* This frame and whatever else has landed are lost with the
+		 * connection, as on a cut link. */
+		vbi_warn("%s: direct mode: connection from publisher %llu cut "
+			 "after %llu frames (VERBUS_TEST_DIRECT_CUT)",
+			 c->name, (unsigned long long)in->pub_id,
+			 (unsigned long long)in->frames_in);
+		in->cut = true;
+		vbi_conn_release(vc, v);
+		vbi_conn_close(vc);
 		return;
 	}
 	if (++in->frames_in <= in->deliver_upto) {
@@ -632,7 +692,7 @@ static void on_din_message(struct vbi_conn *vc, const struct vbi_frame_view *v,
 		*in->tail = h;
 		in->tail = &h->next;
 	}
-	if (d->barrier_pub == in->pub_id && in->frames_in >= d->barrier_frames)
+	if (d->barrier_in == in && in->frames_in >= d->barrier_frames)
 		barrier_lift(c);
 }
 
@@ -652,25 +712,20 @@ static void on_din_closed(struct vbi_conn *vc, const struct vbi_close_info *why,
 		d->npeers--;
 	}
 	grants_free(in);
-	/* Frames waiting for a fence stay until it comes (or a revoke):
-	 * the broker may have skipped us for them already. */
-	if (!in->head) {
-		bool waited = d->barrier_pub == in->pub_id;
-
-		din_free(d, in);
-		if (waited)
-			barrier_lift(c);
-		return;
-	}
-	/* Out of @ins: a new connection may get @vc's address. */
+	/* Kept, closed (a zombie): frames waiting for a fence stay until it
+	 * comes (or a revoke), since the broker may have skipped us for
+	 * them already; and what it took stays counted, since the
+	 * publisher sends again through the broker what we may not have
+	 * taken, and we drop what we had (vbi_direct_on_resend).  Out of
+	 * @ins: a new connection may get @vc's address. */
 	HASH_DEL(d->ins, in);
 	in->vc = NULL;
 	in->znext = d->zombies;
 	in->zombie_ns = vbi_client_now_ns() + VBI_DIRECT_ZOMBIE_NS;
 	d->zombies = in;
 	vbi_client_arm_timer(c);
-	if (d->barrier_pub == in->pub_id)
-		barrier_lift(c);
+	if (d->barrier_in == in)
+		barrier_closed(c);
 }
 
 /* @vc's receive ring and send staging (the staging mirrors the peer's
@@ -702,6 +757,9 @@ uint64_t vbi_direct_next_deadline(const struct vb_conn *c)
 	for (in = c->dir ? c->dir->zombies : NULL; in; in = in->znext)
 		if (!next || in->zombie_ns < next)
 			next = in->zombie_ns;
+	if (c->dir && c->dir->barrier_until &&
+	    (!next || c->dir->barrier_until < next))
+		next = c->dir->barrier_until;
 	return next;
 }
 
@@ -711,6 +769,18 @@ void vbi_direct_expire(struct vb_conn *c, uint64_t now)
 	struct vbi_din *in, *next;
 	size_t n;
 
+	if (d && d->barrier_until && d->barrier_until <= now &&
+	    barrier_waits_resends(d)) {
+		vbi_warn("%s: direct mode: publisher %llu's direct connection "
+			 "closed after %llu of its %llu frames and the rest "
+			 "never came through the broker: lost",
+			 c->name, (unsigned long long)d->barrier_pub,
+			 d->barrier_in ?
+				 (unsigned long long)d->barrier_in->frames_in :
+				 0ull,
+			 (unsigned long long)d->barrier_frames);
+		barrier_lift(c);
+	}
 	for (in = d ? d->zombies : NULL; in; in = next) {
 		next = in->znext;
 		if (in->zombie_ns > now)
@@ -718,10 +788,12 @@ void vbi_direct_expire(struct vb_conn *c, uint64_t now)
 		n = 0;
 		for (const struct vbi_dhold *h = in->head; h; h = h->next)
 			n++;
-		vbi_warn("%s: direct mode: %zu message(s) from publisher %llu "
-			 "dropped: its connection closed and the broker's "
-			 "fence for them never came",
-			 c->name, n, (unsigned long long)in->pub_id);
+		if (n)
+			vbi_warn("%s: direct mode: %zu message(s) from "
+				 "publisher %llu dropped: its connection "
+				 "closed and the broker's fence for them "
+				 "never came",
+				 c->name, n, (unsigned long long)in->pub_id);
 		din_free(d, in);
 	}
 }
@@ -751,10 +823,14 @@ static void fence_apply(struct vb_conn *c, uint64_t pub_id, bool on,
 	if (!in)
 		return; /* gone, and nothing of it waits */
 	if (!on) {
-		/* What it wrote before the switch goes first. */
-		if (in->vc && in->frames_in < frames) {
+		/* What it wrote before the switch goes first: from its
+		 * direct connection, or, closed short of it, as resends. */
+		if (in->frames_in < frames) {
 			d->barrier_pub = pub_id;
 			d->barrier_frames = frames;
+			d->barrier_in = in;
+			if (!in->vc)
+				barrier_closed(c);
 		}
 		return;
 	}
@@ -771,30 +847,104 @@ static void fence_apply(struct vb_conn *c, uint64_t pub_id, bool on,
 		deliver_direct(c, h->vc, &h->v);
 		free(h);
 	}
-	if (!in->vc && !in->head)
-		din_free(d, in);
+	/* A closed one stays (its count) until it expires or is revoked:
+	 * its resends may still come. */
+}
+
+/* Whether @v (from the broker) is a RESEND of the barrier's publisher due
+ * before everything the barrier holds (its number at most the fence's):
+ * with the connection closed, taken out of turn. */
+static bool resend_due(const struct vbi_direct *d,
+		       const struct vbi_frame_view *v)
+{
+	struct vbi_resend r;
+
+	return v->kind == VBI_FRAME_RESEND && barrier_waits_resends(d) &&
+	       vbi_resend_parse(v->payload, v->payload_len, &r) == VB_OK &&
+	       r.pub_id == d->barrier_pub && r.seq <= d->barrier_frames;
+}
+
+/* The barrier's connection closed short of its frames: take the resends
+ * of its publisher the barrier holds, out of turn; lifted once they make
+ * up the count, or at the publisher's resends_done.  True if lifted. */
+static bool barrier_scan(struct vb_conn *c)
+{
+	struct vbi_direct *d = c->dir;
+	struct vbi_dhold **pp = &d->bhead, *h;
+
+	while (barrier_waits_resends(d) && (h = *pp)) {
+		bool done = !h->vc && h->done && h->pub_id == d->barrier_pub;
+
+		if (!done && !(h->vc && resend_due(d, &h->v))) {
+			pp = &h->next;
+			continue;
+		}
+		*pp = h->next;
+		if (d->btail == &h->next)
+			d->btail = pp;
+		if (done) {
+			free(h);
+			d->barrier_pub = 0;
+			return true;
+		}
+		vbi_direct_on_resend(c, h->vc, &h->v);
+		free(h);
+		if (d->barrier_in &&
+		    d->barrier_in->frames_in >= d->barrier_frames) {
+			d->barrier_pub = 0;
+			return true;
+		}
+	}
+	return !d->barrier_pub;
 }
 
 /* Deliver what the barrier held, in order, until a fence in it raises
- * another. */
+ * another (whose resends, held too, are then taken out of turn). */
 static void barrier_lift(struct vb_conn *c)
 {
 	struct vbi_direct *d = c->dir;
 	struct vbi_dhold *h;
 
 	d->barrier_pub = 0;
-	while (!d->barrier_pub && (h = d->bhead)) {
-		d->bhead = h->next;
-		if (!d->bhead)
-			d->btail = &d->bhead;
-		if (h->vc)
-			vbi_subs_deliver_now(c, h->vc, &h->v);
-		else if (h->pub_id)
-			fence_apply(c, h->pub_id, h->on, h->frames);
-		else
-			vbi_client_pong(c, h->frames);
-		free(h);
+	for (;;) {
+		while (!d->barrier_pub && (h = d->bhead)) {
+			d->bhead = h->next;
+			if (!d->bhead)
+				d->btail = &d->bhead;
+			if (h->vc)
+				vbi_subs_deliver_now(c, h->vc, &h->v);
+			else if (h->pub_id && !h->done)
+				fence_apply(c, h->pub_id, h->on, h->frames);
+			else if (!h->pub_id)
+				vbi_client_pong(c, h->frames);
+			free(h);
+		}
+		if (!barrier_waits_resends(d) || !barrier_scan(c))
+			break;
 	}
+	if (!d->barrier_pub) {
+		d->barrier_in = NULL;
+		d->barrier_until = 0;
+	}
+}
+
+/* The barrier's connection closed: enough taken, it lifts; else it waits
+ * for the publisher's resends (VBI_DIRECT_RESEND_WAIT_NS at most). */
+static void barrier_closed(struct vb_conn *c)
+{
+	struct vbi_direct *d = c->dir;
+
+	if (d->barrier_in && d->barrier_in->frames_in >= d->barrier_frames) {
+		barrier_lift(c);
+		return;
+	}
+	if (!d->barrier_until) {
+		d->barrier_until =
+			vbi_client_now_ns() + VBI_DIRECT_RESEND_WAIT_NS;
+		vbi_client_arm_timer(c);
+	}
+	if (barrier_scan(c))
+		barrier_lift(c);
 }
 
 void vbi_direct_on_fence(struct vb_conn *c, const Verbus__DirectFence *f)
@@ -804,7 +954,15 @@ void vbi_direct_on_fence(struct vb_conn *c, const Verbus__DirectFence *f)
 
 	if (!d)
 		return;
-	if (!d->barrier_pub) {
+	if (f->resends_done) {
+		/* Everything its failed connection owed us came before this. */
+		if (barrier_waits_resends(d) && f->pub_id == d->barrier_pub) {
+			barrier_lift(c);
+			return;
+		}
+		if (!d->barrier_pub)
+			return; /* nothing waits for it */
+	} else if (!d->barrier_pub) {
 		fence_apply(c, f->pub_id, f->on, f->frames);
 		return;
 	}
@@ -812,12 +970,14 @@ void vbi_direct_on_fence(struct vb_conn *c, const Verbus__DirectFence *f)
 	if (!h) {
 		/* Out of memory: order gives way to delivery. */
 		barrier_lift(c);
-		fence_apply(c, f->pub_id, f->on, f->frames);
+		if (!f->resends_done)
+			fence_apply(c, f->pub_id, f->on, f->frames);
 		return;
 	}
 	h->pub_id = f->pub_id;
 	h->on = f->on;
 	h->frames = f->frames;
+	h->done = f->resends_done;
 	*d->btail = h;
 	d->btail = &h->next;
 }
@@ -843,6 +1003,14 @@ bool vbi_direct_hold_broker(struct vb_conn *c, struct vbi_conn *vc,
 
 	if (vc != c->vc)
 		return false;
+	if (resend_due(d, v)) {
+		/* Due before all it holds: taken now. */
+		vbi_direct_on_resend(c, vc, v);
+		if (d->barrier_in &&
+		    d->barrier_in->frames_in >= d->barrier_frames)
+			barrier_lift(c);
+		return true;
+	}
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return false; /* delivered now: order gives way */
@@ -863,11 +1031,14 @@ void vbi_direct_on_revoke(struct vb_conn *c, const Verbus__DirectRevoke *r)
 	/* Frames still waiting never had their fence: the broker carried
 	 * them. */
 	din_drop_held(in);
-	if (in->vc)
+	if (in->vc) {
 		vbi_conn_close_error(in->vc, VB_EACCES,
 				     "direct grants revoked by the broker");
-	else
-		din_free(d, in);
+		return;
+	}
+	din_free(d, in);
+	if (barrier_waits_resends(d) && d->barrier_pub == r->pub_id)
+		barrier_lift(c); /* nothing more comes from it */
 }
 
 /* ---- teardown ------------------------------------------------------------ */
@@ -878,9 +1049,14 @@ void vbi_direct_lost(struct vb_conn *c)
 
 	d->listen_sent = false;
 	d->my_id = 0; /* a new key comes with the next open */
-	/* What the broker had sent was sent: delivered, in order. */
+	/* What the broker had sent was sent: delivered, in order (its
+	 * fences hold no more: no resend comes on a new connection). */
+	do
+		barrier_lift(c);
+	while (d->bhead);
 	d->barrier_pub = 0;
-	barrier_lift(c);
+	d->barrier_in = NULL;
+	d->barrier_until = 0;
 	vbi_direct_pub_lost(c);
 }
 

@@ -59,14 +59,18 @@ static void out_pop(struct vb_conn *c)
 	free(it);
 }
 
-/* Drop the queued control messages (a connection was lost). */
+/* Drop the queued control messages (a connection was lost), and direct
+ * mode's resends: they go with the DirectSwitch that announced them. */
 void vbi_outq_drop_control(struct vb_conn *c)
 {
 	struct out_item **pp = &c->out_head, *it;
 
 	c->out_tail = &c->out_head;
 	while ((it = *pp)) {
-		if (it->kind == OUT_PUB) {
+		if (it->kind == OUT_PUB && it->fkind == VBI_FRAME_RESEND) {
+			c->out_msgs--;
+			c->out_bytes -= it->size;
+		} else if (it->kind == OUT_PUB) {
 			/* A stream cut short starts again, as a new one. */
 			it->tag = 0;
 			it->off = 0;
@@ -143,9 +147,11 @@ static int send_subscribe(struct vb_conn *c, uint32_t sid)
 	return vbi_conn_send_ctrl(c->vc, &m);
 }
 
-/* vbi_conn_send() for a frame of @kind (the payload is whole already). */
-static int send_copy(struct vbi_conn *vc, uint8_t kind, const void *topic,
-		     uint16_t tlen, const void *payload, uint32_t plen)
+/* vbi_conn_send() for a frame of @kind (the payload is whole already),
+ * for @sid (a RESEND's; else 0). */
+static int send_copy(struct vbi_conn *vc, uint8_t kind, uint32_t sid,
+		     const void *topic, uint16_t tlen, const void *payload,
+		     uint32_t plen)
 {
 	void *t, *p;
 	int rc = vbi_conn_reserve_kind(vc, kind, tlen, plen, &t, &p);
@@ -154,6 +160,8 @@ static int send_copy(struct vbi_conn *vc, uint8_t kind, const void *topic,
 		return rc;
 	memcpy(t, topic, tlen);
 	memcpy(p, payload, plen);
+	if (sid)
+		vbi_frame_set_sid((uint8_t *)t - VBI_FRAME_HDR_LEN, sid);
 	return vbi_conn_commit(vc);
 }
 
@@ -181,8 +189,24 @@ static int send_item(struct vb_conn *c, struct out_item *it)
 	case OUT_PUB:
 		if (it->tag) /* a stream under way */
 			return vbi_stream_send(c, it);
+		if (it->fkind == VBI_FRAME_RESEND) {
+			/* Direct mode's (direct_pub.c): one frame, whose size
+			 * was checked; one the broker no longer takes (it
+			 * came back smaller) is lost, and said so. */
+			rc = send_copy(c->vc, it->fkind, it->sid, it->bytes,
+				       it->topic_len, it->bytes + it->topic_len,
+				       it->size);
+			if (rc == VB_EMSGSIZE) {
+				vbi_warn("%s: a direct message resent through "
+					 "the broker is larger than it takes; "
+					 "lost",
+					 c->name);
+				rc = VB_OK;
+			}
+			return rc;
+		}
 		if (it->fkind == VBI_FRAME_HMSG)
-			rc = send_copy(c->vc, it->fkind, it->bytes,
+			rc = send_copy(c->vc, it->fkind, 0, it->bytes,
 				       it->topic_len, it->bytes + it->topic_len,
 				       it->size);
 		else
@@ -271,7 +295,8 @@ void vbi_outq_pump(struct vb_conn *c)
 		if (rc == VB_OK && it->kind == OUT_PING && c->move_ping &&
 		    it->num == c->move_ping)
 			c->move_sent = true;
-		if (rc == VB_OK && it->kind == OUT_PUB) {
+		if (rc == VB_OK && it->kind == OUT_PUB &&
+		    it->fkind != VBI_FRAME_RESEND) { /* counted once */
 			c->st.msgs_out++;
 			c->st.bytes_out += it->size;
 		} else if (rc != VB_OK) {

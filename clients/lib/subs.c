@@ -316,6 +316,10 @@ void vbi_subs_deliver_now(struct vb_conn *c, struct vbi_conn *vc,
 		vbi_stream_chunk(c, vc, v); /* a piece of a large message */
 		return;
 	}
+	if (v->kind == VBI_FRAME_RESEND) {
+		vbi_direct_on_resend(c, vc, v); /* direct mode's, unwrapped */
+		return;
+	}
 	s = c->closing ? NULL : vbi_subs_find(c, v->sid);
 	if (!s || (s->max && s->received >= s->max) ||
 	    (s->drain && vbi_drain_expired(s))) {

@@ -968,6 +968,13 @@ struct vb_stats {
 	 * connections hold (each one's receive ring and send staging, in
 	 * and out); registered once per connection, at its set-up. */
 	uint64_t direct_mem;
+	/* Direct mode, when a direct connection fails while both ends live:
+	 * messages written on it that went again through the broker (a
+	 * publisher's); of those the broker brought, the ones delivered and
+	 * the ones dropped as already taken from the direct connection (a
+	 * subscriber's). */
+	uint64_t direct_resent;
+	uint64_t direct_resent_in, direct_resent_dup;
 };
 
 /* vb_stats() - fill @s (up to s->sz bytes).  Returns VB_OK or VB_EINVAL. */

@@ -10,8 +10,11 @@
  * later, newest first; every view handed out must lie inside the ring and
  * the ring's counters must stay ordered.  A CHUNK's prefix is decoded too
  * (core/chunk.c): its piece must lie inside the payload and within the
- * total it announces, and the prefix must encode back to the same. */
+ * total it announces, and the prefix must encode back to the same; so is
+ * a RESEND's (core/resend.c): the original payload after it, its fields
+ * as checked, and the same bytes again from its encoder. */
 #include "core/chunk.h"
+#include "core/resend.h"
 #include "core/frame.h"
 #include "core/ring.h"
 
@@ -55,6 +58,29 @@ static void check_chunk(const struct vbi_frame_view *v)
 	    vbi_chunk_parse(again, sizeof(again) + ck.len, &ck2) != VB_OK ||
 	    ck2.tag != ck.tag || ck2.total != ck.total || ck2.off != ck.off ||
 	    ck2.flags != ck.flags)
+		abort();
+}
+
+/* A RESEND's prefix, as the broker and the library decode it. */
+static void check_resend(const struct vbi_frame_view *v)
+{
+	uint8_t again[VBI_RESEND_PREFIX_LEN];
+	const uint8_t *p = v->payload;
+	struct vbi_resend r, r2;
+
+	if (v->kind != VBI_FRAME_RESEND ||
+	    vbi_resend_parse(v->payload, v->payload_len, &r) != VB_OK)
+		return;
+	if ((const uint8_t *)r.payload != p + VBI_RESEND_PREFIX_LEN ||
+	    r.payload_len != v->payload_len - VBI_RESEND_PREFIX_LEN ||
+	    !r.pub_id || !r.sub_id || !r.seq ||
+	    (r.kind != VBI_FRAME_MSG && r.kind != VBI_FRAME_HMSG))
+		abort();
+	vbi_resend_put(again, &r);
+	if (memcmp(again, p, sizeof(again)) ||
+	    vbi_resend_parse(again, sizeof(again), &r2) != VB_OK ||
+	    r2.pub_id != r.pub_id || r2.sub_id != r.sub_id || r2.seq != r.seq ||
+	    r2.kind != r.kind)
 		abort();
 }
 
@@ -118,6 +144,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				    ring + RING)
 				abort();
 			check_chunk(&v);
+			check_resend(&v);
 			/* Hold the odd ones (until a 0 immediate), release
 			 * the others at once: out of order. */
 			if (nheld < 64 && (v.seq & 1))

@@ -20,7 +20,9 @@
 # direct publisher streams: every message once and in order, the
 # publisher switching off by itself (nothing revoked); (l) request/reply
 # with --direct: no DirectQuery for the replies' inboxes; (m) direct
-# fan-out under backpressure, every message once.
+# fan-out under backpressure, every message once; (n) direct connections
+# cut with both ends alive while a direct publisher streams: what was in
+# flight goes again through the broker, every message once and in order.
 set -u
 . "$(dirname "$0")/lib.sh"
 broker_env 'for p in ${pid_srv:-} ${pid_s1:-} ${pid_s2:-} ${pid_t:-}; do kill -9 "$p" 2>/dev/null; done'
@@ -234,6 +236,42 @@ n=3000
 	{ cat "$work/fanout.out"; fail "verbus bench --direct fanout lost or doubled messages"; }
 cat "$work/fanout.out"
 echo "PASS: m. $n messages of 32 KiB to 4 direct subscribers under backpressure: each once"
+
+# n. Direct connections cut with both ends alive: S1's library closes each
+# direct connection in abruptly after every 1,500 frames it took
+# (VERBUS_TEST_DIRECT_CUT), frames still in flight on it, while a direct
+# publisher streams; the publisher resends through the broker, behind its
+# DirectSwitch off, what S1 had not freed in its ring (RESEND frames, to
+# S1 alone), and S1 drops those it had taken: S1 and a plain subscriber
+# each get every message once and in order.  (Before the resends a cut
+# lost what was in flight: at most once.)
+count=${VERBUS_DIRECT_CUT_MSGS:-20000}
+r0=$(metric verbus_direct_resends_total)
+export VERBUS_TEST_DIRECT_CUT=1500
+spawn s1 --serve "$url" "$a" cut.x
+unset VERBUS_TEST_DIRECT_CUT
+spawn t --serve-plain "$url" "$a" cut.x
+publish_bg cut.x "$count"
+flowing s1
+wait "$pid_pub"
+rc=$?
+cat "$work/pub.out"
+[ "$rc" = 0 ] || { show broker "$work/broker.log"; fail "the direct publisher exited $rc across cut direct connections"; }
+"$VERBUS_BIN/verbus" pub -q -s "$url" quit "$count" || fail "verbus pub quit failed"
+reap_served s1
+reap_served t
+cat "$work/s1.out" "$work/t.out"
+cuts=$(grep -c 'cut after .* frames' "$work/s1.err")
+resent=$(sed -nE 's/.*, resent ([0-9]+)$/\1/p' "$work/pub.out")
+r=$(($(metric verbus_direct_resends_total) - r0))
+[ "$(served s1 numbered)" = "$count" ] || fail "S1 got $(served s1 numbered) of $count across $cuts cuts"
+[ "$(served t numbered)" = "$count" ] || fail "T got $(served t numbered) of $count"
+[ "$(served s1 direct)" -gt 0 ] || fail "S1 got nothing directly"
+[ "$cuts" -ge 1 ] || fail "no direct connection was cut ($count messages: VERBUS_DIRECT_CUT_MSGS)"
+# The frame each cut fell on was never taken: S1 must have had each again.
+[ "$(served s1 resent)" -ge "$cuts" ] && [ "$r" -ge "$cuts" ] ||
+	fail "$cuts cuts, but the publisher resent ${resent:-0}, the broker delivered $r again and S1 took $(served s1 resent) of them"
+echo "PASS: n. $cuts direct connections cut mid-stream: the publisher resent $resent through the broker (delivered $r; S1 took $(served s1 resent), dropped $(served s1 dup) it had), S1 ($(served s1 direct) direct) and the plain subscriber each got all $count, in order"
 
 broker_stop
 echo "PASS: direct"

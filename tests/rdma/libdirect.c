@@ -429,8 +429,10 @@ static int serve(const char *url, const char *source, const char *pattern,
 	}
 	stats(c, &st);
 	printf("served %" PRIu64 " messages, direct %" PRIu64
-	       ", refused %" PRIu64 ", numbered %" PRIu64 "\n",
-	       sv.msgs, st.direct_msgs_in, st.direct_refused, sv.numbered);
+	       ", refused %" PRIu64 ", numbered %" PRIu64 ", resent %" PRIu64
+	       ", dup %" PRIu64 "\n",
+	       sv.msgs, st.direct_msgs_in, st.direct_refused, sv.numbered,
+	       st.direct_resent_in, st.direct_resent_dup);
 	vb_close(c);
 	return 0;
 }
@@ -480,8 +482,8 @@ static int publish_n(const char *url, const char *source, const char *subject,
 	OK(vb_flush(c, WAIT_MS));
 	stats(c, &st);
 	printf("published %" PRIu32 " messages, direct out %" PRIu64
-	       ", failed %" PRIu64 "\n",
-	       n, st.direct_msgs_out, st.direct_failed);
+	       ", failed %" PRIu64 ", resent %" PRIu64 "\n",
+	       n, st.direct_msgs_out, st.direct_failed, st.direct_resent);
 	vb_close(c);
 	return 0;
 }

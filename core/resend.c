@@ -1,0 +1,59 @@
+/*
+ * resend.c - direct mode's resends: the RESEND prefix (core/resend.h).
+ */
+#include "core/resend.h"
+#include "core/frame.h"
+
+#include <verbus/verbus.h>
+
+static uint64_t ld64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void st64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+int vbi_resend_parse(const void *payload, uint32_t payload_len,
+		     struct vbi_resend *out)
+{
+	const uint8_t *p = payload;
+	struct vbi_resend r;
+
+	if (!p || payload_len < VBI_RESEND_PREFIX_LEN)
+		return VB_EPROTO;
+	/* Each field read once: the bytes may be a peer's to change. */
+	r.pub_id = ld64(p);
+	r.sub_id = ld64(p + 8);
+	r.seq = ld64(p + 16);
+	r.kind = p[24];
+	for (int i = 25; i < 32; i++)
+		if (p[i])
+			return VB_EPROTO;
+	if (!r.pub_id || !r.sub_id || !r.seq ||
+	    (r.kind != VBI_FRAME_MSG && r.kind != VBI_FRAME_HMSG))
+		return VB_EPROTO;
+	r.payload = p + VBI_RESEND_PREFIX_LEN;
+	r.payload_len = payload_len - VBI_RESEND_PREFIX_LEN;
+	*out = r;
+	return VB_OK;
+}
+
+void vbi_resend_put(void *dst, const struct vbi_resend *r)
+{
+	uint8_t *p = dst;
+
+	st64(p, r->pub_id);
+	st64(p + 8, r->sub_id);
+	st64(p + 16, r->seq);
+	p[24] = r->kind;
+	for (int i = 25; i < 32; i++)
+		p[i] = 0;
+}
