@@ -8,7 +8,11 @@ Each DIR holds the prof.<pid> files of one run: one process that published
 (it has "publish" marks: verbus bench, or vb_relay_bench's driver) and the
 middle party (verbusd, or the relay).  One message is in flight at a time,
 so the marks after each publish, in time order, are that message's steps.
-Prints the median and mean of each step, in microseconds.
+A DIR whose name starts with "direct" is a direct-mode run (issue 19): the
+publisher writes into the subscriber's ring itself, so its path is the
+client's steps alone, and a message the broker touched (before the path
+was switched on) is left out.  Prints the median and mean of each step, in
+microseconds.
 """
 import os
 import statistics
@@ -31,6 +35,13 @@ PATH = [
 # even complete it at the receiver before it returns).
 IN_POST = [("publisher: in ibv_post_send", "client"),
            ("broker: in ibv_post_send", "broker")]
+# Direct mode: one hop, publisher to subscriber (both in the client).
+DIRECT_PATH = [
+    ("publish call -> write posted", "client", POST),
+    ("direct: posted -> subscriber polls it", "client", ARRIVED),
+    ("subscriber: polled -> callback", "client", DELIVER),
+    ("callback -> application has it", "client", DONE),
+]
 WARMUP = 200
 
 
@@ -56,14 +67,17 @@ def load(d):
     return rate, ev
 
 
-def steps(rate, ev):
+def steps(rate, ev, direct):
     starts = [i for i, e in enumerate(ev) if e[1] == "client" and e[2] == PUBLISH]
     have = {(e[1], e[2]) for e in ev}
-    path = [s for s in PATH if (s[1], s[2]) in have]
+    path = [s for s in (DIRECT_PATH if direct else PATH) if (s[1], s[2]) in have]
     out = {s[0]: [] for s in path}
     total = []
     for k, i in enumerate(starts[WARMUP:-1], WARMUP):
         end = starts[k + 1]
+        if direct and any(ev[j][1] == "broker" and ev[j][2] == ARRIVED
+                          for j in range(i, end)):
+            continue  # it went through the broker
         t_prev, j, got = ev[i][0], i + 1, []
         for label, party, point in path:
             while j < end and not (ev[j][1] == party and ev[j][2] == point):
@@ -99,8 +113,11 @@ def main():
     runs = []
     for d in sys.argv[1:]:
         rate, ev = load(d)
-        runs.append((os.path.basename(d.rstrip("/")),) + steps(rate, ev))
-    labels = [s[0] for s in PATH] + [s[0] for s in IN_POST]
+        name = os.path.basename(d.rstrip("/"))
+        runs.append((name,) + steps(rate, ev, name.startswith("direct")))
+    labels = [s[0] for s in PATH]
+    labels.insert(5, DIRECT_PATH[1][0])
+    labels += [s[0] for s in IN_POST]
     print("| step (us) | " + " | ".join(f"{r[0]} median | {r[0]} mean" for r in runs) + " |")
     print("|---|" + "---|---|" * len(runs))
     for label in labels:

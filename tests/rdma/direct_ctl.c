@@ -9,8 +9,10 @@
  * the control plane of direct mode by hand: the DirectKeys, DirectQuery and
  * the DirectPaths with their grants (checked with proto/grant.h under the
  * subscribers' keys), DirectStale on interest changes, DirectSwitch and the
- * DirectFence that orders brokered and direct messages, DirectRevoke when
- * the publisher goes, and the refusals.  No direct connection is ever made:
+ * DirectFence that orders brokered and direct messages, the RESEND frames of
+ * a failed path (delivered to the one subscription named, only as many as
+ * a failed DirectSwitch off announced, then resends_done), DirectRevoke
+ * when the publisher goes, and the refusals.  No direct connection is ever made:
  * this is the broker's half, the one a hostile or buggy client talks to.
  *
  * Two decisions a reader must know.  The test is a straight line of "send
@@ -43,6 +45,7 @@
  */
 #include "core/frame.h"
 #include "core/log.h"
+#include "core/resend.h"
 #include "core/subject.h"
 #include "proto/codec.h"
 #include "proto/grant.h"
@@ -97,6 +100,7 @@ enum {
 
 /* An event's kind besides a control message's body case (all > 0). */
 #define EV_FRAME (-1)
+#define EV_RESEND (-2) /* a RESEND frame: @seq its prefix's */
 
 /* One thing a connection received, in arrival order. */
 struct ev {
@@ -231,12 +235,36 @@ static void on_open(struct vbi_conn *c, void *arg)
 	k->open = true;
 }
 
+/* A RESEND (case e2): its prefix must be P's, for @k, our payload after. */
+static bool on_resend(struct cl *k, struct vbi_conn *c,
+		      const struct vbi_frame_view *v)
+{
+	struct ev e = { .kind = EV_RESEND, .sid = v->sid };
+	struct vbi_resend r;
+
+	if (v->kind != VBI_FRAME_RESEND)
+		return false;
+	if (vbi_resend_parse(v->payload, v->payload_len, &r) != VB_OK ||
+	    r.pub_id != d.pub_id || r.sub_id != k->conn_id ||
+	    r.kind != VBI_FRAME_MSG || r.payload_len != DC_PAYLOAD ||
+	    get_le32(r.payload) != DC_MAGIC)
+		fail("%s: a RESEND for sid %" PRIu32 " whose prefix or "
+		     "payload is not what P sent",
+		     k->name, v->sid);
+	e.seq = r.seq;
+	ev_push(k, &e);
+	vbi_conn_release(c, v);
+	return true;
+}
+
 static void on_message(struct vbi_conn *c, const struct vbi_frame_view *v,
 		       void *arg)
 {
 	struct cl *k = arg;
 	struct ev e = { .kind = EV_FRAME, .sid = v->sid };
 
+	if (on_resend(k, c, v))
+		return;
 	/* --rogue: S is on the served subscriber's subject, and gets P's
 	 * brokered messages too. */
 	if (d.rogue && v->payload_len >= 2 && !memcmp(v->payload, "ok", 2)) {
@@ -1258,6 +1286,122 @@ static void case_e(void)
 	       "again\n");
 }
 
+/* P sends a RESEND of its direct frame @seq for S1's @sid (core/resend.h),
+ * naming subscriber @sub_id. */
+static void resend(uint64_t sub_id, uint32_t sid, uint64_t seq)
+{
+	struct vbi_resend r = { .pub_id = d.pub_id,
+				.sub_id = sub_id,
+				.seq = seq,
+				.kind = VBI_FRAME_MSG };
+	uint64_t end = mono_ms() + (uint64_t)d.wait_ms;
+	void *t, *pl;
+	int rc;
+
+	while ((rc = vbi_conn_reserve_kind(d.p.c, VBI_FRAME_RESEND,
+					   strlen(SUBJECT),
+					   VBI_RESEND_PREFIX_LEN + DC_PAYLOAD,
+					   &t, &pl)) == VB_EAGAIN) {
+		if (mono_ms() >= end)
+			fail("P: no credit to resend within %d ms", d.wait_ms);
+		pump(10);
+	}
+	if (rc)
+		fail("P: resend: %s", vb_strerror(rc));
+	memcpy(t, SUBJECT, strlen(SUBJECT));
+	vbi_resend_put(pl, &r);
+	memset((uint8_t *)pl + VBI_RESEND_PREFIX_LEN, 0, DC_PAYLOAD);
+	put_le32((uint8_t *)pl + VBI_RESEND_PREFIX_LEN, DC_MAGIC);
+	put_le64((uint8_t *)pl + VBI_RESEND_PREFIX_LEN + 4, seq);
+	vbi_frame_set_sid((uint8_t *)t - VBI_FRAME_HDR_LEN, sid);
+	rc = vbi_conn_commit(d.p.c);
+	if (rc)
+		fail("P: resend commit: %s", vb_strerror(rc));
+}
+
+/* P's DirectSwitch off for a failed path to @sub_id, @n resends to come. */
+static void switch_failed(uint64_t sub_id, uint64_t frames, uint32_t n)
+{
+	Verbus__Control m = VERBUS__CONTROL__INIT;
+	Verbus__DirectSwitch s = VERBUS__DIRECT_SWITCH__INIT;
+
+	s.sub_id = sub_id;
+	s.failed = true;
+	s.frames = frames;
+	s.resend = n;
+	m.body_case = VERBUS__CONTROL__BODY_DIRECT_SWITCH;
+	m.direct_switch = &s;
+	send_ctrl(&d.p, &m);
+}
+
+/* Case e2: resends, by hand (PROTOCOL.md, "Direct mode", step 4). */
+static void case_e2(void)
+{
+	double dropped0 =
+		d.monitor ? metric("verbus_direct_resends_dropped_total") : 0;
+	double sent0 = d.monitor ? metric("verbus_direct_resends_total") : 0;
+	size_t at, done_at;
+	Verbus__Control *m;
+	long i;
+
+	/* Unannounced: dropped, S1 gets nothing, P stays open. */
+	resend(d.s1.conn_id, SID_S1_A, 1);
+	vbi_conn_flush(d.p.c);
+	quiesce();
+	if (find_ev(&d.s1, EV_RESEND, 0) >= 0)
+		fail("S1: an unannounced RESEND was delivered");
+	/* P's path to S1 failed after its switch off (case e): a second
+	 * switch off, failed, announces 3: for S1's direct sid 1 (taken),
+	 * its plain sid 3 (not direct: dropped), S2's sid (not S1's:
+	 * dropped); then resends_done. */
+	at = d.s1.nev;
+	switch_failed(d.s1.conn_id, 7, 3);
+	resend(d.s1.conn_id, SID_S1_A, 6);
+	resend(d.s1.conn_id, SID_S1_PLAIN, 7);
+	resend(d.s1.conn_id, SID_S2_STAR, 7);
+	resend(d.s1.conn_id, SID_S1_A, 7); /* past the 3: dropped */
+	vbi_conn_flush(d.p.c);
+	m = take(&d.s1, VERBUS__CONTROL__BODY_DIRECT_FENCE,
+		 "DirectFence {resends_done} after P's resends", &done_at);
+	if (m->direct_fence->pub_id != d.pub_id ||
+	    !m->direct_fence->resends_done || m->direct_fence->on)
+		fail("S1: DirectFence {pub_id %" PRIu64 ", on %d, "
+		     "resends_done %d}, expected {%" PRIu64 ", resends_done}",
+		     m->direct_fence->pub_id, m->direct_fence->on,
+		     m->direct_fence->resends_done, d.pub_id);
+	vbi_codec_free(m);
+	quiesce();
+	i = find_ev(&d.s1, EV_RESEND, at);
+	if (i < 0 || (size_t)i > done_at || d.s1.evs[i].sid != SID_S1_A ||
+	    d.s1.evs[i].seq != 6)
+		fail("S1: the announced RESEND (seq 6, sid %d) did not come "
+		     "ahead of resends_done",
+		     SID_S1_A);
+	d.s1.evs[i].taken = true;
+	if ((i = find_ev(&d.s1, EV_RESEND, 0)) >= 0)
+		fail("S1: a RESEND for sid %" PRIu32 " (seq %" PRIu64
+		     ") that should have been dropped",
+		     d.s1.evs[i].sid, d.s1.evs[i].seq);
+	if (find_ev(&d.s2, EV_RESEND, 0) >= 0)
+		fail("S2: a RESEND addressed to S1");
+	none_of(&d.p, VERBUS__CONTROL__BODY_NOTICE, "resending");
+	if (d.monitor) {
+		double dr = metric("verbus_direct_resends_dropped_total") -
+			    dropped0;
+		double sn = metric("verbus_direct_resends_total") - sent0;
+
+		if (dr != 4 || sn != 1)
+			fail("broker: %g resends delivered and %g dropped, "
+			     "expected 1 and 4",
+			     sn, dr);
+	}
+	printf("PASS: e2. resends: one unannounced dropped; after a failed "
+	       "DirectSwitch off announcing 3, S1 got the one for its "
+	       "direct sid (prefix and payload intact) ahead of "
+	       "DirectFence {P, resends_done}, not the ones for its plain "
+	       "sid, S2's sid or past the 3\n");
+}
+
 static void case_f(void)
 {
 	Verbus__Control *m;
@@ -1795,6 +1939,7 @@ int main(int argc, char **argv)
 	case_c();
 	case_d();
 	case_e();
+	case_e2();
 	case_f();
 	case_g();
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {

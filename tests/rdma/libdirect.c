@@ -120,6 +120,11 @@ static struct vb_conn *Q1, *Q2;
 /* stream_on() calls this once, after message @hook_at is published. */
 static void (*stream_hook)(void);
 static uint32_t hook_at;
+/* stream_on(): past half the stream with no direct delivery at S yet, one
+ * message a millisecond until there is one (the switch must happen
+ * mid-stream: on rxe the brokered path can take a whole unpaced stream
+ * before the direct connection is up). */
+static bool pace_until_direct;
 
 /* Q2's drain: its VB_EV_DRAINED. */
 static struct vb_sub *sq2;
@@ -229,11 +234,19 @@ static void stream_on(const char *subject, unsigned nsubj, uint32_t *seq,
 	char subj[64];
 	uint8_t buf[64] = { 0 };
 	uint64_t deadline = now_ms() + WAIT_MS;
-	uint32_t end = *seq + n;
+	uint32_t end = *seq + n, half = *seq + n / 2;
+	struct vb_stats st = { .sz = sizeof(st) };
 	bool done;
 	int rc;
 
 	while (*seq < end) {
+		if (pace_until_direct && *seq >= half) {
+			OK(vb_stats(S, &st));
+			if (st.direct_msgs_in)
+				pace_until_direct = false;
+			else
+				poll_all(1);
+		}
 		memcpy(buf, seq, sizeof(*seq));
 		if (nsubj)
 			snprintf(subj, sizeof(subj), "%s.%u", subject,
@@ -524,6 +537,7 @@ int main(int argc, char **argv)
 	OK(vb_flush(T, WAIT_MS));
 
 	/* switch: brokered first, then direct, nothing lost or doubled. */
+	pace_until_direct = true;
 	stream("dir.x", &seq, n, both, 2);
 	stats(P, &ps);
 	stats(S, &ss);
