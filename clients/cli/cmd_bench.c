@@ -22,6 +22,9 @@
  * Interest crosses it asynchronously, and a broker drops what nobody it
  * knows of wants, so each run first sends probes (their sequence number
  * PROBE_SEQ, never one of the run's) until every receiver has had one.
+ * --direct streams likewise first send probes until the publisher writes
+ * them straight to every subscriber (its direct paths switched on), so
+ * that the clock times direct messages and not the paths' set-up.
  */
 #include "cli/common.h"
 #include "cli/stats.h"
@@ -581,6 +584,46 @@ static int await_interest(struct bench *b, struct vb_conn *p,
 	}
 }
 
+/*
+ * --direct streams: send probes through @p on @subject, one at a time,
+ * until one is written straight to each of the @n subscribers (vb_stats'
+ * direct_msgs_out grows by @n) 10 times in a row: the direct paths are
+ * switched on.  Not there within --timeout: said, and the run goes on (it
+ * reports what went through the broker).  Returns 0, or -1 (said why).
+ */
+static int await_direct(struct bench *b, struct vb_conn *p, const char *subject,
+			char *buf, uint64_t size, uint64_t n)
+{
+	uint64_t end = cli_coarse_ns() + (uint64_t)b->timeout_ms * 1000000u;
+	struct vb_stats st = { .sz = sizeof(st) };
+	uint64_t before, probes = 0;
+	unsigned run = 0;
+
+	put_header(buf, PROBE_SEQ, false);
+	while (run < 10) {
+		if (cli_coarse_ns() > end || cli_stop) {
+			fprintf(stderr,
+				"verbus bench: %s: the direct paths did not "
+				"switch on within %d ms (%llu probes); "
+				"measuring all the same\n",
+				subject, b->timeout_ms,
+				(unsigned long long)probes);
+			return 0;
+		}
+		if (vb_stats(p, &st))
+			return -1;
+		before = st.direct_msgs_out;
+		if (publish_wait(b, p, subject, buf, size))
+			return -1;
+		probes++;
+		if (drive(b, 1) < 0 || vb_stats(p, &st))
+			return -1;
+		run = st.direct_msgs_out - before == n ? run + 1 : 0;
+	}
+	/* What the probes left in flight arrives before the clock starts. */
+	return drive(b, 10) < 0 ? -1 : 0;
+}
+
 /* latency and rtt: one message in flight, @samples of them measured. */
 static int run_one_in_flight(struct bench *b, enum test t, uint64_t size,
 			     struct row *row)
@@ -675,6 +718,8 @@ static int run_stream(struct bench *b, enum test t, uint64_t size,
 		goto out;
 	if (b->sub_url &&
 	    await_interest(b, p, subject, buf, size, rx, nsubs, false))
+		goto out;
+	if (b->cmd.direct && await_direct(b, p, subject, buf, size, nsubs))
 		goto out;
 	t0 = b->run_start = cli_now_ns();
 	idle_since = cli_coarse_ns();
