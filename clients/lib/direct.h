@@ -45,10 +45,13 @@ struct vb_sub;
 #define VBI_DIRECT_NONCES_MAX 4096u
 /* Subject grants one direct connection in may hold. */
 #define VBI_DIRECT_GRANTS_MAX 4096u
-/* A barrier whose direct connection closed short of its frames waits
- * this long at most for the publisher's resends (they come within round
- * trips of its noticing; none comes if it is gone and the broker could not
- * tell): then what it holds goes, and the frames never seen are lost. */
+/* A barrier waits this long at most without progress: from its fence, or
+ * its direct connection's last frame, or that connection's close (the
+ * publisher's resends come within round trips of its noticing; none comes
+ * if it is gone and the broker could not tell, and a publisher whose
+ * switch off names frames it never writes must not hold the broker's
+ * deliveries for good): then what it holds goes, and the frames never
+ * seen are lost or come late. */
 #define VBI_DIRECT_RESEND_WAIT_NS (10ull * 1000000000ull)
 /* A closed direct connection in whose frames wait for their fence is
  * kept this long at most (the fence comes within round trips; none comes
@@ -89,9 +92,10 @@ struct vbi_direct {
 	uint64_t barrier_pub; /* 0: no barrier */
 	uint64_t barrier_frames;
 	struct vbi_din *barrier_in; /* the connection it waits for */
-	/* It closed short of @barrier_frames: the publisher's RESENDs
-	 * (those up to @barrier_frames are taken out of turn) or its
-	 * resends_done lift it; failing those, this moment (ns) does. */
+	/* Lifted at this moment (ns) if nothing moves it before
+	 * (VBI_DIRECT_RESEND_WAIT_NS).  Closed short of @barrier_frames,
+	 * the publisher's RESENDs (those up to @barrier_frames taken out of
+	 * turn) or its resends_done lift it. */
 	uint64_t barrier_until;
 	struct vbi_dhold *bhead, **btail;
 

@@ -692,8 +692,13 @@ static void on_din_message(struct vbi_conn *vc, const struct vbi_frame_view *v,
 		*in->tail = h;
 		in->tail = &h->next;
 	}
-	if (d->barrier_in == in && in->frames_in >= d->barrier_frames)
-		barrier_lift(c);
+	if (d->barrier_in == in) {
+		if (in->frames_in >= d->barrier_frames)
+			barrier_lift(c);
+		else /* moving: it waits on */
+			d->barrier_until =
+				vbi_client_now_ns() + VBI_DIRECT_RESEND_WAIT_NS;
+	}
 }
 
 static void on_din_closed(struct vbi_conn *vc, const struct vbi_close_info *why,
@@ -757,7 +762,7 @@ uint64_t vbi_direct_next_deadline(const struct vb_conn *c)
 	for (in = c->dir ? c->dir->zombies : NULL; in; in = in->znext)
 		if (!next || in->zombie_ns < next)
 			next = in->zombie_ns;
-	if (c->dir && c->dir->barrier_until &&
+	if (c->dir && c->dir->barrier_pub && c->dir->barrier_until &&
 	    (!next || c->dir->barrier_until < next))
 		next = c->dir->barrier_until;
 	return next;
@@ -769,16 +774,23 @@ void vbi_direct_expire(struct vb_conn *c, uint64_t now)
 	struct vbi_din *in, *next;
 	size_t n;
 
-	if (d && d->barrier_until && d->barrier_until <= now &&
-	    barrier_waits_resends(d)) {
-		vbi_warn("%s: direct mode: publisher %llu's direct connection "
-			 "closed after %llu of its %llu frames and the rest "
-			 "never came through the broker: lost",
-			 c->name, (unsigned long long)d->barrier_pub,
-			 d->barrier_in ?
-				 (unsigned long long)d->barrier_in->frames_in :
-				 0ull,
-			 (unsigned long long)d->barrier_frames);
+	if (d && d->barrier_pub && d->barrier_until &&
+	    d->barrier_until <= now) {
+		/* A publisher that names frames it never writes (or a
+		 * connection stuck) holds the broker's deliveries no longer
+		 * than this. */
+		vbi_warn(
+			"%s: direct mode: publisher %llu's direct connection "
+			"%s after %llu of the %llu frames its switch off named "
+			"and nothing more came for %llu s: what the broker "
+			"sent goes on without them",
+			c->name, (unsigned long long)d->barrier_pub,
+			barrier_waits_resends(d) ? "closed" : "stalled",
+			d->barrier_in ?
+				(unsigned long long)d->barrier_in->frames_in :
+				0ull,
+			(unsigned long long)d->barrier_frames,
+			VBI_DIRECT_RESEND_WAIT_NS / 1000000000ull);
 		barrier_lift(c);
 	}
 	for (in = d ? d->zombies : NULL; in; in = next) {
@@ -829,6 +841,9 @@ static void fence_apply(struct vb_conn *c, uint64_t pub_id, bool on,
 			d->barrier_pub = pub_id;
 			d->barrier_frames = frames;
 			d->barrier_in = in;
+			d->barrier_until =
+				vbi_client_now_ns() + VBI_DIRECT_RESEND_WAIT_NS;
+			vbi_client_arm_timer(c);
 			if (!in->vc)
 				barrier_closed(c);
 		}
@@ -938,11 +953,8 @@ static void barrier_closed(struct vb_conn *c)
 		barrier_lift(c);
 		return;
 	}
-	if (!d->barrier_until) {
-		d->barrier_until =
-			vbi_client_now_ns() + VBI_DIRECT_RESEND_WAIT_NS;
-		vbi_client_arm_timer(c);
-	}
+	d->barrier_until = vbi_client_now_ns() + VBI_DIRECT_RESEND_WAIT_NS;
+	vbi_client_arm_timer(c);
 	if (barrier_scan(c))
 		barrier_lift(c);
 }
