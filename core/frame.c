@@ -13,6 +13,7 @@
  */
 #include "frame.h"
 #include "header.h"
+#include "le.h"
 
 #include <verbus/verbus.h>
 
@@ -27,42 +28,6 @@
 #define HDR_OFF_SEQ offsetof(struct vbi_frame_hdr, seq)
 #define HDR_OFF_ACK_FREED offsetof(struct vbi_frame_hdr, ack_freed)
 #define HDR_OFF_SID offsetof(struct vbi_frame_hdr, sid)
-
-static inline uint16_t frame_ld16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (unsigned)p[1] << 8);
-}
-
-static inline uint32_t frame_ld32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static inline uint64_t frame_ld64(const uint8_t *p)
-{
-	return (uint64_t)frame_ld32(p) | (uint64_t)frame_ld32(p + 4) << 32;
-}
-
-static inline void frame_st16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static inline void frame_st32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static inline void frame_st64(uint8_t *p, uint64_t v)
-{
-	frame_st32(p, (uint32_t)v);
-	frame_st32(p + 4, (uint32_t)(v >> 32));
-}
 
 static int frame_misaligned(const void *p)
 {
@@ -89,16 +54,16 @@ static int frame_check_msg(const void *dst, size_t cap,
 static void frame_write_hdr(uint8_t *p, uint32_t len, size_t span,
 			    const struct vbi_frame_msg *m)
 {
-	frame_st32(p + HDR_OFF_LEN, len);
+	vbi_st32(p + HDR_OFF_LEN, len);
 	/* 0 and MSG are MSG, HMSG stays (no branch on the message path). */
 	p[HDR_OFF_KIND] = (uint8_t)(m->kind | VBI_FRAME_MSG);
 	p[HDR_OFF_FLAGS] = 0;
-	frame_st16(p + HDR_OFF_TOPIC_LEN, m->topic_len);
-	frame_st32(p + HDR_OFF_PAYLOAD_LEN, m->payload_len);
-	frame_st32(p + HDR_OFF_ACK_RECVS, m->ack_recvs);
-	frame_st64(p + HDR_OFF_SEQ, m->seq);
-	frame_st32(p + HDR_OFF_ACK_FREED, m->ack_freed);
-	frame_st32(p + HDR_OFF_SID, m->sid);
+	vbi_st16(p + HDR_OFF_TOPIC_LEN, m->topic_len);
+	vbi_st32(p + HDR_OFF_PAYLOAD_LEN, m->payload_len);
+	vbi_st32(p + HDR_OFF_ACK_RECVS, m->ack_recvs);
+	vbi_st64(p + HDR_OFF_SEQ, m->seq);
+	vbi_st32(p + HDR_OFF_ACK_FREED, m->ack_freed);
+	vbi_st32(p + HDR_OFF_SID, m->sid);
 	/* Padding is zeroed so that no stale staging bytes reach the wire. */
 	memset(p + len, 0, span - len);
 }
@@ -148,10 +113,10 @@ int vbi_frame_put_pad(void *dst, size_t len)
 	if (p == NULL || frame_misaligned(p) || len < VBI_FRAME_PAD_LEN ||
 	    len % VBI_FRAME_ALIGN || len > UINT32_MAX)
 		return VB_EINVAL;
-	frame_st32(p + HDR_OFF_LEN, (uint32_t)len);
+	vbi_st32(p + HDR_OFF_LEN, (uint32_t)len);
 	p[HDR_OFF_KIND] = VBI_FRAME_PAD;
 	p[HDR_OFF_FLAGS] = 0;
-	frame_st16(p + HDR_OFF_TOPIC_LEN, 0);
+	vbi_st16(p + HDR_OFF_TOPIC_LEN, 0);
 	return VB_OK;
 }
 
@@ -159,13 +124,13 @@ void vbi_frame_set_acks(void *frame, uint32_t ack_recvs, uint32_t ack_freed)
 {
 	uint8_t *p = frame;
 
-	frame_st32(p + HDR_OFF_ACK_RECVS, ack_recvs);
-	frame_st32(p + HDR_OFF_ACK_FREED, ack_freed);
+	vbi_st32(p + HDR_OFF_ACK_RECVS, ack_recvs);
+	vbi_st32(p + HDR_OFF_ACK_FREED, ack_freed);
 }
 
 uint32_t vbi_frame_get_len(const void *frame)
 {
-	return frame_ld32((const uint8_t *)frame + HDR_OFF_LEN);
+	return vbi_ld32((const uint8_t *)frame + HDR_OFF_LEN);
 }
 
 uint8_t vbi_frame_get_kind(const void *frame)
@@ -180,7 +145,7 @@ uint8_t vbi_frame_get_flags(const void *frame)
 
 uint64_t vbi_frame_get_seq(const void *frame)
 {
-	return frame_ld64((const uint8_t *)frame + HDR_OFF_SEQ);
+	return vbi_ld64((const uint8_t *)frame + HDR_OFF_SEQ);
 }
 
 void vbi_frame_set_flags(void *frame, uint8_t flags)
@@ -190,7 +155,7 @@ void vbi_frame_set_flags(void *frame, uint8_t flags)
 
 void vbi_frame_set_sid(void *frame, uint32_t sid)
 {
-	frame_st32((uint8_t *)frame + HDR_OFF_SID, sid);
+	vbi_st32((uint8_t *)frame + HDR_OFF_SID, sid);
 }
 
 int vbi_frame_hmsg_split(const void *payload, uint32_t payload_len,
@@ -200,7 +165,7 @@ int vbi_frame_hmsg_split(const void *payload, uint32_t payload_len,
 
 	if (payload == NULL || payload_len < VBI_FRAME_HLEN_LEN)
 		return VB_EPROTO;
-	h = frame_ld32(payload);
+	h = vbi_ld32(payload);
 	if (h < VBI_HDR_MIN_LEN || h > payload_len - VBI_FRAME_HLEN_LEN)
 		return VB_EPROTO;
 	*hdr_len = h;
@@ -231,16 +196,16 @@ static int frame_parse_msg(const uint8_t *p, uint8_t kind, uint32_t len,
 	span = vbi_frame_span(len);
 	if (len > avail || span > avail || span > room)
 		return VB_EPROTO;
-	payload_len = frame_ld32(p + HDR_OFF_PAYLOAD_LEN);
+	payload_len = vbi_ld32(p + HDR_OFF_PAYLOAD_LEN);
 	if (vbi_frame_msg_len(topic_len, payload_len) != len ||
 	    payload_len > max_msg)
 		return VB_EPROTO;
 	v->kind = kind;
 	v->span = span;
-	v->seq = frame_ld64(p + HDR_OFF_SEQ);
-	v->ack_recvs = frame_ld32(p + HDR_OFF_ACK_RECVS);
-	v->ack_freed = frame_ld32(p + HDR_OFF_ACK_FREED);
-	v->sid = frame_ld32(p + HDR_OFF_SID);
+	v->seq = vbi_ld64(p + HDR_OFF_SEQ);
+	v->ack_recvs = vbi_ld32(p + HDR_OFF_ACK_RECVS);
+	v->ack_freed = vbi_ld32(p + HDR_OFF_ACK_FREED);
+	v->sid = vbi_ld32(p + HDR_OFF_SID);
 	v->topic = (const char *)p + VBI_FRAME_HDR_LEN;
 	v->topic_len = topic_len;
 	v->payload = p + VBI_FRAME_HDR_LEN + topic_len;
@@ -266,8 +231,8 @@ int vbi_frame_parse(const void *ring, size_t ring_size, size_t off,
 		return VB_EPROTO;
 	p = (const uint8_t *)ring + off;
 	room = ring_size - off;
-	len = frame_ld32(p + HDR_OFF_LEN);
-	topic_len = frame_ld16(p + HDR_OFF_TOPIC_LEN);
+	len = vbi_ld32(p + HDR_OFF_LEN);
+	topic_len = vbi_ld16(p + HDR_OFF_TOPIC_LEN);
 	kind = p[HDR_OFF_KIND];
 	if (p[HDR_OFF_FLAGS] != 0)
 		return VB_EPROTO;

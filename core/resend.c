@@ -3,23 +3,9 @@
  */
 #include "core/resend.h"
 #include "core/frame.h"
+#include "core/le.h"
 
 #include <verbus/verbus.h>
-
-static uint64_t ld64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void st64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++, v >>= 8)
-		p[i] = (uint8_t)v;
-}
 
 int vbi_resend_parse(const void *payload, uint32_t payload_len,
 		     struct vbi_resend *out)
@@ -30,9 +16,9 @@ int vbi_resend_parse(const void *payload, uint32_t payload_len,
 	if (!p || payload_len < VBI_RESEND_PREFIX_LEN)
 		return VB_EPROTO;
 	/* Each field read once: the bytes may be a peer's to change. */
-	r.pub_id = ld64(p);
-	r.sub_id = ld64(p + 8);
-	r.seq = ld64(p + 16);
+	r.pub_id = vbi_ld64(p);
+	r.sub_id = vbi_ld64(p + 8);
+	r.seq = vbi_ld64(p + 16);
 	r.kind = p[24];
 	for (int i = 25; i < 32; i++)
 		if (p[i])
@@ -50,9 +36,9 @@ void vbi_resend_put(void *dst, const struct vbi_resend *r)
 {
 	uint8_t *p = dst;
 
-	st64(p, r->pub_id);
-	st64(p + 8, r->sub_id);
-	st64(p + 16, r->seq);
+	vbi_st64(p, r->pub_id);
+	vbi_st64(p + 8, r->sub_id);
+	vbi_st64(p + 16, r->seq);
 	p[24] = r->kind;
 	for (int i = 25; i < 32; i++)
 		p[i] = 0;
