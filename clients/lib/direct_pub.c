@@ -502,12 +502,19 @@ static void resends_gather(struct resends *r, struct vbi_dout *o,
 	struct vbi_conn_stats cs;
 	uint64_t nq = 0, seq;
 	const struct dq *it;
+	int rc = VB_ESTATE;
 
 	vbi_conn_stats(r->c->vc, &cs);
 	r->max = cs.peer_max_msg;
 	if (!r->c->dir->pub_id || !vc ||
-	    vbi_conn_unacked(vc, resend_staged, r) != VB_OK)
+	    (rc = vbi_conn_unacked(vc, resend_staged, r)) != VB_OK) {
+		/* Never seen: a dout that wrote frames has both.  Said, not
+		 * silent: what it had in flight is lost. */
+		vbi_warn("%s: direct path to %" PRIu64 " failed and what it "
+			 "had in flight cannot be resent: %s",
+			 r->c->name, o->sub_id, vb_strerror(rc));
 		return;
+	}
 	for (it = o->qhead; it; it = it->next)
 		if (it->kind == VBI_FRAME_MSG || it->kind == VBI_FRAME_HMSG)
 			nq++;

@@ -645,6 +645,13 @@ static bool barrier_waits_resends(const struct vbi_direct *d)
 	return d->barrier_pub && (!d->barrier_in || !d->barrier_in->vc);
 }
 
+/* Whether the barrier's publisher has delivered the frames it names (from
+ * its connection, or resent). */
+static bool barrier_met(const struct vbi_direct *d)
+{
+	return d->barrier_in && d->barrier_in->frames_in >= d->barrier_frames;
+}
+
 static void on_din_message(struct vbi_conn *vc, const struct vbi_frame_view *v,
 			   void *arg)
 {
@@ -693,7 +700,7 @@ static void on_din_message(struct vbi_conn *vc, const struct vbi_frame_view *v,
 		in->tail = &h->next;
 	}
 	if (d->barrier_in == in) {
-		if (in->frames_in >= d->barrier_frames)
+		if (barrier_met(d))
 			barrier_lift(c);
 		else /* moving: it waits on */
 			d->barrier_until =
@@ -904,8 +911,7 @@ static bool barrier_scan(struct vb_conn *c)
 		}
 		vbi_direct_on_resend(c, h->vc, &h->v);
 		free(h);
-		if (d->barrier_in &&
-		    d->barrier_in->frames_in >= d->barrier_frames) {
+		if (barrier_met(d)) {
 			d->barrier_pub = 0;
 			return true;
 		}
@@ -949,7 +955,7 @@ static void barrier_closed(struct vb_conn *c)
 {
 	struct vbi_direct *d = c->dir;
 
-	if (d->barrier_in && d->barrier_in->frames_in >= d->barrier_frames) {
+	if (barrier_met(d)) {
 		barrier_lift(c);
 		return;
 	}
@@ -1018,8 +1024,7 @@ bool vbi_direct_hold_broker(struct vb_conn *c, struct vbi_conn *vc,
 	if (resend_due(d, v)) {
 		/* Due before all it holds: taken now. */
 		vbi_direct_on_resend(c, vc, v);
-		if (d->barrier_in &&
-		    d->barrier_in->frames_in >= d->barrier_frames)
+		if (barrier_met(d))
 			barrier_lift(c);
 		return true;
 	}
