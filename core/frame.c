@@ -143,6 +143,11 @@ uint8_t vbi_frame_get_flags(const void *frame)
 	return ((const uint8_t *)frame)[HDR_OFF_FLAGS];
 }
 
+uint16_t vbi_frame_get_topic_len(const void *frame)
+{
+	return vbi_ld16((const uint8_t *)frame + HDR_OFF_TOPIC_LEN);
+}
+
 uint64_t vbi_frame_get_seq(const void *frame)
 {
 	return vbi_ld64((const uint8_t *)frame + HDR_OFF_SEQ);

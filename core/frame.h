@@ -212,6 +212,7 @@ void vbi_frame_set_acks(void *frame, uint32_t ack_recvs, uint32_t ack_freed);
 uint32_t vbi_frame_get_len(const void *frame);
 uint8_t vbi_frame_get_kind(const void *frame);
 uint8_t vbi_frame_get_flags(const void *frame);
+uint16_t vbi_frame_get_topic_len(const void *frame);
 uint64_t vbi_frame_get_seq(const void *frame);
 
 /* vbi_frame_set_flags() - set the flags byte (receiver-local bookkeeping). */

@@ -53,12 +53,21 @@ int vbi_ring_tx_init(struct vbi_ring_tx *tx, void *stage, size_t size)
 	tx->tail = 0;
 	tx->flushed = 0;
 	tx->peer_freed = 0;
+	tx->pinned = UINT64_MAX;
 	return VB_OK;
 }
 
 size_t vbi_ring_tx_space(const struct vbi_ring_tx *tx)
 {
-	return tx->size - (size_t)(tx->tail - tx->peer_freed);
+	uint64_t from =
+		tx->pinned < tx->peer_freed ? tx->pinned : tx->peer_freed;
+
+	return tx->size - (size_t)(tx->tail - from);
+}
+
+void vbi_ring_tx_pin(struct vbi_ring_tx *tx, uint64_t pos)
+{
+	tx->pinned = pos;
 }
 
 int vbi_ring_tx_reserve(struct vbi_ring_tx *tx, size_t span, size_t *off,

@@ -44,6 +44,10 @@ struct vbi_ring_tx {
 	uint64_t tail; /* bytes produced, PADs included */
 	uint64_t flushed; /* bytes handed to the NIC: flushed <= tail */
 	uint64_t peer_freed; /* bytes the peer released: <= flushed */
+	/* The oldest staged byte something else still reads (another
+	 * connection's write gathers a frame from staging): space is reused
+	 * only behind both it and @peer_freed.  UINT64_MAX: nothing does. */
+	uint64_t pinned;
 };
 
 /* A contiguous range of staged frames for one RDMA WRITE_WITH_IMM. */
@@ -65,6 +69,15 @@ int vbi_ring_tx_init(struct vbi_ring_tx *tx, void *stage, size_t size);
 
 /* vbi_ring_tx_space() - bytes that may be reserved now, PADs included. */
 size_t vbi_ring_tx_space(const struct vbi_ring_tx *tx);
+
+/*
+ * vbi_ring_tx_pin() - staging from position @pos on is still read by
+ * someone else (a write gathering from it): no reservation reuses it until
+ * the pin moves past it.  @pos is a stream position (tail's units) at most
+ * tail; UINT64_MAX lifts every pin.  The caller tracks its pins and passes
+ * the oldest one each time it changes.
+ */
+void vbi_ring_tx_pin(struct vbi_ring_tx *tx, uint64_t pos);
 
 /*
  * vbi_ring_tx_reserve() - claim @span bytes (a frame's vbi_frame_span()) and

@@ -108,7 +108,7 @@ static void conn_quiesce(struct rdma_conn *r)
 	}
 	if (r->id && r->id->qp)
 		rdma_destroy_qp(r->id);
-	vbi_sess_fwd_complete(&r->c, r->c.fwd_tail);
+	vbi_sess_quiesce(&r->c);
 }
 
 void vbi_rdma_conn_free(struct rdma_conn *r)

@@ -169,10 +169,10 @@ static int batch_sges(struct rdma_conn *r, struct vbi_ring_batch *b,
 		sg[n].length = (uint32_t)(hoff + VBI_FRAME_HDR_LEN - cur);
 		sg[n++].lkey = r->stage_mr->lkey;
 		if (f->span > VBI_FRAME_HDR_LEN) {
-			sg[n].addr = (uintptr_t)(f->src->ring_mem + f->off +
-						 VBI_FRAME_HDR_LEN);
+			sg[n].addr = (uintptr_t)VBI_FWD_BODY(f);
 			sg[n].length = f->span - VBI_FRAME_HDR_LEN;
-			sg[n++].lkey = src->ring_mr->lkey;
+			sg[n++].lkey = f->staged ? src->stage_mr->lkey :
+						   src->ring_mr->lkey;
 		}
 		cur = hoff + f->span;
 		last = hoff;

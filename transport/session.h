@@ -49,14 +49,45 @@ enum vbi_sess_state {
 	VBI_SS_CLOSED, /* failed or closed; the transport frees it */
 };
 
+#define VBI_SESS_FANOUT_MAX 1024u /* fan-out pins and borrows per conn */
+
 /* One message queued for forwarding to a connection's peer. */
 struct vbi_fwd {
-	struct vbi_conn *src; /* whose ring holds the topic and payload */
+	struct vbi_conn *src; /* whose ring (or staging) holds the body */
 	uint64_t start; /* our tx stream position of the frame */
 	uint64_t pos; /* the frame's stream position in src's ring */
 	uint64_t seq; /* and its seq there */
-	uint32_t off; /* its offset in src's ring */
+	uint32_t off; /* its offset in src's ring (or staging) */
 	uint32_t span; /* bytes it occupies (both rings) */
+	/* A fan-out (vbi_sess_fanout): the body is in src's staging, which a
+	 * pin keeps (struct vbi_borrow), not in its ring. */
+	bool staged;
+};
+
+/* The topic (then payload) bytes of forward @f, in its source's memory. */
+#define VBI_FWD_BODY(f)                                                        \
+	(((f)->staged ? (f)->src->stage_mem : (f)->src->ring_mem) + (f)->off + \
+	 VBI_FRAME_HDR_LEN)
+
+/*
+ * A frame of our staging whose topic and payload are another connection's
+ * (a fan-out): they stay pinned in @src's staging until our peer has freed
+ * the frame, so that until then they can be read again
+ * (vbi_sess_unacked), as our own frames can.
+ */
+struct vbi_borrow {
+	struct vbi_conn *src;
+	uint64_t start; /* our tx stream position of the frame */
+	uint64_t pin; /* its pin at @src (index into src->pins) */
+	uint32_t off; /* the body's frame offset in src's staging */
+	uint32_t span;
+};
+
+/* Frames of our staging that others borrow, by stream position: the space
+ * from the oldest is not reused while any is held. */
+struct vbi_pin {
+	uint64_t pos;
+	uint32_t refs;
 };
 
 /*
@@ -151,9 +182,20 @@ struct vbi_conn {
 			   * keeps it in order) */
 	uint64_t fwd_post; /* handed to the transport */
 	uint64_t fwd_tail; /* queued */
-	uint64_t refs_out; /* references to frames of our ring */
+	uint64_t refs_out; /* references to frames of our ring or staging */
 	uint64_t seq; /* last MSG sequence number used */
-	size_t res_off, res_span; /* the reservation */
+	/* The reservation (then, once committed, the last frame committed:
+	 * what vbi_sess_fanout() copies), its stream position too. */
+	size_t res_off, res_span;
+	uint64_t res_pos;
+	/* Fan-out, both rings of VBI_SESS_FANOUT_MAX made at first use: the
+	 * frames of our staging others borrow (oldest first; their holds
+	 * count in refs_out), and those of ours borrowing others'. */
+	struct vbi_pin *pins;
+	uint64_t pin_head, pin_tail;
+	bool pin_moved; /* pins gave space back while a sender waited */
+	struct vbi_borrow *borrows;
+	uint64_t borrow_head, borrow_tail;
 	/* Control messages behind held frames, oldest first, each with the
 	 * ring position its frames end at (rx.written when it came): it is
 	 * handed up once rx.head reaches that, before any later frame. */
@@ -258,6 +300,10 @@ void vbi_sess_writable(struct vbi_conn *c);
  * or dropped with the connection): their references go back. */
 void vbi_sess_fwd_complete(struct vbi_conn *c, uint64_t upto);
 
+/* vbi_sess_quiesce() - closed @c writes nothing more (its closed callback
+ * has run): every forward is done and every borrow goes back. */
+void vbi_sess_quiesce(struct vbi_conn *c);
+
 /* vbi_sess_stamp_acks() - write the freshest acks into batch @b's last
  * frame (if it has one); *@ack says what they acknowledge. */
 void vbi_sess_stamp_acks(struct vbi_conn *c, const struct vbi_ring_batch *b,
@@ -293,6 +339,7 @@ int vbi_sess_release(struct vbi_conn *c, const struct vbi_frame_view *v);
 int vbi_sess_hold(struct vbi_conn *c, const struct vbi_frame_view *v);
 int vbi_sess_forward(struct vbi_conn *dst, struct vbi_conn *src,
 		     const struct vbi_frame_view *v, uint32_t sid);
+int vbi_sess_fanout(struct vbi_conn *dst, struct vbi_conn *src, uint32_t sid);
 int vbi_sess_unpin(struct vbi_conn *c);
 int vbi_sess_unacked(struct vbi_conn *c, vbi_frame_fn fn, void *arg);
 int vbi_sess_send_ctrl(struct vbi_conn *c, const Verbus__Control *m);
@@ -319,6 +366,7 @@ void vbi_sess_set_arg(struct vbi_conn *c, void *arg);
 	.release = vbi_sess_release,            \
 	.hold = vbi_sess_hold,                  \
 	.forward = vbi_sess_forward,            \
+	.fanout = vbi_sess_fanout,              \
 	.unpin = vbi_sess_unpin,                \
 	.unacked = vbi_sess_unacked,            \
 	.send_ctrl = vbi_sess_send_ctrl,        \

@@ -395,8 +395,7 @@ static int rec_iov(const struct tcp_conn *t, const struct out_rec *r,
 
 			SEG(c->stage_mem + cur, hoff + VBI_FRAME_HDR_LEN - cur);
 			if (f->span > VBI_FRAME_HDR_LEN)
-				SEG(f->src->ring_mem + f->off +
-					    VBI_FRAME_HDR_LEN,
+				SEG(VBI_FWD_BODY(f),
 				    f->span - VBI_FRAME_HDR_LEN);
 			cur = hoff + f->span;
 		}
@@ -611,8 +610,7 @@ static void kick(struct vbi_conn *c)
 				     VBI_FRAME_HDR_LEN;
 
 			memcpy(c->stage_mem + hoff + VBI_FRAME_HDR_LEN,
-			       f->src->ring_mem + f->off + VBI_FRAME_HDR_LEN,
-			       f->span - VBI_FRAME_HDR_LEN);
+			       VBI_FWD_BODY(f), f->span - VBI_FRAME_HDR_LEN);
 			c->st.bytes_copied += len;
 			c->st.bytes_forwarded -= len;
 		}
@@ -786,7 +784,7 @@ static void conn_free(struct tcp_conn *t)
 {
 	if (!t)
 		return;
-	vbi_sess_fwd_complete(&t->c, t->c.fwd_tail);
+	vbi_sess_quiesce(&t->c);
 	vbi_tls_destroy(t->tls);
 	if (t->fd >= 0)
 		close(t->fd); /* also leaves the epoll set */
@@ -1167,7 +1165,7 @@ static void reap(struct tcp_tp *tp, bool force)
 		}
 		/* Nothing is written after the close: the forwards are
 		 * done, and no writev() reads a source's ring again. */
-		vbi_sess_fwd_complete(c, c->fwd_tail);
+		vbi_sess_quiesce(c);
 		next = t->next; /* the callback may have closed others */
 		if (c->refs_out == 0 || force)
 			conn_free(t);

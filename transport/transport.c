@@ -174,6 +174,11 @@ int vbi_conn_forward(struct vbi_conn *dst, struct vbi_conn *src,
 	return OPS(dst)->forward(dst, src, v, sid);
 }
 
+int vbi_conn_fanout(struct vbi_conn *dst, struct vbi_conn *src, uint32_t sid)
+{
+	return OPS(dst)->fanout(dst, src, sid);
+}
+
 int vbi_conn_unpin(struct vbi_conn *c)
 {
 	return OPS(c)->unpin(c);

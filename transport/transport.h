@@ -227,6 +227,7 @@ struct vbi_transport_ops {
 	int (*hold)(struct vbi_conn *c, const struct vbi_frame_view *v);
 	int (*forward)(struct vbi_conn *dst, struct vbi_conn *src,
 		       const struct vbi_frame_view *v, uint32_t sid);
+	int (*fanout)(struct vbi_conn *dst, struct vbi_conn *src, uint32_t sid);
 	int (*unpin)(struct vbi_conn *c);
 	int (*unacked)(struct vbi_conn *c, vbi_frame_fn fn, void *arg);
 	int (*send_ctrl)(struct vbi_conn *c, const Verbus__Control *m);
@@ -400,6 +401,20 @@ int vbi_conn_hold(struct vbi_conn *c, const struct vbi_frame_view *v);
  */
 int vbi_conn_forward(struct vbi_conn *dst, struct vbi_conn *src,
 		     const struct vbi_frame_view *v, uint32_t sid);
+
+/*
+ * vbi_conn_fanout() - queue, for @dst's peer with subscription id @sid, the
+ * message @src last committed (vbi_conn_commit() returned VB_OK, and no
+ * reservation since): a publisher's fan-out, one copy for many peers.  The
+ * header is built in @dst's staging; where @dst can send from @src's
+ * staging (the same transport and, for RDMA, the same device), the topic
+ * and payload are gathered from there when the write goes out (no copy),
+ * and @src keeps them (its space is not reused) until @dst's peer has freed
+ * the frame; otherwise they are copied (bytes_copied).  @dst may be @src.
+ * Order and errors as vbi_conn_forward(); VB_EINVAL: @src has no committed
+ * message still in its staging.
+ */
+int vbi_conn_fanout(struct vbi_conn *dst, struct vbi_conn *src, uint32_t sid);
 
 /*
  * vbi_conn_unpin() - stop holding other connections' frames for @c's

@@ -89,6 +89,9 @@ struct row {
 	double msgs_s, mb_s; /* deliveries, all subscribers together */
 	struct cli_lat lat; /* latency, rtt */
 	uint64_t lost, dup, bad; /* never came, came twice, malformed */
+	/* --direct streams: the publisher's fan-out bytes during the run,
+	 * sent from its one staged copy (gathered) and copied again. */
+	uint64_t fan_gathered, fan_copied;
 };
 
 /* One connection of a run. */
@@ -691,6 +694,7 @@ static int run_stream(struct bench *b, enum test t, uint64_t size,
 		      uint64_t nsubs, struct row *row)
 {
 	uint64_t sent = 0, k, got, last_got = 0, idle_since, t0, t_last = 0;
+	struct vb_stats st0 = { .sz = sizeof(st0) }, st1 = st0;
 	struct rx *rx = calloc(nsubs, sizeof(*rx));
 	struct vb_conn *p, *s;
 	char subject[192], name[32];
@@ -721,6 +725,7 @@ static int run_stream(struct bench *b, enum test t, uint64_t size,
 		goto out;
 	if (b->cmd.direct && await_direct(b, p, subject, buf, size, nsubs))
 		goto out;
+	(void)vb_stats(p, &st0);
 	t0 = b->run_start = cli_now_ns();
 	idle_since = cli_coarse_ns();
 	for (;;) {
@@ -771,6 +776,12 @@ static int run_stream(struct bench *b, enum test t, uint64_t size,
 			  (unsigned long long)b->count);
 	row->subs = nsubs;
 	row->messages = sent;
+	if (b->cmd.direct && vb_stats(p, &st1) == VB_OK) {
+		row->fan_gathered =
+			st1.direct_fanout_gathered - st0.direct_fanout_gathered;
+		row->fan_copied =
+			st1.direct_fanout_copied - st0.direct_fanout_copied;
+	}
 	for (got = 0, k = 0; k < nsubs; k++) {
 		got += rx[k].seen.uniq;
 		/* Unsent messages count as lost: the run did not deliver
@@ -806,6 +817,33 @@ static bool is_latency(enum test t)
 static double us(uint64_t ns)
 {
 	return (double)ns / 1e3;
+}
+
+/* --direct: how the publisher's fan-out sent the rows' messages to its
+ * further subscribers (one copy staged, gathered from there, or copied). */
+static void print_fanout(const struct bench *b)
+{
+	bool any = false;
+	size_t i;
+
+	for (i = 0; i < b->nrows; i++) {
+		const struct row *r = &b->rows[i];
+
+		if (is_latency(r->test) || !(r->fan_gathered + r->fan_copied))
+			continue;
+		if (!any)
+			printf("\ndirect fan-out: bytes sent to further "
+			       "subscribers from one copy\n"
+			       "%-10s %8s %5s %14s %14s\n",
+			       "test", "size", "subs", "gathered", "copied");
+		any = true;
+		/* Not the test's name: scripts pick a table's rows by it. */
+		printf("%-10s %8llu %5llu %14llu %14llu\n",
+		       r->test == T_FANOUT ? "fan-out" : "stream",
+		       (unsigned long long)r->size, (unsigned long long)r->subs,
+		       (unsigned long long)r->fan_gathered,
+		       (unsigned long long)r->fan_copied);
+	}
 }
 
 static void print_table(struct bench *b)
@@ -865,6 +903,7 @@ static void print_table(struct bench *b)
 			       r->msgs_s, r->mb_s, (unsigned long long)r->lost,
 			       (unsigned long long)r->dup);
 		}
+		print_fanout(b);
 	}
 }
 

@@ -1052,6 +1052,8 @@ int vb_stats(struct vb_conn *c, struct vb_stats *s)
 		all.direct_resent = c->dir->resent;
 		all.direct_resent_in = c->dir->resent_in;
 		all.direct_resent_dup = c->dir->resent_dup;
+		vbi_direct_pub_fanout(c, &all.direct_fanout_gathered,
+				      &all.direct_fanout_copied);
 	}
 	memcpy(s, &all, all.sz);
 	client_unlock(c);

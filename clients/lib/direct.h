@@ -119,6 +119,9 @@ struct vbi_direct {
 	uint64_t resent; /* frames of failed ones sent through the broker */
 	uint64_t resent_in; /* such frames delivered (subscriber) */
 	uint64_t resent_dup; /* such frames dropped: taken directly */
+	/* Fan-out bytes of closed douts (vbi_direct_pub_fanout adds the
+	 * open ones'): gathered from another's staging, copied again. */
+	uint64_t fan_gathered, fan_copied;
 	/* Fault injection for tests (VERBUS_TEST_DIRECT_CUT=N in the
 	 * environment, read once): each direct connection in is closed
 	 * abruptly after every N frames it delivered, as a cut link would
@@ -187,6 +190,9 @@ void vbi_direct_expire(struct vb_conn *c, uint64_t now);
  * vbi_direct_sub_mem() those in, vbi_direct_pub_mem() those out. */
 uint64_t vbi_direct_sub_mem(const struct vb_conn *c);
 uint64_t vbi_direct_pub_mem(const struct vb_conn *c);
+/* vbi_direct_pub_fanout() - the fan-out's bytes so far (vb_stats). */
+void vbi_direct_pub_fanout(const struct vb_conn *c, uint64_t *gathered,
+			   uint64_t *copied);
 static inline uint64_t vbi_direct_mem(const struct vb_conn *c)
 {
 	return vbi_direct_sub_mem(c) + vbi_direct_pub_mem(c);

@@ -161,6 +161,10 @@ struct dmsg {
 	const void *data;
 	size_t size;
 	uint32_t plen; /* the frame's payload bytes */
+	/* The dout connection that has the message staged, committed last
+	 * (the fan-out's one copy: vbi_conn_fanout() sends it from there to
+	 * every other subscriber); NULL: none yet. */
+	struct vbi_conn *staged;
 };
 
 static void dout_on_open(struct vbi_conn *vc, void *arg);
@@ -286,6 +290,17 @@ static int dq_send(struct vbi_dout *o, const struct dq *it)
 }
 
 /* ---- douts -------------------------------------------------------------- */
+
+/* Add @vc's fan-out bytes (forwarded: gathered from another dout's
+ * staging; copied: sent again from a copy) to @d's counters. */
+static void fanout_add(struct vbi_direct *d, struct vbi_conn *vc)
+{
+	struct vbi_conn_stats st;
+
+	vbi_conn_stats(vc, &st);
+	d->fan_gathered += st.bytes_forwarded;
+	d->fan_copied += st.bytes_copied;
+}
 
 /* @o moves to @st: the counts of switched-on and idle douts follow. */
 static void dout_set(struct vbi_direct *d, struct vbi_dout *o,
@@ -654,15 +669,22 @@ static int dout_grant(struct vbi_dout *o, struct dpath *p)
 	return VB_OK;
 }
 
-/* Write @m for @sid on @o now, or queue a copy in order (the caller
+/* Write @m for @sid on @o now (built in its staging, or, if another dout
+ * has it staged, sent from there), or queue a copy in order (the caller
  * checked the bound). */
-static int dout_frame(struct vbi_dout *o, const struct dmsg *m, uint32_t sid)
+static int dout_frame(struct vbi_dout *o, struct dmsg *m, uint32_t sid)
 {
 	struct dq *it;
 	int rc;
 
 	if (!o->qhead) {
-		rc = frame_put(o->vc, m, sid);
+		rc = m->staged ? vbi_conn_fanout(o->vc, m->staged, sid) :
+				 VB_EINVAL;
+		if (rc == VB_EINVAL) {
+			rc = frame_put(o->vc, m, sid);
+			if (rc == VB_OK)
+				m->staged = o->vc;
+		}
 		if (rc == VB_OK)
 			o->frames++;
 		if (rc != VB_EAGAIN)
@@ -832,6 +854,7 @@ static void dout_on_closed(struct vbi_conn *vc,
 		return;
 	c = o->c;
 	d = c->dir;
+	fanout_add(d, vc);
 	vbi_debug("%s: direct path to %" PRIu64 " closed: %s", c->name,
 		  o->sub_id, why->reason);
 	if (o->state == DO_ON || o->state == DO_IDLE ||
@@ -1243,7 +1266,7 @@ static bool subj_fresh(const struct vbi_dsubj *s)
  * dout), false if the dout was switched off instead (@reserved: the broker
  * has the message already, so it waits on the dout past the bound).
  */
-static bool path_write(struct vb_conn *c, struct dpath *p, const struct dmsg *m,
+static bool path_write(struct vb_conn *c, struct dpath *p, struct dmsg *m,
 		       bool reserved, bool *partial, uint32_t only)
 {
 	struct vbi_dout *o = p->out;
@@ -1317,7 +1340,7 @@ static unsigned group_members(const struct vbi_dsubj *s, const char *q,
  * member whose dout cannot take it is switched off, and the next tried.
  */
 static struct vbi_dout *group_write(struct vb_conn *c, struct vbi_dsubj *s,
-				    const char *q, const struct dmsg *m,
+				    const char *q, struct dmsg *m,
 				    bool reserved)
 {
 	struct dpath *p = NULL;
@@ -1348,8 +1371,8 @@ static bool group_first(const struct vbi_dsubj *s, unsigned i)
 /* Write @m to every switched-on path of @s, and to one member of each of
  * its queue groups; true if those are all the paths there are and the
  * broker needs no copy. */
-static bool subj_write(struct vb_conn *c, struct vbi_dsubj *s,
-		       const struct dmsg *m, bool reserved)
+static bool subj_write(struct vb_conn *c, struct vbi_dsubj *s, struct dmsg *m,
+		       bool reserved)
 {
 	struct vbi_direct *d = c->dir;
 	bool all = s->cur.n && !s->others && !s->stale, wrote = false;
@@ -1421,6 +1444,7 @@ bool vbi_direct_publish(struct vb_conn *c, size_t slen, int tlen,
 
 	if (!d && vbi_direct_get(c, &d))
 		return false;
+	m.staged = NULL;
 	if (never_direct(c->topic, slen))
 		return false;
 	s = subj_get(c, c->topic, slen);
@@ -1547,6 +1571,23 @@ static void dout_ping(struct vbi_dout *o)
 		o->ping_frames = o->frames;
 		o->ping_ns = vbi_client_now_ns();
 	}
+}
+
+void vbi_direct_pub_fanout(const struct vb_conn *c, uint64_t *gathered,
+			   uint64_t *copied)
+{
+	const struct vbi_dout *o, *tmp;
+	struct vbi_direct sum = { 0 };
+
+	sum.fan_gathered = c->dir->fan_gathered;
+	sum.fan_copied = c->dir->fan_copied;
+	HASH_ITER(hh, c->dir->outs, o, tmp)
+	{
+		if (o->vc)
+			fanout_add(&sum, o->vc);
+	}
+	*gathered = sum.fan_gathered;
+	*copied = sum.fan_copied;
 }
 
 uint64_t vbi_direct_pub_mem(const struct vb_conn *c)

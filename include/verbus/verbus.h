@@ -975,6 +975,12 @@ struct vb_stats {
 	 * subscriber's). */
 	uint64_t direct_resent;
 	uint64_t direct_resent_in, direct_resent_dup;
+	/* Direct mode, a publisher's fan-out (one message, several direct
+	 * subscribers): topic and payload bytes sent to a further subscriber
+	 * from the one copy staged for the first (the device gathers them:
+	 * no copy), and bytes copied again instead (another device or
+	 * transport, or too many copies in flight). */
+	uint64_t direct_fanout_gathered, direct_fanout_copied;
 };
 
 /* vb_stats() - fill @s (up to s->sz bytes).  Returns VB_OK or VB_EINVAL. */

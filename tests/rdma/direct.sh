@@ -22,7 +22,10 @@
 # with --direct: no DirectQuery for the replies' inboxes; (m) direct
 # fan-out under backpressure, every message once; (n) direct connections
 # cut with both ends alive while a direct publisher streams: what was in
-# flight goes again through the broker, every message once and in order.
+# flight goes again through the broker, every message once and in order;
+# (o) a direct publisher whose switch off names frames it never writes
+# (vb_direct_ctl --rogue --stall) holds the subscriber's brokered
+# deliveries 10 s at most.
 set -u
 . "$(dirname "$0")/lib.sh"
 broker_env 'for p in ${pid_srv:-} ${pid_s1:-} ${pid_s2:-} ${pid_t:-}; do kill -9 "$p" 2>/dev/null; done'
@@ -237,41 +240,83 @@ n=3000
 cat "$work/fanout.out"
 echo "PASS: m. $n messages of 32 KiB to 4 direct subscribers under backpressure: each once"
 
-# n. Direct connections cut with both ends alive: S1's library closes each
-# direct connection in abruptly after every 1,500 frames it took
-# (VERBUS_TEST_DIRECT_CUT), frames still in flight on it, while a direct
-# publisher streams; the publisher resends through the broker, behind its
-# DirectSwitch off, what S1 had not freed in its ring (RESEND frames, to
-# S1 alone), and S1 drops those it had taken: S1 and a plain subscriber
-# each get every message once and in order.  (Before the resends a cut
-# lost what was in flight: at most once.)
+# n. Direct connections cut with both ends alive: the libraries of two
+# direct subscribers close each direct connection in abruptly after every
+# 1,000 frames they took (VERBUS_TEST_DIRECT_CUT: the same for both, since
+# the first cut switches the publisher's paths off for a while, the
+# other's too, once it has written that frame to both),
+# frames still in flight on it, while a direct publisher streams 1,100-byte
+# messages (VERBUS_DIRECT_PAD: the fan-out sends the second subscriber's
+# copy from the first one's staging, gathered, not copied); the publisher
+# resends through the broker, behind its DirectSwitch off, what the cut
+# subscriber had not freed in its ring (RESEND frames, to it alone; read
+# from staging, the borrowed bytes too), and the subscriber drops those it
+# had taken: S1, S2 and a plain subscriber each get every message once, in
+# order and intact.  (Before the resends a cut lost what was in flight: at
+# most once.)
 count=${VERBUS_DIRECT_CUT_MSGS:-20000}
 r0=$(metric verbus_direct_resends_total)
-export VERBUS_TEST_DIRECT_CUT=1500
+export VERBUS_TEST_DIRECT_CUT=1000
 spawn s1 --serve "$url" "$a" cut.x
+spawn s2 --serve "$url" "$a" cut.x
 unset VERBUS_TEST_DIRECT_CUT
 spawn t --serve-plain "$url" "$a" cut.x
+export VERBUS_DIRECT_PAD=1100
 publish_bg cut.x "$count"
+unset VERBUS_DIRECT_PAD
 flowing s1
+flowing s2
 wait "$pid_pub"
 rc=$?
 cat "$work/pub.out"
 [ "$rc" = 0 ] || { show broker "$work/broker.log"; fail "the direct publisher exited $rc across cut direct connections"; }
 "$VERBUS_BIN/verbus" pub -q -s "$url" quit "$count" || fail "verbus pub quit failed"
 reap_served s1
+reap_served s2
 reap_served t
-cat "$work/s1.out" "$work/t.out"
-cuts=$(grep -c 'cut after .* frames' "$work/s1.err")
+cat "$work/s1.out" "$work/s2.out" "$work/t.out"
 resent=$(sed -nE 's/.*, resent ([0-9]+)$/\1/p' "$work/pub.out")
+gathered=$(sed -nE 's/.*, gathered ([0-9]+), .*/\1/p' "$work/pub.out")
 r=$(($(metric verbus_direct_resends_total) - r0))
-[ "$(served s1 numbered)" = "$count" ] || fail "S1 got $(served s1 numbered) of $count across $cuts cuts"
 [ "$(served t numbered)" = "$count" ] || fail "T got $(served t numbered) of $count"
-[ "$(served s1 direct)" -gt 0 ] || fail "S1 got nothing directly"
-[ "$cuts" -ge 1 ] || fail "no direct connection was cut ($count messages: VERBUS_DIRECT_CUT_MSGS)"
-# The frame each cut fell on was never taken: S1 must have had each again.
-[ "$(served s1 resent)" -ge "$cuts" ] && [ "$r" -ge "$cuts" ] ||
-	fail "$cuts cuts, but the publisher resent ${resent:-0}, the broker delivered $r again and S1 took $(served s1 resent) of them"
-echo "PASS: n. $cuts direct connections cut mid-stream: the publisher resent $resent through the broker (delivered $r; S1 took $(served s1 resent), dropped $(served s1 dup) it had), S1 ($(served s1 direct) direct) and the plain subscriber each got all $count, in order"
+for s in s1 s2; do
+	cuts=$(grep -c 'cut after .* frames' "$work/$s.err")
+	[ "$(served $s numbered)" = "$count" ] || fail "${s^^} got $(served $s numbered) of $count across $cuts cuts"
+	[ "$(served $s direct)" -gt 0 ] || fail "${s^^} got nothing directly"
+	[ "$cuts" -ge 1 ] || fail "no direct connection of ${s^^} was cut ($count messages: VERBUS_DIRECT_CUT_MSGS)"
+	# The frame each cut fell on was never taken: it must have come again.
+	[ "$(served $s resent)" -ge "$cuts" ] ||
+		fail "${s^^}: $cuts cuts, but the publisher resent ${resent:-0}, the broker delivered $r again and ${s^^} took $(served $s resent) of them"
+	echo "${s^^}: $cuts direct connections cut, $(served $s resent) resends taken, $(served $s dup) dropped as had, $(served $s direct) direct"
+done
+[ "${gathered:-0}" -gt 0 ] || fail "the publisher's fan-out gathered nothing: every copy was copied again"
+echo "PASS: n. direct connections cut mid-stream: the publisher resent $resent through the broker (delivered $r), its fan-out gathered $gathered bytes; S1, S2 and the plain subscriber each got all $count, in order, intact"
+
+# o. A stalled barrier: a direct publisher (vb_direct_ctl --rogue --stall,
+# case h) writes 3 frames to a real direct subscriber, then a DirectSwitch
+# off naming 1,000,000, its direct connection kept open.  The subscriber
+# holds the brokered messages behind the broker's fence off 10 s
+# (VBI_DIRECT_RESEND_WAIT_NS) and no longer, with a warning; then every
+# message comes once and in order, and later ones at once.  (Before
+# 4b18c90 the barrier held them as long as the connection stayed open.)
+spawn srv --serve "$url" "$a" 'stall.>'
+timeout 120 "$VERBUS_BIN/vb_direct_ctl" --scheme "$scheme" --connect "$brk" \
+	--port "$port" --sub-source "$a" --pub-source "$b" --rogue stall.x \
+	--stall >"$work/stall.out" 2>&1
+rc=$?
+cat "$work/stall.out"
+[ "$rc" = 0 ] || { show served "$work/srv.err"; show broker "$work/broker.log"; fail "vb_direct_ctl --rogue --stall exited $rc"; }
+reap_served srv
+cat "$work/srv.out"
+show "served: warnings" "$work/srv.err"
+oks=$(sed -nE 's/^stall: .*, ([0-9]+) "ok" messages in all.*/\1/p' "$work/stall.out")
+direct=$(sed -nE 's/^stall: ([0-9]+) written directly.*/\1/p' "$work/stall.out")
+[ -n "$oks" ] && [ -n "$direct" ] || fail "vb_direct_ctl --rogue --stall did not say what it did"
+[ "$(served srv numbered)" = "$oks" ] || fail "the stalled subscriber got $(served srv numbered) of the $oks messages"
+[ "$(served srv direct)" = "$direct" ] || fail "the stalled subscriber took $(served srv direct) messages directly, the publisher wrote $direct"
+grep -qE "direct mode: publisher [0-9]+'s direct connection stalled after $direct of the 1000000 frames its switch off named and nothing more came for 10 s" "$work/srv.err" ||
+	fail "the stalled subscriber's log has no warning that its barrier lifted after 10 s"
+echo "PASS: o. a direct publisher whose switch off named 1,000,000 frames ($direct written), its connection open: the subscriber's barrier lifted after 10 s with a warning; all $oks messages once and in order"
 
 broker_stop
 echo "PASS: direct"

@@ -40,6 +40,15 @@
  * <n>") reach the subscriber all the same; a last "quit <n>" ends it
  * (rogue_run()).
  *
+ * With --rogue SUBJECT --stall it plays case h instead (rogue_stall()): a
+ * publisher whose DirectSwitch off names frames it never writes, its
+ * direct connection kept open.  The subscriber's barrier must hold what
+ * the broker sends it behind the fence, and lift 10 s after the last
+ * progress (VBI_DIRECT_RESEND_WAIT_NS, clients/lib/direct.h): no later,
+ * or one publisher holds a subscriber's brokered traffic for good.  The
+ * subscriber echoes each message to its reply subject, so that the
+ * rogue's plain subscriber A times the deliveries.
+ *
  * Output: a "PASS: ..." line per case, "FAIL: vb_direct_ctl: ..." and exit
  * status 1 at the first deviation, 2 for a usage error.
  */
@@ -108,6 +117,7 @@ struct ev {
 	bool taken; /* a check consumed it */
 	uint32_t sid; /* frame: its subscription id */
 	uint64_t seq; /* frame: our payload's sequence number */
+	uint64_t ms; /* when it arrived (mono_ms()) */
 	uint8_t *msg; /* control: the message packed again (codec) */
 	size_t len; /* bytes at @msg */
 };
@@ -151,6 +161,7 @@ struct dt {
 	uint64_t rogue_qid; /* --rogue: P's DirectQuery ids */
 	unsigned rogue_oks; /* --rogue: brokered "ok <n>" published */
 	unsigned rogue_refused; /* --rogue: attempts the subscriber refused */
+	bool stall; /* --stall: case h instead of the rogue's a-g */
 };
 
 static struct dt d = { .port = "7700", .scheme = "rdma", .wait_ms = 30000 };
@@ -224,7 +235,8 @@ static void ev_push(struct cl *k, const struct ev *e)
 		k->evs = n;
 		k->cap = cap;
 	}
-	k->evs[k->nev++] = *e;
+	k->evs[k->nev] = *e;
+	k->evs[k->nev++].ms = mono_ms();
 }
 
 static void on_open(struct vbi_conn *c, void *arg)
@@ -266,8 +278,20 @@ static void on_message(struct vbi_conn *c, const struct vbi_frame_view *v,
 	if (on_resend(k, c, v))
 		return;
 	/* --rogue: S is on the served subscriber's subject, and gets P's
-	 * brokered messages too. */
+	 * brokered messages too; --stall: A gets the served subscriber's
+	 * echoes, kept with the "ok <n>" number as their seq. */
 	if (d.rogue && v->payload_len >= 2 && !memcmp(v->payload, "ok", 2)) {
+		if (d.stall) {
+			char n[32];
+			size_t len = v->payload_len < sizeof(n) - 1 ?
+					     v->payload_len :
+					     sizeof(n) - 1;
+
+			memcpy(n, v->payload, len);
+			n[len] = '\0';
+			e.seq = strtoull(n + 2, NULL, 10);
+			ev_push(k, &e);
+		}
 		vbi_conn_release(c, v);
 		return;
 	}
@@ -1655,12 +1679,13 @@ static void rogue_grant(struct cl *k, const Verbus__DirectGrant *g,
 	vbi_conn_flush(k->c);
 }
 
-/* A frame on @subject for @sid, with ROGUE_PAYLOAD, written on @k. */
-static void rogue_frame(struct cl *k, const char *subject, uint32_t sid)
+/* A frame with the topic @topic for @sid, @payload, written on @k. */
+static void frame_on(struct cl *k, const char *topic, uint32_t sid,
+		     const char *payload)
 {
 	uint64_t end = mono_ms() + (uint64_t)d.wait_ms;
-	uint16_t tlen = (uint16_t)strlen(subject);
-	uint32_t plen = (uint32_t)strlen(ROGUE_PAYLOAD);
+	uint16_t tlen = (uint16_t)strlen(topic);
+	uint32_t plen = (uint32_t)strlen(payload);
 	void *t, *p;
 	int rc;
 
@@ -1680,13 +1705,19 @@ static void rogue_frame(struct cl *k, const char *subject, uint32_t sid)
 			     d.wait_ms);
 		pump(10);
 	}
-	memcpy(t, subject, tlen);
-	memcpy(p, ROGUE_PAYLOAD, plen);
+	memcpy(t, topic, tlen);
+	memcpy(p, payload, plen);
 	vbi_frame_set_sid((uint8_t *)t - VBI_FRAME_HDR_LEN, sid);
 	rc = vbi_conn_commit(k->c);
 	if (rc)
 		fail("%s: committing a frame: %s", k->name, vb_strerror(rc));
 	vbi_conn_flush(k->c);
+}
+
+/* A frame on @subject for @sid, with ROGUE_PAYLOAD, written on @k. */
+static void rogue_frame(struct cl *k, const char *subject, uint32_t sid)
+{
+	frame_on(k, subject, sid, ROGUE_PAYLOAD);
 }
 
 /* A sid @g does not name: the next one past its first that is not. */
@@ -1831,6 +1862,191 @@ static void rogue_run(void)
 	printf("PASS: rogue\n");
 }
 
+/* ---- --rogue --stall: a barrier never met --------------------------------- */
+
+#define STALL_NAMED 1000000u /* frames its switch off names */
+#define STALL_DIRECT 3 /* "ok <n>" frames written directly: all it writes */
+#define STALL_HELD 5 /* brokered behind the fence off: held */
+#define STALL_AFTER 5 /* brokered once the barrier lifted */
+/* The bound runs 10 s from the fence off, which follows our switch off:
+ * what it holds may come no sooner than this, and must by the next. */
+#define STALL_HOLD_MIN_MS 9000
+#define STALL_HOLD_MAX_MS 20000
+#define SID_ACK 1 /* A's subscription to the echoes */
+
+/* Whether @k has @n deliveries (echoes) in all. */
+static bool has_frames(const struct cl *k, uint64_t n)
+{
+	uint64_t got = 0;
+
+	for (size_t i = 0; i < k->nev; i++)
+		got += k->evs[i].kind == EV_FRAME;
+	return got >= n;
+}
+
+/* P's DirectSwitch to @sub_id: on, declaring @g's sids; or (@g NULL) off,
+ * naming @frames as written on the direct connection. */
+static void stall_switch(uint64_t sub_id, const Verbus__DirectGrant *g,
+			 uint64_t frames)
+{
+	Verbus__Control m = VERBUS__CONTROL__INIT;
+	Verbus__DirectSwitch s = VERBUS__DIRECT_SWITCH__INIT;
+
+	s.sub_id = sub_id;
+	s.on = g != NULL;
+	if (g) {
+		s.sids = g->sids;
+		s.n_sids = g->n_sids;
+	}
+	s.frames = frames;
+	m.body_case = VERBUS__CONTROL__BODY_DIRECT_SWITCH;
+	m.direct_switch = &s;
+	send_ctrl(&d.p, &m);
+	vbi_conn_flush(d.p.c);
+}
+
+/* The next "ok <n>" on @topic (the subject and A's echo subject as its
+ * reply): on @k's direct connection for @sid, or (@k NULL) through the
+ * broker. */
+static void stall_ok(struct cl *k, uint32_t sid, const char *topic)
+{
+	char pl[32];
+
+	snprintf(pl, sizeof(pl), "ok %u", ++d.rogue_oks);
+	if (k)
+		frame_on(k, topic, sid, pl);
+	else
+		p_send(topic, pl, strlen(pl));
+}
+
+/*
+ * Case h: a direct path opened, switched on, 3 frames written, then a
+ * DirectSwitch off naming 1,000,000 and the connection kept open.  The
+ * subscriber's barrier holds the brokered messages P publishes next, and
+ * must lift 10 s after the fence off (VBI_DIRECT_RESEND_WAIT_NS): they
+ * then come, in order, and so does what follows, at once.  The served
+ * subscriber's echoes to A say when each was delivered.
+ */
+static void rogue_stall(void)
+{
+	Verbus__Control m = VERBUS__CONTROL__INIT;
+	Verbus__DirectFence f = VERBUS__DIRECT_FENCE__INIT;
+	const Verbus__DirectPath *sp;
+	char ack[VBI_SUBJECT_MAX + 8], topic[2 * VBI_SUBJECT_MAX + 16];
+	char quit[32];
+	uint64_t t0, held_ms, after_ms;
+	struct answer a;
+	struct cl r;
+	size_t at;
+	long i;
+	int n;
+
+	snprintf(ack, sizeof(ack), "ack.%s", d.rogue);
+	snprintf(topic, sizeof(topic), "%s %s", d.rogue, ack);
+	conn(&d.p, "P", d.pub_src, 1u << 18, NULL, 0);
+	conn(&d.s1, "A", d.sub_src, 1u << 18, NULL, 0);
+	wait_for(is_open, &d.p, 0, "open");
+	wait_for(is_open, &d.s1, 0, "open");
+	subscribe(&d.s1, SID_ACK, ack, "", false);
+	barrier(&d.s1);
+	none_of(&d.s1, VERBUS__CONTROL__BODY_NOTICE, "subscribing");
+
+	/* The path: opened, granted, switched on (the marker on the direct
+	 * connection first: PROTOCOL.md, step 1), its frames delivered. */
+	ask(++d.rogue_qid, d.rogue, &a);
+	if (a.npaths != 1 || !a.paths[0]->connect || !a.paths[0]->grant ||
+	    !a.paths[0]->grant->n_sids)
+		fail("P: %zu paths for %s, expected one granted: is a "
+		     "vb_libdirect --serve (alone) subscribed to it?",
+		     a.npaths, d.rogue);
+	sp = a.paths[0];
+	rogue_conn(&r, "h: stalled", sp->url, sp->connect);
+	expect_open(&r);
+	r.may_close = false; /* a stall, not a close: open to the end */
+	rogue_grant(&r, sp->grant, d.rogue, sp->grant->sub_id);
+	f.pub_id = d.pub_id;
+	f.on = true;
+	m.body_case = VERBUS__CONTROL__BODY_DIRECT_FENCE;
+	m.direct_fence = &f;
+	send_ctrl(&r, &m);
+	stall_switch(sp->sub_id, sp->grant, 0);
+	for (n = 0; n < STALL_DIRECT; n++)
+		stall_ok(&r, sp->grant->sids[0], topic);
+	wait_for(has_frames, &d.s1, STALL_DIRECT, "echo of every direct frame");
+	expect_seqs(&d.s1, SID_ACK, 0, d.s1.nev, 1, STALL_DIRECT,
+		    "echoes of the direct frames");
+
+	/* Off, naming frames that never come: behind the fence off, the
+	 * subscriber's barrier holds what P publishes through the broker. */
+	at = d.s1.nev;
+	stall_switch(sp->sub_id, NULL, STALL_NAMED);
+	t0 = mono_ms();
+	for (n = 0; n < STALL_HELD; n++)
+		stall_ok(NULL, 0, topic);
+	while (!has_frames(&d.s1, STALL_DIRECT + STALL_HELD)) {
+		if (mono_ms() >= t0 + STALL_HOLD_MAX_MS)
+			fail("A: %zu of the %d messages published behind a "
+			     "DirectSwitch off naming %u frames (%d written) "
+			     "delivered within %d s: the subscriber's "
+			     "barrier never lifted",
+			     d.s1.nev - at, STALL_HELD, STALL_NAMED,
+			     STALL_DIRECT, STALL_HOLD_MAX_MS / 1000);
+		pump(20);
+	}
+	i = find_ev(&d.s1, EV_FRAME, at);
+	held_ms = d.s1.evs[i].ms - t0;
+	if (held_ms < STALL_HOLD_MIN_MS)
+		fail("A: message %" PRIu64 " delivered %" PRIu64
+		     " ms after a DirectSwitch off naming %u frames (%d "
+		     "written): the barrier did not hold",
+		     d.s1.evs[i].seq, held_ms, STALL_NAMED, STALL_DIRECT);
+	expect_seqs(&d.s1, SID_ACK, at, d.s1.nev, STALL_DIRECT + 1,
+		    STALL_DIRECT + STALL_HELD, "held behind the barrier");
+
+	/* Lifted: the subscriber's brokered traffic goes on, not held
+	 * again. */
+	at = d.s1.nev;
+	t0 = mono_ms();
+	for (n = 0; n < STALL_AFTER; n++)
+		stall_ok(NULL, 0, topic);
+	wait_for(has_frames, &d.s1, STALL_DIRECT + STALL_HELD + STALL_AFTER,
+		 "echo of every message after the barrier");
+	after_ms = mono_ms() - t0;
+	if (after_ms >= STALL_HOLD_MIN_MS)
+		fail("A: the messages after the barrier lifted took %" PRIu64
+		     " ms: held again",
+		     after_ms);
+	expect_seqs(&d.s1, SID_ACK, at, d.s1.nev, STALL_DIRECT + STALL_HELD + 1,
+		    STALL_DIRECT + STALL_HELD + STALL_AFTER,
+		    "after the barrier");
+	printf("PASS: rogue h. a DirectSwitch off naming %u frames (%d "
+	       "written), the direct connection open: the subscriber held "
+	       "the %d brokered messages behind it %" PRIu64 " ms (the "
+	       "bound: 10 s), then delivered them in order; %d more after "
+	       "it in %" PRIu64 " ms\n",
+	       STALL_NAMED, STALL_DIRECT, STALL_HELD, held_ms, STALL_AFTER,
+	       after_ms);
+
+	/* The end: the direct connection, A, then quit through P. */
+	answer_free(&a);
+	r.may_close = true;
+	vbi_conn_close(r.c);
+	wait_for(is_closed, &r, 0, "close");
+	rogue_free(&r);
+	d.s1.may_close = true;
+	vbi_conn_close(d.s1.c);
+	wait_for(is_closed, &d.s1, 0, "close");
+	n = snprintf(quit, sizeof(quit), "%u", d.rogue_oks);
+	p_send("quit", quit, (size_t)n);
+	barrier(&d.p);
+	d.p.may_close = true;
+	vbi_conn_close(d.p.c);
+	wait_for(is_closed, &d.p, 0, "close");
+	printf("stall: %d written directly, %u \"ok\" messages in all, "
+	       "then quit\n",
+	       STALL_DIRECT, d.rogue_oks);
+}
+
 /* ---- set-up -------------------------------------------------------------- */
 
 static void log_line(void *arg, enum vbi_log_level level, const char *line)
@@ -1847,7 +2063,8 @@ static void usage(void)
 		"[--scheme rdma|tcp]\n"
 		"  --sub-source ADDR --pub-source ADDR [--monitor HOST:PORT] "
 		"[--wait SEC] [--verbose]\n"
-		"  [--rogue SUBJECT: against vb_libdirect --serve]\n");
+		"  [--rogue SUBJECT [--stall]: against vb_libdirect "
+		"--serve]\n");
 	exit(EXIT_USAGE);
 }
 
@@ -1863,6 +2080,7 @@ static void parse(int argc, char **argv)
 		{ "wait", required_argument, NULL, 'w' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "rogue", required_argument, NULL, 'R' },
+		{ "stall", no_argument, NULL, 'S' },
 		{ 0 },
 	};
 	int ch;
@@ -1900,11 +2118,15 @@ static void parse(int argc, char **argv)
 			if (!*d.rogue || strlen(d.rogue) > VBI_SUBJECT_MAX)
 				usage();
 			break;
+		case 'S':
+			d.stall = true;
+			break;
 		default:
 			usage();
 		}
 	}
-	if (optind != argc || !d.addr || !d.sub_src || !d.pub_src)
+	if (optind != argc || !d.addr || !d.sub_src || !d.pub_src ||
+	    (d.stall && !d.rogue))
 		usage();
 }
 
@@ -1928,7 +2150,10 @@ int main(int argc, char **argv)
 	if (d.rogue) {
 		snprintf(d.s1.url, sizeof(d.s1.url), "%s://%s:40009", d.scheme,
 			 d.sub_src);
-		rogue_run();
+		if (d.stall)
+			rogue_stall();
+		else
+			rogue_run();
 		vbi_tp_destroy(d.tp);
 		rogue_free(&d.s1);
 		rogue_free(&d.p);

@@ -36,9 +36,12 @@
  * the broker has its subscriptions, and "direct flowing" at its first
  * message from a direct publisher.  Every message must carry a payload
  * starting "ok" (anything else was injected: FAIL); "ok <n>" ones are
- * numbered from 1 per subject, and must come each once and in order.  A
- * message on "quit" whose payload is a number N ends it once the
- * numbered messages of every subject add up to N (at once: no number).
+ * numbered from 1 per subject, and must come each once and in order; one
+ * with a reply subject is then echoed there as it came (vb_respond), so
+ * that its sender sees when it was delivered (direct.sh's case o times a
+ * barrier with it).  A message on "quit" whose payload is a number N ends
+ * it once the numbered messages of every subject add up to N (at once: no
+ * number).
  * It then prints "served M messages, direct D, refused R, numbered N"
  * (vb_stats: direct_msgs_in, direct_refused) and exits 0.
  *
@@ -46,7 +49,11 @@
  *
  * A direct publisher (VB_OPT_DIRECT): "ok 1" .. "ok N" on SUBJECT, at
  * most 10 a millisecond, "published K" every 1,000, then vb_flush and
- * "published N messages, direct out D, failed F".
+ * "published N messages, direct out D, failed F, gathered G, resent R"
+ * (vb_stats; G: direct_fanout_gathered).  With VERBUS_DIRECT_PAD=B in the
+ * environment each payload is B bytes: "ok <n> " then filler that
+ * depends on n and the offset, which --serve checks (a message put
+ * together from the wrong bytes fails).
  */
 #include "vbcheck.h"
 
@@ -62,6 +69,13 @@
 #define SERVE_MS 120000 /* --serve: the longest it waits for "quit" */
 #define SERVE_SUBJECTS 16 /* --serve: numbered subjects it follows */
 #define PUB_PER_MS 10 /* --publish: messages a millisecond at most */
+#define PAD_MAX 8192 /* VERBUS_DIRECT_PAD: the largest payload */
+
+/* The filler byte at offset @k of message @n's padded payload. */
+static char pad_byte(uint64_t n, size_t k)
+{
+	return (char)('a' + (n * 7 + k) % 26);
+}
 
 /* What one subscription saw. */
 struct rx {
@@ -348,7 +362,6 @@ static void on_served(struct vb_conn *c, const struct vb_msg *m, void *arg)
 	uint64_t n;
 	int i;
 
-	(void)c;
 	CHECK(m->size >= 2 && !memcmp(m->data, "ok", 2),
 	      "%s: a message on '%.*s' with the payload '%.*s' (%zu bytes): "
 	      "not one of ours, injected",
@@ -372,12 +385,27 @@ static void on_served(struct vb_conn *c, const struct vb_msg *m, void *arg)
 		sv->seq[i].last = 0;
 		sv->nseq++;
 	}
+	for (size_t k = strlen("ok ") + 1; k < m->size; k++) {
+		const char *d = m->data;
+
+		if (d[k - 1] == ' ') {
+			for (; k < m->size; k++)
+				CHECK(d[k] == pad_byte(n, k),
+				      "%s: %s: message %" PRIu64 " corrupt at "
+				      "byte %zu of %zu",
+				      sv->who, sv->seq[i].subject, n, k,
+				      m->size);
+			break;
+		}
+	}
 	CHECK(n == sv->seq[i].last + 1,
 	      "%s: %s: message %" PRIu64 " where %" PRIu64 " was due (lost, "
 	      "doubled or out of order)",
 	      sv->who, sv->seq[i].subject, n, sv->seq[i].last + 1);
 	sv->seq[i].last = n;
 	sv->numbered++;
+	if (m->reply)
+		OK(vb_respond(c, m, m->data, m->size));
 }
 
 static void on_quit(struct vb_conn *c, const struct vb_msg *m, void *arg)
@@ -457,7 +485,9 @@ static int publish_n(const char *url, const char *source, const char *subject,
 	struct vb_conn *c = NULL;
 	struct vb_stats st;
 	uint64_t start = now_ms(), deadline = start + WAIT_MS;
-	char buf[32];
+	const char *e = getenv("VERBUS_DIRECT_PAD");
+	size_t pad = e ? strtoul(e, NULL, 10) : 0;
+	static char buf[PAD_MAX];
 	uint32_t i = 1;
 	int rc, len;
 
@@ -477,6 +507,11 @@ static int publish_n(const char *url, const char *source, const char *subject,
 			continue;
 		}
 		len = snprintf(buf, sizeof(buf), "ok %" PRIu32, i);
+		if (pad > (size_t)len + 1 && pad <= sizeof(buf)) {
+			buf[len++] = ' ';
+			for (; (size_t)len < pad; len++)
+				buf[len] = pad_byte(i, (size_t)len);
+		}
 		rc = vb_publish(c, subject, buf, (size_t)len);
 		if (rc == VB_EAGAIN) {
 			vb_poll(c, 1);
@@ -495,8 +530,10 @@ static int publish_n(const char *url, const char *source, const char *subject,
 	OK(vb_flush(c, WAIT_MS));
 	stats(c, &st);
 	printf("published %" PRIu32 " messages, direct out %" PRIu64
-	       ", failed %" PRIu64 ", resent %" PRIu64 "\n",
-	       n, st.direct_msgs_out, st.direct_failed, st.direct_resent);
+	       ", failed %" PRIu64 ", gathered %" PRIu64 ", resent %" PRIu64
+	       "\n",
+	       n, st.direct_msgs_out, st.direct_failed,
+	       st.direct_fanout_gathered, st.direct_resent);
 	vb_close(c);
 	return 0;
 }

@@ -331,6 +331,40 @@ static void test_ring_pad_counts_toward_space(void **state)
 	free(stage);
 }
 
+/* A pinned frame's space is not reused, even once the peer freed it; the
+ * pin lifted, it is. */
+static void test_ring_pin_holds_space(void **state)
+{
+	struct vbi_ring_tx tx;
+	uint8_t *stage = ring_alloc(256);
+	size_t off, pad;
+
+	(void)state;
+	assert_int_equal(vbi_ring_tx_init(&tx, stage, 256), VB_OK);
+	assert_true(tx.pinned == UINT64_MAX);
+	/* Frames at 0, 64, 128, 192; the one at 64 pinned, all freed. */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(vbi_ring_tx_reserve(&tx, 64, &off, &pad),
+				 VB_OK);
+	tx.flushed = tx.peer_freed = 256;
+	vbi_ring_tx_pin(&tx, 64);
+	/* Only [0, 64) is free: 64 fits, a second 64 does not. */
+	assert_int_equal(vbi_ring_tx_space(&tx), 64);
+	assert_int_equal(vbi_ring_tx_reserve(&tx, 64, &off, &pad), VB_OK);
+	assert_int_equal(off, 0);
+	assert_int_equal(vbi_ring_tx_reserve(&tx, 64, &off, &pad), VB_EAGAIN);
+	/* Pinned behind what the peer freed counts as the pin, not more. */
+	vbi_ring_tx_pin(&tx, 192);
+	assert_int_equal(vbi_ring_tx_space(&tx), 128);
+	/* A pin ahead of peer_freed changes nothing. */
+	tx.flushed = tx.peer_freed = 320;
+	vbi_ring_tx_pin(&tx, 320);
+	assert_int_equal(vbi_ring_tx_space(&tx), 256);
+	vbi_ring_tx_pin(&tx, UINT64_MAX);
+	assert_int_equal(vbi_ring_tx_space(&tx), 256);
+	free(stage);
+}
+
 /* Several frames staged together leave in one WRITE. */
 static void test_ring_coalescing(void **state)
 {
@@ -871,6 +905,7 @@ int main(void)
 		cmocka_unit_test(test_ring_wrap_with_pad_16),
 		cmocka_unit_test(test_ring_wrap_with_pad_24_and_larger),
 		cmocka_unit_test(test_ring_pad_counts_toward_space),
+		cmocka_unit_test(test_ring_pin_holds_space),
 		cmocka_unit_test(test_ring_coalescing),
 		cmocka_unit_test(test_ring_flushed_rejects),
 		cmocka_unit_test(test_ring_next_batch_catches_bad_staging),
