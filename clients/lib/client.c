@@ -243,6 +243,7 @@ static void on_open(struct vbi_conn *vc, void *arg)
 {
 	struct vb_conn *c = arg;
 	const struct vbi_srv *srv;
+	struct vbi_conn_stats cs;
 
 	if (c->closing || vc != c->vc)
 		return;
@@ -252,6 +253,8 @@ static void on_open(struct vbi_conn *vc, void *arg)
 	}
 	srv = vbi_pool_current(c->pool);
 	vbi_pool_opened(c->pool);
+	vbi_conn_stats(vc, &cs);
+	c->peer_max_msg = cs.peer_max_msg;
 	c->state = CS_OPEN;
 	c->passes = 0;
 	c->gen++;

@@ -166,6 +166,9 @@ struct vb_conn {
 	struct vbi_tp *tp; /* the one of vc (or of the last attempt), or NULL */
 	struct vbi_conn *vc; /* the current transport connection, or NULL */
 	enum client_state state;
+	/* CS_OPEN: the largest topic + payload the broker takes in one
+	 * frame (its Welcome's), kept off the publish path's calls. */
+	uint32_t peer_max_msg;
 	bool ever_open;
 	bool sync_connect; /* vb_connect waits: a failed pass is final */
 	bool closing; /* vb_close running: callbacks do nothing */

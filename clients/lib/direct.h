@@ -79,6 +79,7 @@ struct vbi_direct {
 	uint8_t key[VBI_DIRECT_KEY_LEN]; /* the current broker's DirectKey */
 	uint64_t my_id; /* its conn_id; 0: no key yet */
 	struct vbi_din *ins; /* by vbi_conn (connections in, open) */
+	struct vbi_din *last_in; /* in @ins: the last one found, or NULL */
 	/* Closed connections in whose frames wait for their fence (or a
 	 * revoke, or VBI_DIRECT_ZOMBIE_NS): not in @ins, whose key a new
 	 * connection may reuse. */
@@ -101,6 +102,7 @@ struct vbi_direct {
 
 	/* Publisher. */
 	struct vbi_dsubj *subjects; /* by subject */
+	struct vbi_dsubj *last_subj; /* the last one found, or NULL */
 	struct vbi_dout *outs; /* by sub_id */
 	uint64_t pub_id; /* our id at the broker (DirectPaths); 0: unknown */
 	uint64_t next_query; /* DirectQuery ids */

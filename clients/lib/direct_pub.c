@@ -978,6 +978,8 @@ static void subj_free(struct vb_conn *c, struct vbi_dsubj *s)
 {
 	if (s->query)
 		c->dir->pending--;
+	if (c->dir->last_subj == s)
+		c->dir->last_subj = NULL;
 	HASH_DELETE(hh, c->dir->subjects, s);
 	dset_free(c, &s->cur);
 	dset_free(c, &s->next);
@@ -1415,6 +1417,22 @@ static bool subj_write(struct vb_conn *c, struct vbi_dsubj *s, struct dmsg *m,
 	return all;
 }
 
+/* The entry of @subject (@slen bytes), or NULL.  A publisher mostly
+ * publishes on the subject it published on last: that one is compared, not
+ * hashed. */
+static struct vbi_dsubj *subj_find(struct vbi_direct *d, const char *subject,
+				   size_t slen)
+{
+	struct vbi_dsubj *s = d->last_subj;
+
+	if (s && s->hh.keylen == slen && !memcmp(s->subject, subject, slen))
+		return s;
+	HASH_FIND(hh, d->subjects, subject, slen, s);
+	if (s)
+		d->last_subj = s;
+	return s;
+}
+
 /* @slen bytes of c->topic: its entry, made (and asked about) if new;
  * NULL if it has none that is answered. */
 static struct vbi_dsubj *subj_get(struct vb_conn *c, const char *subject,
@@ -1422,7 +1440,7 @@ static struct vbi_dsubj *subj_get(struct vb_conn *c, const char *subject,
 {
 	struct vbi_dsubj *s = NULL;
 
-	HASH_FIND(hh, c->dir->subjects, subject, slen, s);
+	s = subj_find(c->dir, subject, slen);
 	if (!s) {
 		if (subject == c->topic)
 			subj_new(c, slen);
@@ -1474,7 +1492,7 @@ void vbi_direct_reserve(struct vb_conn *c, size_t slen, int tlen, size_t size)
 
 	if (!c->dir || never_direct(c->topic, slen))
 		return;
-	HASH_FIND(hh, c->dir->subjects, c->topic, slen, s);
+	s = subj_find(c->dir, c->topic, slen);
 	/* Paths unknown: the broker carries it, the douts off first (the
 	 * commit cannot put a switch before the message). */
 	if (!subj_fresh(s)) {

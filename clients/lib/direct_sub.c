@@ -72,6 +72,7 @@ struct vbi_din {
 	struct vbi_conn *vc; /* the key in d->ins; NULL once closed */
 	uint64_t pub_id; /* the publisher, as its connect grant names it */
 	struct dgrant *grants; /* by subject */
+	struct dgrant *last_grant; /* the last one a frame matched, or NULL */
 	unsigned ngrants;
 	uint64_t frames_in; /* frames taken so far */
 	/* Frames up to this number are delivered as they come; later ones
@@ -247,13 +248,28 @@ void vbi_direct_on_key(struct vb_conn *c, const Verbus__DirectKey *k)
 
 /* ---- connections in ------------------------------------------------------ */
 
+/* The open connection in @vc's entry (the last one found is compared
+ * first: frames come in runs per connection), or NULL. */
 static struct vbi_din *din_of(struct vbi_direct *d, struct vbi_conn *vc)
 {
 	struct vbi_din *in = NULL;
 
-	if (d)
-		HASH_FIND_PTR(d->ins, &vc, in);
+	if (!d)
+		return NULL;
+	if (d->last_in && d->last_in->vc == vc)
+		return d->last_in;
+	HASH_FIND_PTR(d->ins, &vc, in);
+	if (in)
+		d->last_in = in;
 	return in;
+}
+
+/* @in leaves d->ins. */
+static void din_unhash(struct vbi_direct *d, struct vbi_din *in)
+{
+	HASH_DEL(d->ins, in);
+	if (d->last_in == in)
+		d->last_in = NULL;
 }
 
 static struct vbi_din *din_by_pub(struct vbi_direct *d, uint64_t pub_id)
@@ -275,6 +291,7 @@ static void grants_free(struct vbi_din *in)
 {
 	struct dgrant *g, *tmp;
 
+	in->last_grant = NULL;
 	HASH_ITER(hh, in->grants, g, tmp)
 	{
 		HASH_DEL(in->grants, g);
@@ -311,7 +328,7 @@ static void din_free(struct vbi_direct *d, struct vbi_din *in)
 	if (d->barrier_in == in)
 		d->barrier_in = NULL;
 	if (in->vc) {
-		HASH_DEL(d->ins, in);
+		din_unhash(d, in);
 	} else {
 		for (pp = &d->zombies; *pp && *pp != in; pp = &(*pp)->znext)
 			;
@@ -574,7 +591,7 @@ static void on_din_control(struct vbi_conn *vc, const Verbus__Control *m,
 }
 
 /* Whether @v's subject is granted to @in for its sid; NULL if so. */
-static const char *frame_check(const struct vbi_din *in,
+static const char *frame_check(struct vbi_din *in,
 			       const struct vbi_frame_view *v)
 {
 	const char *reply;
@@ -586,9 +603,14 @@ static const char *frame_check(const struct vbi_din *in,
 	slen = vbi_topic_split(v->topic, v->topic_len, &reply, &rlen);
 	if (slen == 0 || slen > VBI_SUBJECT_MAX)
 		return "a frame without a subject";
-	HASH_FIND(hh, in->grants, v->topic, slen, dg);
+	/* A publisher mostly writes on the subject it wrote on last: that
+	 * grant is compared, not hashed. */
+	dg = in->last_grant;
+	if (!dg || dg->hh.keylen != slen || memcmp(dg->subject, v->topic, slen))
+		HASH_FIND(hh, in->grants, v->topic, slen, dg);
 	if (!dg)
 		return "a frame on a subject it has no grant for";
+	in->last_grant = dg;
 	for (unsigned k = 0; k < dg->nsets; k++)
 		for (size_t i = 0; i < dg->sets[k].nsids; i++)
 			if (dg->sets[k].sids[i] == v->sid)
@@ -730,7 +752,7 @@ static void on_din_closed(struct vbi_conn *vc, const struct vbi_close_info *why,
 	 * publisher sends again through the broker what we may not have
 	 * taken, and we drop what we had (vbi_direct_on_resend).  Out of
 	 * @ins: a new connection may get @vc's address. */
-	HASH_DEL(d->ins, in);
+	din_unhash(d, in);
 	in->vc = NULL;
 	in->znext = d->zombies;
 	in->zombie_ns = vbi_client_now_ns() + VBI_DIRECT_ZOMBIE_NS;

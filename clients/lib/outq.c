@@ -377,10 +377,7 @@ static int publish_now(struct vb_conn *c, int tlen, const struct vb_header *h,
  * to the open connection's peer nor as a stream. */
 static bool too_large(struct vb_conn *c, size_t tlen, size_t plen)
 {
-	struct vbi_conn_stats cs;
-
-	vbi_conn_stats(c->vc, &cs);
-	return tlen + plen > cs.peer_max_msg && !vbi_stream_fits(c, tlen, plen);
+	return tlen + plen > c->peer_max_msg && !vbi_stream_fits(c, tlen, plen);
 }
 
 int vbi_outq_publish_hdr(struct vb_conn *c, const char *subject,
