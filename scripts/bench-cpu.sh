@@ -46,6 +46,7 @@
 # COUNT.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/tests/rdma/lib.sh"
 BUILD=${VERBUS_BUILD_DIR:-$ROOT/build}
 core=1 tcp=1
 case ${1:-} in
@@ -146,7 +147,9 @@ cg_funcs() {
 tcp_run() {
 	local tag=$1 n=$2 test=$3 size=$4 port mport i
 	shift 4
-	port=$((20000 + RANDOM % 20000)) mport=$((port + 1))
+	# Below the ephemeral range, not in use (tests/rdma/lib.sh).
+	port=$(free_port) mport=$(free_port)
+	[ "$mport" != "$port" ] || mport=$((port + 1))
 	valgrind --tool=callgrind --callgrind-out-file="$W/$tag.b.cg" \
 		"$BUILD/bin/verbusd" --listen "tcp://127.0.0.1:$port" \
 		--monitor "127.0.0.1:$mport" --set limits.max_msg=128K \

@@ -14,6 +14,7 @@
 # tls block; the same certificate, made here with openssl, TLS 1.3 both).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/tests/rdma/lib.sh"
 tls=
 [ "${1:-}" = --tls ] && { tls=1; shift; }
 BIN=${1:-$ROOT/build}/bin
@@ -26,7 +27,8 @@ trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$W"' EXIT
 for t in "$BIN/verbusd" "$BIN/verbus" "$BIN/vb_nats_bench" nats-server; do
 	command -v "$t" >/dev/null || { echo "bench-tcp: $t is missing (scripts/setup.sh)" >&2; exit 1; }
 done
-port=$((20000 + RANDOM % 20000)) mport=$((port + 1)) nport=$((port + 2))
+# Below the ephemeral range, not in use (tests/rdma/lib.sh).
+port=$(free_port) mport=$(free_port) nport=$(free_port)
 
 scheme=tcp vtls=() ntls=() nblock=
 if [ -n "$tls" ]; then

@@ -1055,6 +1055,7 @@ int vb_stats(struct vb_conn *c, struct vb_stats *s)
 		all.direct_resent = c->dir->resent;
 		all.direct_resent_in = c->dir->resent_in;
 		all.direct_resent_dup = c->dir->resent_dup;
+		all.direct_resent_lost = c->dir->resends_lost;
 		vbi_direct_pub_fanout(c, &all.direct_fanout_gathered,
 				      &all.direct_fanout_copied);
 	}

@@ -121,6 +121,9 @@ struct vbi_direct {
 	uint64_t resent; /* frames of failed ones sent through the broker */
 	uint64_t resent_in; /* such frames delivered (subscriber) */
 	uint64_t resent_dup; /* such frames dropped: taken directly */
+	/* Frames of failed ones that could not go again (too large for the
+	 * broker, no memory, or queued when the broker connection went). */
+	uint64_t resends_lost;
 	/* Fan-out bytes of closed douts (vbi_direct_pub_fanout adds the
 	 * open ones'): gathered from another's staging, copied again. */
 	uint64_t fan_gathered, fan_copied;

@@ -571,6 +571,7 @@ static void switch_off_from(struct vb_conn *c, struct vbi_dout *o, bool failed,
 	announce = failed && (on || o->frames);
 	if (announce && c->state == CS_OPEN)
 		resends_gather(&r, o, vc);
+	c->dir->resends_lost += r.lost;
 	if (r.lost)
 		vbi_warn("%s: direct path to %" PRIu64 " failed: %" PRIu64
 			 " message(s) written on it cannot go again through "

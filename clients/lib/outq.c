@@ -15,6 +15,7 @@
 #include "core/header.h"
 #include "core/subject.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,12 +65,16 @@ static void out_pop(struct vb_conn *c)
 void vbi_outq_drop_control(struct vb_conn *c)
 {
 	struct out_item **pp = &c->out_head, *it;
+	uint64_t resends = 0;
 
 	c->out_tail = &c->out_head;
 	while ((it = *pp)) {
 		if (it->kind == OUT_PUB && it->fkind == VBI_FRAME_RESEND) {
+			/* Behind a DirectSwitch off of this connection only:
+			 * a new broker connection has no use for them. */
 			c->out_msgs--;
 			c->out_bytes -= it->size;
+			resends++;
 		} else if (it->kind == OUT_PUB) {
 			/* A stream cut short starts again, as a new one. */
 			it->tag = 0;
@@ -82,6 +87,14 @@ void vbi_outq_drop_control(struct vb_conn *c)
 		free(it);
 	}
 	*c->out_tail = NULL;
+	if (resends) {
+		if (c->dir)
+			c->dir->resends_lost += resends;
+		vbi_warn("%s: %" PRIu64 " message(s) of failed direct paths, "
+			 "queued to go again through the broker, lost with the "
+			 "broker connection",
+			 c->name, resends);
+	}
 }
 
 void vbi_outq_free_all(struct vb_conn *c)

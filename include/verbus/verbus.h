@@ -981,6 +981,11 @@ struct vb_stats {
 	 * no copy), and bytes copied again instead (another device or
 	 * transport, or too many copies in flight). */
 	uint64_t direct_fanout_gathered, direct_fanout_copied;
+	/* Direct mode, a publisher's: messages of failed direct connections
+	 * that could not go again through the broker (larger than it
+	 * takes, no memory, or queued when the broker connection was lost:
+	 * each said in a warning). */
+	uint64_t direct_resent_lost;
 };
 
 /* vb_stats() - fill @s (up to s->sz bytes).  Returns VB_OK or VB_EINVAL. */

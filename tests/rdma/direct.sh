@@ -242,9 +242,8 @@ echo "PASS: m. $n messages of 32 KiB to 4 direct subscribers under backpressure:
 
 # n. Direct connections cut with both ends alive: the libraries of two
 # direct subscribers close each direct connection in abruptly after every
-# 1,000 frames they took (VERBUS_TEST_DIRECT_CUT: the same for both, since
-# the first cut switches the publisher's paths off for a while, the
-# other's too, once it has written that frame to both),
+# 1,000 frames they took (VERBUS_TEST_DIRECT_CUT; the first cut switches
+# the publisher's paths off for a while, so one of them may be cut alone),
 # frames still in flight on it, while a direct publisher streams 1,100-byte
 # messages (VERBUS_DIRECT_PAD: the fan-out sends the second subscriber's
 # copy from the first one's staging, gathered, not copied); the publisher
@@ -279,16 +278,21 @@ resent=$(sed -nE 's/.*, resent ([0-9]+)$/\1/p' "$work/pub.out")
 gathered=$(sed -nE 's/.*, gathered ([0-9]+), .*/\1/p' "$work/pub.out")
 r=$(($(metric verbus_direct_resends_total) - r0))
 [ "$(served t numbered)" = "$count" ] || fail "T got $(served t numbered) of $count"
+all_cuts=0
 for s in s1 s2; do
 	cuts=$(grep -c 'cut after .* frames' "$work/$s.err")
+	all_cuts=$((all_cuts + cuts))
 	[ "$(served $s numbered)" = "$count" ] || fail "${s^^} got $(served $s numbered) of $count across $cuts cuts"
 	[ "$(served $s direct)" -gt 0 ] || fail "${s^^} got nothing directly"
-	[ "$cuts" -ge 1 ] || fail "no direct connection of ${s^^} was cut ($count messages: VERBUS_DIRECT_CUT_MSGS)"
 	# The frame each cut fell on was never taken: it must have come again.
 	[ "$(served $s resent)" -ge "$cuts" ] ||
 		fail "${s^^}: $cuts cuts, but the publisher resent ${resent:-0}, the broker delivered $r again and ${s^^} took $(served $s resent) of them"
 	echo "${s^^}: $cuts direct connections cut, $(served $s resent) resends taken, $(served $s dup) dropped as had, $(served $s direct) direct"
 done
+# The first cut switches every path off for a while (the subject is asked
+# about again): over rxe the other subscriber, its path switched on a little
+# later, may not reach its 1,000th frame before the stream ends.
+[ "$all_cuts" -ge 1 ] || fail "no direct connection was cut ($count messages: VERBUS_DIRECT_CUT_MSGS)"
 [ "${gathered:-0}" -gt 0 ] || fail "the publisher's fan-out gathered nothing: every copy was copied again"
 echo "PASS: n. direct connections cut mid-stream: the publisher resent $resent through the broker (delivered $r), its fan-out gathered $gathered bytes; S1, S2 and the plain subscriber each got all $count, in order, intact"
 
