@@ -43,7 +43,8 @@ done
 need_hosts 3
 for t in ib_write_lat ib_write_bw ib_send_lat ucx_perftest nats-server \
 	gnuplot python3 curl "$VERBUS_BIN/verbusd" "$VERBUS_BIN/verbus" \
-	"$VERBUS_BIN/vb_nats_bench" "$VERBUS_BIN/vb_relay_bench"; do
+	"$VERBUS_BIN/vb_nats_bench" "$VERBUS_BIN/vb_relay_bench" \
+	"$VERBUS_BIN/vb_one_hop"; do
 	command -v "$t" >/dev/null ||
 		fail "$t is missing: run scripts/setup.sh (vb_nats_bench needs libnats-dev)"
 done
@@ -673,6 +674,31 @@ for mode in $DIRECT_MODES; do
 				"${cargs[@]}"
 		done
 	done
+	# The 64 B one-way latency again with the publisher and the
+	# subscriber in two processes (vb_one_hop), as ib_write_lat's two
+	# ends: verbus bench drives both from one thread, so under rxe its
+	# subscriber cannot poll while its publisher is in ibv_post_send()
+	# (PERFORMANCE.md, "where a direct message's time goes").  Event-driven
+	# and busy-polling clients, with the event-driven broker (a third
+	# process spinning on the guest's two vCPUs would make every figure a
+	# time slice; direct, the broker is off the path anyway).
+	if [ "$mode" = events ] && [[ " $SIZES " == *" 64 "* ]]; then
+		for oh in --event --busy; do
+			t=verbus_direct_2p
+			[ "$oh" = --busy ] && t=verbus_direct_2p_busy oh=
+			if timeout 600 "$VERBUS_BIN/vb_one_hop" \
+				"$vscheme://$B:$vport" "$P" "$S" --direct $oh \
+				--samples "$SAMPLES" --size 64 >"$W/$t.csv" \
+				2>"$W/$t.err"; then
+				IFS=, read -r _ _ _ psize _ p50 p99 p999 _ <"$W/$t.csv"
+				rec "$t" latency 64 "$psize" p50_us "$p50"
+				rec "$t" latency 64 "$psize" p99_us "$p99"
+				rec "$t" latency 64 "$psize" p999_us "$p999"
+			else
+				broken "vb_one_hop --direct ${oh:---busy}" "$W/$t.err"
+			fi
+		done
+	fi
 	say "verbus direct ($mode) done"
 	bmetrics >"$W/metrics"
 	on=$(bmetric 'verbus_direct_switches_total{state="on"}')

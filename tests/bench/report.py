@@ -486,11 +486,26 @@ def direct_targets(vals):
           one("latency", 64, "p50_us"), raw_lat, "<=", 1.2)
     judge("the same, best direct configuration",
           top("latency", 64, "p50_us", LAT), raw_lat, "<=", 1.2)
+    # Publisher and subscriber in two processes (vb_one_hop), as
+    # ib_write_lat's two ends; verbus bench's one thread waits out the
+    # publisher's post before its subscriber polls.
+    two = (("verbus_direct_2p", "event-driven"),
+           ("verbus_direct_2p_busy", "busy-polling"))
+    for tool, how in two:
+        judge(f"the same, publisher and subscriber in two processes "
+              f"(vb_one_hop, {how})",
+              (g(tool, "latency", 64, "p50_us"), tool, "latency", 64),
+              raw_lat, "<=", 1.2)
     judge("64 B direct one-way latency (median) below UCX's "
           "(ucp_am_lat; direct/UCX < 1)",
           one("latency", 64, "p50_us"), ucx_lat, "<", 1.0)
     judge("the same, best direct configuration",
           top("latency", 64, "p50_us", LAT), ucx_lat, "<", 1.0)
+    for tool, how in two:
+        judge(f"the same, publisher and subscriber in two processes "
+              f"(vb_one_hop, {how})",
+              (g(tool, "latency", 64, "p50_us"), tool, "latency", 64),
+              ucx_lat, "<", 1.0)
     judge("64 KiB direct 1->1 throughput >= 0.90x raw ib_write_bw (MB/s)",
           one("throughput", 65536, "mb_per_s"), raw_bw, ">=", 0.90)
     judge("the same, best direct configuration",
