@@ -7,6 +7,8 @@
 
 #include <verbus/verbus.h>
 
+#include <string.h>
+
 int vbi_resend_parse(const void *payload, uint32_t payload_len,
 		     struct vbi_resend *out)
 {
@@ -20,9 +22,7 @@ int vbi_resend_parse(const void *payload, uint32_t payload_len,
 	r.sub_id = vbi_ld64(p + 8);
 	r.seq = vbi_ld64(p + 16);
 	r.kind = p[24];
-	for (int i = 25; i < 32; i++)
-		if (p[i])
-			return VB_EPROTO;
+	memcpy(r.conn, p + 25, VBI_RESEND_CONN_LEN);
 	if (!r.pub_id || !r.sub_id || !r.seq ||
 	    (r.kind != VBI_FRAME_MSG && r.kind != VBI_FRAME_HMSG))
 		return VB_EPROTO;
@@ -40,6 +40,5 @@ void vbi_resend_put(void *dst, const struct vbi_resend *r)
 	vbi_st64(p + 8, r->sub_id);
 	vbi_st64(p + 16, r->seq);
 	p[24] = r->kind;
-	for (int i = 25; i < 32; i++)
-		p[i] = 0;
+	memcpy(p + 25, r->conn, VBI_RESEND_CONN_LEN);
 }

@@ -95,6 +95,9 @@ struct vbi_dout {
 	struct vb_conn *c;
 	struct vbi_conn *vc; /* NULL once closed; its arg is this dout */
 	uint64_t sub_id; /* the subscriber connection's id (the key) */
+	/* The connection's tag in our resends (core/resend.h): the first
+	 * bytes of its connect grant's nonce, which the subscriber keeps. */
+	uint8_t conn_tag[VBI_RESEND_CONN_LEN];
 	enum dout_state state;
 	unsigned refs; /* paths naming it */
 	/* Frames written on the connection, or queued to be, in all: what a
@@ -482,6 +485,7 @@ static int resend_add(struct resends *r, uint8_t kind, uint32_t sid,
 	size_t size = (size_t)VBI_RESEND_PREFIX_LEN + plen;
 	struct out_item *it;
 
+	memcpy(rp.conn, r->o->conn_tag, sizeof(rp.conn));
 	if ((size_t)tlen + size > r->max ||
 	    !(it = vbi_outq_new(OUT_PUB, (size_t)tlen + size))) {
 		r->lost++;
@@ -915,6 +919,9 @@ static struct vbi_dout *dout_connect(struct vb_conn *c,
 		return NULL;
 	o->c = c;
 	o->sub_id = dp->sub_id;
+	if (dp->connect->nonce.len >= sizeof(o->conn_tag))
+		memcpy(o->conn_tag, dp->connect->nonce.data,
+		       sizeof(o->conn_tag));
 	o->state = DO_CONNECTING; /* counted in neither paths_open nor idle */
 	o->qtail = &o->qhead;
 	HASH_ADD(hh, d->outs, sub_id, sizeof(o->sub_id), o);

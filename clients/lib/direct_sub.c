@@ -71,6 +71,9 @@ struct dgrant {
 struct vbi_din {
 	struct vbi_conn *vc; /* the key in d->ins; NULL once closed */
 	uint64_t pub_id; /* the publisher, as its connect grant names it */
+	/* Its tag in the publisher's resends: its connect grant's nonce's
+	 * first bytes (core/resend.h). */
+	uint8_t conn_tag[VBI_RESEND_CONN_LEN];
 	struct dgrant *grants; /* by subject */
 	struct dgrant *last_grant; /* the last one a frame matched, or NULL */
 	unsigned ngrants;
@@ -287,6 +290,36 @@ static struct vbi_din *din_by_pub(struct vbi_direct *d, uint64_t pub_id)
 	return NULL;
 }
 
+/* Whether resend @r is of @in's connection: its tag names it, or it has
+ * no tag (a publisher that did not say). */
+static bool resend_of(const struct vbi_din *in, const struct vbi_resend *r)
+{
+	static const uint8_t none[VBI_RESEND_CONN_LEN];
+
+	return !memcmp(r->conn, none, sizeof(none)) ||
+	       !memcmp(r->conn, in->conn_tag, sizeof(r->conn));
+}
+
+/* The connection resend @r's seq counts on: of its publisher, the one its
+ * tag names, open or closed; without a tag, the open one, else the newest
+ * closed one (zombies are newest first).  NULL: none we know (it expired,
+ * or never opened): nothing to drop it against. */
+static struct vbi_din *din_of_resend(struct vbi_direct *d,
+				     const struct vbi_resend *r)
+{
+	struct vbi_din *in, *tmp;
+
+	HASH_ITER(hh, d->ins, in, tmp)
+	{
+		if (in->pub_id == r->pub_id && resend_of(in, r))
+			return in;
+	}
+	for (in = d->zombies; in; in = in->znext)
+		if (in->pub_id == r->pub_id && resend_of(in, r))
+			return in;
+	return NULL;
+}
+
 static void grants_free(struct vbi_din *in)
 {
 	struct dgrant *g, *tmp;
@@ -435,6 +468,7 @@ static int on_authorize(struct vbi_conn *vc, const void *cred, size_t len,
 	}
 	in->vc = vc;
 	in->pub_id = g.pub_id;
+	memcpy(in->conn_tag, g.nonce, sizeof(in->conn_tag));
 	in->tail = &in->head;
 	in->deliver_upto = UINT64_MAX; /* its first marker comes first */
 	HASH_ADD_PTR(d->ins, vc, in);
@@ -640,10 +674,9 @@ void vbi_direct_on_resend(struct vb_conn *c, struct vbi_conn *vc,
 		vbi_conn_release(vc, v);
 		return;
 	}
-	/* Its open connection, else the newest closed one: a resend
-	 * follows the failure it repeats, and a new connection of that
-	 * publisher comes only after (DOUT_RETRY_NS). */
-	in = din_by_pub(d, r.pub_id);
+	/* The connection it was written on (its tag): a publisher that
+	 * failed and connected again has two, which count apart. */
+	in = din_of_resend(d, &r);
 	if (in && r.seq <= in->frames_in) {
 		d->resent_dup++; /* taken from the direct connection */
 		vbi_conn_release(vc, v);
@@ -905,7 +938,8 @@ static bool resend_due(const struct vbi_direct *d,
 
 	return v->kind == VBI_FRAME_RESEND && barrier_waits_resends(d) &&
 	       vbi_resend_parse(v->payload, v->payload_len, &r) == VB_OK &&
-	       r.pub_id == d->barrier_pub && r.seq <= d->barrier_frames;
+	       r.pub_id == d->barrier_pub && r.seq <= d->barrier_frames &&
+	       (!d->barrier_in || resend_of(d->barrier_in, &r));
 }
 
 /* The barrier's connection closed short of its frames: take the resends

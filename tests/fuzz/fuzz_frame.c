@@ -80,7 +80,7 @@ static void check_resend(const struct vbi_frame_view *v)
 	if (memcmp(again, p, sizeof(again)) ||
 	    vbi_resend_parse(again, sizeof(again), &r2) != VB_OK ||
 	    r2.pub_id != r.pub_id || r2.sub_id != r.sub_id || r2.seq != r.seq ||
-	    r2.kind != r.kind)
+	    r2.kind != r.kind || memcmp(r2.conn, r.conn, sizeof(r.conn)))
 		abort();
 }
 

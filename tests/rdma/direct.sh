@@ -25,7 +25,8 @@
 # flight goes again through the broker, every message once and in order;
 # (o) a direct publisher whose switch off names frames it never writes
 # (vb_direct_ctl --rogue --stall) holds the subscriber's brokered
-# deliveries 10 s at most.
+# deliveries 10 s at most; (p) resends counted on the direct connection
+# their tag names, not the publisher's newer one.
 set -u
 . "$(dirname "$0")/lib.sh"
 broker_env 'for p in ${pid_srv:-} ${pid_s1:-} ${pid_s2:-} ${pid_t:-}; do kill -9 "$p" 2>/dev/null; done'
@@ -321,6 +322,29 @@ direct=$(sed -nE 's/^stall: ([0-9]+) written directly.*/\1/p' "$work/stall.out")
 grep -qE "direct mode: publisher [0-9]+'s direct connection stalled after $direct of the 1000000 frames its switch off named and nothing more came for 10 s" "$work/srv.err" ||
 	fail "the stalled subscriber's log has no warning that its barrier lifted after 10 s"
 echo "PASS: o. a direct publisher whose switch off named 1,000,000 frames ($direct written), its connection open: the subscriber's barrier lifted after 10 s with a warning; all $oks messages once and in order"
+
+# p. A resend names the direct connection it repeats: a direct publisher
+# (vb_direct_ctl --rogue --reconnect, its case i) writes 3 frames on a
+# first connection to a real direct subscriber, switches off and closes
+# it, writes 5 on a second, then sends RESENDs of the first connection's
+# frames 4 and 5 tagged with its connect grant's nonce: the subscriber
+# counts them on the first connection (3 taken) and delivers them; counted
+# on the open second one (5 taken), as before the tag, they were dropped.
+spawn srv --serve "$url" "$a" 'recon.>'
+timeout 120 "$VERBUS_BIN/vb_direct_ctl" --scheme "$scheme" --connect "$brk" \
+	--port "$port" --sub-source "$a" --pub-source "$b" --rogue recon.x \
+	--reconnect >"$work/recon.out" 2>&1
+rc=$?
+cat "$work/recon.out"
+[ "$rc" = 0 ] || { show served "$work/srv.err"; show broker "$work/broker.log"; fail "vb_direct_ctl --rogue --reconnect exited $rc"; }
+reap_served srv
+cat "$work/srv.out"
+oks=$(sed -nE 's/^reconnect: .*, ([0-9]+) "ok" messages in all.*/\1/p' "$work/recon.out")
+[ -n "$oks" ] || fail "vb_direct_ctl --rogue --reconnect did not say what it did"
+[ "$(served srv numbered)" = "$oks" ] || fail "the subscriber got $(served srv numbered) of the $oks messages"
+[ "$(served srv resent)" = 2 ] && [ "$(served srv dup)" = 0 ] ||
+	fail "the subscriber took $(served srv resent) resends and dropped $(served srv dup) as had: expected 2 and 0"
+echo "PASS: p. resends of a closed direct connection, sent while the publisher's next one was open: counted on the connection their tag names, delivered once and in order"
 
 broker_stop
 echo "PASS: direct"

@@ -162,6 +162,7 @@ struct dt {
 	unsigned rogue_oks; /* --rogue: brokered "ok <n>" published */
 	unsigned rogue_refused; /* --rogue: attempts the subscriber refused */
 	bool stall; /* --stall: case h instead of the rogue's a-g */
+	bool reconnect; /* --reconnect: case i instead */
 };
 
 static struct dt d = { .port = "7700", .scheme = "rdma", .wait_ms = 30000 };
@@ -281,7 +282,7 @@ static void on_message(struct vbi_conn *c, const struct vbi_frame_view *v,
 	 * brokered messages too; --stall: A gets the served subscriber's
 	 * echoes, kept with the "ok <n>" number as their seq. */
 	if (d.rogue && v->payload_len >= 2 && !memcmp(v->payload, "ok", 2)) {
-		if (d.stall) {
+		if (d.stall || d.reconnect) {
 			char n[32];
 			size_t len = v->payload_len < sizeof(n) - 1 ?
 					     v->payload_len :
@@ -2047,6 +2048,156 @@ static void rogue_stall(void)
 	       STALL_DIRECT, d.rogue_oks);
 }
 
+/* ---- --rogue --reconnect: resends name their connection ------------------ */
+
+#define RECON_FIRST 3 /* "ok <n>" written on connection 1 */
+#define RECON_SECOND 5 /* then on connection 2 */
+#define RECON_RESENT 2 /* connection 1's frames 4 and 5, resent */
+
+/* P's RESEND of "ok <n>" on @topic for @sid, as frame @seq of the direct
+ * connection whose connect grant had the nonce @nonce (its tag). */
+static void resend_ok(uint64_t sub_id, uint32_t sid, uint64_t seq,
+		      const ProtobufCBinaryData *nonce, const char *topic)
+{
+	struct vbi_resend r = { .pub_id = d.pub_id,
+				.sub_id = sub_id,
+				.seq = seq,
+				.kind = VBI_FRAME_MSG };
+	uint64_t end = mono_ms() + (uint64_t)d.wait_ms;
+	char pl[32];
+	size_t plen;
+	void *t, *p;
+	int rc;
+
+	if (nonce->len < sizeof(r.conn))
+		fail("P: a connect grant's nonce of %zu bytes", nonce->len);
+	memcpy(r.conn, nonce->data, sizeof(r.conn));
+	plen = (size_t)snprintf(pl, sizeof(pl), "ok %u", ++d.rogue_oks);
+	while ((rc = vbi_conn_reserve_kind(
+			d.p.c, VBI_FRAME_RESEND, (uint16_t)strlen(topic),
+			(uint32_t)(VBI_RESEND_PREFIX_LEN + plen), &t, &p)) ==
+	       VB_EAGAIN) {
+		if (mono_ms() >= end)
+			fail("P: no credit to resend within %d ms", d.wait_ms);
+		pump(10);
+	}
+	if (rc)
+		fail("P: resend: %s", vb_strerror(rc));
+	memcpy(t, topic, strlen(topic));
+	vbi_resend_put(p, &r);
+	memcpy((uint8_t *)p + VBI_RESEND_PREFIX_LEN, pl, plen);
+	vbi_frame_set_sid((uint8_t *)t - VBI_FRAME_HDR_LEN, sid);
+	rc = vbi_conn_commit(d.p.c);
+	if (rc)
+		fail("P: resend commit: %s", vb_strerror(rc));
+	vbi_conn_flush(d.p.c);
+}
+
+/* A path to the served subscriber opened on a fresh connect grant (@a, the
+ * answer, kept by the caller), granted and switched on, @n "ok <n>" frames
+ * written and echoed.  Returns the answer's path. */
+static const Verbus__DirectPath *recon_path(struct cl *k, const char *name,
+					    struct answer *a, const char *topic,
+					    int n)
+{
+	Verbus__Control m = VERBUS__CONTROL__INIT;
+	Verbus__DirectFence f = VERBUS__DIRECT_FENCE__INIT;
+	const Verbus__DirectPath *sp;
+	uint64_t echoed = d.rogue_oks;
+
+	ask(++d.rogue_qid, d.rogue, a);
+	if (a->npaths != 1 || !a->paths[0]->connect || !a->paths[0]->grant ||
+	    !a->paths[0]->grant->n_sids)
+		fail("P: %zu paths for %s, expected one granted: is a "
+		     "vb_libdirect --serve (alone) subscribed to it?",
+		     a->npaths, d.rogue);
+	sp = a->paths[0];
+	rogue_conn(k, name, sp->url, sp->connect);
+	expect_open(k);
+	rogue_grant(k, sp->grant, d.rogue, sp->grant->sub_id);
+	f.pub_id = d.pub_id;
+	f.on = true;
+	m.body_case = VERBUS__CONTROL__BODY_DIRECT_FENCE;
+	m.direct_fence = &f;
+	send_ctrl(k, &m);
+	stall_switch(sp->sub_id, sp->grant, 0);
+	for (int i = 0; i < n; i++)
+		stall_ok(k, sp->grant->sids[0], topic);
+	wait_for(has_frames, &d.s1, echoed + (uint64_t)n,
+		 "echo of every direct frame");
+	return sp;
+}
+
+/*
+ * Case i: a resend names the direct connection it repeats (core/resend.h).
+ * Connection 1: switched on, 3 frames, switched off naming 3 (met at
+ * once), closed.  Asked again, connection 2: switched on, 5 frames.  Then a
+ * failed switch off and two RESENDs of connection 1's frames 4 and 5 (what
+ * a failure of it would still owe), tagged with its connect grant's nonce.
+ * The subscriber must count them on connection 1 (3 taken: both new) and
+ * deliver them; counted on its open connection 2 (5 taken), as before the
+ * tag, they were dropped as had.
+ */
+static void rogue_reconnect(void)
+{
+	char ack[VBI_SUBJECT_MAX + 8], topic[2 * VBI_SUBJECT_MAX + 16];
+	char quit[32];
+	const Verbus__DirectPath *sp1, *sp2;
+	struct answer a1, a2;
+	struct cl r1, r2;
+	int n;
+
+	snprintf(ack, sizeof(ack), "ack.%s", d.rogue);
+	snprintf(topic, sizeof(topic), "%s %s", d.rogue, ack);
+	conn(&d.p, "P", d.pub_src, 1u << 18, NULL, 0);
+	conn(&d.s1, "A", d.sub_src, 1u << 18, NULL, 0);
+	wait_for(is_open, &d.p, 0, "open");
+	wait_for(is_open, &d.s1, 0, "open");
+	subscribe(&d.s1, SID_ACK, ack, "", false);
+	barrier(&d.s1);
+	none_of(&d.s1, VERBUS__CONTROL__BODY_NOTICE, "subscribing");
+
+	sp1 = recon_path(&r1, "i: connection 1", &a1, topic, RECON_FIRST);
+	stall_switch(sp1->sub_id, NULL, RECON_FIRST);
+	vbi_conn_close(r1.c);
+	wait_for(is_closed, &r1, 0, "close");
+	rogue_free(&r1);
+	sp2 = recon_path(&r2, "i: connection 2", &a2, topic, RECON_SECOND);
+	switch_failed(sp2->sub_id, RECON_SECOND, RECON_RESENT);
+	for (n = 1; n <= RECON_RESENT; n++)
+		resend_ok(sp2->sub_id, sp2->grant->sids[0],
+			  (uint64_t)RECON_FIRST + (uint64_t)n,
+			  &sp1->connect->nonce, topic);
+	wait_for(has_frames, &d.s1, RECON_FIRST + RECON_SECOND + RECON_RESENT,
+		 "echo of connection 1's resends (dropped as had: counted "
+		 "on connection 2?)");
+	expect_seqs(&d.s1, SID_ACK, 0, d.s1.nev, 1,
+		    RECON_FIRST + RECON_SECOND + RECON_RESENT,
+		    "connection 1's frames, connection 2's, then 1's resends");
+	printf("PASS: rogue i. RESENDs of connection 1's frames %d-%d, sent "
+	       "while connection 2 (%d frames taken) was open, counted on "
+	       "connection 1 by their tag: delivered, in order\n",
+	       RECON_FIRST + 1, RECON_FIRST + RECON_RESENT, RECON_SECOND);
+
+	answer_free(&a1);
+	answer_free(&a2);
+	vbi_conn_close(r2.c);
+	wait_for(is_closed, &r2, 0, "close");
+	rogue_free(&r2);
+	d.s1.may_close = true;
+	vbi_conn_close(d.s1.c);
+	wait_for(is_closed, &d.s1, 0, "close");
+	n = snprintf(quit, sizeof(quit), "%u", d.rogue_oks);
+	p_send("quit", quit, (size_t)n);
+	barrier(&d.p);
+	d.p.may_close = true;
+	vbi_conn_close(d.p.c);
+	wait_for(is_closed, &d.p, 0, "close");
+	printf("reconnect: %d written directly, %d resent, %u \"ok\" "
+	       "messages in all, then quit\n",
+	       RECON_FIRST + RECON_SECOND, RECON_RESENT, d.rogue_oks);
+}
+
 /* ---- set-up -------------------------------------------------------------- */
 
 static void log_line(void *arg, enum vbi_log_level level, const char *line)
@@ -2063,8 +2214,8 @@ static void usage(void)
 		"[--scheme rdma|tcp]\n"
 		"  --sub-source ADDR --pub-source ADDR [--monitor HOST:PORT] "
 		"[--wait SEC] [--verbose]\n"
-		"  [--rogue SUBJECT [--stall]: against vb_libdirect "
-		"--serve]\n");
+		"  [--rogue SUBJECT [--stall | --reconnect]: against "
+		"vb_libdirect --serve]\n");
 	exit(EXIT_USAGE);
 }
 
@@ -2081,6 +2232,7 @@ static void parse(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "rogue", required_argument, NULL, 'R' },
 		{ "stall", no_argument, NULL, 'S' },
+		{ "reconnect", no_argument, NULL, 'I' },
 		{ 0 },
 	};
 	int ch;
@@ -2121,12 +2273,15 @@ static void parse(int argc, char **argv)
 		case 'S':
 			d.stall = true;
 			break;
+		case 'I':
+			d.reconnect = true;
+			break;
 		default:
 			usage();
 		}
 	}
 	if (optind != argc || !d.addr || !d.sub_src || !d.pub_src ||
-	    (d.stall && !d.rogue))
+	    ((d.stall || d.reconnect) && !d.rogue) || (d.stall && d.reconnect))
 		usage();
 }
 
@@ -2152,6 +2307,8 @@ int main(int argc, char **argv)
 			 d.sub_src);
 		if (d.stall)
 			rogue_stall();
+		else if (d.reconnect)
+			rogue_reconnect();
 		else
 			rogue_run();
 		vbi_tp_destroy(d.tp);

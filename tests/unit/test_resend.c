@@ -20,7 +20,11 @@ static uint8_t buf[VBI_RESEND_PREFIX_LEN + 16];
 static void put(uint64_t pub, uint64_t sub, uint64_t seq, uint8_t kind)
 {
 	struct vbi_resend r = {
-		.pub_id = pub, .sub_id = sub, .seq = seq, .kind = kind
+		.pub_id = pub,
+		.sub_id = sub,
+		.seq = seq,
+		.kind = kind,
+		.conn = { 1, 2, 3, 4, 5, 6, 0xff },
 	};
 
 	memset(buf, 0xaa, sizeof(buf));
@@ -40,14 +44,18 @@ static void test_resend_round_trip(void **state)
 	assert_int_equal(r.kind, VBI_FRAME_HMSG);
 	assert_ptr_equal(r.payload, buf + VBI_RESEND_PREFIX_LEN);
 	assert_int_equal(r.payload_len, 16);
-	/* Little endian, the reserved bytes zero. */
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(r.conn[i], i + 1);
+	assert_int_equal(r.conn[6], 0xff);
+	/* Little endian, the connection's tag last. */
 	assert_int_equal(buf[0], 0x08);
 	assert_int_equal(buf[7], 0x01);
 	assert_int_equal(buf[8], 7);
 	assert_int_equal(buf[16], 1500 & 0xff);
 	assert_int_equal(buf[17], 1500 >> 8);
-	for (int i = 25; i < 32; i++)
-		assert_int_equal(buf[i], 0);
+	for (int i = 25; i < 31; i++)
+		assert_int_equal(buf[i], i - 24);
+	assert_int_equal(buf[31], 0xff);
 	/* No payload after the prefix: an empty message. */
 	assert_int_equal(vbi_resend_parse(buf, VBI_RESEND_PREFIX_LEN, &r),
 			 VB_OK);
@@ -75,10 +83,6 @@ static void test_resend_refused(void **state)
 	put(1, 2, 3, VBI_FRAME_RESEND);
 	assert_int_equal(vbi_resend_parse(buf, sizeof(buf), &r), VB_EPROTO);
 	put(1, 2, 3, VBI_FRAME_PAD);
-	assert_int_equal(vbi_resend_parse(buf, sizeof(buf), &r), VB_EPROTO);
-	/* A reserved byte set. */
-	put(1, 2, 3, VBI_FRAME_MSG);
-	buf[31] = 1;
 	assert_int_equal(vbi_resend_parse(buf, sizeof(buf), &r), VB_EPROTO);
 	/* Nothing written on error. */
 	assert_true(r.seq == 99);
