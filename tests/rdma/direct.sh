@@ -304,20 +304,28 @@ echo "PASS: n. direct connections cut mid-stream: the publisher resent $resent t
 # (VBI_DIRECT_RESEND_WAIT_NS) and no longer, with a warning; then every
 # message comes once and in order, and later ones at once.  (Before
 # 4b18c90 the barrier held them as long as the connection stayed open.)
-spawn srv --serve "$url" "$a" 'stall.>'
-timeout 120 "$VERBUS_BIN/vb_direct_ctl" --scheme "$scheme" --connect "$brk" \
-	--port "$port" --sub-source "$a" --pub-source "$b" --rogue stall.x \
-	--stall >"$work/stall.out" 2>&1
-rc=$?
-cat "$work/stall.out"
-[ "$rc" = 0 ] || { show served "$work/srv.err"; show broker "$work/broker.log"; fail "vb_direct_ctl --rogue --stall exited $rc"; }
-reap_served srv
-cat "$work/srv.out"
-show "served: warnings" "$work/srv.err"
-oks=$(sed -nE 's/^stall: .*, ([0-9]+) "ok" messages in all.*/\1/p' "$work/stall.out")
+# served_rogue NAME OPTION: a --serve subscriber on NAME.>, and
+# vb_direct_ctl --rogue NAME.x OPTION against it; its output in
+# $work/NAME.out, the "ok" messages it sent in $oks.
+served_rogue() {
+	local rc
+	spawn srv --serve "$url" "$a" "$1.>"
+	timeout 120 "$VERBUS_BIN/vb_direct_ctl" --scheme "$scheme" --connect "$brk" \
+		--port "$port" --sub-source "$a" --pub-source "$b" --rogue "$1.x" \
+		"$2" >"$work/$1.out" 2>&1
+	rc=$?
+	cat "$work/$1.out"
+	[ "$rc" = 0 ] || { show served "$work/srv.err"; show broker "$work/broker.log"; fail "vb_direct_ctl --rogue $2 exited $rc"; }
+	reap_served srv
+	cat "$work/srv.out"
+	show "served: warnings" "$work/srv.err"
+	oks=$(sed -nE 's/^[a-z]+: .*, ([0-9]+) "ok" messages in all.*/\1/p' "$work/$1.out")
+	[ -n "$oks" ] || fail "vb_direct_ctl --rogue $2 did not say what it did"
+	[ "$(served srv numbered)" = "$oks" ] || fail "the subscriber got $(served srv numbered) of the $oks messages"
+}
+served_rogue stall --stall
 direct=$(sed -nE 's/^stall: ([0-9]+) written directly.*/\1/p' "$work/stall.out")
-[ -n "$oks" ] && [ -n "$direct" ] || fail "vb_direct_ctl --rogue --stall did not say what it did"
-[ "$(served srv numbered)" = "$oks" ] || fail "the stalled subscriber got $(served srv numbered) of the $oks messages"
+[ -n "$direct" ] || fail "vb_direct_ctl --rogue --stall did not say what it did"
 [ "$(served srv direct)" = "$direct" ] || fail "the stalled subscriber took $(served srv direct) messages directly, the publisher wrote $direct"
 grep -qE "direct mode: publisher [0-9]+'s direct connection stalled after $direct of the 1000000 frames its switch off named and nothing more came for 10 s" "$work/srv.err" ||
 	fail "the stalled subscriber's log has no warning that its barrier lifted after 10 s"
@@ -330,18 +338,7 @@ echo "PASS: o. a direct publisher whose switch off named 1,000,000 frames ($dire
 # frames 4 and 5 tagged with its connect grant's nonce: the subscriber
 # counts them on the first connection (3 taken) and delivers them; counted
 # on the open second one (5 taken), as before the tag, they were dropped.
-spawn srv --serve "$url" "$a" 'recon.>'
-timeout 120 "$VERBUS_BIN/vb_direct_ctl" --scheme "$scheme" --connect "$brk" \
-	--port "$port" --sub-source "$a" --pub-source "$b" --rogue recon.x \
-	--reconnect >"$work/recon.out" 2>&1
-rc=$?
-cat "$work/recon.out"
-[ "$rc" = 0 ] || { show served "$work/srv.err"; show broker "$work/broker.log"; fail "vb_direct_ctl --rogue --reconnect exited $rc"; }
-reap_served srv
-cat "$work/srv.out"
-oks=$(sed -nE 's/^reconnect: .*, ([0-9]+) "ok" messages in all.*/\1/p' "$work/recon.out")
-[ -n "$oks" ] || fail "vb_direct_ctl --rogue --reconnect did not say what it did"
-[ "$(served srv numbered)" = "$oks" ] || fail "the subscriber got $(served srv numbered) of the $oks messages"
+served_rogue recon --reconnect
 [ "$(served srv resent)" = 2 ] && [ "$(served srv dup)" = 0 ] ||
 	fail "the subscriber took $(served srv resent) resends and dropped $(served srv dup) as had: expected 2 and 0"
 echo "PASS: p. resends of a closed direct connection, sent while the publisher's next one was open: counted on the connection their tag names, delivered once and in order"

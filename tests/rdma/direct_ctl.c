@@ -1885,6 +1885,41 @@ static bool has_frames(const struct cl *k, uint64_t n)
 	return got >= n;
 }
 
+/* P, and A subscribed to @ack, where the served subscriber echoes what it
+ * delivers (--stall, --reconnect). */
+static void ack_open(const char *ack)
+{
+	conn(&d.p, "P", d.pub_src, 1u << 18, NULL, 0);
+	conn(&d.s1, "A", d.sub_src, 1u << 18, NULL, 0);
+	wait_for(is_open, &d.p, 0, "open");
+	wait_for(is_open, &d.s1, 0, "open");
+	subscribe(&d.s1, SID_ACK, ack, "", false);
+	barrier(&d.s1);
+	none_of(&d.s1, VERBUS__CONTROL__BODY_NOTICE, "subscribing");
+}
+
+/* The end: direct connection @r, A, then "quit" (the count of "ok"
+ * messages) through P, which closes last. */
+static void ack_close(struct cl *r)
+{
+	char quit[32];
+	int n;
+
+	r->may_close = true;
+	vbi_conn_close(r->c);
+	wait_for(is_closed, r, 0, "close");
+	rogue_free(r);
+	d.s1.may_close = true;
+	vbi_conn_close(d.s1.c);
+	wait_for(is_closed, &d.s1, 0, "close");
+	n = snprintf(quit, sizeof(quit), "%u", d.rogue_oks);
+	p_send("quit", quit, (size_t)n);
+	barrier(&d.p);
+	d.p.may_close = true;
+	vbi_conn_close(d.p.c);
+	wait_for(is_closed, &d.p, 0, "close");
+}
+
 /* P's DirectSwitch to @sub_id: on, declaring @g's sids; or (@g NULL) off,
  * naming @frames as written on the direct connection. */
 static void stall_switch(uint64_t sub_id, const Verbus__DirectGrant *g,
@@ -1934,7 +1969,6 @@ static void rogue_stall(void)
 	Verbus__DirectFence f = VERBUS__DIRECT_FENCE__INIT;
 	const Verbus__DirectPath *sp;
 	char ack[VBI_SUBJECT_MAX + 8], topic[2 * VBI_SUBJECT_MAX + 16];
-	char quit[32];
 	uint64_t t0, held_ms, after_ms;
 	struct answer a;
 	struct cl r;
@@ -1944,13 +1978,7 @@ static void rogue_stall(void)
 
 	snprintf(ack, sizeof(ack), "ack.%s", d.rogue);
 	snprintf(topic, sizeof(topic), "%s %s", d.rogue, ack);
-	conn(&d.p, "P", d.pub_src, 1u << 18, NULL, 0);
-	conn(&d.s1, "A", d.sub_src, 1u << 18, NULL, 0);
-	wait_for(is_open, &d.p, 0, "open");
-	wait_for(is_open, &d.s1, 0, "open");
-	subscribe(&d.s1, SID_ACK, ack, "", false);
-	barrier(&d.s1);
-	none_of(&d.s1, VERBUS__CONTROL__BODY_NOTICE, "subscribing");
+	ack_open(ack);
 
 	/* The path: opened, granted, switched on (the marker on the direct
 	 * connection first: PROTOCOL.md, step 1), its frames delivered. */
@@ -2030,19 +2058,7 @@ static void rogue_stall(void)
 
 	/* The end: the direct connection, A, then quit through P. */
 	answer_free(&a);
-	r.may_close = true;
-	vbi_conn_close(r.c);
-	wait_for(is_closed, &r, 0, "close");
-	rogue_free(&r);
-	d.s1.may_close = true;
-	vbi_conn_close(d.s1.c);
-	wait_for(is_closed, &d.s1, 0, "close");
-	n = snprintf(quit, sizeof(quit), "%u", d.rogue_oks);
-	p_send("quit", quit, (size_t)n);
-	barrier(&d.p);
-	d.p.may_close = true;
-	vbi_conn_close(d.p.c);
-	wait_for(is_closed, &d.p, 0, "close");
+	ack_close(&r);
 	printf("stall: %d written directly, %u \"ok\" messages in all, "
 	       "then quit\n",
 	       STALL_DIRECT, d.rogue_oks);
@@ -2141,7 +2157,6 @@ static const Verbus__DirectPath *recon_path(struct cl *k, const char *name,
 static void rogue_reconnect(void)
 {
 	char ack[VBI_SUBJECT_MAX + 8], topic[2 * VBI_SUBJECT_MAX + 16];
-	char quit[32];
 	const Verbus__DirectPath *sp1, *sp2;
 	struct answer a1, a2;
 	struct cl r1, r2;
@@ -2149,13 +2164,7 @@ static void rogue_reconnect(void)
 
 	snprintf(ack, sizeof(ack), "ack.%s", d.rogue);
 	snprintf(topic, sizeof(topic), "%s %s", d.rogue, ack);
-	conn(&d.p, "P", d.pub_src, 1u << 18, NULL, 0);
-	conn(&d.s1, "A", d.sub_src, 1u << 18, NULL, 0);
-	wait_for(is_open, &d.p, 0, "open");
-	wait_for(is_open, &d.s1, 0, "open");
-	subscribe(&d.s1, SID_ACK, ack, "", false);
-	barrier(&d.s1);
-	none_of(&d.s1, VERBUS__CONTROL__BODY_NOTICE, "subscribing");
+	ack_open(ack);
 
 	sp1 = recon_path(&r1, "i: connection 1", &a1, topic, RECON_FIRST);
 	stall_switch(sp1->sub_id, NULL, RECON_FIRST);
@@ -2181,18 +2190,7 @@ static void rogue_reconnect(void)
 
 	answer_free(&a1);
 	answer_free(&a2);
-	vbi_conn_close(r2.c);
-	wait_for(is_closed, &r2, 0, "close");
-	rogue_free(&r2);
-	d.s1.may_close = true;
-	vbi_conn_close(d.s1.c);
-	wait_for(is_closed, &d.s1, 0, "close");
-	n = snprintf(quit, sizeof(quit), "%u", d.rogue_oks);
-	p_send("quit", quit, (size_t)n);
-	barrier(&d.p);
-	d.p.may_close = true;
-	vbi_conn_close(d.p.c);
-	wait_for(is_closed, &d.p, 0, "close");
+	ack_close(&r2);
 	printf("reconnect: %d written directly, %d resent, %u \"ok\" "
 	       "messages in all, then quit\n",
 	       RECON_FIRST + RECON_SECOND, RECON_RESENT, d.rogue_oks);
