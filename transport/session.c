@@ -561,6 +561,17 @@ int vbi_sess_flush(struct vbi_conn *c)
 	}
 }
 
+/* No room at @c's peer for a frame: staged but unflushed frames hold space
+ * too, so they are pushed, and the sender hears when room comes back.
+ * Returns VB_EAGAIN. */
+static int no_room(struct vbi_conn *c)
+{
+	vbi_sess_flush(c);
+	c->want_writable = true;
+	c->st.credit_waits++;
+	return VB_EAGAIN;
+}
+
 int vbi_sess_reserve(struct vbi_conn *c, uint8_t kind, uint16_t topic_len,
 		     uint32_t payload_len, void **topic, void **payload)
 {
@@ -578,13 +589,8 @@ int vbi_sess_reserve(struct vbi_conn *c, uint8_t kind, uint16_t topic_len,
 		return VB_EMSGSIZE;
 	span = vbi_frame_span((size_t)len);
 	rc = vbi_ring_tx_reserve(&c->tx, span, &off, NULL);
-	if (rc == VB_EAGAIN) {
-		/* Staged but unflushed frames hold space too: push them. */
-		vbi_sess_flush(c);
-		c->want_writable = true;
-		c->st.credit_waits++;
-		return VB_EAGAIN;
-	}
+	if (rc == VB_EAGAIN)
+		return no_room(c);
 	if (rc)
 		return rc;
 	f = c->stage_mem + off;
@@ -704,11 +710,7 @@ int vbi_sess_forward(struct vbi_conn *dst, struct vbi_conn *src,
 	dst->st.bytes_forwarded += len;
 	return VB_OK;
 out_full:
-	/* Staged but unflushed frames hold space too: push them. */
-	vbi_sess_flush(dst);
-	dst->want_writable = true;
-	dst->st.credit_waits++;
-	return VB_EAGAIN;
+	return no_room(dst);
 }
 
 int vbi_sess_fanout(struct vbi_conn *dst, struct vbi_conn *src, uint32_t sid)
@@ -757,12 +759,7 @@ int vbi_sess_fanout(struct vbi_conn *dst, struct vbi_conn *src, uint32_t sid)
 	if (rc) {
 		if (!copy)
 			pin_drop(src, pin);
-		if (rc != VB_EAGAIN)
-			return rc;
-		vbi_sess_flush(dst);
-		dst->want_writable = true;
-		dst->st.credit_waits++;
-		return VB_EAGAIN;
+		return rc == VB_EAGAIN ? no_room(dst) : rc;
 	}
 	m.kind = vbi_frame_get_kind(frame);
 	m.topic_len = vbi_frame_get_topic_len(frame);

@@ -127,22 +127,32 @@ flowing() {
 	fail "${1^^} never got a direct message"
 }
 
+# served_rogue NAME [OPTION]: a --serve subscriber on NAME.>, and
+# vb_direct_ctl --rogue NAME.x [OPTION] against it; its output in
+# $work/NAME.out, the "ok" messages it published in $oks, each of which the
+# subscriber must have had.
+served_rogue() {
+	local rc
+	spawn srv --serve "$url" "$a" "$1.>"
+	timeout 120 "$VERBUS_BIN/vb_direct_ctl" --scheme "$scheme" --connect "$brk" \
+		--port "$port" --sub-source "$a" --pub-source "$b" --rogue "$1.x" \
+		${2:+"$2"} >"$work/$1.out" 2>&1
+	rc=$?
+	cat "$work/$1.out"
+	[ "$rc" = 0 ] || { show served "$work/srv.err"; show broker "$work/broker.log"; fail "vb_direct_ctl --rogue ${2:-} exited $rc"; }
+	reap_served srv
+	cat "$work/srv.out"
+	show "served: warnings" "$work/srv.err"
+	oks=$(sed -nE 's/^[a-z]+: .*[ ,] ?([0-9]+) ("ok" messages in all|brokered messages published).*/\1/p' "$work/$1.out")
+	[ -n "$oks" ] || fail "vb_direct_ctl --rogue ${2:-} did not say what it did"
+	[ "$(served srv numbered)" = "$oks" ] || fail "the served subscriber got $(served srv numbered) of the $oks messages"
+}
+
 # i. The rogue: a direct subscriber on host 2, vb_direct_ctl --rogue from
 # host 3 (its own S on host 2).
-spawn srv --serve "$url" "$a" 'rog.>'
-timeout 120 "$VERBUS_BIN/vb_direct_ctl" --scheme "$scheme" --connect "$brk" \
-	--port "$port" --sub-source "$a" --pub-source "$b" --rogue rog.x \
-	>"$work/rogue.out" 2>&1
-rc=$?
-cat "$work/rogue.out"
-[ "$rc" = 0 ] || { show served "$work/srv.err"; show broker "$work/broker.log"; fail "vb_direct_ctl --rogue exited $rc"; }
-reap_served srv
-cat "$work/srv.out"
-show "served: warnings" "$work/srv.err"
-oks=$(sed -nE 's/.* ([0-9]+) brokered messages published.*/\1/p' "$work/rogue.out")
-attempts=$(sed -nE 's/^rogue: ([0-9]+) attempts refused.*/\1/p' "$work/rogue.out")
-[ -n "$oks" ] && [ -n "$attempts" ] || fail "vb_direct_ctl --rogue did not say what it did"
-[ "$(served srv numbered)" = "$oks" ] || fail "the served subscriber got $(served srv numbered) of the $oks brokered messages"
+served_rogue rog
+attempts=$(sed -nE 's/^rogue: ([0-9]+) attempts refused.*/\1/p' "$work/rog.out")
+[ -n "$attempts" ] || fail "vb_direct_ctl --rogue did not say what it did"
 [ "$(served srv direct)" = 0 ] || fail "the served subscriber took $(served srv direct) messages from the rogue"
 [ "$(served srv refused)" = "$attempts" ] ||
 	fail "the served subscriber counts $(served srv refused) refused (vb_stats.direct_refused), the rogue made $attempts attempts"
@@ -304,25 +314,6 @@ echo "PASS: n. direct connections cut mid-stream: the publisher resent $resent t
 # (VBI_DIRECT_RESEND_WAIT_NS) and no longer, with a warning; then every
 # message comes once and in order, and later ones at once.  (Before
 # 4b18c90 the barrier held them as long as the connection stayed open.)
-# served_rogue NAME OPTION: a --serve subscriber on NAME.>, and
-# vb_direct_ctl --rogue NAME.x OPTION against it; its output in
-# $work/NAME.out, the "ok" messages it sent in $oks.
-served_rogue() {
-	local rc
-	spawn srv --serve "$url" "$a" "$1.>"
-	timeout 120 "$VERBUS_BIN/vb_direct_ctl" --scheme "$scheme" --connect "$brk" \
-		--port "$port" --sub-source "$a" --pub-source "$b" --rogue "$1.x" \
-		"$2" >"$work/$1.out" 2>&1
-	rc=$?
-	cat "$work/$1.out"
-	[ "$rc" = 0 ] || { show served "$work/srv.err"; show broker "$work/broker.log"; fail "vb_direct_ctl --rogue $2 exited $rc"; }
-	reap_served srv
-	cat "$work/srv.out"
-	show "served: warnings" "$work/srv.err"
-	oks=$(sed -nE 's/^[a-z]+: .*, ([0-9]+) "ok" messages in all.*/\1/p' "$work/$1.out")
-	[ -n "$oks" ] || fail "vb_direct_ctl --rogue $2 did not say what it did"
-	[ "$(served srv numbered)" = "$oks" ] || fail "the subscriber got $(served srv numbered) of the $oks messages"
-}
 served_rogue stall --stall
 direct=$(sed -nE 's/^stall: ([0-9]+) written directly.*/\1/p' "$work/stall.out")
 [ -n "$direct" ] || fail "vb_direct_ctl --rogue --stall did not say what it did"

@@ -1311,6 +1311,34 @@ static void case_e(void)
 	       "again\n");
 }
 
+/* P sends a RESEND frame on @topic for @sid: the prefix @r, then @plen
+ * bytes of @payload (core/resend.h). */
+static void p_resend(const struct vbi_resend *r, const char *topic,
+		     uint32_t sid, const void *payload, uint32_t plen)
+{
+	uint64_t end = mono_ms() + (uint64_t)d.wait_ms;
+	uint16_t tlen = (uint16_t)strlen(topic);
+	void *t, *pl;
+	int rc;
+
+	while ((rc = vbi_conn_reserve_kind(d.p.c, VBI_FRAME_RESEND, tlen,
+					   VBI_RESEND_PREFIX_LEN + plen, &t,
+					   &pl)) == VB_EAGAIN) {
+		if (mono_ms() >= end)
+			fail("P: no credit to resend within %d ms", d.wait_ms);
+		pump(10);
+	}
+	if (rc)
+		fail("P: resend: %s", vb_strerror(rc));
+	memcpy(t, topic, tlen);
+	vbi_resend_put(pl, r);
+	memcpy((uint8_t *)pl + VBI_RESEND_PREFIX_LEN, payload, plen);
+	vbi_frame_set_sid((uint8_t *)t - VBI_FRAME_HDR_LEN, sid);
+	rc = vbi_conn_commit(d.p.c);
+	if (rc)
+		fail("P: resend commit: %s", vb_strerror(rc));
+}
+
 /* P sends a RESEND of its direct frame @seq for S1's @sid (core/resend.h),
  * naming subscriber @sub_id. */
 static void resend(uint64_t sub_id, uint32_t sid, uint64_t seq)
@@ -1319,29 +1347,11 @@ static void resend(uint64_t sub_id, uint32_t sid, uint64_t seq)
 				.sub_id = sub_id,
 				.seq = seq,
 				.kind = VBI_FRAME_MSG };
-	uint64_t end = mono_ms() + (uint64_t)d.wait_ms;
-	void *t, *pl;
-	int rc;
+	uint8_t pl[DC_PAYLOAD] = { 0 };
 
-	while ((rc = vbi_conn_reserve_kind(d.p.c, VBI_FRAME_RESEND,
-					   strlen(SUBJECT),
-					   VBI_RESEND_PREFIX_LEN + DC_PAYLOAD,
-					   &t, &pl)) == VB_EAGAIN) {
-		if (mono_ms() >= end)
-			fail("P: no credit to resend within %d ms", d.wait_ms);
-		pump(10);
-	}
-	if (rc)
-		fail("P: resend: %s", vb_strerror(rc));
-	memcpy(t, SUBJECT, strlen(SUBJECT));
-	vbi_resend_put(pl, &r);
-	memset((uint8_t *)pl + VBI_RESEND_PREFIX_LEN, 0, DC_PAYLOAD);
-	put_le32((uint8_t *)pl + VBI_RESEND_PREFIX_LEN, DC_MAGIC);
-	put_le64((uint8_t *)pl + VBI_RESEND_PREFIX_LEN + 4, seq);
-	vbi_frame_set_sid((uint8_t *)t - VBI_FRAME_HDR_LEN, sid);
-	rc = vbi_conn_commit(d.p.c);
-	if (rc)
-		fail("P: resend commit: %s", vb_strerror(rc));
+	put_le32(pl, DC_MAGIC);
+	put_le64(pl + 4, seq);
+	p_resend(&r, SUBJECT, sid, pl, DC_PAYLOAD);
 }
 
 /* P's DirectSwitch off for a failed path to @sub_id, @n resends to come. */
@@ -2079,33 +2089,14 @@ static void resend_ok(uint64_t sub_id, uint32_t sid, uint64_t seq,
 				.sub_id = sub_id,
 				.seq = seq,
 				.kind = VBI_FRAME_MSG };
-	uint64_t end = mono_ms() + (uint64_t)d.wait_ms;
 	char pl[32];
-	size_t plen;
-	void *t, *p;
-	int rc;
+	int plen;
 
 	if (nonce->len < sizeof(r.conn))
 		fail("P: a connect grant's nonce of %zu bytes", nonce->len);
 	memcpy(r.conn, nonce->data, sizeof(r.conn));
-	plen = (size_t)snprintf(pl, sizeof(pl), "ok %u", ++d.rogue_oks);
-	while ((rc = vbi_conn_reserve_kind(
-			d.p.c, VBI_FRAME_RESEND, (uint16_t)strlen(topic),
-			(uint32_t)(VBI_RESEND_PREFIX_LEN + plen), &t, &p)) ==
-	       VB_EAGAIN) {
-		if (mono_ms() >= end)
-			fail("P: no credit to resend within %d ms", d.wait_ms);
-		pump(10);
-	}
-	if (rc)
-		fail("P: resend: %s", vb_strerror(rc));
-	memcpy(t, topic, strlen(topic));
-	vbi_resend_put(p, &r);
-	memcpy((uint8_t *)p + VBI_RESEND_PREFIX_LEN, pl, plen);
-	vbi_frame_set_sid((uint8_t *)t - VBI_FRAME_HDR_LEN, sid);
-	rc = vbi_conn_commit(d.p.c);
-	if (rc)
-		fail("P: resend commit: %s", vb_strerror(rc));
+	plen = snprintf(pl, sizeof(pl), "ok %u", ++d.rogue_oks);
+	p_resend(&r, topic, sid, pl, (uint32_t)plen);
 	vbi_conn_flush(d.p.c);
 }
 
